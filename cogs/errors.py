@@ -1,0 +1,63 @@
+"""The one place where errors become words a member reads.
+
+Commands raise; the tree's ``on_error`` calls ``describe`` and answers
+ephemerally (a response if none was sent yet, a follow-up otherwise). Button
+callbacks and the background notifier call ``describe`` too, so a member
+reads the same words whichever path failed. An unexpected error gets a short
+incident id, logged with its traceback; its text never reaches the member.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+
+import discord
+from discord import app_commands
+
+from hailuo.errors import HailuoError
+from hailuo.messages import render
+
+log = logging.getLogger(__name__)
+
+
+def describe(error: BaseException, locale: str | None) -> str:
+    """The member-facing text for ``error`` (unwrapping discord.py's wrappers)."""
+    original = unwrap(error)
+    if isinstance(original, HailuoError):
+        return render(original.rule, locale, **original.params)
+    if isinstance(original, app_commands.NoPrivateMessage):
+        return render("error.guild_only", locale)
+    incident = secrets.token_hex(4)
+    log.error("incident %s", incident, exc_info=original)
+    return render("error.unexpected", locale, incident=incident)
+
+
+def unwrap(error: BaseException) -> BaseException:
+    while isinstance(error, app_commands.CommandInvokeError | app_commands.TransformerError):
+        error = (
+            error.original
+            if isinstance(error, app_commands.CommandInvokeError)
+            else (error.__cause__ or error)
+        )
+        if not isinstance(error, app_commands.AppCommandError):
+            break
+    return error
+
+
+async def answer_privately(interaction: discord.Interaction, text: str) -> None:
+    """Say ``text`` only to the member, whether or not the interaction was answered yet."""
+    try:
+        if interaction.response.is_done():
+            await interaction.followup.send(text, ephemeral=True)
+        else:
+            await interaction.response.send_message(text, ephemeral=True)
+    except discord.HTTPException:
+        log.warning("could not tell the member about an error (interaction %s)", interaction.id)
+
+
+class HailuoTree(app_commands.CommandTree[discord.Client]):
+    async def on_error(
+        self, interaction: discord.Interaction, error: app_commands.AppCommandError
+    ) -> None:
+        await answer_privately(interaction, describe(error, str(interaction.locale)))

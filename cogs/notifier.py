@@ -1,0 +1,94 @@
+"""The Discord side of ``hailuo.notify.Notifier``: everything goes through the bot token.
+
+Status edits and deliveries use the channel endpoints, never the interaction
+webhook (its token dies after 15 minutes and with it any retry after a
+restart). Deliveries carry a nonce derived from the job, with
+``enforce_nonce``, so a retry within Discord's dedup window returns the first
+message instead of posting a second one; past that window ``find_delivery``
+looks for the bot's own earlier post.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import discord
+
+from cogs.render import status_embed
+from hailuo.clock import to_datetime
+from hailuo.messages import render
+from hailuo.notify import PostFailed, StatusView, UploadTooLarge
+from storage.jobs import Job
+
+log = logging.getLogger(__name__)
+
+
+class DiscordNotifier:
+    def __init__(self, client: discord.Client) -> None:
+        self.client = client
+
+    def _channel(self, job: Job) -> discord.PartialMessageable:
+        return self.client.get_partial_messageable(job.channel_id, guild_id=job.guild_id)
+
+    async def show_status(self, view: StatusView) -> None:
+        job = view.job
+        if job.status_message_id is None:
+            return
+        message = self._channel(job).get_partial_message(job.status_message_id)
+        try:
+            await message.edit(embed=status_embed(job, view.queue_position))
+        except discord.HTTPException as exc:
+            # Best effort: a status edit never blocks the job's life.
+            log.warning("status edit failed job=%d: %s %s", job.id, exc.status, exc.code)
+
+    async def post_video(self, job: Job, video: Path, size: int) -> int:
+        file = discord.File(video, filename=f"hailuo-{job.id}.mp4")
+        text = render("delivery.posted", job.locale, user_id=job.user_id, job_id=job.id)
+        try:
+            message = await self._channel(job).send(
+                text,
+                file=file,
+                nonce=f"hailuo-{job.id}-v",
+                allowed_mentions=discord.AllowedMentions(users=[discord.Object(job.user_id)]),
+            )
+        except discord.HTTPException as exc:
+            if exc.status == 413 or exc.code == 40005:
+                raise UploadTooLarge(str(exc.code)) from None
+            raise PostFailed(f"HTTP {exc.status} code {exc.code}") from None
+        return message.id
+
+    async def post_link(self, job: Job, url: str, reason: str) -> int:
+        text = render(
+            "delivery.link",
+            job.locale,
+            user_id=job.user_id,
+            job_id=job.id,
+            reason=render(reason, job.locale),
+            url=url,
+        )
+        try:
+            message = await self._channel(job).send(
+                text,
+                nonce=f"hailuo-{job.id}-l",
+                allowed_mentions=discord.AllowedMentions(users=[discord.Object(job.user_id)]),
+            )
+        except discord.HTTPException as exc:
+            raise PostFailed(f"HTTP {exc.status} code {exc.code}") from None
+        return message.id
+
+    async def find_delivery(self, job: Job) -> int | None:
+        marker = f"(job #{job.id})"
+        me = self.client.user
+        after = discord.Object(discord.utils.time_snowflake(to_datetime(job.created_at)))
+        try:
+            async for message in self._channel(job).history(limit=100, after=after):
+                if me is not None and message.author.id == me.id and marker in message.content:
+                    return message.id
+        except discord.HTTPException as exc:
+            raise PostFailed(f"history: HTTP {exc.status}") from None
+        return None
+
+    async def guild_upload_limit(self, guild_id: int) -> int | None:
+        guild = self.client.get_guild(guild_id)
+        return guild.filesize_limit if guild else None

@@ -1,0 +1,76 @@
+"""Jobs rendered as Discord embeds: the public status card and its words."""
+
+from __future__ import annotations
+
+import discord
+
+from hailuo.messages import render
+from hailuo.spec import Mode
+from hailuo.status import JobStatus
+from storage.jobs import Job
+
+_COLOURS = {
+    JobStatus.DELIVERED: discord.Colour.green(),
+    JobStatus.FAILED: discord.Colour.red(),
+    JobStatus.DELIVERY_FAILED: discord.Colour.red(),
+    JobStatus.REJECTED: discord.Colour.dark_red(),
+    JobStatus.EXPIRED: discord.Colour.dark_grey(),
+    JobStatus.CANCELLED: discord.Colour.dark_grey(),
+}
+_MODE_WORDS = {
+    Mode.TEXT: "text to video",
+    Mode.IMAGE: "image to video",
+    Mode.FIRST_LAST: "first + last frame",
+}
+
+
+def status_line(job: Job, position: int | None = None) -> str:
+    locale = job.locale
+    status = job.status
+    if status is JobStatus.QUEUED and position:
+        return render("status.queued_at", locale, position=position)
+    if status is JobStatus.RUNNING and job.progress:
+        return render("status.running_progress", locale, progress=job.progress)
+    if status in (JobStatus.FAILED, JobStatus.DELIVERY_FAILED):
+        reason = render(job.failure_rule or "provider.failed", locale, **job.failure_params)
+        return render(f"status.{status.value}", locale, reason=reason, cost=job.cost)
+    return render(f"status.{status.value}", locale, cost=job.cost)
+
+
+def status_embed(job: Job, position: int | None = None) -> discord.Embed:
+    locale = job.locale
+    spec = job.spec
+    embed = discord.Embed(
+        title=render("status.title", locale, job_id=job.id),
+        description=status_line(job, position),
+        colour=_COLOURS.get(job.status, discord.Colour.blurple()),
+    )
+    if spec.prompt:
+        embed.add_field(
+            name=render("status.field.prompt", locale), value=_clip(spec.prompt, 1000), inline=False
+        )
+    embed.add_field(
+        name=render("status.field.settings", locale),
+        value=render(
+            "status.settings",
+            locale,
+            mode=_MODE_WORDS[spec.mode],
+            resolution=spec.resolution,
+            duration=spec.duration,
+            model=spec.model,
+        ),
+    )
+    embed.add_field(
+        name=render("status.field.cost", locale), value=render("status.cost", locale, cost=job.cost)
+    )
+    return embed
+
+
+def checking_embed(locale: str) -> discord.Embed:
+    return discord.Embed(
+        description=render("status.checking_image", locale), colour=discord.Colour.blurple()
+    )
+
+
+def _clip(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"

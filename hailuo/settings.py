@@ -1,0 +1,240 @@
+"""All configuration, read once from the environment and ``.env``, validated at start-up.
+
+A variable set in the real environment wins over the same one in ``.env``.
+A bad setting raises ``SettingsError`` with one sentence naming the variable;
+``bot.py`` prints it and exits non-zero, never with a traceback. Secrets are
+kept in ``Secret`` so that a stray ``repr`` or log line cannot show them.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from dotenv import dotenv_values
+
+PROVIDER_NAMES = ("minimax", "freepik", "novita", "odkkk", "gptge")
+
+DEFAULT_BASE_URLS = {
+    "minimax": "https://api.minimax.io",
+    "freepik": "https://api.freepik.com",
+    "novita": "https://api.novita.ai",
+    "odkkk": "https://ai.odkkk.com/apiv1",
+    "gptge": "https://api.gpt.ge",
+}
+
+MIB = 1024 * 1024
+
+
+class SettingsError(Exception):
+    """A configuration mistake, said in one sentence that names the variable."""
+
+
+class Secret:
+    """A string that never shows itself in ``repr``, ``str`` or f-strings."""
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: str) -> None:
+        self._value = value
+
+    def reveal(self) -> str:
+        return self._value
+
+    def __repr__(self) -> str:
+        return "Secret('***')"
+
+    __str__ = __repr__
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Secret) and other._value == self._value
+
+    def __hash__(self) -> int:
+        return hash(self._value)
+
+
+@dataclass(frozen=True)
+class ProviderSettings:
+    name: str
+    api_key: Secret | None
+    base_url: str
+    submits_per_minute: int | None
+
+
+@dataclass(frozen=True)
+class Settings:
+    discord_token: Secret
+    discord_api_base_url: str = "https://discord.com/api/v10"
+    discord_gateway_url: str = "wss://gateway.discord.gg/"
+    database: Path = Path("data/hailuo.sqlite3")
+    providers: tuple[ProviderSettings, ...] = ()  # in failover order (HAILUO_PROVIDERS)
+    freepik_webhook_secret: Secret | None = None
+    poll_seconds: float = 5.0
+    http_host: str = "127.0.0.1"
+    http_port: int = 8080
+    public_url: str | None = None
+    allow_private_urls: bool = False
+    daily_credits: int = 10
+    max_jobs_per_member: int = 2
+    max_jobs_per_guild: int = 50
+    approval: str = "off"
+    default_upload_limit: int = 10 * MIB
+    max_video_bytes: int = 200 * MIB
+    log_level: str = "INFO"
+    sync_guild_id: int | None = None
+    extra: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def provider_names(self) -> tuple[str, ...]:
+        return tuple(p.name for p in self.providers)
+
+
+def load_settings(
+    environ: Mapping[str, str] | None = None, dotenv_path: Path | None = Path(".env")
+) -> Settings:
+    """Merge ``.env`` under the real environment and validate every variable."""
+    merged: dict[str, str] = {}
+    if dotenv_path is not None and dotenv_path.is_file():
+        merged.update({k: v for k, v in dotenv_values(dotenv_path).items() if v is not None})
+    merged.update(os.environ if environ is None else environ)
+    return _parse(_Reader(merged))
+
+
+class _Reader:
+    """Typed access to the merged variables; empty strings count as unset."""
+
+    def __init__(self, env: Mapping[str, str]) -> None:
+        self.env = env
+
+    def text(self, name: str, default: str | None = None) -> str | None:
+        value = self.env.get(name, "").strip()
+        return value or default
+
+    def url(self, name: str, default: str, schemes: tuple[str, ...] = ("http", "https")) -> str:
+        value = self.text(name, default)
+        assert value is not None
+        parts = urlsplit(value)
+        if parts.scheme not in schemes or not parts.hostname:
+            allowed = " or ".join(f"{s}://" for s in schemes)
+            raise SettingsError(f"{name} must be a URL starting with {allowed} and naming a host.")
+        return value.rstrip("/") if schemes != ("ws", "wss") else value
+
+    def integer(self, name: str, default: int | None, minimum: int = 0) -> int | None:
+        value = self.text(name)
+        if value is None:
+            return default
+        try:
+            number = int(value)
+        except ValueError:
+            raise SettingsError(f"{name} must be a whole number, not {value!r}.") from None
+        if number < minimum:
+            raise SettingsError(f"{name} must be at least {minimum}.")
+        return number
+
+    def number(self, name: str, default: float, minimum: float) -> float:
+        value = self.text(name)
+        if value is None:
+            return default
+        try:
+            number = float(value)
+        except ValueError:
+            raise SettingsError(f"{name} must be a number of seconds, not {value!r}.") from None
+        if not number >= minimum:
+            raise SettingsError(f"{name} must be at least {minimum:g}.")
+        return number
+
+    def flag(self, name: str) -> bool:
+        value = (self.text(name) or "0").lower()
+        if value not in {"0", "1", "true", "false", "yes", "no"}:
+            raise SettingsError(f"{name} must be 1 or 0.")
+        return value in {"1", "true", "yes"}
+
+
+def _parse(read: _Reader) -> Settings:
+    token = read.text("DISCORD_TOKEN")
+    if token is None:
+        raise SettingsError(
+            "DISCORD_TOKEN is not set: put the bot's token in the environment or in .env."
+        )
+    port = read.integer("HAILUO_HTTP_PORT", 8080, minimum=0)
+    assert port is not None
+    if port > 65535:
+        raise SettingsError("HAILUO_HTTP_PORT must be a port number from 0 to 65535.")
+    approval = (read.text("HAILUO_APPROVAL", "off") or "off").lower()
+    if approval not in {"off", "new_members", "everyone"}:
+        raise SettingsError("HAILUO_APPROVAL must be off, new_members or everyone.")
+    public_url = read.text("HAILUO_PUBLIC_URL")
+    return Settings(
+        discord_token=Secret(token),
+        discord_api_base_url=read.url("DISCORD_API_BASE_URL", "https://discord.com/api/v10"),
+        discord_gateway_url=read.url(
+            "DISCORD_GATEWAY_URL", "wss://gateway.discord.gg/", schemes=("ws", "wss")
+        ),
+        database=Path(read.text("HAILUO_DATABASE", "data/hailuo.sqlite3") or ""),
+        providers=_providers(read),
+        freepik_webhook_secret=_secret(read.text("FREEPIK_WEBHOOK_SECRET")),
+        poll_seconds=read.number("HAILUO_POLL_SECONDS", 5.0, minimum=0.01),
+        http_host=read.text("HAILUO_HTTP_HOST", "127.0.0.1") or "127.0.0.1",
+        http_port=port,
+        public_url=read.url("HAILUO_PUBLIC_URL", "") if public_url else None,
+        allow_private_urls=read.flag("HAILUO_ALLOW_PRIVATE_URLS"),
+        daily_credits=_req(read.integer("HAILUO_DAILY_CREDITS", 10)),
+        max_jobs_per_member=_req(read.integer("HAILUO_MAX_JOBS_PER_MEMBER", 2, minimum=1)),
+        max_jobs_per_guild=_req(read.integer("HAILUO_MAX_JOBS_PER_GUILD", 50, minimum=1)),
+        approval=approval,
+        default_upload_limit=_req(
+            read.integer("HAILUO_DEFAULT_UPLOAD_LIMIT", 10 * MIB, minimum=1024)
+        ),
+        max_video_bytes=_req(read.integer("HAILUO_MAX_VIDEO_BYTES", 200 * MIB, minimum=1024)),
+        log_level=(read.text("HAILUO_LOG_LEVEL", "INFO") or "INFO").upper(),
+        sync_guild_id=read.integer("HAILUO_SYNC_GUILD_ID", None, minimum=1),
+    )
+
+
+def _req(value: int | None) -> int:
+    assert value is not None
+    return value
+
+
+def _secret(value: str | None) -> Secret | None:
+    return Secret(value) if value else None
+
+
+def _providers(read: _Reader) -> tuple[ProviderSettings, ...]:
+    configured = {
+        name: ProviderSettings(
+            name=name,
+            api_key=_secret(read.text(f"{name.upper()}_API_KEY")),
+            base_url=read.url(f"{name.upper()}_BASE_URL", DEFAULT_BASE_URLS[name]),
+            submits_per_minute=read.integer(f"{name.upper()}_SUBMITS_PER_MINUTE", None, 1),
+        )
+        for name in PROVIDER_NAMES
+    }
+    order_text = read.text("HAILUO_PROVIDERS")
+    if order_text is None:
+        order = [name for name in PROVIDER_NAMES if configured[name].api_key is not None]
+        if not order:
+            raise SettingsError(
+                "No provider key is set: set at least one of "
+                + ", ".join(f"{n.upper()}_API_KEY" for n in PROVIDER_NAMES)
+                + "."
+            )
+    else:
+        order = [part.strip().lower() for part in order_text.split(",") if part.strip()]
+        for name in order:
+            if name not in configured:
+                raise SettingsError(
+                    f"HAILUO_PROVIDERS names {name!r}, which is not one of "
+                    + ", ".join(PROVIDER_NAMES)
+                    + "."
+                )
+            if configured[name].api_key is None:
+                raise SettingsError(
+                    f"HAILUO_PROVIDERS names {name} but {name.upper()}_API_KEY is not set."
+                )
+        if len(set(order)) != len(order) or not order:
+            raise SettingsError("HAILUO_PROVIDERS must name each provider at most once.")
+    return tuple(configured[name] for name in order)

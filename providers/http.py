@@ -1,0 +1,133 @@
+"""Shared HTTP for every adapter: timeouts on each call and one classification of faults.
+
+What a transport fault means depends on whether the request body may have
+reached the provider. A connection that never opened is a refusal
+(``UNAVAILABLE``); once the body may have been sent, a submit's outcome is
+unknown (``UNKNOWN_OUTCOME``) and must never be retried blindly, while a
+query is safe to repeat.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+import aiohttp
+
+from hailuo.errors import ProviderError, ProviderErrorKind
+
+log = logging.getLogger(__name__)
+
+DEFAULT_TIMEOUT = aiohttp.ClientTimeout(total=30, connect=10, sock_read=25)
+
+
+@dataclass(frozen=True)
+class Reply:
+    status: int
+    body: Any  # decoded JSON, or None when the body was not JSON
+    text: str
+    headers: dict[str, str]
+
+    def retry_after(self) -> float | None:
+        value = self.headers.get("Retry-After")
+        if value is None:
+            return None
+        try:
+            return max(0.0, float(value))
+        except ValueError:
+            return None
+
+
+class ProviderHttp:
+    """One provider's view of the shared session: its name, base URL and auth headers."""
+
+    def __init__(
+        self,
+        session: aiohttp.ClientSession,
+        *,
+        provider: str,
+        base_url: str,
+        headers: dict[str, str],
+        timeout: aiohttp.ClientTimeout = DEFAULT_TIMEOUT,
+    ) -> None:
+        self.session = session
+        self.provider = provider
+        self.base_url = base_url.rstrip("/")
+        self._headers = headers
+        self.timeout = timeout
+
+    async def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        json_body: Any = None,
+        params: dict[str, str] | None = None,
+        idempotent: bool,
+    ) -> Reply:
+        """Send one request; transport faults become ProviderError, HTTP statuses do not."""
+        url = f"{self.base_url}{path}"
+        try:
+            async with self.session.request(
+                method,
+                url,
+                json=json_body,
+                params=params,
+                headers=self._headers,
+                timeout=self.timeout,
+                allow_redirects=False,
+            ) as resp:
+                text = await resp.text(errors="replace")
+                return Reply(resp.status, _json_or_none(text), text, dict(resp.headers))
+        except (aiohttp.ClientConnectorError, aiohttp.ConnectionTimeoutError) as exc:
+            # The connection never opened: the body was not sent, so this is a plain refusal.
+            kind = ProviderErrorKind.UNAVAILABLE
+            raise self.error(kind, None, f"connect: {type(exc).__name__}") from None
+        except (TimeoutError, aiohttp.ClientError) as exc:
+            kind = (
+                ProviderErrorKind.UNAVAILABLE if idempotent else ProviderErrorKind.UNKNOWN_OUTCOME
+            )
+            raise self.error(kind, None, f"{method} {path}: {type(exc).__name__}") from None
+
+    def error(
+        self,
+        kind: ProviderErrorKind,
+        code: str | None,
+        detail: str,
+        retry_after: float | None = None,
+    ) -> ProviderError:
+        return ProviderError(
+            kind, provider=self.provider, provider_code=code, detail=detail, retry_after=retry_after
+        )
+
+    def status_error(self, reply: Reply, code: str | None = None) -> ProviderError:
+        """The common reading of an HTTP error status; adapters refine it from the body."""
+        kind = classify_status(reply.status)
+        return self.error(
+            kind, code or str(reply.status), f"HTTP {reply.status}", reply.retry_after()
+        )
+
+
+def classify_status(status: int) -> ProviderErrorKind:
+    if status == 429:
+        return ProviderErrorKind.RATE_LIMITED
+    if status in (401, 403):
+        return ProviderErrorKind.AUTH
+    if status == 402:
+        return ProviderErrorKind.BALANCE
+    if status == 404:
+        return ProviderErrorKind.NOT_FOUND
+    if status in (400, 413, 422):
+        return ProviderErrorKind.INVALID_REQUEST
+    if status >= 500 or status == 408:
+        return ProviderErrorKind.UNAVAILABLE
+    return ProviderErrorKind.BAD_REPLY
+
+
+def _json_or_none(text: str) -> Any:
+    try:
+        return json.loads(text)
+    except ValueError:
+        return None

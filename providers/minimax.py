@@ -1,0 +1,159 @@
+"""MiniMax official API (providers.md §2): submit, query, and the two-step file retrieval.
+
+MiniMax answers most failures with HTTP 200 and a non-zero ``base_resp``;
+that is read first, on every reply. ``file_id`` is a string in the query reply
+and a number in the retrieve reply, so it is normalised to ``str``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import aiohttp
+
+from hailuo.camera import Spelling, parse_prompt
+from hailuo.errors import ProviderError, ProviderErrorKind
+from hailuo.spec import Mode
+from providers.base import Phase, PreparedInput, SubmitReceipt, TaskState
+from providers.http import ProviderHttp, Reply
+
+NAME = "minimax"
+
+#: ``base_resp.status_code`` -> what it means for the job (seed 001, providers.md §2).
+BASE_RESP_KINDS: dict[int, ProviderErrorKind] = {
+    1000: ProviderErrorKind.UNAVAILABLE,  # unknown error, retry later
+    1001: ProviderErrorKind.UNAVAILABLE,  # request timeout
+    1002: ProviderErrorKind.RATE_LIMITED,
+    1004: ProviderErrorKind.AUTH,
+    1008: ProviderErrorKind.BALANCE,
+    1024: ProviderErrorKind.UNAVAILABLE,  # internal error
+    1026: ProviderErrorKind.MODERATION,  # sensitive prompt (at submit)
+    1027: ProviderErrorKind.MODERATION,  # sensitive output (during generation)
+    2013: ProviderErrorKind.INVALID_REQUEST,
+    2038: ProviderErrorKind.AUTH,  # real-name verification required (mainland host)
+    2049: ProviderErrorKind.AUTH,
+}
+
+_PHASES = {
+    "preparing": Phase.QUEUED,
+    "queueing": Phase.QUEUED,
+    "processing": Phase.RUNNING,
+    "success": Phase.SUCCEEDED,
+    "fail": Phase.FAILED,
+    "failed": Phase.FAILED,  # the callback's lowercase word
+}
+
+
+class MiniMaxProvider:
+    name = NAME
+
+    def __init__(self, session: aiohttp.ClientSession, *, api_key: str, base_url: str) -> None:
+        self.http = ProviderHttp(
+            session,
+            provider=NAME,
+            base_url=base_url,
+            headers={"Authorization": f"Bearer {api_key}", "Content-Type": "application/json"},
+        )
+
+    def submit_body(self, job: PreparedInput) -> dict[str, Any]:
+        spec = job.spec
+        body: dict[str, Any] = {
+            "model": spec.model,
+            "duration": spec.duration,
+            "resolution": spec.resolution,
+            "prompt_optimizer": spec.prompt_optimizer,
+            "fast_pretreatment": spec.fast_pretreatment,
+        }
+        if spec.prompt:
+            body["prompt"] = parse_prompt(spec.prompt).render(Spelling.ENGLISH)
+        if spec.mode in (Mode.IMAGE, Mode.FIRST_LAST) and job.first_frame:
+            body["first_frame_image"] = job.first_frame
+        if spec.mode is Mode.FIRST_LAST and job.last_frame:
+            body["last_frame_image"] = job.last_frame
+        if job.callback_url:
+            body["callback_url"] = job.callback_url
+        return body
+
+    async def submit(self, job: PreparedInput) -> SubmitReceipt:
+        reply = await self.http.request(
+            "POST", "/v1/video_generation", json_body=self.submit_body(job), idempotent=False
+        )
+        data = self._checked(reply)
+        task_id = data.get("task_id")
+        if not task_id:
+            # HTTP 200, base_resp 0, and no task id: we cannot know what the provider holds.
+            raise self.http.error(ProviderErrorKind.UNKNOWN_OUTCOME, None, "no task_id in reply")
+        return SubmitReceipt(task_id=str(task_id))
+
+    async def query(self, task_id: str, meta: dict[str, Any]) -> TaskState:
+        reply = await self.http.request(
+            "GET", "/v1/query/video_generation", params={"task_id": task_id}, idempotent=True
+        )
+        try:
+            data = self._checked(reply)
+        except ProviderError as exc:
+            if exc.kind in (ProviderErrorKind.MODERATION, ProviderErrorKind.INVALID_REQUEST):
+                return TaskState(phase=Phase.FAILED, failure=exc, raw_status="base_resp")
+            raise
+        return self.task_state(data)
+
+    def task_state(self, data: dict[str, Any]) -> TaskState:
+        """Read a query reply or a callback body (the same structure, other status case)."""
+        raw = str(data.get("status", ""))
+        phase = _PHASES.get(raw.lower())
+        if phase is None:
+            # An unknown word: keep polling rather than fail a paid task.
+            return TaskState(phase=Phase.RUNNING, raw_status=raw[:40])
+        if phase is Phase.SUCCEEDED:
+            file_id = data.get("file_id")
+            if file_id in (None, "", 0):
+                raise self.http.error(ProviderErrorKind.BAD_REPLY, None, "Success without file_id")
+            return TaskState(phase=phase, locator=str(file_id), raw_status=raw)
+        if phase is Phase.FAILED:
+            code = _base_code(data)
+            kind = BASE_RESP_KINDS.get(code or 0, ProviderErrorKind.UNAVAILABLE)
+            if kind not in (ProviderErrorKind.MODERATION, ProviderErrorKind.INVALID_REQUEST):
+                kind = ProviderErrorKind.UNAVAILABLE
+            failure = self.http.error(kind, str(code) if code else None, _base_msg(data))
+            return TaskState(phase=phase, failure=failure, raw_status=raw)
+        return TaskState(phase=phase, raw_status=raw)
+
+    async def result_url(self, locator: str, meta: dict[str, Any]) -> str:
+        reply = await self.http.request(
+            "GET", "/v1/files/retrieve", params={"file_id": locator}, idempotent=True
+        )
+        data = self._checked(reply)
+        file = data.get("file")
+        url = file.get("download_url") if isinstance(file, dict) else None
+        if not isinstance(url, str) or not url:
+            raise self.http.error(
+                ProviderErrorKind.BAD_REPLY, None, "retrieve without download_url"
+            )
+        return url
+
+    def _checked(self, reply: Reply) -> dict[str, Any]:
+        """The JSON object of a reply, or the ProviderError its status or base_resp means."""
+        if reply.status != 200:
+            raise self.http.status_error(reply)
+        if not isinstance(reply.body, dict):
+            raise self.http.error(ProviderErrorKind.BAD_REPLY, None, "reply is not a JSON object")
+        code = _base_code(reply.body)
+        if code:
+            kind = BASE_RESP_KINDS.get(code, ProviderErrorKind.UNAVAILABLE)
+            raise self.http.error(kind, str(code), _base_msg(reply.body))
+        return reply.body
+
+
+def _base_code(data: dict[str, Any]) -> int | None:
+    base = data.get("base_resp")
+    if not isinstance(base, dict):
+        return None
+    try:
+        return int(base.get("status_code") or 0)
+    except (TypeError, ValueError):
+        return None
+
+
+def _base_msg(data: dict[str, Any]) -> str:
+    base = data.get("base_resp")
+    return str(base.get("status_msg", ""))[:200] if isinstance(base, dict) else ""

@@ -1,0 +1,149 @@
+"""The one aiosqlite connection: WAL, migrations, and serialized write transactions.
+
+One connection is shared by the whole bot. aiosqlite runs it on a thread, so
+two coroutines issuing ``BEGIN`` on it at once would interleave their
+statements; ``Database.transaction()`` therefore takes an ``asyncio.Lock``
+and opens ``BEGIN IMMEDIATE`` so a check-then-write (credits, caps) is atomic.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+import sqlite3
+from collections.abc import AsyncIterator, Iterable, Mapping
+from contextlib import asynccontextmanager
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import aiosqlite
+
+log = logging.getLogger(__name__)
+
+Params = Mapping[str, Any] | tuple[Any, ...]
+_MIGRATION_NAME = re.compile(r"^(\d{3})_[a-z0-9_]+\.sql$")
+
+
+class Database:
+    def __init__(self, conn: aiosqlite.Connection) -> None:
+        self._conn = conn
+        self._lock = asyncio.Lock()
+
+    @classmethod
+    async def open(cls, path: Path | str) -> Database:
+        if str(path) != ":memory:":
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        conn = await aiosqlite.connect(str(path), isolation_level=None)
+        conn.row_factory = aiosqlite.Row
+        await conn.execute("PRAGMA journal_mode=WAL")
+        await conn.execute("PRAGMA synchronous=NORMAL")
+        await conn.execute("PRAGMA foreign_keys=ON")
+        await conn.execute("PRAGMA busy_timeout=5000")
+        db = cls(conn)
+        await db.migrate()
+        return db
+
+    async def close(self) -> None:
+        await self._conn.close()
+
+    async def ping(self) -> bool:
+        """Whether the database answers (the health check)."""
+        try:
+            async with self._conn.execute("SELECT 1") as cur:
+                return (await cur.fetchone()) is not None
+        except Exception:  # the health check reports, never raises
+            log.exception("database ping failed")
+            return False
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[Tx]:
+        async with self._lock:
+            await self._conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield Tx(self._conn)
+            except BaseException:
+                await self._conn.execute("ROLLBACK")
+                raise
+            else:
+                await self._conn.execute("COMMIT")
+
+    async def fetch_one(self, sql: str, params: Params = ()) -> aiosqlite.Row | None:
+        async with self._conn.execute(sql, params) as cur:
+            return await cur.fetchone()
+
+    async def fetch_all(self, sql: str, params: Params = ()) -> list[aiosqlite.Row]:
+        async with self._conn.execute(sql, params) as cur:
+            return list(await cur.fetchall())
+
+    async def schema_version(self) -> int:
+        row = await self.fetch_one("PRAGMA user_version")
+        return int(row[0]) if row else 0
+
+    async def migrate(self) -> None:
+        """Apply each numbered script once, in order, each in its own transaction."""
+        current = await self.schema_version()
+        for number, name, sql in _migrations():
+            if number <= current:
+                continue
+            log.info("applying migration %s", name)
+            async with self.transaction() as tx:
+                for statement in _statements(sql):
+                    await tx.execute(statement)
+                # PRAGMA takes no parameters; ``number`` is an int parsed from our own file name.
+                await tx.execute(f"PRAGMA user_version = {int(number)}")
+
+
+class Tx:
+    """The statements of one open transaction."""
+
+    def __init__(self, conn: aiosqlite.Connection) -> None:
+        self._conn = conn
+
+    async def execute(self, sql: str, params: Params = ()) -> int:
+        """Run one statement; return the number of rows it changed."""
+        async with self._conn.execute(sql, params) as cur:
+            return cur.rowcount
+
+    async def insert(self, sql: str, params: Params = ()) -> int:
+        async with self._conn.execute(sql, params) as cur:
+            assert cur.lastrowid is not None
+            return cur.lastrowid
+
+    async def fetch_one(self, sql: str, params: Params = ()) -> aiosqlite.Row | None:
+        async with self._conn.execute(sql, params) as cur:
+            return await cur.fetchone()
+
+    async def fetch_all(self, sql: str, params: Params = ()) -> list[aiosqlite.Row]:
+        async with self._conn.execute(sql, params) as cur:
+            return list(await cur.fetchall())
+
+
+def _migrations() -> list[tuple[int, str, str]]:
+    found = []
+    for entry in resources.files("storage.migrations").iterdir():
+        match = _MIGRATION_NAME.match(entry.name)
+        if match:
+            found.append((int(match.group(1)), entry.name, entry.read_text(encoding="utf-8")))
+    found.sort()
+    numbers = [n for n, _, _ in found]
+    if numbers != list(range(1, len(numbers) + 1)):
+        raise RuntimeError(f"migrations must be numbered 001, 002, … without gaps: {numbers}")
+    return found
+
+
+def _statements(script: str) -> Iterable[str]:
+    """Split a migration into complete statements (triggers hold ``;`` inside ``BEGIN … END``)."""
+    statements: list[str] = []
+    pending = ""
+    for line in script.splitlines():
+        if line.lstrip().startswith("--"):
+            continue
+        pending += line + "\n"
+        if sqlite3.complete_statement(pending):
+            statements.append(pending.strip())
+            pending = ""
+    if pending.strip():
+        raise RuntimeError(f"a migration ends inside a statement: {pending.strip()[:60]}")
+    return statements

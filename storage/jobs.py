@@ -1,0 +1,356 @@
+"""Jobs: rows in, frozen ``Job`` dataclasses out, and every state change a compare-and-set.
+
+A transition is ``UPDATE … WHERE id = :id AND status = :from``; zero rows
+means somebody else (a second poll, a moderator, a restart) moved the job
+first, and ``StaleTransition`` is raised with nothing written. The credit
+settlement that a terminal state implies is written in the same transaction.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+import aiosqlite
+
+from hailuo.spec import JobSpec
+from hailuo.status import JobStatus, Settlement, can_transition, settlement
+from storage.db import Database, Tx
+from storage.ledger import LedgerEntryKind, append_entry
+
+
+class StaleTransition(Exception):
+    """The job was not in the expected state: another actor moved it first."""
+
+    def __init__(self, job_id: int, expected: JobStatus) -> None:
+        super().__init__(f"job {job_id} is no longer {expected.value}")
+        self.job_id = job_id
+        self.expected = expected
+
+
+@dataclass(frozen=True)
+class Job:
+    id: int
+    guild_id: int
+    channel_id: int
+    user_id: int
+    interaction_id: int | None
+    status_message_id: int | None
+    status: JobStatus
+    spec: JobSpec
+    cost: int
+    period: str
+    locale: str
+    attachment_limit: int | None
+    provider: str | None
+    provider_task_id: str | None
+    provider_meta: dict[str, Any]
+    submit_attempts: int
+    next_attempt_at: float
+    progress: int | None
+    polls: int
+    next_poll_at: float
+    result_locator: str | None
+    failure_rule: str | None
+    failure_params: dict[str, Any]
+    delivery_attempts: int
+    next_delivery_at: float
+    delivered_message_id: int | None
+    delivery_kind: str | None
+    delivery_bytes: int | None
+    created_at: float
+    updated_at: float
+    submitted_at: float | None
+    finished_at: float | None
+
+    @classmethod
+    def from_row(cls, row: aiosqlite.Row) -> Job:
+        data = dict(row)
+        data["status"] = JobStatus(data["status"])
+        data["spec"] = JobSpec.from_json(data["spec"])
+        data["provider_meta"] = json.loads(data["provider_meta"])
+        data["failure_params"] = json.loads(data["failure_params"])
+        return cls(**data)
+
+    def log_context(self) -> str:
+        """Ids and states for log lines: never the prompt, never a secret."""
+        return (
+            f"job={self.id} guild={self.guild_id} status={self.status.value} "
+            f"provider={self.provider or '-'} task={self.provider_task_id or '-'}"
+        )
+
+
+@dataclass(frozen=True)
+class NewJob:
+    guild_id: int
+    channel_id: int
+    user_id: int
+    spec: JobSpec
+    cost: int
+    period: str
+    status: JobStatus = JobStatus.QUEUED
+    interaction_id: int | None = None
+    status_message_id: int | None = None
+    locale: str = "en-US"
+    attachment_limit: int | None = None
+    images: dict[str, tuple[str, bytes]] = field(default_factory=dict)  # role -> (mime, data)
+
+
+@dataclass(frozen=True)
+class StoredImage:
+    role: str
+    mime: str
+    data: bytes
+
+
+INSERT_JOB = """
+INSERT INTO jobs (guild_id, channel_id, user_id, interaction_id, status_message_id, status,
+                  spec, cost, period, locale, attachment_limit, created_at, updated_at)
+VALUES (:guild_id, :channel_id, :user_id, :interaction_id, :status_message_id, :status,
+        :spec, :cost, :period, :locale, :attachment_limit, :now, :now)
+"""
+INSERT_IMAGE = (
+    "INSERT INTO job_images (job_id, role, mime, data) VALUES (:job, :role, :mime, :data)"
+)
+SELECT_JOB = "SELECT * FROM jobs WHERE id = :id"
+SELECT_IMAGES = "SELECT role, mime, data FROM job_images WHERE job_id = :id"
+SELECT_OPEN = """
+SELECT * FROM jobs WHERE status NOT IN
+    ('delivered', 'rejected', 'expired', 'cancelled', 'failed', 'delivery_failed')
+ORDER BY id
+"""
+SELECT_BY_STATUS = "SELECT * FROM jobs WHERE status = :status ORDER BY id"
+SELECT_BY_TASK = "SELECT * FROM jobs WHERE provider = :provider AND provider_task_id = :task"
+COUNT_IN_FLIGHT_MEMBER = """
+SELECT COUNT(*) FROM jobs WHERE guild_id = :guild AND user_id = :user
+AND status IN ('queued', 'submitting', 'submitted', 'running', 'succeeded')
+"""
+COUNT_IN_FLIGHT_GUILD = """
+SELECT COUNT(*) FROM jobs WHERE guild_id = :guild
+AND status IN ('queued', 'submitting', 'submitted', 'running', 'succeeded')
+"""
+COUNT_BY_STATUS = "SELECT status, COUNT(*) AS n FROM jobs GROUP BY status"
+SELECT_RECENT_FOR_MEMBER = """
+SELECT * FROM jobs WHERE guild_id = :guild AND user_id = :user ORDER BY id DESC LIMIT :limit
+"""
+SET_STATUS_MESSAGE = """
+UPDATE jobs SET status_message_id = :message, channel_id = :channel, updated_at = :now
+WHERE id = :id
+"""
+GET_STATE = "SELECT value FROM bot_state WHERE key = :key"
+PUT_STATE = """
+INSERT INTO bot_state (key, value) VALUES (:key, :value)
+ON CONFLICT (key) DO UPDATE SET value = excluded.value
+"""
+
+#: Columns a transition (or a same-state update) may set besides ``status``.
+_UPDATABLE = frozenset(
+    {
+        "provider",
+        "provider_task_id",
+        "provider_meta",
+        "submit_attempts",
+        "next_attempt_at",
+        "progress",
+        "polls",
+        "next_poll_at",
+        "result_locator",
+        "failure_rule",
+        "failure_params",
+        "delivery_attempts",
+        "next_delivery_at",
+        "delivered_message_id",
+        "delivery_kind",
+        "delivery_bytes",
+        "submitted_at",
+        "finished_at",
+    }
+)
+
+
+class JobRepository:
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    async def create(self, tx: Tx, new: NewJob, now: float) -> int:
+        job_id = await tx.insert(
+            INSERT_JOB,
+            {
+                "guild_id": new.guild_id,
+                "channel_id": new.channel_id,
+                "user_id": new.user_id,
+                "interaction_id": new.interaction_id,
+                "status_message_id": new.status_message_id,
+                "status": new.status.value,
+                "spec": new.spec.to_json(),
+                "cost": new.cost,
+                "period": new.period,
+                "locale": new.locale,
+                "attachment_limit": new.attachment_limit,
+                "now": now,
+            },
+        )
+        for role, (mime, data) in new.images.items():
+            await tx.execute(
+                INSERT_IMAGE, {"job": job_id, "role": role, "mime": mime, "data": data}
+            )
+        await append_entry(
+            tx,
+            guild_id=new.guild_id,
+            user_id=new.user_id,
+            job_id=job_id,
+            kind=LedgerEntryKind.RESERVE,
+            delta=-new.cost,
+            period=new.period,
+            actor_id=new.user_id,
+            reason="job created",
+            now=now,
+        )
+        return job_id
+
+    async def get(self, job_id: int) -> Job | None:
+        row = await self.db.fetch_one(SELECT_JOB, {"id": job_id})
+        return Job.from_row(row) if row else None
+
+    async def get_in(self, tx: Tx, job_id: int) -> Job | None:
+        row = await tx.fetch_one(SELECT_JOB, {"id": job_id})
+        return Job.from_row(row) if row else None
+
+    async def images(self, job_id: int) -> dict[str, StoredImage]:
+        rows = await self.db.fetch_all(SELECT_IMAGES, {"id": job_id})
+        return {r["role"]: StoredImage(r["role"], r["mime"], bytes(r["data"])) for r in rows}
+
+    async def open_jobs(self) -> list[Job]:
+        return [Job.from_row(r) for r in await self.db.fetch_all(SELECT_OPEN)]
+
+    async def by_status(self, status: JobStatus) -> list[Job]:
+        rows = await self.db.fetch_all(SELECT_BY_STATUS, {"status": status.value})
+        return [Job.from_row(r) for r in rows]
+
+    async def by_task(self, provider: str, task_id: str) -> Job | None:
+        row = await self.db.fetch_one(SELECT_BY_TASK, {"provider": provider, "task": task_id})
+        return Job.from_row(row) if row else None
+
+    async def recent_for_member(self, guild_id: int, user_id: int, limit: int = 10) -> list[Job]:
+        rows = await self.db.fetch_all(
+            SELECT_RECENT_FOR_MEMBER, {"guild": guild_id, "user": user_id, "limit": limit}
+        )
+        return [Job.from_row(r) for r in rows]
+
+    async def in_flight(self, tx: Tx, guild_id: int, user_id: int) -> tuple[int, int]:
+        """Jobs in flight for the member and for the whole server."""
+        member = await tx.fetch_one(COUNT_IN_FLIGHT_MEMBER, {"guild": guild_id, "user": user_id})
+        guild = await tx.fetch_one(COUNT_IN_FLIGHT_GUILD, {"guild": guild_id})
+        return (int(member[0]) if member else 0, int(guild[0]) if guild else 0)
+
+    async def count_by_status(self) -> dict[str, int]:
+        return {r["status"]: int(r["n"]) for r in await self.db.fetch_all(COUNT_BY_STATUS)}
+
+    async def set_status_message(
+        self, job_id: int, channel_id: int, message_id: int, now: float
+    ) -> None:
+        async with self.db.transaction() as tx:
+            await tx.execute(
+                SET_STATUS_MESSAGE,
+                {"id": job_id, "channel": channel_id, "message": message_id, "now": now},
+            )
+
+    async def transition(
+        self,
+        job: Job,
+        dst: JobStatus,
+        now: float,
+        *,
+        reason: str = "",
+        actor_id: int | None = None,
+        **updates: Any,
+    ) -> Job:
+        """Move ``job`` from the state it was read in to ``dst``, settling credits if terminal."""
+        async with self.db.transaction() as tx:
+            return await self.transition_in(
+                tx, job, dst, now, reason=reason, actor_id=actor_id, **updates
+            )
+
+    async def transition_in(
+        self,
+        tx: Tx,
+        job: Job,
+        dst: JobStatus,
+        now: float,
+        *,
+        reason: str = "",
+        actor_id: int | None = None,
+        **updates: Any,
+    ) -> Job:
+        src = job.status
+        if not can_transition(src, dst):
+            raise ValueError(f"job {job.id}: {src.value} -> {dst.value} is not an allowed move")
+        await self._update(tx, job.id, src, dst, now, updates)
+        settle = settlement(src, dst)
+        if settle is not None:
+            kind = LedgerEntryKind.CHARGE if settle is Settlement.CHARGE else LedgerEntryKind.REFUND
+            await append_entry(
+                tx,
+                guild_id=job.guild_id,
+                user_id=job.user_id,
+                job_id=job.id,
+                kind=kind,
+                delta=0 if settle is Settlement.CHARGE else job.cost,
+                period=job.period,
+                actor_id=actor_id,
+                reason=reason or dst.value,
+                now=now,
+            )
+        fresh = await self.get_in(tx, job.id)
+        assert fresh is not None
+        return fresh
+
+    async def update(self, job: Job, now: float, **updates: Any) -> Job:
+        """Change fields without changing state, still guarded by the state it was read in."""
+        async with self.db.transaction() as tx:
+            await self._update(tx, job.id, job.status, job.status, now, updates)
+            fresh = await self.get_in(tx, job.id)
+        assert fresh is not None
+        return fresh
+
+    async def _update(
+        self,
+        tx: Tx,
+        job_id: int,
+        src: JobStatus,
+        dst: JobStatus,
+        now: float,
+        updates: dict[str, Any],
+    ) -> None:
+        unknown = set(updates) - _UPDATABLE
+        if unknown:
+            raise ValueError(f"not updatable: {sorted(unknown)}")
+        values = {k: _encode(v) for k, v in updates.items()}
+        if dst.terminal:
+            values.setdefault("finished_at", now)
+        # Column names come from the fixed ``_UPDATABLE`` set above, never from input.
+        assignments = "".join(f", {column} = :{column}" for column in sorted(values))
+        sql = (
+            f"UPDATE jobs SET status = :dst, updated_at = :now{assignments} "  # noqa: S608
+            "WHERE id = :id AND status = :src"
+        )
+        changed = await tx.execute(
+            sql, {**values, "dst": dst.value, "src": src.value, "now": now, "id": job_id}
+        )
+        if changed != 1:
+            raise StaleTransition(job_id, src)
+
+    async def get_state(self, key: str) -> str | None:
+        row = await self.db.fetch_one(GET_STATE, {"key": key})
+        return str(row["value"]) if row else None
+
+    async def put_state(self, key: str, value: str) -> None:
+        async with self.db.transaction() as tx:
+            await tx.execute(PUT_STATE, {"key": key, "value": value})
+
+
+def _encode(value: Any) -> Any:
+    if isinstance(value, dict):
+        return json.dumps(value, sort_keys=True)
+    return value

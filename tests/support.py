@@ -1,0 +1,76 @@
+"""Small test doubles of our OWN interfaces (never of discord.py): a clock and a notifier."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from hailuo.notify import PostFailed, StatusView, UploadTooLarge
+from storage.jobs import Job
+
+
+class FakeClock:
+    """A clock the test moves by hand; starts at a fixed, realistic moment."""
+
+    def __init__(self, start: float = 1_795_000_000.0) -> None:
+        self.now = start
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+
+@dataclass
+class Posted:
+    job_id: int
+    kind: str  # "attachment" or "link"
+    data: bytes | None = None
+    url: str | None = None
+    reason: str | None = None
+
+
+@dataclass
+class RecordingNotifier:
+    """Implements hailuo.notify.Notifier the way a CLI would: it keeps what it is told."""
+
+    upload_limit: int | None = None
+    refuse_upload: bool = False
+    fail_posts: int = 0
+    statuses: list[StatusView] = field(default_factory=list)
+    posted: list[Posted] = field(default_factory=list)
+    _next_id: int = 1000
+
+    async def show_status(self, view: StatusView) -> None:
+        self.statuses.append(view)
+
+    async def post_video(self, job: Job, video: Path, size: int) -> int:
+        self._maybe_fail()
+        if self.refuse_upload:
+            raise UploadTooLarge("413")
+        self.posted.append(Posted(job.id, "attachment", data=video.read_bytes()))
+        return self._id()
+
+    async def post_link(self, job: Job, url: str, reason: str) -> int:
+        self._maybe_fail()
+        self.posted.append(Posted(job.id, "link", url=url, reason=reason))
+        return self._id()
+
+    async def find_delivery(self, job: Job) -> int | None:
+        return None
+
+    async def guild_upload_limit(self, guild_id: int) -> int | None:
+        return self.upload_limit
+
+    def _maybe_fail(self) -> None:
+        if self.fail_posts:
+            self.fail_posts -= 1
+            raise PostFailed("simulated outage")
+
+    def _id(self) -> int:
+        self._next_id += 1
+        return self._next_id
+
+    def states(self, job_id: int) -> list[str]:
+        return [v.job.status.value for v in self.statuses if v.job.id == job_id]

@@ -1,0 +1,148 @@
+"""The job's life through the real core and the MiniMax adapter, against the simulator."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import aiohttp
+import pytest
+
+from hailuo.spec import JobSpec, Mode
+from hailuo.status import JobStatus
+from providers.minimax import MiniMaxProvider
+from storage.ledger import LedgerEntryKind, LedgerRepository
+from tests import media
+from tests.core import Core, build_core
+from tests.sims.minimax import MiniMaxSimulator
+
+
+@pytest.fixture
+async def sim(clock) -> AsyncIterator[MiniMaxSimulator]:
+    async with MiniMaxSimulator(clock=clock) as simulator:
+        yield simulator
+    assert simulator.violations == []
+    assert simulator.download_auth_headers_seen == []
+
+
+@pytest.fixture
+async def core(db, clock, sim) -> AsyncIterator[Core]:
+    async with aiohttp.ClientSession() as session:
+        provider = MiniMaxProvider(session, api_key="mm-test-key", base_url=sim.base_url)
+        yield build_core(db, clock, session, {"minimax": provider})
+
+
+async def kinds(db, job_id: int) -> list[str]:
+    return [e.kind.value for e in await LedgerRepository(db).for_job(job_id)]
+
+
+async def test_text_job_is_delivered_once_and_charged(core: Core, sim, db) -> None:
+    job = await core.new_job()
+    balance_before = await core.desk.balance(1, 42)
+    assert balance_before.reserved == 1
+    job = await core.run_until(job.id, JobStatus.DELIVERED)
+    assert [p.kind for p in core.notifier.posted] == ["attachment"]
+    assert core.notifier.posted[0].data == sim.video
+    assert len(sim.submits) == 1
+    assert job.delivery_kind == "attachment" and job.delivery_bytes == len(sim.video)
+    assert await kinds(db, job.id) == ["reserve", "charge"]
+    after = await core.desk.balance(1, 42)
+    assert (after.used, after.reserved, after.remaining) == (1, 0, 9)
+    assert "submitted" in core.notifier.states(job.id)
+
+
+async def test_image_job_sends_a_data_url(core: Core, sim) -> None:
+    png = media.make_image("PNG", 640, 480)
+    spec = JobSpec(mode=Mode.IMAGE, prompt="", duration=10, resolution="768P")
+    job = await core.new_job(spec, images={"first": ("image/png", png)})
+    await core.run_until(job.id, JobStatus.DELIVERED)
+    body = sim.submits[0]
+    assert body["first_frame_image"].startswith("data:image/png;base64,")
+    assert "prompt" not in body
+    assert (await core.desk.balance(1, 42)).used == 2
+
+
+async def test_generation_failure_refunds(core: Core, sim, db) -> None:
+    sim.inject("query", "generation_failed")
+    job = await core.new_job()
+    job = await core.run_until(job.id, JobStatus.FAILED)
+    assert job.failure_rule == "provider.moderation"
+    assert job.failure_params["code"] == "1027"
+    assert await kinds(db, job.id) == ["reserve", "refund"]
+    assert (await core.desk.balance(1, 42)).remaining == 10
+    assert core.notifier.posted == []
+
+
+async def test_sensitive_prompt_at_submit_fails_without_retry(core: Core, sim, db) -> None:
+    sim.inject("submit", "sensitive_prompt")
+    job = await core.new_job()
+    job = await core.run_until(job.id, JobStatus.FAILED)
+    assert job.failure_rule == "provider.moderation"
+    assert len(sim.requests_to("submit")) == 1
+    assert await kinds(db, job.id) == ["reserve", "refund"]
+
+
+async def test_server_error_at_submit_is_retried(core: Core, sim) -> None:
+    sim.inject("submit", "http_503")
+    sim.inject("submit", "rate_limit")
+    job = await core.new_job()
+    job = await core.run_until(job.id, JobStatus.DELIVERED)
+    assert len(sim.requests_to("submit")) == 3
+    assert len(sim.submits) == 1
+    assert job.submit_attempts == 3
+
+
+async def test_unknown_outcome_is_never_resubmitted(core: Core, sim, db) -> None:
+    sim.inject("submit", "accept_then_drop")
+    job = await core.new_job()
+    job = await core.run_until(job.id, JobStatus.FAILED)
+    assert job.failure_rule == "job.interrupted_submit"
+    assert len(sim.requests_to("submit")) == 1
+    assert await kinds(db, job.id) == ["reserve", "refund"]
+
+
+async def test_crash_in_submitting_is_recovered_as_failed(core: Core, db) -> None:
+    job = await core.new_job()
+    await core.jobs.transition(job, JobStatus.SUBMITTING, core.clock(), provider="minimax")
+    await core.worker.recover()
+    job = await core.jobs.get(job.id)
+    assert job is not None and job.status is JobStatus.FAILED
+    assert job.failure_rule == "job.interrupted_submit"
+    assert await kinds(db, job.id) == ["reserve", "refund"]
+
+
+async def test_too_large_for_the_channel_becomes_a_link(core: Core, sim) -> None:
+    core.notifier.upload_limit = 100  # bytes: the MP4 cannot fit
+    job = await core.new_job()
+    job = await core.run_until(job.id, JobStatus.DELIVERED)
+    assert job.delivery_kind == "link"
+    assert core.notifier.posted[0].kind == "link"
+    assert core.notifier.posted[0].reason == "delivery.too_large"
+
+
+async def test_a_413_from_the_upload_falls_back_to_a_link(core: Core) -> None:
+    core.notifier.refuse_upload = True
+    job = await core.new_job()
+    job = await core.run_until(job.id, JobStatus.DELIVERED)
+    assert job.delivery_kind == "link"
+
+
+async def test_expired_download_url_is_fetched_again(core: Core, sim) -> None:
+    sim.inject("download", "expired_url")
+    job = await core.new_job()
+    job = await core.run_until(job.id, JobStatus.DELIVERED)
+    assert job.delivery_kind == "attachment"
+    assert len(sim.requests_to("retrieve")) == 2
+
+
+async def test_posting_outage_is_retried_then_gives_up_with_refund(core: Core, db) -> None:
+    core.notifier.fail_posts = 100
+    job = await core.new_job()
+    job = await core.run_until(job.id, JobStatus.DELIVERY_FAILED, steps=200)
+    assert await kinds(db, job.id) == ["reserve", "refund"]
+
+
+async def test_query_faults_do_not_fail_the_job(core: Core, sim) -> None:
+    for fault in ("http_500", "malformed_json", "bad_key"):
+        sim.inject("query", fault)
+    job = await core.new_job()
+    await core.run_until(job.id, JobStatus.DELIVERED, steps=100)
