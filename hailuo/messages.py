@@ -35,29 +35,30 @@ CATALOG: dict[str, dict[str, str]] = {
             "A bracket in your prompt is not closed or not opened (at character {position})."
         ),
         "image.declared_type": (
-            "The attachment is not an image ({content_type}). Attach a JPG, PNG or WebP picture."
+            "The attachment is not an image (it is {actual}). Attach a JPG, PNG or WebP picture."
         ),
         "image.format": (
-            "The image must be one of {allowed} (judged by its content, not its name); "
-            "yours is {actual}."
+            "The image must be {allowed} (judged by its content, not its name); yours is {actual}."
         ),
         "image.too_big": (
-            "The image must be smaller than {maximum:,} bytes; yours is {actual:,} bytes."
+            "The image must be smaller than {limit:,} bytes; yours is {actual:,} bytes."
         ),
         "image.short_edge": (
             "The image's shorter side must be at least {minimum} pixels; yours is {actual}."
         ),
         "image.aspect": (
-            "The image's shape must be wider than {min_ratio} and narrower than {max_ratio} "
-            "(width:height); yours is {width}×{height}."
+            "The image's width:height must be between {minimum} and {maximum} (both excluded); "
+            "yours is {width}×{height} ({actual})."
         ),
         "image.corrupt": "The image could not be read; it may be damaged or cut short.",
-        "image.animated": "Animated images are not accepted: attach a still picture.",
+        "image.animated": (
+            "Animated images are not accepted (yours has {frames} frames): attach a still picture."
+        ),
         "image.too_many_pixels": (
-            "The image has too many pixels ({actual:,}); the limit is {maximum:,}."
+            "The image has {actual:,} pixels; the limit is {maximum:,}. Attach a smaller picture."
         ),
         "image.too_large_after_prepare": (
-            "The image stays larger than {maximum:,} bytes even when compressed: "
+            "The image stays larger than {limit:,} bytes even when compressed: "
             "attach a smaller picture."
         ),
         # money
