@@ -8,10 +8,12 @@ and to a generic text (never an exception's words) for an unknown code.
 
 from __future__ import annotations
 
+import re
 import string
 from collections.abc import Mapping, Sequence
 
 FALLBACK_LOCALE = "en"
+_SPEC = re.compile(r"\{(\w+):[^}]*\}")
 
 CATALOG: dict[str, dict[str, str]] = {
     "en": {
@@ -141,7 +143,13 @@ def render(code: str, locale: str | None = None, /, **params: object) -> str:
     template = table.get(code) or CATALOG[FALLBACK_LOCALE].get(code)
     if template is None:
         return CATALOG[FALLBACK_LOCALE]["error.unexpected"].format(incident=code)
-    return template.format_map(_Params({k: _display(v) for k, v in params.items()}))
+    values = _Params({k: _display(v) for k, v in params.items()})
+    try:
+        return template.format_map(values)
+    except (ValueError, TypeError):
+        # A value of the wrong type for its format spec (e.g. "?" for ``{limit:,}``):
+        # drop the specs rather than fail in front of a member.
+        return _SPEC.sub(r"{\1}", template).format_map(values)
 
 
 def placeholders(template: str) -> set[str]:
