@@ -16,7 +16,7 @@ import json
 import logging
 import random
 import sys
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from functools import partial
 from typing import Any
@@ -163,15 +163,26 @@ def build_services(
     return Services(settings, db, desk, worker, metrics, clock)
 
 
-async def run(settings: Settings, *, force_sync: bool = False, **bot_options: Any) -> None:
-    """Run the bot until it is closed; the database and HTTP session close with it."""
+@dataclass
+class App:
+    bot: HailuoBot
+    health: HealthServer
+
+
+@contextlib.asynccontextmanager
+async def application(
+    settings: Settings,
+    *,
+    force_sync: bool = False,
+    clock: Clock = system_clock,
+    **bot_options: Any,
+) -> AsyncIterator[App]:
+    """Open everything the bot needs and close it all again, in reverse order."""
     point_discord_at(settings)
     db = await Database.open(settings.database)
     try:
         async with aiohttp.ClientSession() as session:
-            build = partial(
-                build_services, settings=settings, db=db, session=session, clock=system_clock
-            )
+            build = partial(build_services, settings=settings, db=db, session=session, clock=clock)
             bot = HailuoBot(build, force_sync=force_sync, **bot_options)
             health = HealthServer(
                 host=settings.http_host,
@@ -184,11 +195,17 @@ async def run(settings: Settings, *, force_sync: bool = False, **bot_options: An
             await health.start()
             try:
                 async with bot:
-                    await bot.start(settings.discord_token.reveal())
+                    yield App(bot, health)
             finally:
                 await health.close()
     finally:
         await db.close()
+
+
+async def run(settings: Settings, *, force_sync: bool = False) -> None:
+    """Run the bot until it is closed (a signal or a fatal gateway error)."""
+    async with application(settings, force_sync=force_sync) as app:
+        await app.bot.start(settings.discord_token.reveal())
 
 
 def main(argv: list[str] | None = None) -> int:
