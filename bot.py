@@ -15,13 +15,15 @@ import hashlib
 import json
 import logging
 import random
+import signal
 import sys
 from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
 
 import aiohttp
+import aiohttp.web
 import discord
 import yarl
 from discord.ext import commands
@@ -29,6 +31,7 @@ from discord.ext import commands
 from cogs.commands import HailuoCommands
 from cogs.errors import HailuoTree
 from cogs.notifier import DiscordNotifier
+from hailuo.callbacks import CallbackRoutes, CallbackTokens, accepting, callback_urls
 from hailuo.clock import Clock, system_clock
 from hailuo.delivery import Downloader
 from hailuo.jobs import JobDesk, prepared_input
@@ -37,6 +40,7 @@ from hailuo.quotas import QuotaPolicy
 from hailuo.settings import Settings, SettingsError, load_settings
 from hailuo.web import HealthServer
 from hailuo.worker import Worker, WorkerConfig
+from providers.demo import DemoProvider
 from providers.registry import build_providers
 from storage.db import Database
 from storage.jobs import JobRepository
@@ -54,6 +58,9 @@ class Services:
     worker: Worker
     metrics: Metrics
     clock: Clock
+    tokens: CallbackTokens | None = None
+    #: Routes others add to the bot's HTTP server: provider callbacks, the demo's files.
+    mounts: list[Callable[[aiohttp.web.Application], None]] = field(default_factory=list)
 
 
 class HailuoBot(commands.Bot):
@@ -101,7 +108,10 @@ class HailuoBot(commands.Bot):
         if stored == digest and not self.force_sync:
             log.info("commands unchanged; not syncing")
             return
-        synced = await self.tree.sync()
+        guild = discord.Object(self.settings.sync_guild_id) if self.settings.sync_guild_id else None
+        if guild is not None:
+            self.tree.copy_global_to(guild=guild)
+        synced = await self.tree.sync(guild=guild)
         await self.desk.jobs.put_state(COMMANDS_HASH_KEY, digest)
         log.info("synced %d commands", len(synced))
 
@@ -143,9 +153,15 @@ def build_services(
         return policy
 
     jobs = JobRepository(db)
+    providers = build_providers(settings.providers, session)
+    tokens = CallbackTokens(jobs)
+    answering = accepting(providers, settings.freepik_webhook_secret)
+    # The demo's result URL is our own loopback server, so only its downloads may be private.
+    demos = [p for p in providers.values() if isinstance(p, DemoProvider)]
+    own = Downloader(session, max_bytes=settings.max_video_bytes, allow_private=True)
     worker = Worker(
         jobs,
-        build_providers(settings.providers, session),
+        providers,
         list(settings.provider_names),
         notifier=DiscordNotifier(client),
         downloader=Downloader(
@@ -158,9 +174,23 @@ def build_services(
             poll_seconds=settings.poll_seconds, default_upload_limit=settings.default_upload_limit
         ),
         prepare=partial(prepared_input, jobs),
+        submit_caps={p.name: p.submits_per_minute for p in settings.providers},
+        callback_url=(
+            callback_urls(tokens, settings.public_url, answering) if settings.public_url else None
+        ),
+        downloaders={demo.name: own for demo in demos},
+    )
+    callbacks = CallbackRoutes(
+        tokens,
+        poll=worker.poll_soon,
+        providers=answering,
+        clock=clock,
+        freepik_secret=settings.freepik_webhook_secret,
     )
     desk = JobDesk(db, clock=clock, policy=policy_for, on_created=worker.wake)
-    return Services(settings, db, desk, worker, metrics, clock)
+    mounts: list[Callable[[aiohttp.web.Application], None]] = [callbacks.mount]
+    mounts += [demo.mount for demo in demos]
+    return Services(settings, db, desk, worker, metrics, clock, tokens, mounts)
 
 
 @dataclass
@@ -184,6 +214,13 @@ async def application(
         async with aiohttp.ClientSession() as session:
             build = partial(build_services, settings=settings, db=db, session=session, clock=clock)
             bot = HailuoBot(build, force_sync=force_sync, **bot_options)
+            if bot.services.tokens is not None:
+                await bot.services.tokens.load()
+            if settings.demo_mode:
+                log.warning(
+                    "Demo mode: no provider key is set, so videos are rendered locally "
+                    "and marked DEMO; set a *_API_KEY to make real ones."
+                )
             health = HealthServer(
                 host=settings.http_host,
                 port=settings.http_port,
@@ -191,8 +228,13 @@ async def application(
                 database_ok=db.ping,
                 jobs_by_state=bot.desk.jobs.count_by_status,
                 metrics=bot.metrics,
+                mounts=bot.services.mounts,
             )
             await health.start()
+            if settings.http_port == 0:
+                for provider in bot.worker.providers.values():
+                    if isinstance(provider, DemoProvider):
+                        provider.serve_from(f"http://127.0.0.1:{health.bound_port}")
             try:
                 async with bot:
                     yield App(bot, health)
@@ -205,6 +247,10 @@ async def application(
 async def run(settings: Settings, *, force_sync: bool = False) -> None:
     """Run the bot until it is closed (a signal or a fatal gateway error)."""
     async with application(settings, force_sync=force_sync) as app:
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            # A container stop is SIGTERM: close cleanly so the worker's last writes land.
+            loop.add_signal_handler(signum, lambda: asyncio.ensure_future(app.bot.close()))
         await app.bot.start(settings.discord_token.reveal())
 
 

@@ -18,8 +18,12 @@ SNAPSHOT = Path(__file__).with_name("schema_snapshot.sql")
 
 def new_job(cost: int = 1) -> NewJob:
     return NewJob(
-        guild_id=1, channel_id=2, user_id=3, spec=JobSpec(mode=Mode.TEXT, prompt="x"),
-        cost=cost, period="2026-11-26",
+        guild_id=1,
+        channel_id=2,
+        user_id=3,
+        spec=JobSpec(mode=Mode.TEXT, prompt="x"),
+        cost=cost,
+        period="2026-11-26",
     )
 
 

@@ -10,7 +10,7 @@ import pytest
 from hailuo.spec import JobSpec, Mode
 from hailuo.status import JobStatus
 from providers.minimax import MiniMaxProvider
-from storage.ledger import LedgerEntryKind, LedgerRepository
+from storage.ledger import LedgerRepository
 from tests import media
 from tests.core import Core, build_core
 from tests.sims.minimax import MiniMaxSimulator

@@ -1,0 +1,118 @@
+"""Channel message routes under the bot token: create, list, fetch, edit, delete.
+
+Rules Discord applies here and discord.py does not: per-file upload limit (413/40005), the
+``enforce_nonce`` dedup window, component layout limits (50035), and that ephemeral messages are
+invisible to the channel endpoints (404/10008).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from .messages import SimMessage, unknown_message, validate_message_body
+from .models import JSON, ApiError
+from .rest import ApiRequest, Reply, Router
+
+if TYPE_CHECKING:
+    from .state import SimState
+
+DEFAULT_HISTORY_LIMIT = 50
+MAX_HISTORY_LIMIT = 100
+
+
+class MessageRoutes:
+    def __init__(self, sim: SimState) -> None:
+        self.sim = sim
+
+    def register(self, router: Router) -> None:
+        router.add("POST", "/channels/{channel_id}/messages", self.create)
+        router.add("GET", "/channels/{channel_id}/messages", self.history)
+        router.add("GET", "/channels/{channel_id}/messages/{message_id}", self.fetch)
+        router.add("PATCH", "/channels/{channel_id}/messages/{message_id}", self.edit)
+        router.add("DELETE", "/channels/{channel_id}/messages/{message_id}", self.delete)
+
+    async def create(self, req: ApiRequest) -> Reply:
+        channel = self.sim.require_channel(req.snowflake("channel_id"))
+        body = req.body()
+        uploads = self.sim.store_uploads(
+            req, limit=self.sim.upload_limit_for(channel), channel_id=channel.id
+        )
+        validate_message_body(body)
+        duplicate = self._nonce_duplicate(channel.id, body)
+        if duplicate is not None:
+            return Reply(body=self.sim.message_payload(duplicate))
+        message = self.sim.new_message(channel, body, uploads)
+        if body.get("nonce") is not None:
+            self.sim.nonces[(channel.id, message.author_id, str(body["nonce"]))] = message
+        await self.sim.publish(message, "MESSAGE_CREATE")
+        return Reply(body=self.sim.message_payload(message))
+
+    def _nonce_duplicate(self, channel_id: int, body: JSON) -> SimMessage | None:
+        """Discord's dedup: same author, same nonce, same channel, within the last few minutes."""
+        if not body.get("enforce_nonce") or body.get("nonce") is None:
+            return None
+        found = self.sim.nonces.get((channel_id, self.sim.bot_user.id, str(body["nonce"])))
+        if found is None or found.deleted:
+            return None
+        if self.sim.clock() - found.created_at > self.sim.nonce_window:
+            return None
+        return found
+
+    async def history(self, req: ApiRequest) -> Reply:
+        """Newest first, like Discord, for ``before``/``after``/``around`` alike."""
+        channel = self.sim.require_channel(req.snowflake("channel_id"))
+        limit = max(1, min(MAX_HISTORY_LIMIT, int(req.query.get("limit", DEFAULT_HISTORY_LIMIT))))
+        visible = [
+            m for m in self.sim.channel_messages(channel.id) if not m.deleted and not m.ephemeral
+        ]
+        page = _page(visible, req.query, limit)
+        return Reply(body=[self.sim.message_payload(m) for m in sorted(page, key=lambda m: -m.id)])
+
+    async def fetch(self, req: ApiRequest) -> Reply:
+        return Reply(body=self.sim.message_payload(self._visible(req)))
+
+    async def edit(self, req: ApiRequest) -> Reply:
+        message = self._visible(req)
+        if message.author_id != self.sim.bot_user.id:
+            raise ApiError(403, 50005, "Cannot edit a message authored by another user")
+        channel = self.sim.require_channel(message.channel_id)
+        uploads = self.sim.store_uploads(
+            req, limit=self.sim.upload_limit_for(channel), channel_id=channel.id
+        )
+        body = req.body()
+        validate_message_body({**body, "flags": body.get("flags", message.flags)})
+        message.apply_edit(body, uploads, self.sim.clock())
+        await self.sim.publish(message, "MESSAGE_UPDATE")
+        return Reply(body=self.sim.message_payload(message))
+
+    async def delete(self, req: ApiRequest) -> Reply:
+        message = self._visible(req)
+        await self.sim.delete_message(message)
+        return Reply(status=204)
+
+    def _visible(self, req: ApiRequest) -> SimMessage:
+        """The addressed message as the bot token sees it; ephemeral ones do not exist here."""
+        channel = self.sim.require_channel(req.snowflake("channel_id"))
+        message = self.sim.messages.get(req.snowflake("message_id"))
+        if (
+            message is None
+            or message.channel_id != channel.id
+            or message.deleted
+            or message.ephemeral
+        ):
+            raise unknown_message()
+        return message
+
+
+def _page(messages: list[SimMessage], query: dict[str, str], limit: int) -> list[SimMessage]:
+    """Select the page Discord would return (``messages`` is oldest first)."""
+    if "around" in query:
+        pivot = int(query["around"])
+        older = [m for m in messages if m.id <= pivot][-((limit + 1) // 2) :]
+        newer = [m for m in messages if m.id > pivot][: limit - len(older)]
+        return older + newer
+    if "after" in query:
+        return [m for m in messages if m.id > int(query["after"])][:limit]
+    if "before" in query:
+        messages = [m for m in messages if m.id < int(query["before"])]
+    return messages[-limit:]
