@@ -5,6 +5,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 import discord
+from discord import app_commands
+from discord.ext import commands
 
 from hailuo.errors import UserInputError
 from hailuo.messages import render
@@ -34,3 +36,13 @@ async def quota(bot: HailuoBot, interaction: discord.Interaction) -> None:
         ]
     )
     await interaction.response.send_message(text, ephemeral=True)
+
+
+class AccountCommands(commands.Cog):
+    """The member's own commands in ``/hailuo``; mixed into the group cog."""
+
+    bot: HailuoBot
+
+    @app_commands.command(name="quota", description="How many credits you have left")
+    async def quota(self, interaction: discord.Interaction) -> None:
+        await quota(self.bot, interaction)

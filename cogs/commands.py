@@ -1,19 +1,19 @@
-"""The ``/hailuo`` group, defined once; each command delegates to its module.
+"""The ``/hailuo`` group, defined once, composed from one mixin per feature.
 
-Option values that Discord constrains (choices) are still checked again in
-``hailuo.spec``: a client can send anything.
+discord.py collects app commands along the class's MRO, so each feature keeps
+its commands in its own module (``generate``, ``account``, …) while Discord
+sees one group; two cogs declaring ``/hailuo`` would collide.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING
 
-import discord
 from discord import app_commands
 from discord.ext import commands
 
-from cogs import account, generate
-from hailuo.spec import Mode
+from cogs.account import AccountCommands
+from cogs.generate import GenerateCommands
 
 if TYPE_CHECKING:
     from bot import HailuoBot
@@ -21,6 +21,8 @@ if TYPE_CHECKING:
 
 @app_commands.guild_only()
 class HailuoCommands(
+    GenerateCommands,
+    AccountCommands,
     commands.GroupCog,
     group_name="hailuo",
     group_description="Make short AI videos with MiniMax Hailuo-02",
@@ -28,41 +30,3 @@ class HailuoCommands(
     def __init__(self, bot: HailuoBot) -> None:
         self.bot = bot
         super().__init__()
-
-    @app_commands.command(name="text", description="Make a video from a text prompt")
-    @app_commands.describe(
-        prompt="What should happen in the video (camera commands like [Pan left] allowed)",
-        duration="Length in seconds (1080P is 6 s only)",
-        resolution="Video resolution",
-    )
-    async def text(
-        self,
-        interaction: discord.Interaction,
-        prompt: str,
-        duration: Literal[6, 10] = 6,
-        resolution: Literal["768P", "1080P"] = "768P",
-    ) -> None:
-        spec = generate.build_spec(Mode.TEXT, prompt, duration, resolution)
-        await generate.text(self.bot, interaction, spec)
-
-    @app_commands.command(name="animate", description="Bring an image to life")
-    @app_commands.describe(
-        image="A JPG, PNG or WebP picture (shorter side over 300 px)",
-        prompt="What should happen (optional)",
-        duration="Length in seconds (1080P is 6 s only)",
-        resolution="Video resolution",
-    )
-    async def animate(
-        self,
-        interaction: discord.Interaction,
-        image: discord.Attachment,
-        prompt: str = "",
-        duration: Literal[6, 10] = 6,
-        resolution: Literal["768P", "1080P"] = "768P",
-    ) -> None:
-        spec = generate.build_spec(Mode.IMAGE, prompt, duration, resolution)
-        await generate.animate(self.bot, interaction, spec, image)
-
-    @app_commands.command(name="quota", description="How many credits you have left")
-    async def quota(self, interaction: discord.Interaction) -> None:
-        await account.quota(self.bot, interaction)

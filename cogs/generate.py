@@ -12,9 +12,11 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
 import discord
+from discord import app_commands
+from discord.ext import commands
 
 from cogs.errors import answer_privately, describe
 from cogs.render import checking_embed, status_embed
@@ -140,3 +142,43 @@ async def _edit(bot: HailuoBot, channel_id: int, message_id: int, embed: discord
         )
     except discord.HTTPException as exc:
         log.warning("could not edit status card %s: %s", message_id, exc.status)
+
+
+class GenerateCommands(commands.Cog):
+    """``/hailuo text`` and ``/hailuo animate``; mixed into the one ``/hailuo`` group cog."""
+
+    bot: HailuoBot
+
+    @app_commands.command(name="text", description="Make a video from a text prompt")
+    @app_commands.describe(
+        prompt="What should happen in the video (camera commands like [Pan left] allowed)",
+        duration="Length in seconds (1080P is 6 s only)",
+        resolution="Video resolution",
+    )
+    async def text(
+        self,
+        interaction: discord.Interaction,
+        prompt: str,
+        duration: Literal[6, 10] = 6,
+        resolution: Literal["768P", "1080P"] = "768P",
+    ) -> None:
+        spec = build_spec(Mode.TEXT, prompt, duration, resolution)
+        await text(self.bot, interaction, spec)
+
+    @app_commands.command(name="animate", description="Bring an image to life")
+    @app_commands.describe(
+        image="A JPG, PNG or WebP picture (shorter side over 300 px)",
+        prompt="What should happen (optional)",
+        duration="Length in seconds (1080P is 6 s only)",
+        resolution="Video resolution",
+    )
+    async def animate(
+        self,
+        interaction: discord.Interaction,
+        image: discord.Attachment,
+        prompt: str = "",
+        duration: Literal[6, 10] = 6,
+        resolution: Literal["768P", "1080P"] = "768P",
+    ) -> None:
+        spec = build_spec(Mode.IMAGE, prompt, duration, resolution)
+        await animate(self.bot, interaction, spec, image)
