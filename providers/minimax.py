@@ -78,6 +78,9 @@ class MiniMaxProvider:
         reply = await self.http.request(
             "POST", "/v1/video_generation", json_body=self.submit_body(job), idempotent=False
         )
+        if reply.status == 200 and not isinstance(reply.body, dict):
+            # A 200 we cannot read may still carry a task: never resubmit it.
+            raise self.http.error(ProviderErrorKind.UNKNOWN_OUTCOME, None, "unreadable 200 reply")
         data = self._checked(reply)
         task_id = data.get("task_id")
         if not task_id:

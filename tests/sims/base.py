@@ -15,10 +15,12 @@ event that only :meth:`SimServer.close` sets, so the client's own timeout ends t
 from __future__ import annotations
 
 import asyncio
+import base64
 import functools
 import hashlib
 import hmac
 import json
+import re
 import secrets
 import time
 import uuid
@@ -31,6 +33,8 @@ from typing import Any, ClassVar, Self
 
 from aiohttp import web
 from jsonschema import Draft202012Validator
+
+from hailuo.camera import COMMANDS
 
 SCHEMA_DIR = Path(__file__).resolve().parent.parent / "schemas"
 
@@ -194,6 +198,9 @@ class SimServer:
         "expired_url": EXPIRED_URL,
     }
     EXTRA_KINDS: ClassVar[Mapping[str, frozenset[str]]] = {}
+    #: Request headers that carry the key (lower case): never recorded, and watched for on
+    #: the CDN. Providers with their own key header (Freepik) add it here.
+    SECRET_HEADERS: ClassVar[frozenset[str]] = frozenset({"authorization"})
 
     def __init__(self, *, clock: Clock = time.time, url_ttl: float = 9 * 3600) -> None:
         self.clock = clock
@@ -322,8 +329,9 @@ class SimServer:
 
     async def _download(self, request: web.Request) -> web.StreamResponse:
         """Serve a published file the way a signed CDN URL does; note any leaked key."""
-        if auth := request.headers.get("Authorization"):
-            self.download_auth_headers_seen.append(auth)
+        for name, value in request.headers.items():
+            if name.lower() in self.SECRET_HEADERS:
+                self.download_auth_headers_seen.append(value)
         if fault := self.faults.pop("download"):
             return await self.answer_generic(request, fault)
         blob = self._blobs.get(request.match_info["token"])
@@ -360,7 +368,9 @@ class SimServer:
             query=dict(request.query),
             json=_parse_json(body),
             body=body,
-            headers={k: v for k, v in request.headers.items() if k.lower() != "authorization"},
+            headers={
+                k: v for k, v in request.headers.items() if k.lower() not in self.SECRET_HEADERS
+            },
         )
         self.requests.append(record)
         request[_RECORD_KEY] = record
@@ -391,3 +401,73 @@ def drop_connection(request: web.Request) -> web.Response:
     if request.transport is not None:
         request.transport.close()
     return web.Response(status=204)
+
+
+# ------------------------------------------------------------- request-check helpers
+
+#: Leading bytes of the image formats the providers name (JPEG, PNG, WebP's RIFF....WEBP).
+_IMAGE_MAGIC = {"jpeg": (b"\xff\xd8\xff",), "png": (b"\x89PNG\r\n\x1a\n",), "webp": (b"RIFF",)}
+
+
+def json_body_problems(request: web.Request, body: Any) -> list[str]:
+    """A JSON object sent as ``application/json``, or what is wrong with it."""
+    if request.content_type != "application/json":
+        return [f"Content-Type is {request.content_type!r}, must be application/json"]
+    if not isinstance(body, dict):
+        return ["body is not a JSON object"]
+    return []
+
+
+def image_ref_problems(
+    key: str,
+    ref: Any,
+    *,
+    formats: Iterable[str] = ("jpeg", "png", "webp"),
+    data_url: bool = True,
+    raw_base64: bool = False,
+) -> list[str]:
+    """Check one image reference: an http(s) URL, a ``data:image/...;base64,`` URL (when
+    ``data_url``) or bare base64 (when ``raw_base64``) whose bytes are a listed format."""
+    if not isinstance(ref, str):
+        return [f"{key} is not a string"]
+    if ref.startswith(("https://", "http://")):
+        return []
+    allowed = tuple(formats)
+    payload = None
+    if ref.startswith("data:"):
+        if not data_url:
+            return [f"{key} is a data: URL; this provider takes a URL or bare base64"]
+        head, _, payload = ref.partition(",")
+        mime = head.removeprefix("data:").removesuffix(";base64")
+        if not head.endswith(";base64") or mime.removeprefix("image/") not in (
+            *allowed,
+            *(("jpg",) if "jpeg" in allowed else ()),
+        ):
+            return [f"{key} data URL type {head!r} is not one of {allowed}"]
+    elif raw_base64:
+        payload = ref
+    else:
+        return [f"{key} is neither an http(s) URL nor a data:image/... base64 URL"]
+    try:
+        data = base64.b64decode(payload, validate=True)
+    except ValueError:
+        return [f"{key} is not valid base64"]
+    if not any(data.startswith(m) for f in allowed for m in _IMAGE_MAGIC.get(f, ())):
+        return [f"{key} bytes are not {'/'.join(allowed)}"]
+    if data.startswith(b"RIFF") and data[8:12] != b"WEBP":
+        return [f"{key} is a RIFF file but not WebP"]
+    return []
+
+
+def camera_spelling_problems(prompt: Any, spelling: str) -> list[str]:
+    """Camera commands in the spelling this provider does not read (providers.md §5b)."""
+    if not isinstance(prompt, str):
+        return []
+    wrong = {c.chinese if spelling == "english" else c.english.lower() for c in COMMANDS}
+    problems = []
+    for group in re.findall(r"\[([^\[\]]*)\]", prompt):
+        for item in re.split(r"[,，、]", group):
+            word = item.strip() if spelling == "english" else item.strip().lower()
+            if word in wrong:
+                problems.append(f"camera command {item.strip()!r} is not in {spelling} spelling")
+    return problems
