@@ -17,6 +17,8 @@ from urllib.parse import urlsplit
 from dotenv import dotenv_values
 
 PROVIDER_NAMES = ("minimax", "freepik", "novita", "odkkk", "gptge")
+#: Renders a short captioned MP4 locally: no key, no money, every video says DEMO.
+DEMO = "demo"
 
 DEFAULT_BASE_URLS = {
     "minimax": "https://api.minimax.io",
@@ -60,8 +62,9 @@ class Secret:
 class ProviderSettings:
     name: str
     api_key: Secret | None
-    base_url: str
+    base_url: str  # for ``demo``: the bot's own HTTP server, which serves the rendered files
     submits_per_minute: int | None
+    directory: Path | None = None  # ``demo`` only: where the rendered files are kept
 
 
 @dataclass(frozen=True)
@@ -91,16 +94,27 @@ class Settings:
     def provider_names(self) -> tuple[str, ...]:
         return tuple(p.name for p in self.providers)
 
+    @property
+    def demo_mode(self) -> bool:
+        return self.provider_names == (DEMO,)
+
 
 def load_settings(
-    environ: Mapping[str, str] | None = None, dotenv_path: Path | None = Path(".env")
+    environ: Mapping[str, str] | None = None,
+    dotenv_path: Path | None = Path(".env"),
+    *,
+    require_discord: bool = True,
 ) -> Settings:
-    """Merge ``.env`` under the real environment and validate every variable."""
+    """Merge ``.env`` under the real environment and validate every variable.
+
+    ``require_discord=False`` is for the operator CLI, which never talks to
+    Discord: a missing ``DISCORD_TOKEN`` then reads as an empty secret.
+    """
     merged: dict[str, str] = {}
     if dotenv_path is not None and dotenv_path.is_file():
         merged.update({k: v for k, v in dotenv_values(dotenv_path).items() if v is not None})
     merged.update(os.environ if environ is None else environ)
-    return _parse(_Reader(merged))
+    return _parse(_Reader(merged), require_discord=require_discord)
 
 
 class _Reader:
@@ -153,9 +167,9 @@ class _Reader:
         return value in {"1", "true", "yes"}
 
 
-def _parse(read: _Reader) -> Settings:
+def _parse(read: _Reader, *, require_discord: bool = True) -> Settings:
     token = read.text("DISCORD_TOKEN")
-    if token is None:
+    if token is None and require_discord:
         raise SettingsError(
             "DISCORD_TOKEN is not set: put the bot's token in the environment or in .env."
         )
@@ -163,21 +177,24 @@ def _parse(read: _Reader) -> Settings:
     assert port is not None
     if port > 65535:
         raise SettingsError("HAILUO_HTTP_PORT must be a port number from 0 to 65535.")
+    http_host = read.text("HAILUO_HTTP_HOST", "127.0.0.1") or "127.0.0.1"
+    database = Path(read.text("HAILUO_DATABASE", "data/hailuo.sqlite3") or "")
+    demo_dir = database.parent / "demo"  # beside the database, so on the same volume
     approval = (read.text("HAILUO_APPROVAL", "off") or "off").lower()
     if approval not in {"off", "new_members", "everyone"}:
         raise SettingsError("HAILUO_APPROVAL must be off, new_members or everyone.")
     public_url = read.text("HAILUO_PUBLIC_URL")
     return Settings(
-        discord_token=Secret(token),
+        discord_token=Secret(token or ""),
         discord_api_base_url=read.url("DISCORD_API_BASE_URL", "https://discord.com/api/v10"),
         discord_gateway_url=read.url(
             "DISCORD_GATEWAY_URL", "wss://gateway.discord.gg/", schemes=("ws", "wss")
         ),
-        database=Path(read.text("HAILUO_DATABASE", "data/hailuo.sqlite3") or ""),
-        providers=_providers(read),
+        database=database,
+        providers=_providers(read, _own_url(http_host, port), demo_dir),
         freepik_webhook_secret=_secret(read.text("FREEPIK_WEBHOOK_SECRET")),
         poll_seconds=read.number("HAILUO_POLL_SECONDS", 5.0, minimum=0.01),
-        http_host=read.text("HAILUO_HTTP_HOST", "127.0.0.1") or "127.0.0.1",
+        http_host=http_host,
         http_port=port,
         public_url=read.url("HAILUO_PUBLIC_URL", "") if public_url else None,
         allow_private_urls=read.flag("HAILUO_ALLOW_PRIVATE_URLS"),
@@ -203,7 +220,21 @@ def _secret(value: str | None) -> Secret | None:
     return Secret(value) if value else None
 
 
-def _providers(read: _Reader) -> tuple[ProviderSettings, ...]:
+def _own_url(host: str, port: int) -> str:
+    """How the bot reaches its own HTTP server (the demo's files): loopback for a wildcard."""
+    if host in ("", "0.0.0.0"):  # noqa: S104 - a comparison, not a bind
+        host = "127.0.0.1"
+    elif host == "::":
+        host = "::1"
+    if ":" in host:
+        host = f"[{host}]"
+    return f"http://{host}:{port}"
+
+
+def _providers(read: _Reader, own_url: str, demo_dir: Path) -> tuple[ProviderSettings, ...]:
+    demo = ProviderSettings(
+        name=DEMO, api_key=None, base_url=own_url, submits_per_minute=None, directory=demo_dir
+    )
     configured = {
         name: ProviderSettings(
             name=name,
@@ -217,18 +248,22 @@ def _providers(read: _Reader) -> tuple[ProviderSettings, ...]:
     if order_text is None:
         order = [name for name in PROVIDER_NAMES if configured[name].api_key is not None]
         if not order:
-            raise SettingsError(
-                "No provider key is set: set at least one of "
-                + ", ".join(f"{n.upper()}_API_KEY" for n in PROVIDER_NAMES)
-                + "."
-            )
+            # No key at all: the bot can still be tried, with locally rendered demo videos.
+            return (demo,)
     else:
         order = [part.strip().lower() for part in order_text.split(",") if part.strip()]
+        if DEMO in order:
+            if order != [DEMO]:
+                raise SettingsError(
+                    "HAILUO_PROVIDERS cannot mix demo with real providers: "
+                    "members would spend credits on demo videos."
+                )
+            return (demo,)
         for name in order:
             if name not in configured:
                 raise SettingsError(
                     f"HAILUO_PROVIDERS names {name!r}, which is not one of "
-                    + ", ".join(PROVIDER_NAMES)
+                    + ", ".join((*PROVIDER_NAMES, DEMO))
                     + "."
                 )
             if configured[name].api_key is None:

@@ -1,4 +1,7 @@
-"""The bot's own HTTP server: ``/healthz`` and ``/metrics`` (provider callbacks join later).
+"""The bot's own HTTP server: ``/healthz``, ``/metrics``, and what others mount on it.
+
+Provider callbacks (``hailuo.callbacks``) and the demo provider's files
+(``providers.demo``) add their routes through ``mounts``, before it starts.
 
 ``/healthz`` is 200 only while the gateway is connected and the database
 answers, so a container orchestrator restarts a bot that is silently stuck.
@@ -7,7 +10,7 @@ Neither page carries a secret or a prompt.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 
 from aiohttp import web
 
@@ -24,6 +27,7 @@ class HealthServer:
         database_ok: Callable[[], Awaitable[bool]],
         jobs_by_state: Callable[[], Awaitable[dict[str, int]]],
         metrics: Metrics,
+        mounts: Iterable[Callable[[web.Application], None]] = (),
     ) -> None:
         self.host = host
         self.port = port
@@ -34,6 +38,8 @@ class HealthServer:
         self.app = web.Application()
         self.app.router.add_get("/healthz", self.healthz)
         self.app.router.add_get("/metrics", self.render_metrics)
+        for mount in mounts:
+            mount(self.app)
         self._runner: web.AppRunner | None = None
         self.bound_port: int | None = None
 

@@ -10,26 +10,41 @@ worker at any point loses nothing and repeats nothing that costs money:
 - a delivery attempt is counted before posting; a job found with attempts but
   no posted message id is first looked for in the channel (plus the nonce
   Discord deduplicates on), so it is never posted twice.
+
+Submissions go through ``providers.resilience`` (one limiter and one circuit
+breaker per provider). A queued job goes to the first provider in order that
+can serve its spec, has not been given up for it, and whose circuit is not
+open; when that provider has no free submission slot the job waits in line
+(its status shows the queue position), it is never sent further down the
+order for a rate limit. Before acceptance a job moves on from a provider
+that rejected the key or is out of balance (at once, and the admins are told
+through the log and a metric), whose circuit opened, or that kept failing
+for ``failover_patience``; the last capable provider is retried until the
+queue deadline instead. A job a provider accepted is never sent elsewhere.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import random
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from hailuo import capabilities
 from hailuo.clock import Clock
 from hailuo.delivery import Downloader, DownloadError, plan_delivery
 from hailuo.errors import ProviderError, ProviderErrorKind
 from hailuo.metrics import Metrics
 from hailuo.notify import Notifier, PostFailed, StatusView, UploadTooLarge
 from hailuo.retry import Backoff, poll_interval
+from hailuo.spec import JobSpec
 from hailuo.status import JobStatus
 from providers.base import Phase, PreparedInput, Provider, TaskState
+from providers.resilience import AccountAlerts, CircuitState, Resilience
 from storage.jobs import Job, JobRepository, StaleTransition
 
 log = logging.getLogger(__name__)
@@ -67,6 +82,10 @@ class Worker:
         metrics: Metrics,
         config: WorkerConfig,
         prepare: Callable[[Job], Awaitable[PreparedInput]],
+        submit_caps: Mapping[str, int | None] | None = None,
+        serves: Callable[[str, JobSpec], bool] | None = None,
+        callback_url: Callable[[str, int], str | None] | None = None,
+        downloaders: Mapping[str, Downloader] | None = None,
     ) -> None:
         self.jobs = jobs
         self.providers = providers
@@ -79,9 +98,20 @@ class Worker:
         self.config = config
         self.prepare = prepare
         self.backoff = Backoff()
+        #: Each provider's submission limiter (fixed caps, else learned) and circuit breaker.
+        self.resilience = Resilience(
+            clock, providers, caps=submit_caps, on_circuit_change=self._circuit_changed
+        )
+        # Looked up at call time, so the capability tables are always the current ones.
+        self.serves = serves or (lambda name, spec: capabilities.can_serve(name, spec))
+        self.callback_url = callback_url
+        #: Per-provider downloaders: the demo's files come from our own loopback server.
+        self.downloaders = dict(downloaders or {})
+        self.alerts = AccountAlerts(clock, on_alert=self._alerted)
         self._busy: set[int] = set()
+        self._background: set[asyncio.Future[None]] = set()
         self._wake = asyncio.Event()
-        self._shown: dict[int, tuple[JobStatus, float]] = {}
+        self._shown: dict[int, tuple[tuple[JobStatus, int | None, int | None], float]] = {}
         self._slots = asyncio.Semaphore(config.concurrency)
 
     def wake(self) -> None:
@@ -110,38 +140,64 @@ class Worker:
         return max(0.01, min(self.config.poll_seconds, 1.0))
 
     async def tick(self) -> None:
-        """Take one due step of every open job, concurrently, and wait for them all."""
+        """Take one due step of every open job, concurrently, and wait for them all.
+
+        Queued jobs are admitted in id order, synchronously, before any step runs, so
+        the rate limiter's slots go first come, first served and each waiting job's
+        queue position is the number of queued jobs before it plus one.
+        """
         now = self.clock()
-        open_jobs = await self.jobs.open_jobs()
-        queued = [j for j in open_jobs if j.status is JobStatus.QUEUED]
-        steps = []
-        for job in open_jobs:
-            if job.id in self._busy or not self._due(job, now):
+        steps: list[asyncio.Future[None]] = []
+        position = 0
+        for job in await self.jobs.open_jobs():
+            if job.id in self._busy:
                 continue
-            self._busy.add(job.id)
-            position = queued.index(job) + 1 if job in queued else None
-            steps.append(asyncio.ensure_future(self._step(job, position)))
+            if job.status is JobStatus.QUEUED:
+                action = self._admit(job, now)
+                if action is None:
+                    position += 1
+                    steps.append(self._start(job, self._show(job, position)))
+                else:
+                    steps.append(self._start(job, action))
+            elif self._due(job, now):
+                steps.append(self._start(job, self._follow(job)))
         if steps:
             await asyncio.gather(*steps)
 
+    def poll_soon(self, job_id: int, provider: str) -> None:
+        """Query one task now, in the background (a provider's callback said it changed)."""
+        future = asyncio.ensure_future(self._poll_now(job_id, provider))
+        self._background.add(future)
+        future.add_done_callback(self._background.discard)
+
+    async def drain(self) -> None:
+        """Wait for the background queries started by ``poll_soon``."""
+        while self._background:
+            await asyncio.gather(*list(self._background))
+
+    async def _poll_now(self, job_id: int, provider: str) -> None:
+        job = await self.jobs.get(job_id)
+        if job is None or job.provider != provider or job.id in self._busy:
+            return
+        if job.status not in (JobStatus.SUBMITTED, JobStatus.RUNNING):
+            return
+        await self._start(job, self._poll(job))
+
     def _due(self, job: Job, now: float) -> bool:
-        if job.status is JobStatus.QUEUED:
-            return job.next_attempt_at <= now
         if job.status in (JobStatus.SUBMITTED, JobStatus.RUNNING):
             return job.next_poll_at <= now
         if job.status is JobStatus.SUCCEEDED:
             return job.next_delivery_at <= now
         return False
 
-    async def _step(self, job: Job, position: int | None) -> None:
+    def _start(self, job: Job, action: Coroutine[Any, Any, None]) -> asyncio.Future[None]:
+        self._busy.add(job.id)
+        return asyncio.ensure_future(self._guarded(job, action))
+
+    async def _guarded(self, job: Job, action: Coroutine[Any, Any, None]) -> None:
         try:
             async with self._slots:
-                if job.status is JobStatus.QUEUED:
-                    await self._submit(job, position)
-                elif job.status in (JobStatus.SUBMITTED, JobStatus.RUNNING):
-                    await self._poll(job)
-                elif job.status is JobStatus.SUCCEEDED:
-                    await self._deliver(job)
+                await action
         except StaleTransition:
             log.info("job %d moved by someone else; skipping this step", job.id)
         except asyncio.CancelledError:
@@ -149,39 +205,68 @@ class Worker:
         except Exception:
             log.exception("step failed for %s", job.log_context())
         finally:
+            action.close()  # a step cancelled before it began must not warn "never awaited"
             self._busy.discard(job.id)
+
+    async def _follow(self, job: Job) -> None:
+        if job.status in (JobStatus.SUBMITTED, JobStatus.RUNNING):
+            await self._poll(job)
+        elif job.status is JobStatus.SUCCEEDED:
+            await self._deliver(job)
 
     # -- submit ----------------------------------------------------------------------------
 
-    def _pick_provider(self, job: Job, now: float) -> str | None:
-        """The first provider in order this job has not given up on (failover patience)."""
+    def _candidates(self, job: Job) -> list[str]:
+        """Providers in order that can serve the job and that it has not given up on."""
         given_up = job.provider_meta.get("given_up", [])
-        for name in self.order:
-            if name in self.providers and name not in given_up:
-                return name
-        return None
+        return [
+            name
+            for name in self.order
+            if name in self.providers and name not in given_up and self.serves(name, job.spec)
+        ]
 
-    async def _submit(self, job: Job, position: int | None) -> None:
-        now = self.clock()
+    def _admit(self, job: Job, now: float) -> Coroutine[Any, Any, None] | None:
+        """What a queued job does now: be submitted, fail, or (None) keep waiting in line."""
+        if job.next_attempt_at > now:
+            return None
         if now - job.created_at > self.config.queue_deadline:
-            await self._fail(job, NO_PROVIDER, {})
-            return
-        name = self._pick_provider(job, now)
+            return self._fail(job, NO_PROVIDER, {})
+        candidates = self._candidates(job)
+        if not candidates:
+            return self._fail(job, NO_PROVIDER, {})
+        name = self.resilience.admit(candidates)
         if name is None:
-            await self._fail(job, NO_PROVIDER, {})
-            return
+            return None  # every candidate is open-circuited, or the first healthy one is full
+        return self._submit(job, name)
+
+    async def _submit(self, job: Job, name: str) -> None:
         prepared = await self.prepare(job)
+        url = self.callback_url(name, job.id) if self.callback_url else None
+        if url:
+            prepared = dataclasses.replace(prepared, callback_url=url)
         job = await self.jobs.transition(
-            job, JobStatus.SUBMITTING, now, provider=name, submit_attempts=job.submit_attempts + 1
+            job,
+            JobStatus.SUBMITTING,
+            self.clock(),
+            provider=name,
+            submit_attempts=job.submit_attempts + 1,
         )
         try:
             receipt = await self.providers[name].submit(prepared)
         except ProviderError as exc:
-            self.metrics.provider_call(name, "submit", exc.kind.value)
             await self._submit_refused(job, name, exc)
             return
-        self.metrics.provider_call(name, "submit", "ok")
+        except Exception:
+            # An adapter bug after the call began: the body may have landed, so this is
+            # handled like an unknown outcome, never sent again.
+            log.exception("submit crashed %s", job.log_context())
+            lost = ProviderError(
+                ProviderErrorKind.UNKNOWN_OUTCOME, provider=name, detail="adapter error"
+            )
+            await self._submit_refused(job, name, lost)
+            return
         now = self.clock()
+        # The task id is stored before anything else happens.
         job = await self.jobs.transition(
             job,
             JobStatus.SUBMITTED,
@@ -191,11 +276,15 @@ class Worker:
             submitted_at=now,
             next_poll_at=now + self.config.poll_seconds,
         )
+        self.resilience.record_submit(name, None)
+        self.metrics.provider_call(name, "submit", "ok")
         log.info("submitted %s", job.log_context())
         await self._show(job)
 
     async def _submit_refused(self, job: Job, name: str, exc: ProviderError) -> None:
         now = self.clock()
+        self.resilience.record_submit(name, exc)
+        self.metrics.provider_call(name, "submit", exc.kind.value)
         log.warning("submit refused %s: %s (%s)", job.log_context(), exc, exc.detail)
         if exc.kind is ProviderErrorKind.UNKNOWN_OUTCOME:
             # The body may have landed: handled exactly like a crash in ``submitting``.
@@ -205,16 +294,28 @@ class Worker:
             # About the request itself: every provider serves the same model and would refuse it.
             await self._fail(job, exc.rule, {"provider": name, "code": exc.provider_code or ""})
             return
+        account = exc.kind in (ProviderErrorKind.AUTH, ProviderErrorKind.BALANCE)
+        if account:
+            self.alerts.report(name, exc.kind)
         meta = dict(job.provider_meta)
-        first = meta.setdefault("first_failure", {}).setdefault(name, now)
-        give_up = exc.kind in (ProviderErrorKind.AUTH, ProviderErrorKind.BALANCE) or (
-            exc.kind is not ProviderErrorKind.RATE_LIMITED
-            and now - first >= self.config.failover_patience
+        first_failure = dict(meta.get("first_failure", {}))
+        if exc.kind is not ProviderErrorKind.RATE_LIMITED:
+            first_failure.setdefault(name, now)
+            meta["first_failure"] = first_failure
+        others = [other for other in self._candidates(job) if other != name]
+        patience_over = now - first_failure.get(name, now) >= self.config.failover_patience
+        # A rate limit never moves or fails a job; an outage moves it only when there
+        # is somewhere to go (the last provider is retried until the queue deadline).
+        give_up = account or (
+            exc.kind is not ProviderErrorKind.RATE_LIMITED and patience_over and bool(others)
         )
         if give_up:
             meta["given_up"] = [*meta.get("given_up", []), name]
-        attempt = job.submit_attempts
-        delay = 0.0 if give_up else self.backoff.delay(attempt, self.rng, exc.retry_after)
+            log.warning("moving %s on from %s", job.log_context(), name)
+        if give_up or (others and not self.resilience.breaker(name).available()):
+            delay = 0.0  # the next provider at once (an open circuit is skipped by admit)
+        else:
+            delay = self.backoff.delay(job.submit_attempts, self.rng, exc.retry_after)
         job = await self.jobs.transition(
             job,
             JobStatus.QUEUED,
@@ -223,11 +324,16 @@ class Worker:
             provider_meta=meta,
             next_attempt_at=now + delay,
         )
-        if give_up and self._pick_provider(job, now) is None:
+        if give_up and not others:
             await self._fail(job, NO_PROVIDER, {})
             return
-        await self._show(job)
         self.wake()
+
+    def _alerted(self, provider: str, kind: ProviderErrorKind) -> None:
+        self.metrics.provider_call(provider, "admin_alert", kind.value)
+
+    def _circuit_changed(self, provider: str, state: CircuitState) -> None:
+        self.metrics.provider_call(provider, "circuit", state.value)
 
     # -- follow ----------------------------------------------------------------------------
 
@@ -244,6 +350,8 @@ class Worker:
         except ProviderError as exc:
             self.metrics.provider_call(job.provider, "query", exc.kind.value)
             log.warning("query failed %s: %s (%s)", job.log_context(), exc, exc.detail)
+            if exc.kind in (ProviderErrorKind.AUTH, ProviderErrorKind.BALANCE):
+                self.alerts.report(job.provider, exc.kind)
             delay = self.backoff.delay(min(job.polls + 1, 6), self.rng, exc.retry_after)
             await self.jobs.update(job, now, polls=job.polls + 1, next_poll_at=now + delay)
             return
@@ -308,7 +416,7 @@ class Worker:
             await self._retry_delivery(job)
             return
         try:
-            video = await self.downloader.fetch(url)
+            video = await self.downloaders.get(job.provider, self.downloader).fetch(url)
         except DownloadError as exc:
             log.warning("download failed %s: %s", job.log_context(), exc)
             if exc.too_large:
@@ -396,12 +504,17 @@ class Worker:
         await self._show(job)
 
     async def _show(self, job: Job, position: int | None = None) -> None:
-        """Edit the status message on a change of state, progress edits at most every ~10 s."""
+        """Edit the status message on a change of state; progress and queue position
+        changes at most every ~10 s; nothing when nothing visible changed."""
         now = self.clock()
+        seen = (job.status, position, job.progress)
         last = self._shown.get(job.id)
-        if last and last[0] is job.status and now - last[1] < self.config.status_edit_interval:
-            return
-        self._shown[job.id] = (job.status, now)
+        if last is not None:
+            if last[0] == seen:
+                return
+            if last[0][0] is job.status and now - last[1] < self.config.status_edit_interval:
+                return
+        self._shown[job.id] = (seen, now)
         if job.status.terminal:
             self._shown.pop(job.id, None)
         await self.notifier.show_status(StatusView(job=job, queue_position=position))

@@ -1,0 +1,369 @@
+"""Operator commands, no Discord: ``python -m hailuo doctor`` and ``python -m hailuo generate``.
+
+``doctor`` loads the settings, opens the database and, for each configured
+provider, makes one cheap authenticated call that starts no generation: a
+status query of a task that does not exist. A provider that checks the key
+first answers "bad key" (MiniMax 1004/2049, HTTP 401/403) or "no such task"
+(MiniMax 2013, HTTP 404): the second means the key was accepted. An adapter
+may offer ``balance()`` (an async method returning a short text) to fill the
+balance column; none of the five documents a balance endpoint yet.
+
+``generate`` runs one job through the same core as the bot (``JobDesk`` and
+``Worker``) with a notifier that writes the video to ``--out`` and draws a
+progress bar on stderr. It uses a throw-away database, so a running bot never
+sees (or posts) the job. Secrets are never printed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import logging
+import random
+import shutil
+import sys
+import tempfile
+from dataclasses import dataclass
+from functools import partial
+from pathlib import Path
+from typing import TextIO
+
+import aiohttp
+from aiohttp import web
+
+from hailuo import images
+from hailuo.capabilities import serving_providers
+from hailuo.clock import system_clock
+from hailuo.delivery import Downloader
+from hailuo.errors import HailuoError, ProviderError, ProviderErrorKind
+from hailuo.jobs import JobDesk, JobRequest, prepared_input
+from hailuo.messages import render
+from hailuo.metrics import Metrics
+from hailuo.notify import StatusView
+from hailuo.quotas import QuotaPolicy
+from hailuo.settings import DEMO, PROVIDER_NAMES, Settings, SettingsError, load_settings
+from hailuo.spec import JobSpec, Mode
+from hailuo.status import JobStatus
+from hailuo.worker import Worker, WorkerConfig
+from providers.base import Provider
+from providers.demo import DemoProvider, ffmpeg_path
+from providers.registry import build_providers
+from storage.db import Database
+from storage.jobs import Job, JobRepository
+
+log = logging.getLogger(__name__)
+
+#: A task id no provider has issued (the nil UUID): querying it costs nothing.
+PROBE_TASK_ID = "00000000-0000-0000-0000-000000000000"
+SEND_FORMATS = frozenset({"JPEG", "PNG"})
+
+
+# -- doctor -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Probe:
+    reachable: str
+    key_accepted: str
+    balance: str = "not reported"
+
+
+async def probe(provider: Provider) -> Probe:
+    """One cheap authenticated call that starts no generation, read as a health verdict."""
+    try:
+        await provider.query(PROBE_TASK_ID, {})
+    except ProviderError as exc:
+        verdicts = {
+            ProviderErrorKind.AUTH: Probe("yes", "NO (rejected)"),
+            ProviderErrorKind.BALANCE: Probe("yes", "yes", "EMPTY"),
+            ProviderErrorKind.UNAVAILABLE: Probe("NO", "unknown"),
+            ProviderErrorKind.UNKNOWN_OUTCOME: Probe("NO", "unknown"),
+            ProviderErrorKind.BAD_REPLY: Probe("yes", "unknown"),
+            ProviderErrorKind.RATE_LIMITED: Probe("yes", "yes (rate limited)"),
+        }
+        # Not found / invalid: the provider read the key and then looked for the task.
+        verdict = verdicts.get(exc.kind, Probe("yes", "yes"))
+    except Exception as exc:  # an adapter bug must not hide the other rows
+        log.debug("probe crashed", exc_info=True)
+        return Probe("unknown", "unknown", f"error: {type(exc).__name__}")
+    else:
+        verdict = Probe("yes", "yes")
+    balance = getattr(provider, "balance", None)
+    if verdict.key_accepted.startswith("yes") and callable(balance):
+        with contextlib.suppress(ProviderError):
+            verdict = Probe(verdict.reachable, verdict.key_accepted, str(await balance()))
+    return verdict
+
+
+async def _probe_demo() -> Probe:
+    try:
+        proc = await asyncio.create_subprocess_exec(
+            ffmpeg_path(), "-version", stdout=asyncio.subprocess.DEVNULL
+        )
+        ok = await proc.wait() == 0
+    except (OSError, RuntimeError, ImportError):
+        ok = False
+    return Probe("yes" if ok else "NO (no ffmpeg)", "n/a (no key)", "n/a")
+
+
+async def doctor(settings: Settings, out: TextIO) -> int:
+    """Check the configuration and every configured provider; 0 when all is well."""
+    healthy = True
+    names = settings.provider_names
+    mode = " (demo mode: no provider key set)" if settings.demo_mode else ""
+    print(f"settings   ok: providers in order: {', '.join(names)}{mode}", file=out)
+    token = "set" if settings.discord_token.reveal() else "NOT SET (the bot will not start)"
+    print(f"discord    DISCORD_TOKEN {token}", file=out)
+    existed = settings.database.exists()
+    try:
+        db = await Database.open(settings.database)
+    except Exception as exc:  # reported, not raised: the rest is still worth checking
+        healthy = False
+        print(f"database   CANNOT OPEN {settings.database}: {type(exc).__name__}", file=out)
+    else:
+        version = await db.schema_version()
+        await db.close()
+        created = "" if existed else ", created just now"
+        print(f"database   ok: {settings.database} (schema {version}{created})", file=out)
+    callbacks = (
+        f"providers call back to {settings.public_url}/callbacks/..."
+        if settings.public_url
+        else "HAILUO_PUBLIC_URL unset: providers are polled only"
+    )
+    print(f"callbacks  {callbacks}", file=out)
+    rows = [("provider", "configured", "reachable", "key accepted", "balance")]
+    async with aiohttp.ClientSession() as session:
+        built = build_providers(settings.providers, session)
+        for name in (*PROVIDER_NAMES, DEMO):
+            if name not in names:
+                if name != DEMO:
+                    rows.append((name, "no", "-", "-", "-"))
+                continue
+            result = await (_probe_demo() if name == DEMO else probe(built[name]))
+            healthy &= result.reachable == "yes" and not result.key_accepted.startswith("NO")
+            rows.append((name, "yes", result.reachable, result.key_accepted, result.balance))
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    print(file=out)
+    for row in rows:
+        cells = (cell.ljust(width) for cell, width in zip(row, widths, strict=True))
+        print("  ".join(cells).rstrip(), file=out)
+    return 0 if healthy else 1
+
+
+# -- generate -----------------------------------------------------------------------------
+
+
+class CliNotifier:
+    """Implements ``hailuo.notify.Notifier`` for a terminal: a progress bar, then a file."""
+
+    def __init__(self, out: Path, stream: TextIO) -> None:
+        self.out = out
+        self.stream = stream
+        self.finished = asyncio.Event()
+        self.link: str | None = None
+        self.final: Job | None = None
+
+    async def show_status(self, view: StatusView) -> None:
+        job = view.job
+        if job.status is JobStatus.QUEUED and view.queue_position:
+            words = render("status.queued_at", job.locale, position=view.queue_position)
+        elif job.status in (JobStatus.FAILED, JobStatus.DELIVERY_FAILED):
+            reason = render(job.failure_rule or "provider.failed", job.locale, **job.failure_params)
+            words = render(f"status.{job.status.value}", job.locale, reason=reason, cost=job.cost)
+        else:
+            words = render(f"status.{job.status.value}", job.locale, cost=job.cost)
+        percent = 100 if job.status is JobStatus.DELIVERED else (job.progress or 0)
+        bar = "#" * (percent // 5) + "-" * (20 - percent // 5)
+        self.stream.write(f"\r[{bar}] {percent:3d}% {words[:60]:<60}")
+        if job.status.terminal:
+            self.stream.write("\n")
+            self.final = job
+            self.finished.set()
+        self.stream.flush()
+
+    async def post_video(self, job: Job, video: Path, size: int) -> int:
+        await asyncio.to_thread(shutil.copyfile, video, self.out)
+        return 1
+
+    async def post_link(self, job: Job, url: str, reason: str) -> int:
+        self.link = url
+        return 1
+
+    async def find_delivery(self, job: Job) -> int | None:
+        return None
+
+    async def guild_upload_limit(self, guild_id: int) -> int | None:
+        return None
+
+
+@dataclass(frozen=True)
+class GenerateRequest:
+    prompt: str
+    out: Path
+    image: Path | None = None
+    provider: str | None = None
+    duration: int = 6
+    resolution: str = "768P"
+
+
+async def generate(settings: Settings, request: GenerateRequest, stream: TextIO) -> int:
+    """Make one video through the bot's core and write it to ``request.out``."""
+    spec = JobSpec(
+        mode=Mode.IMAGE if request.image else Mode.TEXT,
+        prompt=request.prompt,
+        duration=request.duration,
+        resolution=request.resolution,
+    )
+    order = list(settings.provider_names)
+    if request.provider is not None:
+        if request.provider not in order:
+            print(f"hailuo: provider {request.provider} is not configured.", file=stream)
+            return 2
+        order = [request.provider]
+    try:
+        order = serving_providers(spec, order)
+        stored = await _read_image(request.image) if request.image else {}
+    except HailuoError as exc:
+        print(f"hailuo: {render(exc.rule, None, **exc.params)}", file=stream)
+        return 2
+    with tempfile.TemporaryDirectory(prefix="hailuo-cli-") as tmp:
+        db = await Database.open(Path(tmp) / "cli.sqlite3")
+        try:
+            async with aiohttp.ClientSession() as session:
+                return await _run_one(
+                    settings, order, spec, stored, request, stream, db, session, Path(tmp)
+                )
+        finally:
+            await db.close()
+
+
+async def _read_image(path: Path) -> dict[str, tuple[str, bytes]]:
+    data = await asyncio.to_thread(path.read_bytes)
+    checked = await images.inspect_async(data)
+    prepared = await images.prepare_async(
+        checked, accepted_formats=SEND_FORMATS, max_bytes=images.DEFAULT_RULES.max_bytes
+    )
+    return {"first": (prepared.mime, prepared.data)}
+
+
+async def _run_one(
+    settings: Settings,
+    order: list[str],
+    spec: JobSpec,
+    stored: dict[str, tuple[str, bytes]],
+    request: GenerateRequest,
+    stream: TextIO,
+    db: Database,
+    session: aiohttp.ClientSession,
+    workdir: Path,
+) -> int:
+    chosen = tuple(p for p in settings.providers if p.name in order)
+    providers = build_providers(tuple(p for p in chosen if p.name != DEMO), session)
+    runner: web.AppRunner | None = None
+    if DEMO in order:
+        # The demo's files are served from a loopback server of our own, as in the bot.
+        app = web.Application()
+        runner = web.AppRunner(app, access_log=None)
+        demo = DemoProvider(directory=workdir / "demo", base_url=lambda: _runner_url(runner))
+        demo.mount(app)
+        await runner.setup()
+        await web.TCPSite(runner, "127.0.0.1", 0).start()
+        providers[DEMO] = demo
+    jobs = JobRepository(db)
+    notifier = CliNotifier(request.out, stream)
+    metrics = Metrics()
+    poll = min(settings.poll_seconds, 1.0) if order == [DEMO] else settings.poll_seconds
+    caps = {p.name: p.submits_per_minute for p in chosen}
+    worker = Worker(
+        jobs,
+        providers,
+        order,
+        notifier=notifier,
+        downloader=Downloader(
+            session, max_bytes=settings.max_video_bytes, allow_private=settings.allow_private_urls
+        ),
+        downloaders={
+            DEMO: Downloader(session, max_bytes=settings.max_video_bytes, allow_private=True)
+        },
+        clock=system_clock,
+        rng=random.Random(),  # noqa: S311 - retry jitter, not security
+        metrics=metrics,
+        config=WorkerConfig(poll_seconds=poll, default_upload_limit=settings.max_video_bytes),
+        prepare=partial(prepared_input, jobs),
+        submit_caps=caps,
+    )
+    policy = QuotaPolicy(daily_credits=100, max_jobs_per_member=5, max_jobs_per_guild=5)
+
+    async def policy_for(guild_id: int) -> QuotaPolicy:
+        return policy
+
+    desk = JobDesk(db, clock=system_clock, policy=policy_for, on_created=worker.wake)
+    stop = asyncio.Event()
+    try:
+        job = await desk.create(
+            JobRequest(guild_id=0, channel_id=0, user_id=0, spec=spec, images=stored)
+        )
+        loop = asyncio.create_task(worker.run(stop), name="hailuo-cli-worker")
+        await notifier.finished.wait()
+        stop.set()
+        worker.wake()
+        await loop
+    finally:
+        if runner is not None:
+            await runner.cleanup()
+    final = await jobs.get(job.id)
+    if final is not None and final.status is JobStatus.DELIVERED and notifier.link is None:
+        print(f"wrote {request.out} ({final.delivery_bytes} bytes)", file=stream)
+        return 0
+    if notifier.link is not None:
+        print(f"the video is too large to fetch; download it here: {notifier.link}", file=stream)
+    return 1
+
+
+def _runner_url(runner: web.AppRunner | None) -> str:
+    assert runner is not None and runner.addresses
+    host, port = runner.addresses[0][:2]
+    return f"http://{host}:{port}"
+
+
+# -- entry point --------------------------------------------------------------------------
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m hailuo", description=__doc__.split("\n")[0])
+    parser.add_argument("-v", "--verbose", action="store_true", help="log what happens")
+    commands = parser.add_subparsers(dest="command", required=True)
+    commands.add_parser("doctor", help="check the configuration and each provider's key")
+    make = commands.add_parser("generate", help="make one video without Discord")
+    make.add_argument("--prompt", default="", help="what the video shows")
+    make.add_argument("--image", type=Path, help="first frame (JPG, PNG or WebP)")
+    make.add_argument("--provider", help="use only this configured provider")
+    make.add_argument("--duration", type=int, default=6, choices=(6, 10))
+    make.add_argument("--resolution", default="768P", choices=("512P", "768P", "1080P"))
+    make.add_argument("--out", type=Path, required=True, help="where to write the MP4")
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=logging.INFO if args.verbose else logging.WARNING,
+        format="%(levelname)s %(name)s: %(message)s",
+    )
+    try:
+        settings = load_settings(require_discord=False)
+    except SettingsError as exc:
+        print(f"hailuo: {exc}", file=sys.stderr)
+        return 2
+    try:
+        if args.command == "doctor":
+            return asyncio.run(doctor(settings, sys.stdout))
+        request = GenerateRequest(
+            prompt=args.prompt,
+            out=args.out,
+            image=args.image,
+            provider=args.provider,
+            duration=args.duration,
+            resolution=args.resolution,
+        )
+        return asyncio.run(generate(settings, request, sys.stderr))
+    except KeyboardInterrupt:
+        print("\nhailuo: interrupted.", file=sys.stderr)
+        return 130
