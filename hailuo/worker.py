@@ -64,6 +64,7 @@ class WorkerConfig:
     queue_deadline: float = 3600.0  # a job no provider accepted within this fails (refunded)
     failover_patience: float = 30.0  # how long one job waits on one unhealthy provider
     max_delivery_attempts: int = 5
+    not_found_limit: int = 5  # consecutive "no such task" answers before the job is given up
     status_edit_interval: float = 10.0  # progress-only edits, per job
     concurrency: int = 16
 
@@ -352,8 +353,18 @@ class Worker:
             log.warning("query failed %s: %s (%s)", job.log_context(), exc, exc.detail)
             if exc.kind in (ProviderErrorKind.AUTH, ProviderErrorKind.BALANCE):
                 self.alerts.report(job.provider, exc.kind)
+            meta = dict(job.provider_meta)
+            if exc.kind is ProviderErrorKind.NOT_FOUND:
+                # The provider no longer knows the task: a few answers in a row settle it
+                # (a single one may be a replica lagging behind the submit).
+                meta["not_found"] = int(meta.get("not_found", 0)) + 1
+                if meta["not_found"] >= self.config.not_found_limit:
+                    await self._fail(job, exc.rule, {"provider": job.provider, "code": ""})
+                    return
             delay = self.backoff.delay(min(job.polls + 1, 6), self.rng, exc.retry_after)
-            await self.jobs.update(job, now, polls=job.polls + 1, next_poll_at=now + delay)
+            await self.jobs.update(
+                job, now, polls=job.polls + 1, next_poll_at=now + delay, provider_meta=meta
+            )
             return
         self.metrics.provider_call(job.provider, "query", "ok")
         await self.apply_state(job, state)

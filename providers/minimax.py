@@ -92,6 +92,13 @@ class MiniMaxProvider:
         reply = await self.http.request(
             "GET", "/v1/query/video_generation", params={"task_id": task_id}, idempotent=True
         )
+        if (
+            reply.status == 200
+            and isinstance(reply.body, dict)
+            and str(reply.body.get("status", "")).lower() in ("fail", "failed")
+        ):
+            # A finished failure, whatever base_resp says (1027, or 1024 and the like).
+            return self.task_state(reply.body)
         try:
             data = self._checked(reply)
         except ProviderError as exc:

@@ -113,3 +113,14 @@ async def test_no_credits_at_freepik_moves_nowhere_and_refunds(core: Core, sim, 
     assert job.failure_rule == "job.no_provider"
     assert len(sim.requests_to("submit")) == 1
     assert await kinds(db, job.id) == ["reserve", "refund"]
+
+
+async def test_a_task_the_provider_forgot_is_given_up_with_a_refund(core: Core, sim, db) -> None:
+    sim.polls_until_done = None
+    job = await core.new_job()
+    job = await core.run_until(job.id, JobStatus.SUBMITTED, JobStatus.RUNNING)
+    sim.tasks.clear()  # the provider answers 404 for the task from now on
+    job = await core.run_until(job.id, JobStatus.FAILED, steps=100)
+    assert job.failure_rule == "provider.not_found"
+    assert len(sim.requests_to("query")) >= 5
+    assert await kinds(db, job.id) == ["reserve", "refund"]

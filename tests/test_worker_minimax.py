@@ -146,3 +146,14 @@ async def test_query_faults_do_not_fail_the_job(core: Core, sim) -> None:
         sim.inject("query", fault)
     job = await core.new_job()
     await core.run_until(job.id, JobStatus.DELIVERED, steps=100)
+
+
+async def test_a_fail_status_with_any_code_ends_the_job(core: Core, sim, db) -> None:
+    sim.polls_until_done = None
+    job = await core.new_job()
+    job = await core.run_until(job.id, JobStatus.SUBMITTED, JobStatus.RUNNING)
+    task_id = job.provider_task_id
+    sim.fail(task_id, code=1024, msg="internal error")
+    job = await core.run_until(job.id, JobStatus.FAILED, steps=10)
+    assert job.failure_params["code"] == "1024"
+    assert await kinds(db, job.id) == ["reserve", "refund"]
