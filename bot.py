@@ -28,6 +28,7 @@ import discord
 import yarl
 from discord.ext import commands
 
+from cogs.admin import AdminCommands
 from cogs.commands import HailuoCommands
 from cogs.errors import HailuoTree
 from cogs.notifier import DiscordNotifier
@@ -36,13 +37,14 @@ from hailuo.clock import Clock, system_clock
 from hailuo.delivery import Downloader
 from hailuo.jobs import JobDesk, prepared_input
 from hailuo.metrics import Metrics
-from hailuo.quotas import QuotaPolicy
+from hailuo.quotas import GuildPolicies, QuotaPolicy
 from hailuo.settings import Settings, SettingsError, load_settings
 from hailuo.web import HealthServer
 from hailuo.worker import Worker, WorkerConfig
 from providers.demo import DemoProvider
 from providers.registry import build_providers
 from storage.db import Database
+from storage.guilds import GuildRepository
 from storage.jobs import JobRepository
 
 log = logging.getLogger("hailuo")
@@ -61,6 +63,8 @@ class Services:
     tokens: CallbackTokens | None = None
     #: Routes others add to the bot's HTTP server: provider callbacks, the demo's files.
     mounts: list[Callable[[aiohttp.web.Application], None]] = field(default_factory=list)
+    #: Each server's quota policy (the environment's defaults under what its admins set).
+    policies: GuildPolicies | None = None
 
 
 class HailuoBot(commands.Bot):
@@ -93,6 +97,8 @@ class HailuoBot(commands.Bot):
 
     async def setup_hook(self) -> None:
         await self.add_cog(HailuoCommands(self))
+        assert self.services.policies is not None
+        await self.add_cog(AdminCommands(self, self.services.policies))
         await self.sync_commands_if_changed()
         await self.worker.recover()
         self._worker_task = asyncio.create_task(self.worker.run(self._stop), name="hailuo-worker")
@@ -124,6 +130,8 @@ class HailuoBot(commands.Bot):
         if self._worker_task is not None:
             with contextlib.suppress(asyncio.CancelledError):
                 await asyncio.wait_for(self._worker_task, timeout=10)
+        with contextlib.suppress(TimeoutError):  # admins' notices still on their way
+            await asyncio.wait_for(self.desk.notices_sent(), timeout=5)
         await super().close()
 
 
@@ -143,15 +151,14 @@ def build_services(
 ) -> Services:
     """The whole object graph of the core, wired to ``client`` for what members see."""
     metrics = Metrics()
-    policy = QuotaPolicy(
+    # The environment's limits are the defaults; each server's admins may override them.
+    defaults = QuotaPolicy(
         daily_credits=settings.daily_credits,
         max_jobs_per_member=settings.max_jobs_per_member,
         max_jobs_per_guild=settings.max_jobs_per_guild,
     )
-
-    async def policy_for(guild_id: int) -> QuotaPolicy:
-        return policy
-
+    policies = GuildPolicies(GuildRepository(db), defaults, clock)
+    notifier = DiscordNotifier(client)
     jobs = JobRepository(db)
     providers = build_providers(settings.providers, session)
     tokens = CallbackTokens(jobs)
@@ -163,7 +170,7 @@ def build_services(
         jobs,
         providers,
         list(settings.provider_names),
-        notifier=DiscordNotifier(client),
+        notifier=notifier,
         downloader=Downloader(
             session, max_bytes=settings.max_video_bytes, allow_private=settings.allow_private_urls
         ),
@@ -187,10 +194,10 @@ def build_services(
         clock=clock,
         freepik_secret=settings.freepik_webhook_secret,
     )
-    desk = JobDesk(db, clock=clock, policy=policy_for, on_created=worker.wake)
+    desk = JobDesk(db, clock=clock, policy=policies, on_created=worker.wake, notices=notifier)
     mounts: list[Callable[[aiohttp.web.Application], None]] = [callbacks.mount]
     mounts += [demo.mount for demo in demos]
-    return Services(settings, db, desk, worker, metrics, clock, tokens, mounts)
+    return Services(settings, db, desk, worker, metrics, clock, tokens, mounts, policies=policies)
 
 
 @dataclass

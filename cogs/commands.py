@@ -14,6 +14,7 @@ from discord.ext import commands
 
 from cogs.account import AccountCommands
 from cogs.generate import GenerateCommands
+from cogs.help import HelpCommands
 
 if TYPE_CHECKING:
     from bot import HailuoBot
@@ -23,6 +24,7 @@ if TYPE_CHECKING:
 class HailuoCommands(
     GenerateCommands,
     AccountCommands,
+    HelpCommands,
     commands.GroupCog,
     group_name="hailuo",
     group_description="Make short AI videos with MiniMax Hailuo-02",

@@ -10,37 +10,80 @@ card is deleted and the member is told privately; nothing is reserved.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
+from collections.abc import Iterable, Iterator, Sequence
 from typing import TYPE_CHECKING, Literal
 
 import discord
 from discord import app_commands
 from discord.ext import commands
 
+from cogs.account import member_roles
 from cogs.errors import answer_privately, describe
 from cogs.render import checking_embed, status_embed
-from hailuo import images
-from hailuo.camera import parse_prompt
+from hailuo import camera, capabilities, images
 from hailuo.errors import HailuoError, UserInputError
 from hailuo.jobs import JobRequest
-from hailuo.spec import JobSpec, Mode, check_spec
+from hailuo.messages import render
+from hailuo.spec import DEFAULT_MODEL, JobSpec, Mode, models_for, resolutions_offered
 
 if TYPE_CHECKING:
     from bot import HailuoBot
 
 log = logging.getLogger(__name__)
 
-#: What leaves the bot: JPEG or PNG only (Freepik takes no WebP), under the 20 MB rule.
-SEND_FORMATS = frozenset({"JPEG", "PNG"})
+_IMAGE_MODES = (Mode.IMAGE, Mode.FIRST_LAST)
 
 
-def build_spec(mode: Mode, prompt: str, duration: int, resolution: str) -> JobSpec:
-    spec = JobSpec(mode=mode, prompt=prompt.strip(), duration=duration, resolution=resolution)
-    check_spec(spec)
-    if spec.prompt:
-        parse_prompt(spec.prompt)  # camera syntax is checked before anything is charged
-    return spec
+def _choices(values: Iterable[str]) -> list[app_commands.Choice[str]]:
+    return [app_commands.Choice(name=value, value=value) for value in values]
+
+
+def build_spec(
+    mode: Mode,
+    prompt: str,
+    duration: int,
+    resolution: str,
+    *,
+    order: Sequence[str],
+    model: str = DEFAULT_MODEL,
+    camera_command: str | None = None,
+    prompt_optimizer: bool = True,
+    fast_pretreatment: bool = False,
+) -> tuple[JobSpec, list[str]]:
+    """The spec of the options, checked against every rule (model, camera, providers).
+
+    Returns the spec and the providers of ``order`` that can serve it; raises the
+    broken rule before anything is charged or sent.
+    """
+    text = prompt.strip()
+    if camera_command:
+        text = camera.append_command(text, camera_command)
+    spec = JobSpec(
+        mode=mode,
+        prompt=text,
+        model=model,
+        duration=duration,
+        resolution=resolution,
+        prompt_optimizer=prompt_optimizer,
+        fast_pretreatment=fast_pretreatment,
+    )
+    return spec, capabilities.serving_providers(spec, order)
+
+
+async def _tell_camera_notes(interaction: discord.Interaction, spec: JobSpec) -> None:
+    """Accepted camera commands worth a word (``[Push out]`` read as ``[Pull out]``, ...)."""
+    warnings = camera.parse_prompt(spec.prompt).warnings
+    if not warnings:
+        return
+    locale = str(interaction.locale)
+    text = "\n".join(render(w.code, locale, **w.params) for w in warnings)
+    try:
+        await interaction.followup.send(text, ephemeral=True)
+    except discord.HTTPException as exc:
+        log.warning("could not send camera notes: %s", exc.status)
 
 
 def _guild_ids(interaction: discord.Interaction) -> tuple[int, int]:
@@ -59,7 +102,7 @@ def _attachment_limit(interaction: discord.Interaction) -> int | None:
 async def text(bot: HailuoBot, interaction: discord.Interaction, spec: JobSpec) -> None:
     started = time.monotonic()
     guild_id, channel_id = _guild_ids(interaction)
-    await bot.desk.precheck(guild_id, interaction.user.id, spec)
+    await bot.desk.precheck(guild_id, interaction.user.id, spec, roles=member_roles(interaction))
     job = await bot.desk.create(
         JobRequest(
             guild_id=guild_id,
@@ -69,6 +112,7 @@ async def text(bot: HailuoBot, interaction: discord.Interaction, spec: JobSpec) 
             interaction_id=interaction.id,
             locale=str(interaction.locale),
             attachment_limit=_attachment_limit(interaction),
+            roles=member_roles(interaction),
         )
     )
     callback = await interaction.response.send_message(embed=status_embed(job))
@@ -76,26 +120,63 @@ async def text(bot: HailuoBot, interaction: discord.Interaction, spec: JobSpec) 
     if callback.message_id is not None:
         await bot.desk.jobs.set_status_message(job.id, channel_id, callback.message_id, bot.clock())
     bot.worker.wake()
+    await _tell_camera_notes(interaction, spec)
+
+
+@contextlib.contextmanager
+def _frame(role: str, locale: str) -> Iterator[None]:
+    """Checks of one attachment; a refusal of the last frame says which image it is about."""
+    try:
+        yield
+    except discord.HTTPException as exc:
+        log.warning("could not read the %s attachment: %s", role, exc.status)
+        error = UserInputError("image.corrupt")
+    except UserInputError as exc:
+        error = exc
+    else:
+        return
+    if role == "last":
+        raise UserInputError("image.last_frame", reason=describe(error, locale)) from None
+    raise error
 
 
 async def animate(
-    bot: HailuoBot, interaction: discord.Interaction, spec: JobSpec, image: discord.Attachment
+    bot: HailuoBot,
+    interaction: discord.Interaction,
+    spec: JobSpec,
+    image: discord.Attachment,
+    last_frame: discord.Attachment | None = None,
+    *,
+    serving: Sequence[str] | None = None,
 ) -> None:
+    """``serving``: the providers that may receive the images (their rules apply)."""
     started = time.monotonic()
     guild_id, channel_id = _guild_ids(interaction)
-    images.check_declared(
-        content_type=image.content_type, size=image.size, width=image.width, height=image.height
-    )
-    await bot.desk.precheck(guild_id, interaction.user.id, spec)
     locale = str(interaction.locale)
+    plan = capabilities.image_plan(bot.settings.provider_names if serving is None else serving)
+    frames = {"first": image} if last_frame is None else {"first": image, "last": last_frame}
+    for role, attachment in frames.items():
+        with _frame(role, locale):
+            images.check_declared(
+                content_type=attachment.content_type,
+                size=attachment.size,
+                width=attachment.width,
+                height=attachment.height,
+                rules=plan.check,
+            )
+    await bot.desk.precheck(guild_id, interaction.user.id, spec, roles=member_roles(interaction))
     callback = await interaction.response.send_message(embed=checking_embed(locale))
     bot.metrics.interaction_answered(time.monotonic() - started)
     message_id = callback.message_id
     try:
-        checked = await images.inspect_async(await image.read())
-        prepared = await images.prepare_async(
-            checked, accepted_formats=SEND_FORMATS, max_bytes=images.DEFAULT_RULES.max_bytes
-        )
+        stored: dict[str, tuple[str, bytes]] = {}
+        for role, attachment in frames.items():
+            with _frame(role, locale):
+                checked = await images.inspect_async(await attachment.read(), plan.check)
+                prepared = await images.prepare_async(
+                    checked, accepted_formats=plan.send_formats, max_bytes=plan.max_bytes
+                )
+            stored[role] = (prepared.mime, prepared.data)
         job = await bot.desk.create(
             JobRequest(
                 guild_id=guild_id,
@@ -106,21 +187,18 @@ async def animate(
                 status_message_id=message_id,
                 locale=locale,
                 attachment_limit=_attachment_limit(interaction),
-                images={"first": (prepared.mime, prepared.data)},
+                images=stored,
+                roles=member_roles(interaction),
             )
         )
     except HailuoError as exc:
         await _withdraw(bot, channel_id, message_id)
         await answer_privately(interaction, describe(exc, locale))
         return
-    except discord.HTTPException as exc:
-        await _withdraw(bot, channel_id, message_id)
-        log.warning("could not read the attachment: %s", exc.status)
-        await answer_privately(interaction, describe(UserInputError("image.corrupt"), locale))
-        return
     if message_id is not None:
         await _edit(bot, channel_id, message_id, status_embed(job))
     bot.worker.wake()
+    await _tell_camera_notes(interaction, spec)
 
 
 async def _withdraw(bot: HailuoBot, channel_id: int, message_id: int | None) -> None:
@@ -144,6 +222,16 @@ async def _edit(bot: HailuoBot, channel_id: int, message_id: int, embed: discord
         log.warning("could not edit status card %s: %s", message_id, exc.status)
 
 
+_MODEL_HELP = "Which Hailuo model (default MiniMax-Hailuo-02)"
+_CAMERA_HELP = "A camera command added at the end of the prompt (see /hailuo help)"
+_OPTIMIZER_HELP = "Let the provider rewrite your prompt for better results (default on)"
+_FAST_HELP = "Shorten the prompt optimizer's time (default off)"
+_IMAGE_HELP = (
+    f"A {', '.join(sorted(images.DEFAULT_RULES.formats))} picture "
+    f"(shorter side at least {images.DEFAULT_RULES.min_short_edge} px)"
+)
+
+
 class GenerateCommands(commands.Cog):
     """``/hailuo text`` and ``/hailuo animate``; mixed into the one ``/hailuo`` group cog."""
 
@@ -154,31 +242,79 @@ class GenerateCommands(commands.Cog):
         prompt="What should happen in the video (camera commands like [Pan left] allowed)",
         duration="Length in seconds (1080P is 6 s only)",
         resolution="Video resolution",
+        model=_MODEL_HELP,
+        camera=_CAMERA_HELP,
+        prompt_optimizer=_OPTIMIZER_HELP,
+        fast_pretreatment=_FAST_HELP,
+    )
+    @app_commands.choices(
+        resolution=_choices(resolutions_offered(Mode.TEXT)),
+        model=_choices(models_for(Mode.TEXT)),
+        camera=_choices(camera.CHOICES),
     )
     async def text(
         self,
         interaction: discord.Interaction,
         prompt: str,
         duration: Literal[6, 10] = 6,
-        resolution: Literal["768P", "1080P"] = "768P",
+        resolution: str = "768P",
+        model: str = DEFAULT_MODEL,
+        camera: str | None = None,
+        prompt_optimizer: bool = True,
+        fast_pretreatment: bool = False,
     ) -> None:
-        spec = build_spec(Mode.TEXT, prompt, duration, resolution)
+        spec, _ = build_spec(
+            Mode.TEXT,
+            prompt,
+            duration,
+            resolution,
+            order=self.bot.settings.provider_names,
+            model=model,
+            camera_command=camera,
+            prompt_optimizer=prompt_optimizer,
+            fast_pretreatment=fast_pretreatment,
+        )
         await text(self.bot, interaction, spec)
 
     @app_commands.command(name="animate", description="Bring an image to life")
     @app_commands.describe(
-        image="A JPG, PNG or WebP picture (shorter side over 300 px)",
+        image=_IMAGE_HELP,
         prompt="What should happen (optional)",
+        last_frame="An image the video should end on (first + last frame; not at 512P)",
         duration="Length in seconds (1080P is 6 s only)",
-        resolution="Video resolution",
+        resolution="Video resolution (512P: image to video only)",
+        model=_MODEL_HELP,
+        camera=_CAMERA_HELP,
+        prompt_optimizer=_OPTIMIZER_HELP,
+        fast_pretreatment=_FAST_HELP,
+    )
+    @app_commands.choices(
+        resolution=_choices(resolutions_offered(*_IMAGE_MODES)),
+        model=_choices(models_for(*_IMAGE_MODES)),
+        camera=_choices(camera.CHOICES),
     )
     async def animate(
         self,
         interaction: discord.Interaction,
         image: discord.Attachment,
         prompt: str = "",
+        last_frame: discord.Attachment | None = None,
         duration: Literal[6, 10] = 6,
-        resolution: Literal["768P", "1080P"] = "768P",
+        resolution: str = "768P",
+        model: str = DEFAULT_MODEL,
+        camera: str | None = None,
+        prompt_optimizer: bool = True,
+        fast_pretreatment: bool = False,
     ) -> None:
-        spec = build_spec(Mode.IMAGE, prompt, duration, resolution)
-        await animate(self.bot, interaction, spec, image)
+        spec, serving = build_spec(
+            Mode.IMAGE if last_frame is None else Mode.FIRST_LAST,
+            prompt,
+            duration,
+            resolution,
+            order=self.bot.settings.provider_names,
+            model=model,
+            camera_command=camera,
+            prompt_optimizer=prompt_optimizer,
+            fast_pretreatment=fast_pretreatment,
+        )
+        await animate(self.bot, interaction, spec, image, last_frame, serving=serving)

@@ -18,7 +18,7 @@ import discord
 from cogs.render import status_embed
 from hailuo.clock import to_datetime
 from hailuo.messages import render
-from hailuo.notify import PostFailed, StatusView, UploadTooLarge
+from hailuo.notify import AdminNotice, PostFailed, StatusView, UploadTooLarge
 from storage.jobs import Job
 
 log = logging.getLogger(__name__)
@@ -92,3 +92,27 @@ class DiscordNotifier:
     async def guild_upload_limit(self, guild_id: int) -> int | None:
         guild = self.client.get_guild(guild_id)
         return guild.filesize_limit if guild else None
+
+    async def admin_notice(self, notice: AdminNotice) -> None:
+        guild = self.client.get_guild(notice.guild_id)
+        channel_id = notice.channel_id
+        if channel_id is None and guild is not None:
+            # No notice channel chosen: the server's own updates or system channel.
+            fallback = guild.public_updates_channel or guild.system_channel
+            channel_id = fallback.id if fallback is not None else None
+        if channel_id is None:
+            log.warning("admin notice %s for guild %d: no channel", notice.rule, notice.guild_id)
+            return
+        locale = str(guild.preferred_locale) if guild is not None else None
+        text = render(notice.rule, locale, **notice.params)
+        channel = self.client.get_partial_messageable(channel_id, guild_id=notice.guild_id)
+        try:
+            await channel.send(text, allowed_mentions=discord.AllowedMentions.none())
+        except discord.HTTPException as exc:
+            log.warning(
+                "admin notice %s for guild %d failed: %s %s",
+                notice.rule,
+                notice.guild_id,
+                exc.status,
+                exc.code,
+            )

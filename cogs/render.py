@@ -7,6 +7,7 @@ import discord
 from hailuo.messages import render
 from hailuo.spec import Mode
 from hailuo.status import JobStatus
+from hailuo.status_text import status_line
 from storage.jobs import Job
 
 _COLOURS = {
@@ -22,19 +23,6 @@ _MODE_WORDS = {
     Mode.IMAGE: "image to video",
     Mode.FIRST_LAST: "first + last frame",
 }
-
-
-def status_line(job: Job, position: int | None = None) -> str:
-    locale = job.locale
-    status = job.status
-    if status is JobStatus.QUEUED and position:
-        return render("status.queued_at", locale, position=position)
-    if status is JobStatus.RUNNING and job.progress:
-        return render("status.running_progress", locale, progress=job.progress)
-    if status in (JobStatus.FAILED, JobStatus.DELIVERY_FAILED):
-        reason = render(job.failure_rule or "provider.failed", locale, **job.failure_params)
-        return render(f"status.{status.value}", locale, reason=reason, cost=job.cost)
-    return render(f"status.{status.value}", locale, cost=job.cost)
 
 
 def status_embed(job: Job, position: int | None = None) -> discord.Embed:

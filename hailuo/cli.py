@@ -33,18 +33,19 @@ import aiohttp
 from aiohttp import web
 
 from hailuo import images
-from hailuo.capabilities import serving_providers
+from hailuo.capabilities import image_plan, serving_providers
 from hailuo.clock import system_clock
 from hailuo.delivery import Downloader
 from hailuo.errors import HailuoError, ProviderError, ProviderErrorKind
 from hailuo.jobs import JobDesk, JobRequest, prepared_input
 from hailuo.messages import render
 from hailuo.metrics import Metrics
-from hailuo.notify import StatusView
+from hailuo.notify import AdminNotice, StatusView
 from hailuo.quotas import QuotaPolicy
 from hailuo.settings import DEMO, PROVIDER_NAMES, Settings, SettingsError, load_settings
 from hailuo.spec import JobSpec, Mode
 from hailuo.status import JobStatus
+from hailuo.status_text import status_line
 from hailuo.worker import Worker, WorkerConfig
 from providers.base import Provider
 from providers.demo import DemoProvider, ffmpeg_path
@@ -56,7 +57,6 @@ log = logging.getLogger(__name__)
 
 #: A task id no provider has issued (the nil UUID): querying it costs nothing.
 PROBE_TASK_ID = "00000000-0000-0000-0000-000000000000"
-SEND_FORMATS = frozenset({"JPEG", "PNG"})
 
 
 # -- doctor -------------------------------------------------------------------------------
@@ -166,13 +166,7 @@ class CliNotifier:
 
     async def show_status(self, view: StatusView) -> None:
         job = view.job
-        if job.status is JobStatus.QUEUED and view.queue_position:
-            words = render("status.queued_at", job.locale, position=view.queue_position)
-        elif job.status in (JobStatus.FAILED, JobStatus.DELIVERY_FAILED):
-            reason = render(job.failure_rule or "provider.failed", job.locale, **job.failure_params)
-            words = render(f"status.{job.status.value}", job.locale, reason=reason, cost=job.cost)
-        else:
-            words = render(f"status.{job.status.value}", job.locale, cost=job.cost)
+        words = status_line(job, view.queue_position)
         percent = 100 if job.status is JobStatus.DELIVERED else (job.progress or 0)
         bar = "#" * (percent // 5) + "-" * (20 - percent // 5)
         self.stream.write(f"\r[{bar}] {percent:3d}% {words[:60]:<60}")
@@ -195,6 +189,9 @@ class CliNotifier:
 
     async def guild_upload_limit(self, guild_id: int) -> int | None:
         return None
+
+    async def admin_notice(self, notice: AdminNotice) -> None:
+        self.stream.write("\n" + render(notice.rule, None, **notice.params) + "\n")
 
 
 @dataclass(frozen=True)
@@ -223,7 +220,7 @@ async def generate(settings: Settings, request: GenerateRequest, stream: TextIO)
         order = [request.provider]
     try:
         order = serving_providers(spec, order)
-        stored = await _read_image(request.image) if request.image else {}
+        stored = await _read_image(request.image, order) if request.image else {}
     except HailuoError as exc:
         print(f"hailuo: {render(exc.rule, None, **exc.params)}", file=stream)
         return 2
@@ -238,11 +235,12 @@ async def generate(settings: Settings, request: GenerateRequest, stream: TextIO)
             await db.close()
 
 
-async def _read_image(path: Path) -> dict[str, tuple[str, bytes]]:
+async def _read_image(path: Path, order: list[str]) -> dict[str, tuple[str, bytes]]:
     data = await asyncio.to_thread(path.read_bytes)
-    checked = await images.inspect_async(data)
+    plan = image_plan(order)
+    checked = await images.inspect_async(data, plan.check)
     prepared = await images.prepare_async(
-        checked, accepted_formats=SEND_FORMATS, max_bytes=images.DEFAULT_RULES.max_bytes
+        checked, accepted_formats=plan.send_formats, max_bytes=plan.max_bytes
     )
     return {"first": (prepared.mime, prepared.data)}
 

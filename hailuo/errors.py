@@ -17,7 +17,7 @@ from types import MappingProxyType
 class HailuoError(Exception):
     """Root of every error the bot expects; anything else is a bug."""
 
-    def __init__(self, rule: str, **params: object) -> None:
+    def __init__(self, rule: str, /, **params: object) -> None:
         super().__init__(rule)
         self.rule = rule
         self.params: Mapping[str, object] = MappingProxyType(dict(params))

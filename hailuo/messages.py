@@ -31,10 +31,42 @@ CATALOG: dict[str, dict[str, str]] = {
         "spec.duration": (
             "{model} at {resolution} makes videos of {allowed} seconds only, not {duration}."
         ),
+        "spec.model_mode": (
+            "{model} cannot make {mode} videos; it makes {allowed} only. "
+            "For {mode}, choose one of: {models}."
+        ),
+        # what the server's providers offer (hailuo.capabilities)
+        "capability.model": (
+            "{model} is not offered by {providers}, the providers this server uses; "
+            "choose {allowed}."
+        ),
+        "capability.mode": (
+            "{providers}, the providers this server uses, do not make {mode} videos; "
+            "they make {allowed}."
+        ),
+        "capability.resolution": (
+            "{resolution} is not offered for {mode} by {providers}, the providers this "
+            "server uses; choose {allowed}."
+        ),
+        "capability.duration": (
+            "{resolution} videos of {duration} seconds are not offered by {providers}, the "
+            "providers this server uses; choose {allowed} seconds."
+        ),
+        "capability.option": (
+            "The {option} option is not offered by {providers}, the providers this server "
+            "uses; set it to {default} or leave it out."
+        ),
         "camera.unknown": "[{command}] is not a camera command. Did you mean: {suggestions}?",
         "camera.empty": "An empty [ ] in your prompt: put a camera command inside or remove it.",
         "camera.unbalanced": (
             "A bracket in your prompt is not closed or not opened (at character {position})."
+        ),
+        "camera.push_out_alias": (
+            "Note: [{written}] is not one of the camera commands; it was read as [{meaning}]."
+        ),
+        "camera.too_many_in_group": (
+            "Note: camera bracket {group} holds {count} commands; at most {maximum} are "
+            "recommended, so some may be ignored."
         ),
         "image.declared_type": (
             "The attachment is not an image (it is {actual}). Attach a JPG, PNG or WebP picture."
@@ -63,6 +95,7 @@ CATALOG: dict[str, dict[str, str]] = {
             "The image stays larger than {limit:,} bytes even when compressed: "
             "attach a smaller picture."
         ),
+        "image.last_frame": "The last frame: {reason}",
         # money
         "quota.credits": (
             "This video costs {cost} credit(s) and you have {remaining} left of {allowance} "
@@ -73,6 +106,38 @@ CATALOG: dict[str, dict[str, str]] = {
         ),
         "quota.guild_in_flight": (
             "This server already has {maximum} videos in the making; try again in a few minutes."
+        ),
+        "quota.credits_week": (
+            "This video costs {cost} credit(s) and you have {remaining} left of {allowance} "
+            "this week. Your credits renew <t:{renews_at}:R>."
+        ),
+        "quota.cooldown": (
+            "This server allows one video every {seconds} seconds per member; "
+            "try again <t:{retry_at}:R>."
+        ),
+        "quota.budget_day": (
+            "This server's budget for today cannot cover this video ({spent} of {budget} "
+            "credits used; this video costs {cost}). It renews <t:{renews_at}:R>."
+        ),
+        "quota.budget_month": (
+            "This server's budget for this month cannot cover this video ({spent} of {budget} "
+            "credits used; this video costs {cost}). It renews <t:{renews_at}:R>."
+        ),
+        "notice.budget_day_80": (
+            "Hailuo: this server has used {spent} of its {budget} credits for today "
+            "({percent} %). The budget renews <t:{renews_at}:R>."
+        ),
+        "notice.budget_day_100": (
+            "Hailuo: this server's budget for today is used up ({spent} of {budget} "
+            "credits); videos that do not fit are refused until it renews <t:{renews_at}:R>."
+        ),
+        "notice.budget_month_80": (
+            "Hailuo: this server has used {spent} of its {budget} credits for this month "
+            "({percent} %). The budget renews <t:{renews_at}:R>."
+        ),
+        "notice.budget_month_100": (
+            "Hailuo: this server's budget for this month is used up ({spent} of {budget} "
+            "credits); videos that do not fit are refused until it renews <t:{renews_at}:R>."
         ),
         # provider outcomes
         "provider.moderation": "The provider refused the content of this request.",
@@ -92,6 +157,27 @@ CATALOG: dict[str, dict[str, str]] = {
         "job.provider_timeout": "The provider took too long; the bot stopped waiting.",
         "job.no_provider": "No provider could take this video right now.",
         "job.delivery_failed": "The video was made but could not be posted here.",
+        # moderation
+        "moderation.blocklist": (
+            "Your prompt breaks this server's rule: {rule}. Reword it and try again."
+        ),
+        "moderation.channel_not_allowed": "Videos can be made only in {channels} here.",
+        "moderation.role_required": "You need one of these roles to make videos here: {roles}.",
+        "moderation.blocked": "You are blocked from making videos on this server.",
+        "moderation.blocked_until": (
+            "You are blocked from making videos on this server until <t:{until}:f>."
+        ),
+        "moderation.entry_empty": "That blocklist entry is empty once spaces and symbols go.",
+        "moderation.entry_too_long": (
+            "A blocklist entry may be {maximum} characters long; yours is {actual}."
+        ),
+        "moderation.pattern_invalid": "That pattern is not a valid regular expression: {error}.",
+        "moderation.pattern_unsafe": (
+            "That pattern could run too long: avoid backreferences and repeating a group "
+            "that holds a quantifier or a |."
+        ),
+        "moderation.setting_too_small": "{setting} must be at least {minimum}, not {value}.",
+        "moderation.setting_choice": "{setting} must be one of: {allowed} (not {value}).",
         # status message
         "status.checking_image": "Checking your image…",
         "status.queued": "Queued",
@@ -128,6 +214,120 @@ CATALOG: dict[str, dict[str, str]] = {
             "({reserved} held by videos in the making). They renew <t:{renews_at}:R>."
         ),
         "quota.costs": "Costs: {costs}.",
+        "quota.summary_week": (
+            "You have **{remaining}** of {allowance} credits left this week "
+            "({reserved} held by videos in the making). They renew <t:{renews_at}:R>."
+        ),
+        "quota.adjusted": "Admins adjusted your credits by {amount:+d} this period.",
+        "quota.recent": "Recent:",
+        "ledger.reserve": "<t:{at}:R> −{amount} held for video #{job_id}",
+        "ledger.charge": "<t:{at}:R> video #{job_id} delivered: its credits are spent",
+        "ledger.charge_cancelled": (
+            "<t:{at}:R> video #{job_id} stopped after the provider took it: its credits are spent"
+        ),
+        "ledger.refund": "<t:{at}:R> +{amount} back from video #{job_id}: {why}",
+        "ledger.grant": "<t:{at}:R> +{amount} granted by <@{actor_id}>{note}",
+        "ledger.take": "<t:{at}:R> −{amount} taken back by <@{actor_id}>{note}",
+        "ledger.reset": "<t:{at}:R> reset to the full allowance by <@{actor_id}> ({amount:+d})",
+        "ledger.expire": "<t:{at}:R> {amount:+d} expired",
+        "ledger.why.cancelled": "cancelled",
+        "ledger.why.rejected": "a moderator rejected it",
+        "ledger.why.expired": "nobody approved it in time",
+        "ledger.why.failed": "it failed",
+        "ledger.why.delivery_failed": "it could not be posted",
+        "jobs.none": "You have made no videos in this server yet.",
+        "jobs.line": (
+            "#{job_id} · {state} · {resolution} {duration} s · {cost} credit(s) · <t:{at}:R>"
+        ),
+        "state.awaiting_approval": "waiting for approval",
+        "state.queued": "queued",
+        "state.submitting": "sending",
+        "state.submitted": "accepted",
+        "state.running": "generating",
+        "state.succeeded": "posting",
+        "state.delivered": "delivered",
+        "state.rejected": "rejected",
+        "state.expired": "expired",
+        "state.cancelled": "cancelled",
+        "state.failed": "failed",
+        "state.delivery_failed": "not posted",
+        # admins
+        "admin.manage_guild": "Only members with the Manage Server permission can use this.",
+        "admin.timezone": "{name} is not a time zone name. Use an IANA name such as {examples}.",
+        "admin.range.credits": "Credits must be from {minimum} to {maximum}, not {value}.",
+        "admin.range.budget": (
+            "A budget must be from {minimum} to {maximum} credits (0 removes it), not {value}."
+        ),
+        "admin.range.jobs": "A job cap must be from {minimum} to {maximum}, not {value}.",
+        "admin.range.cooldown": (
+            "A cool-down must be from {minimum} to {maximum} seconds (0 turns it off), not {value}."
+        ),
+        "admin.cost_key": (
+            "{model} has no {resolution} {duration} s videos. Costs exist for: {allowed}."
+        ),
+        "admin.take_too_many": (
+            "Cannot take back {amount} credit(s): the member has only {remaining} left."
+        ),
+        "admin.period.day": "a day",
+        "admin.period.week": "a week (renewing on Mondays)",
+        "admin.none": "none",
+        "admin.off": "off",
+        "admin.allowance.done": "Each member now gets {credits} credits {period}.",
+        "admin.tier.done": "Members with <@&{role_id}> now get {credits} credits per period.",
+        "admin.tier.removed": "<@&{role_id}> no longer has its own allowance.",
+        "admin.budget.done": "Server budget: {daily} a day, {monthly} a month.",
+        "admin.timezone.done": (
+            "Allowances and budgets now renew at midnight in {name}; "
+            "next renewal <t:{renews_at}:R>."
+        ),
+        "admin.limits.done": (
+            "Jobs in flight: at most {member_jobs} per member and {server_jobs} for the server; "
+            "cool-down: {cooldown}."
+        ),
+        "admin.cost.done": (
+            "{model} {resolution} {duration} s now costs {credits} credit(s) here."
+        ),
+        "admin.channel.done": "Budget notices now go to <#{channel_id}>.",
+        "admin.grant.done": "<@{user_id}> got {amount} credit(s); {remaining} left this period.",
+        "admin.take.done": (
+            "{amount} credit(s) taken back from <@{user_id}>; {remaining} left this period."
+        ),
+        "admin.reset.done": "<@{user_id}> is back to {remaining} credit(s) this period.",
+        "admin.block.done": "<@{user_id}> can no longer make videos here.",
+        "admin.unblock.done": "<@{user_id}> can make videos here again.",
+        "admin.unblock.none": "<@{user_id}> was not blocked.",
+        "admin.usage.summary": (
+            "Spent today: {today} (budget: {daily}). This month: {month} (budget: {monthly}). "
+            "Days are counted in {timezone}."
+        ),
+        "admin.usage.top": "Top members over the last 30 days:",
+        "admin.usage.top_line": "{rank}. <@{user_id}> · {credits} credit(s)",
+        "admin.usage.nobody": "Nobody has spent credits in the last 30 days.",
+        "admin.usage.chart_title": "Credits spent per day, last 30 days ({timezone})",
+        "admin.policy": (
+            "Allowance: {allowance} credits {period} (time zone {timezone}). Tiers: {tiers}. "
+            "Budget: {daily} a day, {monthly} a month. Jobs in flight: {member_jobs} per member, "
+            "{server_jobs} for the server. Cool-down: {cooldown}. Notices: {channel}. "
+            "Costs: {costs}."
+        ),
+        "admin.seconds": "{seconds} s",
+        # /hailuo help
+        "help.title": "How to ask for a Hailuo video",
+        "help.camera": (
+            "**Camera commands**: write them in square brackets in your prompt, in English or "
+            "Chinese. Several in one bracket act together (at most {maximum} recommended); "
+            "brackets in a row act in order. The camera option adds one at the end."
+        ),
+        "help.offers": "What this server offers",
+        "help.offer_line": "{mode}: {resolutions} (models: {models})",
+        "help.costs_title": "Credits",
+        "help.costs": "{costs}. /hailuo quota shows what you have left.",
+        "help.images_title": "Images",
+        "help.images": (
+            "{formats}, still, smaller than {max_bytes:,} bytes and at most {max_pixels:,} "
+            "pixels; shorter side at least {min_short_edge} px; width:height between "
+            "{aspect_min} and {aspect_max} (both excluded). Sent re-encoded as {send_formats}."
+        ),
         # errors without a rule
         "error.unexpected": (
             "Something went wrong on our side (incident {incident}). Nothing was charged."

@@ -8,7 +8,8 @@ failure rule, so the core never holds member-facing words.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
@@ -29,7 +30,27 @@ class StatusView:
     queue_position: int | None = None  # 1-based among queued jobs, when queued
 
 
-class Notifier(Protocol):
+@dataclass(frozen=True)
+class AdminNotice:
+    """Something a server's admins must hear (a budget threshold, a provider problem).
+
+    ``rule`` is a catalog code and ``params`` its numbers, like an error's;
+    ``channel_id`` is the server's chosen notice channel, if it picked one.
+    """
+
+    guild_id: int
+    rule: str
+    params: Mapping[str, object] = field(default_factory=dict)
+    channel_id: int | None = None
+
+
+class AdminNotifier(Protocol):
+    async def admin_notice(self, notice: AdminNotice) -> None:
+        """Tell the server's admins (their notice channel, else the server's own); never raises."""
+        ...
+
+
+class Notifier(AdminNotifier, Protocol):
     async def show_status(self, view: StatusView) -> None:
         """Edit the job's public status message (best effort: never raises)."""
         ...

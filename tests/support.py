@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from hailuo.notify import PostFailed, StatusView, UploadTooLarge
+from hailuo.notify import AdminNotice, PostFailed, StatusView, UploadTooLarge
 from storage.jobs import Job
 
 
@@ -40,6 +40,7 @@ class RecordingNotifier:
     fail_posts: int = 0
     statuses: list[StatusView] = field(default_factory=list)
     posted: list[Posted] = field(default_factory=list)
+    notices: list[AdminNotice] = field(default_factory=list)
     _next_id: int = 1000
 
     async def show_status(self, view: StatusView) -> None:
@@ -62,6 +63,9 @@ class RecordingNotifier:
 
     async def guild_upload_limit(self, guild_id: int) -> int | None:
         return self.upload_limit
+
+    async def admin_notice(self, notice: AdminNotice) -> None:
+        self.notices.append(notice)
 
     def _maybe_fail(self) -> None:
         if self.fail_posts:

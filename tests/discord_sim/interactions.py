@@ -110,7 +110,7 @@ class SimInteraction:
         """Whether this interaction's webhook may address ``message`` by id."""
         return message is self.original_message or message in self.followups
 
-    async def wait_response(self, timeout: float = 10.0) -> RecordedCall:  # noqa: ASYNC109
+    async def wait_response(self, timeout: float = 10.0) -> RecordedCall:
         """Wait for the first callback attempt (accepted or rejected) and return it."""
         async with asyncio.timeout(timeout):
             await self._answered.wait()

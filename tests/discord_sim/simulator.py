@@ -129,7 +129,7 @@ class DiscordSimulator(SimState):
     async def wait_for(
         self,
         predicate: Callable[[], T | None],
-        timeout: float = 10.0,  # noqa: ASYNC109 - part of the agreed API
+        timeout: float = 10.0,
     ) -> T:
         """Return ``predicate()``'s first truthy value, re-checked after every recorded event.
 

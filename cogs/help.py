@@ -1,0 +1,93 @@
+"""``/hailuo help``: the camera commands, what this server's providers offer, costs, image rules.
+
+Every number comes from the tables it describes (``hailuo.camera``,
+``hailuo.capabilities``, the server's cost table), so the help cannot drift from the
+rules the bot enforces.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+import discord
+from discord import app_commands
+from discord.ext import commands
+
+from cogs.account import cost_list
+from hailuo import camera, capabilities
+from hailuo.errors import UserInputError
+from hailuo.messages import render
+from hailuo.spec import MODE_LABELS
+
+if TYPE_CHECKING:
+    from bot import HailuoBot
+
+
+def help_embed(order: Sequence[str], locale: str | None, costs: str) -> discord.Embed:
+    """The help card for a server using ``order``; ``costs`` is its cost list, in words."""
+    description = "\n".join(
+        [
+            render("help.camera", locale, maximum=camera.MAX_RECOMMENDED_PER_GROUP),
+            *camera.help_lines(),
+        ]
+    )
+    embed = discord.Embed(
+        title=render("help.title", locale),
+        description=description,
+        colour=discord.Colour.blurple(),
+    )
+    offers = [
+        render(
+            "help.offer_line",
+            locale,
+            mode=MODE_LABELS[mode],
+            resolutions=", ".join(
+                f"{res} ({'/'.join(str(d) for d in sorted(durations))} s)"
+                for res, durations in resolutions.items()
+            ),
+            models=", ".join(models),
+        )
+        for mode, (models, resolutions) in capabilities.offered(order).items()
+    ]
+    if offers:
+        embed.add_field(name=render("help.offers", locale), value="\n".join(offers), inline=False)
+    embed.add_field(
+        name=render("help.costs_title", locale),
+        value=render("help.costs", locale, costs=costs),
+        inline=False,
+    )
+    plan = capabilities.image_plan(order)
+    rules = plan.check
+    embed.add_field(
+        name=render("help.images_title", locale),
+        value=render(
+            "help.images",
+            locale,
+            formats=", ".join(sorted(rules.formats)),
+            max_bytes=rules.max_bytes,
+            max_pixels=rules.max_pixels,
+            min_short_edge=rules.min_short_edge,
+            aspect_min="{}:{}".format(*rules.aspect_min),
+            aspect_max="{}:{}".format(*rules.aspect_max),
+            send_formats=" or ".join(sorted(plan.send_formats)),
+        ),
+        inline=False,
+    )
+    return embed
+
+
+class HelpCommands(commands.Cog):
+    """``/hailuo help``; mixed into the one ``/hailuo`` group cog."""
+
+    bot: HailuoBot
+
+    @app_commands.command(name="help", description="Camera commands, resolutions, costs, images")
+    async def help_command(self, interaction: discord.Interaction) -> None:
+        if interaction.guild_id is None:
+            raise UserInputError("error.guild_only")
+        policy = await self.bot.desk.policy(interaction.guild_id)
+        embed = help_embed(
+            self.bot.settings.provider_names, str(interaction.locale), cost_list(policy)
+        )
+        await interaction.response.send_message(embed=embed, ephemeral=True)

@@ -1,0 +1,230 @@
+"""Per-server money settings: policy overrides, role tiers, cost overrides, budget notices.
+
+Rows in, frozen dataclasses out. A missing row or a NULL column means "the
+default" (decided in ``hailuo.quotas``), so a new server needs no set-up.
+Every change is audited (``setting_changed``) in the transaction that makes it.
+Nothing here counts credits: balances and spend are sums over the ledger.
+Member blocks are ``storage.moderation.BlockRepository`` (one home for blocks).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from hailuo.status import IN_FLIGHT
+from storage.audit import AuditAction, append_audit
+from storage.db import Database, Tx
+
+#: Either an open transaction or the database itself (a read outside any transaction).
+Reader = Database | Tx
+
+#: Settings an admin may change; column names come from here, never from input.
+SETTING_COLUMNS = frozenset(
+    {
+        "allowance",
+        "allowance_period",
+        "timezone",
+        "daily_budget",
+        "monthly_budget",
+        "max_jobs_per_member",
+        "max_jobs_per_guild",
+        "cooldown_seconds",
+        "notice_channel_id",
+    }
+)
+
+SELECT_SETTINGS = "SELECT * FROM guild_settings WHERE guild_id = :guild"
+SELECT_TIERS = "SELECT role_id, credits FROM guild_tiers WHERE guild_id = :guild"
+SELECT_COSTS = (
+    "SELECT model, resolution, duration, credits FROM guild_costs WHERE guild_id = :guild"
+)
+UPSERT_TIER = """
+INSERT INTO guild_tiers (guild_id, role_id, credits, updated_by, updated_at)
+VALUES (:guild, :role, :credits, :actor, :now)
+ON CONFLICT (guild_id, role_id) DO UPDATE SET
+    credits = excluded.credits, updated_by = excluded.updated_by, updated_at = excluded.updated_at
+"""
+DELETE_TIER = "DELETE FROM guild_tiers WHERE guild_id = :guild AND role_id = :role"
+UPSERT_COST = """
+INSERT INTO guild_costs (guild_id, model, resolution, duration, credits, updated_by, updated_at)
+VALUES (:guild, :model, :resolution, :duration, :credits, :actor, :now)
+ON CONFLICT (guild_id, model, resolution, duration) DO UPDATE SET
+    credits = excluded.credits, updated_by = excluded.updated_by, updated_at = excluded.updated_at
+"""
+DELETE_COST = """
+DELETE FROM guild_costs
+WHERE guild_id = :guild AND model = :model AND resolution = :resolution AND duration = :duration
+"""
+INSERT_NOTICE = """
+INSERT INTO budget_notices (guild_id, scope, period, threshold, spent, budget, created_at)
+VALUES (:guild, :scope, :period, :threshold, :spent, :budget, :now)
+ON CONFLICT DO NOTHING
+"""
+_IN_FLIGHT_WORDS = ", ".join(f"'{status.value}'" for status in sorted(IN_FLIGHT))
+# The words come from ``hailuo.status.IN_FLIGHT`` (schema words), never from input.
+COUNT_IN_FLIGHT = f"""
+SELECT
+    COALESCE(SUM(CASE WHEN user_id = :user THEN 1 ELSE 0 END), 0) AS member,
+    COUNT(*) AS guild
+FROM jobs WHERE guild_id = :guild AND status IN ({_IN_FLIGHT_WORDS})
+"""  # noqa: S608
+
+
+@dataclass(frozen=True)
+class GuildSettings:
+    """What an admin set for one server; ``None`` means the default."""
+
+    guild_id: int
+    allowance: int | None = None
+    allowance_period: str | None = None
+    timezone: str | None = None
+    daily_budget: int | None = None
+    monthly_budget: int | None = None
+    max_jobs_per_member: int | None = None
+    max_jobs_per_guild: int | None = None
+    cooldown_seconds: int | None = None
+    notice_channel_id: int | None = None
+    updated_by: int | None = None
+    updated_at: float = 0.0
+
+
+@dataclass(frozen=True)
+class GuildConfig:
+    """Everything stored for one server's money."""
+
+    settings: GuildSettings
+    tiers: dict[int, int]  # role id -> credits per period
+    costs: dict[tuple[str, str, int], int]  # (model, resolution, duration) -> credits
+
+
+class GuildRepository:
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    async def config(self, guild_id: int, reader: Reader | None = None) -> GuildConfig:
+        source = reader or self.db
+        params = {"guild": guild_id}
+        row = await source.fetch_one(SELECT_SETTINGS, params)
+        settings = GuildSettings(**dict(row)) if row else GuildSettings(guild_id)
+        tiers = {
+            int(r["role_id"]): int(r["credits"])
+            for r in await source.fetch_all(SELECT_TIERS, params)
+        }
+        costs = {
+            (str(r["model"]), str(r["resolution"]), int(r["duration"])): int(r["credits"])
+            for r in await source.fetch_all(SELECT_COSTS, params)
+        }
+        return GuildConfig(settings, tiers, costs)
+
+    async def update_settings(
+        self, guild_id: int, *, actor_id: int | None, now: float, **values: Any
+    ) -> GuildSettings:
+        """Set the named settings (``None`` puts one back to its default)."""
+        unknown = set(values) - SETTING_COLUMNS
+        if unknown or not values:
+            raise ValueError(f"not a setting: {sorted(unknown) or 'nothing to set'}")
+        columns = sorted(values)
+        names = ", ".join(columns)
+        params = ", ".join(f":{c}" for c in columns)
+        updates = ", ".join(f"{c} = excluded.{c}" for c in columns)
+        # Column names come from the fixed SETTING_COLUMNS above, never from input.
+        sql = (
+            f"INSERT INTO guild_settings (guild_id, updated_by, updated_at, {names}) "  # noqa: S608
+            f"VALUES (:guild, :actor, :now, {params}) ON CONFLICT (guild_id) DO UPDATE SET "
+            f"updated_by = excluded.updated_by, updated_at = excluded.updated_at, {updates}"
+        )
+        async with self.db.transaction() as tx:
+            await tx.execute(sql, {**values, "guild": guild_id, "actor": actor_id, "now": now})
+            await _audit(tx, guild_id, actor_id, now, {"money": values})
+            row = await tx.fetch_one(SELECT_SETTINGS, {"guild": guild_id})
+        assert row is not None
+        return GuildSettings(**dict(row))
+
+    async def set_tier(
+        self, guild_id: int, role_id: int, credits: int | None, *, actor_id: int | None, now: float
+    ) -> None:
+        """Give a role its own allowance, or remove the role's tier (``credits=None``)."""
+        params = {"guild": guild_id, "role": role_id}
+        async with self.db.transaction() as tx:
+            if credits is None:
+                await tx.execute(DELETE_TIER, params)
+            else:
+                await tx.execute(
+                    UPSERT_TIER, {**params, "credits": credits, "actor": actor_id, "now": now}
+                )
+            await _audit(
+                tx, guild_id, actor_id, now, {"tier": {"role": role_id, "credits": credits}}
+            )
+
+    async def set_cost(
+        self,
+        guild_id: int,
+        key: tuple[str, str, int],
+        credits: int | None,
+        *,
+        actor_id: int | None,
+        now: float,
+    ) -> None:
+        """Override one cost for the server, or go back to the default (``credits=None``)."""
+        model, resolution, duration = key
+        params = {"guild": guild_id, "model": model, "resolution": resolution, "duration": duration}
+        async with self.db.transaction() as tx:
+            if credits is None:
+                await tx.execute(DELETE_COST, params)
+            else:
+                await tx.execute(
+                    UPSERT_COST, {**params, "credits": credits, "actor": actor_id, "now": now}
+                )
+            await _audit(
+                tx, guild_id, actor_id, now, {"cost": {"key": list(key), "credits": credits}}
+            )
+
+    async def in_flight(
+        self, guild_id: int, user_id: int, reader: Reader | None = None
+    ) -> tuple[int, int]:
+        """Jobs in flight (queued or running) for the member and for the whole server."""
+        row = await (reader or self.db).fetch_one(
+            COUNT_IN_FLIGHT, {"guild": guild_id, "user": user_id}
+        )
+        return (int(row["member"]), int(row["guild"])) if row else (0, 0)
+
+    async def record_notice(
+        self,
+        tx: Tx,
+        guild_id: int,
+        *,
+        scope: str,
+        period: str,
+        threshold: int,
+        spent: int,
+        budget: int,
+        now: float,
+    ) -> bool:
+        """Note that a budget notice is due; ``False`` if it was already sent this period."""
+        changed = await tx.execute(
+            INSERT_NOTICE,
+            {
+                "guild": guild_id,
+                "scope": scope,
+                "period": period,
+                "threshold": threshold,
+                "spent": spent,
+                "budget": budget,
+                "now": now,
+            },
+        )
+        return changed == 1
+
+
+async def _audit(
+    tx: Tx, guild_id: int, actor_id: int | None, now: float, details: dict[str, Any]
+) -> None:
+    await append_audit(
+        tx,
+        guild_id=guild_id,
+        action=AuditAction.SETTING_CHANGED,
+        actor_id=actor_id,
+        now=now,
+        details=details,
+    )

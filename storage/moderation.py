@@ -1,0 +1,374 @@
+"""Moderation state: server settings, strikes and member blocks.
+
+This module is the one home of member blocks: the moderators' commands, the
+strike threshold and the money feature's block/unblock commands all use
+``BlockRepository``. Every change writes its audit row in the same
+transaction; a write method takes an optional ``tx`` so a caller can put it
+in a larger transaction (a job transition, for instance).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+import json
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import Any
+
+from hailuo.errors import UserInputError
+from storage.audit import AuditAction, append_audit
+from storage.db import Database, Tx
+
+DAY = 86_400
+
+
+class ApprovalMode(enum.StrEnum):
+    OFF = "off"  # nobody's jobs are held
+    NEW_MEMBERS = "new_members"  # recent joiners, or members without a trusted role
+    EVERYONE = "everyone"  # every job waits for a moderator
+
+
+_SETS = ("allowed_channel_ids", "allowed_role_ids", "trusted_role_ids")
+_MINIMUMS = {
+    "new_member_days": 0,
+    "approval_expiry_seconds": 60,
+    "strike_threshold": 1,
+    "strike_window_seconds": 60,
+}
+
+
+@dataclass(frozen=True)
+class ModerationSettings:
+    """A server's moderation settings; an empty id set means "all" (channels) or "everyone"."""
+
+    guild_id: int
+    allowed_channel_ids: frozenset[int] = frozenset()
+    allowed_role_ids: frozenset[int] = frozenset()
+    moderator_role_id: int | None = None
+    log_channel_id: int | None = None
+    approval_mode: ApprovalMode = ApprovalMode.OFF
+    new_member_days: int = 7
+    trusted_role_ids: frozenset[int] = frozenset()
+    approval_expiry_seconds: int = DAY
+    strike_threshold: int = 3
+    strike_window_seconds: int = 7 * DAY
+
+    def __post_init__(self) -> None:
+        for name in _SETS:
+            object.__setattr__(self, name, frozenset(int(v) for v in getattr(self, name)))
+        try:
+            object.__setattr__(self, "approval_mode", ApprovalMode(self.approval_mode))
+        except ValueError:
+            raise UserInputError(
+                "moderation.setting_choice",
+                setting="approval_mode",
+                value=self.approval_mode,
+                allowed=tuple(ApprovalMode),
+            ) from None
+        for name, minimum in _MINIMUMS.items():
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+                raise UserInputError(
+                    "moderation.setting_too_small", setting=name, value=value, minimum=minimum
+                )
+
+
+#: Fields an update may change (everything but the server id).
+SETTING_NAMES = frozenset(f.name for f in dataclasses.fields(ModerationSettings)) - {"guild_id"}
+
+
+@dataclass(frozen=True)
+class SettingsChange:
+    """The settings before and after an update, and each changed field's (old, new)."""
+
+    old: ModerationSettings
+    new: ModerationSettings
+    changed: Mapping[str, tuple[Any, Any]]
+
+
+@dataclass(frozen=True)
+class Block:
+    id: int
+    guild_id: int
+    user_id: int
+    blocked_by: int | None  # None: the bot (strike threshold)
+    reason: str
+    created_at: float
+    until: float | None  # None: until lifted
+    lifted_by: int | None
+    lifted_at: float | None
+
+    def active(self, now: float) -> bool:
+        return self.lifted_at is None and (self.until is None or now < self.until)
+
+
+SELECT_SETTINGS = "SELECT * FROM moderation_settings WHERE guild_id = :guild_id"
+UPSERT_SETTINGS = """
+INSERT INTO moderation_settings (
+    guild_id, allowed_channel_ids, allowed_role_ids, moderator_role_id, log_channel_id,
+    approval_mode, new_member_days, trusted_role_ids, approval_expiry_seconds,
+    strike_threshold, strike_window_seconds, updated_at)
+VALUES (
+    :guild_id, :allowed_channel_ids, :allowed_role_ids, :moderator_role_id, :log_channel_id,
+    :approval_mode, :new_member_days, :trusted_role_ids, :approval_expiry_seconds,
+    :strike_threshold, :strike_window_seconds, :now)
+ON CONFLICT (guild_id) DO UPDATE SET
+    allowed_channel_ids = excluded.allowed_channel_ids,
+    allowed_role_ids = excluded.allowed_role_ids,
+    moderator_role_id = excluded.moderator_role_id,
+    log_channel_id = excluded.log_channel_id,
+    approval_mode = excluded.approval_mode,
+    new_member_days = excluded.new_member_days,
+    trusted_role_ids = excluded.trusted_role_ids,
+    approval_expiry_seconds = excluded.approval_expiry_seconds,
+    strike_threshold = excluded.strike_threshold,
+    strike_window_seconds = excluded.strike_window_seconds,
+    updated_at = excluded.updated_at
+"""
+INSERT_BLOCK = """
+INSERT INTO blocks (guild_id, user_id, blocked_by, reason, created_at, until)
+VALUES (:guild, :user, :by, :reason, :now, :until)
+"""
+SELECT_OPEN_BLOCK = """
+SELECT * FROM blocks WHERE guild_id = :guild AND user_id = :user AND lifted_at IS NULL
+"""
+LIFT_BLOCK = "UPDATE blocks SET lifted_by = :by, lifted_at = :now WHERE id = :id"
+SELECT_ACTIVE_BLOCKS = """
+SELECT * FROM blocks WHERE guild_id = :guild AND lifted_at IS NULL
+AND (until IS NULL OR until > :now) ORDER BY id
+"""
+# A block spends the strikes before it: they count again only after it ends
+# (lifted, or its ``until`` passed).
+STRIKES_RESET_AT = """
+SELECT MAX(COALESCE(lifted_at, CASE WHEN until <= :now THEN until END, created_at))
+FROM blocks WHERE guild_id = :guild AND user_id = :user
+"""
+INSERT_STRIKE = """
+INSERT INTO strikes (guild_id, user_id, job_id, rule, created_at)
+VALUES (:guild, :user, :job, :rule, :now)
+ON CONFLICT (job_id) WHERE job_id IS NOT NULL DO NOTHING
+"""
+COUNT_STRIKES_SINCE = """
+SELECT COUNT(*) FROM strikes WHERE guild_id = :guild AND user_id = :user AND created_at > :since
+"""
+
+
+@asynccontextmanager
+async def within(db: Database, tx: Tx | None) -> AsyncIterator[Tx]:
+    """``tx`` when the caller has one open, else a transaction of our own."""
+    if tx is not None:
+        yield tx
+    else:
+        async with db.transaction() as own:
+            yield own
+
+
+class ModerationSettingsRepository:
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    async def get(self, guild_id: int, tx: Tx | None = None) -> ModerationSettings:
+        """The server's settings; the defaults when it never changed one."""
+        row = await (tx or self.db).fetch_one(SELECT_SETTINGS, {"guild_id": guild_id})
+        if row is None:
+            return ModerationSettings(guild_id)
+        data = dict(row)
+        del data["updated_at"]
+        for name in _SETS:
+            data[name] = frozenset(json.loads(data[name]))
+        return ModerationSettings(**data)
+
+    async def update(
+        self,
+        guild_id: int,
+        changes: Mapping[str, Any],
+        *,
+        actor_id: int | None,
+        now: float,
+        tx: Tx | None = None,
+    ) -> SettingsChange:
+        """Change some settings; one ``setting_changed`` audit row lists each (old, new).
+
+        Nothing is written (and ``changed`` is empty) when no value differs.
+        Raises ``UserInputError`` (``moderation.setting_too_small`` or ``…setting_choice``).
+        """
+        unknown = set(changes) - SETTING_NAMES
+        if unknown:
+            raise ValueError(f"not a moderation setting: {sorted(unknown)}")
+        async with within(self.db, tx) as own:
+            old = await self.get(guild_id, own)
+            new = dataclasses.replace(old, **changes)
+            changed = {
+                name: (getattr(old, name), getattr(new, name))
+                for name in sorted(SETTING_NAMES)
+                if getattr(old, name) != getattr(new, name)
+            }
+            if changed:
+                await own.execute(UPSERT_SETTINGS, {**_settings_params(new), "now": now})
+                await append_audit(
+                    own,
+                    guild_id=guild_id,
+                    action=AuditAction.SETTING_CHANGED,
+                    actor_id=actor_id,
+                    now=now,
+                    details={k: {"old": o, "new": n} for k, (o, n) in changed.items()},
+                )
+        return SettingsChange(old, new, changed)
+
+
+def _settings_params(settings: ModerationSettings) -> dict[str, Any]:
+    params = dataclasses.asdict(settings)
+    for name in _SETS:
+        params[name] = json.dumps(sorted(params[name]))
+    params["approval_mode"] = settings.approval_mode.value
+    return params
+
+
+class BlockRepository:
+    """Members blocked from generating in a server: block, unblock, is_blocked, list."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    async def active(
+        self, guild_id: int, user_id: int, now: float, tx: Tx | None = None
+    ) -> Block | None:
+        row = await (tx or self.db).fetch_one(
+            SELECT_OPEN_BLOCK, {"guild": guild_id, "user": user_id}
+        )
+        block = _block(row) if row is not None else None
+        return block if block is not None and block.active(now) else None
+
+    async def is_blocked(
+        self, guild_id: int, user_id: int, now: float, tx: Tx | None = None
+    ) -> bool:
+        return await self.active(guild_id, user_id, now, tx) is not None
+
+    async def list(self, guild_id: int, now: float) -> tuple[Block, ...]:
+        """The server's active blocks, oldest first."""
+        rows = await self.db.fetch_all(SELECT_ACTIVE_BLOCKS, {"guild": guild_id, "now": now})
+        return tuple(_block(r) for r in rows)
+
+    async def block(
+        self,
+        guild_id: int,
+        user_id: int,
+        *,
+        by: int | None,
+        reason: str,
+        now: float,
+        until: float | None = None,
+        tx: Tx | None = None,
+    ) -> Block:
+        """Block the member (replacing any earlier block, which is lifted); audited."""
+        if until is not None and until <= now:
+            raise ValueError("a block must end after it starts")
+        async with within(self.db, tx) as own:
+            params = {"guild": guild_id, "user": user_id}
+            previous = await own.fetch_one(SELECT_OPEN_BLOCK, params)
+            if previous is not None:
+                await own.execute(LIFT_BLOCK, {"id": previous["id"], "by": by, "now": now})
+            block_id = await own.insert(
+                INSERT_BLOCK, {**params, "by": by, "reason": reason, "now": now, "until": until}
+            )
+            await append_audit(
+                own,
+                guild_id=guild_id,
+                action=AuditAction.BLOCK,
+                actor_id=by,
+                now=now,
+                target_user_id=user_id,
+                details={
+                    "block_id": block_id,
+                    "reason": reason,
+                    "until": until,
+                    "replaces": previous["id"] if previous is not None else None,
+                },
+            )
+            row = await own.fetch_one(SELECT_OPEN_BLOCK, params)
+        assert row is not None
+        return _block(row)
+
+    async def unblock(
+        self,
+        guild_id: int,
+        user_id: int,
+        *,
+        by: int | None,
+        now: float,
+        reason: str = "",
+        tx: Tx | None = None,
+    ) -> Block | None:
+        """Lift the member's active block and return it; ``None`` (nothing written) if none."""
+        async with within(self.db, tx) as own:
+            block = await self.active(guild_id, user_id, now, own)
+            if block is None:
+                return None
+            await own.execute(LIFT_BLOCK, {"id": block.id, "by": by, "now": now})
+            await append_audit(
+                own,
+                guild_id=guild_id,
+                action=AuditAction.UNBLOCK,
+                actor_id=by,
+                now=now,
+                target_user_id=user_id,
+                details={"block_id": block.id, "reason": reason},
+            )
+        return dataclasses.replace(block, lifted_by=by, lifted_at=now)
+
+    async def strikes_reset_at(
+        self, guild_id: int, user_id: int, now: float, tx: Tx | None = None
+    ) -> float | None:
+        """When the member's latest block ended, or began if it still runs; None if never blocked.
+
+        Strikes up to then are spent: they led to that block, or fell during it.
+        """
+        params = {"guild": guild_id, "user": user_id, "now": now}
+        row = await (tx or self.db).fetch_one(STRIKES_RESET_AT, params)
+        return float(row[0]) if row is not None and row[0] is not None else None
+
+
+def _block(row: Any) -> Block:
+    return Block(**dict(row))
+
+
+class StrikeRepository:
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    async def add(
+        self,
+        guild_id: int,
+        user_id: int,
+        *,
+        job_id: int | None,
+        rule: str,
+        now: float,
+        tx: Tx | None = None,
+    ) -> bool:
+        """Record a strike (audited); ``False`` when this job already has one."""
+        async with within(self.db, tx) as own:
+            params = {"guild": guild_id, "user": user_id, "job": job_id, "rule": rule, "now": now}
+            if not await own.execute(INSERT_STRIKE, params):
+                return False
+            await append_audit(
+                own,
+                guild_id=guild_id,
+                action=AuditAction.STRIKE,
+                actor_id=None,
+                now=now,
+                job_id=job_id,
+                target_user_id=user_id,
+                details={"rule": rule},
+            )
+        return True
+
+    async def count_since(
+        self, guild_id: int, user_id: int, since: float, tx: Tx | None = None
+    ) -> int:
+        """Strikes strictly after ``since``."""
+        params = {"guild": guild_id, "user": user_id, "since": since}
+        row = await (tx or self.db).fetch_one(COUNT_STRIKES_SINCE, params)
+        return int(row[0]) if row is not None else 0
