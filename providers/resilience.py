@@ -115,8 +115,13 @@ class SubmitLimiter:
         pause = self.default_pause if retry_after is None else retry_after
         self._paused_until = max(self._paused_until, now + pause)
         if self.fixed is not None:
+            if self._admitted:
+                self._admitted.pop()
             return
         current = self._limit if self._limit is not None else float(max(1, len(self._admitted)))
+        if self._admitted:
+            # The refused attempt made no video: it must not hold a slot for a minute.
+            self._admitted.pop()
         self._limit = max(self.floor, current / 2)
         self._changed_at = now
         log.warning("provider rate limit learned: %.1f submissions a minute", self._limit)

@@ -243,3 +243,14 @@ def test_backoff_jitter_stays_within_a_quarter(attempt: int) -> None:
 )
 def test_poll_interval_widens_with_age(age: float, expected: float) -> None:
     assert poll_interval(age, 5) == expected
+
+
+def test_a_refused_submission_does_not_hold_a_slot(clock: FakeClock) -> None:
+    """The first 429 must cost the Retry-After pause, not a whole minute."""
+    limiter = SubmitLimiter(clock)
+    assert limiter.acquire()
+    limiter.rate_limited(retry_after=2)
+    assert limiter.wait() == pytest.approx(2)
+    clock.advance(2)
+    assert limiter.wait() == 0
+    assert limiter.acquire()
