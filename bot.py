@@ -29,11 +29,18 @@ import yarl
 from discord.ext import commands
 
 from cogs.admin import AdminCommands
+from cogs.approvals import APPROVAL_ITEMS, ApprovalEvents, build_queue_and_controls
+from cogs.audit import AuditPageButton
 from cogs.commands import HailuoCommands
+from cogs.controls import CONTROL_ITEMS
 from cogs.errors import HailuoTree
 from cogs.notifier import DiscordNotifier
+from cogs.translator import HailuoTranslator
+from hailuo.approval import ApprovalQueue
+from hailuo.audit import AuditLog
 from hailuo.callbacks import CallbackRoutes, CallbackTokens, accepting, callback_urls
 from hailuo.clock import Clock, system_clock
+from hailuo.controls import JobControls
 from hailuo.delivery import Downloader
 from hailuo.jobs import JobDesk, prepared_input
 from hailuo.metrics import Metrics
@@ -65,6 +72,11 @@ class Services:
     mounts: list[Callable[[aiohttp.web.Application], None]] = field(default_factory=list)
     #: Each server's quota policy (the environment's defaults under what its admins set).
     policies: GuildPolicies | None = None
+    #: The audit log: appends rows and mirrors every committed one to the log channel.
+    audit: AuditLog | None = None
+    #: The approval queue and the member's controls (cogs/approvals.py, cogs/controls.py).
+    approvals: ApprovalQueue | None = None
+    controls: JobControls | None = None
 
 
 class HailuoBot(commands.Bot):
@@ -99,14 +111,27 @@ class HailuoBot(commands.Bot):
         await self.add_cog(HailuoCommands(self))
         assert self.services.policies is not None
         await self.add_cog(AdminCommands(self, self.services.policies))
+        self.add_dynamic_items(AuditPageButton)
+        await self.add_cog(ApprovalEvents(self))
+        self.add_dynamic_items(*APPROVAL_ITEMS, *CONTROL_ITEMS)
+        # Before the hash: the translations are part of what a sync sends.
+        await self.tree.set_translator(HailuoTranslator())
         await self.sync_commands_if_changed()
         await self.worker.recover()
         self._worker_task = asyncio.create_task(self.worker.run(self._stop), name="hailuo-worker")
 
     async def sync_commands_if_changed(self) -> None:
         """Sync only when the definition changed (or with ``--sync``): Discord rate-limits syncs."""
+        # ``to_dict`` leaves out the *_localizations; the translated payload is what
+        # ``tree.sync`` sends when a translator is set, so a changed translation re-syncs.
+        translator = self.tree.translator
         definition = json.dumps(
-            [command.to_dict(self.tree) for command in self.tree.get_commands()],
+            [
+                await command.get_translated_payload(self.tree, translator)
+                if translator is not None
+                else command.to_dict(self.tree)
+                for command in self.tree.get_commands()
+            ],
             sort_keys=True,
         )
         digest = hashlib.sha256(definition.encode()).hexdigest()
@@ -132,6 +157,12 @@ class HailuoBot(commands.Bot):
                 await asyncio.wait_for(self._worker_task, timeout=10)
         with contextlib.suppress(TimeoutError):  # admins' notices still on their way
             await asyncio.wait_for(self.desk.notices_sent(), timeout=5)
+        if self.services.audit is not None:
+            with contextlib.suppress(TimeoutError):  # audit rows still on their way to the log
+                await asyncio.wait_for(self.services.audit.drained(), timeout=5)
+        if self.services.approvals is not None:  # decisions still being shown
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.services.approvals.settled(), timeout=5)
         await super().close()
 
 
@@ -197,7 +228,24 @@ def build_services(
     desk = JobDesk(db, clock=clock, policy=policies, on_created=worker.wake, notices=notifier)
     mounts: list[Callable[[aiohttp.web.Application], None]] = [callbacks.mount]
     mounts += [demo.mount for demo in demos]
-    return Services(settings, db, desk, worker, metrics, clock, tokens, mounts, policies=policies)
+    audit = AuditLog(db, notifier, clock=clock)
+    approvals, controls = build_queue_and_controls(
+        client, db, desk=desk, worker=worker, audit=audit, status=notifier, clock=clock
+    )
+    return Services(
+        settings,
+        db,
+        desk,
+        worker,
+        metrics,
+        clock,
+        tokens,
+        mounts,
+        policies=policies,
+        audit=audit,
+        approvals=approvals,
+        controls=controls,
+    )
 
 
 @dataclass

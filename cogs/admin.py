@@ -19,6 +19,7 @@ from discord.ext import commands
 from PIL import Image, ImageDraw, ImageFont
 
 from cogs.account import cost_list
+from cogs.moderation import ModerationAdminCommands
 from hailuo.errors import UserInputError
 from hailuo.jobs import UsageReport
 from hailuo.messages import render
@@ -387,6 +388,7 @@ class MoneyAdminCommands(commands.Cog):
 @app_commands.default_permissions(manage_guild=True)
 class AdminCommands(
     MoneyAdminCommands,
+    ModerationAdminCommands,
     commands.GroupCog,
     group_name="hailuo-admin",
     group_description="Run this server's Hailuo credits, budgets and members",

@@ -13,6 +13,7 @@ from discord import app_commands
 from discord.ext import commands
 
 from cogs.account import AccountCommands
+from cogs.controls import ControlCommands
 from cogs.generate import GenerateCommands
 from cogs.help import HelpCommands
 
@@ -25,6 +26,7 @@ class HailuoCommands(
     GenerateCommands,
     AccountCommands,
     HelpCommands,
+    ControlCommands,
     commands.GroupCog,
     group_name="hailuo",
     group_description="Make short AI videos with MiniMax Hailuo-02",

@@ -21,6 +21,7 @@ from discord import app_commands
 from discord.ext import commands
 
 from cogs.account import member_roles
+from cogs.controls import controls_view
 from cogs.errors import answer_privately, describe
 from cogs.render import checking_embed, status_embed
 from hailuo import camera, capabilities, images
@@ -92,6 +93,19 @@ def _guild_ids(interaction: discord.Interaction) -> tuple[int, int]:
     return interaction.guild_id, interaction.channel_id
 
 
+def parent_channel(interaction: discord.Interaction) -> int | None:
+    """A thread's parent channel (the channel gate allows a thread like its channel)."""
+    parent = getattr(interaction.channel, "parent_id", None)
+    return parent if isinstance(parent, int) else None
+
+
+def joined_at(interaction: discord.Interaction) -> float | None:
+    """When the member joined the server (the approval policy's "new member"), if known."""
+    user = interaction.user
+    joined = user.joined_at if isinstance(user, discord.Member) else None
+    return joined.timestamp() if joined is not None else None
+
+
 def _attachment_limit(interaction: discord.Interaction) -> int | None:
     try:
         return int(interaction.filesize_limit)
@@ -102,7 +116,14 @@ def _attachment_limit(interaction: discord.Interaction) -> int | None:
 async def text(bot: HailuoBot, interaction: discord.Interaction, spec: JobSpec) -> None:
     started = time.monotonic()
     guild_id, channel_id = _guild_ids(interaction)
-    await bot.desk.precheck(guild_id, interaction.user.id, spec, roles=member_roles(interaction))
+    await bot.desk.precheck(
+        guild_id,
+        interaction.user.id,
+        spec,
+        roles=member_roles(interaction),
+        channel_id=channel_id,
+        parent_channel_id=parent_channel(interaction),
+    )
     job = await bot.desk.create(
         JobRequest(
             guild_id=guild_id,
@@ -113,9 +134,13 @@ async def text(bot: HailuoBot, interaction: discord.Interaction, spec: JobSpec) 
             locale=str(interaction.locale),
             attachment_limit=_attachment_limit(interaction),
             roles=member_roles(interaction),
+            parent_channel_id=parent_channel(interaction),
+            joined_at=joined_at(interaction),
         )
     )
-    callback = await interaction.response.send_message(embed=status_embed(job))
+    callback = await interaction.response.send_message(
+        embed=status_embed(job), view=controls_view(job)
+    )
     bot.metrics.interaction_answered(time.monotonic() - started)
     if callback.message_id is not None:
         await bot.desk.jobs.set_status_message(job.id, channel_id, callback.message_id, bot.clock())
@@ -164,7 +189,14 @@ async def animate(
                 height=attachment.height,
                 rules=plan.check,
             )
-    await bot.desk.precheck(guild_id, interaction.user.id, spec, roles=member_roles(interaction))
+    await bot.desk.precheck(
+        guild_id,
+        interaction.user.id,
+        spec,
+        roles=member_roles(interaction),
+        channel_id=channel_id,
+        parent_channel_id=parent_channel(interaction),
+    )
     callback = await interaction.response.send_message(embed=checking_embed(locale))
     bot.metrics.interaction_answered(time.monotonic() - started)
     message_id = callback.message_id
@@ -189,6 +221,8 @@ async def animate(
                 attachment_limit=_attachment_limit(interaction),
                 images=stored,
                 roles=member_roles(interaction),
+                parent_channel_id=parent_channel(interaction),
+                joined_at=joined_at(interaction),
             )
         )
     except HailuoError as exc:
@@ -196,7 +230,7 @@ async def animate(
         await answer_privately(interaction, describe(exc, locale))
         return
     if message_id is not None:
-        await _edit(bot, channel_id, message_id, status_embed(job))
+        await _edit(bot, channel_id, message_id, status_embed(job), controls_view(job))
     bot.worker.wake()
     await _tell_camera_notes(interaction, spec)
 
@@ -211,12 +245,18 @@ async def _withdraw(bot: HailuoBot, channel_id: int, message_id: int | None) -> 
         log.warning("could not delete status card %s: %s", message_id, exc.status)
 
 
-async def _edit(bot: HailuoBot, channel_id: int, message_id: int, embed: discord.Embed) -> None:
+async def _edit(
+    bot: HailuoBot,
+    channel_id: int,
+    message_id: int,
+    embed: discord.Embed,
+    view: discord.ui.View | None = None,
+) -> None:
     try:
         await (
             bot.get_partial_messageable(channel_id)
             .get_partial_message(message_id)
-            .edit(embed=embed)
+            .edit(embed=embed, view=view)
         )
     except discord.HTTPException as exc:
         log.warning("could not edit status card %s: %s", message_id, exc.status)

@@ -15,10 +15,13 @@ from pathlib import Path
 
 import discord
 
+from cogs.audit import audit_embed
+from cogs.controls import controls_view
 from cogs.render import status_embed
 from hailuo.clock import to_datetime
 from hailuo.messages import render
 from hailuo.notify import AdminNotice, PostFailed, StatusView, UploadTooLarge
+from storage.audit import AuditEntry
 from storage.jobs import Job
 
 log = logging.getLogger(__name__)
@@ -37,7 +40,9 @@ class DiscordNotifier:
             return
         message = self._channel(job).get_partial_message(job.status_message_id)
         try:
-            await message.edit(embed=status_embed(job, view.queue_position))
+            await message.edit(
+                embed=status_embed(job, view.queue_position), view=controls_view(job)
+            )
         except discord.HTTPException as exc:
             # Best effort: a status edit never blocks the job's life.
             log.warning("status edit failed job=%d: %s %s", job.id, exc.status, exc.code)
@@ -113,6 +118,23 @@ class DiscordNotifier:
                 "admin notice %s for guild %d failed: %s %s",
                 notice.rule,
                 notice.guild_id,
+                exc.status,
+                exc.code,
+            )
+
+    async def log_event(self, channel_id: int, entry: AuditEntry) -> None:
+        guild = self.client.get_guild(entry.guild_id)
+        locale = str(guild.preferred_locale) if guild is not None else None
+        channel = self.client.get_partial_messageable(channel_id, guild_id=entry.guild_id)
+        try:
+            await channel.send(
+                embed=audit_embed(entry, locale), allowed_mentions=discord.AllowedMentions.none()
+            )
+        except discord.HTTPException as exc:
+            log.warning(
+                "audit row %d for guild %d not mirrored: %s %s",
+                entry.id,
+                entry.guild_id,
                 exc.status,
                 exc.code,
             )

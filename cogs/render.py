@@ -51,6 +51,11 @@ def status_embed(job: Job, position: int | None = None) -> discord.Embed:
     embed.add_field(
         name=render("status.field.cost", locale), value=render("status.cost", locale, cost=job.cost)
     )
+    reason = job.failure_params.get("reason") if job.status is JobStatus.REJECTED else None
+    if reason:
+        embed.add_field(
+            name=render("status.field.reason", locale), value=_clip(str(reason), 1000), inline=False
+        )
     return embed
 
 

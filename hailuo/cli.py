@@ -50,6 +50,7 @@ from hailuo.worker import Worker, WorkerConfig
 from providers.base import Provider
 from providers.demo import DemoProvider, ffmpeg_path
 from providers.registry import build_providers
+from storage.audit import AuditEntry
 from storage.db import Database
 from storage.jobs import Job, JobRepository
 
@@ -192,6 +193,9 @@ class CliNotifier:
 
     async def admin_notice(self, notice: AdminNotice) -> None:
         self.stream.write("\n" + render(notice.rule, None, **notice.params) + "\n")
+
+    async def log_event(self, channel_id: int, entry: AuditEntry) -> None:
+        """The CLI's throw-away server has no log channel: nothing to mirror."""
 
 
 @dataclass(frozen=True)

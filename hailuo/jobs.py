@@ -21,7 +21,8 @@ from zoneinfo import ZoneInfo
 
 from hailuo.clock import Clock
 from hailuo.errors import QuotaExceeded, UserInputError
-from hailuo.moderation import blocked_error
+from hailuo.gating import Gatekeeper
+from hailuo.moderation import blocked_error, needs_approval
 from hailuo.notify import AdminNotice, AdminNotifier
 from hailuo.quotas import (
     MAX_CREDITS,
@@ -36,6 +37,7 @@ from hailuo.quotas import (
 from hailuo.spec import JobSpec
 from hailuo.status import JobStatus
 from providers.base import PreparedInput
+from storage.approvals import ApprovalRepository
 from storage.audit import AuditAction, AuditRepository
 from storage.db import Database, Tx
 from storage.guilds import GuildRepository, Reader
@@ -61,6 +63,8 @@ class JobRequest:
     attachment_limit: int | None = None
     images: dict[str, tuple[str, bytes]] = field(default_factory=dict)
     roles: frozenset[int] = frozenset()  # the member's role ids: their allowance tier
+    parent_channel_id: int | None = None  # a thread's channel: the gate allows it like its own
+    joined_at: float | None = None  # when the member joined the server, if known
 
 
 @dataclass(frozen=True)
@@ -112,6 +116,8 @@ class JobDesk:
         self.guilds = GuildRepository(db)
         self.blocks = BlockRepository(db)
         self.audit = AuditRepository(db)
+        self.gate = Gatekeeper(db)
+        self.approvals = ApprovalRepository(db)
         self.clock = clock
         self.policy = policy
         self.notices = notices
@@ -139,9 +145,24 @@ class JobDesk:
         )
 
     async def precheck(
-        self, guild_id: int, user_id: int, spec: JobSpec, *, roles: Collection[int] = ()
+        self,
+        guild_id: int,
+        user_id: int,
+        spec: JobSpec,
+        *,
+        roles: Collection[int] = (),
+        channel_id: int | None = None,
+        parent_channel_id: int | None = None,
     ) -> int:
-        """A read-only look at block, cool-down, caps, credits and budgets; returns the cost."""
+        """A read-only look at channel, roles, prompt, block, cool-down, caps, credits and
+        budgets; returns the cost."""
+        await self.gate.check(
+            guild_id,
+            spec.prompt,
+            channel_id=channel_id,
+            role_ids=roles,
+            parent_channel_id=parent_channel_id,
+        )
         policy = await self.policy(guild_id)
         cost = policy.cost(spec)
         admission = await self._admit(self.db, policy, guild_id, user_id, roles, cost)
@@ -163,6 +184,15 @@ class JobDesk:
         period = current_period(now, policy.timezone, policy.period)
         due: list[AdminNotice] = []
         async with self.db.transaction() as tx:
+            # Again under the lock: a setting or blocklist entry may have changed since precheck.
+            settings = await self.gate.check(
+                request.guild_id,
+                request.spec.prompt,
+                channel_id=request.channel_id,
+                role_ids=request.roles,
+                parent_channel_id=request.parent_channel_id,
+                tx=tx,
+            )
             admission = await self._admit(
                 tx, policy, request.guild_id, request.user_id, request.roles, cost
             )
@@ -172,7 +202,22 @@ class JobDesk:
                 due += await self._due(tx, policy, request.guild_id, state, [100], state.spent)
                 job = None
             else:
-                job_id = await self.jobs.create(tx, _new_job(request, cost, period.key), now)
+                # A held job keeps its reservation while it waits (hailuo/approval.py).
+                held = needs_approval(
+                    settings, role_ids=request.roles, joined_at=request.joined_at, now=now
+                )
+                new = _new_job(request, cost, period.key, held=held)
+                job_id = await self.jobs.create(tx, new, now)
+                if held:
+                    expires_at = now + settings.approval_expiry_seconds
+                    await self.approvals.create(
+                        job_id,
+                        request.guild_id,
+                        request.user_id,
+                        now=now,
+                        expires_at=expires_at,
+                        tx=tx,
+                    )
                 for state in admission.budgets:
                     crossed = thresholds_crossed(state.spent, state.spent + cost, state.budget)
                     due += await self._due(
@@ -410,7 +455,7 @@ class JobDesk:
         )
 
 
-def _new_job(request: JobRequest, cost: int, period: str) -> NewJob:
+def _new_job(request: JobRequest, cost: int, period: str, *, held: bool = False) -> NewJob:
     return NewJob(
         guild_id=request.guild_id,
         channel_id=request.channel_id,
@@ -418,7 +463,7 @@ def _new_job(request: JobRequest, cost: int, period: str) -> NewJob:
         spec=request.spec,
         cost=cost,
         period=period,
-        status=JobStatus.QUEUED,
+        status=JobStatus.AWAITING_APPROVAL if held else JobStatus.QUEUED,
         interaction_id=request.interaction_id,
         status_message_id=request.status_message_id,
         locale=request.locale,

@@ -12,6 +12,8 @@ import re
 import string
 from collections.abc import Mapping, Sequence
 
+from hailuo.messages_zh import ZH_CN
+
 FALLBACK_LOCALE = "en"
 _SPEC = re.compile(r"\{(\w+):[^}]*\}")
 
@@ -178,6 +180,66 @@ CATALOG: dict[str, dict[str, str]] = {
         ),
         "moderation.setting_too_small": "{setting} must be at least {minimum}, not {value}.",
         "moderation.setting_choice": "{setting} must be one of: {allowed} (not {value}).",
+        # /hailuo-admin moderation settings, blocklist and audit (cogs/moderation.py)
+        "modadmin.title": "Moderation settings",
+        "modadmin.changed": "Changed: {settings}.",
+        "modadmin.unchanged": "Nothing changed.",
+        "modadmin.channels": "Channels for videos",
+        "modadmin.channels_all": "all channels",
+        "modadmin.roles": "Roles that may make videos",
+        "modadmin.roles_all": "everyone",
+        "modadmin.moderator": "Moderator role",
+        "modadmin.log_channel": "Log channel",
+        "modadmin.approval": "Approval",
+        "modadmin.approval.off": "off: no job waits for a moderator",
+        "modadmin.approval.new_members": (
+            "jobs of members who joined less than {days} day(s) ago wait for a moderator"
+        ),
+        "modadmin.approval.untrusted": (
+            "jobs of members who joined less than {days} day(s) ago, or who hold none of "
+            "{roles}, wait for a moderator"
+        ),
+        "modadmin.approval.everyone": "every job waits for a moderator",
+        "modadmin.expiry": "A waiting job expires after {hours} h",
+        "modadmin.strikes": "Strikes",
+        "modadmin.strikes_value": (
+            "blocked after {threshold} provider refusal(s) within {days} day(s)"
+        ),
+        "modadmin.blocklist": "Blocklist",
+        "modadmin.blocklist_value": "{count} entr(ies); /hailuo-admin blocklist list shows them",
+        "modadmin.none": "none",
+        "modadmin.role_not_listed": "{role} is not in that list.",
+        "modadmin.channel_needed": "Name a channel for this action.",
+        "modadmin.role_needed": "Name a role for this action.",
+        "blocklist.added": "Blocklist entry #{id} added ({kind}); members are told: {label}.",
+        "blocklist.removed": "Blocklist entry #{id} removed.",
+        "blocklist.missing": "This server has no blocklist entry #{id}.",
+        "blocklist.title": "Blocklist: {count} entr(ies)",
+        "blocklist.empty": "The blocklist is empty.",
+        "blocklist.line": "#{id} · {kind} · `{text}` · {label}",
+        "audit.title": "Audit log",
+        "audit.empty": "No audit entries match.",
+        "audit.line": "`#{id}` <t:{at}:f> **{action}** by {actor}{target}{job}",
+        "audit.target": " · member {user}",
+        "audit.job": " · job #{job_id}",
+        "audit.bot": "the bot",
+        "audit.by": "By",
+        "audit.member": "Member",
+        "audit.job_field": "Job",
+        "audit.details": "Details",
+        "audit.older": "Older",
+        "audit.newer": "Newer",
+        "audit.action.approve": "Job approved",
+        "audit.action.reject": "Job rejected",
+        "audit.action.expire": "Approval expired",
+        "audit.action.block": "Member blocked",
+        "audit.action.unblock": "Member unblocked",
+        "audit.action.strike": "Strike",
+        "audit.action.grant": "Credits granted",
+        "audit.action.reset": "Credits reset",
+        "audit.action.setting_changed": "Setting changed",
+        "audit.action.video_deleted": "Video deleted",
+        "audit.action.cancel": "Job cancelled",
         # status message
         "status.checking_image": "Checking your image…",
         "status.queued": "Queued",
@@ -311,6 +373,100 @@ CATALOG: dict[str, dict[str, str]] = {
             "Costs: {costs}."
         ),
         "admin.seconds": "{seconds} s",
+        # the approval queue (hailuo/approval.py, cogs/approvals.py)
+        "approval.title": "Approval needed: video #{job_id}",
+        "approval.pending": "Waiting for a moderator; it expires <t:{expires_at}:R>.",
+        "approval.field.member": "Member",
+        "approval.button.approve": "Approve",
+        "approval.button.reject": "Reject",
+        "approval.modal.title": "Reject video #{job_id}",
+        "approval.modal.reason": "Reason (the member reads it)",
+        "approval.decided.approved": "Approved by <@{by}>.",
+        "approval.decided.rejected": "Rejected by <@{by}>: {reason}",
+        "approval.decided.expired": "Expired: nobody decided in time. Refunded.",
+        "approval.decided.cancelled": "Withdrawn by the member. Refunded.",
+        "approval.done.approved": "You approved video #{job_id}; it is queued now.",
+        "approval.done.rejected": (
+            "You rejected video #{job_id}; the member is refunded and sees your reason."
+        ),
+        "approval.not_moderator": (
+            "Only members with Manage Messages can approve or reject videos here."
+        ),
+        "approval.not_moderator_role": (
+            "Only moderators ({role}, or members with Manage Messages) can approve or reject "
+            "videos here."
+        ),
+        "approval.unknown": "Video #{job_id} is not waiting for a moderator.",
+        "approval.reason_empty": "Give a reason: the member reads it.",
+        "approval.already_approved": "<@{by}> already approved video #{job_id} <t:{at}:R>.",
+        "approval.already_rejected": (
+            "<@{by}> already rejected video #{job_id} <t:{at}:R>: {reason}"
+        ),
+        "approval.already_expired": "Video #{job_id} expired <t:{at}:R>: nobody decided in time.",
+        "approval.already_cancelled": "The member withdrew video #{job_id} <t:{at}:R>.",
+        "approval.rejected": "{reason}",
+        "status.field.reason": "Moderator's reason",
+        # the member's controls on the status card (hailuo/controls.py, cogs/controls.py)
+        "control.button.cancel": "Cancel",
+        "control.button.confirm_cancel": "Stop it anyway",
+        "control.button.reroll": "Re-roll",
+        "control.button.confirm_reroll": "Re-roll for {cost} credit(s)",
+        "control.button.delete": "Delete video",
+        "control.button.info": "Info",
+        "control.unknown_job": "There is no video #{job_id} in this server.",
+        "control.cancel.not_yours": (
+            "Only the member who asked for video #{job_id}, or a moderator, can cancel it."
+        ),
+        "control.cancel.submitting": (
+            "Video #{job_id} is being sent to the provider at this very moment, so it cannot "
+            "be cancelled now; try again in a few seconds."
+        ),
+        "control.cancel.succeeded": (
+            "Video #{job_id} is already made and being posted; it can no longer be cancelled."
+        ),
+        "control.cancel.finished": "Video #{job_id} is {state} already; nothing to cancel.",
+        "control.cancel.confirm": (
+            "The provider has already accepted video #{job_id} and offers no way to stop it, so "
+            "its {cost} credit(s) stay spent. Cancelling only stops the bot from following it "
+            "and posting it. Stop it anyway?"
+        ),
+        "control.cancel.needs_confirm": (
+            "The provider has just accepted video #{job_id}; press Cancel again to see what "
+            "stopping it costs."
+        ),
+        "control.cancel.done_refund": (
+            "Video #{job_id} is cancelled; your {cost} credit(s) are back."
+        ),
+        "control.cancel.done_charged": (
+            "Video #{job_id} is cancelled: the bot stopped following it. Its {cost} credit(s) "
+            "stay spent."
+        ),
+        "control.cancel.choice": "#{job_id} · {state} · {prompt}",
+        "control.reroll.not_yours": "Only the member who asked for video #{job_id} can re-roll it.",
+        "control.reroll.rejected": "A moderator rejected video #{job_id}; it cannot be re-rolled.",
+        "control.reroll.not_finished": "Video #{job_id} is {state}; re-roll it once it is done.",
+        "control.reroll.confirm": (
+            "Make video #{job_id} again, with the same request and images? It costs {cost} "
+            "credit(s); you have {remaining} left."
+        ),
+        "control.reroll.done": "Re-rolled video #{job_id} as #{new_id}.",
+        "control.delete.not_yours": (
+            "Only the member who asked for video #{job_id}, or a moderator, can delete its video."
+        ),
+        "control.delete.no_video": "Video #{job_id} has no posted video to delete.",
+        "control.delete.gone": "The video of #{job_id} was already removed.",
+        "control.delete.failed": "The video of #{job_id} could not be removed; try again later.",
+        "control.delete.done": "The video of #{job_id} is removed.",
+        "control.info.title": "**Video #{job_id}** · {state} · asked by <@{user_id}>",
+        "control.info.request": "Request: {mode} · {resolution} · {duration} s · {model}",
+        "control.info.prompt": "Prompt: {prompt}",
+        "control.info.provider": "Provider: {provider} · task id: {task_id}",
+        "control.info.times": "Asked {created} · accepted {submitted} · finished {finished}",
+        "control.info.credits": "Credits: {cost} · {state}",
+        "control.info.none": "—",
+        "control.credits.held": "held until it ends",
+        "control.credits.spent": "spent",
+        "control.credits.refunded": "refunded",
         # /hailuo help
         "help.title": "How to ask for a Hailuo video",
         "help.camera": (
@@ -335,6 +491,8 @@ CATALOG: dict[str, dict[str, str]] = {
         "error.guild_only": "Use this command in a server channel.",
     },
 }
+# Simplified Chinese; zh-TW and other variants fall back to English.
+CATALOG["zh-CN"] = ZH_CN
 
 
 def render(code: str, locale: str | None = None, /, **params: object) -> str:

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
+from storage.audit import AuditEntry
 from storage.jobs import Job
 
 
@@ -50,7 +51,13 @@ class AdminNotifier(Protocol):
         ...
 
 
-class Notifier(AdminNotifier, Protocol):
+class AuditNotifier(Protocol):
+    async def log_event(self, channel_id: int, entry: AuditEntry) -> None:
+        """Mirror an audit row to the server's log channel (best effort: never raises)."""
+        ...
+
+
+class Notifier(AdminNotifier, AuditNotifier, Protocol):
     async def show_status(self, view: StatusView) -> None:
         """Edit the job's public status message (best effort: never raises)."""
         ...

@@ -39,6 +39,7 @@ from hailuo.clock import Clock
 from hailuo.delivery import Downloader, DownloadError, plan_delivery
 from hailuo.errors import ProviderError, ProviderErrorKind
 from hailuo.metrics import Metrics
+from hailuo.moderation import counts_as_strike, record_strike
 from hailuo.notify import Notifier, PostFailed, StatusView, UploadTooLarge
 from hailuo.retry import Backoff, poll_interval
 from hailuo.spec import JobSpec
@@ -66,6 +67,7 @@ class WorkerConfig:
     max_delivery_attempts: int = 5
     not_found_limit: int = 5  # consecutive "no such task" answers before the job is given up
     status_edit_interval: float = 10.0  # progress-only edits, per job
+    old_card_age: float = 3600.0  # an older card is edited on state changes only (30046)
     concurrency: int = 16
 
 
@@ -114,6 +116,8 @@ class Worker:
         self._wake = asyncio.Event()
         self._shown: dict[int, tuple[tuple[JobStatus, int | None, int | None], float]] = {}
         self._slots = asyncio.Semaphore(config.concurrency)
+        #: Work run at the start of every tick (the approval queue's expiry and posts).
+        self.sweeps: list[Callable[[], Awaitable[None]]] = []
 
     def wake(self) -> None:
         self._wake.set()
@@ -147,6 +151,13 @@ class Worker:
         the rate limiter's slots go first come, first served and each waiting job's
         queue position is the number of queued jobs before it plus one.
         """
+        for sweep in self.sweeps:
+            try:
+                await sweep()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("sweep %r failed; continuing", sweep)
         now = self.clock()
         steps: list[asyncio.Future[None]] = []
         position = 0
@@ -230,7 +241,10 @@ class Worker:
         """What a queued job does now: be submitted, fail, or (None) keep waiting in line."""
         if job.next_attempt_at > now:
             return None
-        if now - job.created_at > self.config.queue_deadline:
+        # Counted from when the job joined the queue (a held job: from its approval).
+        if now - float(job.provider_meta.get("queued_at", job.created_at)) > (
+            self.config.queue_deadline
+        ):
             return self._fail(job, NO_PROVIDER, {})
         candidates = self._candidates(job)
         if not candidates:
@@ -512,7 +526,28 @@ class Worker:
             )
         )
         log.info("ended %s rule=%s", job.log_context(), rule)
+        if counts_as_strike(rule):
+            await self._strike(job)
         await self._show(job)
+
+    async def _strike(self, job: Job) -> None:
+        """A provider's content refusal counts against the member (at most once per job);
+        at the server's threshold they are blocked. Audited, so the log channel hears of it."""
+        try:
+            outcome = await asyncio.shield(
+                record_strike(
+                    self.jobs.db,
+                    self.clock,
+                    guild_id=job.guild_id,
+                    user_id=job.user_id,
+                    job_id=job.id,
+                )
+            )
+        except Exception:  # the job has ended either way; a lost strike is only logged
+            log.exception("could not record a strike for %s", job.log_context())
+            return
+        if outcome.newly_blocked:
+            log.info("blocked after %d strikes %s", outcome.strikes, job.log_context())
 
     async def _show(self, job: Job, position: int | None = None) -> None:
         """Edit the status message on a change of state; progress and queue position
@@ -525,6 +560,8 @@ class Worker:
                 return
             if last[0][0] is job.status and now - last[1] < self.config.status_edit_interval:
                 return
+            if last[0][0] is job.status and now - job.created_at > self.config.old_card_age:
+                return  # Discord caps edits of hour-old messages (a job held for approval)
         self._shown[job.id] = (seen, now)
         if job.status.terminal:
             self._shown.pop(job.id, None)

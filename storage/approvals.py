@@ -84,6 +84,9 @@ SELECT * FROM approvals WHERE guild_id = :guild AND decision IS NULL ORDER BY jo
 SELECT_DUE = """
 SELECT * FROM approvals WHERE decision IS NULL AND expires_at <= :now ORDER BY expires_at, job_id
 """
+SELECT_UNANNOUNCED = """
+SELECT * FROM approvals WHERE decision IS NULL AND mod_message_id IS NULL ORDER BY job_id
+"""
 
 
 class ApprovalRepository:
@@ -153,6 +156,11 @@ class ApprovalRepository:
     async def due(self, now: float) -> tuple[ApprovalRequest, ...]:
         """Undecided requests whose time is up, for the expiry sweep (all servers)."""
         rows = await self.db.fetch_all(SELECT_DUE, {"now": now})
+        return tuple(_request(r) for r in rows)
+
+    async def unannounced(self) -> tuple[ApprovalRequest, ...]:
+        """Undecided requests whose moderators' message is not posted yet (all servers)."""
+        rows = await self.db.fetch_all(SELECT_UNANNOUNCED)
         return tuple(_request(r) for r in rows)
 
     @staticmethod

@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import enum
 import json
-from collections.abc import Mapping
+import weakref
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -48,10 +49,12 @@ class AuditEntry:
 
 @dataclass(frozen=True)
 class AuditPage:
-    """Entries newest first; ``next_before_id`` asks for the next (older) page, None at the end."""
+    """Entries newest first; ``next_before_id`` asks for the next (older) page, None at the end;
+    ``newer_after_id`` for the newer page, None when this page is the newest."""
 
     entries: tuple[AuditEntry, ...]
     next_before_id: int | None
+    newer_after_id: int | None = None
 
 
 INSERT_AUDIT = """
@@ -68,6 +71,29 @@ WHERE guild_id = :guild
 ORDER BY id DESC
 LIMIT :limit
 """
+# The page just newer than ``:after``: oldest first (the caller turns it round).
+PAGE_AUDIT_AFTER = """
+SELECT * FROM audit
+WHERE guild_id = :guild
+  AND (:member IS NULL OR target_user_id = :member OR actor_id = :member)
+  AND (:action IS NULL OR action = :action)
+  AND id > :after
+ORDER BY id ASC
+LIMIT :limit
+"""
+
+
+#: Told of each audit row once its transaction committed (``hailuo.audit`` mirrors it).
+AuditSink = Callable[[AuditEntry], Awaitable[None]]
+_sinks: weakref.WeakKeyDictionary[Database, AuditSink] = weakref.WeakKeyDictionary()
+
+
+def set_audit_sink(db: Database, sink: AuditSink | None) -> None:
+    """Have ``sink`` told of every audit row committed through ``db`` (None: nobody)."""
+    if sink is None:
+        _sinks.pop(db, None)
+    else:
+        _sinks[db] = sink
 
 
 async def append_audit(
@@ -81,7 +107,9 @@ async def append_audit(
     target_user_id: int | None = None,
     details: Mapping[str, Any] | None = None,
 ) -> int:
-    return await tx.insert(
+    """Append one row in ``tx``; the database's audit sink hears of it after the commit."""
+    text = json.dumps(dict(details or {}), sort_keys=True, default=_json_default)
+    row_id = await tx.insert(
         INSERT_AUDIT,
         {
             "guild": guild_id,
@@ -89,10 +117,17 @@ async def append_audit(
             "action": action.value,
             "job": job_id,
             "target": target_user_id,
-            "details": json.dumps(dict(details or {}), sort_keys=True, default=_json_default),
+            "details": text,
             "now": now,
         },
     )
+    sink = _sinks.get(tx.db) if tx.db is not None else None
+    if sink is not None:
+        entry = AuditEntry(
+            row_id, guild_id, actor_id, action, job_id, target_user_id, json.loads(text), now
+        )
+        tx.after_commit(lambda: sink(entry))
+    return row_id
 
 
 class AuditRepository:
@@ -133,23 +168,30 @@ class AuditRepository:
         action: AuditAction | None = None,
         before_id: int | None = None,
         limit: int = 10,
+        after_id: int | None = None,
     ) -> AuditPage:
-        """One page, newest first, optionally about one member and/or of one action."""
+        """One page, newest first, optionally about one member and/or of one action.
+
+        ``before_id`` pages towards older entries; ``after_id`` (instead) to newer ones.
+        """
         if limit < 1:
             raise ValueError("limit must be at least 1")
-        rows = await self.db.fetch_all(
-            PAGE_AUDIT,
-            {
-                "guild": guild_id,
-                "member": member,
-                "action": action.value if action is not None else None,
-                "before": before_id,
-                "limit": limit + 1,
-            },
-        )
+        params = {
+            "guild": guild_id,
+            "member": member,
+            "action": action.value if action is not None else None,
+            "limit": limit + 1,
+        }
+        if after_id is not None:
+            rows = await self.db.fetch_all(PAGE_AUDIT_AFTER, {**params, "after": after_id})
+            entries = tuple(_entry(row) for row in reversed(rows[:limit]))
+            newer = entries[0].id if len(rows) > limit else None
+            return AuditPage(entries, entries[-1].id if entries else None, newer)
+        rows = await self.db.fetch_all(PAGE_AUDIT, {**params, "before": before_id})
         entries = tuple(_entry(row) for row in rows[:limit])
         more = len(rows) > limit
-        return AuditPage(entries, entries[-1].id if more and entries else None)
+        newer = entries[0].id if before_id is not None and entries else None
+        return AuditPage(entries, entries[-1].id if more and entries else None, newer)
 
 
 def _entry(row: Any) -> AuditEntry:

@@ -12,7 +12,7 @@ import asyncio
 import logging
 import re
 import sqlite3
-from collections.abc import AsyncIterator, Iterable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
 from contextlib import asynccontextmanager
 from importlib import resources
 from pathlib import Path
@@ -23,6 +23,8 @@ import aiosqlite
 log = logging.getLogger(__name__)
 
 Params = Mapping[str, Any] | tuple[Any, ...]
+#: Work to do once a transaction has committed (and the write lock is released).
+AfterCommit = Callable[[], Awaitable[None]]
 _MIGRATION_NAME = re.compile(r"^(\d{3})_[a-z0-9_]+\.sql$")
 
 
@@ -59,15 +61,22 @@ class Database:
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[Tx]:
+        """One write transaction; its ``after_commit`` callbacks run once it committed."""
         async with self._lock:
             await self._conn.execute("BEGIN IMMEDIATE")
+            tx = Tx(self._conn, self)
             try:
-                yield Tx(self._conn)
+                yield tx
             except BaseException:
                 await self._conn.execute("ROLLBACK")
                 raise
             else:
                 await self._conn.execute("COMMIT")
+        for callback in tx.committed():
+            try:
+                await callback()
+            except Exception:  # the change is committed; a follow-up never undoes it
+                log.exception("after-commit callback failed")
 
     async def fetch_one(self, sql: str, params: Params = ()) -> aiosqlite.Row | None:
         async with self._conn.execute(sql, params) as cur:
@@ -98,8 +107,19 @@ class Database:
 class Tx:
     """The statements of one open transaction."""
 
-    def __init__(self, conn: aiosqlite.Connection) -> None:
+    def __init__(self, conn: aiosqlite.Connection, db: Database | None = None) -> None:
         self._conn = conn
+        self.db = db
+        self._after: list[AfterCommit] = []
+
+    def after_commit(self, callback: AfterCommit) -> None:
+        """Run ``callback`` once this transaction committed (never if it rolls back)."""
+        self._after.append(callback)
+
+    def committed(self) -> list[AfterCommit]:
+        """The callbacks to run now that the transaction committed (each handed out once)."""
+        callbacks, self._after = self._after, []
+        return callbacks
 
     async def execute(self, sql: str, params: Params = ()) -> int:
         """Run one statement; return the number of rows it changed."""

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from hailuo.notify import AdminNotice, PostFailed, StatusView, UploadTooLarge
+from storage.audit import AuditEntry
 from storage.jobs import Job
 
 
@@ -41,6 +42,7 @@ class RecordingNotifier:
     statuses: list[StatusView] = field(default_factory=list)
     posted: list[Posted] = field(default_factory=list)
     notices: list[AdminNotice] = field(default_factory=list)
+    logged: list[tuple[int, AuditEntry]] = field(default_factory=list)  # (channel, row)
     _next_id: int = 1000
 
     async def show_status(self, view: StatusView) -> None:
@@ -66,6 +68,9 @@ class RecordingNotifier:
 
     async def admin_notice(self, notice: AdminNotice) -> None:
         self.notices.append(notice)
+
+    async def log_event(self, channel_id: int, entry: AuditEntry) -> None:
+        self.logged.append((channel_id, entry))
 
     def _maybe_fail(self) -> None:
         if self.fail_posts:

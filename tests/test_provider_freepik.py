@@ -4,75 +4,36 @@ from __future__ import annotations
 
 import base64
 import logging
-from collections.abc import AsyncIterator
 
-import aiohttp
 import pytest
 
 from hailuo.callbacks import freepik_signature_ok
 from hailuo.errors import ProviderError, ProviderErrorKind
 from hailuo.settings import ProviderSettings, Secret
-from hailuo.spec import JobSpec, Mode
-from providers.base import Phase, PreparedInput
+from hailuo.spec import Mode
+from providers.base import Phase
 from providers.freepik import DEFAULT_PROMPT, MAGNIFIC_KEY_HEADER, FreepikProvider, key_header_for
 from providers.registry import build_providers
-from tests import media
+from tests.provider_matrix import (
+    JPEG,
+    PNG,
+    Fails,
+    Raises,
+    adapter_fixtures,
+    check_fault,
+    fault_cases,
+    fetch,
+    job_maker,
+    raised,
+    run_to_success,
+    wrong_key_refusal,
+)
 from tests.sims.freepik import FreepikSimulator
 
 KEY = "fp-test-key"
-FAST = aiohttp.ClientTimeout(total=0.5)
-PNG = media.make_image("PNG", 640, 480)
-JPEG = media.make_image("JPEG", 640, 480)
+sim, session, provider = adapter_fixtures("freepik")
 
-
-def data_url(mime: str, data: bytes) -> str:
-    return f"data:{mime};base64,{base64.b64encode(data).decode()}"
-
-
-def prepared(
-    mode: Mode = Mode.TEXT,
-    prompt: str = "A cat surfing [Pan left,Pedestal up]",
-    *,
-    duration: int = 6,
-    resolution: str = "768P",
-    callback_url: str | None = None,
-) -> PreparedInput:
-    spec = JobSpec(mode=mode, prompt=prompt, duration=duration, resolution=resolution)
-    first = data_url("image/png", PNG) if mode is not Mode.TEXT else None
-    last = data_url("image/jpeg", JPEG) if mode is Mode.FIRST_LAST else None
-    return PreparedInput(spec, first, last, callback_url)
-
-
-@pytest.fixture
-async def sim(clock) -> AsyncIterator[FreepikSimulator]:
-    async with FreepikSimulator(clock=clock) as simulator:
-        yield simulator
-
-
-@pytest.fixture
-async def session() -> AsyncIterator[aiohttp.ClientSession]:
-    async with aiohttp.ClientSession() as http:
-        yield http
-
-
-@pytest.fixture
-def provider(sim: FreepikSimulator, session: aiohttp.ClientSession) -> FreepikProvider:
-    return FreepikProvider(session, api_key=KEY, base_url=sim.base_url, timeout=FAST)
-
-
-async def fetch(session: aiohttp.ClientSession, url: str) -> tuple[int, bytes]:
-    async with session.get(url) as resp:
-        return resp.status, await resp.read()
-
-
-async def run_to_success(provider: FreepikProvider, job: PreparedInput) -> tuple[str, dict]:
-    receipt = await provider.submit(job)
-    for _ in range(5):
-        state = await provider.query(receipt.task_id, receipt.meta)
-        if state.phase is Phase.SUCCEEDED:
-            assert state.locator is not None
-            return state.locator, receipt.meta
-    raise AssertionError("never succeeded")
+prepared = job_maker("A cat surfing [Pan left,Pedestal up]")
 
 
 # ------------------------------------------------------------------------ bodies
@@ -139,9 +100,8 @@ def test_submit_body_is_pure(provider) -> None:
 
 
 async def test_512p_is_refused_before_any_request(provider, sim) -> None:
-    with pytest.raises(ProviderError) as caught:
-        await provider.submit(prepared(Mode.IMAGE, resolution="512P"))
-    assert caught.value.kind is ProviderErrorKind.INVALID_REQUEST
+    error = await raised(provider.submit(prepared(Mode.IMAGE, resolution="512P")))
+    assert error.kind is ProviderErrorKind.INVALID_REQUEST
     assert sim.requests == []
 
 
@@ -163,117 +123,73 @@ async def test_768p_404_is_retried_once_on_1080p(provider, sim, caplog) -> None:
 
 async def test_768p_404_with_10_seconds_cannot_fall_back(provider, sim) -> None:
     sim.retire("768p")
-    with pytest.raises(ProviderError) as caught:
-        await provider.submit(prepared(duration=10))
-    assert caught.value.kind is ProviderErrorKind.UNAVAILABLE  # this provider, not the job
-    assert caught.value.provider_code == "404"
+    error = await raised(provider.submit(prepared(duration=10)))
+    assert error.kind is ProviderErrorKind.UNAVAILABLE  # this provider, not the job
+    assert error.provider_code == "404"
     assert len(sim.requests_to("submit")) == 1
 
 
 # ---------------------------------------------------------------------- faults
 
-
-@pytest.mark.parametrize(
-    ("fault", "kind"),
-    [
-        ("http_400", ProviderErrorKind.INVALID_REQUEST),
-        ("http_401", ProviderErrorKind.AUTH),
-        ("http_402", ProviderErrorKind.BALANCE),
-        ("http_429", ProviderErrorKind.RATE_LIMITED),
-        ("http_500", ProviderErrorKind.UNAVAILABLE),
-        ("http_502", ProviderErrorKind.UNAVAILABLE),
-        ("http_503", ProviderErrorKind.UNAVAILABLE),
-        ("http_503_rate", ProviderErrorKind.RATE_LIMITED),
-        ("hang", ProviderErrorKind.UNKNOWN_OUTCOME),
-        ("malformed_json", ProviderErrorKind.UNKNOWN_OUTCOME),
-        ("drop", ProviderErrorKind.UNKNOWN_OUTCOME),
-        ("accept_then_drop", ProviderErrorKind.UNKNOWN_OUTCOME),
-    ],
-)
-async def test_submit_faults(provider, sim, fault: str, kind: ProviderErrorKind) -> None:
-    sim.inject("submit", fault)
-    with pytest.raises(ProviderError) as caught:
-        await provider.submit(prepared())
-    assert caught.value.kind is kind
-    assert len(sim.requests_to("submit")) == 1  # never resent by the adapter
-    assert KEY not in caught.value.detail
+#: FAILED carries no reason, so a moderation refusal reads as any other failure.
+FAULTS = [
+    ("submit", "http_400", Raises(ProviderErrorKind.INVALID_REQUEST)),
+    ("submit", "http_401", Raises(ProviderErrorKind.AUTH)),
+    ("submit", "http_402", Raises(ProviderErrorKind.BALANCE, "402")),
+    ("submit", "http_429", Raises(ProviderErrorKind.RATE_LIMITED, "429", retry_after=3.0)),
+    ("submit", "http_500", Raises(ProviderErrorKind.UNAVAILABLE)),
+    ("submit", "http_502", Raises(ProviderErrorKind.UNAVAILABLE)),
+    ("submit", "http_503", Raises(ProviderErrorKind.UNAVAILABLE)),
+    ("submit", "http_503_rate", Raises(ProviderErrorKind.RATE_LIMITED)),
+    ("submit", "hang", Raises(ProviderErrorKind.UNKNOWN_OUTCOME)),
+    ("submit", "malformed_json", Raises(ProviderErrorKind.UNKNOWN_OUTCOME)),
+    ("submit", "drop", Raises(ProviderErrorKind.UNKNOWN_OUTCOME)),
+    ("submit", "accept_then_drop", Raises(ProviderErrorKind.UNKNOWN_OUTCOME)),
+    ("query", "http_500", Raises(ProviderErrorKind.UNAVAILABLE)),
+    ("query", "http_503", Raises(ProviderErrorKind.UNAVAILABLE)),
+    ("query", "http_429", Raises(ProviderErrorKind.RATE_LIMITED)),
+    ("query", "hang", Raises(ProviderErrorKind.UNAVAILABLE)),
+    ("query", "malformed_json", Raises(ProviderErrorKind.BAD_REPLY)),
+    ("query", "generation_failed", Fails(ProviderErrorKind.UNAVAILABLE)),
+    ("query", "moderation", Fails(ProviderErrorKind.UNAVAILABLE)),
+]
 
 
-async def test_429_keeps_retry_after_and_402_is_logged_without_the_key(
-    provider, sim, caplog
-) -> None:
+@fault_cases(FAULTS)
+async def test_fault_is_read_as(provider, sim, endpoint, fault, expected) -> None:
+    await check_fault(provider, sim, prepared(), endpoint, fault, expected)
+
+
+async def test_429_and_402_are_logged_without_the_key(provider, sim, caplog) -> None:
     caplog.set_level(logging.WARNING)
     sim.inject("submit", "http_429")
     sim.inject("submit", "http_402")
-    with pytest.raises(ProviderError) as first:
-        await provider.submit(prepared())
-    with pytest.raises(ProviderError) as second:
-        await provider.submit(prepared())
-    assert first.value.retry_after == 3.0 and first.value.provider_code == "429"
-    assert second.value.provider_code == "402"
+    await raised(provider.submit(prepared()))
+    await raised(provider.submit(prepared()))
     assert "HTTP 402 body (undocumented)" in caplog.text
     assert KEY not in caplog.text
 
 
 async def test_accept_then_drop_leaves_a_task_at_the_provider(provider, sim) -> None:
     sim.inject("submit", "accept_then_drop")
-    with pytest.raises(ProviderError):
-        await provider.submit(prepared())
+    await raised(provider.submit(prepared()))
     assert len(sim.tasks) == 1
 
 
 async def test_wrong_key_is_auth(sim, session) -> None:
-    wrong = FreepikProvider(session, api_key="nope", base_url=sim.base_url, timeout=FAST)
-    with pytest.raises(ProviderError) as caught:
-        await wrong.submit(prepared())
-    assert caught.value.kind is ProviderErrorKind.AUTH
-    assert sim.tasks == {}
-
-
-@pytest.mark.parametrize(
-    ("fault", "kind"),
-    [
-        ("http_500", ProviderErrorKind.UNAVAILABLE),
-        ("http_503", ProviderErrorKind.UNAVAILABLE),
-        ("http_429", ProviderErrorKind.RATE_LIMITED),
-        ("hang", ProviderErrorKind.UNAVAILABLE),
-        ("malformed_json", ProviderErrorKind.BAD_REPLY),
-    ],
-)
-async def test_query_faults_raise_and_the_task_goes_on(
-    provider, sim, fault: str, kind: ProviderErrorKind
-) -> None:
-    receipt = await provider.submit(prepared())
-    sim.inject("query", fault)
-    with pytest.raises(ProviderError) as caught:
-        await provider.query(receipt.task_id, receipt.meta)
-    assert caught.value.kind is kind
-    assert (await provider.query(receipt.task_id, receipt.meta)).phase is Phase.QUEUED
+    await wrong_key_refusal("freepik", sim, session, prepared())
 
 
 async def test_query_dropped_twice_is_unavailable(provider, sim) -> None:
     receipt = await provider.submit(prepared())
     sim.inject("query", "drop", times=2)  # aiohttp heals one drop of a GET by itself
-    with pytest.raises(ProviderError) as caught:
-        await provider.query(receipt.task_id, receipt.meta)
-    assert caught.value.kind is ProviderErrorKind.UNAVAILABLE
-
-
-@pytest.mark.parametrize("fault", ["generation_failed", "moderation"])
-async def test_failed_task_has_no_reason_so_it_reads_as_unavailable(
-    provider, sim, fault: str
-) -> None:
-    receipt = await provider.submit(prepared())
-    sim.inject("query", fault)
-    state = await provider.query(receipt.task_id, receipt.meta)
-    assert state.phase is Phase.FAILED
-    assert state.failure is not None and state.failure.kind is ProviderErrorKind.UNAVAILABLE
+    error = await raised(provider.query(receipt.task_id, receipt.meta))
+    assert error.kind is ProviderErrorKind.UNAVAILABLE
 
 
 async def test_unknown_task_is_not_found(provider) -> None:
-    with pytest.raises(ProviderError) as caught:
-        await provider.query("046b6c7f-0000-0000-0000-000000000000", {"tier": "768p"})
-    assert caught.value.kind is ProviderErrorKind.NOT_FOUND
+    error = await raised(provider.query("046b6c7f-0000-0000-0000-000000000000", {"tier": "768p"}))
+    assert error.kind is ProviderErrorKind.NOT_FOUND
 
 
 # ---------------------------------------------------------------------- results

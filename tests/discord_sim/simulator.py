@@ -209,7 +209,9 @@ class DiscordSimulator(SimState):
         """Dispatch a chat-input command (INTERACTION_CREATE type 2) over the gateway.
 
         ``path`` is ``[command]``, ``[command, sub]`` or ``[command, group, sub]``. Attachment
-        options are served by the CDN and described in ``data.resolved.attachments``.
+        options are served by the CDN and described in ``data.resolved.attachments``; a channel
+        option (``{"type": 7, "value": id}``) naming a channel of the guild is described in
+        ``data.resolved.channels``, as Discord does.
         ``age_seconds`` back-dates the interaction's snowflake (the 15-minute token clock)
         while the 3-second callback clock still starts now. ``command_guild_id`` marks the
         command as guild-registered; by default it is set if a guild sync registered the name.
@@ -239,8 +241,19 @@ class DiscordSimulator(SimState):
             "type": 1,
             "options": nest_options(path, leaf),
         }
-        if resolved:
-            data["resolved"] = {"attachments": resolved}
+        channels: JSON = {
+            str(c.id): {**c.payload(), "permissions": str(ctx.permissions)}
+            for option in leaf
+            if option.get("type") == 7
+            for c in ctx.guild.channels
+            if str(c.id) == str(option.get("value"))
+        }
+        if resolved or channels:
+            data["resolved"] = {
+                key: value
+                for key, value in (("attachments", resolved), ("channels", channels))
+                if value
+            }
         if scope is not None:
             data["guild_id"] = str(scope)
         return await self._dispatch_interaction(APPLICATION_COMMAND, ctx, data, age_seconds)

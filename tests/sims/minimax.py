@@ -14,32 +14,20 @@ while a missing key is HTTP 401 with 1004; the download URL must be fetched with
 from __future__ import annotations
 
 import itertools
-import time
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from aiohttp import web
 
-from tests import media
-from tests.sims.base import (
-    DROP,
-    EXPIRED_URL,
-    HANG,
-    MALFORMED_JSON,
-    Clock,
-    Fault,
-    SimServer,
-    drop_connection,
-    recorded,
-    schema_errors,
-)
+from tests.sims.base import Fault, schema_errors
+from tests.sims.tasks import COMMON_FAULTS, TaskSimulator
+from tests.sims.tasks import SimTask as BaseTask
 
 SUBMIT, QUERY, RETRIEVE, DOWNLOAD = "submit", "query", "retrieve", "download"
 T2V_SCHEMA = "minimax.video_generation.t2v.json"
 I2V_SCHEMA = "minimax.video_generation.i2v.json"
 HAILUO_02 = "MiniMax-Hailuo-02"
 IN_PROGRESS = ("Preparing", "Queueing", "Processing")
-TERMINAL = ("Success", "Fail")
 
 # [INFERRED] Nominal 16:9 output sizes reported as video_width/video_height; the bytes
 # actually served are the small test clip, so clients must not cross-check the two.
@@ -59,43 +47,35 @@ def api_error(code: int, msg: str, name: str = "") -> Fault:
     return Fault("api_error", name or f"base_resp_{code}", code=code, msg=msg)
 
 
-FAULTS: dict[str, Fault] = {
-    "http_500": Fault.http(500, base_resp(1024, "internal error")),
-    "http_502": Fault.http(502, base_resp(1000, "bad gateway")),
-    "http_503": Fault.http(503, base_resp(1000, "service unavailable")),
-    "http_429": Fault.http(429, base_resp(1002, "rate limit exceeded(RPM)"), retry_after=2),
-    "hang": HANG,
-    "malformed_json": MALFORMED_JSON,
-    "drop": DROP,
+#: MiniMax's own ``base_resp`` faults, which gpt.ge passes through unchanged.
+BASE_RESP_FAULTS: dict[str, Fault] = {
     "rate_limit": api_error(1002, "rate limit exceeded(RPM)", "rate_limit"),
-    "bad_key": api_error(1004, "account authentication failed", "bad_key"),
-    "invalid_key": api_error(2049, "invalid api key", "invalid_key"),
     "no_balance": api_error(1008, "insufficient balance", "no_balance"),
     "sensitive_prompt": api_error(1026, "input new_sensitive", "sensitive_prompt"),
     "invalid_params": api_error(2013, "invalid params", "invalid_params"),
     "generation_failed": Fault(
         "task_fail", "generation_failed", code=1027, msg="output new_sensitive"
     ),
-    "expired_url": EXPIRED_URL,
-    "accept_then_drop": Fault("accept_then_drop", "accept_then_drop"),
+}
+
+FAULTS: dict[str, Fault] = {
+    "http_500": Fault.http(500, base_resp(1024, "internal error")),
+    "http_502": Fault.http(502, base_resp(1000, "bad gateway")),
+    "http_503": Fault.http(503, base_resp(1000, "service unavailable")),
+    "http_429": Fault.http(429, base_resp(1002, "rate limit exceeded(RPM)"), retry_after=2),
+    **COMMON_FAULTS,
+    "bad_key": api_error(1004, "account authentication failed", "bad_key"),
+    "invalid_key": api_error(2049, "invalid api key", "invalid_key"),
+    **BASE_RESP_FAULTS,
 }
 
 
 @dataclass
-class SimTask:
-    """A submitted task. Tests may edit ``polls_until_done`` or ``video`` before polling.
+class SimTask(BaseTask):
+    """A MiniMax task: its ``file_id`` once done, its ``base_resp`` once failed."""
 
-    ``polls_until_done=None`` keeps the task in progress until ``complete``/``fail``.
-    """
-
-    task_id: str
-    body: dict[str, Any]
-    polls_until_done: int | None
-    video: bytes
     status: str = "Preparing"
-    polls: int = 0
     file_id: int | None = None
-    blob_token: str | None = None
     error: tuple[int, str] = (0, "success")
 
     @property
@@ -148,13 +128,12 @@ def _is_image_ref(ref: str) -> bool:
     return ref.startswith((*prefixes, "data:image/webp;base64,"))
 
 
-class MiniMaxSimulator(SimServer):
-    """The MiniMax official API on loopback. See the module docstring for routes.
+class MiniMaxSimulator(TaskSimulator):
+    """The MiniMax official API on loopback. See the module docstring for routes."""
 
-    Read ``submits`` (accepted bodies), ``tasks``, ``requests``, ``violations`` and
-    ``download_auth_headers_seen``; drive with ``complete``/``fail``/``inject``.
-    """
-
+    API_KEY = "mm-test-key"
+    TERMINAL = ("Success", "Fail")
+    DONE = "Success"
     ENDPOINTS: ClassVar[tuple[str, ...]] = (SUBMIT, QUERY, RETRIEVE, DOWNLOAD)
     FAULTS: ClassVar[dict[str, Fault]] = FAULTS
     EXTRA_KINDS: ClassVar[dict[str, frozenset[str]]] = {
@@ -162,27 +141,18 @@ class MiniMaxSimulator(SimServer):
         QUERY: frozenset({"api_error", "task_fail"}),
         RETRIEVE: frozenset({"api_error"}),
     }
+    # Realistic magnitudes (15 digits, as in the docs) but below 2**53, so a JSON float
+    # decoder would still round-trip them: (first, step) of task ids and of file ids.
+    TASK_IDS: ClassVar[tuple[int, int]] = (106916112212032, 7919)
+    FILE_IDS: ClassVar[tuple[int, int]] = (205258526306433, 104729)
 
-    def __init__(
-        self,
-        *,
-        api_key: str = "mm-test-key",
-        video: bytes | None = None,
-        polls_until_done: int | None = 2,
-        clock: Clock = time.time,
-        url_ttl: float = 9 * 3600,
-    ) -> None:
-        super().__init__(clock=clock, url_ttl=url_ttl)
-        self.api_key = api_key
-        self.video = media.make_mp4() if video is None else video
-        self.polls_until_done = polls_until_done
-        self.submits: list[dict[str, Any]] = []
+    def __init__(self, **options: Any) -> None:
+        """Options as :class:`TaskSimulator` takes them (``api_key``, ``video``...)."""
+        super().__init__(**options)
         self.tasks: dict[str, SimTask] = {}
         self._files: dict[int, SimTask] = {}
-        # Realistic magnitudes (15 digits, as in the docs) but below 2**53, so a JSON
-        # float decoder would still round-trip them.
-        self._task_ids = itertools.count(106916112212032, 7919)
-        self._file_ids = itertools.count(205258526306433, 104729)
+        self._task_ids = itertools.count(*self.TASK_IDS)
+        self._file_ids = itertools.count(*self.FILE_IDS)
 
     def add_routes(self, router: web.UrlDispatcher) -> None:
         router.add_post("/v1/video_generation", self._submit, name=SUBMIT)
@@ -194,63 +164,28 @@ class MiniMaxSimulator(SimServer):
     def complete(self, task_id: str) -> SimTask:
         """Finish a task now: the next query says Success with a file_id."""
         task = self.tasks[task_id]
-        if task.status not in TERMINAL:
-            task.status = "Success"
+        if task.status not in self.TERMINAL:
             task.file_id = next(self._file_ids)
-            task.blob_token = self.publish(task.video, "output.mp4", "video/mp4")
             self._files[task.file_id] = task
-        return task
+        return super().complete(task_id)
 
     def fail(self, task_id: str, code: int = 1027, msg: str = "output new_sensitive") -> SimTask:
         """Fail a task now: the next query says Fail with this ``base_resp``."""
-        task = self.tasks[task_id]
-        if task.status not in TERMINAL:
-            task.status, task.error = "Fail", (code, msg)
-        return task
+        return self.end(task_id, "Fail", error=(code, msg))
 
     # -- handlers
 
-    async def _submit(self, request: web.Request) -> web.StreamResponse:
-        body = recorded(request).json
-        problems = self._submit_problems(request, body)
-        self.violate(SUBMIT, problems)
-        fault = self.faults.pop(SUBMIT)
-        if fault is not None and fault.kind != "accept_then_drop":
-            return await self._answer(request, fault, {"task_id": ""})
-        if denied := self._check_auth(request):
-            return denied
-        if problems:
-            return _reply({"task_id": ""}, 2013, f"invalid params, {problems[0]}")
-        task = self._create_task(body)
-        if fault is not None:  # accept_then_drop: the task exists, the answer never comes
-            return drop_connection(request)
-        return _reply({"task_id": task.task_id})
-
     async def _query(self, request: web.Request) -> web.StreamResponse:
-        fault = self.faults.pop(QUERY)
-        if fault is not None and fault.kind != "task_fail":
-            return await self._answer(request, fault, {"task_id": "", "status": ""})
-        if denied := self._check_auth(request):
-            return denied
-        task = self.tasks.get(request.query.get("task_id", ""))
-        if task is None:
-            # [INFERRED] The real reply for an unknown or foreign task is undocumented;
-            # 2013 (invalid params) is the closest documented code, and it is non-zero,
-            # which is all a correct client may rely on.
-            return _reply({"task_id": "", "status": ""}, 2013, "invalid params, task not found")
-        if fault is not None:
-            self.fail(task.task_id, fault.code, fault.msg)
-        self._advance(task)
-        return web.json_response(_query_body(task))
+        return await self._answer_query(request, QUERY, request.query.get("task_id", ""))
 
     async def _retrieve(self, request: web.Request) -> web.StreamResponse:
         if fault := self.faults.pop(RETRIEVE):
-            return await self._answer(request, fault, {})
+            return await self._answer_fault(request, fault, RETRIEVE)
         if denied := self._check_auth(request):
             return denied
         task = self._files.get(_as_int(request.query.get("file_id", "")))
         if task is None or task.blob_token is None or task.file_id is None:
-            # [INFERRED] Undocumented like the unknown task above; same choice, 2013.
+            # [INFERRED] Undocumented like the unknown task below; same choice, 2013.
             return _reply({}, 2013, "invalid params, file not found")
         file = {
             "file_id": task.file_id,  # a NUMBER here, a string in the query reply
@@ -262,16 +197,7 @@ class MiniMaxSimulator(SimServer):
         }
         return _reply({"file": file})
 
-    # -- helpers
-
-    def _check_auth(self, request: web.Request) -> web.Response | None:
-        """Missing key: HTTP 401 + 1004. Wrong key: HTTP 200 + 2049, as the real API does."""
-        header = request.headers.get("Authorization", "")
-        if not header.startswith("Bearer "):
-            return web.json_response(base_resp(1004, MISSING_KEY_MSG), status=401)
-        if header.removeprefix("Bearer ").strip() != self.api_key:
-            return _reply({}, 2049, "invalid api key")
-        return None
+    # -- the task life's replies
 
     def _submit_problems(self, request: web.Request, body: Any) -> list[str]:
         """Everything wrong with a submit request that the real API would refuse (2013)."""
@@ -282,29 +208,50 @@ class MiniMaxSimulator(SimServer):
         schema = I2V_SCHEMA if "first_frame_image" in body else T2V_SCHEMA
         return schema_errors(schema, body) or rule_problems(body)
 
-    def _create_task(self, body: dict[str, Any]) -> SimTask:
-        task_id = str(next(self._task_ids))
-        task = SimTask(task_id, body, self.polls_until_done, self.video)
-        self.tasks[task_id] = task
-        self.submits.append(body)
+    def _check_auth(self, request: web.Request) -> web.Response | None:
+        """Missing key: HTTP 401 + 1004. Wrong key: HTTP 200 + 2049, as the real API does."""
+        header = request.headers.get("Authorization", "")
+        if not header.startswith("Bearer "):
+            return web.json_response(base_resp(1004, MISSING_KEY_MSG), status=401)
+        if header.removeprefix("Bearer ").strip() != self.api_key:
+            return _reply({}, 2049, "invalid api key")
+        return None
+
+    def _refuse(self, problems: list[str]) -> web.Response:
+        return _reply({"task_id": ""}, 2013, f"invalid params, {problems[0]}")
+
+    def _new_task(self, request: web.Request, body: dict[str, Any]) -> SimTask:
+        return SimTask(str(next(self._task_ids)), body, self.polls_until_done, self.video)
+
+    def _accepted(self, task: SimTask) -> web.Response:
+        return _reply({"task_id": task.task_id})
+
+    def _lookup(self, request: web.Request, task_id: str) -> SimTask | web.Response:
+        # [INFERRED] The real reply for an unknown or foreign task is undocumented;
+        # 2013 (invalid params) is the closest documented code, and it is non-zero,
+        # which is all a correct client may rely on.
+        task = self.tasks.get(task_id)
+        if task is None:
+            return _reply({"task_id": "", "status": ""}, 2013, "invalid params, task not found")
         return task
 
-    def _advance(self, task: SimTask) -> None:
-        """One query's worth of progress."""
-        if task.status in TERMINAL:
-            return
-        task.polls += 1
-        if task.polls_until_done is not None and task.polls > task.polls_until_done:
-            self.complete(task.task_id)
-        else:
-            task.status = progress_status(task.polls, task.polls_until_done)
+    def _task_fault(self, task: SimTask, fault: Fault) -> None:
+        self.fail(task.task_id, fault.code, fault.msg)
 
-    async def _answer(
-        self, request: web.Request, fault: Fault, shape: dict[str, Any]
+    def _progress(self, task: SimTask) -> None:
+        task.status = progress_status(task.polls, task.polls_until_done)
+
+    def _query_reply(self, task: SimTask, endpoint: str) -> dict[str, Any]:
+        """The body of a query reply (the endpoint matters to gpt.ge's subclass)."""
+        return query_body(task)
+
+    async def _answer_fault(
+        self, request: web.Request, fault: Fault, endpoint: str
     ) -> web.StreamResponse:
-        """Reply with a fault: ``api_error`` here, the generic kinds in the base class."""
+        """Reply with a fault: ``api_error`` (in the endpoint's shape) here, else generic."""
         if fault.kind == "api_error":
-            return _reply(shape, fault.code, fault.msg)
+            shape = {SUBMIT: {"task_id": ""}, RETRIEVE: {}}.get(endpoint)
+            return _reply(shape or {"task_id": "", "status": ""}, fault.code, fault.msg)
         return await self.answer_generic(request, fault)
 
 
@@ -313,10 +260,13 @@ def _reply(fields: dict[str, Any], code: int = 0, msg: str = "success") -> web.R
     return web.json_response({**fields, **base_resp(code, msg)})
 
 
-def _query_body(task: SimTask) -> dict[str, Any]:
-    """The query reply: ``file_id`` is a string ("" until Success), sizes 0 until then."""
+def query_body(task: SimTask, size: tuple[int, int] | None = None) -> dict[str, Any]:
+    """The query reply: ``file_id`` is a string ("" until Success), sizes 0 until then.
+
+    The size reported is ``size``, by default the nominal one of the task's resolution.
+    """
     done = task.status == "Success"
-    width, height = task.size if done else (0, 0)
+    width, height = (size or task.size) if done else (0, 0)
     code, msg = task.error if task.status == "Fail" else (0, "success")
     return {
         "task_id": task.task_id,

@@ -17,29 +17,21 @@ nests it under ``error`` to keep adapters honest.
 
 from __future__ import annotations
 
-import time
 import uuid
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from aiohttp import web
 
-from tests import media
 from tests.sims.base import (
-    DROP,
-    EXPIRED_URL,
-    HANG,
-    MALFORMED_JSON,
-    Clock,
     Fault,
-    SimServer,
     camera_spelling_problems,
-    drop_connection,
     image_ref_problems,
     json_body_problems,
-    recorded,
     schema_errors,
 )
+from tests.sims.tasks import COMMON_FAULTS, TaskSimulator
+from tests.sims.tasks import SimTask as BaseTask
 
 SUBMIT, QUERY, DOWNLOAD = "submit", "query", "download"
 SCHEMA = "novita.json"
@@ -60,6 +52,7 @@ def http_error(status: int, reason: str, message: str, *, retry_after: int | Non
 
 
 FAULTS: dict[str, Fault] = {
+    **COMMON_FAULTS,
     "http_400": http_error(400, "INVALID_REQUEST_BODY", "invalid request body"),
     "http_500": http_error(500, "INTERNAL_SERVER_ERROR", "internal error"),
     "http_502": Fault.http(502, {"message": "bad gateway"}),
@@ -72,27 +65,16 @@ FAULTS: dict[str, Fault] = {
         name="no_balance_nested",
     ),
     "access_denied": http_error(403, "ACCESS_DENY", "identity verification required"),
-    "hang": HANG,
-    "malformed_json": MALFORMED_JSON,
-    "drop": DROP,
-    "expired_url": EXPIRED_URL,
     "moderation": Fault("task_fail", "moderation", msg=MODERATION_REASON),
     "generation_failed": Fault("task_fail", "generation_failed", msg="internal inference error"),
     "canceled": Fault("task_cancel", "canceled"),
-    "accept_then_drop": Fault("accept_then_drop", "accept_then_drop"),
 }
 
 
 @dataclass
-class SimTask:
-    task_id: str
-    body: dict[str, Any]
-    polls_until_done: int | None
-    video: bytes
+class SimTask(BaseTask):
     status: str = QUEUED
-    polls: int = 0
     reason: str = ""
-    blob_token: str | None = None
 
 
 def rule_problems(body: dict[str, Any]) -> list[str]:
@@ -107,31 +89,19 @@ def rule_problems(body: dict[str, Any]) -> list[str]:
     return problems + camera_spelling_problems(body.get("prompt"), "english")
 
 
-class NovitaSimulator(SimServer):
+class NovitaSimulator(TaskSimulator):
     """Novita's Hailuo-02 API on loopback. Read ``submits``, ``tasks``, ``violations``."""
 
+    API_KEY = "nv-test-key"
+    URL_TTL = 3600
+    TERMINAL, DONE, RUNNING = TERMINAL, SUCCEED, PROCESSING
+    TASK_FAULTS = frozenset({"task_fail", "task_cancel"})
     ENDPOINTS: ClassVar[tuple[str, ...]] = (SUBMIT, QUERY, DOWNLOAD)
     FAULTS: ClassVar[dict[str, Fault]] = FAULTS
     EXTRA_KINDS: ClassVar[dict[str, frozenset[str]]] = {
         SUBMIT: frozenset({"accept_then_drop"}),
-        QUERY: frozenset({"task_fail", "task_cancel"}),
+        QUERY: TASK_FAULTS,
     }
-
-    def __init__(
-        self,
-        *,
-        api_key: str = "nv-test-key",
-        video: bytes | None = None,
-        polls_until_done: int | None = 2,
-        clock: Clock = time.time,
-        url_ttl: float = 3600,
-    ) -> None:
-        super().__init__(clock=clock, url_ttl=url_ttl)
-        self.api_key = api_key
-        self.video = media.make_mp4() if video is None else video
-        self.polls_until_done = polls_until_done
-        self.submits: list[dict[str, Any]] = []
-        self.tasks: dict[str, SimTask] = {}
 
     def add_routes(self, router: web.UrlDispatcher) -> None:
         router.add_post("/v3/async/minimax-hailuo-02", self._submit, name=SUBMIT)
@@ -139,24 +109,11 @@ class NovitaSimulator(SimServer):
 
     # -- test controls
 
-    def complete(self, task_id: str) -> SimTask:
-        task = self.tasks[task_id]
-        if task.status not in TERMINAL:
-            task.status = SUCCEED
-            task.blob_token = self.publish(task.video)
-        return task
-
     def fail(self, task_id: str, reason: str = MODERATION_REASON) -> SimTask:
-        task = self.tasks[task_id]
-        if task.status not in TERMINAL:
-            task.status, task.reason = FAILED, reason
-        return task
+        return self.end(task_id, FAILED, reason=reason)
 
     def cancel(self, task_id: str) -> SimTask:
-        task = self.tasks[task_id]
-        if task.status not in TERMINAL:
-            task.status = CANCELED
-        return task
+        return self.end(task_id, CANCELED)
 
     def webhook_body(self, task_id: str) -> dict[str, Any]:
         """The V3 webhook event: the task-result reply under ``payload``."""
@@ -164,45 +121,13 @@ class NovitaSimulator(SimServer):
 
     # -- handlers
 
-    async def _submit(self, request: web.Request) -> web.StreamResponse:
-        body = recorded(request).json
-        problems = json_body_problems(request, body)
-        if not problems:
-            problems = schema_errors(SCHEMA, body) + rule_problems(body)
-        self.violate(SUBMIT, problems)
-        fault = self.faults.pop(SUBMIT)
-        if fault is not None and fault.kind != "accept_then_drop":
-            return await self.answer_generic(request, fault)
-        if denied := self._check_auth(request):
-            return denied
-        if problems:
-            return web.json_response(
-                error_body(400, "INVALID_REQUEST_BODY", problems[0]), status=400
-            )
-        task = SimTask(str(uuid.uuid4()), body, self.polls_until_done, self.video)
-        self.tasks[task.task_id] = task
-        self.submits.append(body)
-        if fault is not None:
-            return drop_connection(request)
-        return web.json_response({"task_id": task.task_id})
-
     async def _query(self, request: web.Request) -> web.StreamResponse:
-        fault = self.faults.pop(QUERY)
-        if fault is not None and fault.kind not in ("task_fail", "task_cancel"):
-            return await self.answer_generic(request, fault)
-        if denied := self._check_auth(request):
-            return denied
-        task = self.tasks.get(request.query.get("task_id", ""))
-        if task is None:
-            # [INFERRED] the reply for an unknown task is undocumented.
-            reply = error_body(404, "TASK_NOT_FOUND", "task not found")
-            return web.json_response(reply, status=404)
-        if fault is not None and fault.kind == "task_fail":
-            self.fail(task.task_id, fault.msg)
-        elif fault is not None:
-            self.cancel(task.task_id)
-        self._advance(task)
-        return web.json_response(_reply(self, task))
+        return await self._answer_query(request, QUERY, request.query.get("task_id", ""))
+
+    def _submit_problems(self, request: web.Request, body: Any) -> list[str]:
+        return json_body_problems(request, body) or (
+            schema_errors(SCHEMA, body) + rule_problems(body)
+        )
 
     def _check_auth(self, request: web.Request) -> web.Response | None:
         header = request.headers.get("Authorization", "")
@@ -214,14 +139,31 @@ class NovitaSimulator(SimServer):
             )
         return None
 
-    def _advance(self, task: SimTask) -> None:
-        if task.status in TERMINAL:
-            return
-        task.polls += 1
-        if task.polls_until_done is not None and task.polls > task.polls_until_done:
-            self.complete(task.task_id)
-        elif task.polls > 1:
-            task.status = PROCESSING
+    def _refuse(self, problems: list[str]) -> web.Response:
+        return web.json_response(error_body(400, "INVALID_REQUEST_BODY", problems[0]), status=400)
+
+    def _new_task(self, request: web.Request, body: dict[str, Any]) -> SimTask:
+        return SimTask(str(uuid.uuid4()), body, self.polls_until_done, self.video)
+
+    def _accepted(self, task: SimTask) -> web.Response:
+        return web.json_response({"task_id": task.task_id})
+
+    def _lookup(self, request: web.Request, task_id: str) -> SimTask | web.Response:
+        task = self.tasks.get(task_id)
+        if task is None:
+            # [INFERRED] the reply for an unknown task is undocumented.
+            reply = error_body(404, "TASK_NOT_FOUND", "task not found")
+            return web.json_response(reply, status=404)
+        return task
+
+    def _task_fault(self, task: SimTask, fault: Fault) -> None:
+        if fault.kind == "task_fail":
+            self.fail(task.task_id, fault.msg)
+        else:
+            self.cancel(task.task_id)
+
+    def _query_reply(self, task: SimTask, endpoint: str) -> dict[str, Any]:
+        return _reply(self, task)
 
 
 def _reply(sim: NovitaSimulator, task: SimTask) -> dict[str, Any]:

@@ -1,0 +1,271 @@
+"""The moderators' side of the approval queue: the request message, Approve, Reject.
+
+One message per held job goes to the server's log channel (else the channel of
+the request): the member, the prompt, the cost, the first-frame image and two
+``DynamicItem`` buttons, ``hailuo:approve:<job>`` and ``hailuo:reject:<job>``,
+that keep working after a restart. Who may press is checked on every press
+(``hailuo.approval.may_moderate``: the moderator role or Manage Messages).
+
+Reject opens a modal (``hailuo:reject-reason:<job>``) for the reason the member
+reads. The modal is not kept in discord.py's view store: its submission is
+handled by ``ApprovalEvents.on_interaction`` from the custom_id alone, so a
+modal opened before a restart still lands, and no press can beat the store.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import re
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any
+
+import discord
+from discord.ext import commands
+
+from cogs.controls import (
+    JOB,
+    ControlsView,
+    DiscordVideoRemover,
+    JobButton,
+    actor_of,
+    guarded,
+    hailuo_bot,
+)
+from hailuo.approval import ApprovalQueue, StatusNotifier
+from hailuo.clock import Clock
+from hailuo.controls import AuditRecorder, JobControls
+from hailuo.jobs import JobDesk
+from hailuo.messages import render
+from hailuo.notify import PostFailed
+from hailuo.worker import Worker
+from storage.approvals import ApprovalDecision, ApprovalRequest
+from storage.db import Database
+from storage.jobs import Job, StoredImage
+
+if TYPE_CHECKING:
+    from bot import HailuoBot
+
+log = logging.getLogger(__name__)
+
+REASON_FIELD = "reason"
+REJECT_MODAL = re.compile(rf"hailuo:reject-reason:{JOB}")
+_EXTENSIONS = {"image/png": "png", "image/jpeg": "jpg", "image/webp": "webp"}
+_COLOURS = {
+    None: discord.Colour.orange(),
+    ApprovalDecision.APPROVED: discord.Colour.green(),
+    ApprovalDecision.REJECTED: discord.Colour.red(),
+    ApprovalDecision.EXPIRED: discord.Colour.dark_grey(),
+    ApprovalDecision.CANCELLED: discord.Colour.dark_grey(),
+}
+
+
+def queue_of(interaction: discord.Interaction) -> ApprovalQueue:
+    queue = hailuo_bot(interaction).services.approvals
+    assert queue is not None, "ApprovalQueue is built in bot.build_services"
+    return queue
+
+
+class ApproveButton(JobButton, template=rf"hailuo:approve:{JOB}"):
+    action = "approve"
+    label_code = "approval.button.approve"
+    style = discord.ButtonStyle.success
+
+    async def pressed(self, interaction: discord.Interaction) -> None:
+        decision = await queue_of(interaction).approve(self.job_id, actor_of(interaction))
+        text = render("approval.done.approved", str(interaction.locale), job_id=decision.job.id)
+        await interaction.response.send_message(text, ephemeral=True)
+
+
+class RejectButton(JobButton, template=rf"hailuo:reject:{JOB}"):
+    action = "reject"
+    label_code = "approval.button.reject"
+    style = discord.ButtonStyle.danger
+
+    async def pressed(self, interaction: discord.Interaction) -> None:
+        # Refuse before the modal opens; the submission is judged again when it lands.
+        await queue_of(interaction).check_pending(self.job_id, actor_of(interaction))
+        modal = RejectModal(self.job_id, str(interaction.locale))
+        # Not kept in the view store: ApprovalEvents handles the submission by its custom_id.
+        modal.stop()
+        await interaction.response.send_modal(modal)
+
+
+class RejectModal(discord.ui.Modal):
+    def __init__(self, job_id: int, locale: str) -> None:
+        super().__init__(
+            title=render("approval.modal.title", locale, job_id=job_id)[:45],
+            custom_id=f"hailuo:reject-reason:{job_id}",
+            timeout=None,
+        )
+        self.add_item(
+            discord.ui.TextInput(
+                label=render("approval.modal.reason", locale)[:45],
+                custom_id=REASON_FIELD,
+                style=discord.TextStyle.paragraph,
+                min_length=1,
+                max_length=300,
+            )
+        )
+
+
+APPROVAL_ITEMS: tuple[type[JobButton], ...] = (ApproveButton, RejectButton)
+
+
+def _inputs(components: list[dict[str, Any]]) -> Iterator[dict[str, Any]]:
+    """Every text input of a modal submission (in action rows, or in labels)."""
+    for component in components:
+        if component.get("type") == 4:
+            yield component
+        yield from _inputs(component.get("components") or [])
+        if isinstance(component.get("component"), dict):
+            yield from _inputs([component["component"]])
+
+
+def submitted_reason(data: dict[str, Any]) -> str:
+    for field in _inputs(data.get("components") or []):
+        if field.get("custom_id") == REASON_FIELD:
+            return str(field.get("value") or "")
+    return ""
+
+
+class ApprovalEvents(commands.Cog):
+    """Reject modals land here, whoever opened them and whenever (restarts included)."""
+
+    def __init__(self, bot: HailuoBot) -> None:
+        self.bot = bot
+
+    @commands.Cog.listener()
+    async def on_interaction(self, interaction: discord.Interaction) -> None:
+        if interaction.type is not discord.InteractionType.modal_submit:
+            return
+        data: dict[str, Any] = dict(interaction.data or {})
+        match = REJECT_MODAL.fullmatch(str(data.get("custom_id", "")))
+        if match is None:
+            return
+        await guarded(interaction, self._reject(interaction, int(match["job"]), data))
+
+    async def _reject(
+        self, interaction: discord.Interaction, job_id: int, data: dict[str, Any]
+    ) -> None:
+        decision = await queue_of(interaction).reject(
+            job_id, actor_of(interaction), submitted_reason(data)
+        )
+        text = render("approval.done.rejected", str(interaction.locale), job_id=decision.job.id)
+        await interaction.response.send_message(text, ephemeral=True)
+
+
+def approval_embed(job: Job, request: ApprovalRequest, locale: str | None) -> discord.Embed:
+    """The moderators' view of a held job, and of its decision once there is one."""
+    decision = request.decision
+    if decision is None:
+        state = render("approval.pending", locale, expires_at=int(request.expires_at))
+    else:
+        state = render(
+            f"approval.decided.{decision.value}",
+            locale,
+            by=request.decided_by or 0,
+            reason=request.reason,
+        )
+    embed = discord.Embed(
+        title=render("approval.title", locale, job_id=job.id),
+        description=state,
+        colour=_COLOURS[decision],
+    )
+    embed.add_field(
+        name=render("approval.field.member", locale), value=f"<@{job.user_id}>", inline=True
+    )
+    embed.add_field(
+        name=render("status.field.cost", locale),
+        value=render("status.cost", locale, cost=job.cost),
+        inline=True,
+    )
+    spec = job.spec
+    embed.add_field(
+        name=render("status.field.settings", locale),
+        value=f"{spec.mode.value} · {spec.resolution} · {spec.duration} s · {spec.model}",
+        inline=True,
+    )
+    if spec.prompt:
+        prompt = spec.prompt if len(spec.prompt) <= 1000 else spec.prompt[:999] + "…"
+        embed.add_field(name=render("status.field.prompt", locale), value=prompt, inline=False)
+    return embed
+
+
+class DiscordApprovalNotifier:
+    """``hailuo.approval.ApprovalNotifier``: the moderators' message, through the bot token."""
+
+    def __init__(self, client: discord.Client) -> None:
+        self.client = client
+
+    def _locale(self, guild_id: int) -> str | None:
+        guild = self.client.get_guild(guild_id)
+        return str(guild.preferred_locale) if guild is not None else None
+
+    async def post_request(
+        self, channel_id: int, job: Job, request: ApprovalRequest, image: StoredImage | None
+    ) -> int:
+        locale = self._locale(job.guild_id)
+        view = ControlsView()
+        view.add_item(ApproveButton(job.id, locale)).add_item(RejectButton(job.id, locale))
+        channel = self.client.get_partial_messageable(channel_id, guild_id=job.guild_id)
+        options: dict[str, Any] = {}
+        if image is not None:
+            name = f"hailuo-{job.id}-first.{_EXTENSIONS.get(image.mime, 'png')}"
+            options["file"] = discord.File(io.BytesIO(image.data), filename=name)
+        try:
+            message = await channel.send(
+                embed=approval_embed(job, request, locale),
+                view=view,
+                nonce=f"hailuo-{job.id}-a",
+                allowed_mentions=discord.AllowedMentions.none(),
+                **options,
+            )
+        except discord.HTTPException as exc:
+            raise PostFailed(f"HTTP {exc.status} code {exc.code}") from None
+        return message.id
+
+    async def show_decision(self, job: Job, request: ApprovalRequest) -> None:
+        if request.mod_message_channel_id is None or request.mod_message_id is None:
+            return
+        locale = self._locale(job.guild_id)
+        channel = self.client.get_partial_messageable(
+            request.mod_message_channel_id, guild_id=job.guild_id
+        )
+        try:
+            await channel.get_partial_message(request.mod_message_id).edit(
+                embed=approval_embed(job, request, locale), view=None
+            )
+        except discord.HTTPException as exc:
+            # Best effort: the decision is stored, and a press on a stale button is refused.
+            log.warning("approval message of job %d not edited: %s", job.id, exc.status)
+
+
+def build_queue_and_controls(
+    client: discord.Client,
+    db: Database,
+    *,
+    desk: JobDesk,
+    worker: Worker,
+    audit: AuditRecorder,
+    status: StatusNotifier,
+    clock: Clock,
+) -> tuple[ApprovalQueue, JobControls]:
+    """The approval queue (swept by the worker's tick) and the member's controls."""
+    queue = ApprovalQueue(
+        db,
+        clock=clock,
+        status=status,
+        notifier=DiscordApprovalNotifier(client),
+        on_queued=worker.wake,
+    )
+    worker.sweeps.append(queue.sweep)
+    controls = JobControls(
+        db,
+        desk=desk,
+        approvals=queue,
+        audit=audit,
+        remover=DiscordVideoRemover(client),
+        clock=clock,
+    )
+    return queue, controls

@@ -1,0 +1,406 @@
+"""The buttons on every status card (Cancel, Re-roll, Delete, Info) and ``/hailuo cancel``.
+
+Each button is a ``DynamicItem`` whose ``custom_id`` carries the job id
+(``hailuo:cancel:42``), registered once in ``HailuoBot.setup_hook``, so a card
+keeps working after a restart with nothing stored per message. The card shows
+only the buttons its job's state allows (``controls_view``; the states come from
+``hailuo.controls``), and every press is judged again by the core as the job is
+now. Refusals are ``HailuoError``s shown through ``cogs.errors``'s one map.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Awaitable
+from typing import TYPE_CHECKING, Any, cast
+
+import discord
+from discord import app_commands
+from discord.ext import commands
+
+from cogs.account import member_roles
+from cogs.errors import answer_privately, describe
+from cogs.render import status_embed
+from hailuo.approval import Actor
+from hailuo.controls import CANCELLABLE, REROLLABLE, JobControls, JobInfo
+from hailuo.errors import UserInputError
+from hailuo.messages import render
+from hailuo.notify import PostFailed
+from hailuo.status import JobStatus
+from storage.jobs import Job
+
+if TYPE_CHECKING:
+    from bot import HailuoBot
+
+log = logging.getLogger(__name__)
+
+JOB = r"(?P<job>[0-9]{1,19})"
+
+
+def hailuo_bot(interaction: discord.Interaction) -> HailuoBot:
+    return cast("HailuoBot", interaction.client)
+
+
+def controls_of(interaction: discord.Interaction) -> JobControls:
+    controls = hailuo_bot(interaction).services.controls
+    assert controls is not None, "JobControls is built in bot.build_services"
+    return controls
+
+
+def actor_of(interaction: discord.Interaction) -> Actor:
+    """The presser as Discord describes them now: roles and Manage Messages where they are."""
+    permissions = interaction.permissions
+    return Actor(
+        user_id=interaction.user.id,
+        role_ids=member_roles(interaction),
+        manage_messages=permissions.manage_messages or permissions.administrator,
+    )
+
+
+def guild_of(interaction: discord.Interaction) -> int:
+    if interaction.guild_id is None:
+        raise UserInputError("error.guild_only")
+    return interaction.guild_id
+
+
+def joined_at(interaction: discord.Interaction) -> float | None:
+    joined = getattr(interaction.user, "joined_at", None)
+    return joined.timestamp() if joined is not None else None
+
+
+async def guarded(interaction: discord.Interaction, work: Awaitable[None]) -> None:
+    """Run a press; a refusal or a bug is told privately through the one error map."""
+    try:
+        await work
+    except Exception as exc:
+        await answer_privately(interaction, describe(exc, str(interaction.locale)))
+
+
+class ControlsView(discord.ui.View):
+    """A persistent view of dynamic buttons; errors go through the same map as commands."""
+
+    def __init__(self) -> None:
+        super().__init__(timeout=None)
+
+    async def on_error(
+        self, interaction: discord.Interaction, error: Exception, item: discord.ui.Item[Any], /
+    ) -> None:
+        await answer_privately(interaction, describe(error, str(interaction.locale)))
+
+
+class JobButton(discord.ui.DynamicItem[discord.ui.Button[ControlsView]], template=r"^$"):
+    """A button about one job; subclasses set ``template``, ``action``, label and style."""
+
+    action = ""
+    label_code = ""
+    style = discord.ButtonStyle.secondary
+
+    def __init__(self, job_id: int, locale: str | None = None, **label: object) -> None:
+        super().__init__(
+            discord.ui.Button(
+                label=render(self.label_code, locale, **label),
+                style=self.style,
+                custom_id=f"hailuo:{self.action}:{job_id}",
+            )
+        )
+        self.job_id = job_id
+
+    @classmethod
+    async def from_custom_id(
+        cls,
+        interaction: discord.Interaction,
+        item: discord.ui.Item[Any],
+        match: re.Match[str],
+        /,
+    ) -> JobButton:
+        return cls(int(match["job"]))
+
+    async def callback(self, interaction: discord.Interaction) -> None:
+        await guarded(interaction, self.pressed(interaction))
+
+    async def pressed(self, interaction: discord.Interaction) -> None:
+        raise NotImplementedError
+
+
+async def _say(
+    interaction: discord.Interaction, text: str, view: discord.ui.View | None = None
+) -> None:
+    none = discord.AllowedMentions.none()
+    if view is None:
+        await interaction.response.send_message(text, ephemeral=True, allowed_mentions=none)
+    else:
+        await interaction.response.send_message(
+            text, ephemeral=True, view=view, allowed_mentions=none
+        )
+
+
+async def start_cancel(interaction: discord.Interaction, job_id: int) -> None:
+    """Cancel (button or command): at once when refunded, after a confirm when charged."""
+    locale = str(interaction.locale)
+    controls, actor, guild_id = (
+        controls_of(interaction),
+        actor_of(interaction),
+        guild_of(interaction),
+    )
+    plan = await controls.plan_cancel(guild_id, job_id, actor)
+    if plan.charged:
+        view = ControlsView().add_item(ConfirmCancelButton(job_id, locale))
+        text = render("control.cancel.confirm", locale, job_id=job_id, cost=plan.job.cost)
+        await _say(interaction, text, view)
+        return
+    done = await controls.cancel(guild_id, job_id, actor, confirmed=False)
+    await _say(interaction, _cancelled_text(done.job, done.charged, locale))
+
+
+def _cancelled_text(job: Job, charged: bool, locale: str) -> str:
+    code = "control.cancel.done_charged" if charged else "control.cancel.done_refund"
+    return render(code, locale, job_id=job.id, cost=job.cost)
+
+
+class CancelButton(JobButton, template=rf"hailuo:cancel:{JOB}"):
+    action = "cancel"
+    label_code = "control.button.cancel"
+    style = discord.ButtonStyle.danger
+
+    async def pressed(self, interaction: discord.Interaction) -> None:
+        await start_cancel(interaction, self.job_id)
+
+
+class ConfirmCancelButton(JobButton, template=rf"hailuo:cancel-ok:{JOB}"):
+    action = "cancel-ok"
+    label_code = "control.button.confirm_cancel"
+    style = discord.ButtonStyle.danger
+
+    async def pressed(self, interaction: discord.Interaction) -> None:
+        locale = str(interaction.locale)
+        done = await controls_of(interaction).cancel(
+            guild_of(interaction), self.job_id, actor_of(interaction), confirmed=True
+        )
+        await interaction.response.edit_message(
+            content=_cancelled_text(done.job, done.charged, locale), view=None
+        )
+
+
+class RerollButton(JobButton, template=rf"hailuo:reroll:{JOB}"):
+    action = "reroll"
+    label_code = "control.button.reroll"
+    style = discord.ButtonStyle.primary
+
+    async def pressed(self, interaction: discord.Interaction) -> None:
+        locale = str(interaction.locale)
+        plan = await controls_of(interaction).plan_reroll(
+            guild_of(interaction),
+            self.job_id,
+            actor_of(interaction),
+            roles=member_roles(interaction),
+        )
+        view = ControlsView().add_item(ConfirmRerollButton(self.job_id, locale, cost=plan.cost))
+        text = render(
+            "control.reroll.confirm",
+            locale,
+            job_id=self.job_id,
+            cost=plan.cost,
+            remaining=plan.remaining,
+        )
+        await _say(interaction, text, view)
+
+
+class ConfirmRerollButton(JobButton, template=rf"hailuo:reroll-ok:{JOB}"):
+    action = "reroll-ok"
+    label_code = "control.button.confirm_reroll"
+    style = discord.ButtonStyle.success
+
+    async def pressed(self, interaction: discord.Interaction) -> None:
+        locale = str(interaction.locale)
+        bot = hailuo_bot(interaction)
+        job = await controls_of(interaction).reroll(
+            guild_of(interaction),
+            self.job_id,
+            actor_of(interaction),
+            channel_id=interaction.channel_id,
+            interaction_id=interaction.id,
+            locale=locale,
+            attachment_limit=_attachment_limit(interaction),
+            joined_at=joined_at(interaction),
+        )
+        # The confirm turns into the answer, so it cannot make a third job by a second press.
+        text = render("control.reroll.done", locale, job_id=self.job_id, new_id=job.id)
+        await interaction.response.edit_message(content=text, view=None)
+        channel = bot.get_partial_messageable(job.channel_id, guild_id=job.guild_id)
+        try:
+            card = await channel.send(embed=status_embed(job), view=controls_view(job))
+        except discord.HTTPException as exc:
+            log.warning("could not post the card of re-roll %d: %s", job.id, exc.status)
+            return
+        await bot.desk.jobs.set_status_message(job.id, job.channel_id, card.id, bot.clock())
+        bot.worker.wake()
+
+
+def _attachment_limit(interaction: discord.Interaction) -> int | None:
+    try:
+        return int(interaction.filesize_limit)
+    except (KeyError, TypeError, ValueError):
+        return None
+
+
+class DeleteButton(JobButton, template=rf"hailuo:delete:{JOB}"):
+    action = "delete"
+    label_code = "control.button.delete"
+    style = discord.ButtonStyle.secondary
+
+    async def pressed(self, interaction: discord.Interaction) -> None:
+        locale = str(interaction.locale)
+        job = await controls_of(interaction).delete_video(
+            guild_of(interaction), self.job_id, actor_of(interaction)
+        )
+        await _say(interaction, render("control.delete.done", locale, job_id=job.id))
+        if job.status_message_id is not None:
+            card = hailuo_bot(interaction).get_partial_messageable(job.channel_id)
+            try:
+                await card.get_partial_message(job.status_message_id).edit(
+                    view=controls_view(job, video_deleted=True)
+                )
+            except discord.HTTPException as exc:
+                log.warning("could not refresh card of job %d: %s", job.id, exc.status)
+
+
+class InfoButton(JobButton, template=rf"hailuo:info:{JOB}"):
+    action = "info"
+    label_code = "control.button.info"
+    style = discord.ButtonStyle.secondary
+
+    async def pressed(self, interaction: discord.Interaction) -> None:
+        info = await controls_of(interaction).info(guild_of(interaction), self.job_id)
+        await _say(interaction, info_text(info, str(interaction.locale)))
+
+
+CONTROL_ITEMS: tuple[type[JobButton], ...] = (
+    CancelButton,
+    ConfirmCancelButton,
+    RerollButton,
+    ConfirmRerollButton,
+    DeleteButton,
+    InfoButton,
+)
+
+
+def controls_view(job: Job, *, video_deleted: bool = False) -> ControlsView:
+    """The buttons that make sense for the job's state, in one row."""
+    locale = job.locale
+    view = ControlsView()
+    if job.status in CANCELLABLE:
+        view.add_item(CancelButton(job.id, locale))
+    if job.status in REROLLABLE:
+        view.add_item(RerollButton(job.id, locale))
+    if job.status is JobStatus.DELIVERED and job.delivered_message_id and not video_deleted:
+        view.add_item(DeleteButton(job.id, locale))
+    view.add_item(InfoButton(job.id, locale))
+    return view
+
+
+def info_text(info: JobInfo, locale: str | None) -> str:
+    job = info.job
+    spec = job.spec
+    none = render("control.info.none", locale)
+
+    def at(ts: float | None) -> str:
+        return f"<t:{int(ts)}:T>" if ts else none
+
+    lines = [
+        render(
+            "control.info.title",
+            locale,
+            job_id=job.id,
+            state=render(f"state.{job.status.value}", locale),
+            user_id=job.user_id,
+        ),
+        render(
+            "control.info.request",
+            locale,
+            mode=spec.mode.value,
+            resolution=spec.resolution,
+            duration=spec.duration,
+            model=spec.model,
+        ),
+    ]
+    if spec.prompt:
+        lines.append(render("control.info.prompt", locale, prompt=_clip(spec.prompt, 900)))
+    lines += [
+        render(
+            "control.info.provider",
+            locale,
+            provider=job.provider or none,
+            task_id=job.provider_task_id or none,
+        ),
+        render(
+            "control.info.times",
+            locale,
+            created=at(job.created_at),
+            submitted=at(job.submitted_at),
+            finished=at(job.finished_at),
+        ),
+        render(
+            "control.info.credits",
+            locale,
+            cost=job.cost,
+            state=render(f"control.credits.{info.credits}", locale),
+        ),
+    ]
+    return "\n".join(lines)
+
+
+def _clip(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+class ControlCommands(commands.Cog):
+    """``/hailuo cancel``; mixed into the one ``/hailuo`` group cog."""
+
+    bot: HailuoBot
+
+    @app_commands.command(name="cancel", description="Cancel one of your videos in the making")
+    @app_commands.describe(job="The video to cancel (your open videos are suggested)")
+    async def cancel(self, interaction: discord.Interaction, job: int) -> None:
+        await start_cancel(interaction, job)
+
+    @cancel.autocomplete("job")
+    async def _open_jobs(
+        self, interaction: discord.Interaction, current: str
+    ) -> list[app_commands.Choice[int]]:
+        controls = self.bot.services.controls
+        if controls is None or interaction.guild_id is None:
+            return []
+        locale = str(interaction.locale)
+        typed = str(current).strip().lstrip("#")
+        choices = []
+        for job in await controls.open_jobs(interaction.guild_id, interaction.user.id):
+            if typed and not str(job.id).startswith(typed):
+                continue
+            name = render(
+                "control.cancel.choice",
+                locale,
+                job_id=job.id,
+                state=render(f"state.{job.status.value}", locale),
+                prompt=_clip(job.spec.prompt or "—", 60),
+            )
+            choices.append(app_commands.Choice(name=_clip(name, 100), value=job.id))
+        return choices
+
+
+class DiscordVideoRemover:
+    """``hailuo.controls.VideoRemover``: delete the posted video with the bot token."""
+
+    def __init__(self, client: discord.Client) -> None:
+        self.client = client
+
+    async def remove_video(self, job: Job) -> bool:
+        assert job.delivered_message_id is not None
+        channel = self.client.get_partial_messageable(job.channel_id, guild_id=job.guild_id)
+        try:
+            await channel.get_partial_message(job.delivered_message_id).delete()
+        except discord.NotFound:
+            return False
+        except discord.HTTPException as exc:
+            raise PostFailed(f"HTTP {exc.status} code {exc.code}") from None
+        return True

@@ -1,0 +1,65 @@
+"""The moderation checks a request passes before anything is reserved: where, who, what.
+
+``Gatekeeper.check`` runs the server's channel and role gate
+(``hailuo.moderation.check_gate``), then screens the prompt against the
+server's blocklist (``hailuo.moderation.screen_prompt``). ``JobDesk`` calls it
+in ``precheck`` (the command's first, read-only look) and again inside
+``create``'s transaction, so a setting or an entry changed meanwhile (while an
+image downloads) still applies. Compiled blocklists are kept per server and
+reused while the stored entries are unchanged.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Collection
+
+from hailuo.moderation import Blocklist, check_gate, screen_prompt
+from storage.blocklist import BlocklistEntry, BlocklistRepository
+from storage.db import Database, Tx
+from storage.moderation import ModerationSettings, ModerationSettingsRepository
+
+
+class Gatekeeper:
+    def __init__(self, db: Database) -> None:
+        self.settings = ModerationSettingsRepository(db)
+        self.entries = BlocklistRepository(db)
+        self._compiled: dict[int, tuple[tuple[BlocklistEntry, ...], Blocklist]] = {}
+
+    async def blocklist(self, guild_id: int) -> Blocklist:
+        """The server's blocklist, compiled once per version of its entries."""
+        entries = await self.entries.entries(guild_id)
+        cached = self._compiled.get(guild_id)
+        if cached is not None and cached[0] == entries:
+            return cached[1]
+        compiled = Blocklist.compile(entries)
+        self._compiled[guild_id] = (entries, compiled)
+        return compiled
+
+    async def check(
+        self,
+        guild_id: int,
+        prompt: str,
+        *,
+        channel_id: int | None,
+        role_ids: Collection[int],
+        parent_channel_id: int | None = None,
+        tx: Tx | None = None,
+    ) -> ModerationSettings:
+        """Raise the first rule the request breaks; return the server's settings otherwise.
+
+        ``channel_id`` None (a request from no chat channel, like the CLI's)
+        skips the channel rule; the role rule and the blocklist still apply.
+        """
+        settings = await self.settings.get(guild_id, tx)
+        gate = settings
+        if channel_id is None:
+            gate = dataclasses.replace(settings, allowed_channel_ids=frozenset())
+        check_gate(
+            gate,
+            channel_id=channel_id or 0,
+            role_ids=role_ids,
+            parent_channel_id=parent_channel_id,
+        )
+        screen_prompt(prompt, await self.blocklist(guild_id))
+        return settings
