@@ -9,6 +9,7 @@ kept in ``Secret`` so that a stray ``repr`` or log line cannot show them.
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -65,6 +66,7 @@ class ProviderSettings:
     base_url: str  # for ``demo``: the bot's own HTTP server, which serves the rendered files
     submits_per_minute: int | None
     directory: Path | None = None  # ``demo`` only: where the rendered files are kept
+    key_header: str | None = None  # Freepik only: the header carrying the key (Magnific's host)
 
 
 @dataclass(frozen=True)
@@ -231,6 +233,13 @@ def _own_url(host: str, port: int) -> str:
     return f"http://{host}:{port}"
 
 
+def _header_name(read: _Reader, name: str) -> str | None:
+    value = read.text(name)
+    if value is not None and not re.fullmatch(r"[A-Za-z0-9-]{1,64}", value):
+        raise SettingsError(f"{name} must be an HTTP header name such as x-magnific-api-key.")
+    return value.lower() if value else None
+
+
 def _providers(read: _Reader, own_url: str, demo_dir: Path) -> tuple[ProviderSettings, ...]:
     demo = ProviderSettings(
         name=DEMO, api_key=None, base_url=own_url, submits_per_minute=None, directory=demo_dir
@@ -241,6 +250,7 @@ def _providers(read: _Reader, own_url: str, demo_dir: Path) -> tuple[ProviderSet
             api_key=_secret(read.text(f"{name.upper()}_API_KEY")),
             base_url=read.url(f"{name.upper()}_BASE_URL", DEFAULT_BASE_URLS[name]),
             submits_per_minute=read.integer(f"{name.upper()}_SUBMITS_PER_MINUTE", None, 1),
+            key_header=_header_name(read, "FREEPIK_API_KEY_HEADER") if name == "freepik" else None,
         )
         for name in PROVIDER_NAMES
     }

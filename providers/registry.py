@@ -44,5 +44,13 @@ def build_providers(
         factory = _FACTORIES.get(entry.name)
         if factory is None:
             raise NotImplementedError(f"provider {entry.name} has no adapter yet")
+        if entry.name == "freepik" and entry.key_header:
+            built[entry.name] = FreepikProvider(
+                session,
+                api_key=entry.api_key.reveal(),
+                base_url=entry.base_url,
+                key_header=entry.key_header,
+            )
+            continue
         built[entry.name] = factory(session, entry.api_key.reveal(), entry.base_url)
     return built

@@ -117,3 +117,17 @@ def test_secrets_never_show_in_repr_or_str() -> None:
             assert secret not in text
     assert "***" in repr(settings)
     assert settings.freepik_webhook_secret == Secret("whsec_c2VjcmV0")
+
+
+def test_freepik_key_header_is_configurable() -> None:
+    from hailuo.settings import SettingsError, load_settings
+
+    env = {
+        "DISCORD_TOKEN": "t",
+        "FREEPIK_API_KEY": "k",
+        "FREEPIK_API_KEY_HEADER": "X-Magnific-Api-Key",
+    }
+    (freepik,) = load_settings(environ=env, dotenv_path=None).providers
+    assert freepik.key_header == "x-magnific-api-key"
+    with pytest.raises(SettingsError, match="FREEPIK_API_KEY_HEADER"):
+        load_settings(environ={**env, "FREEPIK_API_KEY_HEADER": "bad header:"}, dotenv_path=None)
