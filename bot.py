@@ -53,6 +53,7 @@ from providers.registry import build_providers
 from storage.db import Database
 from storage.guilds import GuildRepository
 from storage.jobs import JobRepository
+from storage.moderation import ApprovalMode, ModerationSettings, ModerationSettingsRepository
 
 log = logging.getLogger("hailuo")
 
@@ -225,7 +226,18 @@ def build_services(
         clock=clock,
         freepik_secret=settings.freepik_webhook_secret,
     )
-    desk = JobDesk(db, clock=clock, policy=policies, on_created=worker.wake, notices=notifier)
+    # HAILUO_APPROVAL is the approval mode of every server that has not chosen its own.
+    moderation = ModerationSettingsRepository(
+        db, defaults=ModerationSettings(0, approval_mode=ApprovalMode(settings.approval))
+    )
+    desk = JobDesk(
+        db,
+        clock=clock,
+        policy=policies,
+        on_created=worker.wake,
+        notices=notifier,
+        moderation=moderation,
+    )
     mounts: list[Callable[[aiohttp.web.Application], None]] = [callbacks.mount]
     mounts += [demo.mount for demo in demos]
     audit = AuditLog(db, notifier, clock=clock)

@@ -258,6 +258,7 @@ def build_queue_and_controls(
         status=status,
         notifier=DiscordApprovalNotifier(client),
         on_queued=worker.wake,
+        settings=desk.gate.settings,
     )
     worker.sweeps.append(queue.sweep)
     controls = JobControls(

@@ -138,11 +138,8 @@ async def _say(
 async def start_cancel(interaction: discord.Interaction, job_id: int) -> None:
     """Cancel (button or command): at once when refunded, after a confirm when charged."""
     locale = str(interaction.locale)
-    controls, actor, guild_id = (
-        controls_of(interaction),
-        actor_of(interaction),
-        guild_of(interaction),
-    )
+    controls, actor = controls_of(interaction), actor_of(interaction)
+    guild_id = guild_of(interaction)
     plan = await controls.plan_cancel(guild_id, job_id, actor)
     if plan.charged:
         view = ControlsView().add_item(ConfirmCancelButton(job_id, locale))
@@ -190,10 +187,7 @@ class RerollButton(JobButton, template=rf"hailuo:reroll:{JOB}"):
     async def pressed(self, interaction: discord.Interaction) -> None:
         locale = str(interaction.locale)
         plan = await controls_of(interaction).plan_reroll(
-            guild_of(interaction),
-            self.job_id,
-            actor_of(interaction),
-            roles=member_roles(interaction),
+            guild_of(interaction), self.job_id, actor_of(interaction)
         )
         view = ControlsView().add_item(ConfirmRerollButton(self.job_id, locale, cost=plan.cost))
         text = render(
@@ -223,8 +217,9 @@ class ConfirmRerollButton(JobButton, template=rf"hailuo:reroll-ok:{JOB}"):
             locale=locale,
             attachment_limit=_attachment_limit(interaction),
             joined_at=joined_at(interaction),
+            parent_channel_id=_parent_channel(interaction),
         )
-        # The confirm turns into the answer, so it cannot make a third job by a second press.
+        # The confirm becomes the answer: a second press cannot make yet another job.
         text = render("control.reroll.done", locale, job_id=self.job_id, new_id=job.id)
         await interaction.response.edit_message(content=text, view=None)
         channel = bot.get_partial_messageable(job.channel_id, guild_id=job.guild_id)
@@ -235,6 +230,12 @@ class ConfirmRerollButton(JobButton, template=rf"hailuo:reroll-ok:{JOB}"):
             return
         await bot.desk.jobs.set_status_message(job.id, job.channel_id, card.id, bot.clock())
         bot.worker.wake()
+
+
+def _parent_channel(interaction: discord.Interaction) -> int | None:
+    """A thread's parent channel: the server's channel gate allows it like its own."""
+    parent = getattr(interaction.channel, "parent_id", None)
+    return parent if isinstance(parent, int) else None
 
 
 def _attachment_limit(interaction: discord.Interaction) -> int | None:

@@ -118,7 +118,7 @@ class ModerationAdminCommands(commands.Cog):
 
     @property
     def _settings(self) -> ModerationSettingsRepository:
-        return ModerationSettingsRepository(self.bot.services.db)
+        return self.bot.desk.gate.settings
 
     @property
     def _entries(self) -> BlocklistRepository:

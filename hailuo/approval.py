@@ -118,11 +118,12 @@ class ApprovalQueue:
         status: StatusNotifier,
         notifier: ApprovalNotifier,
         on_queued: Callable[[], None],
+        settings: ModerationSettingsRepository | None = None,
     ) -> None:
         self.db = db
         self.jobs = JobRepository(db)
         self.approvals = ApprovalRepository(db)
-        self.settings = ModerationSettingsRepository(db)
+        self.settings = settings or ModerationSettingsRepository(db)
         self.clock = clock
         self.status = status
         self.notifier = notifier
@@ -169,6 +170,9 @@ class ApprovalQueue:
             settings = await self.settings.get(job.guild_id, tx)
             if not may_moderate(settings, actor):
                 raise _not_moderator(settings)
+            if decision is ApprovalDecision.APPROVED and actor.user_id == job.user_id:
+                # A moderator's own request needs another pair of eyes.
+                raise ActionRefused("approval.own_job", job_id=job_id)
             try:
                 result = await self.approvals.decide(
                     job_id, decision, by=actor.user_id, now=now, reason=reason, tx=tx
@@ -252,13 +256,14 @@ class ApprovalQueue:
 
     # -- what members and moderators see ------------------------------------------------------
 
-    def published(self, job: Job, request: ApprovalRequest) -> None:
-        """Show a decision on the member's card and the moderators' message, in the background."""
-        self._spawn(self._publish(job, request), f"hailuo-decision-{job.id}")
+    def published(self, job: Job, request: ApprovalRequest | None) -> None:
+        """Show the job on the member's card and a decision on the moderators' message, in
+        the background: the presser's answer does not wait for these edits."""
+        self._spawn(self._publish(job, request), f"hailuo-card-{job.id}")
 
-    async def _publish(self, job: Job, request: ApprovalRequest) -> None:
+    async def _publish(self, job: Job, request: ApprovalRequest | None) -> None:
         await self.status.show_status(StatusView(job=job))
-        if request.mod_message_id is not None:
+        if request is not None and request.mod_message_id is not None:
             await self.notifier.show_decision(job, request)
 
     def _spawn(self, work: Coroutine[Any, Any, None], name: str) -> None:

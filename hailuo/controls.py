@@ -16,7 +16,7 @@ Each cancel and each deleted video writes one audit row with the change.
 from __future__ import annotations
 
 import logging
-from collections.abc import Collection, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -24,7 +24,7 @@ from hailuo.approval import ActionRefused, Actor, ApprovalQueue, already_decided
 from hailuo.clock import Clock
 from hailuo.jobs import JobDesk, JobRequest
 from hailuo.messages import render
-from hailuo.notify import PostFailed, StatusView
+from hailuo.notify import PostFailed
 from hailuo.status import JobStatus
 from storage.approvals import ApprovalDecision, ApprovalRequest, UnknownApproval
 from storage.audit import AuditAction
@@ -213,10 +213,7 @@ class JobControls:
                 tx, job, JobStatus.CANCELLED, now, reason="cancelled", actor_id=actor.user_id
             )
         log.info("cancelled by %d: %s", actor.user_id, job.log_context())
-        if decided is not None:
-            self.approvals.published(job, decided)
-        else:
-            await self.approvals.status.show_status(StatusView(job=job))
+        self.approvals.published(job, decided)
         return CancelPlan(job, plan.charged)
 
     async def _withdraw(self, tx: Tx, job: Job, actor: Actor, now: float) -> ApprovalRequest | None:
@@ -238,14 +235,14 @@ class JobControls:
 
     # -- re-roll -----------------------------------------------------------------------------
 
-    async def plan_reroll(
-        self, guild_id: int, job_id: int, actor: Actor, *, roles: Collection[int] = ()
-    ) -> RerollPlan:
+    async def plan_reroll(self, guild_id: int, job_id: int, actor: Actor) -> RerollPlan:
         """What making the job again costs now, and what the member has left."""
         job = await self.job(guild_id, job_id)
         check_reroll(job, actor)
         policy = await self.desk.policy(guild_id)
-        balance = await self.desk.balance(guild_id, actor.user_id, roles=roles, policy=policy)
+        balance = await self.desk.balance(
+            guild_id, actor.user_id, roles=actor.role_ids, policy=policy
+        )
         return RerollPlan(job, policy.cost(job.spec), balance.remaining)
 
     async def reroll(

@@ -21,8 +21,8 @@ from storage.moderation import ModerationSettings, ModerationSettingsRepository
 
 
 class Gatekeeper:
-    def __init__(self, db: Database) -> None:
-        self.settings = ModerationSettingsRepository(db)
+    def __init__(self, db: Database, settings: ModerationSettingsRepository | None = None) -> None:
+        self.settings = settings or ModerationSettingsRepository(db)
         self.entries = BlocklistRepository(db)
         self._compiled: dict[int, tuple[tuple[BlocklistEntry, ...], Blocklist]] = {}
 

@@ -43,7 +43,7 @@ from storage.db import Database, Tx
 from storage.guilds import GuildRepository, Reader
 from storage.jobs import Job, JobRepository, NewJob
 from storage.ledger import LedgerEntryKind, LedgerRepository, append_entry
-from storage.moderation import BlockRepository
+from storage.moderation import BlockRepository, ModerationSettingsRepository
 
 log = logging.getLogger(__name__)
 
@@ -109,6 +109,7 @@ class JobDesk:
         policy: PolicySource,
         on_created: Callable[[], None],
         notices: AdminNotifier | None = None,
+        moderation: ModerationSettingsRepository | None = None,
     ) -> None:
         self.db = db
         self.jobs = JobRepository(db)
@@ -116,7 +117,7 @@ class JobDesk:
         self.guilds = GuildRepository(db)
         self.blocks = BlockRepository(db)
         self.audit = AuditRepository(db)
-        self.gate = Gatekeeper(db)
+        self.gate = Gatekeeper(db, moderation)
         self.approvals = ApprovalRepository(db)
         self.clock = clock
         self.policy = policy

@@ -375,6 +375,9 @@ CATALOG: dict[str, dict[str, str]] = {
         "admin.seconds": "{seconds} s",
         # the approval queue (hailuo/approval.py, cogs/approvals.py)
         "approval.title": "Approval needed: video #{job_id}",
+        "approval.own_job": (
+            "You cannot approve your own video #{job_id}: another moderator must decide."
+        ),
         "approval.pending": "Waiting for a moderator; it expires <t:{expires_at}:R>.",
         "approval.field.member": "Member",
         "approval.button.approve": "Approve",

@@ -308,6 +308,7 @@ ZH_CN: dict[str, str] = {
     "admin.seconds": "{seconds} 秒",
     # the approval queue (hailuo/approval.py, cogs/approvals.py)
     "approval.title": "需要审核：视频 #{job_id}",
+    "approval.own_job": "你不能审核自己的视频 #{job_id}：需由其他版主决定。",
     "approval.pending": "等待版主处理；将于 <t:{expires_at}:R>过期。",
     "approval.field.member": "成员",
     "approval.button.approve": "批准",

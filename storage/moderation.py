@@ -166,14 +166,19 @@ async def within(db: Database, tx: Tx | None) -> AsyncIterator[Tx]:
 
 
 class ModerationSettingsRepository:
-    def __init__(self, db: Database) -> None:
+    """``defaults`` is what a server that never changed a setting gets (the owner's env)."""
+
+    def __init__(self, db: Database, defaults: ModerationSettings | None = None) -> None:
         self.db = db
+        self.defaults = defaults
 
     async def get(self, guild_id: int, tx: Tx | None = None) -> ModerationSettings:
         """The server's settings; the defaults when it never changed one."""
         row = await (tx or self.db).fetch_one(SELECT_SETTINGS, {"guild_id": guild_id})
         if row is None:
-            return ModerationSettings(guild_id)
+            if self.defaults is None:
+                return ModerationSettings(guild_id)
+            return dataclasses.replace(self.defaults, guild_id=guild_id)
         data = dict(row)
         del data["updated_at"]
         for name in _SETS:

@@ -347,3 +347,14 @@ async def test_an_hour_old_card_is_edited_on_state_changes_only(mod: Moderated, 
         if view.job.id == second.id
     ]
     assert shown == [("queued", None), ("queued", 2)]
+
+
+async def test_a_moderator_cannot_approve_their_own_job(mod: Moderated) -> None:
+    job = await mod.held()
+    own = Actor(MEMBER, frozenset({MOD_ROLE}))
+    with pytest.raises(ActionRefused) as refused:
+        await mod.queue.approve(job.id, own)
+    assert refused.value.rule == "approval.own_job"
+    assert await status(mod, job.id) is JobStatus.AWAITING_APPROVAL
+    await mod.queue.approve(job.id, Actor(ADMIN, frozenset({MOD_ROLE})))
+    assert await status(mod, job.id) is JobStatus.QUEUED

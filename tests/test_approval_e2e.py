@@ -19,8 +19,10 @@ from bot import App
 from storage.audit import AuditAction, AuditRepository
 from storage.db import Database
 from storage.moderation import ModerationSettingsRepository
+from tests import media
 from tests.discord_sim import (
     DiscordSimulator,
+    SimAttachment,
     SimChannel,
     SimGuild,
     SimInteraction,
@@ -162,6 +164,34 @@ async def test_held_then_approved_is_submitted_once_and_delivered_once(
         ledger = await app.bot.desk.ledger.for_job(job_id)
         assert [e.kind.value for e in ledger] == ["reserve", "charge"]
     assert len(minimax.submits) == 1 and len(general.videos()) == 1
+
+
+async def test_the_request_shows_the_first_frame_the_provider_would_get(
+    discord_sim, minimax, env
+) -> None:
+    png = media.make_image("PNG", 640, 480)
+    log_channel = discord_sim.guilds[0].channels[1].id
+    async with running_bot(env) as app:
+        await moderate(app.bot.services.db, discord_sim)
+        inter = await discord_sim.send_slash(
+            ["hailuo", "animate"],
+            {"prompt": "the dog runs"},
+            user_id=MEMBER,
+            attachments={"image": SimAttachment(png, "dog.png", "image/png", 640, 480, len(png))},
+        )
+        await inter.wait_response()
+        card = inter.original_message
+        assert card is not None  # "checking your image", until the job is created
+        await discord_sim.wait_for(lambda: "Waiting for a moderator" in str(card.embeds))
+        job = (await app.bot.desk.jobs.recent_for_member(discord_sim.guilds[0].id, MEMBER, 1))[0]
+        assert custom_ids(card) == [f"hailuo:cancel:{job.id}", f"hailuo:info:{job.id}"]
+        request = await discord_sim.wait_for(
+            lambda: message_with(discord_sim, log_channel, f"hailuo:approve:{job.id}")
+        )
+        stored = (await app.bot.desk.jobs.images(job.id))["first"]
+        assert [a.data for a in request.attachments] == [stored.data]
+        assert request.attachments[0].filename.startswith(f"hailuo-{job.id}-first.")
+    assert minimax.submits == []
 
 
 async def test_rejected_with_a_reason_is_refunded_and_told(discord_sim, minimax, env) -> None:

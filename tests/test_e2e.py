@@ -271,3 +271,24 @@ async def test_health_and_metrics(discord_sim, minimax, env) -> None:
         await app.bot.services.db.close()
         async with http.get(f"{base}/healthz") as resp:
             assert resp.status == 503
+
+
+async def test_hailuo_approval_is_the_default_for_servers_without_a_choice(
+    discord_sim, minimax, env
+) -> None:
+    env = {**env, "HAILUO_APPROVAL": "everyone"}
+    async with running_bot(env) as app:
+        inter = await discord_sim.send_slash(["hailuo", "text"], {"prompt": "wait for a mod"})
+        await inter.wait_response()
+        room = channel(discord_sim)
+        held = await discord_sim.wait_for(
+            lambda: next(
+                (m for m in room.bot_messages() if "hailuo:approve:" in str(m.components)), None
+            )
+        )
+        job = (await app.bot.desk.jobs.recent_for_member(discord_sim.guilds[0].id, inter.user_id))[
+            0
+        ]
+        assert job.status is JobStatus.AWAITING_APPROVAL
+        assert f"hailuo:approve:{job.id}" in str(held.components)
+    assert minimax.requests_to("submit") == []

@@ -18,19 +18,10 @@ import pytest
 from tests import media
 from tests.sims.base import Fault
 from tests.sims.minimax import MiniMaxSimulator
+from tests.support import FakeClock
 
 KEY = "mm-test-key"
 T2V = {"model": "MiniMax-Hailuo-02", "prompt": "A cat [Pan left]", "duration": 6}
-
-
-class FakeClock:
-    """A clock a test moves by hand (the simulator never reads the wall clock then)."""
-
-    def __init__(self, now: float = 1_755_501_139.0) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
 
 
 def i2v_body(resolution: str = "512P") -> dict[str, Any]:
@@ -42,11 +33,6 @@ def i2v_body(resolution: str = "512P") -> dict[str, Any]:
         "duration": 10,
         "resolution": resolution,
     }
-
-
-@pytest.fixture
-def clock() -> FakeClock:
-    return FakeClock()
 
 
 @pytest.fixture
@@ -65,11 +51,17 @@ def auth(key: str = KEY) -> dict[str, str]:
     return {"Authorization": f"Bearer {key}"}
 
 
+def post_submit(
+    http: aiohttp.ClientSession, sim: MiniMaxSimulator, body: Any = T2V, key: str = KEY
+) -> Any:
+    """The raw submit request, for a test that reads the response itself."""
+    return http.post(f"{sim.base_url}/v1/video_generation", json=body, headers=auth(key))
+
+
 async def submit(
     http: aiohttp.ClientSession, sim: MiniMaxSimulator, body: Any, key: str = KEY
 ) -> dict[str, Any]:
-    url = f"{sim.base_url}/v1/video_generation"
-    async with http.post(url, json=body, headers=auth(key)) as resp:
+    async with post_submit(http, sim, body, key) as resp:
         assert resp.status == 200
         return await resp.json()
 
@@ -106,7 +98,7 @@ async def run_to_success(http: aiohttp.ClientSession, sim: MiniMaxSimulator) -> 
     ids=["t2v", "i2v"],
 )
 async def test_job_goes_preparing_processing_success(
-    sim: MiniMaxSimulator, http: aiohttp.ClientSession, body: dict[str, Any], size: tuple[int, int]
+    sim, http, body: dict[str, Any], size: tuple[int, int]
 ) -> None:
     reply = await submit(http, sim, body)
     assert reply["base_resp"] == {"status_code": 0, "status_msg": "success"}
@@ -122,9 +114,7 @@ async def test_job_goes_preparing_processing_success(
     assert sim.violations == []
 
 
-async def test_per_task_polls_and_explicit_controls(
-    sim: MiniMaxSimulator, http: aiohttp.ClientSession
-) -> None:
+async def test_per_task_polls_and_explicit_controls(sim, http) -> None:
     slow = (await submit(http, sim, T2V))["task_id"]
     sim.tasks[slow].polls_until_done = 3
     statuses = [(await query(http, sim, slow))["status"] for _ in range(4)]
@@ -143,9 +133,7 @@ async def test_per_task_polls_and_explicit_controls(
     assert failed["base_resp"] == {"status_code": 1027, "status_msg": "output new_sensitive"}
 
 
-async def test_unknown_task_is_a_nonzero_base_resp(
-    sim: MiniMaxSimulator, http: aiohttp.ClientSession
-) -> None:
+async def test_unknown_task_is_a_nonzero_base_resp(sim, http) -> None:
     reply = await query(http, sim, "999")
     assert reply["base_resp"]["status_code"] == 2013
 
@@ -153,9 +141,7 @@ async def test_unknown_task_is_a_nonzero_base_resp(
 # ------------------------------------------------------------------ result download
 
 
-async def test_file_id_is_a_string_in_query_and_a_number_in_retrieve(
-    sim: MiniMaxSimulator, http: aiohttp.ClientSession, clock: FakeClock
-) -> None:
+async def test_file_id_is_a_string_in_query_and_a_number_in_retrieve(sim, http, clock) -> None:
     done = await run_to_success(http, sim)
     assert isinstance(done["file_id"], str)
 
@@ -169,9 +155,7 @@ async def test_file_id_is_a_string_in_query_and_a_number_in_retrieve(
     assert file["download_url"].startswith(f"{sim.base_url}/download/")
 
 
-async def test_download_serves_the_exact_h264_without_any_key(
-    sim: MiniMaxSimulator, http: aiohttp.ClientSession
-) -> None:
+async def test_download_serves_the_exact_h264_without_any_key(sim, http) -> None:
     done = await run_to_success(http, sim)
     url = (await retrieve(http, sim, done["file_id"]))["file"]["download_url"]
 
@@ -189,9 +173,7 @@ async def test_download_serves_the_exact_h264_without_any_key(
     assert sim.downloads == 1
 
 
-async def test_download_records_a_leaked_key(
-    sim: MiniMaxSimulator, http: aiohttp.ClientSession
-) -> None:
+async def test_download_records_a_leaked_key(sim, http) -> None:
     done = await run_to_success(http, sim)
     url = (await retrieve(http, sim, done["file_id"]))["file"]["download_url"]
     async with http.get(url, headers=auth()) as resp:
@@ -200,12 +182,10 @@ async def test_download_records_a_leaked_key(
     assert all("Authorization" not in r.headers for r in sim.requests)
 
 
-async def test_download_url_expires_and_retrieve_gives_a_fresh_one(
-    sim: MiniMaxSimulator, http: aiohttp.ClientSession, clock: FakeClock
-) -> None:
+async def test_download_url_expires_and_retrieve_gives_a_fresh_one(sim, http, clock) -> None:
     done = await run_to_success(http, sim)
     old = (await retrieve(http, sim, done["file_id"]))["file"]["download_url"]
-    clock.now += 9 * 3600 + 1
+    clock.advance(9 * 3600 + 1)
 
     async with http.get(old) as resp:
         assert resp.status == 403
@@ -238,7 +218,7 @@ async def test_make_mp4_padding_gives_exact_sizes_that_still_decode() -> None:
     ids=["duration-string", "unknown-model", "no-prompt", "1080p-10s", "512p-t2v", "raw-b64"],
 )
 async def test_invalid_bodies_are_recorded_and_refused(
-    sim: MiniMaxSimulator, http: aiohttp.ClientSession, body: dict[str, Any], needle: str
+    sim, http, body: dict[str, Any], needle: str
 ) -> None:
     reply = await submit(http, sim, body)
 
@@ -249,18 +229,14 @@ async def test_invalid_bodies_are_recorded_and_refused(
     assert sim.submits == []
 
 
-async def test_non_json_content_type_is_a_violation(
-    sim: MiniMaxSimulator, http: aiohttp.ClientSession
-) -> None:
+async def test_non_json_content_type_is_a_violation(sim, http) -> None:
     url = f"{sim.base_url}/v1/video_generation"
     async with http.post(url, data={"model": "x"}, headers=auth()) as resp:
         assert (await resp.json())["base_resp"]["status_code"] == 2013
     assert "Content-Type" in sim.violations[0]
 
 
-async def test_requests_are_recorded_without_the_key(
-    sim: MiniMaxSimulator, http: aiohttp.ClientSession
-) -> None:
+async def test_requests_are_recorded_without_the_key(sim, http) -> None:
     task_id = (await submit(http, sim, T2V))["task_id"]
     await query(http, sim, task_id)
 
@@ -277,9 +253,7 @@ async def test_requests_are_recorded_without_the_key(
 
 
 @pytest.mark.parametrize("path", ["/v1/query/video_generation?task_id=1", "/v1/files/retrieve"])
-async def test_wrong_key_is_2049_on_http_200_and_missing_key_is_401(
-    sim: MiniMaxSimulator, http: aiohttp.ClientSession, path: str
-) -> None:
+async def test_wrong_key_is_2049_on_http_200_and_missing_key_is_401(sim, http, path: str) -> None:
     async with http.get(sim.base_url + path, headers=auth("wrong")) as resp:
         assert resp.status == 200
         assert (await resp.json())["base_resp"]["status_code"] == 2049
@@ -288,9 +262,7 @@ async def test_wrong_key_is_2049_on_http_200_and_missing_key_is_401(
         assert (await resp.json())["base_resp"]["status_code"] == 1004
 
 
-async def test_wrong_key_on_submit_creates_no_task(
-    sim: MiniMaxSimulator, http: aiohttp.ClientSession
-) -> None:
+async def test_wrong_key_on_submit_creates_no_task(sim, http) -> None:
     reply = await submit(http, sim, T2V, key="sk-stolen")
     assert reply["base_resp"] == {"status_code": 2049, "status_msg": "invalid api key"}
     assert sim.tasks == {}
@@ -302,18 +274,16 @@ async def test_wrong_key_on_submit_creates_no_task(
 @pytest.mark.parametrize(
     ("fault", "status"), [("http_500", 500), ("http_502", 502), ("http_503", 503)]
 )
-async def test_http_errors_have_json_bodies(
-    sim: MiniMaxSimulator, http: aiohttp.ClientSession, fault: str, status: int
-) -> None:
+async def test_http_errors_have_json_bodies(sim, http, fault: str, status: int) -> None:
     sim.inject("submit", fault)
-    async with http.post(f"{sim.base_url}/v1/video_generation", json=T2V, headers=auth()) as resp:
+    async with post_submit(http, sim) as resp:
         assert resp.status == status
         assert (await resp.json())["base_resp"]["status_code"] != 0
     assert sim.tasks == {}
     assert (await submit(http, sim, T2V))["base_resp"]["status_code"] == 0  # one-shot
 
 
-async def test_429_carries_retry_after(sim: MiniMaxSimulator, http: aiohttp.ClientSession) -> None:
+async def test_429_carries_retry_after(sim, http) -> None:
     sim.inject("query", "http_429")
     url = f"{sim.base_url}/v1/query/video_generation?task_id=1"
     async with http.get(url, headers=auth()) as resp:
@@ -332,9 +302,7 @@ async def test_429_carries_retry_after(sim: MiniMaxSimulator, http: aiohttp.Clie
         ("invalid_params", 2013),
     ],
 )
-async def test_base_resp_faults_come_on_http_200(
-    sim: MiniMaxSimulator, http: aiohttp.ClientSession, fault: str, code: int
-) -> None:
+async def test_base_resp_faults_come_on_http_200(sim, http, fault: str, code: int) -> None:
     sim.inject("submit", fault)
     reply = await submit(http, sim, T2V)
     assert reply["base_resp"]["status_code"] == code
@@ -343,9 +311,7 @@ async def test_base_resp_faults_come_on_http_200(
     assert sim.violations == []
 
 
-async def test_custom_base_resp_fault_on_retrieve(
-    sim: MiniMaxSimulator, http: aiohttp.ClientSession
-) -> None:
+async def test_custom_base_resp_fault_on_retrieve(sim, http) -> None:
     done = await run_to_success(http, sim)
     sim.inject("retrieve", Fault("api_error", code=1000, msg="unknown error"))
     assert (await retrieve(http, sim, done["file_id"]))["base_resp"]["status_code"] == 1000
@@ -364,19 +330,15 @@ async def test_hang_is_ended_by_the_client_timeout_and_released_by_close(
         await sim.close()
 
 
-async def test_malformed_json_is_a_truncated_200(
-    sim: MiniMaxSimulator, http: aiohttp.ClientSession
-) -> None:
+async def test_malformed_json_is_a_truncated_200(sim, http) -> None:
     sim.inject("submit", "malformed_json")
-    async with http.post(f"{sim.base_url}/v1/video_generation", json=T2V, headers=auth()) as resp:
+    async with post_submit(http, sim) as resp:
         assert resp.status == 200
         with pytest.raises(ValueError, match=r"Unterminated string|Expecting"):
             await resp.json()
 
 
-async def test_generation_failure_at_query_time(
-    sim: MiniMaxSimulator, http: aiohttp.ClientSession
-) -> None:
+async def test_generation_failure_at_query_time(sim, http) -> None:
     task_id = (await submit(http, sim, T2V))["task_id"]
     sim.inject("query", "generation_failed")
 
@@ -387,9 +349,7 @@ async def test_generation_failure_at_query_time(
     assert (await query(http, sim, task_id))["status"] == "Fail"  # terminal
 
 
-async def test_expired_download_is_an_oss_style_403(
-    sim: MiniMaxSimulator, http: aiohttp.ClientSession
-) -> None:
+async def test_expired_download_is_an_oss_style_403(sim, http) -> None:
     done = await run_to_success(http, sim)
     url = (await retrieve(http, sim, done["file_id"]))["file"]["download_url"]
     sim.inject("download", "expired_url")
@@ -399,9 +359,7 @@ async def test_expired_download_is_an_oss_style_403(
     assert sim.downloads == 0
 
 
-async def test_accept_then_drop_creates_the_task_but_never_answers(
-    sim: MiniMaxSimulator, http: aiohttp.ClientSession
-) -> None:
+async def test_accept_then_drop_creates_the_task_but_never_answers(sim, http) -> None:
     sim.inject("submit", "accept_then_drop")
     with pytest.raises(aiohttp.ServerDisconnectedError):
         await submit(http, sim, T2V)
@@ -410,9 +368,7 @@ async def test_accept_then_drop_creates_the_task_but_never_answers(
     assert (await query(http, sim, task_id))["status"] == "Preparing"
 
 
-async def test_drop_on_query_closes_without_an_answer(
-    sim: MiniMaxSimulator, http: aiohttp.ClientSession
-) -> None:
+async def test_drop_on_query_closes_without_an_answer(sim, http) -> None:
     # aiohttp silently retries an idempotent GET once after a disconnect (RFC 9112 §9.3.1),
     # so a query must be dropped twice for the client to see it; a single drop is healed.
     sim.inject("query", "drop")
@@ -423,9 +379,7 @@ async def test_drop_on_query_closes_without_an_answer(
     assert len(sim.requests_to("query")) == 4
 
 
-async def test_faults_queue_in_order_and_are_consumed(
-    sim: MiniMaxSimulator, http: aiohttp.ClientSession
-) -> None:
+async def test_faults_queue_in_order_and_are_consumed(sim, http) -> None:
     task_id = (await submit(http, sim, T2V))["task_id"]
     sim.inject("query", "http_503", times=2)
     sim.inject("query", "rate_limit")

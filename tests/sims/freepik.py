@@ -21,35 +21,26 @@ import base64
 import hashlib
 import hmac
 import json
-import time
 import uuid
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from aiohttp import web
 
-from tests import media
 from tests.sims.base import (
-    DROP,
-    EXPIRED_URL,
-    HANG,
-    MALFORMED_JSON,
-    Clock,
     Fault,
-    SimServer,
     camera_spelling_problems,
-    drop_connection,
     image_ref_problems,
     json_body_problems,
-    recorded,
     schema_errors,
 )
+from tests.sims.tasks import COMMON_FAULTS, TaskSimulator
+from tests.sims.tasks import SimTask as BaseTask
 
 SUBMIT, QUERY, DOWNLOAD = "submit", "query", "download"
 T2V_SCHEMA = "freepik.hailuo02_768p.t2v.json"
 I2V_SCHEMA = "freepik.hailuo02_768p.i2v.json"
 TIERS = ("768p", "1080p")
-TERMINAL = ("COMPLETED", "FAILED")
 FREEPIK_HEADER = "x-freepik-api-key"
 
 
@@ -58,6 +49,7 @@ def message(text: str) -> dict[str, str]:
 
 
 FAULTS: dict[str, Fault] = {
+    **COMMON_FAULTS,
     "http_400": Fault.http(400, message("Parameter 'prompt' is not valid")),
     "http_401": Fault.http(401, message("Invalid API key")),
     # [UNKNOWN] bodies: third-party code handles 402 (credits) and 429; these are guesses.
@@ -67,27 +59,16 @@ FAULTS: dict[str, Fault] = {
     "http_502": Fault.http(502, message("Bad Gateway")),
     "http_503": Fault.http(503, message("Service Unavailable. Please try again later.")),
     "http_503_rate": Fault.http(503, message("Rate limit exceeded"), name="http_503_rate"),
-    "hang": HANG,
-    "malformed_json": MALFORMED_JSON,
-    "drop": DROP,
-    "expired_url": EXPIRED_URL,
     "generation_failed": Fault("task_fail", "generation_failed"),
     # No moderation signal is documented: a refused video is a plain FAILED.
     "moderation": Fault("task_fail", "moderation"),
-    "accept_then_drop": Fault("accept_then_drop", "accept_then_drop"),
 }
 
 
 @dataclass
-class SimTask:
-    task_id: str
-    tier: str
-    body: dict[str, Any]
-    polls_until_done: int | None
-    video: bytes
+class SimTask(BaseTask):
     status: str = "CREATED"
-    polls: int = 0
-    blob_token: str | None = None
+    tier: str = "768p"  # a task is only found on its own tier
 
 
 def rule_problems(tier: str, body: dict[str, Any]) -> list[str]:
@@ -111,9 +92,13 @@ def rule_problems(tier: str, body: dict[str, Any]) -> list[str]:
     return problems + camera_spelling_problems(body.get("prompt"), "english")
 
 
-class FreepikSimulator(SimServer):
+class FreepikSimulator(TaskSimulator):
     """Freepik's Hailuo-02 API on loopback. Read ``submits``, ``tasks``, ``violations``."""
 
+    API_KEY = "fp-test-key"
+    URL_TTL = 3600
+    TERMINAL = ("COMPLETED", "FAILED")
+    DONE, RUNNING = "COMPLETED", "IN_PROGRESS"
     ENDPOINTS: ClassVar[tuple[str, ...]] = (SUBMIT, QUERY, DOWNLOAD)
     FAULTS: ClassVar[dict[str, Fault]] = FAULTS
     EXTRA_KINDS: ClassVar[dict[str, frozenset[str]]] = {
@@ -124,24 +109,10 @@ class FreepikSimulator(SimServer):
         {"authorization", FREEPIK_HEADER, "x-magnific-api-key"}
     )
 
-    def __init__(
-        self,
-        *,
-        api_key: str = "fp-test-key",
-        key_header: str = FREEPIK_HEADER,
-        video: bytes | None = None,
-        polls_until_done: int | None = 2,
-        clock: Clock = time.time,
-        url_ttl: float = 3600,
-    ) -> None:
-        super().__init__(clock=clock, url_ttl=url_ttl)
-        self.api_key = api_key
+    def __init__(self, *, key_header: str = FREEPIK_HEADER, **options: Any) -> None:
+        super().__init__(**options)
         self.key_header = key_header
-        self.video = media.make_mp4() if video is None else video
-        self.polls_until_done = polls_until_done
         self.retired: set[str] = set()
-        self.submits: list[dict[str, Any]] = []
-        self.tasks: dict[str, SimTask] = {}
 
     def add_routes(self, router: web.UrlDispatcher) -> None:
         base = "/v1/ai/image-to-video/minimax-hailuo-02-{tier}"
@@ -154,18 +125,8 @@ class FreepikSimulator(SimServer):
         """Make every path of ``tier`` answer 404, like a retired endpoint."""
         self.retired.add(tier)
 
-    def complete(self, task_id: str) -> SimTask:
-        task = self.tasks[task_id]
-        if task.status not in TERMINAL:
-            task.status = "COMPLETED"
-            task.blob_token = self.publish(task.video)
-        return task
-
     def fail(self, task_id: str) -> SimTask:
-        task = self.tasks[task_id]
-        if task.status not in TERMINAL:
-            task.status = "FAILED"
-        return task
+        return self.end(task_id, "FAILED")
 
     def webhook_body(self, task_id: str) -> dict[str, Any]:
         """What Freepik POSTs to ``webhook_url``: the GET reply without the ``data`` field."""
@@ -189,51 +150,25 @@ class FreepikSimulator(SimServer):
     # -- handlers
 
     async def _submit(self, request: web.Request) -> web.StreamResponse:
-        tier = request.match_info["tier"]
-        if tier not in TIERS or tier in self.retired:
+        if not self._tier_served(request):
             return web.json_response(message("Not Found"), status=404)
-        body = recorded(request).json
-        problems = json_body_problems(request, body)
-        if not problems:
-            schema = I2V_SCHEMA if "first_frame_image" in body else T2V_SCHEMA
-            problems = schema_errors(schema, body) + rule_problems(tier, body)
-        self.violate(SUBMIT, problems)
-        fault = self.faults.pop(SUBMIT)
-        if fault is not None and fault.kind != "accept_then_drop":
-            return await self.answer_generic(request, fault)
-        if denied := self._check_auth(request):
-            return denied
-        if problems:
-            invalid = [{"name": "body", "reason": p} for p in problems]
-            return web.json_response(
-                {"message": "Your request parameters didn't validate.", "invalid_params": invalid},
-                status=400,
-                content_type="application/problem+json",
-            )
-        task = SimTask(str(uuid.uuid4()), tier, body, self.polls_until_done, self.video)
-        self.tasks[task.task_id] = task
-        self.submits.append(body)
-        if fault is not None:
-            return drop_connection(request)
-        return web.json_response({"data": {"task_id": task.task_id, "status": task.status}})
+        return await super()._submit(request)
 
     async def _query(self, request: web.Request) -> web.StreamResponse:
+        if not self._tier_served(request):
+            return web.json_response(message("Not Found"), status=404)
+        return await self._answer_query(request, QUERY, request.match_info["task_id"])
+
+    def _tier_served(self, request: web.Request) -> bool:
         tier = request.match_info["tier"]
-        if tier not in TIERS or tier in self.retired:
-            return web.json_response(message("Not Found"), status=404)
-        fault = self.faults.pop(QUERY)
-        if fault is not None and fault.kind != "task_fail":
-            return await self.answer_generic(request, fault)
-        if denied := self._check_auth(request):
-            return denied
-        task = self.tasks.get(request.match_info["task_id"])
-        if task is None or task.tier != tier:
-            # [INFERRED] a task is only found on the tier it was created on.
-            return web.json_response(message("Not Found"), status=404)
-        if fault is not None:
-            self.fail(task.task_id)
-        self._advance(task)
-        return web.json_response({"data": _task_body(self, task)})
+        return tier in TIERS and tier not in self.retired
+
+    def _submit_problems(self, request: web.Request, body: Any) -> list[str]:
+        problems = json_body_problems(request, body)
+        if problems:
+            return problems
+        schema = I2V_SCHEMA if "first_frame_image" in body else T2V_SCHEMA
+        return schema_errors(schema, body) + rule_problems(request.match_info["tier"], body)
 
     def _check_auth(self, request: web.Request) -> web.Response | None:
         key = request.headers.get(self.key_header)
@@ -243,14 +178,33 @@ class FreepikSimulator(SimServer):
             return web.json_response(message("Invalid API key"), status=401)
         return None
 
-    def _advance(self, task: SimTask) -> None:
-        if task.status in TERMINAL:
-            return
-        task.polls += 1
-        if task.polls_until_done is not None and task.polls > task.polls_until_done:
-            self.complete(task.task_id)
-        elif task.polls > 1:
-            task.status = "IN_PROGRESS"
+    def _refuse(self, problems: list[str]) -> web.Response:
+        invalid = [{"name": "body", "reason": p} for p in problems]
+        return web.json_response(
+            {"message": "Your request parameters didn't validate.", "invalid_params": invalid},
+            status=400,
+            content_type="application/problem+json",
+        )
+
+    def _new_task(self, request: web.Request, body: dict[str, Any]) -> SimTask:
+        tier = request.match_info["tier"]
+        return SimTask(str(uuid.uuid4()), body, self.polls_until_done, self.video, tier=tier)
+
+    def _accepted(self, task: SimTask) -> web.Response:
+        return web.json_response({"data": {"task_id": task.task_id, "status": task.status}})
+
+    def _lookup(self, request: web.Request, task_id: str) -> SimTask | web.Response:
+        task = self.tasks.get(task_id)
+        if task is None or task.tier != request.match_info["tier"]:
+            # [INFERRED] a task is only found on the tier it was created on.
+            return web.json_response(message("Not Found"), status=404)
+        return task
+
+    def _task_fault(self, task: SimTask, fault: Fault) -> None:
+        self.fail(task.task_id)
+
+    def _query_reply(self, task: SimTask, endpoint: str) -> dict[str, Any]:
+        return {"data": _task_body(self, task)}
 
 
 def _task_body(sim: FreepikSimulator, task: SimTask) -> dict[str, Any]:

@@ -37,7 +37,6 @@ SUBMIT, QUERY, DOWNLOAD = "submit", "query", "download"
 SCHEMA = "novita.json"
 QUEUED, PROCESSING = "TASK_STATUS_QUEUED", "TASK_STATUS_PROCESSING"
 SUCCEED, FAILED, CANCELED = "TASK_STATUS_SUCCEED", "TASK_STATUS_FAILED", "TASK_STATUS_CANCELED"
-TERMINAL = (SUCCEED, FAILED, CANCELED)
 #: [UNKNOWN] the real moderation reason; this one reads like one.
 MODERATION_REASON = "The input or output was flagged as sensitive content (NSFW)."
 
@@ -94,7 +93,8 @@ class NovitaSimulator(TaskSimulator):
 
     API_KEY = "nv-test-key"
     URL_TTL = 3600
-    TERMINAL, DONE, RUNNING = TERMINAL, SUCCEED, PROCESSING
+    TERMINAL = (SUCCEED, FAILED, CANCELED)
+    DONE, RUNNING = SUCCEED, PROCESSING
     TASK_FAULTS = frozenset({"task_fail", "task_cancel"})
     ENDPOINTS: ClassVar[tuple[str, ...]] = (SUBMIT, QUERY, DOWNLOAD)
     FAULTS: ClassVar[dict[str, Fault]] = FAULTS
@@ -181,7 +181,7 @@ def _reply(sim: NovitaSimulator, task: SimTask) -> dict[str, Any]:
             "task_type": "MINIMAX_HAILUO_02",
             "status": task.status,
             "reason": task.reason,
-            "eta": 0 if task.status in TERMINAL else 120,
+            "eta": 0 if task.status in sim.TERMINAL else 120,
             "progress_percent": progress if task.status != FAILED else 0,
         },
         "images": [],

@@ -17,34 +17,25 @@ from __future__ import annotations
 
 import secrets
 import string
-import time
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 from aiohttp import web
 
-from tests import media
 from tests.sims.base import (
-    DROP,
-    EXPIRED_URL,
-    HANG,
-    MALFORMED_JSON,
-    Clock,
     Fault,
-    SimServer,
     camera_spelling_problems,
-    drop_connection,
     image_ref_problems,
     json_body_problems,
-    recorded,
     schema_errors,
 )
+from tests.sims.tasks import COMMON_FAULTS, TaskSimulator
+from tests.sims.tasks import SimTask as BaseTask
 
 SUBMIT, QUERY, DOWNLOAD = "submit", "query", "download"
 SCHEMA = "odkkk.json"
 PREFIX = "/apiv1"
 MODEL = "MiniMax-Hailuo-02"
-TERMINAL = ("completed", "failed")
 MODERATION_ERROR = {
     "code": "content_policy_violation",
     "message": "Content policy violation.\nYour request was blocked by safety filters...",
@@ -60,6 +51,7 @@ def http_error(status: int, etype: str, message: str, *, retry_after: int | None
 
 
 FAULTS: dict[str, Fault] = {
+    **COMMON_FAULTS,
     "http_400": http_error(400, "invalid_request_error", "invalid parameters"),
     "http_401": http_error(401, "authentication_error", "Invalid API key"),
     "http_402": http_error(402, "insufficient_quota_error", "Insufficient quota, please recharge"),
@@ -67,10 +59,6 @@ FAULTS: dict[str, Fault] = {
     "http_500": http_error(500, "internal_server_error", "internal error"),
     "http_502": http_error(502, "upstream_error", "upstream error"),
     "http_503": http_error(503, "service_unavailable_error", "service unavailable"),
-    "hang": HANG,
-    "malformed_json": MALFORMED_JSON,
-    "drop": DROP,
-    "expired_url": EXPIRED_URL,
     "moderation": Fault("task_fail", "moderation", body=MODERATION_ERROR),
     "generation_failed": Fault(
         "task_fail",
@@ -80,21 +68,14 @@ FAULTS: dict[str, Fault] = {
     "generation_failed_int": Fault(
         "task_fail", "generation_failed_int", body={"code": 500, "message": "generation failed"}
     ),
-    "accept_then_drop": Fault("accept_then_drop", "accept_then_drop"),
 }
 
 
 @dataclass
-class SimTask:
-    task_id: str
-    created: int
-    body: dict[str, Any]
-    polls_until_done: int | None
-    video: bytes
+class SimTask(BaseTask):
     status: str = "pending"
-    polls: int = 0
+    created: int = 0
     error: dict[str, Any] = field(default_factory=dict)
-    blob_token: str | None = None
 
 
 def rule_problems(body: dict[str, Any]) -> list[str]:
@@ -113,31 +94,19 @@ def rule_problems(body: dict[str, Any]) -> list[str]:
     return problems + camera_spelling_problems(body.get("prompt"), "english")
 
 
-class OdkkkSimulator(SimServer):
+class OdkkkSimulator(TaskSimulator):
     """odkkk on loopback. Give adapters ``api_base`` (with ``/apiv1``), not ``base_url``."""
 
+    API_KEY = "od-test-key"
+    URL_TTL = 24 * 3600
+    TERMINAL = ("completed", "failed")
+    DONE, RUNNING = "completed", "processing"
     ENDPOINTS: ClassVar[tuple[str, ...]] = (SUBMIT, QUERY, DOWNLOAD)
     FAULTS: ClassVar[dict[str, Fault]] = FAULTS
     EXTRA_KINDS: ClassVar[dict[str, frozenset[str]]] = {
         SUBMIT: frozenset({"accept_then_drop"}),
         QUERY: frozenset({"task_fail"}),
     }
-
-    def __init__(
-        self,
-        *,
-        api_key: str = "od-test-key",
-        video: bytes | None = None,
-        polls_until_done: int | None = 2,
-        clock: Clock = time.time,
-        url_ttl: float = 24 * 3600,
-    ) -> None:
-        super().__init__(clock=clock, url_ttl=url_ttl)
-        self.api_key = api_key
-        self.video = media.make_mp4() if video is None else video
-        self.polls_until_done = polls_until_done
-        self.submits: list[dict[str, Any]] = []
-        self.tasks: dict[str, SimTask] = {}
 
     @property
     def api_base(self) -> str:
@@ -149,18 +118,8 @@ class OdkkkSimulator(SimServer):
 
     # -- test controls
 
-    def complete(self, task_id: str) -> SimTask:
-        task = self.tasks[task_id]
-        if task.status not in TERMINAL:
-            task.status = "completed"
-            task.blob_token = self.publish(task.video)
-        return task
-
     def fail(self, task_id: str, error: dict[str, Any] | None = None) -> SimTask:
-        task = self.tasks[task_id]
-        if task.status not in TERMINAL:
-            task.status, task.error = "failed", dict(error or MODERATION_ERROR)
-        return task
+        return self.end(task_id, "failed", error=dict(error or MODERATION_ERROR))
 
     def webhook_body(self, task_id: str) -> dict[str, Any]:
         """EvoLink's callback body is identical to the task reply."""
@@ -168,39 +127,36 @@ class OdkkkSimulator(SimServer):
 
     # -- handlers
 
-    async def _submit(self, request: web.Request) -> web.StreamResponse:
-        body = recorded(request).json
-        problems = json_body_problems(request, body)
-        if not problems:
-            problems = schema_errors(SCHEMA, body) + rule_problems(body)
-        self.violate(SUBMIT, problems)
-        fault = self.faults.pop(SUBMIT)
-        if fault is not None and fault.kind != "accept_then_drop":
-            return await self.answer_generic(request, fault)
-        if denied := self._check_auth(request):
-            return denied
-        if problems:
-            reply = error_body(400, "invalid_request_error", problems[0], param="body")
-            return web.json_response(reply, status=400)
+    async def _query(self, request: web.Request) -> web.StreamResponse:
+        return await self._answer_query(request, QUERY, request.match_info["task_id"])
+
+    def _submit_problems(self, request: web.Request, body: Any) -> list[str]:
+        return json_body_problems(request, body) or (
+            schema_errors(SCHEMA, body) + rule_problems(body)
+        )
+
+    def _check_auth(self, request: web.Request) -> web.Response | None:
+        header = request.headers.get("Authorization", "")
+        if not header.startswith("Bearer ") or header.removeprefix("Bearer ") != self.api_key:
+            message = "Unauthorized, invalid or expired token"
+            return web.json_response(error_body(401, "authentication_error", message), status=401)
+        return None
+
+    def _refuse(self, problems: list[str]) -> web.Response:
+        reply = error_body(400, "invalid_request_error", problems[0], param="body")
+        return web.json_response(reply, status=400)
+
+    def _new_task(self, request: web.Request, body: dict[str, Any]) -> SimTask:
         created = int(self.clock())
         alphabet = string.ascii_lowercase + string.digits
         suffix = "".join(secrets.choice(alphabet) for _ in range(8))
-        task = SimTask(
-            f"task-unified-{created}-{suffix}", created, body, self.polls_until_done, self.video
-        )
-        self.tasks[task.task_id] = task
-        self.submits.append(body)
-        if fault is not None:
-            return drop_connection(request)
+        task_id = f"task-unified-{created}-{suffix}"
+        return SimTask(task_id, body, self.polls_until_done, self.video, created=created)
+
+    def _accepted(self, task: SimTask) -> web.Response:
         return web.json_response(_task_body(self, task))
 
-    async def _query(self, request: web.Request) -> web.StreamResponse:
-        fault = self.faults.pop(QUERY)
-        if fault is not None and fault.kind != "task_fail":
-            return await self.answer_generic(request, fault)
-        if denied := self._check_auth(request):
-            return denied
-        task_id = request.match_info["task_id"]
+    def _lookup(self, request: web.Request, task_id: str) -> SimTask | web.Response:
         if not task_id.startswith("task-unified-"):
             reply = error_body(
                 400,
@@ -215,26 +171,13 @@ class OdkkkSimulator(SimServer):
             return web.json_response(
                 error_body(404, "not_found_error", "task not found"), status=404
             )
-        if fault is not None:
-            self.fail(task.task_id, fault.body)
-        self._advance(task)
-        return web.json_response(_task_body(self, task))
+        return task
 
-    def _check_auth(self, request: web.Request) -> web.Response | None:
-        header = request.headers.get("Authorization", "")
-        if not header.startswith("Bearer ") or header.removeprefix("Bearer ") != self.api_key:
-            message = "Unauthorized, invalid or expired token"
-            return web.json_response(error_body(401, "authentication_error", message), status=401)
-        return None
+    def _task_fault(self, task: SimTask, fault: Fault) -> None:
+        self.fail(task.task_id, fault.body)
 
-    def _advance(self, task: SimTask) -> None:
-        if task.status in TERMINAL:
-            return
-        task.polls += 1
-        if task.polls_until_done is not None and task.polls > task.polls_until_done:
-            self.complete(task.task_id)
-        elif task.polls > 1:
-            task.status = "processing"
+    def _query_reply(self, task: SimTask, endpoint: str) -> dict[str, Any]:
+        return _task_body(self, task)
 
 
 def _task_body(sim: OdkkkSimulator, task: SimTask) -> dict[str, Any]:
