@@ -152,6 +152,28 @@ def adapter_fixtures(name: str) -> tuple[Any, Any, Any]:
     return sim, session, provider
 
 
+def core_fixtures(name: str) -> tuple[Any, Any, Any]:
+    """The ``world``, ``sim`` and ``core`` fixtures of one provider's job-core tests.
+
+    A module binds them: ``world, sim, core = core_fixtures("odkkk")``.
+    """
+
+    @pytest.fixture
+    async def world(db: Database, clock: FakeClock) -> AsyncIterator[tuple[Any, Core]]:
+        async with provider_core(name, db, clock) as pair:
+            yield pair
+
+    @pytest.fixture
+    def sim(world: tuple[Any, Core]) -> Any:
+        return world[0]
+
+    @pytest.fixture
+    def core(world: tuple[Any, Core]) -> Core:
+        return world[1]
+
+    return world, sim, core
+
+
 async def fetch(session: aiohttp.ClientSession, url: str) -> tuple[int, bytes]:
     async with session.get(url) as resp:
         return resp.status, await resp.read()

@@ -3,32 +3,14 @@
 from __future__ import annotations
 
 import base64
-from collections.abc import AsyncIterator
-from typing import Any
-
-import pytest
 
 from hailuo.spec import JobSpec, Mode
 from hailuo.status import JobStatus
 from tests import media
 from tests.core import Core
-from tests.provider_matrix import ledger_kinds, provider_core
+from tests.provider_matrix import core_fixtures, ledger_kinds
 
-
-@pytest.fixture
-async def world(db, clock) -> AsyncIterator[tuple[Any, Core]]:
-    async with provider_core("freepik", db, clock) as pair:
-        yield pair
-
-
-@pytest.fixture
-def sim(world):
-    return world[0]
-
-
-@pytest.fixture
-def core(world) -> Core:
-    return world[1]
+world, sim, core = core_fixtures("freepik")
 
 
 async def kinds(db, job_id: int) -> list[str]:
