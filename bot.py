@@ -192,7 +192,9 @@ def build_services(
     policies = GuildPolicies(GuildRepository(db), defaults, clock)
     notifier = DiscordNotifier(client)
     jobs = JobRepository(db)
-    providers = build_providers(settings.providers, session)
+    providers = build_providers(
+        settings.providers, session, timeout_seconds=settings.provider_timeout
+    )
     tokens = CallbackTokens(jobs)
     answering = accepting(providers, settings.freepik_webhook_secret)
     # The demo's result URL is our own loopback server, so only its downloads may be private.

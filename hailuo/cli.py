@@ -135,7 +135,9 @@ async def doctor(settings: Settings, out: TextIO) -> int:
     print(f"callbacks  {callbacks}", file=out)
     rows = [("provider", "configured", "reachable", "key accepted", "balance")]
     async with aiohttp.ClientSession() as session:
-        built = build_providers(settings.providers, session)
+        built = build_providers(
+            settings.providers, session, timeout_seconds=settings.provider_timeout
+        )
         for name in (*PROVIDER_NAMES, DEMO):
             if name not in names:
                 if name != DEMO:
@@ -261,7 +263,11 @@ async def _run_one(
     workdir: Path,
 ) -> int:
     chosen = tuple(p for p in settings.providers if p.name in order)
-    providers = build_providers(tuple(p for p in chosen if p.name != DEMO), session)
+    providers = build_providers(
+        tuple(p for p in chosen if p.name != DEMO),
+        session,
+        timeout_seconds=settings.provider_timeout,
+    )
     runner: web.AppRunner | None = None
     if DEMO in order:
         # The demo's files are served from a loopback server of our own, as in the bot.

@@ -15,7 +15,7 @@ from hailuo.camera import Spelling, parse_prompt
 from hailuo.errors import ProviderError, ProviderErrorKind
 from hailuo.spec import Mode
 from providers.base import Phase, PreparedInput, SubmitReceipt, TaskState
-from providers.http import ProviderHttp, Reply
+from providers.http import DEFAULT_TIMEOUT, ProviderHttp, Reply
 
 NAME = "minimax"
 
@@ -47,12 +47,20 @@ _PHASES = {
 class MiniMaxProvider:
     name = NAME
 
-    def __init__(self, session: aiohttp.ClientSession, *, api_key: str, base_url: str) -> None:
+    def __init__(
+        self,
+        session: aiohttp.ClientSession,
+        *,
+        api_key: str,
+        base_url: str,
+        timeout: aiohttp.ClientTimeout = DEFAULT_TIMEOUT,
+    ) -> None:
         self.http = ProviderHttp(
             session,
             provider=NAME,
             base_url=base_url,
             headers={"Authorization": f"Bearer {api_key}", "Content-Type": "application/json"},
+            timeout=timeout,
         )
 
     def submit_body(self, job: PreparedInput) -> dict[str, Any]:

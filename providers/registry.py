@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 
@@ -16,20 +16,27 @@ from providers.minimax import MiniMaxProvider
 from providers.novita import NovitaProvider
 from providers.odkkk import OdkkkProvider
 
-#: (session, api_key, base_url) -> adapter. Freepik picks its key header from the host
-#: (``x-magnific-api-key`` on magnific.com, else ``x-freepik-api-key``).
-_Factory = Callable[[aiohttp.ClientSession, str, str], Provider]
-_FACTORIES: dict[str, _Factory] = {
-    "minimax": lambda s, key, url: MiniMaxProvider(s, api_key=key, base_url=url),
-    "freepik": lambda s, key, url: FreepikProvider(s, api_key=key, base_url=url),
-    "novita": lambda s, key, url: NovitaProvider(s, api_key=key, base_url=url),
-    "odkkk": lambda s, key, url: OdkkkProvider(s, api_key=key, base_url=url),
-    "gptge": lambda s, key, url: GptGeProvider(s, api_key=key, base_url=url),
+#: Every adapter takes (session, *, api_key, base_url, timeout); Freepik also ``key_header``
+#: (else picked from the host: ``x-magnific-api-key`` on magnific.com, ``x-freepik-api-key``).
+ADAPTERS: dict[str, type[Any]] = {
+    "minimax": MiniMaxProvider,
+    "freepik": FreepikProvider,
+    "novita": NovitaProvider,
+    "odkkk": OdkkkProvider,
+    "gptge": GptGeProvider,
 }
 
 
+def request_timeout(seconds: float) -> aiohttp.ClientTimeout:
+    """One provider call's limits: the whole call, and the connect within it."""
+    return aiohttp.ClientTimeout(total=seconds, connect=min(10.0, seconds))
+
+
 def build_providers(
-    configured: tuple[ProviderSettings, ...], session: aiohttp.ClientSession
+    configured: tuple[ProviderSettings, ...],
+    session: aiohttp.ClientSession,
+    *,
+    timeout_seconds: float = 30.0,
 ) -> dict[str, Provider]:
     built: dict[str, Provider] = {}
     for entry in configured:
@@ -41,16 +48,13 @@ def build_providers(
             continue
         if entry.api_key is None:
             continue
-        factory = _FACTORIES.get(entry.name)
-        if factory is None:
-            raise NotImplementedError(f"provider {entry.name} has no adapter yet")
-        if entry.name == "freepik" and entry.key_header:
-            built[entry.name] = FreepikProvider(
-                session,
-                api_key=entry.api_key.reveal(),
-                base_url=entry.base_url,
-                key_header=entry.key_header,
-            )
-            continue
-        built[entry.name] = factory(session, entry.api_key.reveal(), entry.base_url)
+        adapter = ADAPTERS.get(entry.name)
+        if adapter is None:
+            raise NotImplementedError(f"provider {entry.name} has no adapter")
+        options: dict[str, Any] = {"timeout": request_timeout(timeout_seconds)}
+        if entry.key_header:
+            options["key_header"] = entry.key_header
+        built[entry.name] = adapter(
+            session, api_key=entry.api_key.reveal(), base_url=entry.base_url, **options
+        )
     return built

@@ -24,6 +24,7 @@ def bot_env(discord_sim: DiscordSimulator, database: Path, **extra: str) -> dict
         "DISCORD_GATEWAY_URL": discord_sim.gateway_url,
         "HAILUO_DATABASE": str(database),
         "HAILUO_POLL_SECONDS": "0.05",
+        "HAILUO_PROVIDER_TIMEOUT": "2",
         "HAILUO_HTTP_PORT": "0",
         "HAILUO_ALLOW_PRIVATE_URLS": "1",
     }

@@ -43,6 +43,8 @@ COMMON = [
     ("query", "malformed_json", "delivered"),
     ("download", "expired_url", "delivered"),
     ("submit", "accept_then_drop", "refunded"),
+    ("submit", "hang", "refunded"),  # the body may have landed: never resent
+    ("query", "hang", "delivered"),
     ("query", "generation_failed", "refunded"),
 ]
 OWN = {
