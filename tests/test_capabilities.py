@@ -159,9 +159,9 @@ def test_spellings(
 
 
 def _body(provider: str, spec: JobSpec) -> dict[str, object]:
-    from providers.registry import _FACTORIES
+    from providers.registry import ADAPTERS
 
-    adapter = _FACTORIES[provider](None, "key", "http://127.0.0.1:1")  # type: ignore[arg-type]
+    adapter = ADAPTERS[provider](None, api_key="key", base_url="http://127.0.0.1:1")
     job = PreparedInput(
         spec=spec, first_frame="data:image/png;base64,AAAA", last_frame="data:image/png;base64,BBBB"
     )

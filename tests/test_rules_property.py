@@ -30,7 +30,7 @@ from hailuo.spec import MODEL_RULES, JobSpec, Mode
 from providers.base import PreparedInput
 from providers.freepik import FreepikProvider
 from providers.minimax import MiniMaxProvider
-from providers.registry import _FACTORIES
+from providers.registry import ADAPTERS
 from tests import image_corpus as corpus
 from tests.sims import freepik as freepik_sim
 from tests.sims import minimax as minimax_sim
@@ -60,7 +60,7 @@ def frames() -> tuple[str, str]:
 
 
 def adapter(provider: str) -> Any:
-    return _FACTORIES[provider](None, "key", "http://127.0.0.1:1")  # type: ignore[arg-type]
+    return ADAPTERS[provider](None, api_key="key", base_url="http://127.0.0.1:1")
 
 
 def prepared(spec: JobSpec) -> PreparedInput:
