@@ -42,10 +42,11 @@ from hailuo.callbacks import CallbackRoutes, CallbackTokens, accepting, callback
 from hailuo.clock import Clock, system_clock
 from hailuo.controls import JobControls
 from hailuo.delivery import Downloader
-from hailuo.jobs import JobDesk, prepared_input
+from hailuo.jobs import JobDesk
 from hailuo.metrics import Metrics
 from hailuo.quotas import GuildPolicies, QuotaPolicy
 from hailuo.settings import Settings, SettingsError, load_settings
+from hailuo.submitting import prepared_input
 from hailuo.web import HealthServer
 from hailuo.worker import Worker, WorkerConfig
 from providers.demo import DemoProvider

@@ -37,7 +37,7 @@ from hailuo.capabilities import image_plan, serving_providers
 from hailuo.clock import system_clock
 from hailuo.delivery import Downloader
 from hailuo.errors import HailuoError, ProviderError, ProviderErrorKind
-from hailuo.jobs import JobDesk, JobRequest, prepared_input
+from hailuo.jobs import JobDesk, JobRequest
 from hailuo.messages import render
 from hailuo.metrics import Metrics
 from hailuo.notify import AdminNotice, StatusView
@@ -46,6 +46,7 @@ from hailuo.settings import DEMO, PROVIDER_NAMES, Settings, SettingsError, load_
 from hailuo.spec import JobSpec, Mode
 from hailuo.status import JobStatus
 from hailuo.status_text import status_line
+from hailuo.submitting import prepared_input
 from hailuo.worker import Worker, WorkerConfig
 from providers.base import Provider
 from providers.demo import DemoProvider, ffmpeg_path

@@ -11,64 +11,44 @@ worker at any point loses nothing and repeats nothing that costs money:
   no posted message id is first looked for in the channel (plus the nonce
   Discord deduplicates on), so it is never posted twice.
 
-Submissions go through ``providers.resilience`` (one limiter and one circuit
-breaker per provider). A queued job goes to the first provider in order that
-can serve its spec, has not been given up for it, and whose circuit is not
-open; when that provider has no free submission slot the job waits in line
-(its status shows the queue position), it is never sent further down the
-order for a rate limit. Before acceptance a job moves on from a provider
-that rejected the key or is out of balance (at once, and the admins are told
-through the log and a metric), whose circuit opened, or that kept failing
-for ``failover_patience``; the last capable provider is retried until the
-queue deadline instead. A job a provider accepted is never sent elsewhere.
+This module schedules the steps and follows submitted tasks; the steps with
+rules of their own are beside it: ``submitting`` (provider choice, failover
+and refusals), ``delivering`` (the exactly-once post), ``failures`` (ending a
+job) and ``cards`` (the throttled status edits), with ``steps`` holding what
+they share (``WorkerConfig`` among it).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import dataclasses
 import logging
 import random
 from collections.abc import Awaitable, Callable, Coroutine, Mapping
-from dataclasses import dataclass
 from typing import Any
 
-from hailuo import capabilities
+from hailuo.cards import StatusCards
 from hailuo.clock import Clock
-from hailuo.delivery import Downloader, DownloadError, plan_delivery
+from hailuo.delivering import Deliverer
+from hailuo.delivery import Downloader
 from hailuo.errors import ProviderError, ProviderErrorKind
+from hailuo.failures import Failures
 from hailuo.metrics import Metrics
-from hailuo.moderation import counts_as_strike, record_strike
-from hailuo.notify import Notifier, PostFailed, StatusView, UploadTooLarge
+from hailuo.notify import Notifier
 from hailuo.retry import Backoff, poll_interval
 from hailuo.spec import JobSpec
 from hailuo.status import JobStatus
+from hailuo.steps import StepKit
+from hailuo.steps import WorkerConfig as WorkerConfig  # re-exported: imported from here
+from hailuo.submitting import INTERRUPTED_SUBMIT, Submitter
 from providers.base import Phase, PreparedInput, Provider, TaskState
-from providers.resilience import AccountAlerts, CircuitState, Resilience
+from providers.resilience import AccountAlerts, Resilience
 from storage.jobs import Job, JobRepository, StaleTransition
 
 log = logging.getLogger(__name__)
 
-#: The failure rules a member may read (each one has a catalog entry).
-INTERRUPTED_SUBMIT = "job.interrupted_submit"
+#: The failure rule a member may read (it has a catalog entry).
 PROVIDER_TIMEOUT = "job.provider_timeout"
-NO_PROVIDER = "job.no_provider"
-DELIVERY_GAVE_UP = "job.delivery_failed"
-
-
-@dataclass(frozen=True)
-class WorkerConfig:
-    poll_seconds: float = 5.0
-    default_upload_limit: int = 10 * 1024 * 1024
-    task_deadline: float = 2 * 3600.0  # a task still open after this is given up (refunded)
-    queue_deadline: float = 3600.0  # a job no provider accepted within this fails (refunded)
-    failover_patience: float = 30.0  # how long one job waits on one unhealthy provider
-    max_delivery_attempts: int = 5
-    not_found_limit: int = 5  # consecutive "no such task" answers before the job is given up
-    status_edit_interval: float = 10.0  # progress-only edits, per job
-    old_card_age: float = 3600.0  # an older card is edited on state changes only (30046)
-    concurrency: int = 16
 
 
 class Worker:
@@ -94,30 +74,81 @@ class Worker:
         self.providers = providers
         self.order = order
         self.notifier = notifier
-        self.downloader = downloader
         self.clock = clock
         self.rng = rng
         self.metrics = metrics
         self.config = config
-        self.prepare = prepare
         self.backoff = Backoff()
-        #: Each provider's submission limiter (fixed caps, else learned) and circuit breaker.
-        self.resilience = Resilience(
-            clock, providers, caps=submit_caps, on_circuit_change=self._circuit_changed
-        )
-        # Looked up at call time, so the capability tables are always the current ones.
-        self.serves = serves or (lambda name, spec: capabilities.can_serve(name, spec))
-        self.callback_url = callback_url
-        #: Per-provider downloaders: the demo's files come from our own loopback server.
-        self.downloaders = dict(downloaders or {})
         self.alerts = AccountAlerts(clock, on_alert=self._alerted)
+        self.cards = StatusCards(
+            notifier,
+            clock,
+            edit_interval=config.status_edit_interval,
+            old_card_age=config.old_card_age,
+        )
+        self.failures = Failures(jobs, clock, self.cards.show)
+        kit = StepKit(
+            jobs,
+            providers,
+            config,
+            clock,
+            rng,
+            self.backoff,
+            metrics,
+            self.failures.fail,
+            self.cards.show,
+        )
+        self.submitter = Submitter(
+            kit,
+            order,
+            alerts=self.alerts,
+            prepare=prepare,
+            wake=self.wake,
+            submit_caps=submit_caps,
+            serves=serves,
+            callback_url=callback_url,
+        )
+        self.deliverer = Deliverer(
+            kit,
+            notifier=notifier,
+            downloader=downloader,
+            downloaders=downloaders,
+        )
         self._busy: set[int] = set()
         self._background: set[asyncio.Future[None]] = set()
         self._wake = asyncio.Event()
-        self._shown: dict[int, tuple[tuple[JobStatus, int | None, int | None], float]] = {}
         self._slots = asyncio.Semaphore(config.concurrency)
         #: Work run at the start of every tick (the approval queue's expiry and posts).
         self.sweeps: list[Callable[[], Awaitable[None]]] = []
+
+    # The submit step's parts, reachable (and replaceable, in tests) from the worker.
+
+    @property
+    def resilience(self) -> Resilience:
+        """Each provider's submission limiter and circuit breaker."""
+        return self.submitter.resilience
+
+    @resilience.setter
+    def resilience(self, value: Resilience) -> None:
+        self.submitter.resilience = value
+
+    @property
+    def serves(self) -> Callable[[str, JobSpec], bool]:
+        """Whether a provider can serve a spec (the capability tables, by default)."""
+        return self.submitter.serves
+
+    @serves.setter
+    def serves(self, value: Callable[[str, JobSpec], bool]) -> None:
+        self.submitter.serves = value
+
+    @property
+    def callback_url(self) -> Callable[[str, int], str | None] | None:
+        """The URL a provider calls back on for a job, if it calls back at all."""
+        return self.submitter.callback_url
+
+    @callback_url.setter
+    def callback_url(self, value: Callable[[str, int], str | None] | None) -> None:
+        self.submitter.callback_url = value
 
     def wake(self) -> None:
         self._wake.set()
@@ -126,7 +157,7 @@ class Worker:
         """At start-up: end each job a crash left in ``submitting``; the rest resume in ``tick``."""
         for job in await self.jobs.by_status(JobStatus.SUBMITTING):
             log.warning("recovering interrupted submit %s", job.log_context())
-            await self._fail(job, INTERRUPTED_SUBMIT, {"provider": job.provider or ""})
+            await self.failures.fail(job, INTERRUPTED_SUBMIT, {"provider": job.provider or ""})
 
     async def run(self, stop: asyncio.Event) -> None:
         """Tick until ``stop`` is set; a failed tick is logged and the loop goes on."""
@@ -165,10 +196,10 @@ class Worker:
             if job.id in self._busy:
                 continue
             if job.status is JobStatus.QUEUED:
-                action = self._admit(job, now)
+                action = self.submitter.admit(job, now)
                 if action is None:
                     position += 1
-                    steps.append(self._start(job, self._show(job, position)))
+                    steps.append(self._start(job, self.cards.show(job, position)))
                 else:
                     steps.append(self._start(job, action))
             elif self._due(job, now):
@@ -224,131 +255,7 @@ class Worker:
         if job.status in (JobStatus.SUBMITTED, JobStatus.RUNNING):
             await self._poll(job)
         elif job.status is JobStatus.SUCCEEDED:
-            await self._deliver(job)
-
-    # -- submit ----------------------------------------------------------------------------
-
-    def _candidates(self, job: Job) -> list[str]:
-        """Providers in order that can serve the job and that it has not given up on."""
-        given_up = job.provider_meta.get("given_up", [])
-        return [
-            name
-            for name in self.order
-            if name in self.providers and name not in given_up and self.serves(name, job.spec)
-        ]
-
-    def _admit(self, job: Job, now: float) -> Coroutine[Any, Any, None] | None:
-        """What a queued job does now: be submitted, fail, or (None) keep waiting in line."""
-        if job.next_attempt_at > now:
-            return None
-        # Counted from when the job joined the queue (a held job: from its approval).
-        if now - float(job.provider_meta.get("queued_at", job.created_at)) > (
-            self.config.queue_deadline
-        ):
-            return self._fail(job, NO_PROVIDER, {})
-        candidates = self._candidates(job)
-        if not candidates:
-            return self._fail(job, NO_PROVIDER, {})
-        name = self.resilience.admit(candidates)
-        if name is None:
-            return None  # every candidate is open-circuited, or the first healthy one is full
-        return self._submit(job, name)
-
-    async def _submit(self, job: Job, name: str) -> None:
-        prepared = await self.prepare(job)
-        url = self.callback_url(name, job.id) if self.callback_url else None
-        if url:
-            prepared = dataclasses.replace(prepared, callback_url=url)
-        job = await self.jobs.transition(
-            job,
-            JobStatus.SUBMITTING,
-            self.clock(),
-            provider=name,
-            submit_attempts=job.submit_attempts + 1,
-        )
-        try:
-            receipt = await self.providers[name].submit(prepared)
-        except ProviderError as exc:
-            await self._submit_refused(job, name, exc)
-            return
-        except Exception:
-            # An adapter bug after the call began: the body may have landed, so this is
-            # handled like an unknown outcome, never sent again.
-            log.exception("submit crashed %s", job.log_context())
-            lost = ProviderError(
-                ProviderErrorKind.UNKNOWN_OUTCOME, provider=name, detail="adapter error"
-            )
-            await self._submit_refused(job, name, lost)
-            return
-        now = self.clock()
-        # The task id is stored before anything else happens.
-        job = await self.jobs.transition(
-            job,
-            JobStatus.SUBMITTED,
-            now,
-            provider_task_id=receipt.task_id,
-            provider_meta={**job.provider_meta, **receipt.meta},
-            submitted_at=now,
-            next_poll_at=now + self.config.poll_seconds,
-        )
-        self.resilience.record_submit(name, None)
-        self.metrics.provider_call(name, "submit", "ok")
-        log.info("submitted %s", job.log_context())
-        await self._show(job)
-
-    async def _submit_refused(self, job: Job, name: str, exc: ProviderError) -> None:
-        now = self.clock()
-        self.resilience.record_submit(name, exc)
-        self.metrics.provider_call(name, "submit", exc.kind.value)
-        log.warning("submit refused %s: %s (%s)", job.log_context(), exc, exc.detail)
-        if exc.kind is ProviderErrorKind.UNKNOWN_OUTCOME:
-            # The body may have landed: handled exactly like a crash in ``submitting``.
-            await self._fail(job, INTERRUPTED_SUBMIT, {"provider": name})
-            return
-        if not exc.retryable:
-            # About the request itself: every provider serves the same model and would refuse it.
-            await self._fail(job, exc.rule, {"provider": name, "code": exc.provider_code or ""})
-            return
-        account = exc.kind in (ProviderErrorKind.AUTH, ProviderErrorKind.BALANCE)
-        if account:
-            self.alerts.report(name, exc.kind)
-        meta = dict(job.provider_meta)
-        first_failure = dict(meta.get("first_failure", {}))
-        if exc.kind is not ProviderErrorKind.RATE_LIMITED:
-            first_failure.setdefault(name, now)
-            meta["first_failure"] = first_failure
-        others = [other for other in self._candidates(job) if other != name]
-        patience_over = now - first_failure.get(name, now) >= self.config.failover_patience
-        # A rate limit never moves or fails a job; an outage moves it only when there
-        # is somewhere to go (the last provider is retried until the queue deadline).
-        give_up = account or (
-            exc.kind is not ProviderErrorKind.RATE_LIMITED and patience_over and bool(others)
-        )
-        if give_up:
-            meta["given_up"] = [*meta.get("given_up", []), name]
-            log.warning("moving %s on from %s", job.log_context(), name)
-        if give_up or (others and not self.resilience.breaker(name).available()):
-            delay = 0.0  # the next provider at once (an open circuit is skipped by admit)
-        else:
-            delay = self.backoff.delay(job.submit_attempts, self.rng, exc.retry_after)
-        job = await self.jobs.transition(
-            job,
-            JobStatus.QUEUED,
-            now,
-            provider=None,
-            provider_meta=meta,
-            next_attempt_at=now + delay,
-        )
-        if give_up and not others:
-            await self._fail(job, NO_PROVIDER, {})
-            return
-        self.wake()
-
-    def _alerted(self, provider: str, kind: ProviderErrorKind) -> None:
-        self.metrics.provider_call(provider, "admin_alert", kind.value)
-
-    def _circuit_changed(self, provider: str, state: CircuitState) -> None:
-        self.metrics.provider_call(provider, "circuit", state.value)
+            await self.deliverer.deliver(job)
 
     # -- follow ----------------------------------------------------------------------------
 
@@ -358,7 +265,7 @@ class Worker:
         provider = self.providers.get(job.provider)
         started = job.submitted_at or job.created_at
         if provider is None or now - started > self.config.task_deadline:
-            await self._fail(job, PROVIDER_TIMEOUT, {"task_id": job.provider_task_id})
+            await self.failures.fail(job, PROVIDER_TIMEOUT, {"task_id": job.provider_task_id})
             return
         try:
             state = await provider.query(job.provider_task_id, job.provider_meta)
@@ -373,7 +280,7 @@ class Worker:
                 # (a single one may be a replica lagging behind the submit).
                 meta["not_found"] = int(meta.get("not_found", 0)) + 1
                 if meta["not_found"] >= self.config.not_found_limit:
-                    await self._fail(job, exc.rule, {"provider": job.provider, "code": ""})
+                    await self.failures.fail(job, exc.rule, {"provider": job.provider, "code": ""})
                     return
             delay = self.backoff.delay(min(job.polls + 1, 6), self.rng, exc.retry_after)
             await self.jobs.update(
@@ -397,14 +304,16 @@ class Worker:
                 progress=100,
                 next_delivery_at=now,
             )
-            await self._show(job)
+            await self.cards.show(job)
             self.wake()
             return job
         if state.phase is Phase.FAILED:
             failure = state.failure
             rule = failure.rule if failure else "provider.failed"
             code = failure.provider_code if failure else None
-            await self._fail(job, rule, {"provider": job.provider or "", "code": code or ""})
+            await self.failures.fail(
+                job, rule, {"provider": job.provider or "", "code": code or ""}
+            )
             return job
         status = JobStatus.RUNNING if state.phase is Phase.RUNNING else job.status
         updates: dict[str, Any] = {"polls": job.polls + 1, "next_poll_at": next_poll}
@@ -414,155 +323,8 @@ class Worker:
             job = await self.jobs.transition(job, status, now, **updates)
         else:
             job = await self.jobs.update(job, now, **updates)
-        await self._show(job)
+        await self.cards.show(job)
         return job
 
-    # -- deliver ---------------------------------------------------------------------------
-
-    async def _deliver(self, job: Job) -> None:
-        now = self.clock()
-        if job.delivery_attempts > 0:
-            found = await self.notifier.find_delivery(job)
-            if found is not None:
-                log.info("found an earlier delivery of %s", job.log_context())
-                await self._delivered(job, found, job.delivery_kind or "attachment", None)
-                return
-        if job.delivery_attempts >= self.config.max_delivery_attempts:
-            await self._fail(job, DELIVERY_GAVE_UP, {}, to=JobStatus.DELIVERY_FAILED)
-            return
-        job = await self.jobs.update(job, now, delivery_attempts=job.delivery_attempts + 1)
-        assert job.provider is not None and job.result_locator is not None
-        try:
-            url = await self.providers[job.provider].result_url(
-                job.result_locator, job.provider_meta
-            )
-        except ProviderError as exc:
-            log.warning("result URL failed %s: %s", job.log_context(), exc)
-            await self._retry_delivery(job)
-            return
-        try:
-            video = await self.downloaders.get(job.provider, self.downloader).fetch(url)
-        except DownloadError as exc:
-            log.warning("download failed %s: %s", job.log_context(), exc)
-            if exc.too_large:
-                link_id = await self._post_link(job, url, "delivery.too_large_to_fetch")
-                if link_id is not None:
-                    await self._delivered(job, link_id, "link", None)
-                return
-            await self._retry_delivery(job)
-            return
-        try:
-            limits = [
-                job.attachment_limit,
-                await self.notifier.guild_upload_limit(job.guild_id),
-                self.config.default_upload_limit,
-            ]
-            plan = plan_delivery(video.size, limits)
-            message_id: int | None = None
-            kind = "attachment"
-            if plan.attach:
-                try:
-                    message_id = await self.notifier.post_video(job, video.path, video.size)
-                except UploadTooLarge:
-                    plan = plan_delivery(video.size, [])
-            if message_id is None:
-                kind = "link"
-                message_id = await self._post_link(job, url, plan.reason or "delivery.too_large")
-            if message_id is None:
-                return
-            self.metrics.delivery(kind, video.size)
-            await self._delivered(job, message_id, kind, video.size)
-        except PostFailed as exc:
-            log.warning("posting failed %s: %s", job.log_context(), exc)
-            await self._retry_delivery(job)
-        finally:
-            video.discard()
-
-    async def _post_link(self, job: Job, url: str, reason: str) -> int | None:
-        try:
-            return await self.notifier.post_link(job, url, reason)
-        except PostFailed as exc:
-            log.warning("posting a link failed %s: %s", job.log_context(), exc)
-            await self._retry_delivery(job)
-            return None
-
-    async def _retry_delivery(self, job: Job) -> None:
-        now = self.clock()
-        fresh = await self.jobs.get(job.id)
-        if fresh is None or fresh.status is not JobStatus.SUCCEEDED:
-            return
-        delay = self.backoff.delay(fresh.delivery_attempts, self.rng)
-        await self.jobs.update(fresh, now, next_delivery_at=now + delay)
-
-    async def _delivered(self, job: Job, message_id: int, kind: str, size: int | None) -> None:
-        job = await asyncio.shield(
-            self.jobs.transition(
-                job,
-                JobStatus.DELIVERED,
-                self.clock(),
-                reason="video delivered",
-                delivered_message_id=message_id,
-                delivery_kind=kind,
-                delivery_bytes=size,
-            )
-        )
-        log.info("delivered %s as %s", job.log_context(), kind)
-        await self._show(job)
-
-    # -- shared ----------------------------------------------------------------------------
-
-    async def _fail(
-        self,
-        job: Job,
-        rule: str,
-        params: dict[str, Any],
-        *,
-        to: JobStatus = JobStatus.FAILED,
-    ) -> None:
-        # Shielded: a shutdown in the middle must not leave the credits unsettled.
-        job = await asyncio.shield(
-            self.jobs.transition(
-                job, to, self.clock(), reason=rule, failure_rule=rule, failure_params=params
-            )
-        )
-        log.info("ended %s rule=%s", job.log_context(), rule)
-        if counts_as_strike(rule):
-            await self._strike(job)
-        await self._show(job)
-
-    async def _strike(self, job: Job) -> None:
-        """A provider's content refusal counts against the member (at most once per job);
-        at the server's threshold they are blocked. Audited, so the log channel hears of it."""
-        try:
-            outcome = await asyncio.shield(
-                record_strike(
-                    self.jobs.db,
-                    self.clock,
-                    guild_id=job.guild_id,
-                    user_id=job.user_id,
-                    job_id=job.id,
-                )
-            )
-        except Exception:  # the job has ended either way; a lost strike is only logged
-            log.exception("could not record a strike for %s", job.log_context())
-            return
-        if outcome.newly_blocked:
-            log.info("blocked after %d strikes %s", outcome.strikes, job.log_context())
-
-    async def _show(self, job: Job, position: int | None = None) -> None:
-        """Edit the status message on a change of state; progress and queue position
-        changes at most every ~10 s; nothing when nothing visible changed."""
-        now = self.clock()
-        seen = (job.status, position, job.progress)
-        last = self._shown.get(job.id)
-        if last is not None:
-            if last[0] == seen:
-                return
-            if last[0][0] is job.status and now - last[1] < self.config.status_edit_interval:
-                return
-            if last[0][0] is job.status and now - job.created_at > self.config.old_card_age:
-                return  # Discord caps edits of hour-old messages (a job held for approval)
-        self._shown[job.id] = (seen, now)
-        if job.status.terminal:
-            self._shown.pop(job.id, None)
-        await self.notifier.show_status(StatusView(job=job, queue_position=position))
+    def _alerted(self, provider: str, kind: ProviderErrorKind) -> None:
+        self.metrics.provider_call(provider, "admin_alert", kind.value)

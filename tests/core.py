@@ -9,11 +9,12 @@ from functools import partial
 import aiohttp
 
 from hailuo.delivery import Downloader
-from hailuo.jobs import JobDesk, JobRequest, prepared_input
+from hailuo.jobs import JobDesk, JobRequest
 from hailuo.metrics import Metrics
 from hailuo.quotas import QuotaPolicy
 from hailuo.spec import JobSpec, Mode
 from hailuo.status import JobStatus
+from hailuo.submitting import prepared_input
 from hailuo.worker import Worker, WorkerConfig
 from providers.base import Provider
 from storage.db import Database

@@ -1,0 +1,42 @@
+"""Edits of each job's public status message (its card), throttled for Discord's limits.
+
+A change of state is shown at once; progress and queue-position changes at
+most every ``edit_interval`` seconds per job; an older card only on a change
+of state, since Discord caps edits of hour-old messages (error 30046).
+"""
+
+from __future__ import annotations
+
+from hailuo.clock import Clock
+from hailuo.notify import Notifier, StatusView
+from hailuo.status import JobStatus
+from storage.jobs import Job
+
+
+class StatusCards:
+    def __init__(
+        self, notifier: Notifier, clock: Clock, *, edit_interval: float, old_card_age: float
+    ) -> None:
+        self.notifier = notifier
+        self.clock = clock
+        self.edit_interval = edit_interval
+        self.old_card_age = old_card_age
+        self._shown: dict[int, tuple[tuple[JobStatus, int | None, int | None], float]] = {}
+
+    async def show(self, job: Job, position: int | None = None) -> None:
+        """Edit the status message on a change of state; progress and queue position
+        changes at most every ~10 s; nothing when nothing visible changed."""
+        now = self.clock()
+        seen = (job.status, position, job.progress)
+        last = self._shown.get(job.id)
+        if last is not None:
+            if last[0] == seen:
+                return
+            if last[0][0] is job.status and now - last[1] < self.edit_interval:
+                return
+            if last[0][0] is job.status and now - job.created_at > self.old_card_age:
+                return  # Discord caps edits of hour-old messages (a job held for approval)
+        self._shown[job.id] = (seen, now)
+        if job.status.terminal:
+            self._shown.pop(job.id, None)
+        await self.notifier.show_status(StatusView(job=job, queue_position=position))
