@@ -38,12 +38,15 @@ def _guild_id(interaction: discord.Interaction) -> int:
     return interaction.guild_id
 
 
-def cost_list(policy: QuotaPolicy) -> str:
+def cost_list(policy: QuotaPolicy, locale: str | None = None) -> str:
     """The server's costs, model by model: ``Model: 768P 6 s = 1, …; Other: …``."""
     by_model: dict[str, list[str]] = {}
     for (model, res, dur), credits in policy.cost_table().items():
-        by_model.setdefault(model, []).append(f"{res} {dur} s = {credits}")
-    return "; ".join(f"{model}: {', '.join(items)}" for model, items in by_model.items())
+        item = render("cost.item", locale, resolution=res, duration=dur, credits=credits)
+        by_model.setdefault(model, []).append(item)
+    return "; ".join(
+        render("cost.model", locale, model=model, items=items) for model, items in by_model.items()
+    )
 
 
 def ledger_line(entry: LedgerEntry, locale: str | None) -> str:
@@ -106,7 +109,7 @@ async def quota(bot: HailuoBot, interaction: discord.Interaction) -> None:
     ]
     if balance.adjusted:
         lines.append(render("quota.adjusted", locale, amount=balance.adjusted))
-    lines.append(render("quota.costs", locale, costs=cost_list(policy)))
+    lines.append(render("quota.costs", locale, costs=cost_list(policy, locale)))
     recent = await bot.desk.ledger.recent(guild_id, interaction.user.id, RECENT_LINES)
     if recent:
         lines.append(render("quota.recent", locale))

@@ -71,7 +71,7 @@ def describe_policy(policy: QuotaPolicy, locale: str) -> str:
         server_jobs=policy.max_jobs_per_guild,
         cooldown=_seconds(policy.cooldown_seconds, locale),
         channel=channel or render("admin.none", locale),
-        costs=cost_list(policy),
+        costs=cost_list(policy, locale),
     )
 
 
@@ -100,7 +100,7 @@ def usage_chart(report: UsageReport, title: str) -> bytes:
                 [(x + slot * 0.15, base - height_px), (x + slot * 0.85, base)], fill="#5865F2"
             )
         if i % 5 == 0 or i == len(values) - 1:
-            draw.text((x, base + 8), day.strftime("%d %b"), fill="black", font=font)
+            draw.text((x, base + 8), day.strftime("%m-%d"), fill="black", font=font)
     if report.daily_budget:
         y = base - plot_h * report.daily_budget / peak
         draw.line([(left, y), (left + plot_w, y)], fill="#d83c3e", width=2)

@@ -38,6 +38,7 @@ from hailuo.controls import AuditRecorder, JobControls
 from hailuo.jobs import JobDesk
 from hailuo.messages import render
 from hailuo.notify import PostFailed
+from hailuo.spec import MODE_LABELS
 from hailuo.worker import Worker
 from storage.approvals import ApprovalDecision, ApprovalRequest
 from storage.db import Database
@@ -183,7 +184,14 @@ def approval_embed(job: Job, request: ApprovalRequest, locale: str | None) -> di
     spec = job.spec
     embed.add_field(
         name=render("status.field.settings", locale),
-        value=f"{spec.mode.value} · {spec.resolution} · {spec.duration} s · {spec.model}",
+        value=render(
+            "status.settings",
+            locale,
+            mode=MODE_LABELS[spec.mode],
+            resolution=spec.resolution,
+            duration=spec.duration,
+            model=spec.model,
+        ),
         inline=True,
     )
     if spec.prompt:

@@ -27,6 +27,7 @@ from hailuo.controls import CANCELLABLE, REROLLABLE, JobControls, JobInfo
 from hailuo.errors import UserInputError
 from hailuo.messages import render
 from hailuo.notify import PostFailed
+from hailuo.spec import MODE_LABELS
 from hailuo.status import JobStatus
 from storage.jobs import Job
 
@@ -319,7 +320,7 @@ def info_text(info: JobInfo, locale: str | None) -> str:
         render(
             "control.info.request",
             locale,
-            mode=spec.mode.value,
+            mode=MODE_LABELS[spec.mode],
             resolution=spec.resolution,
             duration=spec.duration,
             model=spec.model,

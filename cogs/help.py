@@ -17,7 +17,7 @@ from discord.ext import commands
 from cogs.account import cost_list
 from hailuo import camera, capabilities
 from hailuo.errors import UserInputError
-from hailuo.messages import render
+from hailuo.messages import Either, render
 from hailuo.spec import MODE_LABELS
 
 if TYPE_CHECKING:
@@ -29,7 +29,7 @@ def help_embed(order: Sequence[str], locale: str | None, costs: str) -> discord.
     description = "\n".join(
         [
             render("help.camera", locale, maximum=camera.MAX_RECOMMENDED_PER_GROUP),
-            *camera.help_lines(),
+            *camera.help_lines(locale),
         ]
     )
     embed = discord.Embed(
@@ -42,11 +42,16 @@ def help_embed(order: Sequence[str], locale: str | None, costs: str) -> discord.
             "help.offer_line",
             locale,
             mode=MODE_LABELS[mode],
-            resolutions=", ".join(
-                f"{res} ({'/'.join(str(d) for d in sorted(durations))} s)"
+            resolutions=[
+                render(
+                    "help.resolution",
+                    locale,
+                    resolution=res,
+                    durations="/".join(str(d) for d in sorted(durations)),
+                )
                 for res, durations in resolutions.items()
-            ),
-            models=", ".join(models),
+            ],
+            models=models,
         )
         for mode, (models, resolutions) in capabilities.offered(order).items()
     ]
@@ -64,13 +69,13 @@ def help_embed(order: Sequence[str], locale: str | None, costs: str) -> discord.
         value=render(
             "help.images",
             locale,
-            formats=", ".join(sorted(rules.formats)),
+            formats=sorted(rules.formats),
             max_bytes=rules.max_bytes,
             max_pixels=rules.max_pixels,
             min_short_edge=rules.min_short_edge,
             aspect_min="{}:{}".format(*rules.aspect_min),
             aspect_max="{}:{}".format(*rules.aspect_max),
-            send_formats=" or ".join(sorted(plan.send_formats)),
+            send_formats=Either(sorted(plan.send_formats)),
         ),
         inline=False,
     )
@@ -86,8 +91,7 @@ class HelpCommands(commands.Cog):
     async def help_command(self, interaction: discord.Interaction) -> None:
         if interaction.guild_id is None:
             raise UserInputError("error.guild_only")
+        locale = str(interaction.locale)
         policy = await self.bot.desk.policy(interaction.guild_id)
-        embed = help_embed(
-            self.bot.settings.provider_names, str(interaction.locale), cost_list(policy)
-        )
+        embed = help_embed(self.bot.settings.provider_names, locale, cost_list(policy, locale))
         await interaction.response.send_message(embed=embed, ephemeral=True)

@@ -25,7 +25,7 @@ from discord.ext import commands
 
 from cogs.audit import PAGE_SIZE, audit_page
 from hailuo.errors import UserInputError
-from hailuo.messages import render
+from hailuo.messages import Term, render
 from hailuo.moderation import DEFAULT_LABEL, validate_entry
 from storage.audit import AuditAction
 from storage.blocklist import BlocklistKind, BlocklistRepository
@@ -53,6 +53,11 @@ def _guild_id(interaction: discord.Interaction) -> int:
 
 def _mentions(ids: frozenset[int], form: str, empty: str) -> str:
     return ", ".join(form.format(i) for i in sorted(ids)) or empty
+
+
+def _kind(kind: BlocklistKind) -> Term:
+    """An entry's kind in the admin's words (word, phrase, regex)."""
+    return Term(f"blocklist.kind.{kind.value}")
 
 
 def _hours(seconds: int) -> str:
@@ -290,7 +295,7 @@ class ModerationAdminCommands(commands.Cog):
             "blocklist.added",
             locale,
             id=entry.id,
-            kind=entry.kind.value,
+            kind=_kind(entry.kind),
             label=entry.label or DEFAULT_LABEL,
         )
         await interaction.response.send_message(reply, ephemeral=True)
@@ -315,7 +320,7 @@ class ModerationAdminCommands(commands.Cog):
                 "blocklist.line",
                 locale,
                 id=e.id,
-                kind=e.kind.value,
+                kind=_kind(e.kind),
                 text=e.text.replace("`", "ˋ"),
                 label=e.label or DEFAULT_LABEL,
             )

@@ -5,7 +5,7 @@ from __future__ import annotations
 import discord
 
 from hailuo.messages import render
-from hailuo.spec import Mode
+from hailuo.spec import MODE_LABELS
 from hailuo.status import JobStatus
 from hailuo.status_text import status_line
 from storage.jobs import Job
@@ -17,11 +17,6 @@ _COLOURS = {
     JobStatus.REJECTED: discord.Colour.dark_red(),
     JobStatus.EXPIRED: discord.Colour.dark_grey(),
     JobStatus.CANCELLED: discord.Colour.dark_grey(),
-}
-_MODE_WORDS = {
-    Mode.TEXT: "text to video",
-    Mode.IMAGE: "image to video",
-    Mode.FIRST_LAST: "first + last frame",
 }
 
 
@@ -42,7 +37,7 @@ def status_embed(job: Job, position: int | None = None) -> discord.Embed:
         value=render(
             "status.settings",
             locale,
-            mode=_MODE_WORDS[spec.mode],
+            mode=MODE_LABELS[spec.mode],
             resolution=spec.resolution,
             duration=spec.duration,
             model=spec.model,

@@ -20,6 +20,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 
+from hailuo import messages
 from hailuo.errors import UserInputError
 
 #: Commands one bracket should hold at most (seeds 001, 002, 004); more is
@@ -36,33 +37,46 @@ class Spelling(enum.StrEnum):
 
 @dataclass(frozen=True)
 class CameraCommand:
-    """One camera command in both spellings, with its help text."""
+    """One camera command in both spellings; its help text is in the message catalog."""
 
     english: str
     chinese: str
-    description: str
 
     def spelled(self, spelling: Spelling) -> str:
         return self.english if spelling is Spelling.ENGLISH else self.chinese
 
+    @property
+    def key(self) -> str:
+        """A stable id from the English name (``pan_left``); the catalog describes it as
+        ``camera.describe.<key>``."""
+        return "_".join(self.english.casefold().split())
+
+    def describe(self, locale: str | None = None) -> str:
+        """What the command does, in ``locale`` (English by default)."""
+        return messages.render(f"camera.describe.{self.key}", locale)
+
+    @property
+    def description(self) -> str:
+        return self.describe()
+
 
 #: The 15 commands, in the order of seed 001; pairs from providers.md §5b.
 COMMANDS: tuple[CameraCommand, ...] = (
-    CameraCommand("Truck left", "左移", "The camera slides sideways to the left."),
-    CameraCommand("Truck right", "右移", "The camera slides sideways to the right."),
-    CameraCommand("Pan left", "左摇", "The camera turns to the left from where it stands."),
-    CameraCommand("Pan right", "右摇", "The camera turns to the right from where it stands."),
-    CameraCommand("Push in", "推进", "The camera moves forward, toward the subject."),
-    CameraCommand("Pull out", "拉远", "The camera moves back, away from the subject."),
-    CameraCommand("Pedestal up", "上升", "The camera rises straight up."),
-    CameraCommand("Pedestal down", "下降", "The camera sinks straight down."),
-    CameraCommand("Tilt up", "上摇", "The camera tips upward from where it stands."),
-    CameraCommand("Tilt down", "下摇", "The camera tips downward from where it stands."),
-    CameraCommand("Zoom in", "变焦推近", "The lens zooms in; the camera stays put."),
-    CameraCommand("Zoom out", "变焦拉远", "The lens zooms out; the camera stays put."),
-    CameraCommand("Shake", "晃动", "The camera shakes, as if handheld."),
-    CameraCommand("Tracking shot", "跟随", "The camera follows the moving subject."),
-    CameraCommand("Static shot", "固定", "The camera does not move at all."),
+    CameraCommand("Truck left", "左移"),
+    CameraCommand("Truck right", "右移"),
+    CameraCommand("Pan left", "左摇"),
+    CameraCommand("Pan right", "右摇"),
+    CameraCommand("Push in", "推进"),
+    CameraCommand("Pull out", "拉远"),
+    CameraCommand("Pedestal up", "上升"),
+    CameraCommand("Pedestal down", "下降"),
+    CameraCommand("Tilt up", "上摇"),
+    CameraCommand("Tilt down", "下摇"),
+    CameraCommand("Zoom in", "变焦推近"),
+    CameraCommand("Zoom out", "变焦拉远"),
+    CameraCommand("Shake", "晃动"),
+    CameraCommand("Tracking shot", "跟随"),
+    CameraCommand("Static shot", "固定"),
 )
 
 #: English names for the slash command's ``camera`` choice option (≤ 25).
@@ -266,6 +280,15 @@ def append_command(prompt: str, command: str) -> str:
     return f"{body} {tag}" if body else tag
 
 
-def help_lines() -> list[str]:
-    """One line per command for ``/hailuo help``: ``[Pan left] / [左摇]: ...``."""
-    return [f"[{c.english}] / [{c.chinese}]: {c.description}" for c in COMMANDS]
+def help_lines(locale: str | None = None) -> list[str]:
+    """One line per command for ``/hailuo help``: ``[Pan left] / [左摇]: ...``, in ``locale``."""
+    return [
+        messages.render(
+            "help.camera_line",
+            locale,
+            english=c.english,
+            chinese=c.chinese,
+            description=c.describe(locale),
+        )
+        for c in COMMANDS
+    ]

@@ -34,6 +34,7 @@ from types import MappingProxyType
 from hailuo.camera import Spelling
 from hailuo.errors import UserInputError
 from hailuo.images import DEFAULT_RULES, FREEPIK_RULES, ImageRules
+from hailuo.messages import Either
 from hailuo.spec import (
     MODE_LABELS,
     MODEL_RULES,
@@ -268,11 +269,8 @@ Table = Mapping[str, ProviderCapability]
 
 
 def _either(items: Iterable[object]) -> str:
-    """``A``, ``A or B``, ``A, B or C`` (a member's choice among them)."""
-    words = [str(item) for item in items]
-    if not words:
-        return "—"
-    return words[0] if len(words) == 1 else ", ".join(words[:-1]) + " or " + words[-1]
+    """``A``, ``A or B``, ``A, B or C`` (a member's choice among them), in the reader's words."""
+    return Either(items)
 
 
 def _providers(group: Sequence[ProviderCapability]) -> str:

@@ -23,7 +23,7 @@ from typing import Any, Protocol
 from hailuo.approval import ActionRefused, Actor, ApprovalQueue, already_decided, may_moderate
 from hailuo.clock import Clock
 from hailuo.jobs import JobDesk, JobRequest
-from hailuo.messages import render
+from hailuo.messages import Term
 from hailuo.notify import PostFailed
 from hailuo.status import JobStatus
 from storage.approvals import ApprovalDecision, ApprovalRequest, UnknownApproval
@@ -111,9 +111,9 @@ def check_delete(job: Job, actor: Actor, *, moderator: bool) -> None:
         raise ActionRefused("control.delete.no_video", job_id=job.id)
 
 
-def _state(job: Job) -> str:
-    """The state in words, in the job's own language (the refusal names it)."""
-    return render(f"state.{job.status.value}", job.locale)
+def _state(job: Job) -> Term:
+    """The state in words, for a refusal: rendered in the presser's language when shown."""
+    return Term(f"state.{job.status.value}")
 
 
 class AuditRecorder(Protocol):

@@ -4,13 +4,15 @@ One entry per code; the parameters come from the raised error (the rule's
 limit and the member's value), so no copy of a number can drift from the
 rule. ``render`` falls back to English for a locale without a translation
 and to a generic text (never an exception's words) for an unknown code.
+A word chosen before the reader is known (a mode, a job's state, "or") is
+passed as a ``Term`` or an ``Either`` and rendered in the reader's language.
 """
 
 from __future__ import annotations
 
 import re
 import string
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 
 from hailuo.messages_zh import ZH_CN
 
@@ -58,6 +60,12 @@ CATALOG: dict[str, dict[str, str]] = {
             "The {option} option is not offered by {providers}, the providers this server "
             "uses; set it to {default} or leave it out."
         ),
+        # words that fill other texts (hailuo.messages.Term, Either): the reader's language
+        "mode.t2v": "text-to-video",
+        "mode.i2v": "image-to-video",
+        "mode.fl2v": "first+last frame",
+        "list.separator": ", ",
+        "list.or": "{items} or {last}",
         "camera.unknown": "[{command}] is not a camera command. Did you mean: {suggestions}?",
         "camera.empty": "An empty [ ] in your prompt: put a camera command inside or remove it.",
         "camera.unbalanced": (
@@ -70,6 +78,22 @@ CATALOG: dict[str, dict[str, str]] = {
             "Note: camera bracket {group} holds {count} commands; at most {maximum} are "
             "recommended, so some may be ignored."
         ),
+        # one per camera command (hailuo.camera.CameraCommand.key), for /hailuo help
+        "camera.describe.truck_left": "The camera slides sideways to the left.",
+        "camera.describe.truck_right": "The camera slides sideways to the right.",
+        "camera.describe.pan_left": "The camera turns to the left from where it stands.",
+        "camera.describe.pan_right": "The camera turns to the right from where it stands.",
+        "camera.describe.push_in": "The camera moves forward, toward the subject.",
+        "camera.describe.pull_out": "The camera moves back, away from the subject.",
+        "camera.describe.pedestal_up": "The camera rises straight up.",
+        "camera.describe.pedestal_down": "The camera sinks straight down.",
+        "camera.describe.tilt_up": "The camera tips upward from where it stands.",
+        "camera.describe.tilt_down": "The camera tips downward from where it stands.",
+        "camera.describe.zoom_in": "The lens zooms in; the camera stays put.",
+        "camera.describe.zoom_out": "The lens zooms out; the camera stays put.",
+        "camera.describe.shake": "The camera shakes, as if handheld.",
+        "camera.describe.tracking_shot": "The camera follows the moving subject.",
+        "camera.describe.static_shot": "The camera does not move at all.",
         "image.declared_type": (
             "The attachment is not an image (it is {actual}). Attach a JPG, PNG or WebP picture."
         ),
@@ -163,6 +187,7 @@ CATALOG: dict[str, dict[str, str]] = {
         "moderation.blocklist": (
             "Your prompt breaks this server's rule: {rule}. Reword it and try again."
         ),
+        "moderation.default_label": "server word list",
         "moderation.channel_not_allowed": "Videos can be made only in {channels} here.",
         "moderation.role_required": "You need one of these roles to make videos here: {roles}.",
         "moderation.blocked": "You are blocked from making videos on this server.",
@@ -217,6 +242,9 @@ CATALOG: dict[str, dict[str, str]] = {
         "blocklist.title": "Blocklist: {count} entr(ies)",
         "blocklist.empty": "The blocklist is empty.",
         "blocklist.line": "#{id} · {kind} · `{text}` · {label}",
+        "blocklist.kind.word": "word",
+        "blocklist.kind.phrase": "phrase",
+        "blocklist.kind.regex": "regex",
         "audit.title": "Audit log",
         "audit.empty": "No audit entries match.",
         "audit.line": "`#{id}` <t:{at}:f> **{action}** by {actor}{target}{job}",
@@ -276,6 +304,8 @@ CATALOG: dict[str, dict[str, str]] = {
             "({reserved} held by videos in the making). They renew <t:{renews_at}:R>."
         ),
         "quota.costs": "Costs: {costs}.",
+        "cost.model": "{model}: {items}",
+        "cost.item": "{resolution} {duration} s = {credits}",
         "quota.summary_week": (
             "You have **{remaining}** of {allowance} credits left this week "
             "({reserved} held by videos in the making). They renew <t:{renews_at}:R>."
@@ -479,6 +509,8 @@ CATALOG: dict[str, dict[str, str]] = {
         ),
         "help.offers": "What this server offers",
         "help.offer_line": "{mode}: {resolutions} (models: {models})",
+        "help.resolution": "{resolution} ({durations} s)",
+        "help.camera_line": "[{english}] / [{chinese}]: {description}",
         "help.costs_title": "Credits",
         "help.costs": "{costs}. /hailuo quota shows what you have left.",
         "help.images_title": "Images",
@@ -499,12 +531,17 @@ CATALOG["zh-CN"] = ZH_CN
 
 
 def render(code: str, locale: str | None = None, /, **params: object) -> str:
-    """The text for ``code`` in ``locale`` (or English), filled from ``params``."""
+    """The text for ``code`` in ``locale`` (or English), filled from ``params``.
+
+    A parameter that is a :class:`Term` or an :class:`Either` is rendered in
+    ``locale`` too, so a word chosen long before (a mode, a state) reads in the
+    language of the text it fills.
+    """
     table = CATALOG.get(_language(locale), CATALOG[FALLBACK_LOCALE])
     template = table.get(code) or CATALOG[FALLBACK_LOCALE].get(code)
     if template is None:
         return CATALOG[FALLBACK_LOCALE]["error.unexpected"].format(incident=code)
-    values = _Params({k: _display(v) for k, v in params.items()})
+    values = _Params({k: _display(v, locale) for k, v in params.items()})
     try:
         return template.format_map(values)
     except (ValueError, TypeError):
@@ -525,9 +562,60 @@ def _language(locale: str | None) -> str:
     return locale.split("-")[0] if locale.split("-")[0] in CATALOG else FALLBACK_LOCALE
 
 
-def _display(value: object) -> object:
+class Term(str):
+    """A catalog word passed as a parameter (``Term("mode.t2v")``, ``Term("state.queued")``).
+
+    :func:`render` renders it in the language of the text it fills; anywhere else
+    (a log line, ``str()``, a comparison, JSON) it is its English words.
+    """
+
+    code: str
+
+    def __new__(cls, code: str) -> Term:
+        term = super().__new__(cls, render(code))
+        term.code = code
+        return term
+
+    def __repr__(self) -> str:
+        return f"Term({self.code!r})"
+
+
+class Either(str):
+    """A choice among items: ``A``, ``A or B``, ``A, B or C``, joined in the reader's language.
+
+    Like :class:`Term`, it is its English text outside :func:`render`.
+    """
+
+    items: tuple[object, ...]
+
+    def __new__(cls, items: Iterable[object]) -> Either:
+        listed = tuple(items)
+        either = super().__new__(cls, _either(listed, FALLBACK_LOCALE))
+        either.items = listed
+        return either
+
+    def __repr__(self) -> str:
+        return f"Either({self.items!r})"
+
+
+def _either(items: Sequence[object], locale: str | None) -> str:
+    words = [str(_display(item, locale)) for item in items]
+    if not words:
+        return "—"
+    if len(words) == 1:
+        return words[0]
+    items_text = render("list.separator", locale).join(words[:-1])
+    return render("list.or", locale, items=items_text, last=words[-1])
+
+
+def _display(value: object, locale: str | None) -> object:
+    if isinstance(value, Term):
+        return render(value.code, locale)
+    if isinstance(value, Either):
+        return _either(value.items, locale)
     if isinstance(value, Sequence) and not isinstance(value, str):
-        return ", ".join(str(v) for v in value) or "—"
+        separator = render("list.separator", locale)
+        return separator.join(str(_display(v, locale)) for v in value) or "—"
     return value
 
 

@@ -23,14 +23,10 @@ ZH_CN: dict[str, str] = {
     "spec.duration": (
         "{model} 在 {resolution} 下只能生成 {allowed} 秒的视频，不支持 {duration} 秒。"
     ),
-    "spec.model_mode": (
-        "{model} 无法制作 {mode} 视频，只能制作 {allowed}。如需 {mode}，请选择：{models}。"
-    ),
+    "spec.model_mode": "{model} 不支持{mode}，只支持{allowed}。如需{mode}，请选择：{models}。",
     # what the server's providers offer (hailuo.capabilities)
     "capability.model": "本服务器使用的服务商（{providers}）不提供 {model}；请选择 {allowed}。",
-    "capability.mode": (
-        "本服务器使用的服务商（{providers}）不能制作 {mode} 视频，只能制作 {allowed}。"
-    ),
+    "capability.mode": "本服务器使用的服务商（{providers}）不支持{mode}，只支持{allowed}。",
     "capability.resolution": (
         "本服务器使用的服务商（{providers}）在 {mode} 下不提供 {resolution}；请选择 {allowed}。"
     ),
@@ -41,6 +37,12 @@ ZH_CN: dict[str, str] = {
     "capability.option": (
         "本服务器使用的服务商（{providers}）不支持 {option} 选项；请设为 {default} 或不填。"
     ),
+    # words that fill other texts (hailuo.messages.Term, Either): the reader's language
+    "mode.t2v": "文生视频",
+    "mode.i2v": "图生视频",
+    "mode.fl2v": "首尾帧",
+    "list.separator": "、",
+    "list.or": "{items} 或 {last}",
     "camera.unknown": "[{command}] 不是运镜指令。你是不是想输入：{suggestions}？",
     "camera.empty": "提示词里有空的 [ ]：请在其中写入运镜指令，或将其删除。",
     "camera.unbalanced": "提示词里有方括号没有闭合或没有开头（在第 {position} 个字符处）。",
@@ -49,6 +51,22 @@ ZH_CN: dict[str, str] = {
         "注意：第 {group} 组运镜方括号里有 {count} 条指令，建议最多 {maximum} 条，"
         "部分指令可能被忽略。"
     ),
+    # one per camera command (hailuo.camera.CameraCommand.key), for /hailuo help
+    "camera.describe.truck_left": "镜头向左横向平移。",
+    "camera.describe.truck_right": "镜头向右横向平移。",
+    "camera.describe.pan_left": "镜头在原地向左转动。",
+    "camera.describe.pan_right": "镜头在原地向右转动。",
+    "camera.describe.push_in": "镜头向前移动，靠近主体。",
+    "camera.describe.pull_out": "镜头向后移动，远离主体。",
+    "camera.describe.pedestal_up": "镜头垂直上升。",
+    "camera.describe.pedestal_down": "镜头垂直下降。",
+    "camera.describe.tilt_up": "镜头在原地向上仰。",
+    "camera.describe.tilt_down": "镜头在原地向下俯。",
+    "camera.describe.zoom_in": "镜头变焦推近，机位不动。",
+    "camera.describe.zoom_out": "镜头变焦拉远，机位不动。",
+    "camera.describe.shake": "镜头晃动，如同手持拍摄。",
+    "camera.describe.tracking_shot": "镜头跟随运动的主体。",
+    "camera.describe.static_shot": "镜头完全不动。",
     "image.declared_type": "附件不是图片（而是 {actual}）。请附上 JPG、PNG 或 WebP 图片。",
     "image.format": "图片必须是 {allowed}（按文件内容判断，而不是文件名）；你的图片是 {actual}。",
     "image.too_big": "图片必须小于 {limit:,} 字节；你的图片有 {actual:,} 字节。",
@@ -118,6 +136,7 @@ ZH_CN: dict[str, str] = {
     "job.delivery_failed": "视频已生成，但无法发布到这里。",
     # moderation
     "moderation.blocklist": "你的提示词违反了本服务器的规则：{rule}。请修改后重试。",
+    "moderation.default_label": "服务器屏蔽词",
     "moderation.channel_not_allowed": "在本服务器只能在 {channels} 中制作视频。",
     "moderation.role_required": "你需要以下身份组之一才能在这里制作视频：{roles}。",
     "moderation.blocked": "你已被禁止在本服务器制作视频。",
@@ -162,6 +181,9 @@ ZH_CN: dict[str, str] = {
     "blocklist.title": "屏蔽列表：{count} 条",
     "blocklist.empty": "屏蔽列表是空的。",
     "blocklist.line": "#{id} · {kind} · `{text}` · {label}",
+    "blocklist.kind.word": "词语",
+    "blocklist.kind.phrase": "短语",
+    "blocklist.kind.regex": "正则表达式",
     "audit.title": "审计日志",
     "audit.empty": "没有符合条件的日志。",
     "audit.line": "`#{id}` <t:{at}:f> **{action}**，操作者 {actor}{target}{job}",
@@ -221,6 +243,8 @@ ZH_CN: dict[str, str] = {
         "积分将于 <t:{renews_at}:R>恢复。"
     ),
     "quota.costs": "价格：{costs}。",
+    "cost.model": "{model}：{items}",
+    "cost.item": "{resolution} {duration} 秒 = {credits}",
     "quota.summary_week": (
         "你本周的 {allowance} 积分还剩 **{remaining}**（其中 {reserved} 被制作中的视频占用）。"
         "积分将于 <t:{renews_at}:R>恢复。"
@@ -389,6 +413,8 @@ ZH_CN: dict[str, str] = {
     ),
     "help.offers": "本服务器提供的视频",
     "help.offer_line": "{mode}：{resolutions}（模型：{models}）",
+    "help.resolution": "{resolution}（{durations} 秒）",
+    "help.camera_line": "[{english}] / [{chinese}]：{description}",
     "help.costs_title": "积分",
     "help.costs": "{costs}。用 /海螺 额度 查看你还剩多少积分。",
     "help.images_title": "图片",

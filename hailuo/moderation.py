@@ -10,7 +10,8 @@ so blocking "ass" leaves "class" and "passage" alone. Letters spelled apart
 tokens are joined while real words keep their boundaries ("a sscary" stays
 two words). Camera commands are not screened.
 
-A refusal names the entry's label (or "server word list"), never the entry.
+A refusal names the entry's label (or the catalog's default label, in the
+reader's language), never the entry.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from dataclasses import dataclass
 from hailuo.camera import parse_prompt
 from hailuo.clock import Clock
 from hailuo.errors import ModerationBlocked, UserInputError
+from hailuo.messages import Term
 from storage.blocklist import BlocklistEntry, BlocklistKind
 from storage.db import Database
 from storage.moderation import (
@@ -39,7 +41,9 @@ from storage.moderation import (
 
 log = logging.getLogger(__name__)
 
-DEFAULT_LABEL = "server word list"
+#: The label of an entry an admin left unlabelled ("server word list"): rendered in the
+#: reader's language when shown; stored labels are the admin's text, shown as typed.
+DEFAULT_LABEL = Term("moderation.default_label")
 MAX_ENTRY_CHARS = 200  # an entry, a regex pattern included (the schema's CHECK too)
 MAX_SCREENED_CHARS = 4000  # of the folded text a regex runs on (prompts stop at 2000)
 STRIKE_RULE = "provider.moderation"

@@ -31,6 +31,7 @@ from typing import Any
 
 from hailuo.camera import CameraPrompt, Spelling, parse_prompt
 from hailuo.errors import UserInputError
+from hailuo.messages import Term
 
 PROMPT_MAX_CHARS = 2000
 
@@ -41,9 +42,10 @@ class Mode(enum.StrEnum):
     FIRST_LAST = "fl2v"  # first and last frame to video
 
 
-#: How a mode is named in a member's message.
-MODE_LABELS: Mapping[Mode, str] = MappingProxyType(
-    {Mode.TEXT: "text-to-video", Mode.IMAGE: "image-to-video", Mode.FIRST_LAST: "first+last frame"}
+#: How a mode is named in a member's message: ``mode.<value>`` in the catalog, rendered in
+#: the language of the text it fills (English elsewhere: "text-to-video").
+MODE_LABELS: Mapping[Mode, Term] = MappingProxyType(
+    {mode: Term(f"mode.{mode.value}") for mode in Mode}
 )
 
 #: Every resolution the bot knows, lowest first (the order choices and messages use).

@@ -110,7 +110,7 @@ async def test_animate_with_a_first_and_a_last_frame(discord_sim, minimax, env) 
         "768P",
         10,
     )
-    assert "first + last frame" in str(inter.original_message.embeds)
+    assert "first+last frame" in str(inter.original_message.embeds)
     assert len(discord_sim.find_calls(method="GET", path_regex=r"^/cdn/")) == 2  # both frames
 
 
