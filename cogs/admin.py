@@ -279,22 +279,7 @@ class MoneyAdminCommands(commands.Cog):
         credits: app_commands.Range[int, 1, 100_000],
         reason: str = "",
     ) -> None:
-        balance = await self.bot.desk.grant(
-            _guild_id(interaction),
-            member.id,
-            credits,
-            actor_id=interaction.user.id,
-            reason=reason,
-            roles=_roles(member),
-        )
-        text = render(
-            "admin.grant.done",
-            str(interaction.locale),
-            user_id=member.id,
-            amount=credits,
-            remaining=balance.remaining,
-        )
-        await self._reply(interaction, text)
+        await self._adjust(interaction, member, credits, reason, "admin.grant.done")
 
     @app_commands.command(name="take", description="Take credits back from a member")
     async def take(
@@ -304,19 +289,30 @@ class MoneyAdminCommands(commands.Cog):
         credits: app_commands.Range[int, 1, 100_000],
         reason: str = "",
     ) -> None:
+        await self._adjust(interaction, member, -credits, reason, "admin.take.done")
+
+    async def _adjust(
+        self,
+        interaction: discord.Interaction,
+        member: discord.User,
+        change: int,
+        reason: str,
+        done_code: str,
+    ) -> None:
+        """Grant (or, with a negative ``change``, take) credits for this period."""
         balance = await self.bot.desk.grant(
             _guild_id(interaction),
             member.id,
-            -credits,
+            change,
             actor_id=interaction.user.id,
             reason=reason,
             roles=_roles(member),
         )
         text = render(
-            "admin.take.done",
+            done_code,
             str(interaction.locale),
             user_id=member.id,
-            amount=credits,
+            amount=abs(change),
             remaining=balance.remaining,
         )
         await self._reply(interaction, text)

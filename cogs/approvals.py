@@ -32,13 +32,13 @@ from cogs.controls import (
     guarded,
     hailuo_bot,
 )
+from cogs.render import add_settings_field, clip
 from hailuo.approval import ApprovalQueue, StatusNotifier
 from hailuo.clock import Clock
 from hailuo.controls import AuditRecorder, JobControls
 from hailuo.jobs import JobDesk
 from hailuo.messages import render
 from hailuo.notify import PostFailed
-from hailuo.spec import MODE_LABELS
 from hailuo.worker import Worker
 from storage.approvals import ApprovalDecision, ApprovalRequest
 from storage.db import Database
@@ -182,20 +182,9 @@ def approval_embed(job: Job, request: ApprovalRequest, locale: str | None) -> di
         inline=True,
     )
     spec = job.spec
-    embed.add_field(
-        name=render("status.field.settings", locale),
-        value=render(
-            "status.settings",
-            locale,
-            mode=MODE_LABELS[spec.mode],
-            resolution=spec.resolution,
-            duration=spec.duration,
-            model=spec.model,
-        ),
-        inline=True,
-    )
+    add_settings_field(embed, spec, locale)
     if spec.prompt:
-        prompt = spec.prompt if len(spec.prompt) <= 1000 else spec.prompt[:999] + "…"
+        prompt = clip(spec.prompt, 1000)
         embed.add_field(name=render("status.field.prompt", locale), value=prompt, inline=False)
     return embed
 

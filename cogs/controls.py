@@ -21,13 +21,12 @@ from discord.ext import commands
 
 from cogs.account import member_roles
 from cogs.errors import answer_privately, describe
-from cogs.render import status_embed
+from cogs.render import clip, request_params, status_embed
 from hailuo.approval import Actor
 from hailuo.controls import CANCELLABLE, REROLLABLE, JobControls, JobInfo
 from hailuo.errors import UserInputError
 from hailuo.messages import render
 from hailuo.notify import PostFailed
-from hailuo.spec import MODE_LABELS
 from hailuo.status import JobStatus
 from storage.jobs import Job
 
@@ -65,9 +64,30 @@ def guild_of(interaction: discord.Interaction) -> int:
     return interaction.guild_id
 
 
+def on_job(interaction: discord.Interaction, job_id: int) -> tuple[int, int, Actor]:
+    """What a job control acts on: ``(guild_id, job_id, actor)``, in ``JobControls``' order."""
+    return guild_of(interaction), job_id, actor_of(interaction)
+
+
 def joined_at(interaction: discord.Interaction) -> float | None:
-    joined = getattr(interaction.user, "joined_at", None)
+    """When the member joined the server (the approval policy's "new member"), if known."""
+    user = interaction.user
+    joined = user.joined_at if isinstance(user, discord.Member) else None
     return joined.timestamp() if joined is not None else None
+
+
+def parent_channel(interaction: discord.Interaction) -> int | None:
+    """A thread's parent channel: the server's channel gate allows it like its own."""
+    parent = getattr(interaction.channel, "parent_id", None)
+    return parent if isinstance(parent, int) else None
+
+
+def attachment_limit(interaction: discord.Interaction) -> int | None:
+    """The channel's upload limit, if the payload says it."""
+    try:
+        return int(interaction.filesize_limit)
+    except (KeyError, TypeError, ValueError):  # older payloads lack attachment_size_limit
+        return None
 
 
 async def guarded(interaction: discord.Interaction, work: Awaitable[None]) -> None:
@@ -139,15 +159,14 @@ async def _say(
 async def start_cancel(interaction: discord.Interaction, job_id: int) -> None:
     """Cancel (button or command): at once when refunded, after a confirm when charged."""
     locale = str(interaction.locale)
-    controls, actor = controls_of(interaction), actor_of(interaction)
-    guild_id = guild_of(interaction)
-    plan = await controls.plan_cancel(guild_id, job_id, actor)
+    controls, target = controls_of(interaction), on_job(interaction, job_id)
+    plan = await controls.plan_cancel(*target)
     if plan.charged:
         view = ControlsView().add_item(ConfirmCancelButton(job_id, locale))
         text = render("control.cancel.confirm", locale, job_id=job_id, cost=plan.job.cost)
         await _say(interaction, text, view)
         return
-    done = await controls.cancel(guild_id, job_id, actor, confirmed=False)
+    done = await controls.cancel(*target, confirmed=False)
     await _say(interaction, _cancelled_text(done.job, done.charged, locale))
 
 
@@ -173,7 +192,7 @@ class ConfirmCancelButton(JobButton, template=rf"hailuo:cancel-ok:{JOB}"):
     async def pressed(self, interaction: discord.Interaction) -> None:
         locale = str(interaction.locale)
         done = await controls_of(interaction).cancel(
-            guild_of(interaction), self.job_id, actor_of(interaction), confirmed=True
+            *on_job(interaction, self.job_id), confirmed=True
         )
         await interaction.response.edit_message(
             content=_cancelled_text(done.job, done.charged, locale), view=None
@@ -187,9 +206,7 @@ class RerollButton(JobButton, template=rf"hailuo:reroll:{JOB}"):
 
     async def pressed(self, interaction: discord.Interaction) -> None:
         locale = str(interaction.locale)
-        plan = await controls_of(interaction).plan_reroll(
-            guild_of(interaction), self.job_id, actor_of(interaction)
-        )
+        plan = await controls_of(interaction).plan_reroll(*on_job(interaction, self.job_id))
         view = ControlsView().add_item(ConfirmRerollButton(self.job_id, locale, cost=plan.cost))
         text = render(
             "control.reroll.confirm",
@@ -210,15 +227,13 @@ class ConfirmRerollButton(JobButton, template=rf"hailuo:reroll-ok:{JOB}"):
         locale = str(interaction.locale)
         bot = hailuo_bot(interaction)
         job = await controls_of(interaction).reroll(
-            guild_of(interaction),
-            self.job_id,
-            actor_of(interaction),
+            *on_job(interaction, self.job_id),
             channel_id=interaction.channel_id,
             interaction_id=interaction.id,
             locale=locale,
-            attachment_limit=_attachment_limit(interaction),
+            attachment_limit=attachment_limit(interaction),
             joined_at=joined_at(interaction),
-            parent_channel_id=_parent_channel(interaction),
+            parent_channel_id=parent_channel(interaction),
         )
         # The confirm becomes the answer: a second press cannot make yet another job.
         text = render("control.reroll.done", locale, job_id=self.job_id, new_id=job.id)
@@ -233,19 +248,6 @@ class ConfirmRerollButton(JobButton, template=rf"hailuo:reroll-ok:{JOB}"):
         bot.worker.wake()
 
 
-def _parent_channel(interaction: discord.Interaction) -> int | None:
-    """A thread's parent channel: the server's channel gate allows it like its own."""
-    parent = getattr(interaction.channel, "parent_id", None)
-    return parent if isinstance(parent, int) else None
-
-
-def _attachment_limit(interaction: discord.Interaction) -> int | None:
-    try:
-        return int(interaction.filesize_limit)
-    except (KeyError, TypeError, ValueError):
-        return None
-
-
 class DeleteButton(JobButton, template=rf"hailuo:delete:{JOB}"):
     action = "delete"
     label_code = "control.button.delete"
@@ -253,9 +255,7 @@ class DeleteButton(JobButton, template=rf"hailuo:delete:{JOB}"):
 
     async def pressed(self, interaction: discord.Interaction) -> None:
         locale = str(interaction.locale)
-        job = await controls_of(interaction).delete_video(
-            guild_of(interaction), self.job_id, actor_of(interaction)
-        )
+        job = await controls_of(interaction).delete_video(*on_job(interaction, self.job_id))
         await _say(interaction, render("control.delete.done", locale, job_id=job.id))
         if job.status_message_id is not None:
             card = hailuo_bot(interaction).get_partial_messageable(job.channel_id)
@@ -317,17 +317,10 @@ def info_text(info: JobInfo, locale: str | None) -> str:
             state=render(f"state.{job.status.value}", locale),
             user_id=job.user_id,
         ),
-        render(
-            "control.info.request",
-            locale,
-            mode=MODE_LABELS[spec.mode],
-            resolution=spec.resolution,
-            duration=spec.duration,
-            model=spec.model,
-        ),
+        render("control.info.request", locale, **request_params(spec)),
     ]
     if spec.prompt:
-        lines.append(render("control.info.prompt", locale, prompt=_clip(spec.prompt, 900)))
+        lines.append(render("control.info.prompt", locale, prompt=clip(spec.prompt, 900)))
     lines += [
         render(
             "control.info.provider",
@@ -350,10 +343,6 @@ def info_text(info: JobInfo, locale: str | None) -> str:
         ),
     ]
     return "\n".join(lines)
-
-
-def _clip(text: str, limit: int) -> str:
-    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 class ControlCommands(commands.Cog):
@@ -384,9 +373,9 @@ class ControlCommands(commands.Cog):
                 locale,
                 job_id=job.id,
                 state=render(f"state.{job.status.value}", locale),
-                prompt=_clip(job.spec.prompt or "—", 60),
+                prompt=clip(job.spec.prompt or "—", 60),
             )
-            choices.append(app_commands.Choice(name=_clip(name, 100), value=job.id))
+            choices.append(app_commands.Choice(name=clip(name, 100), value=job.id))
         return choices
 
 

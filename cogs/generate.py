@@ -21,7 +21,7 @@ from discord import app_commands
 from discord.ext import commands
 
 from cogs.account import member_roles
-from cogs.controls import controls_view
+from cogs.controls import attachment_limit, controls_view, joined_at, parent_channel
 from cogs.errors import answer_privately, describe
 from cogs.render import checking_embed, status_embed
 from hailuo import camera, capabilities, images
@@ -93,29 +93,10 @@ def _guild_ids(interaction: discord.Interaction) -> tuple[int, int]:
     return interaction.guild_id, interaction.channel_id
 
 
-def parent_channel(interaction: discord.Interaction) -> int | None:
-    """A thread's parent channel (the channel gate allows a thread like its channel)."""
-    parent = getattr(interaction.channel, "parent_id", None)
-    return parent if isinstance(parent, int) else None
-
-
-def joined_at(interaction: discord.Interaction) -> float | None:
-    """When the member joined the server (the approval policy's "new member"), if known."""
-    user = interaction.user
-    joined = user.joined_at if isinstance(user, discord.Member) else None
-    return joined.timestamp() if joined is not None else None
-
-
-def _attachment_limit(interaction: discord.Interaction) -> int | None:
-    try:
-        return int(interaction.filesize_limit)
-    except (KeyError, TypeError, ValueError):  # older payloads lack attachment_size_limit
-        return None
-
-
-async def text(bot: HailuoBot, interaction: discord.Interaction, spec: JobSpec) -> None:
-    started = time.monotonic()
-    guild_id, channel_id = _guild_ids(interaction)
+async def _precheck(
+    bot: HailuoBot, interaction: discord.Interaction, spec: JobSpec, guild_id: int, channel_id: int
+) -> None:
+    """The checks that need no download; a broken rule is raised before anything is spent."""
     await bot.desk.precheck(
         guild_id,
         interaction.user.id,
@@ -124,20 +105,39 @@ async def text(bot: HailuoBot, interaction: discord.Interaction, spec: JobSpec) 
         channel_id=channel_id,
         parent_channel_id=parent_channel(interaction),
     )
-    job = await bot.desk.create(
-        JobRequest(
-            guild_id=guild_id,
-            channel_id=channel_id,
-            user_id=interaction.user.id,
-            spec=spec,
-            interaction_id=interaction.id,
-            locale=str(interaction.locale),
-            attachment_limit=_attachment_limit(interaction),
-            roles=member_roles(interaction),
-            parent_channel_id=parent_channel(interaction),
-            joined_at=joined_at(interaction),
-        )
+
+
+def _request(
+    interaction: discord.Interaction,
+    spec: JobSpec,
+    guild_id: int,
+    channel_id: int,
+    *,
+    status_message_id: int | None = None,
+    images: dict[str, tuple[str, bytes]] | None = None,
+) -> JobRequest:
+    """The job of this interaction, with what the member and the channel tell of it."""
+    return JobRequest(
+        guild_id=guild_id,
+        channel_id=channel_id,
+        user_id=interaction.user.id,
+        spec=spec,
+        interaction_id=interaction.id,
+        status_message_id=status_message_id,
+        locale=str(interaction.locale),
+        attachment_limit=attachment_limit(interaction),
+        images=images or {},
+        roles=member_roles(interaction),
+        parent_channel_id=parent_channel(interaction),
+        joined_at=joined_at(interaction),
     )
+
+
+async def text(bot: HailuoBot, interaction: discord.Interaction, spec: JobSpec) -> None:
+    started = time.monotonic()
+    guild_id, channel_id = _guild_ids(interaction)
+    await _precheck(bot, interaction, spec, guild_id, channel_id)
+    job = await bot.desk.create(_request(interaction, spec, guild_id, channel_id))
     callback = await interaction.response.send_message(
         embed=status_embed(job), view=controls_view(job)
     )
@@ -189,14 +189,7 @@ async def animate(
                 height=attachment.height,
                 rules=plan.check,
             )
-    await bot.desk.precheck(
-        guild_id,
-        interaction.user.id,
-        spec,
-        roles=member_roles(interaction),
-        channel_id=channel_id,
-        parent_channel_id=parent_channel(interaction),
-    )
+    await _precheck(bot, interaction, spec, guild_id, channel_id)
     callback = await interaction.response.send_message(embed=checking_embed(locale))
     bot.metrics.interaction_answered(time.monotonic() - started)
     message_id = callback.message_id
@@ -209,22 +202,10 @@ async def animate(
                     checked, accepted_formats=plan.send_formats, max_bytes=plan.max_bytes
                 )
             stored[role] = (prepared.mime, prepared.data)
-        job = await bot.desk.create(
-            JobRequest(
-                guild_id=guild_id,
-                channel_id=channel_id,
-                user_id=interaction.user.id,
-                spec=spec,
-                interaction_id=interaction.id,
-                status_message_id=message_id,
-                locale=locale,
-                attachment_limit=_attachment_limit(interaction),
-                images=stored,
-                roles=member_roles(interaction),
-                parent_channel_id=parent_channel(interaction),
-                joined_at=joined_at(interaction),
-            )
+        request = _request(
+            interaction, spec, guild_id, channel_id, status_message_id=message_id, images=stored
         )
+        job = await bot.desk.create(request)
     except HailuoError as exc:
         await _withdraw(bot, channel_id, message_id)
         await answer_privately(interaction, describe(exc, locale))
@@ -262,14 +243,27 @@ async def _edit(
         log.warning("could not edit status card %s: %s", message_id, exc.status)
 
 
-_MODEL_HELP = "Which Hailuo model (default MiniMax-Hailuo-02)"
-_CAMERA_HELP = "A camera command added at the end of the prompt (see /hailuo help)"
-_OPTIMIZER_HELP = "Let the provider rewrite your prompt for better results (default on)"
-_FAST_HELP = "Shorten the prompt optimizer's time (default off)"
+#: The descriptions of the options ``text`` and ``animate`` share.
+_OPTION_HELP = {
+    "duration": "Length in seconds (1080P is 6 s only)",
+    "model": "Which Hailuo model (default MiniMax-Hailuo-02)",
+    "camera": "A camera command added at the end of the prompt (see /hailuo help)",
+    "prompt_optimizer": "Let the provider rewrite your prompt for better results (default on)",
+    "fast_pretreatment": "Shorten the prompt optimizer's time (default off)",
+}
 _IMAGE_HELP = (
     f"A {', '.join(sorted(images.DEFAULT_RULES.formats))} picture "
     f"(shorter side at least {images.DEFAULT_RULES.min_short_edge} px)"
 )
+
+
+def _option_choices(*modes: Mode) -> dict[str, list[app_commands.Choice[str]]]:
+    """The resolutions and models offered for ``modes``, and the camera commands."""
+    return {
+        "resolution": _choices(resolutions_offered(*modes)),
+        "model": _choices(models_for(*modes)),
+        "camera": _choices(camera.CHOICES),
+    }
 
 
 class GenerateCommands(commands.Cog):
@@ -280,18 +274,10 @@ class GenerateCommands(commands.Cog):
     @app_commands.command(name="text", description="Make a video from a text prompt")
     @app_commands.describe(
         prompt="What should happen in the video (camera commands like [Pan left] allowed)",
-        duration="Length in seconds (1080P is 6 s only)",
         resolution="Video resolution",
-        model=_MODEL_HELP,
-        camera=_CAMERA_HELP,
-        prompt_optimizer=_OPTIMIZER_HELP,
-        fast_pretreatment=_FAST_HELP,
+        **_OPTION_HELP,
     )
-    @app_commands.choices(
-        resolution=_choices(resolutions_offered(Mode.TEXT)),
-        model=_choices(models_for(Mode.TEXT)),
-        camera=_choices(camera.CHOICES),
-    )
+    @app_commands.choices(**_option_choices(Mode.TEXT))
     async def text(
         self,
         interaction: discord.Interaction,
@@ -321,18 +307,10 @@ class GenerateCommands(commands.Cog):
         image=_IMAGE_HELP,
         prompt="What should happen (optional)",
         last_frame="An image the video should end on (first + last frame; not at 512P)",
-        duration="Length in seconds (1080P is 6 s only)",
         resolution="Video resolution (512P: image to video only)",
-        model=_MODEL_HELP,
-        camera=_CAMERA_HELP,
-        prompt_optimizer=_OPTIMIZER_HELP,
-        fast_pretreatment=_FAST_HELP,
+        **_OPTION_HELP,
     )
-    @app_commands.choices(
-        resolution=_choices(resolutions_offered(*_IMAGE_MODES)),
-        model=_choices(models_for(*_IMAGE_MODES)),
-        camera=_choices(camera.CHOICES),
-    )
+    @app_commands.choices(**_option_choices(*_IMAGE_MODES))
     async def animate(
         self,
         interaction: discord.Interaction,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import discord
 
 from hailuo.messages import render
-from hailuo.spec import MODE_LABELS
+from hailuo.spec import MODE_LABELS, JobSpec
 from hailuo.status import JobStatus
 from hailuo.status_text import status_line
 from storage.jobs import Job
@@ -30,28 +30,36 @@ def status_embed(job: Job, position: int | None = None) -> discord.Embed:
     )
     if spec.prompt:
         embed.add_field(
-            name=render("status.field.prompt", locale), value=_clip(spec.prompt, 1000), inline=False
+            name=render("status.field.prompt", locale), value=clip(spec.prompt, 1000), inline=False
         )
-    embed.add_field(
-        name=render("status.field.settings", locale),
-        value=render(
-            "status.settings",
-            locale,
-            mode=MODE_LABELS[spec.mode],
-            resolution=spec.resolution,
-            duration=spec.duration,
-            model=spec.model,
-        ),
-    )
+    add_settings_field(embed, spec, locale)
     embed.add_field(
         name=render("status.field.cost", locale), value=render("status.cost", locale, cost=job.cost)
     )
     reason = job.failure_params.get("reason") if job.status is JobStatus.REJECTED else None
     if reason:
         embed.add_field(
-            name=render("status.field.reason", locale), value=_clip(str(reason), 1000), inline=False
+            name=render("status.field.reason", locale), value=clip(str(reason), 1000), inline=False
         )
     return embed
+
+
+def add_settings_field(embed: discord.Embed, spec: JobSpec, locale: str | None) -> None:
+    """An inline field: the request's mode, resolution, duration and model."""
+    embed.add_field(
+        name=render("status.field.settings", locale),
+        value=render("status.settings", locale, **request_params(spec)),
+    )
+
+
+def request_params(spec: JobSpec) -> dict[str, object]:
+    """What a message says of a request: its mode, resolution, duration and model."""
+    return {
+        "mode": MODE_LABELS[spec.mode],
+        "resolution": spec.resolution,
+        "duration": spec.duration,
+        "model": spec.model,
+    }
 
 
 def checking_embed(locale: str) -> discord.Embed:
@@ -60,5 +68,5 @@ def checking_embed(locale: str) -> discord.Embed:
     )
 
 
-def _clip(text: str, limit: int) -> str:
+def clip(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"

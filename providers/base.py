@@ -16,6 +16,7 @@ from hailuo.errors import ProviderError, ProviderErrorKind
 from hailuo.spec import JobSpec
 
 __all__ = [
+    "TASK_FAILURE_KINDS",
     "Phase",
     "PreparedInput",
     "Provider",
@@ -24,6 +25,10 @@ __all__ = [
     "SubmitReceipt",
     "TaskState",
 ]
+
+#: A failed task is about the request only for these kinds; anything else is "could not
+#: make it" (a RATE_LIMITED wording would tell the member to wait for a finished task).
+TASK_FAILURE_KINDS = frozenset({ProviderErrorKind.MODERATION, ProviderErrorKind.INVALID_REQUEST})
 
 
 class Phase(enum.StrEnum):

@@ -22,7 +22,14 @@ from hailuo.camera import parse_prompt, spelling_for
 from hailuo.errors import ProviderError, ProviderErrorKind
 from hailuo.spec import Mode
 from providers.base import Phase, PreparedInput, SubmitReceipt, TaskState
-from providers.http import DEFAULT_TIMEOUT, ProviderHttp, Reply, classify_status
+from providers.http import (
+    DEFAULT_TIMEOUT,
+    Adapter,
+    ProviderHttp,
+    Reply,
+    classify_status,
+    whole_number,
+)
 
 log = logging.getLogger(__name__)
 
@@ -58,7 +65,7 @@ def key_header_for(base_url: str) -> str:
     return FREEPIK_KEY_HEADER
 
 
-class FreepikProvider:
+class FreepikProvider(Adapter):
     name = NAME
 
     def __init__(
@@ -71,15 +78,14 @@ class FreepikProvider:
         timeout: aiohttp.ClientTimeout = DEFAULT_TIMEOUT,
     ) -> None:
         self.key_header = key_header or key_header_for(base_url)
-        self.http = ProviderHttp(
+        http = ProviderHttp(
             session,
             provider=NAME,
             base_url=base_url,
             headers={self.key_header: api_key, "Content-Type": "application/json"},
             timeout=timeout,
         )
-        self._key = api_key
-        self._noted: set[str] = set()
+        super().__init__(http, api_key)
 
     # -- submit
 
@@ -153,9 +159,7 @@ class FreepikProvider:
         reply = await self.http.request("GET", path, idempotent=True)
         if not 200 <= reply.status < 300:
             raise self._status_error(reply)
-        if not isinstance(reply.body, dict):
-            raise self.http.error(ProviderErrorKind.BAD_REPLY, None, "reply is not a JSON object")
-        return self.task_state(reply.body)
+        return self.task_state(self.http.object_of(reply))
 
     def task_state(self, data: dict[str, Any]) -> TaskState:
         """Read a query reply (``{"data": {...}}``) or a webhook body (the inner object)."""
@@ -165,14 +169,11 @@ class FreepikProvider:
         raw = str(inner.get("status", ""))
         phase = _PHASES.get(raw.upper())
         if phase is None:
-            self._note(f"status:{raw}", "freepik: unknown status %r; still polling", raw[:40])
-            return TaskState(phase=Phase.RUNNING, raw_status=raw[:40])
-        progress = inner.get("progress")
-        if isinstance(progress, int) and not isinstance(progress, bool):
+            return self._unknown_status(raw)
+        progress = whole_number(inner.get("progress"))
+        if progress is not None:
             # [UNKNOWN] not in the schema; one third-party poller reads it.
             self._note("progress", "freepik: reply carries an undocumented 'progress'")
-        else:
-            progress = None
         if phase is Phase.SUCCEEDED:
             url = self._result_of(inner)
             if url is None:
@@ -204,16 +205,7 @@ class FreepikProvider:
 
     async def result_url(self, locator: str, meta: dict[str, Any]) -> str:
         """A fresh ``generated[0]`` from a new query (the TTL is unknown), else the locator."""
-        task_id = meta.get("task_id")
-        if isinstance(task_id, str) and task_id:
-            try:
-                state = await self.query(task_id, meta)
-            except ProviderError as exc:
-                log.warning("freepik: re-query for a fresh URL failed (%s); using the old", exc)
-            else:
-                if state.phase is Phase.SUCCEEDED and state.locator:
-                    return state.locator
-        return locator
+        return await self._requery(locator, meta)
 
     # -- errors
 
@@ -238,15 +230,6 @@ class FreepikProvider:
             names = [p.get("name") for p in body["invalid_params"] if isinstance(p, dict)]
             text = f"{text} {names}"
         return self._clip(str(text) if text is not None else reply.text)
-
-    def _clip(self, text: str) -> str:
-        return text.replace(self._key, "***")[:200] if self._key else text[:200]
-
-    def _note(self, key: str, message: str, *args: object) -> None:
-        """Log an undocumented shape once per adapter, at WARNING, without any secret."""
-        if key not in self._noted:
-            self._noted.add(key)
-            log.warning(message, *args)
 
 
 def _inner(body: Any) -> dict[str, Any] | None:

@@ -12,19 +12,21 @@ own errors may come OpenAI-style (``{"error": {"message", "type", "code"}}``).
 
 from __future__ import annotations
 
-import logging
 from typing import Any
 
-import aiohttp
-
-from hailuo.camera import parse_prompt, spelling_for
+from hailuo.camera import spelling_for
 from hailuo.errors import ProviderError, ProviderErrorKind
-from hailuo.spec import Mode
-from providers.base import Phase, PreparedInput, SubmitReceipt, TaskState
-from providers.http import DEFAULT_TIMEOUT, ProviderHttp, Reply, classify_status
-from providers.minimax import BASE_RESP_KINDS
-
-log = logging.getLogger(__name__)
+from providers.base import TASK_FAILURE_KINDS, Phase, PreparedInput, SubmitReceipt, TaskState
+from providers.http import BearerAdapter, Reply, classify_status, whole_number
+from providers.minimax import (
+    BASE_RESP_KINDS,
+    base_code,
+    base_msg,
+    base_resp_checked,
+    receipt_of,
+    task_state_of,
+    video_body,
+)
 
 NAME = "gptge"
 SUBMIT_PATH = "/task/minimax/v1/video_generation"
@@ -64,50 +66,15 @@ GATEWAY_CODE_KINDS: dict[str, ProviderErrorKind] = {
     "sensitive_words_detected": ProviderErrorKind.MODERATION,
 }
 _BALANCE_WORDS = ("quota", "balance", "insufficient", "余额", "额度")
-_TASK_FAILURE_KINDS = frozenset({ProviderErrorKind.MODERATION, ProviderErrorKind.INVALID_REQUEST})
 
 
-class GptGeProvider:
+class GptGeProvider(BearerAdapter):
     name = NAME
-
-    def __init__(
-        self,
-        session: aiohttp.ClientSession,
-        *,
-        api_key: str,
-        base_url: str,
-        timeout: aiohttp.ClientTimeout = DEFAULT_TIMEOUT,
-    ) -> None:
-        self.http = ProviderHttp(
-            session,
-            provider=NAME,
-            base_url=base_url,
-            headers={"Authorization": f"Bearer {api_key}", "Content-Type": "application/json"},
-            timeout=timeout,
-        )
-        self._key = api_key
-        self._noted: set[str] = set()
 
     # -- submit
 
     def submit_body(self, job: PreparedInput) -> dict[str, Any]:
-        spec = job.spec
-        body: dict[str, Any] = {
-            "model": spec.model,
-            "duration": spec.duration,
-            "resolution": spec.resolution,
-            "prompt_optimizer": spec.prompt_optimizer,
-            "fast_pretreatment": spec.fast_pretreatment,
-        }
-        if spec.prompt:
-            body["prompt"] = parse_prompt(spec.prompt).render(spelling_for(NAME))
-        if spec.mode in (Mode.IMAGE, Mode.FIRST_LAST) and job.first_frame:
-            body["first_frame_image"] = job.first_frame
-        if spec.mode is Mode.FIRST_LAST and job.last_frame:
-            body["last_frame_image"] = job.last_frame
-        if job.callback_url:
-            body["callback_url"] = job.callback_url
-        return body
+        return video_body(job, spelling_for(NAME))
 
     async def submit(self, job: PreparedInput) -> SubmitReceipt:
         reply = await self.http.request(
@@ -116,11 +83,7 @@ class GptGeProvider:
         if 200 <= reply.status < 300 and not isinstance(reply.body, dict):
             # The body was accepted and the answer is unreadable: the task may exist.
             raise self.http.error(ProviderErrorKind.UNKNOWN_OUTCOME, None, "unreadable 2xx reply")
-        data = self._checked(reply)
-        task_id = data.get("task_id")
-        if not task_id:
-            raise self.http.error(ProviderErrorKind.UNKNOWN_OUTCOME, None, "no task_id in reply")
-        return SubmitReceipt(task_id=str(task_id))
+        return receipt_of(self.http, self._checked(reply))
 
     # -- follow
 
@@ -134,14 +97,8 @@ class GptGeProvider:
             reply = await self.http.request(
                 "GET", FALLBACK_QUERY_PATH, params={"task_id": task_id}, idempotent=True
             )
-        try:
-            data = self._checked(reply)
-        except ProviderError as exc:
-            if exc.kind in _TASK_FAILURE_KINDS:
-                # A base_resp refusal about the task itself (MiniMax's reading): it failed.
-                return TaskState(phase=Phase.FAILED, failure=exc, raw_status="base_resp")
-            raise
-        return self.task_state(data)
+        # A base_resp refusal about the task itself is read as MiniMax reads it: it failed.
+        return task_state_of(reply, self._checked, self.task_state)
 
     def task_state(self, data: dict[str, Any]) -> TaskState:
         """Read the native MiniMax shape, the wrapper shape, or a callback body."""
@@ -149,20 +106,19 @@ class GptGeProvider:
         raw = str(inner.get("status", ""))
         phase = _PHASES.get(raw.lower())
         if phase is None:
-            self._note(f"status:{raw}", "gptge: unknown status %r; still polling", raw[:40])
-            return TaskState(phase=Phase.RUNNING, raw_status=raw[:40])
+            return self._unknown_status(raw)
         if phase is Phase.SUCCEEDED:
             locator = _locator(inner)
             if locator is None:
                 raise self.http.error(ProviderErrorKind.BAD_REPLY, None, "Success without file")
             return TaskState(phase=phase, locator=locator, raw_status=raw)
         if phase is Phase.FAILED:
-            code = _base_code(inner) or _base_code(data)
-            message = self._clip(_base_msg(inner) or _base_msg(data) or _reason(inner))
+            code = base_code(inner) or base_code(data)
+            message = self._clip(base_msg(inner) or base_msg(data) or _reason(inner))
             kind = BASE_RESP_KINDS.get(code or 0, ProviderErrorKind.UNAVAILABLE)
             if code is None and "sensitive" in message.lower():
                 kind = ProviderErrorKind.MODERATION
-            if kind not in _TASK_FAILURE_KINDS:
+            if kind not in TASK_FAILURE_KINDS:
                 kind = ProviderErrorKind.UNAVAILABLE
             failure = self.http.error(kind, str(code) if code else None, message)
             return TaskState(phase=phase, failure=failure, raw_status=raw)
@@ -211,18 +167,12 @@ class GptGeProvider:
         body = reply.body
         if not 200 <= reply.status < 300 or (isinstance(body, dict) and "error" in body):
             raise self._gateway_error(reply)
-        if not isinstance(body, dict):
-            raise self.http.error(ProviderErrorKind.BAD_REPLY, None, "reply is not a JSON object")
-        code = _base_code(body)
-        if code:
-            kind = BASE_RESP_KINDS.get(code, ProviderErrorKind.UNAVAILABLE)
-            raise self.http.error(kind, str(code), self._clip(_base_msg(body)))
-        return body
+        return base_resp_checked(self.http, reply, self._clip)
 
     def _gateway_error(self, reply: Reply) -> ProviderError:
         """An HTTP error or an ``{"error": {...}}`` body; a MiniMax ``base_resp`` wins."""
         body = reply.body if isinstance(reply.body, dict) else {}
-        base = _base_code(body)
+        base = base_code(body)
         error = body.get("error")
         if isinstance(error, dict):
             code, etype = error.get("code"), error.get("type")
@@ -255,14 +205,6 @@ class GptGeProvider:
             kind or ProviderErrorKind.BAD_REPLY, provider_code, detail, reply.retry_after()
         )
 
-    def _clip(self, text: str) -> str:
-        return text.replace(self._key, "***")[:200] if self._key else text[:200]
-
-    def _note(self, key: str, message: str, *args: object) -> None:
-        if key not in self._noted:
-            self._noted.add(key)
-            log.warning(message, *args)
-
 
 def _locator(inner: dict[str, Any]) -> str | None:
     """``file_id`` (a string in the query, a number elsewhere) first, else ``video_url``."""
@@ -275,11 +217,9 @@ def _locator(inner: dict[str, Any]) -> str | None:
 
 def _progress(value: Any) -> int | None:
     """An integer, or a gateway's ``"40%"`` string; MiniMax itself reports none."""
-    if isinstance(value, int) and not isinstance(value, bool):
-        return value
     if isinstance(value, str) and value.rstrip("%").strip().isdigit():
         return int(value.rstrip("%").strip())
-    return None
+    return whole_number(value)
 
 
 def _reason(inner: dict[str, Any]) -> str:
@@ -288,18 +228,3 @@ def _reason(inner: dict[str, Any]) -> str:
         if isinstance(value, str) and value:
             return value
     return ""
-
-
-def _base_code(data: dict[str, Any]) -> int | None:
-    base = data.get("base_resp")
-    if not isinstance(base, dict):
-        return None
-    try:
-        return int(base.get("status_code") or 0)
-    except (TypeError, ValueError):
-        return None
-
-
-def _base_msg(data: dict[str, Any]) -> str:
-    base = data.get("base_resp")
-    return str(base.get("status_msg", "")) if isinstance(base, dict) else ""

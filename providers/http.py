@@ -17,6 +17,7 @@ from typing import Any
 import aiohttp
 
 from hailuo.errors import ProviderError, ProviderErrorKind
+from providers.base import Phase, TaskState
 
 log = logging.getLogger(__name__)
 
@@ -102,12 +103,102 @@ class ProviderHttp:
             kind, provider=self.provider, provider_code=code, detail=detail, retry_after=retry_after
         )
 
+    def object_of(self, reply: Reply) -> dict[str, Any]:
+        """The reply's JSON object; BAD_REPLY when the body is anything else."""
+        if not isinstance(reply.body, dict):
+            raise self.error(ProviderErrorKind.BAD_REPLY, None, "reply is not a JSON object")
+        return reply.body
+
     def status_error(self, reply: Reply, code: str | None = None) -> ProviderError:
         """The common reading of an HTTP error status; adapters refine it from the body."""
         kind = classify_status(reply.status)
         return self.error(
             kind, code or str(reply.status), f"HTTP {reply.status}", reply.retry_after()
         )
+
+
+def bearer(
+    session: aiohttp.ClientSession,
+    *,
+    provider: str,
+    base_url: str,
+    api_key: str,
+    timeout: aiohttp.ClientTimeout = DEFAULT_TIMEOUT,
+) -> ProviderHttp:
+    """The view of a provider that takes ``Authorization: Bearer <key>`` and JSON bodies."""
+    headers = {"Authorization": f"Bearer {api_key}", "Content-Type": "application/json"}
+    return ProviderHttp(
+        session, provider=provider, base_url=base_url, headers=headers, timeout=timeout
+    )
+
+
+class Adapter:
+    """What the keyed adapters share: their HTTP view, and logs that never show the key.
+
+    Logs go to the adapter's own module logger (``providers.novita``, ...).
+    """
+
+    name: str
+
+    def __init__(self, http: ProviderHttp, api_key: str) -> None:
+        self.http = http
+        self._key = api_key
+        self._noted: set[str] = set()
+        self._log = logging.getLogger(type(self).__module__)
+
+    async def query(self, task_id: str, meta: dict[str, Any]) -> TaskState:
+        raise NotImplementedError
+
+    def _unknown_status(self, raw: str) -> TaskState:
+        """A status word not in the table: keep polling rather than fail a paid task."""
+        self._note(f"status:{raw}", "%s: unknown status %r; still polling", self.name, raw[:40])
+        return TaskState(phase=Phase.RUNNING, raw_status=raw[:40])
+
+    async def _requery(self, locator: str, meta: dict[str, Any]) -> str:
+        """The locator of a fresh query of ``meta["task_id"]`` (URLs expire), else ``locator``."""
+        task_id = meta.get("task_id")
+        if isinstance(task_id, str) and task_id:
+            try:
+                state = await self.query(task_id, meta)
+            except ProviderError as exc:
+                self._log.warning(
+                    "%s: re-query for a fresh URL failed (%s); using the old", self.name, exc
+                )
+            else:
+                if state.phase is Phase.SUCCEEDED and state.locator:
+                    return state.locator
+        return locator
+
+    def _clip(self, text: str) -> str:
+        return text.replace(self._key, "***")[:200] if self._key else text[:200]
+
+    def _note(self, key: str, message: str, *args: object) -> None:
+        """Log an undocumented shape once per adapter, at WARNING, without any secret."""
+        if key not in self._noted:
+            self._noted.add(key)
+            self._log.warning(message, *args)
+
+
+class BearerAdapter(Adapter):
+    """Built as every adapter is, ``(session, *, api_key, base_url, timeout)``, with Bearer auth."""
+
+    def __init__(
+        self,
+        session: aiohttp.ClientSession,
+        *,
+        api_key: str,
+        base_url: str,
+        timeout: aiohttp.ClientTimeout = DEFAULT_TIMEOUT,
+    ) -> None:
+        http = bearer(
+            session, provider=self.name, base_url=base_url, api_key=api_key, timeout=timeout
+        )
+        super().__init__(http, api_key)
+
+
+def whole_number(value: Any) -> int | None:
+    """A JSON integer (a progress figure), or None for anything else, booleans included."""
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
 def classify_status(status: int) -> ProviderErrorKind:

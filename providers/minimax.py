@@ -7,15 +7,14 @@ and a number in the retrieve reply, so it is normalised to ``str``.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
-
-import aiohttp
 
 from hailuo.camera import Spelling, parse_prompt
 from hailuo.errors import ProviderError, ProviderErrorKind
 from hailuo.spec import Mode
-from providers.base import Phase, PreparedInput, SubmitReceipt, TaskState
-from providers.http import DEFAULT_TIMEOUT, ProviderHttp, Reply
+from providers.base import TASK_FAILURE_KINDS, Phase, PreparedInput, SubmitReceipt, TaskState
+from providers.http import BearerAdapter, ProviderHttp, Reply
 
 NAME = "minimax"
 
@@ -44,43 +43,11 @@ _PHASES = {
 }
 
 
-class MiniMaxProvider:
+class MiniMaxProvider(BearerAdapter):
     name = NAME
 
-    def __init__(
-        self,
-        session: aiohttp.ClientSession,
-        *,
-        api_key: str,
-        base_url: str,
-        timeout: aiohttp.ClientTimeout = DEFAULT_TIMEOUT,
-    ) -> None:
-        self.http = ProviderHttp(
-            session,
-            provider=NAME,
-            base_url=base_url,
-            headers={"Authorization": f"Bearer {api_key}", "Content-Type": "application/json"},
-            timeout=timeout,
-        )
-
     def submit_body(self, job: PreparedInput) -> dict[str, Any]:
-        spec = job.spec
-        body: dict[str, Any] = {
-            "model": spec.model,
-            "duration": spec.duration,
-            "resolution": spec.resolution,
-            "prompt_optimizer": spec.prompt_optimizer,
-            "fast_pretreatment": spec.fast_pretreatment,
-        }
-        if spec.prompt:
-            body["prompt"] = parse_prompt(spec.prompt).render(Spelling.ENGLISH)
-        if spec.mode in (Mode.IMAGE, Mode.FIRST_LAST) and job.first_frame:
-            body["first_frame_image"] = job.first_frame
-        if spec.mode is Mode.FIRST_LAST and job.last_frame:
-            body["last_frame_image"] = job.last_frame
-        if job.callback_url:
-            body["callback_url"] = job.callback_url
-        return body
+        return video_body(job, Spelling.ENGLISH)
 
     async def submit(self, job: PreparedInput) -> SubmitReceipt:
         reply = await self.http.request(
@@ -89,12 +56,7 @@ class MiniMaxProvider:
         if reply.status == 200 and not isinstance(reply.body, dict):
             # A 200 we cannot read may still carry a task: never resubmit it.
             raise self.http.error(ProviderErrorKind.UNKNOWN_OUTCOME, None, "unreadable 200 reply")
-        data = self._checked(reply)
-        task_id = data.get("task_id")
-        if not task_id:
-            # HTTP 200, base_resp 0, and no task id: we cannot know what the provider holds.
-            raise self.http.error(ProviderErrorKind.UNKNOWN_OUTCOME, None, "no task_id in reply")
-        return SubmitReceipt(task_id=str(task_id))
+        return receipt_of(self.http, self._checked(reply))
 
     async def query(self, task_id: str, meta: dict[str, Any]) -> TaskState:
         reply = await self.http.request(
@@ -107,13 +69,7 @@ class MiniMaxProvider:
         ):
             # A finished failure, whatever base_resp says (1027, or 1024 and the like).
             return self.task_state(reply.body)
-        try:
-            data = self._checked(reply)
-        except ProviderError as exc:
-            if exc.kind in (ProviderErrorKind.MODERATION, ProviderErrorKind.INVALID_REQUEST):
-                return TaskState(phase=Phase.FAILED, failure=exc, raw_status="base_resp")
-            raise
-        return self.task_state(data)
+        return task_state_of(reply, self._checked, self.task_state)
 
     def task_state(self, data: dict[str, Any]) -> TaskState:
         """Read a query reply or a callback body (the same structure, other status case)."""
@@ -128,11 +84,11 @@ class MiniMaxProvider:
                 raise self.http.error(ProviderErrorKind.BAD_REPLY, None, "Success without file_id")
             return TaskState(phase=phase, locator=str(file_id), raw_status=raw)
         if phase is Phase.FAILED:
-            code = _base_code(data)
+            code = base_code(data)
             kind = BASE_RESP_KINDS.get(code or 0, ProviderErrorKind.UNAVAILABLE)
-            if kind not in (ProviderErrorKind.MODERATION, ProviderErrorKind.INVALID_REQUEST):
+            if kind not in TASK_FAILURE_KINDS:
                 kind = ProviderErrorKind.UNAVAILABLE
-            failure = self.http.error(kind, str(code) if code else None, _base_msg(data))
+            failure = self.http.error(kind, str(code) if code else None, _short(base_msg(data)))
             return TaskState(phase=phase, failure=failure, raw_status=raw)
         return TaskState(phase=phase, raw_status=raw)
 
@@ -153,16 +109,67 @@ class MiniMaxProvider:
         """The JSON object of a reply, or the ProviderError its status or base_resp means."""
         if reply.status != 200:
             raise self.http.status_error(reply)
-        if not isinstance(reply.body, dict):
-            raise self.http.error(ProviderErrorKind.BAD_REPLY, None, "reply is not a JSON object")
-        code = _base_code(reply.body)
-        if code:
-            kind = BASE_RESP_KINDS.get(code, ProviderErrorKind.UNAVAILABLE)
-            raise self.http.error(kind, str(code), _base_msg(reply.body))
-        return reply.body
+        return base_resp_checked(self.http, reply, _short)
 
 
-def _base_code(data: dict[str, Any]) -> int | None:
+def video_body(job: PreparedInput, spelling: Spelling) -> dict[str, Any]:
+    """MiniMax's video_generation body; gpt.ge passes the same one through."""
+    spec = job.spec
+    body: dict[str, Any] = {
+        "model": spec.model,
+        "duration": spec.duration,
+        "resolution": spec.resolution,
+        "prompt_optimizer": spec.prompt_optimizer,
+        "fast_pretreatment": spec.fast_pretreatment,
+    }
+    if spec.prompt:
+        body["prompt"] = parse_prompt(spec.prompt).render(spelling)
+    if spec.mode in (Mode.IMAGE, Mode.FIRST_LAST) and job.first_frame:
+        body["first_frame_image"] = job.first_frame
+    if spec.mode is Mode.FIRST_LAST and job.last_frame:
+        body["last_frame_image"] = job.last_frame
+    if job.callback_url:
+        body["callback_url"] = job.callback_url
+    return body
+
+
+def receipt_of(http: ProviderHttp, data: dict[str, Any]) -> SubmitReceipt:
+    """The receipt of a checked submit reply."""
+    task_id = data.get("task_id")
+    if not task_id:
+        # HTTP 2xx, base_resp 0, and no task id: we cannot know what the provider holds.
+        raise http.error(ProviderErrorKind.UNKNOWN_OUTCOME, None, "no task_id in reply")
+    return SubmitReceipt(task_id=str(task_id))
+
+
+def task_state_of(
+    reply: Reply,
+    checked: Callable[[Reply], dict[str, Any]],
+    task_state: Callable[[dict[str, Any]], TaskState],
+) -> TaskState:
+    """A query reply read; a base_resp refusal about the task itself means it failed."""
+    try:
+        data = checked(reply)
+    except ProviderError as exc:
+        if exc.kind in TASK_FAILURE_KINDS:
+            return TaskState(phase=Phase.FAILED, failure=exc, raw_status="base_resp")
+        raise
+    return task_state(data)
+
+
+def base_resp_checked(
+    http: ProviderHttp, reply: Reply, clip: Callable[[str], str]
+) -> dict[str, Any]:
+    """The JSON object of a reply whose status passed, or the error its ``base_resp`` means."""
+    body = http.object_of(reply)
+    code = base_code(body)
+    if code:
+        kind = BASE_RESP_KINDS.get(code, ProviderErrorKind.UNAVAILABLE)
+        raise http.error(kind, str(code), clip(base_msg(body)))
+    return body
+
+
+def base_code(data: dict[str, Any]) -> int | None:
     base = data.get("base_resp")
     if not isinstance(base, dict):
         return None
@@ -172,6 +179,10 @@ def _base_code(data: dict[str, Any]) -> int | None:
         return None
 
 
-def _base_msg(data: dict[str, Any]) -> str:
+def base_msg(data: dict[str, Any]) -> str:
     base = data.get("base_resp")
-    return str(base.get("status_msg", ""))[:200] if isinstance(base, dict) else ""
+    return str(base.get("status_msg", "")) if isinstance(base, dict) else ""
+
+
+def _short(text: str) -> str:
+    return text[:200]

@@ -12,13 +12,11 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-import aiohttp
-
 from hailuo.camera import parse_prompt, spelling_for
 from hailuo.errors import ProviderError, ProviderErrorKind
 from hailuo.spec import Mode
 from providers.base import Phase, PreparedInput, SubmitReceipt, TaskState
-from providers.http import DEFAULT_TIMEOUT, ProviderHttp, Reply, classify_status
+from providers.http import BearerAdapter, Reply, classify_status, whole_number
 
 log = logging.getLogger(__name__)
 
@@ -80,26 +78,8 @@ def _phase(raw: str) -> Phase | None:
     return _PHASES.get(raw)
 
 
-class NovitaProvider:
+class NovitaProvider(BearerAdapter):
     name = NAME
-
-    def __init__(
-        self,
-        session: aiohttp.ClientSession,
-        *,
-        api_key: str,
-        base_url: str,
-        timeout: aiohttp.ClientTimeout = DEFAULT_TIMEOUT,
-    ) -> None:
-        self.http = ProviderHttp(
-            session,
-            provider=NAME,
-            base_url=base_url,
-            headers={"Authorization": f"Bearer {api_key}", "Content-Type": "application/json"},
-            timeout=timeout,
-        )
-        self._key = api_key
-        self._noted: set[str] = set()
 
     # -- submit
 
@@ -145,9 +125,7 @@ class NovitaProvider:
         )
         if not 200 <= reply.status < 300:
             raise self._status_error(reply)
-        if not isinstance(reply.body, dict):
-            raise self.http.error(ProviderErrorKind.BAD_REPLY, None, "reply is not a JSON object")
-        return self.task_state(reply.body)
+        return self.task_state(self.http.object_of(reply))
 
     def task_state(self, data: dict[str, Any]) -> TaskState:
         """Read a task-result reply, or a webhook ``{"event_type", "payload": <same>}``."""
@@ -159,8 +137,7 @@ class NovitaProvider:
         raw = str(task.get("status", ""))
         phase = _phase(raw)
         if phase is None:
-            self._note(f"status:{raw}", "novita: unknown status %r; still polling", raw[:40])
-            return TaskState(phase=Phase.RUNNING, raw_status=raw[:40])
+            return self._unknown_status(raw)
         if phase is Phase.SUCCEEDED:
             url = _first_video_url(data.get("videos"))
             if url is None:
@@ -175,23 +152,12 @@ class NovitaProvider:
             log.warning("novita: task %s failed (%s): %r", raw, kind.value, reason)
             failure = self.http.error(kind, None, f"{raw}: {reason}")
             return TaskState(phase=phase, failure=failure, raw_status=raw)
-        progress = task.get("progress_percent")
-        if not isinstance(progress, int) or isinstance(progress, bool):
-            progress = None
+        progress = whole_number(task.get("progress_percent"))
         return TaskState(phase=phase, progress=progress, raw_status=raw)
 
     async def result_url(self, locator: str, meta: dict[str, Any]) -> str:
         """The URL from a fresh query (it lives one hour); the stored one if that fails."""
-        task_id = meta.get("task_id")
-        if isinstance(task_id, str) and task_id:
-            try:
-                state = await self.query(task_id, meta)
-            except ProviderError as exc:
-                log.warning("novita: re-query for a fresh URL failed (%s); using the old", exc)
-            else:
-                if state.phase is Phase.SUCCEEDED and state.locator:
-                    return state.locator
-        return locator
+        return await self._requery(locator, meta)
 
     # -- errors
 
@@ -231,14 +197,6 @@ class NovitaProvider:
         message = holder.get("message") or body.get("message") or ""
         name = reason.strip().upper() if isinstance(reason, str) else ""
         return name or None, self._clip(str(message))
-
-    def _clip(self, text: str) -> str:
-        return text.replace(self._key, "***")[:200] if self._key else text[:200]
-
-    def _note(self, key: str, message: str, *args: object) -> None:
-        if key not in self._noted:
-            self._noted.add(key)
-            log.warning(message, *args)
 
 
 def _first_video_url(videos: Any) -> str | None:

@@ -9,18 +9,13 @@ so both are read. The base URL carries the ``/apiv1`` prefix; paths start at ``/
 
 from __future__ import annotations
 
-import logging
 from typing import Any
-
-import aiohttp
 
 from hailuo.camera import parse_prompt, spelling_for
 from hailuo.errors import ProviderError, ProviderErrorKind
 from hailuo.spec import Mode
-from providers.base import Phase, PreparedInput, SubmitReceipt, TaskState
-from providers.http import DEFAULT_TIMEOUT, ProviderHttp, Reply, classify_status
-
-log = logging.getLogger(__name__)
+from providers.base import TASK_FAILURE_KINDS, Phase, PreparedInput, SubmitReceipt, TaskState
+from providers.http import BearerAdapter, Reply, classify_status, whole_number
 
 NAME = "odkkk"
 SUBMIT_PATH = "/v1/videos/generations"
@@ -69,31 +64,9 @@ ERROR_TYPE_KINDS: dict[str, ProviderErrorKind] = {
     "service_unavailable_error": ProviderErrorKind.UNAVAILABLE,
 }
 
-#: A failed task is about the request only for these kinds; anything else is "could not
-#: make it" (a RATE_LIMITED wording would tell the member to wait for a finished task).
-_TASK_FAILURE_KINDS = frozenset({ProviderErrorKind.MODERATION, ProviderErrorKind.INVALID_REQUEST})
 
-
-class OdkkkProvider:
+class OdkkkProvider(BearerAdapter):
     name = NAME
-
-    def __init__(
-        self,
-        session: aiohttp.ClientSession,
-        *,
-        api_key: str,
-        base_url: str,
-        timeout: aiohttp.ClientTimeout = DEFAULT_TIMEOUT,
-    ) -> None:
-        self.http = ProviderHttp(
-            session,
-            provider=NAME,
-            base_url=base_url,
-            headers={"Authorization": f"Bearer {api_key}", "Content-Type": "application/json"},
-            timeout=timeout,
-        )
-        self._key = api_key
-        self._noted: set[str] = set()
 
     # -- submit
 
@@ -138,17 +111,14 @@ class OdkkkProvider:
         reply = await self.http.request("GET", path, idempotent=True)
         if not 200 <= reply.status < 300:
             raise self._status_error(reply)
-        if not isinstance(reply.body, dict):
-            raise self.http.error(ProviderErrorKind.BAD_REPLY, None, "reply is not a JSON object")
-        return self.task_state(reply.body)
+        return self.task_state(self.http.object_of(reply))
 
     def task_state(self, data: dict[str, Any]) -> TaskState:
         """Read a task reply, or a callback body (identical, per EvoLink's docs)."""
         raw = str(data.get("status", ""))
         phase = _PHASES.get(raw.lower())
         if phase is None:
-            self._note(f"status:{raw}", "odkkk: unknown status %r; still polling", raw[:40])
-            return TaskState(phase=Phase.RUNNING, raw_status=raw[:40])
+            return self._unknown_status(raw)
         if phase is Phase.SUCCEEDED:
             url = _first_result(data.get("results"))
             if url is None:
@@ -158,9 +128,7 @@ class OdkkkProvider:
             kind, code, message = self._task_failure(data.get("error"))
             failure = self.http.error(kind, code, f"{raw}: {message}")
             return TaskState(phase=phase, failure=failure, raw_status=raw)
-        progress = data.get("progress")
-        if not isinstance(progress, int) or isinstance(progress, bool):
-            progress = None
+        progress = whole_number(data.get("progress"))
         return TaskState(phase=phase, progress=progress, raw_status=raw)
 
     def _task_failure(self, error: Any) -> tuple[ProviderErrorKind, str | None, str]:
@@ -179,7 +147,7 @@ class OdkkkProvider:
             kind = None
         if "content policy" in message.lower() or "safety filter" in message.lower():
             kind = ProviderErrorKind.MODERATION
-        if kind not in _TASK_FAILURE_KINDS:
+        if kind not in TASK_FAILURE_KINDS:
             kind = ProviderErrorKind.UNAVAILABLE
         return kind, (str(code) if code is not None else None), message
 
@@ -211,14 +179,6 @@ class OdkkkProvider:
         provider_code = str(code) if code not in (None, "") else (etype or str(reply.status))
         detail = f"HTTP {reply.status} {etype or ''}: {message}"
         return self.http.error(kind, str(provider_code), detail, reply.retry_after())
-
-    def _clip(self, text: str) -> str:
-        return text.replace(self._key, "***")[:200] if self._key else text[:200]
-
-    def _note(self, key: str, message: str, *args: object) -> None:
-        if key not in self._noted:
-            self._noted.add(key)
-            log.warning(message, *args)
 
 
 def _first_result(results: Any) -> str | None:

@@ -5,15 +5,17 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import discord
 import yarl
 
 from bot import App, application
 from hailuo.settings import load_settings
-from tests.discord_sim import DiscordSimulator, SimMessage
+from storage.audit import AuditAction, AuditRepository
+from tests.discord_sim import DiscordSimulator, SimGuild, SimInteraction, SimMessage
 from tests.sims.minimax import MiniMaxSimulator
 
 
@@ -34,6 +36,22 @@ def bot_env(discord_sim: DiscordSimulator, database: Path, **extra: str) -> dict
 
 def minimax_env(sim: MiniMaxSimulator) -> dict[str, str]:
     return {"MINIMAX_API_KEY": sim.api_key, "MINIMAX_BASE_URL": sim.base_url}
+
+
+@dataclass
+class SimSetup:
+    """How conftest's ``discord_sim`` and ``minimax`` fixtures start their simulators.
+
+    A test module changes it by defining its own ``sim_setup`` fixture.
+    """
+
+    guilds: list[SimGuild] | None = None  # None: the Discord simulator's default server
+    minimax: dict[str, Any] = field(default_factory=dict)  # MiniMaxSimulator's options
+
+    @classmethod
+    def held(cls, guilds: list[SimGuild] | None = None) -> SimSetup:
+        """MiniMax tasks run until the test completes them (``polls_until_done=None``)."""
+        return cls(guilds, {"polls_until_done": None})
 
 
 @contextlib.contextmanager
@@ -80,3 +98,49 @@ class Channel:
             for m in self.bot_messages()
             if any(a.filename.endswith(".mp4") for a in m.attachments)
         ]
+
+
+def channel(sim: DiscordSimulator) -> Channel:
+    """The first channel of the first server."""
+    return Channel(sim, sim.guilds[0].channels[0].id)
+
+
+def custom_ids(message: SimMessage) -> list[str]:
+    return [c["custom_id"] for row in message.components for c in row["components"]]
+
+
+def press(sim: DiscordSimulator, action: str, job_id: int, message: SimMessage, user: int, **kw):
+    """Press a job's button (``hailuo:<action>:<job id>``) on ``message``."""
+    return sim.send_component(
+        f"hailuo:{action}:{job_id}", message_id=message.id, user_id=user, **kw
+    )
+
+
+async def card_shows(sim: DiscordSimulator, card: SimMessage, words: str, **kw: Any) -> None:
+    """Wait until the status card's embeds say ``words``."""
+    await sim.wait_for(lambda: words in str(card.embeds), **kw)
+
+
+async def private_text(inter: SimInteraction) -> str:
+    """The interaction's own answer, which must be ephemeral."""
+    await inter.wait_response()
+    assert inter.ephemeral, inter.response_data
+    return str((inter.response_data or {}).get("content"))
+
+
+async def private_answer(sim: DiscordSimulator, inter: SimInteraction) -> str:
+    """The ephemeral text the member was shown (a response or a follow-up)."""
+    await inter.wait_response()
+    text: str = await sim.wait_for(
+        lambda: (
+            inter.response_data.get("content")
+            if inter.ephemeral and inter.response_data
+            else next((f.content for f in inter.followups if f.ephemeral), None)
+        )
+    )
+    return text
+
+
+async def audit_count(app: App, sim: DiscordSimulator, action: AuditAction) -> int:
+    page = await AuditRepository(app.bot.services.db).page(sim.guilds[0].id, action=action)
+    return len(page.entries)

@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import io
-from collections.abc import AsyncIterator
 from datetime import date, timedelta
-from pathlib import Path
 
 import discord
 import pytest
@@ -21,40 +19,21 @@ from tests.discord_sim import (
     SimInteraction,
     SimRole,
 )
-from tests.e2e import bot_env, minimax_env, running_bot
-from tests.sims.minimax import MiniMaxSimulator
+from tests.e2e import SimSetup, running_bot
+from tests.moderation_e2e import ADMIN_PERMISSIONS, MANAGE_GUILD, said, user
 
 pytestmark = pytest.mark.timeout(60)
 
-MANAGE_GUILD = discord.Permissions(manage_guild=True).value
 ADMINISTRATOR = discord.Permissions(administrator=True).value
-ADMIN_PERMISSIONS = EVERYONE_PERMISSIONS | MANAGE_GUILD
 MEMBER = 4_000_001
 
 
 @pytest.fixture
-async def discord_sim() -> AsyncIterator[DiscordSimulator]:
+def sim_setup() -> SimSetup:
     guild = SimGuild(
         channels=[SimChannel("general"), SimChannel("admins")], roles=[SimRole("Creators")]
     )
-    async with DiscordSimulator(guilds=[guild]) as sim:
-        yield sim
-        assert sim.internal_errors == []
-
-
-@pytest.fixture
-async def minimax() -> AsyncIterator[MiniMaxSimulator]:
-    async with MiniMaxSimulator(polls_until_done=None) as sim:
-        yield sim
-
-
-@pytest.fixture
-def env(discord_sim: DiscordSimulator, minimax: MiniMaxSimulator, tmp_path: Path) -> dict[str, str]:
-    return bot_env(discord_sim, tmp_path / "bot.sqlite3", **minimax_env(minimax))
-
-
-def user(user_id: int) -> dict[str, object]:
-    return {"type": 6, "value": str(user_id)}
+    return SimSetup.held([guild])
 
 
 async def admin(
@@ -74,10 +53,6 @@ async def admin(
     await inter.wait_response()
     assert inter.ephemeral, inter.response_data
     return inter
-
-
-def said(inter: SimInteraction) -> str:
-    return str((inter.response_data or {}).get("content"))
 
 
 async def test_the_group_is_hidden_by_default_and_checked_at_run_time(

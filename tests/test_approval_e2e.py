@@ -9,14 +9,13 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from bot import App
-from storage.audit import AuditAction, AuditRepository
+from storage.audit import AuditAction
 from storage.db import Database
 from storage.moderation import ModerationSettingsRepository
 from tests import media
@@ -25,30 +24,29 @@ from tests.discord_sim import (
     SimAttachment,
     SimChannel,
     SimGuild,
-    SimInteraction,
     SimMessage,
     SimRole,
 )
-from tests.e2e import Channel, bot_env, minimax_env, running_bot
+from tests.e2e import (
+    Channel,
+    SimSetup,
+    audit_count,
+    bot_env,
+    card_shows,
+    channel,
+    custom_ids,
+    minimax_env,
+    press,
+    private_text,
+    running_bot,
+)
 from tests.sims.minimax import MiniMaxSimulator
+from tests.support import OffsetClock
 from tests.test_restart import BotProcess, ready
 
 pytestmark = pytest.mark.timeout(90)
 
 MEMBER, OUTSIDER, MOD_A, MOD_B, ADMIN = 4001, 4002, 4101, 4102, 4200
-
-
-class OffsetClock:
-    """The bot's clock: wall time plus what the test skips ahead (the approval expiry)."""
-
-    def __init__(self) -> None:
-        self.offset = 0.0
-
-    def __call__(self) -> float:
-        return time.time() + self.offset
-
-    def advance(self, seconds: float) -> None:
-        self.offset += seconds
 
 
 def make_guild() -> SimGuild:
@@ -58,22 +56,8 @@ def make_guild() -> SimGuild:
 
 
 @pytest.fixture
-async def discord_sim() -> AsyncIterator[DiscordSimulator]:
-    async with DiscordSimulator(guilds=[make_guild()]) as sim:
-        yield sim
-        assert sim.internal_errors == []
-
-
-@pytest.fixture
-async def minimax() -> AsyncIterator[MiniMaxSimulator]:
-    async with MiniMaxSimulator() as sim:
-        yield sim
-        assert sim.violations == []
-
-
-@pytest.fixture
-def env(discord_sim: DiscordSimulator, minimax: MiniMaxSimulator, tmp_path: Path) -> dict[str, str]:
-    return bot_env(discord_sim, tmp_path / "bot.sqlite3", **minimax_env(minimax))
+def sim_setup() -> SimSetup:
+    return SimSetup([make_guild()])
 
 
 def mods_role(sim: DiscordSimulator) -> int:
@@ -96,19 +80,9 @@ async def moderate(db: Database, sim: DiscordSimulator, **extra: Any) -> None:
     )
 
 
-def custom_ids(message: SimMessage) -> list[str]:
-    return [c["custom_id"] for row in message.components for c in row["components"]]
-
-
 def message_with(sim: DiscordSimulator, channel_id: int, custom_id: str) -> SimMessage | None:
     room = Channel(sim, channel_id)
     return next((m for m in room.bot_messages() if custom_id in custom_ids(m)), None)
-
-
-async def private_text(inter: SimInteraction) -> str:
-    await inter.wait_response()
-    assert inter.ephemeral, inter.response_data
-    return str((inter.response_data or {}).get("content"))
 
 
 async def held_job(app: App, sim: DiscordSimulator, prompt: str = "a cat surfing"):
@@ -125,21 +99,10 @@ async def held_job(app: App, sim: DiscordSimulator, prompt: str = "a cat surfing
     return card, request, job.id
 
 
-def press(sim: DiscordSimulator, action: str, job_id: int, message: SimMessage, user: int, **kw):
-    return sim.send_component(
-        f"hailuo:{action}:{job_id}", message_id=message.id, user_id=user, **kw
-    )
-
-
-async def audit_count(app: App, sim: DiscordSimulator, action: AuditAction) -> int:
-    page = await AuditRepository(app.bot.services.db).page(sim.guilds[0].id, action=action)
-    return len(page.entries)
-
-
 async def test_held_then_approved_is_submitted_once_and_delivered_once(
     discord_sim, minimax, env
 ) -> None:
-    general = Channel(discord_sim, discord_sim.guilds[0].channels[0].id)
+    general = channel(discord_sim)
     async with running_bot(env) as app:
         await moderate(app.bot.services.db, discord_sim)
         card, request, job_id = await held_job(app, discord_sim)
@@ -152,7 +115,7 @@ async def test_held_then_approved_is_submitted_once_and_delivered_once(
         )
         assert f"You approved video #{job_id}" in await private_text(approve)
         await discord_sim.wait_for(lambda: general.videos())
-        await discord_sim.wait_for(lambda: "Delivered" in str(card.embeds))
+        await card_shows(discord_sim, card, "Delivered")
         assert custom_ids(card) == [
             f"hailuo:reroll:{job_id}",
             f"hailuo:delete:{job_id}",
@@ -182,7 +145,7 @@ async def test_the_request_shows_the_first_frame_the_provider_would_get(
         await inter.wait_response()
         card = inter.original_message
         assert card is not None  # "checking your image", until the job is created
-        await discord_sim.wait_for(lambda: "Waiting for a moderator" in str(card.embeds))
+        await card_shows(discord_sim, card, "Waiting for a moderator")
         job = (await app.bot.desk.jobs.recent_for_member(discord_sim.guilds[0].id, MEMBER, 1))[0]
         assert custom_ids(card) == [f"hailuo:cancel:{job.id}", f"hailuo:info:{job.id}"]
         request = await discord_sim.wait_for(
@@ -213,7 +176,7 @@ async def test_rejected_with_a_reason_is_refunded_and_told(discord_sim, minimax,
             message_id=request.id,
         )
         assert f"You rejected video #{job_id}" in await private_text(submit)
-        await discord_sim.wait_for(lambda: "Rejected by a moderator" in str(card.embeds))
+        await card_shows(discord_sim, card, "Rejected by a moderator")
         assert "No real people, please." in str(card.embeds)
         assert custom_ids(card) == [f"hailuo:info:{job_id}"]
         await discord_sim.wait_for(lambda: request.components == [])
@@ -234,7 +197,7 @@ async def test_nobody_decides_in_time_so_it_expires_refunded(discord_sim, minima
         card, request, job_id = await held_job(app, discord_sim)
         clock.advance(61)
         app.bot.worker.wake()
-        await discord_sim.wait_for(lambda: "Nobody approved it in time" in str(card.embeds))
+        await card_shows(discord_sim, card, "Nobody approved it in time")
         await discord_sim.wait_for(lambda: request.components == [])
         assert "Expired" in str(request.embeds)
         assert custom_ids(card) == [f"hailuo:reroll:{job_id}", f"hailuo:info:{job_id}"]
@@ -268,7 +231,7 @@ async def test_a_member_without_the_role_is_refused_and_nothing_changes(
 async def test_two_moderators_at_the_same_moment_make_one_decision(
     discord_sim, minimax, env
 ) -> None:
-    general = Channel(discord_sim, discord_sim.guilds[0].channels[0].id)
+    general = channel(discord_sim)
     role = [mods_role(discord_sim)]
     async with running_bot(env) as app:
         await moderate(app.bot.services.db, discord_sim)
@@ -332,7 +295,7 @@ async def test_the_request_buttons_work_after_a_sigkill_restart(tmp_path: Path) 
                 member_roles=[mods_role(discord_sim)],
             )
             assert f"You approved video #{job_id}" in await private_text(approve)
-            general = Channel(discord_sim, discord_sim.guilds[0].channels[0].id)
+            general = channel(discord_sim)
             await discord_sim.wait_for(lambda: general.videos(), timeout=30)
         finally:
             await bot.stop()

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
-from pathlib import Path
 
 import pytest
 
@@ -13,10 +11,8 @@ from storage.audit import AuditAction, AuditEntry, AuditRepository
 from storage.blocklist import BlocklistKind, BlocklistRepository
 from storage.db import Database
 from storage.moderation import BlockRepository, ModerationSettingsRepository, StrikeRepository
-from tests.discord_sim import DiscordSimulator
-from tests.e2e import bot_env, minimax_env, running_bot
+from tests.e2e import SimSetup, running_bot
 from tests.moderation_e2e import ADMIN, admin, channel, count, logged, moderated_guild, said, user
-from tests.sims.minimax import MiniMaxSimulator
 from tests.support import FakeClock, RecordingNotifier
 
 GUILD, LOG, MOD, MEMBER = 1, 555, 77, 42
@@ -166,21 +162,8 @@ async def test_pages_go_older_and_newer(db: Database, clock: FakeClock) -> None:
 
 
 @pytest.fixture
-async def discord_sim() -> AsyncIterator[DiscordSimulator]:
-    async with DiscordSimulator(guilds=[moderated_guild()]) as sim:
-        yield sim
-        assert sim.internal_errors == []
-
-
-@pytest.fixture
-async def minimax() -> AsyncIterator[MiniMaxSimulator]:
-    async with MiniMaxSimulator(polls_until_done=None) as sim:
-        yield sim
-
-
-@pytest.fixture
-def env(discord_sim: DiscordSimulator, minimax: MiniMaxSimulator, tmp_path: Path) -> dict[str, str]:
-    return bot_env(discord_sim, tmp_path / "bot.sqlite3", **minimax_env(minimax))
+def sim_setup() -> SimSetup:
+    return SimSetup.held([moderated_guild()])
 
 
 @pytest.mark.timeout(60)

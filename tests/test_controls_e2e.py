@@ -10,19 +10,27 @@ acts, then lets the call go on. Nothing sleeps.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable
-from pathlib import Path
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import pytest
 
 from bot import App
 from hailuo.status import JobStatus
-from storage.audit import AuditAction, AuditRepository
-from tests.discord_sim import DiscordSimulator, SimInteraction, SimMessage
+from storage.audit import AuditAction
+from tests.discord_sim import DiscordSimulator
 from tests.discord_sim.interactions import nest_options
-from tests.e2e import Channel, bot_env, minimax_env, running_bot
-from tests.sims.minimax import MiniMaxSimulator
+from tests.e2e import (
+    Channel,
+    SimSetup,
+    audit_count,
+    card_shows,
+    channel,
+    custom_ids,
+    press,
+    private_text,
+    running_bot,
+)
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -31,32 +39,8 @@ AUTOCOMPLETE = 4
 
 
 @pytest.fixture
-async def discord_sim() -> AsyncIterator[DiscordSimulator]:
-    async with DiscordSimulator() as sim:
-        yield sim
-        assert sim.internal_errors == []
-
-
-@pytest.fixture
-async def minimax() -> AsyncIterator[MiniMaxSimulator]:
-    async with MiniMaxSimulator(polls_until_done=None) as sim:  # tasks run until completed
-        yield sim
-        assert sim.violations == []
-
-
-@pytest.fixture
-def env(discord_sim: DiscordSimulator, minimax: MiniMaxSimulator, tmp_path: Path) -> dict[str, str]:
-    return bot_env(discord_sim, tmp_path / "bot.sqlite3", **minimax_env(minimax))
-
-
-def custom_ids(message: SimMessage) -> list[str]:
-    return [c["custom_id"] for row in message.components for c in row["components"]]
-
-
-async def private_text(inter: SimInteraction) -> str:
-    await inter.wait_response()
-    assert inter.ephemeral, inter.response_data
-    return str((inter.response_data or {}).get("content"))
+def sim_setup() -> SimSetup:
+    return SimSetup.held()  # tasks run until completed
 
 
 async def ask(sim: DiscordSimulator, app: App, prompt: str, user: int = MEMBER):
@@ -68,17 +52,8 @@ async def ask(sim: DiscordSimulator, app: App, prompt: str, user: int = MEMBER):
     return inter.original_message, job.id
 
 
-def press(sim: DiscordSimulator, action: str, job_id: int, message: SimMessage, user: int):
-    return sim.send_component(f"hailuo:{action}:{job_id}", message_id=message.id, user_id=user)
-
-
 async def ledger(app: App, job_id: int) -> list[tuple[str, int]]:
     return [(e.kind.value, e.delta) for e in await app.bot.desk.ledger.for_job(job_id)]
-
-
-async def audit_count(app: App, sim: DiscordSimulator, action: AuditAction) -> int:
-    page = await AuditRepository(app.bot.services.db).page(sim.guilds[0].id, action=action)
-    return len(page.entries)
 
 
 async def status(app: App, job_id: int) -> JobStatus:
@@ -124,23 +99,17 @@ async def autocomplete(sim: DiscordSimulator, user: int, typed: str = "") -> lis
     return list((inter.response_data or {})["choices"])
 
 
-async def test_cancel_while_queued_refunds_in_full(discord_sim, minimax, tmp_path) -> None:
-    env = bot_env(
-        discord_sim,
-        tmp_path / "bot.sqlite3",
-        **minimax_env(minimax),
-        MINIMAX_SUBMITS_PER_MINUTE="1",
-    )
-    async with running_bot(env) as app:
+async def test_cancel_while_queued_refunds_in_full(discord_sim, minimax, env) -> None:
+    async with running_bot({**env, "MINIMAX_SUBMITS_PER_MINUTE": "1"}) as app:
         _, first = await ask(discord_sim, app, "takes the only slot")
         card, second = await ask(discord_sim, app, "waits in line")
-        await discord_sim.wait_for(lambda: "Queued (position 1)" in str(card.embeds))
+        await card_shows(discord_sim, card, "Queued (position 1)")
         assert custom_ids(card) == [f"hailuo:cancel:{second}", f"hailuo:info:{second}"]
 
         cancel = await press(discord_sim, "cancel", second, card, MEMBER)
         assert "your 1 credit(s) are back" in await private_text(cancel)
         assert await ledger(app, second) == [("reserve", -1), ("refund", 1)]
-        await discord_sim.wait_for(lambda: "Cancelled" in str(card.embeds))
+        await card_shows(discord_sim, card, "Cancelled")
         assert custom_ids(card) == [f"hailuo:reroll:{second}", f"hailuo:info:{second}"]
         assert await audit_count(app, discord_sim, AuditAction.CANCEL) == 1
         assert await status(app, first) is not JobStatus.CANCELLED
@@ -152,7 +121,7 @@ async def test_cancel_while_running_stays_charged_after_a_confirm(
 ) -> None:
     async with running_bot(env) as app:
         card, job_id = await ask(discord_sim, app, "a long take")
-        await discord_sim.wait_for(lambda: "Generating" in str(card.embeds))
+        await card_shows(discord_sim, card, "Generating")
         assert custom_ids(card) == [f"hailuo:cancel:{job_id}", f"hailuo:info:{job_id}"]
 
         cancel = await press(discord_sim, "cancel", job_id, card, MEMBER)
@@ -172,7 +141,7 @@ async def test_cancel_while_running_stays_charged_after_a_confirm(
         assert await ledger(app, job_id) == [("reserve", -1), ("charge", 0)]
         balance = await app.bot.desk.balance(discord_sim.guilds[0].id, MEMBER)
         assert (balance.used, balance.reserved, balance.remaining) == (1, 0, 9)
-        await discord_sim.wait_for(lambda: "Cancelled" in str(card.embeds))
+        await card_shows(discord_sim, card, "Cancelled")
         assert await audit_count(app, discord_sim, AuditAction.CANCEL) == 1
 
         # The bot no longer follows the task: finished, it is neither fetched nor posted.
@@ -198,7 +167,7 @@ async def test_submitting_and_succeeded_refuse_cancel_and_say_why(
         fetch = gate(app, "result_url", monkeypatch)
         submit.release.set()
 
-        await discord_sim.wait_for(lambda: "Generating" in str(card.embeds))
+        await card_shows(discord_sim, card, "Generating")
         minimax.complete(next(iter(minimax.tasks)))
         await fetch.entered.wait()
         assert await status(app, job_id) is JobStatus.SUCCEEDED
@@ -209,7 +178,7 @@ async def test_submitting_and_succeeded_refuse_cancel_and_say_why(
         assert await ledger(app, job_id) == [("reserve", -1)]
         fetch.release.set()
 
-        await discord_sim.wait_for(lambda: "Delivered" in str(card.embeds))  # after the commit
+        await card_shows(discord_sim, card, "Delivered")  # after the commit
         assert await ledger(app, job_id) == [("reserve", -1), ("charge", 0)]
         assert await audit_count(app, discord_sim, AuditAction.CANCEL) == 0
 
@@ -217,12 +186,12 @@ async def test_submitting_and_succeeded_refuse_cancel_and_say_why(
 async def test_reroll_makes_a_second_job_with_its_own_reservation(
     discord_sim, minimax, env
 ) -> None:
-    room = Channel(discord_sim, discord_sim.guilds[0].channels[0].id)
+    room = channel(discord_sim)
     async with running_bot(env) as app:
         card, first = await ask(discord_sim, app, "a paper boat")
-        await discord_sim.wait_for(lambda: "Generating" in str(card.embeds))
+        await card_shows(discord_sim, card, "Generating")
         minimax.complete(next(iter(minimax.tasks)))
-        await discord_sim.wait_for(lambda: "Delivered" in str(card.embeds))
+        await card_shows(discord_sim, card, "Delivered")
 
         reroll = await press(discord_sim, "reroll", first, card, MEMBER)
         offer = await private_text(reroll)
@@ -258,10 +227,10 @@ async def test_reroll_makes_a_second_job_with_its_own_reservation(
 async def test_delete_by_someone_else_is_refused_and_info_shows_the_task(
     discord_sim, minimax, env
 ) -> None:
-    room = Channel(discord_sim, discord_sim.guilds[0].channels[0].id)
+    room = channel(discord_sim)
     async with running_bot(env) as app:
         card, job_id = await ask(discord_sim, app, "fireworks")
-        await discord_sim.wait_for(lambda: "Generating" in str(card.embeds))
+        await card_shows(discord_sim, card, "Generating")
         task_id = next(iter(minimax.tasks))
         info = await press(discord_sim, "info", job_id, card, OTHER)
         text = await private_text(info)
@@ -290,7 +259,7 @@ async def test_the_cancel_command_suggests_the_members_open_jobs(discord_sim, mi
     async with running_bot(env) as app:
         card, mine = await ask(discord_sim, app, "my own clip")
         _, theirs = await ask(discord_sim, app, "their clip", user=OTHER)
-        await discord_sim.wait_for(lambda: "Generating" in str(card.embeds))
+        await card_shows(discord_sim, card, "Generating")
         choices = await autocomplete(discord_sim, MEMBER)
         assert [c["value"] for c in choices] == [mine]
         assert choices[0]["name"].startswith(f"#{mine} · ") and "my own clip" in choices[0]["name"]

@@ -20,7 +20,7 @@ from providers.registry import build_providers
 from tests import media
 from tests.core import Core, build_core
 from tests.discord_sim import DiscordSimulator
-from tests.e2e import Channel, bot_env, running_bot
+from tests.e2e import bot_env, channel, running_bot
 
 
 @pytest.fixture
@@ -164,7 +164,7 @@ async def test_the_bot_with_no_key_delivers_a_demo_video(
             async with running_bot(env):
                 inter = await discord_sim.send_slash(["hailuo", "text"], {"prompt": "a kite"})
                 await inter.wait_response()
-                room = Channel(discord_sim, discord_sim.guilds[0].channels[0].id)
+                room = channel(discord_sim)
                 videos = await discord_sim.wait_for(lambda: room.videos() or None)
         assert discord_sim.internal_errors == []
     info = media.probe_video(videos[0].attachments[0].data)

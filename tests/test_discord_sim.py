@@ -12,7 +12,6 @@ import asyncio
 import io
 import os
 import sys
-import time
 from collections.abc import AsyncIterator, Awaitable
 from dataclasses import dataclass, field
 
@@ -23,25 +22,13 @@ from discord import app_commands
 from discord.ext import commands
 
 from tests.discord_sim import DiscordSimulator, SimAttachment
+from tests.support import OffsetClock
 
 MIB = 1024 * 1024
 PNG_1X1 = bytes.fromhex(
     "89504e470d0a1a0a0000000d4948445200000001000000010806000000"
     "1f15c4890000000d49444154789c6360000002000001e221bc330000000049454e44ae426082"
 )
-
-
-class FakeClock:
-    """Wall time plus a manual offset: the simulator's rules jump ahead, discord.py's stay sane."""
-
-    def __init__(self) -> None:
-        self.offset = 0.0
-
-    def __call__(self) -> float:
-        return time.time() + self.offset
-
-    def advance(self, seconds: float) -> None:
-        self.offset += seconds
 
 
 @dataclass
@@ -155,12 +142,12 @@ def build_bot(probe: Probe) -> commands.Bot:
 
 
 @pytest.fixture
-def clock() -> FakeClock:
-    return FakeClock()
+def clock() -> OffsetClock:
+    return OffsetClock()
 
 
 @pytest.fixture
-async def sim(clock: FakeClock) -> AsyncIterator[DiscordSimulator]:
+async def sim(clock: OffsetClock) -> AsyncIterator[DiscordSimulator]:
     async with DiscordSimulator(clock=clock) as simulator:
         yield simulator
         assert simulator.internal_errors == []
@@ -293,7 +280,7 @@ async def test_second_callback_is_40060(
 
 
 async def test_callback_after_3s_is_10062(
-    sim: DiscordSimulator, bot: commands.Bot, probe: Probe, clock: FakeClock
+    sim: DiscordSimulator, bot: commands.Bot, probe: Probe, clock: OffsetClock
 ) -> None:
     inter = await sim.send_slash(["demo", "slow"], {})
     clock.advance(3.5)

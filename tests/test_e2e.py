@@ -2,42 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from pathlib import Path
-
 import pytest
 
 from hailuo.status import JobStatus
 from tests import media
 from tests.discord_sim import DiscordSimulator, SimAttachment
-from tests.e2e import Channel, bot_env, minimax_env, running_bot
-from tests.sims.minimax import MiniMaxSimulator
+from tests.e2e import card_shows, channel, private_answer, running_bot
 
 pytestmark = pytest.mark.timeout(60)
-
-
-@pytest.fixture
-async def discord_sim() -> AsyncIterator[DiscordSimulator]:
-    async with DiscordSimulator() as sim:
-        yield sim
-        assert sim.internal_errors == []
-
-
-@pytest.fixture
-async def minimax() -> AsyncIterator[MiniMaxSimulator]:
-    async with MiniMaxSimulator() as sim:
-        yield sim
-        assert sim.violations == []
-        assert sim.download_auth_headers_seen == []
-
-
-@pytest.fixture
-def env(discord_sim: DiscordSimulator, minimax: MiniMaxSimulator, tmp_path: Path) -> dict[str, str]:
-    return bot_env(discord_sim, tmp_path / "bot.sqlite3", **minimax_env(minimax))
-
-
-def channel(sim: DiscordSimulator) -> Channel:
-    return Channel(sim, sim.guilds[0].channels[0].id)
 
 
 async def delivered_video(sim: DiscordSimulator, count: int = 1) -> list:
@@ -55,7 +27,7 @@ async def test_text_command_ends_with_one_mp4_in_the_channel(discord_sim, minima
         assert len(minimax.submits) == 1
         # the status card is edited through the channel with the bot token, and says delivered
         card = inter.original_message
-        await discord_sim.wait_for(lambda: "Delivered" in str(card.embeds))
+        await card_shows(discord_sim, card, "Delivered")
         edits = discord_sim.find_calls(
             method="PATCH", path_regex=rf"/channels/\d+/messages/{card.id}"
         )
@@ -89,14 +61,7 @@ async def test_animate_command_sends_the_checked_image(discord_sim, minimax, env
 
 
 async def assert_refused_privately(sim, minimax, inter, words: str) -> None:
-    await inter.wait_response()
-    text = await sim.wait_for(
-        lambda: (
-            inter.response_data.get("content")
-            if inter.ephemeral and inter.response_data
-            else next((f.content for f in inter.followups if f.ephemeral), None)
-        )
-    )
+    text = await private_answer(sim, inter)
     assert words in text
     assert minimax.requests_to("submit") == []
 
@@ -141,7 +106,7 @@ async def test_provider_failure_refunds_and_says_why(discord_sim, minimax, env) 
         inter = await discord_sim.send_slash(["hailuo", "text"], {"prompt": "something"})
         await inter.wait_response()
         card = inter.original_message
-        await discord_sim.wait_for(lambda: "refunded" in str(card.embeds))
+        await card_shows(discord_sim, card, "refunded")
         assert "refused the content" in str(card.embeds)
         balance = await app.bot.desk.balance(discord_sim.guilds[0].id, inter.user_id)
         assert balance.used == 0
@@ -257,7 +222,7 @@ async def test_health_and_metrics(discord_sim, minimax, env) -> None:
         await inter.wait_response()
         await delivered_video(discord_sim)
         card = inter.original_message
-        await discord_sim.wait_for(lambda: "Delivered" in str(card.embeds))
+        await card_shows(discord_sim, card, "Delivered")
         async with http.get(f"{base}/metrics") as resp:
             text = await resp.text()
         assert 'hailuo_jobs{state="delivered"} 1' in text

@@ -7,7 +7,6 @@ failed and that the credits were refunded. Never a job left hanging.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -18,7 +17,7 @@ from hailuo.status import JobStatus
 from storage.ledger import LedgerRepository
 from tests import media
 from tests.discord_sim import DiscordSimulator, SimAttachment
-from tests.e2e import Channel, bot_env, running_bot
+from tests.e2e import Channel, bot_env, channel, running_bot
 from tests.sims.freepik import FreepikSimulator
 from tests.sims.gptge import GptGeSimulator
 from tests.sims.minimax import MiniMaxSimulator
@@ -87,7 +86,7 @@ class World:
 
     @property
     def room(self) -> Channel:
-        return Channel(self.discord, self.discord.guilds[0].channels[0].id)
+        return channel(self.discord)
 
 
 def provider_env(name: str, sim: Any) -> dict[str, str]:
@@ -102,13 +101,6 @@ def provider_env(name: str, sim: Any) -> dict[str, str]:
 @pytest.fixture(params=list(SIMULATORS))
 def provider_name(request: pytest.FixtureRequest) -> str:
     return str(request.param)
-
-
-@pytest.fixture
-async def discord_sim() -> AsyncIterator[DiscordSimulator]:
-    async with DiscordSimulator() as sim:
-        yield sim
-        assert sim.internal_errors == []
 
 
 async def open_world(name: str, discord_sim: DiscordSimulator, tmp_path: Path):

@@ -7,35 +7,19 @@ no job row, no credit used, no public card left, no request at any provider simu
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from pathlib import Path
 
 import pytest
 
 from hailuo import camera
 from hailuo.messages import render
 from tests import media
-from tests.discord_sim import DiscordSimulator, SimAttachment, SimInteraction
-from tests.e2e import Channel, bot_env, minimax_env, running_bot
+from tests.discord_sim import DiscordSimulator, SimAttachment
+from tests.e2e import bot_env, channel, minimax_env, private_answer, running_bot
 from tests.sims.freepik import FreepikSimulator
-from tests.sims.minimax import MiniMaxSimulator
 from tests.sims.novita import NovitaSimulator
 from tests.test_images import BAD
 
 pytestmark = pytest.mark.timeout(60)
-
-
-@pytest.fixture
-async def discord_sim() -> AsyncIterator[DiscordSimulator]:
-    async with DiscordSimulator() as sim:
-        yield sim
-        assert sim.internal_errors == []
-
-
-@pytest.fixture
-async def minimax() -> AsyncIterator[MiniMaxSimulator]:
-    async with MiniMaxSimulator() as sim:
-        yield sim
-        assert sim.violations == []
 
 
 @pytest.fixture
@@ -52,33 +36,12 @@ async def novita() -> AsyncIterator[NovitaSimulator]:
         assert sim.violations == []
 
 
-@pytest.fixture
-def env(discord_sim: DiscordSimulator, minimax: MiniMaxSimulator, tmp_path: Path) -> dict[str, str]:
-    return bot_env(discord_sim, tmp_path / "bot.sqlite3", **minimax_env(minimax))
-
-
-def channel(sim: DiscordSimulator) -> Channel:
-    return Channel(sim, sim.guilds[0].channels[0].id)
-
-
 def picture(
     fmt: str = "PNG", width: int = 640, height: int = 480, name: str = "a"
 ) -> SimAttachment:
     data = media.make_image(fmt, width, height)
     mime = "image/png" if fmt == "PNG" else "image/jpeg"
     return SimAttachment(data, f"{name}.{fmt.lower()}", mime, width, height, len(data))
-
-
-async def private_answer(sim: DiscordSimulator, inter: SimInteraction) -> str:
-    """The ephemeral text the member was shown (a response or a follow-up)."""
-    await inter.wait_response()
-    return await sim.wait_for(
-        lambda: (
-            inter.response_data.get("content")
-            if inter.ephemeral and inter.response_data
-            else next((f.content for f in inter.followups if f.ephemeral), None)
-        )
-    )
 
 
 async def assert_nothing_spent(app, sim: DiscordSimulator, user_id: int) -> None:

@@ -8,57 +8,18 @@ keeps it for the worker's later edits and posts); the command names come from
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 
 from cogs import translator
-from tests.discord_sim import DiscordSimulator, SimInteraction
-from tests.e2e import Channel, bot_env, minimax_env, running_bot
-from tests.sims.minimax import MiniMaxSimulator
+from tests.e2e import channel, private_answer, running_bot
 from tests.test_translator import localization_problems
 
 pytestmark = pytest.mark.timeout(60)
 
 ZH = "zh-CN"
 CJK = re.compile(r"[\u4e00-\u9fff]")
-
-
-@pytest.fixture
-async def discord_sim() -> AsyncIterator[DiscordSimulator]:
-    async with DiscordSimulator() as sim:
-        yield sim
-        assert sim.internal_errors == []
-
-
-@pytest.fixture
-async def minimax() -> AsyncIterator[MiniMaxSimulator]:
-    async with MiniMaxSimulator() as sim:
-        yield sim
-        assert sim.violations == []
-
-
-@pytest.fixture
-def env(discord_sim: DiscordSimulator, minimax: MiniMaxSimulator, tmp_path: Path) -> dict[str, str]:
-    return bot_env(discord_sim, tmp_path / "bot.sqlite3", **minimax_env(minimax))
-
-
-def room(sim: DiscordSimulator) -> Channel:
-    return Channel(sim, sim.guilds[0].channels[0].id)
-
-
-async def private_answer(sim: DiscordSimulator, inter: SimInteraction) -> str:
-    await inter.wait_response()
-    text: str = await sim.wait_for(
-        lambda: (
-            inter.response_data.get("content")
-            if inter.ephemeral and inter.response_data
-            else next((f.content for f in inter.followups if f.ephemeral), None)
-        )
-    )
-    return text
 
 
 def button_labels(components: list[dict[str, Any]]) -> list[str]:
@@ -96,7 +57,7 @@ async def test_a_zh_cn_member_reads_every_reply_of_a_job_in_chinese(
         assert button_labels(inter.response_data["components"]) == ["取消", "详情"]
 
         # the delivery, posted by the worker with the job's stored locale
-        videos = await discord_sim.wait_for(lambda: room(discord_sim).videos() or None)
+        videos = await discord_sim.wait_for(lambda: channel(discord_sim).videos() or None)
         job_id = card["title"].removeprefix("海螺视频 #")
         assert videos[0].content == f"<@{inter.user_id}> 你的视频做好了 (job #{job_id})。"
         assert videos[0].attachments[0].data == minimax.video
@@ -125,7 +86,7 @@ async def test_a_video_too_large_to_upload_is_linked_in_chinese(discord_sim, min
         await inter.wait_response()
         link = await discord_sim.wait_for(
             lambda: next(
-                (m for m in room(discord_sim).bot_messages() if "/download/" in m.content), None
+                (m for m in channel(discord_sim).bot_messages() if "/download/" in m.content), None
             )
         )
     assert link.content.startswith(f"<@{inter.user_id}> 你的视频做好了 (job #")

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from pathlib import Path
-
 import pytest
 
 from hailuo.errors import ModerationBlocked, UserInputError
@@ -14,8 +11,8 @@ from hailuo.spec import JobSpec, Mode
 from storage.db import Database
 from storage.moderation import ModerationSettingsRepository
 from tests import media
-from tests.discord_sim import DiscordSimulator, SimAttachment
-from tests.e2e import bot_env, minimax_env, running_bot
+from tests.discord_sim import SimAttachment
+from tests.e2e import SimSetup, running_bot
 from tests.moderation_e2e import (
     admin,
     channel,
@@ -25,7 +22,6 @@ from tests.moderation_e2e import (
     role,
     said,
 )
-from tests.sims.minimax import MiniMaxSimulator
 from tests.support import FakeClock
 
 pytestmark = pytest.mark.timeout(60)
@@ -34,22 +30,8 @@ MEMBER = 5_000_001
 
 
 @pytest.fixture
-async def discord_sim() -> AsyncIterator[DiscordSimulator]:
-    async with DiscordSimulator(guilds=[moderated_guild()]) as sim:
-        yield sim
-        assert sim.internal_errors == []
-
-
-@pytest.fixture
-async def minimax() -> AsyncIterator[MiniMaxSimulator]:
-    async with MiniMaxSimulator(polls_until_done=None) as sim:
-        yield sim
-        assert sim.violations == []
-
-
-@pytest.fixture
-def env(discord_sim: DiscordSimulator, minimax: MiniMaxSimulator, tmp_path: Path) -> dict[str, str]:
-    return bot_env(discord_sim, tmp_path / "bot.sqlite3", **minimax_env(minimax))
+def sim_setup() -> SimSetup:
+    return SimSetup.held([moderated_guild()])
 
 
 async def test_a_disallowed_channel_is_refused_naming_the_allowed_ones(

@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from pathlib import Path
-
 import pytest
 
 from storage.audit import AuditAction
 from storage.moderation import DAY, ApprovalMode
-from tests.discord_sim import EVERYONE_PERMISSIONS, DiscordSimulator
-from tests.e2e import bot_env, minimax_env, running_bot
+from tests.discord_sim import EVERYONE_PERMISSIONS
+from tests.e2e import SimSetup, running_bot
 from tests.moderation_e2e import (
     ADMIN,
     ADMIN_PERMISSIONS,
@@ -25,7 +22,6 @@ from tests.moderation_e2e import (
     said,
     user,
 )
-from tests.sims.minimax import MiniMaxSimulator
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -33,21 +29,8 @@ REFUSED = "Only members with the Manage Server permission can use this."
 
 
 @pytest.fixture
-async def discord_sim() -> AsyncIterator[DiscordSimulator]:
-    async with DiscordSimulator(guilds=[moderated_guild()]) as sim:
-        yield sim
-        assert sim.internal_errors == []
-
-
-@pytest.fixture
-async def minimax() -> AsyncIterator[MiniMaxSimulator]:
-    async with MiniMaxSimulator(polls_until_done=None) as sim:
-        yield sim
-
-
-@pytest.fixture
-def env(discord_sim: DiscordSimulator, minimax: MiniMaxSimulator, tmp_path: Path) -> dict[str, str]:
-    return bot_env(discord_sim, tmp_path / "bot.sqlite3", **minimax_env(minimax))
+def sim_setup() -> SimSetup:
+    return SimSetup.held([moderated_guild()])
 
 
 async def test_the_settings_view_shows_every_default(discord_sim, minimax, env) -> None:

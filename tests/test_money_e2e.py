@@ -8,16 +8,13 @@ from __future__ import annotations
 
 import asyncio
 from collections import Counter
-from collections.abc import AsyncIterator
-from pathlib import Path
 
 import pytest
 
 from hailuo.quotas import AllowancePeriod
 from storage.ledger import LedgerEntryKind
 from tests.discord_sim import DiscordSimulator, SimChannel, SimGuild, SimInteraction, SimRole
-from tests.e2e import bot_env, minimax_env, running_bot
-from tests.sims.minimax import MiniMaxSimulator
+from tests.e2e import SimSetup, running_bot
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -25,26 +22,12 @@ ADMIN = 1
 
 
 @pytest.fixture
-async def discord_sim() -> AsyncIterator[DiscordSimulator]:
+def sim_setup() -> SimSetup:
     guild = SimGuild(
         channels=[SimChannel("general"), SimChannel("admins")],
         roles=[SimRole("Creators"), SimRole("Server Booster")],
     )
-    async with DiscordSimulator(guilds=[guild]) as sim:
-        yield sim
-        assert sim.internal_errors == []
-
-
-@pytest.fixture
-async def minimax() -> AsyncIterator[MiniMaxSimulator]:
-    async with MiniMaxSimulator(polls_until_done=None) as sim:
-        yield sim
-        assert sim.violations == []
-
-
-@pytest.fixture
-def env(discord_sim: DiscordSimulator, minimax: MiniMaxSimulator, tmp_path: Path) -> dict[str, str]:
-    return bot_env(discord_sim, tmp_path / "bot.sqlite3", **minimax_env(minimax))
+    return SimSetup.held([guild])
 
 
 async def private_text(sim: DiscordSimulator, inter: SimInteraction) -> str:

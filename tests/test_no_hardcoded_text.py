@@ -11,8 +11,6 @@ named one by one, so a failure says which.
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
 import discord
@@ -36,9 +34,7 @@ from hailuo.status import JobStatus
 from storage.approvals import ApprovalRequest
 from storage.blocklist import BlocklistEntry, BlocklistKind
 from storage.jobs import Job
-from tests.discord_sim import DiscordSimulator
-from tests.e2e import bot_env, minimax_env, running_bot
-from tests.sims.minimax import MiniMaxSimulator
+from tests.e2e import SimSetup, card_shows, running_bot
 
 ZH = "zh-CN"
 EN = CATALOG["en"]
@@ -214,22 +210,8 @@ def test_the_default_blocklist_label_is_rendered_when_shown() -> None:
 
 
 @pytest.fixture
-async def discord_sim() -> AsyncIterator[DiscordSimulator]:
-    async with DiscordSimulator() as sim:
-        yield sim
-        assert sim.internal_errors == []
-
-
-@pytest.fixture
-async def minimax() -> AsyncIterator[MiniMaxSimulator]:
-    async with MiniMaxSimulator(polls_until_done=None) as sim:  # tasks run until completed
-        yield sim
-        assert sim.violations == []
-
-
-@pytest.fixture
-def env(discord_sim: DiscordSimulator, minimax: MiniMaxSimulator, tmp_path: Path) -> dict[str, str]:
-    return bot_env(discord_sim, tmp_path / "bot.sqlite3", **minimax_env(minimax))
+def sim_setup() -> SimSetup:
+    return SimSetup.held()  # tasks run until completed
 
 
 @pytest.mark.timeout(60)
@@ -243,7 +225,7 @@ async def test_a_zh_cn_members_card_help_and_info_hold_no_english(
         await inter.wait_response()
         card = inter.original_message
         assert card is not None
-        await discord_sim.wait_for(lambda: "生成中" in str(card.embeds))
+        await card_shows(discord_sim, card, "生成中")
         card_text = embed_text(card.embeds[0])
         assert english_left(card_text) == [], card_text
         assert "文生视频 · 768P · 6 秒 · MiniMax-Hailuo-02" in card_text

@@ -14,16 +14,13 @@ from hailuo.spec import Mode
 from providers.base import Phase
 from providers.freepik import DEFAULT_PROMPT, MAGNIFIC_KEY_HEADER, FreepikProvider, key_header_for
 from providers.registry import build_providers
+from tests import provider_matrix as matrix
 from tests.provider_matrix import (
     JPEG,
     PNG,
     Fails,
     Raises,
-    adapter_fixtures,
-    check_fault,
-    fault_cases,
     fetch,
-    job_maker,
     raised,
     run_to_success,
     wrong_key_refusal,
@@ -31,9 +28,9 @@ from tests.provider_matrix import (
 from tests.sims.freepik import FreepikSimulator
 
 KEY = "fp-test-key"
-sim, session, provider = adapter_fixtures("freepik")
+sim, session, provider = matrix.adapter_fixtures("freepik")
 
-prepared = job_maker("A cat surfing [Pan left,Pedestal up]")
+prepared = matrix.job_maker("A cat surfing [Pan left,Pedestal up]")
 
 
 # ------------------------------------------------------------------------ bodies
@@ -155,9 +152,9 @@ FAULTS = [
 ]
 
 
-@fault_cases(FAULTS)
+@matrix.fault_cases(FAULTS)
 async def test_fault_is_read_as(provider, sim, endpoint, fault, expected) -> None:
-    await check_fault(provider, sim, prepared(), endpoint, fault, expected)
+    await matrix.check_fault(provider, sim, prepared(), endpoint, fault, expected)
 
 
 async def test_429_and_402_are_logged_without_the_key(provider, sim, caplog) -> None:

@@ -7,24 +7,14 @@ import pytest
 from hailuo.errors import ProviderError, ProviderErrorKind
 from hailuo.spec import Mode
 from providers.base import Phase
-from tests.provider_matrix import (
-    Fails,
-    Raises,
-    adapter_fixtures,
-    check_fault,
-    fault_cases,
-    fetch,
-    job_maker,
-    raised,
-    run_to_success,
-    wrong_key_refusal,
-)
+from tests import provider_matrix as matrix
+from tests.provider_matrix import Fails, Raises, fetch, raised, run_to_success, wrong_key_refusal
 from tests.sims.base import Fault
 
 KEY = "ge-test-key"
-sim, session, provider = adapter_fixtures("gptge")
+sim, session, provider = matrix.adapter_fixtures("gptge")
 
-prepared = job_maker("A girl rides away [Truck right], then [Pull out]")
+prepared = matrix.job_maker("A girl rides away [Truck right], then [Pull out]")
 
 
 # ------------------------------------------------------------------------ bodies
@@ -146,9 +136,9 @@ FAULTS = [
 ]
 
 
-@fault_cases(FAULTS)
+@matrix.fault_cases(FAULTS)
 async def test_fault_is_read_as(provider, sim, endpoint, fault, expected) -> None:
-    await check_fault(provider, sim, prepared(), endpoint, fault, expected)
+    await matrix.check_fault(provider, sim, prepared(), endpoint, fault, expected)
 
 
 async def test_wrong_key_is_auth(sim, session) -> None:

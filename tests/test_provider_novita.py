@@ -11,27 +11,18 @@ from hailuo.spec import Mode
 from providers.base import Phase
 from providers.novita import DEFAULT_PROMPT
 from tests import media
-from tests.provider_matrix import (
-    Fails,
-    Raises,
-    adapter_fixtures,
-    check_fault,
-    data_url,
-    fault_cases,
-    fetch,
-    job_maker,
-    raised,
-    run_to_success,
-    wrong_key_refusal,
-)
+from tests import provider_matrix as matrix
+from tests.provider_matrix import Fails, Raises, fetch, raised, run_to_success, wrong_key_refusal
 from tests.sims.base import Fault
 
 KEY = "nv-test-key"
-WEBP_URL = data_url("image/webp", media.make_image("WEBP", 640, 480))
-sim, session, provider = adapter_fixtures("novita")
+WEBP_URL = matrix.data_url("image/webp", media.make_image("WEBP", 640, 480))
+sim, session, provider = matrix.adapter_fixtures("novita")
 
 #: A WebP last frame, and fast pretreatment on: Novita takes both.
-prepared = job_maker("A lighthouse at dusk [Zoom out]", last_image=WEBP_URL, fast_pretreatment=True)
+prepared = matrix.job_maker(
+    "A lighthouse at dusk [Zoom out]", last_image=WEBP_URL, fast_pretreatment=True
+)
 
 
 # ------------------------------------------------------------------------ bodies
@@ -139,9 +130,9 @@ FAULTS = [
 ]
 
 
-@fault_cases(FAULTS)
+@matrix.fault_cases(FAULTS)
 async def test_fault_is_read_as(provider, sim, endpoint, fault, expected) -> None:
-    await check_fault(provider, sim, prepared(), endpoint, fault, expected)
+    await matrix.check_fault(provider, sim, prepared(), endpoint, fault, expected)
 
 
 async def test_moderation_reason_is_logged_without_the_key(provider, sim, caplog) -> None:

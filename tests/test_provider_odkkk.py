@@ -7,24 +7,14 @@ import pytest
 from hailuo.errors import ProviderErrorKind
 from hailuo.spec import Mode
 from providers.base import Phase
-from tests.provider_matrix import (
-    Fails,
-    Raises,
-    adapter_fixtures,
-    check_fault,
-    fault_cases,
-    fetch,
-    job_maker,
-    raised,
-    run_to_success,
-    wrong_key_refusal,
-)
+from tests import provider_matrix as matrix
+from tests.provider_matrix import Fails, Raises, fetch, raised, run_to_success, wrong_key_refusal
 from tests.sims.base import Fault
 
 KEY = "od-test-key"
-sim, session, provider = adapter_fixtures("odkkk")
+sim, session, provider = matrix.adapter_fixtures("odkkk")
 
-prepared = job_maker("A fox in snow [Tracking shot]")
+prepared = matrix.job_maker("A fox in snow [Tracking shot]")
 
 
 # ------------------------------------------------------------------------ bodies
@@ -105,9 +95,9 @@ FAULTS = [
 ]
 
 
-@fault_cases(FAULTS)
+@matrix.fault_cases(FAULTS)
 async def test_fault_is_read_as(provider, sim, endpoint, fault, expected) -> None:
-    await check_fault(provider, sim, prepared(), endpoint, fault, expected)
+    await matrix.check_fault(provider, sim, prepared(), endpoint, fault, expected)
 
 
 @pytest.mark.parametrize(

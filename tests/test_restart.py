@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from tests.discord_sim import DiscordSimulator
-from tests.e2e import Channel, bot_env, minimax_env
+from tests.e2e import bot_env, card_shows, channel, minimax_env
 from tests.sims.minimax import MiniMaxSimulator
 
 pytestmark = pytest.mark.timeout(90)
@@ -97,7 +97,7 @@ def ledger_kinds(database: Path) -> list[str]:
 
 async def test_killed_while_the_provider_runs_the_task(world, tmp_path: Path) -> None:
     discord_sim, mm, bot = world
-    room = Channel(discord_sim, discord_sim.guilds[0].channels[0].id)
+    room = channel(discord_sim)
     await bot.start()
     await ready(discord_sim, 1)
     inter = await discord_sim.send_slash(["hailuo", "text"], {"prompt": "survive a crash"})
@@ -138,6 +138,6 @@ async def test_killed_while_submitting_is_never_sent_twice(world, tmp_path: Path
     assert job_rows(database)[0][1] == "job.interrupted_submit"
     assert ledger_kinds(database) == ["reserve", "refund"]
     card = inter.original_message
-    await discord_sim.wait_for(lambda: "not charged twice" in str(card.embeds), timeout=30)
+    await card_shows(discord_sim, card, "not charged twice", timeout=30)
     await ready(discord_sim, 2)
     assert len(mm.requests_to("submit")) == 1

@@ -7,40 +7,18 @@ generated corpus, each sent as ``/hailuo text`` through the real bot.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
-from pathlib import Path
 
 import pytest
 
 from tests import media
 from tests.discord_sim import DiscordSimulator, SimAttachment
-from tests.e2e import bot_env, minimax_env, running_bot
+from tests.e2e import SimSetup, running_bot
 from tests.moderation_e2e import ADMIN, admin, count, generate, moderated_guild, said
-from tests.sims.minimax import MiniMaxSimulator
 from tests.test_moderation import BLOCKED, CONTEXTS, CORPUS, NEAR_MISSES
 
 pytestmark = pytest.mark.timeout(120)
 
 REFUSAL = "Your prompt breaks this server's rule: {}. Reword it and try again."
-
-
-@pytest.fixture
-async def discord_sim() -> AsyncIterator[DiscordSimulator]:
-    async with DiscordSimulator(guilds=[moderated_guild()]) as sim:
-        yield sim
-        assert sim.internal_errors == []
-
-
-@pytest.fixture
-async def minimax() -> AsyncIterator[MiniMaxSimulator]:
-    async with MiniMaxSimulator(polls_until_done=None) as sim:
-        yield sim
-        assert sim.violations == []
-
-
-@pytest.fixture
-def env(discord_sim: DiscordSimulator, minimax: MiniMaxSimulator, tmp_path: Path) -> dict[str, str]:
-    return bot_env(discord_sim, tmp_path / "bot.sqlite3", **minimax_env(minimax))
 
 
 async def _blocklist(sim: DiscordSimulator) -> None:
@@ -50,6 +28,11 @@ async def _blocklist(sim: DiscordSimulator) -> None:
             sim, ["blocklist", "add"], {"kind": "word", "text": word, "label": label}
         )
         assert "added" in said(inter)
+
+
+@pytest.fixture
+def sim_setup() -> SimSetup:
+    return SimSetup.held([moderated_guild()])
 
 
 async def test_every_evasion_is_refused_before_anything_is_reserved(

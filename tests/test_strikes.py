@@ -7,9 +7,6 @@ the strike, the block and their audit rows are mirrored to the log channel.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from pathlib import Path
-
 import pytest
 
 from hailuo.audit import AuditLog
@@ -18,8 +15,7 @@ from hailuo.status import JobStatus
 from storage.audit import AuditAction
 from storage.db import Database
 from storage.moderation import DAY, BlockRepository, ModerationSettingsRepository
-from tests.discord_sim import DiscordSimulator
-from tests.e2e import bot_env, minimax_env, running_bot
+from tests.e2e import SimSetup, running_bot
 from tests.moderation_e2e import (
     admin,
     channel,
@@ -31,7 +27,6 @@ from tests.moderation_e2e import (
     said,
 )
 from tests.provider_matrix import PROVIDERS, ledger_kinds, provider_core
-from tests.sims.minimax import MiniMaxSimulator
 from tests.support import FakeClock
 
 GUILD, LOG, MEMBER = 1, 555, 42
@@ -117,22 +112,8 @@ async def test_strikes_outside_the_window_do_not_add_up(db: Database, clock: Fak
 
 
 @pytest.fixture
-async def discord_sim() -> AsyncIterator[DiscordSimulator]:
-    async with DiscordSimulator(guilds=[moderated_guild()]) as sim:
-        yield sim
-        assert sim.internal_errors == []
-
-
-@pytest.fixture
-async def minimax() -> AsyncIterator[MiniMaxSimulator]:
-    async with MiniMaxSimulator(polls_until_done=None) as sim:
-        yield sim
-        assert sim.violations == []
-
-
-@pytest.fixture
-def env(discord_sim: DiscordSimulator, minimax: MiniMaxSimulator, tmp_path: Path) -> dict[str, str]:
-    return bot_env(discord_sim, tmp_path / "bot.sqlite3", **minimax_env(minimax))
+def sim_setup() -> SimSetup:
+    return SimSetup.held([moderated_guild()])
 
 
 @pytest.mark.timeout(60)
