@@ -46,6 +46,7 @@ async def minimax(sim_setup: SimSetup) -> AsyncIterator[MiniMaxSimulator]:
         yield sim
         assert sim.violations == []
         assert sim.download_auth_headers_seen == []
+        assert sim.urls_with_key() == []
 
 
 @pytest.fixture

@@ -71,6 +71,7 @@ async def provider_core(
             yield sim, build_core(db, clock, session, {name: adapter})
         assert sim.violations == []
         assert sim.download_auth_headers_seen == []
+        assert sim.urls_with_key() == []
 
 
 async def ledger_kinds(db: Database, job_id: int) -> list[str]:
@@ -137,6 +138,7 @@ def adapter_fixtures(name: str) -> tuple[Any, Any, Any]:
     async def sim(clock: FakeClock) -> AsyncIterator[Any]:
         async with entry.simulator(clock=clock) as simulator:
             yield simulator
+        assert simulator.urls_with_key() == []  # the key goes in a header, never a URL
 
     @pytest.fixture
     async def session() -> AsyncIterator[aiohttp.ClientSession]:

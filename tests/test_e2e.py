@@ -257,3 +257,38 @@ async def test_hailuo_approval_is_the_default_for_servers_without_a_choice(
         assert job.status is JobStatus.AWAITING_APPROVAL
         assert f"hailuo:approve:{job.id}" in str(held.components)
     assert minimax.requests_to("submit") == []
+
+
+async def test_a_post_sent_again_within_the_nonce_window_is_the_first_message(
+    discord_sim, minimax, env, db, tmp_path
+) -> None:
+    """A retry whose first answer was lost (a timeout, a restart) reuses the job's nonce,
+    so Discord hands back the first message instead of posting a second video or link."""
+    from cogs.notifier import DiscordNotifier
+    from hailuo.jobs import JobDesk, JobRequest
+    from hailuo.quotas import QuotaPolicy
+    from hailuo.spec import JobSpec, Mode
+
+    room = channel(discord_sim)
+
+    async def policy(_: int) -> QuotaPolicy:
+        return QuotaPolicy()
+
+    # A job of another database than the bot's: its worker never sees it.
+    desk = JobDesk(db, clock=discord_sim.clock, policy=policy, on_created=lambda: None)
+    job = await desk.create(
+        JobRequest(discord_sim.guilds[0].id, room.channel_id, 77, JobSpec(Mode.TEXT, "p"))
+    )
+    video = tmp_path / "video.mp4"
+    video.write_bytes(minimax.video)
+    async with running_bot(env) as app:
+        notifier = DiscordNotifier(app.bot)
+        first = await notifier.post_video(job, video, len(minimax.video))
+        assert await notifier.post_video(job, video, len(minimax.video)) == first
+        link = await notifier.post_link(job, "https://cdn.example/v.mp4", "delivery.too_large")
+        assert await notifier.post_link(job, "https://cdn.example/v.mp4", "delivery.too_large") == (
+            link
+        )
+    assert link != first
+    assert [m.id for m in room.bot_messages() if f"(job #{job.id})" in m.content] == [first, link]
+    assert [m.id for m in room.videos()] == [first]

@@ -114,6 +114,7 @@ async def close_world(world: World) -> None:
     await world.provider.close()
     assert world.provider.violations == []
     assert world.provider.download_auth_headers_seen == []
+    assert world.provider.urls_with_key() == []
 
 
 def image(width: int = 640, height: int = 480) -> SimAttachment:

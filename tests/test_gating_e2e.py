@@ -8,6 +8,7 @@ from hailuo.errors import ModerationBlocked, UserInputError
 from hailuo.jobs import JobDesk, JobRequest
 from hailuo.quotas import QuotaPolicy
 from hailuo.spec import JobSpec, Mode
+from storage.blocklist import BlocklistKind, BlocklistRepository
 from storage.db import Database
 from storage.moderation import ModerationSettingsRepository
 from tests import media
@@ -135,5 +136,24 @@ async def test_create_checks_again_under_its_transaction(db: Database, clock: Fa
     with pytest.raises(ModerationBlocked) as refused:
         await desk.create(JobRequest(GUILD, CHANNEL, 42, SPEC))
     assert refused.value.rule == "moderation.role_required"
+    assert await desk.jobs.count_by_status() == {}
+    assert (await desk.balance(GUILD, 42)).reserved == 0
+
+
+async def test_create_screens_the_prompt_again_under_its_transaction(
+    db: Database, clock: FakeClock
+) -> None:
+    """A blocklist entry added while the command downloaded its images still applies."""
+    desk = _desk(db, clock)
+    assert await desk.precheck(GUILD, 42, SPEC, channel_id=CHANNEL, roles=[])
+    await BlocklistRepository(db).add(
+        GUILD, BlocklistKind.WORD, "lake", label="no lakes", added_by=1, now=clock()
+    )
+    with pytest.raises(ModerationBlocked) as refused:
+        await desk.create(JobRequest(GUILD, CHANNEL, 42, SPEC))
+    assert (refused.value.rule, dict(refused.value.params)) == (
+        "moderation.blocklist",
+        {"rule": "no lakes"},
+    )
     assert await desk.jobs.count_by_status() == {}
     assert (await desk.balance(GUILD, 42)).reserved == 0

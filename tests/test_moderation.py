@@ -75,6 +75,14 @@ def fullwidth(word: str) -> str:
     return "".join(chr(ord(c) + 0xFEE0) for c in word)
 
 
+def styled(word: str, style: str = "BOLD") -> str:
+    """Mathematical letters (U+1D400 ...): only NFKC maps them back, capitals to capitals."""
+    return "".join(
+        unicodedata.lookup(f"MATHEMATICAL {style} {'CAPITAL' if c.isupper() else 'SMALL'} {c}")
+        for c in word
+    )
+
+
 def spaced(sep: str) -> Callable[[str], str]:
     return lambda word: sep.join(word)
 
@@ -97,6 +105,9 @@ def evasions(word: str) -> Iterator[str]:
     yield word.title()
     yield fullwidth(word)
     yield fullwidth(word.upper())
+    for style in ("BOLD", "BOLD SCRIPT", "SANS-SERIF BOLD", "MONOSPACE"):
+        yield styled(word.upper(), style)
+        yield styled(word.title(), style)
     for zw in ZERO_WIDTH:
         yield zw.join(word)
         yield word[0] + zw + word[1:]
@@ -293,6 +304,16 @@ def test_folding_is_idempotent_and_never_raises(text: str) -> None:
 @given(st.text(alphabet=st.sampled_from("abcdefghijklmnopqrstuvwxyz0123456789.-_@$!")))
 def test_case_and_fullwidth_forms_fold_alike(text: str) -> None:
     assert fold(text.upper()) == fold(text) == fold(fullwidth(text))
+
+
+@given(st.text(alphabet=st.sampled_from("abcdefghijklmnopqrstuvwxyz")))
+def test_compatibility_letters_fold_like_plain_ones(text: str) -> None:
+    assert fold(styled(text.upper())) == fold(styled(text, "BOLD SCRIPT")) == fold(text)
+
+
+def test_letterlike_symbols_and_modifier_capitals_fold_to_plain_lower_case() -> None:
+    # Black-letter H, Fraktur e l l o, modifier capitals H I: NFKC makes them plain letters.
+    assert fold("\u210c\U0001d522\U0001d529\U0001d529\U0001d52c \u1d34\u1d35") == "hello hi"
 
 
 # --- approval policy -------------------------------------------------------------------

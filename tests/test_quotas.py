@@ -355,6 +355,21 @@ async def test_jobs_in_flight_are_capped_per_member_and_per_server(db, clock) ->
     assert refused.value.params == {"maximum": 3}
 
 
+async def test_create_enforces_the_member_cap_again_under_its_lock(db, clock) -> None:
+    """Two commands both pass precheck for the last slot: only the first create gets it."""
+    desk, _, _ = make(db, clock, QuotaPolicy(daily_credits=10, max_jobs_per_member=2))
+    await make_job(desk)
+    assert await desk.precheck(GUILD, 42, SD) == 1  # the first command's look
+    assert await desk.precheck(GUILD, 42, SD) == 1  # the second's, before either creates
+    await make_job(desk)
+    with pytest.raises(QuotaExceeded) as refused:
+        await make_job(desk)
+    assert refused.value.rule == "quota.member_in_flight"
+    assert refused.value.params == {"maximum": 2}
+    assert await desk.jobs.count_by_status() == {"queued": 2}
+    assert (await desk.balance(GUILD, 42)).reserved == 2
+
+
 async def test_grant_take_back_and_reset_are_ledger_entries(db, clock) -> None:
     desk, _, _ = make(db, clock)
     job = await make_job(desk, spec=HD)

@@ -22,6 +22,7 @@ async def sim(clock) -> AsyncIterator[MiniMaxSimulator]:
         yield simulator
     assert simulator.violations == []
     assert simulator.download_auth_headers_seen == []
+    assert simulator.urls_with_key() == []
 
 
 @pytest.fixture

@@ -81,6 +81,14 @@ class TaskSimulator(SimServer):
         self.submits: list[dict[str, Any]] = []
         self.tasks: dict[str, Any] = {}
 
+    def urls_with_key(self) -> list[str]:
+        """Paths of requests that carried the key in the URL; must stay []: URLs get logged."""
+        return [
+            r.path
+            for r in self.requests
+            if self.api_key in r.path or any(self.api_key in v for v in r.query.values())
+        ]
+
     # -- test controls
 
     def complete(self, task_id: str) -> Any:
