@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -91,7 +91,6 @@ class Settings:
     max_video_bytes: int = 200 * MIB
     log_level: str = "INFO"
     sync_guild_id: int | None = None
-    extra: dict[str, str] = field(default_factory=dict)
 
     @property
     def provider_names(self) -> tuple[str, ...]:

@@ -25,9 +25,8 @@ from __future__ import annotations
 import enum
 import json
 from collections.abc import Collection, Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, fields
 from types import MappingProxyType
-from typing import Any
 
 from hailuo.camera import CameraPrompt, Spelling, parse_prompt
 from hailuo.errors import UserInputError
@@ -136,7 +135,6 @@ class JobSpec:
     resolution: str = "768P"
     prompt_optimizer: bool = True
     fast_pretreatment: bool = False
-    extra: dict[str, Any] = field(default_factory=dict)
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), sort_keys=True, ensure_ascii=False)
@@ -145,7 +143,9 @@ class JobSpec:
     def from_json(cls, text: str) -> JobSpec:
         data = json.loads(text)
         data["mode"] = Mode(data["mode"])
-        return cls(**data)
+        # A field an older version stored and this one dropped is ignored, not fatal.
+        known = {f.name for f in fields(cls)}
+        return cls(**{key: value for key, value in data.items() if key in known})
 
     def options(self) -> dict[str, bool]:
         """The optional switches, by the names of ``OPTION_DEFAULTS``."""

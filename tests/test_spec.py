@@ -196,3 +196,14 @@ def test_a_spec_round_trips_through_json_with_every_field() -> None:
     )
     assert JobSpec.from_json(spec.to_json()) == spec
     assert spec.options() == {"prompt_optimizer": False, "fast_pretreatment": True}
+
+
+def test_a_stored_spec_with_a_dropped_field_still_loads() -> None:
+    import json
+
+    from hailuo.spec import JobSpec, Mode
+
+    spec = JobSpec(mode=Mode.IMAGE, prompt="p", duration=10)
+    stored = json.loads(spec.to_json())
+    stored["extra"] = {}  # what the first version wrote
+    assert JobSpec.from_json(json.dumps(stored)) == spec

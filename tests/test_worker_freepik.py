@@ -2,31 +2,11 @@
 
 from __future__ import annotations
 
-import base64
-
-from hailuo.spec import JobSpec, Mode
 from hailuo.status import JobStatus
-from tests import media
 from tests.core import Core
 from tests.provider_matrix import core_fixtures, ledger_kinds
 
 world, sim, core = core_fixtures("freepik")
-
-
-async def kinds(db, job_id: int) -> list[str]:
-    return await ledger_kinds(db, job_id)
-
-
-async def test_image_job_is_delivered(core: Core, sim) -> None:
-    png = media.make_image("PNG", 640, 480)
-    spec = JobSpec(mode=Mode.IMAGE, prompt="", duration=10, resolution="768P")
-    job = await core.new_job(spec, images={"first": ("image/png", png)})
-    await core.run_until(job.id, JobStatus.DELIVERED)
-    assert core.notifier.posted[0].data == sim.video
-    body = sim.submits[0]
-    assert body["prompt"] == "Animate this image with natural motion."
-    assert body["first_frame_image"] == base64.b64encode(png).decode()
-    assert (await core.desk.balance(1, 42)).used == 2
 
 
 async def test_retired_768p_falls_back_to_1080p_and_is_followed_there(core: Core, sim) -> None:
@@ -45,7 +25,7 @@ async def test_no_credits_at_freepik_moves_nowhere_and_refunds(core: Core, sim, 
     job = await core.run_until(job.id, JobStatus.FAILED)
     assert job.failure_rule == "job.no_provider"
     assert len(sim.requests_to("submit")) == 1
-    assert await kinds(db, job.id) == ["reserve", "refund"]
+    assert await ledger_kinds(db, job.id) == ["reserve", "refund"]
 
 
 async def test_a_task_the_provider_forgot_is_given_up_with_a_refund(core: Core, sim, db) -> None:
@@ -56,4 +36,4 @@ async def test_a_task_the_provider_forgot_is_given_up_with_a_refund(core: Core, 
     job = await core.run_until(job.id, JobStatus.FAILED, steps=100)
     assert job.failure_rule == "provider.not_found"
     assert len(sim.requests_to("query")) >= 5
-    assert await kinds(db, job.id) == ["reserve", "refund"]
+    assert await ledger_kinds(db, job.id) == ["reserve", "refund"]

@@ -6,27 +6,10 @@ import pytest
 
 from hailuo.spec import JobSpec, Mode
 from hailuo.status import JobStatus
-from tests import media
 from tests.core import Core
 from tests.provider_matrix import core_fixtures, ledger_kinds
 
 world, sim, core = core_fixtures("gptge")
-
-
-async def kinds(db, job_id: int) -> list[str]:
-    return await ledger_kinds(db, job_id)
-
-
-async def test_image_job_is_delivered(core: Core, sim) -> None:
-    png = media.make_image("PNG", 640, 480)
-    spec = JobSpec(mode=Mode.IMAGE, prompt="", duration=10, resolution="768P")
-    job = await core.new_job(spec, images={"first": ("image/png", png)})
-    await core.run_until(job.id, JobStatus.DELIVERED)
-    assert core.notifier.posted[0].data == sim.video
-    body = sim.submits[0]
-    assert body["first_frame_image"].startswith("data:image/png;base64,")
-    assert (body["duration"], body["resolution"]) == (10, "768P")
-    assert (await core.desk.balance(1, 42)).used == 2
 
 
 async def test_sensitive_prompt_at_submit_fails_without_retry(core: Core, sim, db) -> None:
@@ -35,7 +18,7 @@ async def test_sensitive_prompt_at_submit_fails_without_retry(core: Core, sim, d
     job = await core.run_until(job.id, JobStatus.FAILED)
     assert job.failure_rule == "provider.moderation"
     assert len(sim.requests_to("submit")) == 1
-    assert await kinds(db, job.id) == ["reserve", "refund"]
+    assert await ledger_kinds(db, job.id) == ["reserve", "refund"]
 
 
 @pytest.mark.parametrize("shape", ["native", "wrapper"])

@@ -7,12 +7,10 @@ from collections.abc import AsyncIterator
 import aiohttp
 import pytest
 
-from hailuo.spec import JobSpec, Mode
 from hailuo.status import JobStatus
 from providers.minimax import MiniMaxProvider
-from storage.ledger import LedgerRepository
-from tests import media
 from tests.core import Core, build_core
+from tests.provider_matrix import ledger_kinds
 from tests.sims.minimax import MiniMaxSimulator
 
 
@@ -32,10 +30,6 @@ async def core(db, clock, sim) -> AsyncIterator[Core]:
         yield build_core(db, clock, session, {"minimax": provider})
 
 
-async def kinds(db, job_id: int) -> list[str]:
-    return [e.kind.value for e in await LedgerRepository(db).for_job(job_id)]
-
-
 async def test_text_job_is_delivered_once_and_charged(core: Core, sim, db) -> None:
     job = await core.new_job()
     balance_before = await core.desk.balance(1, 42)
@@ -45,21 +39,10 @@ async def test_text_job_is_delivered_once_and_charged(core: Core, sim, db) -> No
     assert core.notifier.posted[0].data == sim.video
     assert len(sim.submits) == 1
     assert job.delivery_kind == "attachment" and job.delivery_bytes == len(sim.video)
-    assert await kinds(db, job.id) == ["reserve", "charge"]
+    assert await ledger_kinds(db, job.id) == ["reserve", "charge"]
     after = await core.desk.balance(1, 42)
     assert (after.used, after.reserved, after.remaining) == (1, 0, 9)
     assert "submitted" in core.notifier.states(job.id)
-
-
-async def test_image_job_sends_a_data_url(core: Core, sim) -> None:
-    png = media.make_image("PNG", 640, 480)
-    spec = JobSpec(mode=Mode.IMAGE, prompt="", duration=10, resolution="768P")
-    job = await core.new_job(spec, images={"first": ("image/png", png)})
-    await core.run_until(job.id, JobStatus.DELIVERED)
-    body = sim.submits[0]
-    assert body["first_frame_image"].startswith("data:image/png;base64,")
-    assert "prompt" not in body
-    assert (await core.desk.balance(1, 42)).used == 2
 
 
 async def test_generation_failure_refunds(core: Core, sim, db) -> None:
@@ -68,7 +51,7 @@ async def test_generation_failure_refunds(core: Core, sim, db) -> None:
     job = await core.run_until(job.id, JobStatus.FAILED)
     assert job.failure_rule == "provider.moderation"
     assert job.failure_params["code"] == "1027"
-    assert await kinds(db, job.id) == ["reserve", "refund"]
+    assert await ledger_kinds(db, job.id) == ["reserve", "refund"]
     assert (await core.desk.balance(1, 42)).remaining == 10
     assert core.notifier.posted == []
 
@@ -79,7 +62,7 @@ async def test_sensitive_prompt_at_submit_fails_without_retry(core: Core, sim, d
     job = await core.run_until(job.id, JobStatus.FAILED)
     assert job.failure_rule == "provider.moderation"
     assert len(sim.requests_to("submit")) == 1
-    assert await kinds(db, job.id) == ["reserve", "refund"]
+    assert await ledger_kinds(db, job.id) == ["reserve", "refund"]
 
 
 async def test_server_error_at_submit_is_retried(core: Core, sim) -> None:
@@ -98,7 +81,7 @@ async def test_unknown_outcome_is_never_resubmitted(core: Core, sim, db) -> None
     job = await core.run_until(job.id, JobStatus.FAILED)
     assert job.failure_rule == "job.interrupted_submit"
     assert len(sim.requests_to("submit")) == 1
-    assert await kinds(db, job.id) == ["reserve", "refund"]
+    assert await ledger_kinds(db, job.id) == ["reserve", "refund"]
 
 
 async def test_crash_in_submitting_is_recovered_as_failed(core: Core, db) -> None:
@@ -108,7 +91,7 @@ async def test_crash_in_submitting_is_recovered_as_failed(core: Core, db) -> Non
     job = await core.jobs.get(job.id)
     assert job is not None and job.status is JobStatus.FAILED
     assert job.failure_rule == "job.interrupted_submit"
-    assert await kinds(db, job.id) == ["reserve", "refund"]
+    assert await ledger_kinds(db, job.id) == ["reserve", "refund"]
 
 
 async def test_too_large_for_the_channel_becomes_a_link(core: Core, sim) -> None:
@@ -139,7 +122,7 @@ async def test_posting_outage_is_retried_then_gives_up_with_refund(core: Core, d
     core.notifier.fail_posts = 100
     job = await core.new_job()
     job = await core.run_until(job.id, JobStatus.DELIVERY_FAILED, steps=200)
-    assert await kinds(db, job.id) == ["reserve", "refund"]
+    assert await ledger_kinds(db, job.id) == ["reserve", "refund"]
 
 
 async def test_query_faults_do_not_fail_the_job(core: Core, sim) -> None:
@@ -157,4 +140,4 @@ async def test_a_fail_status_with_any_code_ends_the_job(core: Core, sim, db) -> 
     sim.fail(task_id, code=1024, msg="internal error")
     job = await core.run_until(job.id, JobStatus.FAILED, steps=10)
     assert job.failure_params["code"] == "1024"
-    assert await kinds(db, job.id) == ["reserve", "refund"]
+    assert await ledger_kinds(db, job.id) == ["reserve", "refund"]

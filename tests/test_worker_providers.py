@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import base64
 from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
 
+from hailuo.spec import JobSpec, Mode
 from hailuo.status import JobStatus
+from tests import media
 from tests.core import Core
 from tests.provider_matrix import PROVIDERS, ledger_kinds, provider_core
 
@@ -68,3 +71,52 @@ async def test_query_faults_do_not_fail_the_job(world) -> None:
     job = await core.new_job()
     await core.run_until(job.id, JobStatus.DELIVERED, steps=100)
     assert core.notifier.posted[0].data == sim.video
+
+
+DATA_URL = "data:image/png;base64,"
+NEUTRAL_PROMPT = "Animate this image with natural motion."
+
+
+def minimax_body(body: dict[str, Any], png: bytes) -> None:
+    assert body["first_frame_image"].startswith(DATA_URL)
+    assert "prompt" not in body
+
+
+def freepik_body(body: dict[str, Any], png: bytes) -> None:
+    assert body["prompt"] == NEUTRAL_PROMPT  # Freepik requires a prompt even for an image
+    assert body["first_frame_image"] == base64.b64encode(png).decode()  # bare base64
+
+
+def novita_body(body: dict[str, Any], png: bytes) -> None:
+    assert body["image"].startswith(DATA_URL)
+    assert body["prompt"] == NEUTRAL_PROMPT
+
+
+def odkkk_body(body: dict[str, Any], png: bytes) -> None:
+    assert len(body["image_urls"]) == 1 and "prompt" not in body
+
+
+def gptge_body(body: dict[str, Any], png: bytes) -> None:
+    assert body["first_frame_image"].startswith(DATA_URL)
+    assert (body["duration"], body["resolution"]) == (10, "768P")
+
+
+#: How each provider spells an image-to-video request (providers.md, seeds 000-004).
+IMAGE_BODIES = {
+    "minimax": minimax_body,
+    "freepik": freepik_body,
+    "novita": novita_body,
+    "odkkk": odkkk_body,
+    "gptge": gptge_body,
+}
+
+
+async def test_image_job_is_delivered_in_the_provider_s_spelling(world) -> None:
+    name, sim, core = world
+    png = media.make_image("PNG", 640, 480)
+    spec = JobSpec(mode=Mode.IMAGE, prompt="", duration=10, resolution="768P")
+    job = await core.new_job(spec, images={"first": ("image/png", png)})
+    await core.run_until(job.id, JobStatus.DELIVERED)
+    assert core.notifier.posted[0].data == sim.video
+    IMAGE_BODIES[name](sim.submits[0], png)
+    assert (await core.desk.balance(1, 42)).used == 2
