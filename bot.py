@@ -51,7 +51,7 @@ from hailuo.web import HealthServer
 from hailuo.worker import Worker, WorkerConfig
 from providers.demo import DemoProvider
 from providers.registry import build_providers
-from storage.db import Database
+from storage.db import Database, DatabaseOpenError
 from storage.guilds import GuildRepository
 from storage.jobs import JobRepository
 from storage.moderation import ApprovalMode, ModerationSettings, ModerationSettingsRepository
@@ -341,6 +341,9 @@ def main(argv: list[str] | None = None) -> int:
         asyncio.run(run(settings, force_sync=args.sync))
     except discord.LoginFailure:
         print("hailuo: Discord refused DISCORD_TOKEN; check the bot's token.", file=sys.stderr)
+        return 2
+    except DatabaseOpenError as exc:
+        print(f"hailuo: {exc}; check HAILUO_DATABASE.", file=sys.stderr)
         return 2
     except OSError as exc:
         print(f"hailuo: could not start: {exc.strerror or exc}.", file=sys.stderr)

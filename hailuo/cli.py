@@ -52,7 +52,7 @@ from providers.base import Provider
 from providers.demo import DemoProvider, ffmpeg_path
 from providers.registry import build_providers
 from storage.audit import AuditEntry
-from storage.db import Database
+from storage.db import Database, DatabaseOpenError
 from storage.jobs import Job, JobRepository
 
 log = logging.getLogger(__name__)
@@ -120,9 +120,9 @@ async def doctor(settings: Settings, out: TextIO) -> int:
     existed = settings.database.exists()
     try:
         db = await Database.open(settings.database)
-    except Exception as exc:  # reported, not raised: the rest is still worth checking
+    except DatabaseOpenError as exc:  # reported, not raised: the rest is still worth checking
         healthy = False
-        print(f"database   CANNOT OPEN {settings.database}: {type(exc).__name__}", file=out)
+        print(f"database   CANNOT OPEN: {exc}", file=out)
     else:
         version = await db.schema_version()
         await db.close()

@@ -28,6 +28,10 @@ AfterCommit = Callable[[], Awaitable[None]]
 _MIGRATION_NAME = re.compile(r"^(\d{3})_[a-z0-9_]+\.sql$")
 
 
+class DatabaseOpenError(Exception):
+    """The database file cannot be opened or prepared; the message is one sentence for the owner."""
+
+
 class Database:
     def __init__(self, conn: aiosqlite.Connection) -> None:
         self._conn = conn
@@ -35,16 +39,32 @@ class Database:
 
     @classmethod
     async def open(cls, path: Path | str) -> Database:
-        if str(path) != ":memory:":
-            Path(path).parent.mkdir(parents=True, exist_ok=True)
-        conn = await aiosqlite.connect(str(path), isolation_level=None)
-        conn.row_factory = aiosqlite.Row
-        await conn.execute("PRAGMA journal_mode=WAL")
-        await conn.execute("PRAGMA synchronous=NORMAL")
-        await conn.execute("PRAGMA foreign_keys=ON")
-        await conn.execute("PRAGMA busy_timeout=5000")
-        db = cls(conn)
-        await db.migrate()
+        """Open (creating it if needed) and migrate the database at ``path``.
+
+        Any failure to open, prepare or migrate the file is one ``DatabaseOpenError``
+        that names the path and the reason, so the bot can say it in one sentence
+        instead of a traceback (a bad ``HAILUO_DATABASE`` is a setting, not a crash).
+        """
+        conn: aiosqlite.Connection | None = None
+        try:
+            if str(path) != ":memory:":
+                Path(path).parent.mkdir(parents=True, exist_ok=True)
+            conn = await aiosqlite.connect(str(path), isolation_level=None)
+            conn.row_factory = aiosqlite.Row
+            await conn.execute("PRAGMA journal_mode=WAL")
+            # FULL, not NORMAL: with WAL, NORMAL may lose the last commits on power loss, and
+            # a lost ``submitting`` mark after the provider accepted would mean a second
+            # submission and a second charge. Durability of money beats a few fsyncs.
+            await conn.execute("PRAGMA synchronous=FULL")
+            await conn.execute("PRAGMA foreign_keys=ON")
+            await conn.execute("PRAGMA busy_timeout=5000")
+            db = cls(conn)
+            await db.migrate()
+        except (OSError, sqlite3.Error) as exc:
+            if conn is not None:
+                await conn.close()
+            reason = getattr(exc, "strerror", None) or str(exc) or type(exc).__name__
+            raise DatabaseOpenError(f"cannot open the database {path}: {reason}") from None
         return db
 
     async def close(self) -> None:

@@ -148,3 +148,41 @@ async def test_python_m_hailuo_reports_a_bad_setting_in_one_sentence(tmp_path: P
     code, out, err = await run_module(tmp_path, "doctor", MINIMAX_BASE_URL="not a url")
     assert code == 2 and out == ""
     assert err.startswith("hailuo: MINIMAX_BASE_URL") and "Traceback" not in err
+
+
+@pytest.mark.parametrize("database", ["/proc/x.sqlite3", "/dev/null/x.sqlite3"])
+async def test_a_bad_database_path_is_one_sentence_and_exit_2(tmp_path: Path, database: str) -> None:
+    """A database the bot cannot open is a bad setting: one sentence, exit 2, no traceback."""
+    clean = {k: v for k, v in os.environ.items() if not k.endswith(("_API_KEY", "_TOKEN"))}
+    clean.update(
+        PYTHONPATH=str(ROOT),
+        DISCORD_TOKEN="unused-token",
+        HAILUO_DATABASE=database,
+        DISCORD_API_BASE_URL="http://127.0.0.1:9/api/v10",
+        HAILUO_HTTP_PORT="0",
+    )
+    clean.pop("HAILUO_PROVIDERS", None)
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        str(ROOT / "bot.py"),
+        cwd=tmp_path,
+        env=clean,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    _, raw = await proc.communicate()
+    err = raw.decode()
+    assert proc.returncode == 2, err
+    assert "Traceback" not in err
+    [line] = [line for line in err.splitlines() if line.strip()]
+    assert line.startswith(f"hailuo: cannot open the database {database}")
+    assert line.endswith("check HAILUO_DATABASE.")
+
+
+async def test_doctor_names_a_database_it_cannot_open(tmp_path: Path) -> None:
+    out = io.StringIO()
+    settings = load_settings(
+        environ={"HAILUO_DATABASE": "/proc/x.sqlite3"}, dotenv_path=None, require_discord=False
+    )
+    assert await doctor(settings, out) != 0
+    assert "CANNOT OPEN: cannot open the database /proc/x.sqlite3" in out.getvalue()
