@@ -27,6 +27,6 @@ VOLUME ["/data"]
 EXPOSE 8080
 
 HEALTHCHECK --interval=30s --timeout=5s --start-period=30s --retries=3 \
-    CMD ["python", "-c", "import sys, urllib.request; sys.exit(0 if urllib.request.urlopen('http://127.0.0.1:8080/healthz', timeout=4).status == 200 else 1)"]
+    CMD ["python", "-c", "import os, sys, urllib.request as u; e = os.environ.get; p = e('HAILUO_METRICS_PORT', '8081') if e('HAILUO_PUBLIC_URL') else e('HAILUO_HTTP_PORT', '8080'); sys.exit(0 if u.urlopen(f'http://127.0.0.1:{p}/healthz', timeout=4).status == 200 else 1)"]
 
 CMD ["python", "bot.py"]

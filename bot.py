@@ -70,8 +70,10 @@ class Services:
     metrics: Metrics
     clock: Clock
     tokens: CallbackTokens | None = None
-    #: Routes others add to the bot's HTTP server: provider callbacks, the demo's files.
+    #: Routes others add to the bot's HTTP server: the demo's files (operator side) ...
     mounts: list[Callable[[aiohttp.web.Application], None]] = field(default_factory=list)
+    #: ... and the provider callbacks (the only routes on the public side).
+    public_mounts: list[Callable[[aiohttp.web.Application], None]] = field(default_factory=list)
     #: Each server's quota policy (the environment's defaults under what its admins set).
     policies: GuildPolicies | None = None
     #: The audit log: appends rows and mirrors every committed one to the log channel.
@@ -241,8 +243,7 @@ def build_services(
         notices=notifier,
         moderation=moderation,
     )
-    mounts: list[Callable[[aiohttp.web.Application], None]] = [callbacks.mount]
-    mounts += [demo.mount for demo in demos]
+    mounts: list[Callable[[aiohttp.web.Application], None]] = [demo.mount for demo in demos]
     audit = AuditLog(db, notifier, clock=clock)
     approvals, controls = build_queue_and_controls(
         client, db, desk=desk, worker=worker, audit=audit, status=notifier, clock=clock
@@ -256,6 +257,7 @@ def build_services(
         clock,
         tokens,
         mounts,
+        public_mounts=[callbacks.mount],
         policies=policies,
         audit=audit,
         approvals=approvals,
@@ -299,12 +301,17 @@ async def application(
                 jobs_by_state=bot.desk.jobs.count_by_status,
                 metrics=bot.metrics,
                 mounts=bot.services.mounts,
+                public_mounts=bot.services.public_mounts,
+                operator=(
+                    (settings.metrics_host, settings.metrics_port) if settings.public_url else None
+                ),
             )
             await health.start()
-            if settings.http_port == 0:
+            operator_port = settings.metrics_port if settings.public_url else settings.http_port
+            if operator_port == 0:
                 for provider in bot.worker.providers.values():
                     if isinstance(provider, DemoProvider):
-                        provider.serve_from(f"http://127.0.0.1:{health.bound_port}")
+                        provider.serve_from(f"http://127.0.0.1:{health.operator_port}")
             try:
                 async with bot:
                     yield App(bot, health)

@@ -34,6 +34,7 @@ import hashlib
 import hmac
 import json
 import logging
+import re
 import secrets
 from collections.abc import Callable, Iterable, Mapping
 from typing import Protocol
@@ -51,6 +52,8 @@ CHALLENGE_PROVIDERS = frozenset({"minimax", "gptge"})
 SIGNED_PROVIDERS = frozenset({"freepik"})
 TIMESTAMP_TOLERANCE = 300.0
 _MAC_CHARS = 32
+_TOKEN = re.compile(rf"(?P<job>[0-9]{{1,18}})\.(?P<mac>[A-Za-z0-9_-]{{{_MAC_CHARS}}})", re.ASCII)
+_TIMESTAMP = re.compile(r"[0-9]{1,12}", re.ASCII)
 
 
 class StateStore(Protocol):
@@ -82,10 +85,12 @@ class CallbackTokens:
         if self._secret is None:
             log.warning("a callback arrived before the callback secret was loaded")
             return None
-        head, _, mac = token.partition(".")
-        if not head.isdigit() or len(head) > 18:
+        # ASCII digits only: ``str.isdigit`` also accepts "²" (then ``int`` raises) and
+        # other scripts' digits, and an unauthenticated caller must never reach a 500.
+        parsed = _TOKEN.fullmatch(token)
+        if parsed is None:
             return None
-        job_id = int(head)
+        job_id, mac = int(parsed["job"]), parsed["mac"]
         if not hmac.compare_digest(mac.encode(), self._mac(provider, job_id).encode()):
             return None
         return job_id
@@ -131,7 +136,7 @@ def freepik_signature_ok(
     msg_id = headers.get("webhook-id", "")
     stamp = headers.get("webhook-timestamp", "")
     listed = headers.get("webhook-signature", "")
-    if not msg_id or not stamp.isdigit() or not listed:
+    if not msg_id or not _TIMESTAMP.fullmatch(stamp) or not listed:
         return False
     if abs(now - int(stamp)) > tolerance:
         return False
@@ -189,7 +194,7 @@ class CallbackRoutes:
             return web.json_response({"error": "bad signature"}, status=401)
         try:
             body = json.loads(raw) if raw else {}
-        except ValueError:
+        except (ValueError, RecursionError):  # not JSON, not UTF-8, or nested past the stack
             return web.json_response({"error": "not JSON"}, status=400)
         if provider in CHALLENGE_PROVIDERS and isinstance(body, dict) and "challenge" in body:
             return web.json_response({"challenge": body["challenge"]})

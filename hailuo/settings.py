@@ -82,6 +82,10 @@ class Settings:
     http_host: str = "127.0.0.1"
     http_port: int = 8080
     public_url: str | None = None
+    #: Where ``/healthz``, ``/metrics`` (and the demo's files) are served once
+    #: ``public_url`` exposes the HTTP port to providers: a loopback-only site of their own.
+    metrics_host: str = "127.0.0.1"
+    metrics_port: int = 8081
     allow_private_urls: bool = False
     daily_credits: int = 10
     max_jobs_per_member: int = 2
@@ -175,17 +179,19 @@ def _parse(read: _Reader, *, require_discord: bool = True) -> Settings:
         raise SettingsError(
             "DISCORD_TOKEN is not set: put the bot's token in the environment or in .env."
         )
-    port = read.integer("HAILUO_HTTP_PORT", 8080, minimum=0)
-    assert port is not None
-    if port > 65535:
-        raise SettingsError("HAILUO_HTTP_PORT must be a port number from 0 to 65535.")
+    port = _port(read, "HAILUO_HTTP_PORT", 8080)
     http_host = read.text("HAILUO_HTTP_HOST", "127.0.0.1") or "127.0.0.1"
+    metrics_port = _port(read, "HAILUO_METRICS_PORT", 8081)
+    metrics_host = read.text("HAILUO_METRICS_HOST", "127.0.0.1") or "127.0.0.1"
     database = Path(read.text("HAILUO_DATABASE", "data/hailuo.sqlite3") or "")
     demo_dir = database.parent / "demo"  # beside the database, so on the same volume
     approval = (read.text("HAILUO_APPROVAL", "off") or "off").lower()
     if approval not in {"off", "new_members", "everyone"}:
         raise SettingsError("HAILUO_APPROVAL must be off, new_members or everyone.")
     public_url = read.text("HAILUO_PUBLIC_URL")
+    # Once providers can reach the HTTP port, it serves callbacks only; the operator's
+    # pages (and the demo's files, which the bot fetches itself) move to the loopback site.
+    own_url = _own_url(metrics_host, metrics_port) if public_url else _own_url(http_host, port)
     return Settings(
         discord_token=Secret(token or ""),
         discord_api_base_url=read.url("DISCORD_API_BASE_URL", "https://discord.com/api/v10"),
@@ -193,13 +199,15 @@ def _parse(read: _Reader, *, require_discord: bool = True) -> Settings:
             "DISCORD_GATEWAY_URL", "wss://gateway.discord.gg/", schemes=("ws", "wss")
         ),
         database=database,
-        providers=_providers(read, _own_url(http_host, port), demo_dir),
+        providers=_providers(read, own_url, demo_dir),
         freepik_webhook_secret=_secret(read.text("FREEPIK_WEBHOOK_SECRET")),
         poll_seconds=read.number("HAILUO_POLL_SECONDS", 5.0, minimum=0.01),
         provider_timeout=read.number("HAILUO_PROVIDER_TIMEOUT", 30.0, minimum=0.1),
         http_host=http_host,
         http_port=port,
         public_url=read.url("HAILUO_PUBLIC_URL", "") if public_url else None,
+        metrics_host=metrics_host,
+        metrics_port=metrics_port,
         allow_private_urls=read.flag("HAILUO_ALLOW_PRIVATE_URLS"),
         daily_credits=_req(read.integer("HAILUO_DAILY_CREDITS", 10)),
         max_jobs_per_member=_req(read.integer("HAILUO_MAX_JOBS_PER_MEMBER", 2, minimum=1)),
@@ -212,6 +220,13 @@ def _parse(read: _Reader, *, require_discord: bool = True) -> Settings:
         log_level=(read.text("HAILUO_LOG_LEVEL", "INFO") or "INFO").upper(),
         sync_guild_id=read.integer("HAILUO_SYNC_GUILD_ID", None, minimum=1),
     )
+
+
+def _port(read: _Reader, name: str, default: int) -> int:
+    port = _req(read.integer(name, default, minimum=0))
+    if port > 65535:
+        raise SettingsError(f"{name} must be a port number from 0 to 65535.")
+    return port
 
 
 def _req(value: int | None) -> int:

@@ -1,7 +1,14 @@
 """The bot's own HTTP server: ``/healthz``, ``/metrics``, and what others mount on it.
 
-Provider callbacks (``hailuo.callbacks``) and the demo provider's files
-(``providers.demo``) add their routes through ``mounts``, before it starts.
+Provider callbacks (``hailuo.callbacks``) add their routes through ``public_mounts``,
+the demo provider's files (``providers.demo``) through ``mounts``, before it starts.
+
+Two sides, so that exposing the port to providers exposes nothing else. Without an
+``operator`` address everything is one site (the default: loopback only). With one
+(``HAILUO_PUBLIC_URL`` set), the public site serves the callback routes and nothing
+else (any other path is 404), and ``/healthz``, ``/metrics`` and the demo's files
+live on the operator's own site, loopback unless ``HAILUO_METRICS_HOST`` says
+otherwise: provider names and failure counts are not for strangers.
 
 ``/healthz`` is 200 only while the gateway is connected and the database
 answers, so a container orchestrator restarts a bot that is silently stuck.
@@ -28,33 +35,50 @@ class HealthServer:
         jobs_by_state: Callable[[], Awaitable[dict[str, int]]],
         metrics: Metrics,
         mounts: Iterable[Callable[[web.Application], None]] = (),
+        public_mounts: Iterable[Callable[[web.Application], None]] = (),
+        operator: tuple[str, int] | None = None,
     ) -> None:
         self.host = host
         self.port = port
+        self.operator = operator
         self._gateway_connected = gateway_connected
         self._database_ok = database_ok
         self._jobs_by_state = jobs_by_state
         self.metrics = metrics
+        #: The operator's pages: health, metrics and the bot's own files.
         self.app = web.Application()
         self.app.router.add_get("/healthz", self.healthz)
         self.app.router.add_get("/metrics", self.render_metrics)
         for mount in mounts:
             mount(self.app)
-        self._runner: web.AppRunner | None = None
+        #: What providers may reach: the callbacks, alone on their site once it is public.
+        self.public_app = self.app if operator is None else web.Application()
+        for mount in public_mounts:
+            mount(self.public_app)
+        self._runners: list[web.AppRunner] = []
         self.bound_port: int | None = None
+        self.operator_port: int | None = None
 
     async def start(self) -> None:
-        self._runner = web.AppRunner(self.app, access_log=None)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, self.host, self.port)
+        self.bound_port = await self._serve(self.public_app, self.host, self.port)
+        if self.operator is None:
+            self.operator_port = self.bound_port
+        else:
+            self.operator_port = await self._serve(self.app, *self.operator)
+
+    async def _serve(self, app: web.Application, host: str, port: int) -> int:
+        runner = web.AppRunner(app, access_log=None)
+        await runner.setup()
+        self._runners.append(runner)
+        site = web.TCPSite(runner, host, port)
         await site.start()
-        server = site._server
-        sockets = getattr(server, "sockets", None) or []
-        self.bound_port = sockets[0].getsockname()[1] if sockets else self.port
+        sockets = getattr(site._server, "sockets", None) or []
+        return int(sockets[0].getsockname()[1]) if sockets else port
 
     async def close(self) -> None:
-        if self._runner is not None:
-            await self._runner.cleanup()
+        for runner in reversed(self._runners):
+            await runner.cleanup()
+        self._runners.clear()
 
     async def healthz(self, request: web.Request) -> web.Response:
         gateway = self._gateway_connected()

@@ -28,6 +28,10 @@ AfterCommit = Callable[[], Awaitable[None]]
 _MIGRATION_NAME = re.compile(r"^(\d{3})_[a-z0-9_]+\.sql$")
 
 
+def _probe(path: Path) -> None:
+    sqlite3.connect(path).close()
+
+
 class DatabaseOpenError(Exception):
     """The database file cannot be opened or prepared; the message is one sentence for the owner."""
 
@@ -49,6 +53,9 @@ class Database:
         try:
             if str(path) != ":memory:":
                 Path(path).parent.mkdir(parents=True, exist_ok=True)
+                # Opened once with the standard module first: when aiosqlite's own connect
+                # fails, its worker thread outlives the event loop and prints a traceback.
+                await asyncio.to_thread(_probe, Path(path))
             conn = await aiosqlite.connect(str(path), isolation_level=None)
             conn.row_factory = aiosqlite.Row
             await conn.execute("PRAGMA journal_mode=WAL")

@@ -151,7 +151,9 @@ async def test_python_m_hailuo_reports_a_bad_setting_in_one_sentence(tmp_path: P
 
 
 @pytest.mark.parametrize("database", ["/proc/x.sqlite3", "/dev/null/x.sqlite3"])
-async def test_a_bad_database_path_is_one_sentence_and_exit_2(tmp_path: Path, database: str) -> None:
+async def test_a_bad_database_path_is_one_sentence_and_exit_2(
+    tmp_path: Path, database: str
+) -> None:
     """A database the bot cannot open is a bad setting: one sentence, exit 2, no traceback."""
     clean = {k: v for k, v in os.environ.items() if not k.endswith(("_API_KEY", "_TOKEN"))}
     clean.update(

@@ -148,3 +148,9 @@ async def test_status_column_refuses_unknown_words(db: Database) -> None:
 )
 def test_transition_table(src: JobStatus, dst: JobStatus, allowed: bool) -> None:
     assert can_transition(src, dst) is allowed
+
+
+async def test_commits_are_durable_on_power_loss(db: Database) -> None:
+    """synchronous=FULL: a lost ``submitting`` mark could resend a job and charge twice."""
+    row = await db.fetch_one("PRAGMA synchronous")
+    assert row is not None and row[0] == 2  # FULL
