@@ -199,9 +199,24 @@ CATALOG: dict[str, dict[str, str]] = {
             "A blocklist entry may be {maximum} characters long; yours is {actual}."
         ),
         "moderation.pattern_invalid": "That pattern is not a valid regular expression: {error}.",
-        "moderation.pattern_unsafe": (
-            "That pattern could run too long: avoid backreferences and repeating a group "
-            "that holds a quantifier or a |."
+        "moderation.pattern_unsupported": (
+            "That pattern uses {feature}, which the blocklist's pattern engine (RE2, which "
+            "never runs long) does not support. Rewrite the pattern without it."
+        ),
+        "moderation.re2.backreference": "a backreference (\\1 or (?P=name))",
+        "moderation.re2.lookaround": "a lookahead or lookbehind ((?=…), (?!…), (?<=…), (?<!…))",
+        "moderation.re2.group": "a group or flag other than (…), (?:…), (?P<name>…) and i, m, s, U",
+        "moderation.re2.repeat": "a quantifier on a quantifier (such as a++ or a*+)",
+        "moderation.re2.size": "a repeat count above 1000 or a pattern too large to compile",
+        "moderation.blocklist_busy": (
+            "This server's blocklist is being changed right now; try again in a moment."
+        ),
+        "moderation.too_many_entries": (
+            "This server's blocklist holds at most {maximum} entries; remove one first."
+        ),
+        "moderation.too_many_patterns": (
+            "This server's blocklist holds at most {maximum} regular expressions; "
+            "remove one first, or add a word or phrase instead."
         ),
         "moderation.setting_too_small": "{setting} must be at least {minimum}, not {value}.",
         "moderation.setting_choice": "{setting} must be one of: {allowed} (not {value}).",
