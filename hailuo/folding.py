@@ -29,6 +29,7 @@ import functools
 import itertools
 import re
 import unicodedata
+from collections.abc import Callable
 from dataclasses import dataclass
 
 # Invisible characters removed before anything else; every other format
@@ -43,6 +44,7 @@ _LEET = str.maketrans(
     {"0": "o", "3": "e", "4": "a", "5": "s", "7": "t", "8": "b"} | {"@": "a", "$": "s", "!": "i"}
 )
 _LEET_SYMBOLS = frozenset("@$!")
+_NO_SYMBOLS = str.maketrans("", "", "@$!")
 _STRETCHED = re.compile(r"(.)\1{3,}")
 # A capital I after a small letter, a small l between capitals: either letter (see the docstring).
 _CAPITAL_I = re.compile(r"(?<=[^\W\d_])I+")
@@ -67,28 +69,67 @@ def fold(text: str, *, confusables: bool | None = None) -> str:
     module docstring says; True reads every look-alike as Latin (an entry's
     skeleton); False reads none of another script.
     """
-    text = "".join(ch for ch in text if ch not in _INVISIBLE and unicodedata.category(ch) != "Cf")
-    text = _ambiguous_case(unicodedata.normalize("NFKC", text)).casefold()
-    text = "".join(
-        ch
-        for ch in unicodedata.normalize("NFKD", text)
-        if unicodedata.category(ch) not in _DROPPED_MARKS
-    )
-    latin, other = _tables()
-    text = text.translate(latin)
-    tokens: list[str] = []
-    current: list[str] = []
-    for ch in text + " ":
-        if _is_word_char(ch) or ch in _LEET_SYMBOLS:
-            current.append(ch)
-        elif current:
-            tokens.append(_fold_token("".join(current)))
-            current = []
-    if confusables is not False:
-        # A word beside Latin letters, or (in a text with Latin words) made only of look-alikes.
-        latin_text = confusables or any(_has_latin(t) for t in tokens)
-        tokens = [_fold_token(t.translate(other)) if _looks_latin(t, latin_text) else t for t in tokens]
-    return " ".join(t for t in tokens if t)
+    return _fold(text, confusables)[0]
+
+
+def _fold(text: str, confusables: bool | None) -> tuple[str, str]:
+    """``fold(text, confusables=...)`` and ``fold(text, confusables=False)``, in one pass.
+
+    Every step over the characters is a C-level ``translate`` or normalization
+    (the tables fill themselves, see ``_CharTable``), so folding stays a few
+    milliseconds even for a prompt whose compatibility forms expand it tenfold.
+    """
+    text = _ambiguous_case(unicodedata.normalize("NFKC", text.translate(_VISIBLE))).casefold()
+    text = unicodedata.normalize("NFKD", text).translate(_WORDS)
+    tokens = [t for t in map(_fold_token, text.split()) if t]
+    plain = " ".join(tokens)
+    if confusables is False:
+        return plain, plain
+    other = _tables()[1]
+    # A word beside Latin letters, or (in a text with Latin words) made only of look-alikes.
+    latin_text = confusables or any(_has_latin(t) for t in tokens)
+    looks = [_fold_token(t.translate(other)) if _looks_latin(t, latin_text) else t for t in tokens]
+    return " ".join(t for t in looks if t), plain
+
+
+class _CharTable(dict[int, "str | None"]):
+    """A ``str.translate`` table that computes a character's entry the first time it is seen.
+
+    It keeps at most ``_TABLE_SIZE`` characters, so prompts of every code
+    point cannot grow it without bound (the rest are computed each time).
+    """
+
+    def __init__(self, entry: Callable[[str], str | None]) -> None:
+        super().__init__()
+        self._entry = entry
+
+    def __missing__(self, code: int) -> str | None:
+        value = self._entry(chr(code))
+        if len(self) < _TABLE_SIZE:
+            self[code] = value
+        return value
+
+
+def _visible(ch: str) -> str | None:
+    """Invisible characters go before anything else; every other format character
+    (category Cf: bidi controls, word joiners) goes too."""
+    return None if ch in _INVISIBLE or unicodedata.category(ch) == "Cf" else ch
+
+
+def _word(ch: str) -> str | None:
+    """After NFKD: marks go, Latin look-alikes become their letter, and what is neither a
+    word character nor a swapped symbol separates words."""
+    if unicodedata.category(ch) in _DROPPED_MARKS:
+        return None
+    latin = _tables()[0].get(ord(ch))
+    if latin is not None:
+        return latin
+    return ch if _is_word_char(ch) or ch in _LEET_SYMBOLS else " "
+
+
+_TABLE_SIZE = 65536
+_VISIBLE = _CharTable(_visible)
+_WORDS = _CharTable(_word)
 
 
 def _ambiguous_case(text: str) -> str:
@@ -115,7 +156,7 @@ def _has_latin(token: str) -> bool:
 def _looks_latin(token: str, latin_text: bool) -> bool:
     """Whether a folded word's look-alike letters of other scripts are read as Latin."""
     other = _tables()[1]
-    if not any(ord(ch) in other for ch in token):
+    if token.isascii() or not any(ord(ch) in other for ch in token):
         return False
     if _has_latin(token):
         return True
@@ -127,11 +168,12 @@ def _is_word_char(ch: str) -> bool:
 
 
 def _fold_token(raw: str) -> str:
+    """One word of word characters and swapped symbols, as the fold writes it."""
     core = raw.strip("!")  # "wow!" ends a sentence; "sh!t" hides an i
     # Swaps apply inside words and to pure-symbol tokens ("@$$"), never to numbers ("$100").
     if any(ch.isalpha() for ch in core) or not any(ch.isdigit() for ch in core):
         core = core.translate(_LEET)
-    core = "".join(ch for ch in core if _is_word_char(ch))
+    core = core.translate(_NO_SYMBOLS)
     return _STRETCHED.sub(r"\1\1\1", core)
 
 
@@ -207,7 +249,8 @@ def joined_runs(folded: str) -> tuple[str, tuple[str, ...]]:
 
 
 def stray_letters_joined(joined: str) -> tuple[str, ...]:
-    """``joined`` with each lone letter joined to the word before it, and to the word after it.
+    """``joined`` with each letter that stands alone beside a word joined to the word before
+    it, and (the second view) to the word after it.
 
     "the kil l switch" -> ("the kill switch", "the kil lswitch"). Only long
     entries are matched on these views (see ``hailuo.moderation``): joining
@@ -248,11 +291,11 @@ def screen_views(text: str) -> ScreenViews:
     words: list[str] = []
     runs: list[str] = []
     strays: list[str] = []
-    for folded in dict.fromkeys((fold(text), fold(text, confusables=False))):
+    for folded in dict.fromkeys(_fold(text, None)):
         joined, found = joined_runs(folded)
         words += (folded, joined) if joined != folded else (folded,)
         runs += found
-        strays += stray_letters_joined(joined)
+        strays += stray_letters_joined(folded) + stray_letters_joined(joined)
     unique = [list(dict.fromkeys(views)) for views in (words, runs, strays)]
     encoded = [tuple(v.encode() for v in views) for views in unique]
     cut = tuple(v[:MAX_SCREENED_CHARS].encode() for v in unique[0])

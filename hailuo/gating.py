@@ -12,12 +12,19 @@ No prompt is matched while the write transaction is open: ``create`` screens
 first (``screen``) and, under the lock, only checks that the blocklist it
 screened against is still the stored one; if an admin changed it in between,
 ``BlocklistChanged`` sends ``create`` back to screen again before the lock.
+
+Compiling and matching run on a thread of their own, not on the event loop:
+RE2 lets go of the GIL while it matches, so even a server's blocklist at its
+caps (``bench/screening.py``) never holds up the gateway heartbeat or the
+other servers. One thread: screening is CPU work on a two-core machine.
 """
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 from collections.abc import Collection
+from concurrent.futures import ThreadPoolExecutor
 
 from hailuo.moderation import Blocklist, check_gate, screen_prompt
 from storage.blocklist import BlocklistEntry, BlocklistRepository
@@ -42,11 +49,15 @@ class Gatekeeper:
     def __init__(self, db: Database, settings: ModerationSettingsRepository | None = None) -> None:
         self.settings = settings or ModerationSettingsRepository(db)
         self.entries = BlocklistRepository(db)
+        # Touched only on the screening thread.
         self._compiled: dict[int, tuple[tuple[BlocklistEntry, ...], Blocklist]] = {}
+        self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="screening")
 
     async def blocklist(self, guild_id: int) -> Blocklist:
         """The server's blocklist, compiled once per version of its entries."""
-        return self._compile(guild_id, await self.entries.entries(guild_id))
+        entries = await self.entries.entries(guild_id)
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._thread, self._compile, guild_id, entries)
 
     def _compile(self, guild_id: int, entries: tuple[BlocklistEntry, ...]) -> Blocklist:
         cached = self._compiled.get(guild_id)
@@ -59,8 +70,12 @@ class Gatekeeper:
     async def screen(self, guild_id: int, prompt: str) -> Screening:
         """Screen ``prompt`` against the server's stored blocklist; never call it under a lock."""
         entries = await self.entries.entries(guild_id)
-        screen_prompt(prompt, self._compile(guild_id, entries))
+        loop = asyncio.get_running_loop()
+        await loop.run_in_executor(self._thread, self._screen, guild_id, entries, prompt)
         return Screening(guild_id, prompt, entries)
+
+    def _screen(self, guild_id: int, entries: tuple[BlocklistEntry, ...], prompt: str) -> None:
+        screen_prompt(prompt, self._compile(guild_id, entries))
 
     async def check(
         self,

@@ -207,7 +207,13 @@ CATALOG: dict[str, dict[str, str]] = {
         "moderation.re2.lookaround": "a lookahead or lookbehind ((?=…), (?!…), (?<=…), (?<!…))",
         "moderation.re2.group": "a group or flag other than (…), (?:…), (?P<name>…) and i, m, s, U",
         "moderation.re2.repeat": "a quantifier on a quantifier (such as a++ or a*+)",
-        "moderation.re2.size": "a repeat count above 1000 or a pattern too large to compile",
+        "moderation.re2.size": (
+            "repeats too large for it (a count above 1000, or counts that multiply "
+            "into a program of more than 1000 steps, such as [a-z]{{200}})"
+        ),
+        "moderation.pattern_matches_everything": (
+            "That pattern matches an empty prompt, so it would refuse every prompt."
+        ),
         "moderation.blocklist_busy": (
             "This server's blocklist is being changed right now; try again in a moment."
         ),

@@ -151,7 +151,10 @@ ZH_CN: dict[str, str] = {
     "moderation.re2.lookaround": "前瞻或后顾断言（(?=…)、(?!…)、(?<=…)、(?<!…)）",
     "moderation.re2.group": "除 (…)、(?:…)、(?P<name>…) 和 i、m、s、U 以外的分组或标志",
     "moderation.re2.repeat": "叠加的量词（如 a++ 或 a*+）",
-    "moderation.re2.size": "超过 1000 的重复次数，或大到无法编译的模式",
+    "moderation.re2.size": (
+        "过大的重复（次数超过 1000，或多个次数相乘后超过 1000 步，例如 [a-z]{{200}}）"
+    ),
+    "moderation.pattern_matches_everything": "这个模式能匹配空提示词，会拒绝所有提示词。",
     "moderation.blocklist_busy": "本服务器的屏蔽列表正在修改，请稍后再试。",
     "moderation.too_many_entries": "本服务器的屏蔽列表最多 {maximum} 条；请先删除一条。",
     "moderation.too_many_patterns": (
