@@ -48,7 +48,8 @@ PROMPTS = {
     "letters apart": "a b " * (PROMPT_CHARS // 4),
     "runs and words": "aa b c dd e " * (PROMPT_CHARS // 12),
     "look-alikes": "кіll " * (PROMPT_CHARS // 5),
-    "expanding ligatures": "\ufdfa" * PROMPT_CHARS,  # NFKC: 18 letters each
+    "expanding ligatures": "\ufdfa" * PROMPT_CHARS,  # NFKC: 18 letters each (not screened)
+    "expanding numerals": "\u2177" * PROMPT_CHARS,  # NFKC: "viii", the longest kept
     "stretched": ("k" + "i" * 5 + "1" * 5 + "l") * (PROMPT_CHARS // 12),
 }
 

@@ -112,8 +112,12 @@ class _CharTable(dict[int, "str | None"]):
 
 def _visible(ch: str) -> str | None:
     """Invisible characters go before anything else; every other format character
-    (category Cf: bidi controls, word joiners) goes too."""
-    return None if ch in _INVISIBLE or unicodedata.category(ch) == "Cf" else ch
+    (category Cf: bidi controls, word joiners) goes too. A character whose compatibility
+    form is longer than ``_MAX_EXPANSION`` (Arabic ligatures of a whole phrase, up to 18
+    letters) separates words instead, so a prompt cannot fold to many times its length."""
+    if ch in _INVISIBLE or unicodedata.category(ch) == "Cf":
+        return None
+    return " " if len(unicodedata.normalize("NFKC", ch)) > _MAX_EXPANSION else ch
 
 
 def _word(ch: str) -> str | None:
@@ -128,6 +132,7 @@ def _word(ch: str) -> str | None:
 
 
 _TABLE_SIZE = 65536
+_MAX_EXPANSION = 4  # "ⅷ" is "viii"; "ﬃ" "ffi"
 _VISIBLE = _CharTable(_visible)
 _WORDS = _CharTable(_word)
 

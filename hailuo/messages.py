@@ -205,7 +205,10 @@ CATALOG: dict[str, dict[str, str]] = {
         ),
         "moderation.re2.backreference": "a backreference (\\1 or (?P=name))",
         "moderation.re2.lookaround": "a lookahead or lookbehind ((?=…), (?!…), (?<=…), (?<!…))",
-        "moderation.re2.group": "a group or flag other than (…), (?:…), (?P<name>…) and i, m, s, U",
+        "moderation.re2.group": (
+            "a group or flag it does not know, such as (?x) or (?#…) (it knows (…), (?:…), "
+            "(?P<name>…) and the flags i, m, s and U)"
+        ),
         "moderation.re2.repeat": "a quantifier on a quantifier (such as a++ or a*+)",
         "moderation.re2.size": (
             "repeats too large for it (a count above 1000, or counts that multiply "

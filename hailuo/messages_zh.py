@@ -149,7 +149,10 @@ ZH_CN: dict[str, str] = {
     ),
     "moderation.re2.backreference": "反向引用（\\1 或 (?P=name)）",
     "moderation.re2.lookaround": "前瞻或后顾断言（(?=…)、(?!…)、(?<=…)、(?<!…)）",
-    "moderation.re2.group": "除 (…)、(?:…)、(?P<name>…) 和 i、m、s、U 以外的分组或标志",
+    "moderation.re2.group": (
+        "它不认识的分组或标志，如 (?x) 或 (?#…)"
+        "（它认识 (…)、(?:…)、(?P<name>…) 以及标志 i、m、s、U）"
+    ),
     "moderation.re2.repeat": "叠加的量词（如 a++ 或 a*+）",
     "moderation.re2.size": (
         "过大的重复（次数超过 1000，或多个次数相乘后超过 1000 步，例如 [a-z]{{200}}）"

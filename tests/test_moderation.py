@@ -291,6 +291,8 @@ def test_regex_entries_run_on_the_folded_text() -> None:
         ("(?x) a b", "moderation.pattern_unsupported", "moderation.re2.group"),
         ("a++", "moderation.pattern_unsupported", "moderation.re2.repeat"),
         ("a{1001}", "moderation.pattern_unsupported", "moderation.re2.size"),
+        ("[a-z]{200}", "moderation.pattern_unsupported", "moderation.re2.size"),
+        ("x*|y", "moderation.pattern_matches_everything", None),
         ("   ", "moderation.entry_empty", None),
     ],
 )
@@ -312,7 +314,7 @@ def test_unsupported_or_broken_patterns_are_refused(
 
 @pytest.mark.parametrize(
     "pattern",
-    ["k+i+l+", "(cat)s?", "(ab)+", "[a-z]{3,}x", "(?i)foo|bar", "(a+)+$", "(a|aa)*", "(x{2,})+"],
+    ["k+i+l+", "(cat)s?", "(ab)+", "[a-z]{3,}x", "(?i)foo|bar", "(a+)+$", "(a|aa)*b", "(x{2,})+"],
 )
 def test_safe_patterns_are_accepted(pattern: str) -> None:
     assert validate_entry(BlocklistKind.REGEX, pattern) == pattern
