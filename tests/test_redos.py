@@ -15,6 +15,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 
@@ -268,3 +269,9 @@ async def test_redos_an_entry_added_between_screening_and_the_lock_is_screened_a
     assert busy.value.rule == "moderation.blocklist_busy"
     assert await desk.jobs.count_by_status() == {}
     assert (await desk.balance(GUILD, MEMBER)).reserved == 0
+
+
+def test_redos_the_readme_states_the_caps() -> None:
+    readme = (Path(__file__).parent.parent / "README.md").read_text(encoding="utf-8")
+    stated = f"at most {MAX_ENTRIES} entries, {MAX_PATTERNS} of them patterns, each at most "
+    assert stated + f"{MAX_ENTRY_CHARS} characters" in " ".join(readme.split())
