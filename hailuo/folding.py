@@ -55,6 +55,7 @@ UNSPACED_SCRIPTS = (
     "TIBETAN",
 )  # fmt: skip
 _PROTOTYPE = re.compile(r"[a-z]+")
+_APOSTROPHE = re.compile(r"(?<=\w)['\u2019\u02bc`\u00b4](?=\w)")
 #: Screened views of a regex entry stop here (prompts stop at 2000 characters).
 MAX_SCREENED_CHARS = 4000
 
@@ -293,6 +294,7 @@ class ScreenViews:
 
 
 def screen_views(text: str) -> ScreenViews:
+    """Every view of ``text`` the blocklist's rules run on (see ``ScreenViews``)."""
     words: list[str] = []
     runs: list[str] = []
     strays: list[str] = []
@@ -300,7 +302,12 @@ def screen_views(text: str) -> ScreenViews:
         joined, found = joined_runs(folded)
         words += (folded, joined) if joined != folded else (folded,)
         runs += found
-        strays += stray_letters_joined(folded) + stray_letters_joined(joined)
+    # A letter split off by an apostrophe is a contraction, not an evasion: "it's hit"
+    # must not read as "s hit" (nor "he'll" as "hell": the contraction itself is no view).
+    contracted = _APOSTROPHE.sub("", text)
+    for folded in dict.fromkeys(_fold(contracted, None)) if contracted != text else words:
+        strays += stray_letters_joined(folded)
+        strays += stray_letters_joined(joined_runs(folded)[0])
     unique = [list(dict.fromkeys(views)) for views in (words, runs, strays)]
     encoded = [tuple(v.encode() for v in views) for views in unique]
     cut = tuple(v[:MAX_SCREENED_CHARS].encode() for v in unique[0])

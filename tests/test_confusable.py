@@ -57,6 +57,8 @@ def test_confusable_a_word_wholly_in_lookalikes_is_read_as_latin_in_latin_text()
         "a \u0441atalog of badges",
         "ca t",  # a short word is never joined to a lone letter
         "he'll be fine",  # an apostrophe leaves "ll", not a lone letter
+        "it's hit by a car",  # a contraction's letter is not split off "shit"
+        "that\u2019s hot",
         "a b c d",
         "\u043a\u043e\u0442 \u0432 \u0441\u0430\u043f\u043e\u0433\u0430\u0445",  # кот в сапогах
         "McIntosh apples",
@@ -64,7 +66,7 @@ def test_confusable_a_word_wholly_in_lookalikes_is_read_as_latin_in_latin_text()
     ],
 )
 def test_confusable_near_misses_pass(prompt: str) -> None:
-    assert blocklist(*BLOCKED, "hell").match(prompt) is None, fold(prompt)
+    assert blocklist(*BLOCKED, "hell", "shit", "shot").match(prompt) is None, fold(prompt)
 
 
 @pytest.mark.parametrize(
