@@ -36,6 +36,8 @@ from hailuo.quotas import QuotaPolicy
 from hailuo.spec import JobSpec, Mode
 from storage.blocklist import BlocklistEntry, BlocklistKind, BlocklistRepository
 from storage.db import Database
+from tests.e2e import SimSetup, running_bot
+from tests.moderation_e2e import admin, moderated_guild, said
 from tests.support import FakeClock
 
 pytestmark = pytest.mark.timeout(60)
@@ -275,3 +277,30 @@ def test_redos_the_readme_states_the_caps() -> None:
     readme = (Path(__file__).parent.parent / "README.md").read_text(encoding="utf-8")
     stated = f"at most {MAX_ENTRIES} entries, {MAX_PATTERNS} of them patterns, each at most "
     assert stated + f"{MAX_ENTRY_CHARS} characters" in " ".join(readme.split())
+
+
+@pytest.fixture
+def sim_setup() -> SimSetup:
+    return SimSetup.held([moderated_guild()])
+
+
+async def test_redos_the_admin_command_refuses_past_the_caps_naming_them(
+    discord_sim, minimax, env
+) -> None:
+    guild = discord_sim.guilds[0].id
+    async with running_bot(env) as app:
+        repo = BlocklistRepository(app.bot.services.db)
+        for n in range(MAX_PATTERNS):
+            await repo.add(guild, BlocklistKind.REGEX, f"p{n}x", added_by=1, now=0)
+        inter = await admin(discord_sim, ["blocklist", "add"], {"kind": "regex", "text": "spam+"})
+        assert said(inter) == (
+            f"This server's blocklist holds at most {MAX_PATTERNS} regular expressions; "
+            "remove one first, or add a word or phrase instead."
+        )
+        inter = await admin(discord_sim, ["blocklist", "add"], {"kind": "word", "text": "spam"})
+        assert said(inter).startswith(f"Blocklist entry #{MAX_PATTERNS + 1} added")
+        inter = await admin(
+            discord_sim, ["blocklist", "add"], {"kind": "regex", "text": r"(?x)(\w+) +_"}
+        )
+        assert said(inter).startswith("That pattern uses a group or flag it does not know")
+        assert len(await repo.entries(guild)) == MAX_PATTERNS + 1
