@@ -37,7 +37,8 @@ import re2
 from hailuo.camera import parse_prompt
 from hailuo.clock import Clock
 from hailuo.errors import ModerationBlocked, UserInputError
-from hailuo.folding import UNSPACED_SCRIPTS, ScreenViews, fold, joined_runs, screen_views
+from hailuo.folding import UNSPACED_SCRIPTS, ScreenViews, fold, screen_views
+from hailuo.folding import joined_runs as joined_runs  # re-exported: the screening tests use it
 from hailuo.messages import Term
 from storage.blocklist import BlocklistEntry, BlocklistKind
 from storage.db import Database
@@ -50,8 +51,6 @@ from storage.moderation import (
     ModerationSettingsRepository,
     StrikeRepository,
 )
-
-__all__ = ["fold", "joined_runs"]  # re-exported: the screening tests fold through this module
 
 log = logging.getLogger(__name__)
 
