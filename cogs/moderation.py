@@ -26,7 +26,7 @@ from discord.ext import commands
 from cogs.audit import PAGE_SIZE, audit_page
 from hailuo.errors import UserInputError
 from hailuo.messages import Term, render
-from hailuo.moderation import DEFAULT_LABEL, validate_entry
+from hailuo.moderation import DEFAULT_LABEL, check_room, validate_entry
 from storage.audit import AuditAction
 from storage.blocklist import BlocklistKind, BlocklistRepository
 from storage.moderation import (
@@ -275,14 +275,10 @@ class ModerationAdminCommands(commands.Cog):
         entry_kind = BlocklistKind(kind)
         stored = validate_entry(entry_kind, text)
         locale = str(interaction.locale)
-        existing = next(
-            (
-                e
-                for e in await self._entries.entries(guild_id)
-                if e.kind is entry_kind and e.text == stored
-            ),
-            None,
-        )
+        entries = await self._entries.entries(guild_id)
+        existing = next((e for e in entries if e.kind is entry_kind and e.text == stored), None)
+        if existing is None:
+            check_room(entry_kind, entries)
         entry = existing or await self._entries.add(
             guild_id,
             entry_kind,

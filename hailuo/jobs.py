@@ -18,8 +18,8 @@ from dataclasses import dataclass, field
 from hailuo.budget import Admission, BudgetNotices, check_budgets
 from hailuo.clock import Clock
 from hailuo.credits import Credits, PolicySource
-from hailuo.errors import QuotaExceeded
-from hailuo.gating import Gatekeeper
+from hailuo.errors import QuotaExceeded, UserInputError
+from hailuo.gating import BlocklistChanged, Gatekeeper, Screening
 from hailuo.moderation import blocked_error, needs_approval
 from hailuo.notify import AdminNotice, AdminNotifier
 from hailuo.quotas import AllowancePeriod, QuotaPolicy, current_period
@@ -36,6 +36,7 @@ from storage.ledger import LedgerRepository
 from storage.moderation import BlockRepository, ModerationSettingsRepository
 
 log = logging.getLogger(__name__)
+SCREEN_ATTEMPTS = 3  # screenings of one request while admins keep changing the blocklist
 
 
 @dataclass(frozen=True)
@@ -116,7 +117,22 @@ class JobDesk:
         return cost
 
     async def create(self, request: JobRequest) -> Job:
-        """Reserve the credits and create the job, or raise with nothing reserved."""
+        """Reserve the credits and create the job, or raise with nothing reserved.
+
+        The prompt is screened before the write lock is taken, never under it;
+        if the blocklist changed in between, it is screened again.
+        """
+        for attempt in range(1, SCREEN_ATTEMPTS + 1):
+            screened = await self.gate.screen(request.guild_id, request.spec.prompt)
+            try:
+                return await self._create(request, screened)
+            except BlocklistChanged:
+                log.info("blocklist of guild %d changed while creating", request.guild_id)
+                if attempt == SCREEN_ATTEMPTS:
+                    raise UserInputError("moderation.blocklist_busy") from None
+        raise AssertionError("unreachable")
+
+    async def _create(self, request: JobRequest, screened: Screening) -> Job:
         policy = await self.policy(request.guild_id)
         cost = policy.cost(request.spec)
         now = self.clock()
@@ -131,6 +147,7 @@ class JobDesk:
                 role_ids=request.roles,
                 parent_channel_id=request.parent_channel_id,
                 tx=tx,
+                screened=screened,
             )
             admission = await self._admit(
                 tx, policy, request.guild_id, request.user_id, request.roles, cost

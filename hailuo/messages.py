@@ -199,9 +199,33 @@ CATALOG: dict[str, dict[str, str]] = {
             "A blocklist entry may be {maximum} characters long; yours is {actual}."
         ),
         "moderation.pattern_invalid": "That pattern is not a valid regular expression: {error}.",
-        "moderation.pattern_unsafe": (
-            "That pattern could run too long: avoid backreferences and repeating a group "
-            "that holds a quantifier or a |."
+        "moderation.pattern_unsupported": (
+            "That pattern uses {feature}, which the blocklist's pattern engine (RE2, which "
+            "never runs long) does not support. Rewrite the pattern without it."
+        ),
+        "moderation.re2.backreference": "a backreference (\\1 or (?P=name))",
+        "moderation.re2.lookaround": "a lookahead or lookbehind ((?=…), (?!…), (?<=…), (?<!…))",
+        "moderation.re2.group": (
+            "a group or flag it does not know, such as (?x) or (?#…) (it knows (…), (?:…), "
+            "(?P<name>…) and the flags i, m, s and U)"
+        ),
+        "moderation.re2.repeat": "a quantifier on a quantifier (such as a++ or a*+)",
+        "moderation.re2.size": (
+            "repeats too large for it (a count above 1000, or counts that multiply "
+            "into a program of more than 1000 steps, such as [a-z]{{200}})"
+        ),
+        "moderation.pattern_matches_everything": (
+            "That pattern matches an empty prompt, so it would refuse every prompt."
+        ),
+        "moderation.blocklist_busy": (
+            "This server's blocklist is being changed right now; try again in a moment."
+        ),
+        "moderation.too_many_entries": (
+            "This server's blocklist holds at most {maximum} entries; remove one first."
+        ),
+        "moderation.too_many_patterns": (
+            "This server's blocklist holds at most {maximum} regular expressions; "
+            "remove one first, or add a word or phrase instead."
         ),
         "moderation.setting_too_small": "{setting} must be at least {minimum}, not {value}.",
         "moderation.setting_choice": "{setting} must be one of: {allowed} (not {value}).",

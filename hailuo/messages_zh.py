@@ -144,8 +144,24 @@ ZH_CN: dict[str, str] = {
     "moderation.entry_empty": "去掉空格和符号后，这条屏蔽词就是空的。",
     "moderation.entry_too_long": "屏蔽词最长 {maximum} 个字符；你的有 {actual} 个。",
     "moderation.pattern_invalid": "这个模式不是有效的正则表达式：{error}。",
-    "moderation.pattern_unsafe": (
-        "这个模式可能运行过久：请不要使用反向引用，也不要重复含有量词或 | 的分组。"
+    "moderation.pattern_unsupported": (
+        "这个模式使用了{feature}，屏蔽列表的模式引擎（RE2，运行时间不会失控）不支持它。请去掉后重写。"
+    ),
+    "moderation.re2.backreference": "反向引用（\\1 或 (?P=name)）",
+    "moderation.re2.lookaround": "前瞻或后顾断言（(?=…)、(?!…)、(?<=…)、(?<!…)）",
+    "moderation.re2.group": (
+        "它不认识的分组或标志，如 (?x) 或 (?#…)"
+        "（它认识 (…)、(?:…)、(?P<name>…) 以及标志 i、m、s、U）"
+    ),
+    "moderation.re2.repeat": "叠加的量词（如 a++ 或 a*+）",
+    "moderation.re2.size": (
+        "过大的重复（次数超过 1000，或多个次数相乘后超过 1000 步，例如 [a-z]{{200}}）"
+    ),
+    "moderation.pattern_matches_everything": "这个模式能匹配空提示词，会拒绝所有提示词。",
+    "moderation.blocklist_busy": "本服务器的屏蔽列表正在修改，请稍后再试。",
+    "moderation.too_many_entries": "本服务器的屏蔽列表最多 {maximum} 条；请先删除一条。",
+    "moderation.too_many_patterns": (
+        "本服务器的屏蔽列表最多 {maximum} 个正则表达式；请先删除一个，或改为添加词语或短语。"
     ),
     "moderation.setting_too_small": "{setting} 至少为 {minimum}，不能是 {value}。",
     "moderation.setting_choice": "{setting} 必须是以下之一：{allowed}（不能是 {value}）。",

@@ -1,14 +1,23 @@
 """Prompt screening, the approval policy, channel/role gating and strikes; free of Discord.
 
-Screening runs before anything is reserved. A prompt and every blocklist
-entry are *folded* the same way (:func:`fold`), so the usual evasions meet the
-entry they hide: case, diacritics, compatibility forms (fullwidth letters),
-invisible characters, letters stretched to three or more, and digit/symbol
-swaps inside a word. Words and phrases match whole words of the folded text,
-so blocking "ass" leaves "class" and "passage" alone. Letters spelled apart
-("b a d", "b.a.d") are caught by a second view in which runs of single-letter
-tokens are joined while real words keep their boundaries ("a sscary" stays
-two words). Camera commands are not screened.
+Screening runs before anything is reserved, and never inside a write
+transaction (``hailuo.gating``). A prompt and every blocklist entry are
+folded the same way (``hailuo.folding``: case, diacritics, compatibility
+forms, invisible characters, stretched letters, digit/symbol swaps and
+look-alike letters of other scripts). Words and phrases match whole words of
+the folded text, so blocking "ass" leaves "class" and "passage" alone.
+Letters spelled apart ("b a d", "b.a.d") are caught by a view in which runs
+of single-letter tokens are joined while real words keep their boundaries
+("a sscary" stays two words); an entry of four letters or more is also
+caught with one lone letter split off ("kil l"). Camera commands are not
+screened.
+
+Every pattern, ours and the admins' regex entries alike, runs on RE2, a
+linear-time engine: no pattern can backtrack, so one server's entry cannot
+stall the bot for every server. What RE2 cannot compile (backreferences,
+lookaround, ``(?x)``) is refused when it is added, with the rule it breaks;
+a server holds at most ``MAX_ENTRIES`` entries, ``MAX_PATTERNS`` of them
+regular expressions, each at most ``MAX_ENTRY_CHARS`` long.
 
 A refusal names the entry's label (or the catalog's default label, in the
 reader's language), never the entry.
@@ -23,9 +32,13 @@ import unicodedata
 from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 
+import re2
+
 from hailuo.camera import parse_prompt
 from hailuo.clock import Clock
 from hailuo.errors import ModerationBlocked, UserInputError
+from hailuo.folding import UNSPACED_SCRIPTS, ScreenViews, fold, screen_views
+from hailuo.folding import joined_runs as joined_runs  # re-exported: the screening tests use it
 from hailuo.messages import Term
 from storage.blocklist import BlocklistEntry, BlocklistKind
 from storage.db import Database
@@ -45,91 +58,29 @@ log = logging.getLogger(__name__)
 #: reader's language when shown; stored labels are the admin's text, shown as typed.
 DEFAULT_LABEL = Term("moderation.default_label")
 MAX_ENTRY_CHARS = 200  # an entry, a regex pattern included (the schema's CHECK too)
-MAX_SCREENED_CHARS = 4000  # of the folded text a regex runs on (prompts stop at 2000)
+MAX_ENTRIES = 200  # per server, of every kind: the work one prompt's screening may take
+MAX_PATTERNS = 25  # per server, regular expressions among MAX_ENTRIES
 STRIKE_RULE = "provider.moderation"
 
-# Invisible characters removed before anything else; every other format
-# character (category Cf: bidi controls, word joiners) goes too.
-_INVISIBLE = frozenset("\u200b\u200c\u200d\u2060\ufeff\u00ad\u180e\u034f")
-_DROPPED_MARKS = frozenset({"Mn", "Me"})
-# Latin letters with a stroke or bar have no NFKD decomposition.
-_LETTER_FIXES = str.maketrans(
-    {"ø": "o", "đ": "d", "ħ": "h", "ł": "l", "ı": "i", "ŧ": "t", "æ": "ae", "œ": "oe"}
-)
-# Digit/symbol swaps inside a word. "1" stays "1": it stands for i or l, and
-# the entry patterns accept it for either.
-_LEET = str.maketrans(
-    {"0": "o", "3": "e", "4": "a", "5": "s", "7": "t", "8": "b"} | {"@": "a", "$": "s", "!": "i"}
-)
-_LEET_SYMBOLS = frozenset("@$!")
-_STRETCHED = re.compile(r"(.)\1{3,}")
 _AMBIGUOUS = {"i": "[i1]", "l": "[l1]", "1": "[il1]"}
 _STRETCH = 6  # characters one letter of an entry may stretch to
-# Scripts written without spaces between words: their entries match anywhere.
-_UNSPACED_SCRIPTS = (
-    "CJK", "IDEOGRAPHIC", "HIRAGANA", "KATAKANA", "HANGUL", "THAI", "LAO", "KHMER", "MYANMAR",
-    "TIBETAN",
-)  # fmt: skip
+_STRAY_MIN = 4  # letters an entry needs to be matched with one letter split off ("kil l")
+_RE2_MAX_MEM = 2 << 20  # bytes one compiled pattern may use (its program and its DFA cache)
+#: RE2 instructions one regex entry may compile to: ``[a-z]{1000}`` is 6,000 and costs
+#: 80 ms on a 6,000-byte text once RE2 falls back from its DFA; a typical entry is 10-50.
+MAX_PATTERN_PROGRAM = 1000
 
 
-def fold(text: str) -> str:
-    """The canonical form prompts and entries are compared in; idempotent.
-
-    Lower-case, unaccented, NFKC-compatible tokens of letters and digits,
-    separated by single spaces; symbol swaps undone inside words; runs of
-    four or more of one character cut to three (three marks "stretched").
-    """
-    text = "".join(ch for ch in text if ch not in _INVISIBLE and unicodedata.category(ch) != "Cf")
-    text = unicodedata.normalize("NFKC", text).casefold()
-    text = "".join(
-        ch
-        for ch in unicodedata.normalize("NFKD", text)
-        if unicodedata.category(ch) not in _DROPPED_MARKS
-    )
-    text = text.translate(_LETTER_FIXES)
-    tokens: list[str] = []
-    current: list[str] = []
-    for ch in text + " ":
-        if _is_word_char(ch) or ch in _LEET_SYMBOLS:
-            current.append(ch)
-        elif current:
-            tokens.append(_fold_token("".join(current)))
-            current = []
-    return " ".join(t for t in tokens if t)
+def _options(*, case_sensitive: bool) -> re2.Options:
+    options = re2.Options()
+    options.case_sensitive = case_sensitive
+    options.log_errors = False  # RE2 would print the admin's pattern to stderr
+    options.max_mem = _RE2_MAX_MEM
+    return options
 
 
-def _is_word_char(ch: str) -> bool:
-    return ch.isalnum() or unicodedata.category(ch) == "Mc"
-
-
-def _fold_token(raw: str) -> str:
-    core = raw.strip("!")  # "wow!" ends a sentence; "sh!t" hides an i
-    # Swaps apply inside words and to pure-symbol tokens ("@$$"), never to numbers ("$100").
-    if any(ch.isalpha() for ch in core) or not any(ch.isdigit() for ch in core):
-        core = core.translate(_LEET)
-    core = "".join(ch for ch in core if _is_word_char(ch))
-    return _STRETCHED.sub(r"\1\1\1", core)
-
-
-def joined_runs(folded: str) -> tuple[str, tuple[str, ...]]:
-    """``folded`` with each run of two or more single-character tokens joined, and those runs.
-
-    "b a d day" -> ("bad day", ("bad",)); a run holding a letter also has its
-    digits swapped ("b 4 d" -> "bad"), which a lone number never has.
-    """
-    words: list[str] = []
-    runs: list[str] = []
-    for single, group in itertools.groupby(folded.split(" "), key=lambda t: len(t) == 1):
-        tokens = list(group)
-        if single and len(tokens) >= 2:
-            run = "".join(tokens)
-            if any(ch.isalpha() for ch in run):
-                run = run.translate(_LEET)
-            words.append(run)
-            runs.append(run)
-        else:
-            words.extend(tokens)
-    return " ".join(words), tuple(runs)
+def _compile(pattern: str, *, case_sensitive: bool = True) -> re2._Regexp:
+    return re2.compile(pattern, _options(case_sensitive=case_sensitive))
 
 
 @dataclass(frozen=True)
@@ -139,8 +90,9 @@ class BlocklistRule:
     entry_id: int
     label: str
     kind: BlocklistKind
-    bounded: re.Pattern[str]  # on the folded text and the joined view
-    inner: re.Pattern[str] | None  # inside a run of joined single letters; None for a regex
+    bounded: re2._Regexp  # on the folded and joined views (a regex on their first 4000 chars)
+    inner: re2._Regexp | None  # inside a run of joined single letters; None for a regex
+    strays: bool = False  # also on the views with one lone letter joined to a neighbour
 
 
 class Blocklist:
@@ -151,10 +103,12 @@ class Blocklist:
 
     @classmethod
     def compile(cls, entries: Iterable[BlocklistEntry]) -> Blocklist:
-        """Compile stored entries; one that no longer passes validation is skipped and logged."""
-        rules = []
+        """Compile stored entries; one that no longer passes validation, or past the
+        server's caps, is skipped and logged."""
+        rules: list[BlocklistRule] = []
         for entry in entries:
             try:
+                check_room(entry.kind, rules)
                 rules.append(compile_entry(entry))
             except UserInputError as exc:
                 log.warning(
@@ -162,32 +116,43 @@ class Blocklist:
                 )
         return cls(rules)
 
-    def match(self, text: str) -> BlocklistRule | None:
-        folded = fold(text)
-        joined, runs = joined_runs(folded)
-        views = (folded, joined) if joined != folded else (folded,)
+    def match(self, text: str | ScreenViews) -> BlocklistRule | None:
+        """The first rule ``text`` breaks; linear in the text for every rule.
+
+        ``text`` may be views computed once by ``screen_views`` and matched
+        against several versions of a blocklist.
+        """
+        views = screen_views(text) if isinstance(text, str) else text
         for rule in self.rules:
             if rule.kind is BlocklistKind.REGEX:
-                if any(rule.bounded.search(view[:MAX_SCREENED_CHARS]) for view in views):
+                if any(rule.bounded.search(view) for view in views.cut):
                     return rule
-            elif any(rule.bounded.search(view) for view in views) or (
-                rule.inner is not None and any(rule.inner.search(run) for run in runs)
+            elif (
+                any(rule.bounded.search(view) for view in views.words)
+                or (rule.inner is not None and any(rule.inner.search(r) for r in views.runs))
+                or (rule.strays and any(rule.bounded.search(view) for view in views.strays))
             ):
                 return rule
         return None
 
 
+def screened_text(prompt: str) -> str:
+    """The part of a prompt that is screened: the text outside camera commands.
+
+    A prompt whose brackets do not parse is screened whole.
+    """
+    try:
+        return parse_prompt(prompt).camera_free_text()
+    except UserInputError:
+        return prompt
+
+
 def screen_prompt(prompt: str, blocklist: Blocklist) -> None:
     """Raise ``ModerationBlocked("moderation.blocklist", rule=label)`` if the prompt breaks a rule.
 
-    Only the text outside camera commands is screened; a prompt whose
-    brackets do not parse is screened whole.
+    Only the text outside camera commands is screened (``screened_text``).
     """
-    try:
-        text = parse_prompt(prompt).camera_free_text()
-    except UserInputError:
-        text = prompt
-    rule = blocklist.match(text)
+    rule = blocklist.match(screened_text(prompt))
     if rule is not None:
         raise ModerationBlocked("moderation.blocklist", rule=rule.label)
 
@@ -201,25 +166,65 @@ def validate_entry(kind: BlocklistKind, text: str) -> str:
         if not text:
             raise UserInputError("moderation.entry_empty")
         try:
-            re.compile(text)
-        except re.error as exc:
-            raise UserInputError("moderation.pattern_invalid", error=exc.msg) from None
-        if _unsafe_pattern(text):
-            raise UserInputError("moderation.pattern_unsafe")
+            compiled = _compile(text, case_sensitive=False)
+        except re2.error as exc:
+            raise _pattern_refusal(exc) from None
+        if compiled.programsize > MAX_PATTERN_PROGRAM:
+            # Linear, but in the text times the program: a huge one would still be slow.
+            raise UserInputError(
+                "moderation.pattern_unsupported", feature=Term("moderation.re2.size")
+            )
+        if compiled.search("") is not None:
+            raise UserInputError("moderation.pattern_matches_everything")
     elif not fold(text):
         raise UserInputError("moderation.entry_empty")
     return text
+
+
+def check_room(kind: BlocklistKind, entries: Collection[BlocklistEntry | BlocklistRule]) -> None:
+    """Refuse one more entry past the server's caps (``MAX_ENTRIES``, ``MAX_PATTERNS``)."""
+    if len(entries) >= MAX_ENTRIES:
+        raise UserInputError("moderation.too_many_entries", maximum=MAX_ENTRIES)
+    patterns = sum(e.kind is BlocklistKind.REGEX for e in entries)
+    if kind is BlocklistKind.REGEX and patterns >= MAX_PATTERNS:
+        raise UserInputError("moderation.too_many_patterns", maximum=MAX_PATTERNS)
+
+
+# RE2's compile errors, as the rule the admin's pattern breaks ("(?P=name)" fails as "(?P").
+_UNSUPPORTED = (
+    ("moderation.re2.backreference", r"invalid escape sequence: \\[1-9]|operator: \(\?P"),
+    ("moderation.re2.lookaround", r"invalid perl operator: \(\?<?[=!]"),
+    ("moderation.re2.group", r"invalid perl operator: \(\?"),
+    ("moderation.re2.repeat", r"bad repetition operator"),
+    ("moderation.re2.size", r"invalid repetition size|pattern too large"),
+)
+
+
+def _pattern_refusal(exc: re2.error) -> UserInputError:
+    """The catalog's words for a pattern RE2 refused: the feature, or the engine's own words."""
+    raw = exc.args[0] if exc.args else b""
+    message = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else str(raw)
+    for feature, error in _UNSUPPORTED:
+        if re.search(error, message):
+            return UserInputError("moderation.pattern_unsupported", feature=Term(feature))
+    # RE2 quotes the pattern after the colon: the admin has it, the rule is before it.
+    return UserInputError("moderation.pattern_invalid", error=message.split(":")[0])
 
 
 def compile_entry(entry: BlocklistEntry) -> BlocklistRule:
     text = validate_entry(entry.kind, entry.text)
     label = entry.label.strip() or DEFAULT_LABEL
     if entry.kind is BlocklistKind.REGEX:
-        pattern = re.compile(text, re.IGNORECASE)
+        pattern = _compile(text, case_sensitive=False)
         return BlocklistRule(entry.id, label, entry.kind, pattern, None)
-    body = _term_body(fold(text))
-    bounded = body if _unspaced(text) else rf"(?<![^ ]){body}(?![^ ])"
-    return BlocklistRule(entry.id, label, entry.kind, re.compile(bounded), re.compile(body))
+    # The entry as typed, and read with every look-alike as Latin ("сука" also as "cyka").
+    forms = dict.fromkeys((fold(text), fold(text, confusables=True)))
+    body = "|".join(_term_body(form) for form in forms)
+    bounded = f"(?:{body})" if _unspaced(text) else f"(?:^| )(?:{body})(?: |$)"
+    strays = min(len(form.replace(" ", "")) for form in forms) >= _STRAY_MIN
+    return BlocklistRule(
+        entry.id, label, entry.kind, _compile(bounded), _compile(f"(?:{body})"), strays
+    )
 
 
 def _term_body(folded: str) -> str:
@@ -243,69 +248,7 @@ def _term_body(folded: str) -> str:
 
 
 def _unspaced(text: str) -> bool:
-    return any(unicodedata.name(ch, "").startswith(_UNSPACED_SCRIPTS) for ch in text)
-
-
-_BACKREFERENCE = re.compile(r"\\[1-9]|\(\?P=")
-_BRACES = re.compile(r"\{(\d*)(,?)(\d*)\}")
-
-
-def _unsafe_pattern(pattern: str) -> bool:
-    """A cheap guard against catastrophic backtracking: refuse backreferences and any
-    repeated group that holds a quantifier or an alternation, like ``(a+)+`` or ``(a|aa)*``."""
-    if _BACKREFERENCE.search(pattern):
-        return True
-    risky = [False]  # per open group: holds a quantifier or "|"
-    i = 0
-    while i < len(pattern):
-        ch = pattern[i]
-        if ch == "\\":
-            i += 2
-            continue
-        if ch == "[":
-            i = _class_end(pattern, i)
-            continue
-        if ch == "(":
-            risky.append(False)
-            i += 2 if pattern[i + 1 : i + 2] == "?" else 1
-            continue
-        if ch == ")":
-            inner = risky.pop() if len(risky) > 1 else False
-            repeat = _quantifier(pattern, i + 1)
-            if inner and repeat > 1:
-                return True
-            risky[-1] = risky[-1] or inner or repeat > 0
-        elif ch == "|" or _quantifier(pattern, i):
-            risky[-1] = True
-        i += 1
-    return False
-
-
-def _quantifier(pattern: str, i: int) -> int:
-    """0: no quantifier at ``i``; 1: one that repeats at most once; 2: one that repeats."""
-    ch = pattern[i : i + 1]
-    if ch in ("*", "+"):
-        return 2
-    if ch == "?":
-        return 1
-    braces = _BRACES.match(pattern, i) if ch == "{" else None
-    if braces is None or not (braces.group(1) or braces.group(3)):
-        return 0
-    low, comma, high = braces.groups()
-    most = (int(high) if high else 2) if comma else int(low)
-    return 2 if most > 1 else 1
-
-
-def _class_end(pattern: str, i: int) -> int:
-    """The index just past the character class opening at ``i``."""
-    j = i + 1
-    if pattern[j : j + 1] == "^":
-        j += 1
-    if pattern[j : j + 1] == "]":
-        j += 1
-    while j < len(pattern) and pattern[j] != "]":
-        j += 2 if pattern[j] == "\\" else 1
-    return j + 1
+    return any(unicodedata.name(ch, "").startswith(UNSPACED_SCRIPTS) for ch in text)
 
 
 def needs_approval(
