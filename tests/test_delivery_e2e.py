@@ -16,6 +16,7 @@ file lifetime pass without waiting:
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from dataclasses import replace
 
 import pytest
 
@@ -307,3 +308,82 @@ async def test_upload_limit_attaches_what_fits_and_links_the_rest(
         # Never an upload Discord refused: the limit was known, not guessed.
         assert all(c.status != 413 for c in sim.calls)
         assert sim.internal_errors == []
+
+
+async def test_delivery_budget_restart_in_a_busy_channel_finds_the_post_past_100_messages(
+    discord_sim: DiscordSimulator, minimax, env, clock, tmp_path
+) -> None:
+    """A crash between Discord's accepting the post and the commit of ``delivered``, in a
+    channel where 150 messages came between the card and that post: the look-up reads the
+    whole window since the card, not the last (or first) 100 messages, and never reposts."""
+    from hailuo.jobs import JobDesk, JobRequest
+    from hailuo.quotas import QuotaPolicy
+    from hailuo.spec import JobSpec, Mode
+    from storage.db import Database
+
+    room = channel(discord_sim)
+    bot_id = discord_sim.bot_user.id
+    member = discord_sim.default_user.id
+    card = await discord_sim.post_user_message(room.channel_id, "card", user_id=bot_id)
+    db = await Database.open(tmp_path / "bot.sqlite3")
+
+    async def policy(_: int) -> QuotaPolicy:
+        return QuotaPolicy()
+
+    desk = JobDesk(db, clock=clock, policy=policy, on_created=lambda: None)
+    spec = JobSpec(mode=Mode.TEXT, prompt="p")
+    request = JobRequest(discord_sim.guilds[0].id, room.channel_id, member, spec)
+    job = await desk.create(replace(request, status_message_id=card.id))
+    now = clock()
+    job = await desk.jobs.transition(job, JobStatus.SUBMITTING, now, provider="minimax")
+    job = await desk.jobs.transition(job, JobStatus.SUBMITTED, now, provider_task_id="1")
+    job = await desk.jobs.transition(job, JobStatus.SUCCEEDED, now, result_locator="9")
+    await desk.jobs.update(job, now, delivery_attempts=1)
+    await db.close()
+    for n in range(150):
+        await discord_sim.post_user_message(room.channel_id, f"chatter {n}")
+    earlier = await discord_sim.post_user_message(
+        room.channel_id, f"<@{member}> your video is ready (job #{job.id}).", user_id=bot_id
+    )
+    for n in range(20):
+        await discord_sim.post_user_message(room.channel_id, f"more chatter {n}")
+    async with running_bot(env, clock=clock) as app:
+        found = await tick_until(app, clock, job.id, JobStatus.DELIVERED, JobStatus.DELIVERY_FAILED)
+        assert found.status is JobStatus.DELIVERED
+        assert found.delivered_message_id == earlier.id
+    assert [m.id for m in posts_of(discord_sim, room.channel_id, job.id)] == [earlier.id]
+    assert minimax.requests_to("retrieve") == []
+    # Read from the card onward, page after page.
+    reads = discord_sim.find_calls("GET", rf"/channels/{room.channel_id}/messages$")
+    assert reads[0].query["after"] == str(card.id) and len(reads) >= 2
+
+
+async def test_delivery_budget_a_long_discord_429_is_waited_out_not_failed(
+    discord_sim: DiscordSimulator, minimax, env, clock
+) -> None:
+    """A 429 longer than discord.py will sleep (60 s) comes back as RateLimited: the job
+    waits as long as Discord said and is then delivered, never refunded."""
+    room = channel(discord_sim)
+    discord_sim.inject_fault(
+        "POST",
+        rf"/channels/{room.channel_id}/messages$",
+        status=429,
+        body={"retry_after": 120.0},
+    )
+    async with running_bot(env, clock=clock) as app:
+        card, job_id = await start_job(discord_sim)
+        minimax.complete(await finished_task(discord_sim, minimax, card))
+        limited = await discord_sim.wait_for(
+            lambda: discord_sim.find_calls("POST", rf"/channels/{room.channel_id}/messages$")
+        )
+        assert limited[0].status == 429
+        for _ in range(10):  # 100 s of the bot's time: still inside Discord's 120
+            clock.advance(10)
+            await app.bot.worker.tick()
+        assert len(discord_sim.find_calls("POST", rf"/channels/{room.channel_id}/messages$")) == 1
+        job = await tick_until(app, clock, job_id, JobStatus.DELIVERED, JobStatus.DELIVERY_FAILED)
+        assert job.status is JobStatus.DELIVERED
+        assert await ledger(app, job_id) == ["reserve", "charge"]
+    posts = discord_sim.find_calls("POST", rf"/channels/{room.channel_id}/messages$")
+    assert [c.status for c in posts] == [429, 200]
+    assert len(room.videos()) == 1
