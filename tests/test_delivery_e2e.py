@@ -176,6 +176,26 @@ async def test_channel_gone_the_member_gets_the_video_by_dm(
     assert len(posts_of(discord_sim, dm.id, job_id)) == 1
 
 
+async def test_channel_gone_a_video_over_the_dm_limit_goes_as_a_link(
+    discord_sim: DiscordSimulator, minimax, env, clock
+) -> None:
+    """No server boost counts in DMs: past the default limit the member gets the link."""
+    env = {**env, "HAILUO_DEFAULT_UPLOAD_LIMIT": "20000"}
+    minimax.video = mp4_of_size(30_000)
+    room = channel(discord_sim)
+    member = discord_sim.default_user.id
+    async with running_bot(env, clock=clock) as app:
+        card, job_id = await start_job(discord_sim, attachment_size_limit=50 * MIB)
+        task_id = await finished_task(discord_sim, minimax, card)
+        await discord_sim.delete_channel(room.channel_id)
+        minimax.complete(task_id)
+        job = await tick_until(app, clock, job_id, JobStatus.DELIVERED, JobStatus.DELIVERY_FAILED)
+        assert job.status is JobStatus.DELIVERED and job.delivery_kind == "link"
+    (message,) = posts_of(discord_sim, discord_sim.dm_channels[member].id, job_id)
+    assert message.attachments == [] and "/download/" in message.content
+    assert f"<#{room.channel_id}>" in message.content
+
+
 async def test_channel_gone_lost_access_and_dms_closed_refunds_with_the_reason(
     discord_sim: DiscordSimulator, minimax, env, clock
 ) -> None:
