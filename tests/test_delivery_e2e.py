@@ -22,6 +22,7 @@ import pytest
 
 from bot import App
 from hailuo.status import JobStatus
+from storage.jobs import Job
 from tests.discord_sim import DiscordSimulator, SimGuild, SimMessage
 from tests.e2e import SimSetup, card_shows, channel, running_bot
 from tests.media import mp4_of_size
@@ -55,7 +56,7 @@ async def start_job(sim: DiscordSimulator, **kw: object) -> tuple[SimMessage, in
     return card, int(title.rsplit("#", 1)[1])
 
 
-async def job_of(app: App, job_id: int):  # type: ignore[no-untyped-def]
+async def job_of(app: App, job_id: int) -> Job:
     job = await app.bot.desk.jobs.get(job_id)
     assert job is not None
     return job
@@ -63,7 +64,7 @@ async def job_of(app: App, job_id: int):  # type: ignore[no-untyped-def]
 
 async def tick_until(
     app: App, clock: OffsetClock, job_id: int, *states: JobStatus, step: float = 10.0
-):  # type: ignore[no-untyped-def]
+) -> Job:
     """Skip the clock ahead by ``step`` and take the worker's due steps, until a state."""
     for _ in range(2000):
         job = await job_of(app, job_id)
@@ -92,7 +93,7 @@ def sim_setup() -> SimSetup:
     return SimSetup.held()
 
 
-async def finished_task(sim: DiscordSimulator, minimax: MiniMaxSimulator, card) -> str:  # type: ignore[no-untyped-def]
+async def finished_task(sim: DiscordSimulator, minimax: MiniMaxSimulator, card: SimMessage) -> str:
     """The job's task, once the provider runs it (the newest one)."""
     await card_shows(sim, card, "Generating")
     return str(list(minimax.tasks)[-1])
