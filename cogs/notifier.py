@@ -5,14 +5,25 @@ webhook (its token dies after 15 minutes and with it any retry after a
 restart). Deliveries carry a nonce derived from the job, with
 ``enforce_nonce``, so a retry within Discord's dedup window returns the first
 message instead of posting a second one; past that window ``find_delivery``
-looks for the bot's own earlier post.
+looks for the bot's own earlier post, in the whole window since the job's card.
+
+Discord's answers are sorted here, once, into what the core can act on
+(``_sorted``): a channel lost for good (10003, 50001, 50013) is ``ChannelLost``
+and the member is then reached by a direct message; a member whose direct
+messages are closed (50007) is ``DirectMessagesClosed``; anything else (a 429
+past discord.py's own retries, a 5xx, a broken connection) is ``PostFailed``,
+retried later on the delivery's budget of time.
 """
 
 from __future__ import annotations
 
+import asyncio
+import datetime as dt
 import logging
+from collections.abc import AsyncIterator
 from pathlib import Path
 
+import aiohttp
 import discord
 
 from cogs.audit import audit_embed
@@ -20,11 +31,47 @@ from cogs.controls import controls_view
 from cogs.render import status_embed
 from hailuo.clock import to_datetime
 from hailuo.messages import render
-from hailuo.notify import AdminNotice, PostFailed, StatusView, UploadTooLarge
+from hailuo.notify import (
+    AdminNotice,
+    ChannelLost,
+    DirectMessagesClosed,
+    PostFailed,
+    StatusView,
+    UploadTooLarge,
+)
 from storage.audit import AuditEntry
 from storage.jobs import Job
 
 log = logging.getLogger(__name__)
+
+#: Discord's codes for a channel that can take no post, for good (Unknown Channel,
+#: Missing Access, Missing Permissions).
+UNKNOWN_CHANNEL = 10003
+MISSING_PERMISSIONS = 50013
+CHANNEL_LOST_CODES = frozenset({UNKNOWN_CHANNEL, 50001, MISSING_PERMISSIONS})
+#: Cannot send messages to this user (direct messages closed), Unknown User.
+DM_REFUSED_CODES = frozenset({50007, 10013})
+#: Errors of the connection to Discord itself: a fault, retried later like a 5xx.
+NETWORK_ERRORS = (aiohttp.ClientError, OSError, asyncio.TimeoutError)
+#: How many messages ``find_delivery`` reads at most; past it the window is not covered.
+HISTORY_SCAN_LIMIT = 5000
+#: When the job has no card yet, the window starts this long before the job's creation
+#: (our clock and Discord's may differ a little).
+CLOCK_MARGIN = 300.0
+
+
+def _sorted(exc: Exception, what: str, *, direct: bool = False) -> PostFailed:
+    """One Discord failure as the core's kind: lost for good, DMs closed, or retry later."""
+    if isinstance(exc, discord.RateLimited):
+        return PostFailed(f"{what}: rate limited", retry_after=exc.retry_after)
+    if not isinstance(exc, discord.HTTPException):
+        return PostFailed(f"{what}: {type(exc).__name__}")
+    reason = f"{what}: HTTP {exc.status} code {exc.code}"
+    if direct and (exc.code in DM_REFUSED_CODES or exc.code in CHANNEL_LOST_CODES):
+        return DirectMessagesClosed(reason)
+    if exc.code in CHANNEL_LOST_CODES:
+        return ChannelLost(reason, permission_only=exc.code == MISSING_PERMISSIONS)
+    return PostFailed(reason)
 
 
 class DiscordNotifier:
@@ -48,23 +95,27 @@ class DiscordNotifier:
             log.warning("status edit failed job=%d: %s %s", job.id, exc.status, exc.code)
 
     async def post_video(self, job: Job, video: Path, size: int) -> int:
-        file = discord.File(video, filename=f"hailuo-{job.id}.mp4")
         text = render("delivery.posted", job.locale, user_id=job.user_id, job_id=job.id)
-        try:
-            message = await self._channel(job).send(
-                text,
-                file=file,
-                nonce=f"hailuo-{job.id}-v",
-                allowed_mentions=discord.AllowedMentions(users=[discord.Object(job.user_id)]),
-            )
-        except discord.HTTPException as exc:
-            if exc.status == 413 or exc.code == 40005:
-                raise UploadTooLarge(str(exc.code)) from None
-            raise PostFailed(f"HTTP {exc.status} code {exc.code}") from None
-        return message.id
+        return await self._send_file(self._channel(job), job, video, text, f"hailuo-{job.id}-v")
 
     async def post_link(self, job: Job, url: str, reason: str) -> int:
-        text = render(
+        text = self._link_text(job, url, reason)
+        return await self._send_text(self._channel(job), text, f"hailuo-{job.id}-l", job)
+
+    async def dm_video(self, job: Job, video: Path, size: int) -> int:
+        text = self._direct_text(
+            job, render("delivery.posted", job.locale, user_id=job.user_id, job_id=job.id)
+        )
+        channel = await self._direct_channel(job)
+        return await self._send_file(channel, job, video, text, f"hailuo-{job.id}-dv", direct=True)
+
+    async def dm_link(self, job: Job, url: str, reason: str) -> int:
+        text = self._direct_text(job, self._link_text(job, url, reason))
+        channel = await self._direct_channel(job)
+        return await self._send_text(channel, text, f"hailuo-{job.id}-dl", job, direct=True)
+
+    def _link_text(self, job: Job, url: str, reason: str) -> str:
+        return render(
             "delivery.link",
             job.locale,
             user_id=job.user_id,
@@ -72,27 +123,102 @@ class DiscordNotifier:
             reason=render(reason, job.locale),
             url=url,
         )
+
+    def _direct_text(self, job: Job, text: str) -> str:
+        """A direct message says first where the video was asked for, and why it comes here."""
+        return render("delivery.direct", job.locale, channel_id=job.channel_id) + "\n" + text
+
+    async def _direct_channel(self, job: Job) -> discord.DMChannel:
         try:
-            message = await self._channel(job).send(
+            return await self.client.create_dm(discord.Object(job.user_id))
+        except (discord.DiscordException, *NETWORK_ERRORS) as exc:
+            raise _sorted(exc, "open DM", direct=True) from None
+
+    async def _send_file(
+        self,
+        channel: discord.abc.Messageable,
+        job: Job,
+        video: Path,
+        text: str,
+        nonce: str,
+        *,
+        direct: bool = False,
+    ) -> int:
+        file = discord.File(video, filename=f"hailuo-{job.id}.mp4")
+        try:
+            message = await channel.send(
                 text,
-                nonce=f"hailuo-{job.id}-l",
+                file=file,
+                nonce=nonce,
                 allowed_mentions=discord.AllowedMentions(users=[discord.Object(job.user_id)]),
             )
         except discord.HTTPException as exc:
-            raise PostFailed(f"HTTP {exc.status} code {exc.code}") from None
+            if exc.status == 413 or exc.code == 40005:
+                raise UploadTooLarge(str(exc.code)) from None
+            raise _sorted(exc, "post video", direct=direct) from None
+        except (discord.DiscordException, *NETWORK_ERRORS) as exc:
+            raise _sorted(exc, "post video", direct=direct) from None
+        return message.id
+
+    async def _send_text(
+        self,
+        channel: discord.abc.Messageable,
+        text: str,
+        nonce: str,
+        job: Job,
+        *,
+        direct: bool = False,
+    ) -> int:
+        try:
+            message = await channel.send(
+                text,
+                nonce=nonce,
+                allowed_mentions=discord.AllowedMentions(users=[discord.Object(job.user_id)]),
+            )
+        except (discord.DiscordException, *NETWORK_ERRORS) as exc:
+            raise _sorted(exc, "post link", direct=direct) from None
         return message.id
 
     async def find_delivery(self, job: Job) -> int | None:
+        """The bot's earlier post of this job, searched from the job's card onward.
+
+        The whole window is read (page by page, oldest first), not the last 100
+        messages, so a busy channel cannot hide it. A channel that is gone holds
+        nothing: then the member's direct messages are searched, where a lost
+        channel's delivery goes. Any other failure raises PostFailed.
+        """
+        try:
+            return await self._search(self._channel(job), job)
+        except (discord.DiscordException, *NETWORK_ERRORS) as exc:
+            if not (isinstance(exc, discord.HTTPException) and exc.code == UNKNOWN_CHANNEL):
+                raise _sorted(exc, "history") from None
+        log.info("channel of job %d is gone; looking in the member's DMs", job.id)
+        channel = await self._direct_channel(job)
+        try:
+            return await self._search(channel, job)
+        except (discord.DiscordException, *NETWORK_ERRORS) as exc:
+            raise _sorted(exc, "DM history", direct=True) from None
+
+    async def _search(self, channel: discord.abc.Messageable, job: Job) -> int | None:
         marker = f"(job #{job.id})"
         me = self.client.user
-        after = discord.Object(discord.utils.time_snowflake(to_datetime(job.created_at)))
-        try:
-            async for message in self._channel(job).history(limit=100, after=after):
-                if me is not None and message.author.id == me.id and marker in message.content:
-                    return message.id
-        except discord.HTTPException as exc:
-            raise PostFailed(f"history: HTTP {exc.status}") from None
+        read = 0
+        async for message in self._window(channel, job):
+            if me is not None and message.author.id == me.id and marker in message.content:
+                return message.id
+            read += 1
+        if read >= HISTORY_SCAN_LIMIT:
+            raise PostFailed(f"history: more than {HISTORY_SCAN_LIMIT} messages to read")
         return None
+
+    def _window(self, channel: discord.abc.Messageable, job: Job) -> AsyncIterator[discord.Message]:
+        """Every message since the job's card (or its creation), oldest first."""
+        if job.status_message_id is not None:
+            after: discord.abc.Snowflake = discord.Object(job.status_message_id)
+        else:
+            start = to_datetime(job.created_at) - dt.timedelta(seconds=CLOCK_MARGIN)
+            after = discord.Object(discord.utils.time_snowflake(start))
+        return channel.history(limit=HISTORY_SCAN_LIMIT, after=after, oldest_first=True)
 
     async def guild_upload_limit(self, guild_id: int) -> int | None:
         guild = self.client.get_guild(guild_id)

@@ -64,6 +64,7 @@ __all__ = [
     "validate",
 ]
 
+HOUR = 3600.0
 _ALL_MODES = frozenset(Mode)
 _IMAGE_ONLY = frozenset({Mode.IMAGE})
 _BOTH_OPTIONS = frozenset(OPTION_DEFAULTS)
@@ -127,6 +128,12 @@ class ProviderCapability:
     options: frozenset[str]
     images: ImageRules
     spelling: WireNames
+    #: How long the finished file can be fetched, in seconds from the task's success
+    #: (providers.md §7, "URL TTL"): a delivery is retried until then, not for a count.
+    result_lifetime: float = HOUR
+    #: ``result_url`` hands out a new URL each time (a re-query, files/retrieve): an
+    #: expired URL (403/404/410) is then asked again; otherwise it ends the delivery.
+    fresh_url: bool = True
 
     def offers(self, model: str, mode: Mode) -> dict[str, frozenset[int]]:
         """Resolution -> durations this provider serves for ``model`` x ``mode``."""
@@ -229,10 +236,21 @@ def _provider(
     *,
     options: frozenset[str] = _BOTH_OPTIONS,
     images: ImageRules = DEFAULT_RULES,
+    result_lifetime: float = HOUR,
+    fresh_url: bool = True,
 ) -> ProviderCapability:
     """A row of ``TABLE``: every provider serves the three modes (providers.md §7)."""
     return ProviderCapability(
-        name, label, models, _ALL_MODES, resolutions, options, images, SPELLINGS[name]
+        name,
+        label,
+        models,
+        _ALL_MODES,
+        resolutions,
+        options,
+        images,
+        SPELLINGS[name],
+        result_lifetime,
+        fresh_url,
     )
 
 
@@ -244,8 +262,17 @@ TABLE: Mapping[str, ProviderCapability] = MappingProxyType(
     {
         row.name: row
         for row in (
-            _provider("minimax", "MiniMax", _EVERY_MODEL, _MINIMAX_RESOLUTIONS),  # seed 001
+            # Seed 001; files/retrieve hands out a fresh URL, the file lives about 9 h.
+            _provider(
+                "minimax",
+                "MiniMax",
+                _EVERY_MODEL,
+                _MINIMAX_RESOLUTIONS,
+                result_lifetime=9 * HOUR,
+            ),
             # Seed 000 (tiers 768p/1080p); last_frame_image is on the current 768p page only.
+            # The file's lifetime is not documented: the shortest known one (1 h), with a
+            # fresh URL from a re-query at every try.
             _provider(
                 "freepik",
                 "Freepik",
@@ -253,11 +280,25 @@ TABLE: Mapping[str, ProviderCapability] = MappingProxyType(
                 _NO_512P,
                 options=frozenset({"prompt_optimizer"}),
                 images=FREEPIK_RULES,
+                result_lifetime=HOUR,
             ),
-            _provider("novita", "Novita", _HAILUO_02_ONLY, _NO_512P),  # seed 003
-            _provider("odkkk", "odkkk", _HAILUO_02_ONLY, _MINIMAX_RESOLUTIONS),  # seed 002
-            _provider("gptge", "gpt.ge", _EVERY_MODEL, _MINIMAX_RESOLUTIONS),  # seed 004
-            _provider("demo", "demo", _EVERY_MODEL, _ANY),
+            # Seed 003: video_url_ttl 3600; a re-query may or may not renew the URL.
+            _provider("novita", "Novita", _HAILUO_02_ONLY, _NO_512P, result_lifetime=HOUR),
+            # Seed 002: results[0] is the file itself, "valid for 24 hours"; never renewed.
+            _provider(
+                "odkkk",
+                "odkkk",
+                _HAILUO_02_ONLY,
+                _MINIMAX_RESOLUTIONS,
+                result_lifetime=24 * HOUR,
+                fresh_url=False,
+            ),
+            # Seed 004: MiniMax's files/retrieve passed through, so MiniMax's 9 h (inferred).
+            _provider(
+                "gptge", "gpt.ge", _EVERY_MODEL, _MINIMAX_RESOLUTIONS, result_lifetime=9 * HOUR
+            ),
+            # Our own server renders and keeps the file.
+            _provider("demo", "demo", _EVERY_MODEL, _ANY, result_lifetime=24 * HOUR),
         )
     }
 )

@@ -191,6 +191,13 @@ class CliNotifier:
     async def find_delivery(self, job: Job) -> int | None:
         return None
 
+    async def dm_video(self, job: Job, video: Path, size: int) -> int:
+        """A terminal has no channel to lose: the file goes where it always does."""
+        return await self.post_video(job, video, size)
+
+    async def dm_link(self, job: Job, url: str, reason: str) -> int:
+        return await self.post_link(job, url, reason)
+
     async def guild_upload_limit(self, guild_id: int) -> int | None:
         return None
 

@@ -1,13 +1,24 @@
 """The delivery step: fetch a succeeded job's video and post it, exactly once.
 
-The provider's result URL is fetched (it expires, so it is asked for at each
-attempt), and the video goes up as an attachment when it fits the member's,
-the server's and the default upload limit, else as a link (a 413 falls back
-to the link too). A delivery attempt is counted before posting; a job found
-with attempts but no posted message id is first looked for in the channel
-(plus the nonce Discord deduplicates on), so it is never posted twice. A
-failed attempt is retried with back-off until ``max_delivery_attempts``, then the
-job ends ``delivery_failed`` and is refunded.
+The provider's result URL is asked for at each try (it expires; most providers
+hand out a fresh one), the file is downloaded, and ``plan_delivery`` decides
+whether it goes up as an attachment (it fits the channel's ``upload_limit``) or
+as a link (a 413 falls back to the link too).
+
+Exactly once: a delivery attempt is counted just before posting, and a job
+found with attempts is first looked for in the channel (the whole window since
+its card), so it is never posted twice. When that look-up itself fails (no Read
+Message History, an outage) the post goes ahead with the job's nonce and
+``enforce_nonce``, which Discord deduplicates; the look-up never stalls a job.
+
+A budget of time, not of tries: a fault (a provider's 5xx, a download cut
+short, a full disk, a Discord 429 or 5xx) is retried with back-off and jitter,
+paced by the delivery's age (``PacedByAge``), until the provider's file can no
+longer be fetched (its ``result_lifetime`` from the task's success). Only a
+permanent answer ends a delivery early: an expired URL the provider cannot
+renew, or a channel lost for good (gone, or the bot lost access), and then the
+member still gets the video by direct message where Discord allows. Whatever
+ends it, the job ends ``delivery_failed`` with its reason and is refunded.
 """
 
 from __future__ import annotations
@@ -16,17 +27,34 @@ import asyncio
 import logging
 from collections.abc import Mapping
 
-from hailuo.delivery import Downloader, DownloadError, plan_delivery
+from hailuo.capabilities import HOUR, TABLE
+from hailuo.delivery import (
+    DeliveryPlan,
+    DownloadedVideo,
+    Downloader,
+    DownloadError,
+    plan_delivery,
+    upload_limit,
+)
 from hailuo.errors import ProviderError
-from hailuo.notify import Notifier, PostFailed, UploadTooLarge
+from hailuo.notify import ChannelLost, DirectMessagesClosed, Notifier, PostFailed, UploadTooLarge
+from hailuo.retry import PacedByAge
 from hailuo.status import JobStatus
 from hailuo.steps import Step, StepKit
-from storage.jobs import Job
+from storage.jobs import Job, StaleTransition
 
 log = logging.getLogger(__name__)
 
-#: The failure rule a member may read (it has a catalog entry).
+#: Failure rules a member may read (each has a catalog entry).
 DELIVERY_GAVE_UP = "job.delivery_failed"
+RESULT_EXPIRED = "job.result_expired"  # the provider's file outlived its lifetime unposted
+URL_EXPIRED = "provider.expired"  # the URL is dead and the provider cannot renew it
+UNREACHABLE = "job.delivery_unreachable"  # channel lost for good and the member's DMs closed
+
+#: Where the time the task succeeded is kept (the start of the file's lifetime).
+SUCCEEDED_AT = "succeeded_at"
+#: A provider the capability table does not know: the shortest documented lifetime.
+UNKNOWN_LIFETIME = HOUR
 
 
 class Deliverer(Step):
@@ -45,20 +73,33 @@ class Deliverer(Step):
         self.downloader = downloader
         #: Per-provider downloaders: the demo's files come from our own loopback server.
         self.downloaders = dict(downloaders or {})
+        self.pacing = PacedByAge(
+            shortest=self.config.delivery_retry_shortest, cap=self.config.delivery_retry_cap
+        )
 
     async def deliver(self, job: Job) -> None:
-        """Take one delivery attempt of a succeeded job."""
-        now = self.clock()
+        """Take one delivery attempt of a succeeded job; a surprise is retried, never lost."""
+        try:
+            await self._attempt(job)
+        except StaleTransition:
+            raise
+        except Exception:
+            # Not a fault we know: logged, and tried again later on the same budget
+            # (the job neither stalls nor spins).
+            log.exception("delivery step failed %s; trying again later", job.log_context())
+            await self._retry(job)
+
+    async def _attempt(self, job: Job) -> None:
+        job = await self._started(job)
         if job.delivery_attempts > 0:
-            found = await self.notifier.find_delivery(job)
+            found = await self._earlier_post(job)
             if found is not None:
                 log.info("found an earlier delivery of %s", job.log_context())
                 await self._delivered(job, found, job.delivery_kind or "attachment", None)
                 return
-        if job.delivery_attempts >= self.config.max_delivery_attempts:
-            await self._fail(job, DELIVERY_GAVE_UP, {}, to=JobStatus.DELIVERY_FAILED)
+        if self.clock() >= self._deadline(job):
+            await self._give_up(job, RESULT_EXPIRED, {"hours": self._lifetime_hours(job)})
             return
-        job = await self.jobs.update(job, now, delivery_attempts=job.delivery_attempts + 1)
         assert job.provider is not None and job.result_locator is not None
         try:
             url = await self.providers[job.provider].result_url(
@@ -66,61 +107,152 @@ class Deliverer(Step):
             )
         except ProviderError as exc:
             log.warning("result URL failed %s: %s", job.log_context(), exc)
-            await self._retry(job)
+            await self._retry(job, exc.retry_after)
             return
         try:
             video = await self.downloaders.get(job.provider, self.downloader).fetch(url)
         except DownloadError as exc:
             log.warning("download failed %s: %s", job.log_context(), exc)
             if exc.too_large:
-                link_id = await self._post_link(job, url, "delivery.too_large_to_fetch")
-                if link_id is not None:
-                    await self._delivered(job, link_id, "link", None)
-                return
+                too_large = DeliveryPlan(False, 0, "delivery.too_large_to_fetch")
+                await self._post(job, None, url, too_large)
+            elif exc.expired and not self._fresh_url(job):
+                await self._give_up(job, URL_EXPIRED, {})
+            else:
+                await self._retry(job)
+            return
+        except OSError as exc:
+            # A full disk (or any local I/O fault) is ours and passes: retried, never refunded.
+            log.warning("download failed locally %s: %s", job.log_context(), exc)
             await self._retry(job)
             return
         try:
-            limits = [
+            limit = upload_limit(
                 job.attachment_limit,
                 await self.notifier.guild_upload_limit(job.guild_id),
                 self.config.default_upload_limit,
-            ]
-            plan = plan_delivery(video.size, limits)
-            message_id: int | None = None
-            kind = "attachment"
-            if plan.attach:
-                try:
-                    message_id = await self.notifier.post_video(job, video.path, video.size)
-                except UploadTooLarge:
-                    plan = plan_delivery(video.size, [])
-            if message_id is None:
-                kind = "link"
-                message_id = await self._post_link(job, url, plan.reason or "delivery.too_large")
-            if message_id is None:
-                return
-            self.metrics.delivery(kind, video.size)
-            await self._delivered(job, message_id, kind, video.size)
-        except PostFailed as exc:
-            log.warning("posting failed %s: %s", job.log_context(), exc)
-            await self._retry(job)
+            )
+            await self._post(job, video, url, plan_delivery(video.size, limit))
         finally:
             video.discard()
 
-    async def _post_link(self, job: Job, url: str, reason: str) -> int | None:
+    # -- posting ---------------------------------------------------------------------------
+
+    async def _post(
+        self, job: Job, video: DownloadedVideo | None, url: str, plan: DeliveryPlan
+    ) -> None:
+        """Count the attempt, then post in the channel, else to the member directly."""
+        job = await self.jobs.update(job, self.clock(), delivery_attempts=job.delivery_attempts + 1)
         try:
-            return await self.notifier.post_link(job, url, reason)
+            try:
+                message_id, kind = await self._post_in_channel(job, video, url, plan)
+            except ChannelLost as lost:
+                log.warning("channel lost for %s (%s); sending directly", job.log_context(), lost)
+                message_id, kind = await self._post_direct(job, video, url, plan)
+        except DirectMessagesClosed as exc:
+            log.warning("member unreachable for %s: %s", job.log_context(), exc)
+            await self._give_up(job, UNREACHABLE, {})
+            return
         except PostFailed as exc:
-            log.warning("posting a link failed %s: %s", job.log_context(), exc)
-            await self._retry(job)
+            log.warning("posting failed %s: %s", job.log_context(), exc)
+            await self._retry(job, exc.retry_after)
+            return
+        size = video.size if video is not None else None
+        if size is not None:
+            self.metrics.delivery(kind, size)
+        await self._delivered(job, message_id, kind, size)
+
+    async def _post_in_channel(
+        self, job: Job, video: DownloadedVideo | None, url: str, plan: DeliveryPlan
+    ) -> tuple[int, str]:
+        reason = plan.reason
+        if video is not None and plan.attach:
+            try:
+                return await self.notifier.post_video(job, video.path, video.size), "attachment"
+            except UploadTooLarge:
+                reason = "delivery.too_large"
+            except ChannelLost as lost:
+                if not lost.permission_only:
+                    raise
+                # Files may not go up here (Attach Files missing); a link still may.
+                reason = "delivery.cannot_attach"
+        return await self.notifier.post_link(job, url, reason), "link"
+
+    async def _post_direct(
+        self, job: Job, video: DownloadedVideo | None, url: str, plan: DeliveryPlan
+    ) -> tuple[int, str]:
+        """The member's direct messages: no server boost there, so the default limit."""
+        reason = plan.reason or "delivery.too_large"
+        if video is not None:
+            direct = plan_delivery(video.size, self.config.default_upload_limit)
+            if direct.attach:
+                try:
+                    return await self.notifier.dm_video(job, video.path, video.size), "attachment"
+                except UploadTooLarge:
+                    pass
+            reason = direct.reason or reason
+        return await self.notifier.dm_link(job, url, reason), "link"
+
+    async def _earlier_post(self, job: Job) -> int | None:
+        """The post of an earlier attempt, if the look-up can tell; None lets the post go on."""
+        try:
+            return await self.notifier.find_delivery(job)
+        except PostFailed as exc:
+            # Never a stall: the nonce (with enforce_nonce) still guards against a twin.
+            log.warning(
+                "could not look for an earlier post of %s (%s); posting with the job's nonce",
+                job.log_context(),
+                exc,
+            )
             return None
 
-    async def _retry(self, job: Job) -> None:
+    # -- the budget of time ----------------------------------------------------------------
+
+    async def _started(self, job: Job) -> Job:
+        """Note when the task succeeded, once: the file's lifetime counts from then.
+
+        The success transition is the last write of a job not yet tried, so its
+        ``updated_at`` is that moment.
+        """
+        if SUCCEEDED_AT in job.provider_meta:
+            return job
+        meta = {**job.provider_meta, SUCCEEDED_AT: job.updated_at}
+        return await self.jobs.update(job, self.clock(), provider_meta=meta)
+
+    def _deadline(self, job: Job) -> float:
+        return self._succeeded_at(job) + self._lifetime(job)
+
+    @staticmethod
+    def _succeeded_at(job: Job) -> float:
+        value = job.provider_meta.get(SUCCEEDED_AT)
+        return float(value) if isinstance(value, int | float) else job.updated_at
+
+    def _lifetime(self, job: Job) -> float:
+        capability = TABLE.get(job.provider or "")
+        return capability.result_lifetime if capability else UNKNOWN_LIFETIME
+
+    def _lifetime_hours(self, job: Job) -> int:
+        return max(1, round(self._lifetime(job) / HOUR))
+
+    def _fresh_url(self, job: Job) -> bool:
+        capability = TABLE.get(job.provider or "")
+        return capability.fresh_url if capability else False
+
+    async def _retry(self, job: Job, retry_after: float | None = None) -> None:
+        """Come back later, paced by the delivery's age, never past the file's lifetime."""
         now = self.clock()
         fresh = await self.jobs.get(job.id)
         if fresh is None or fresh.status is not JobStatus.SUCCEEDED:
             return
-        delay = self.backoff.delay(fresh.delivery_attempts, self.rng)
-        await self.jobs.update(fresh, now, next_delivery_at=now + delay)
+        delay = self.pacing.delay(now - self._succeeded_at(fresh), self.rng, retry_after)
+        next_at = min(now + delay, max(now, self._deadline(fresh)))
+        await self.jobs.update(fresh, now, next_delivery_at=next_at)
+
+    async def _give_up(self, job: Job, rule: str, params: dict[str, object]) -> None:
+        fresh = await self.jobs.get(job.id)
+        if fresh is None or fresh.status is not JobStatus.SUCCEEDED:
+            return
+        await self._fail(fresh, rule, dict(params), to=JobStatus.DELIVERY_FAILED)
 
     async def _delivered(self, job: Job, message_id: int, kind: str, size: int | None) -> None:
         job = await asyncio.shield(

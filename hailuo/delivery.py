@@ -128,10 +128,31 @@ class DeliveryPlan:
     reason: str  # why a link, when not attaching ("too_large_for_upload" or "")
 
 
-def plan_delivery(size: int, limits: list[int | None]) -> DeliveryPlan:
-    """Attach when the file fits the smallest known limit; otherwise post a link."""
-    known = [limit for limit in limits if limit]
-    limit = min(known) if known else 0
+def upload_limit(interaction: int | None, guild: int | None, default: int) -> int:
+    """The largest file the bot may post in the job's channel (design, "upload limit").
+
+    The interaction's ``attachment_size_limit`` decides: it already counts the
+    server's boosts (and a 25 MiB or 20 MiB default that discord.py's tables
+    predate). It may also count the member's own Nitro, which does not apply to
+    the bot's post, so a boosted server's tier (above ``default``) caps it. With
+    no interaction limit the server's tier decides, and ``default`` only when
+    neither is known. A wrong guess upward is caught by the 413 fallback.
+    """
+    if interaction:
+        if guild and guild > default:
+            return min(interaction, guild)
+        return interaction
+    if guild:
+        return guild
+    return default
+
+
+def plan_delivery(size: int, limit: int) -> DeliveryPlan:
+    """Attach when the file fits the channel's upload limit; otherwise post a link.
+
+    The one place that decides how a video goes up; ``limit`` 0 means nothing
+    may be attached (the upload was refused for its size).
+    """
     if limit and size <= limit:
         return DeliveryPlan(attach=True, limit=limit, reason="")
     return DeliveryPlan(attach=False, limit=limit, reason="delivery.too_large")

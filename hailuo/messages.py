@@ -183,6 +183,14 @@ CATALOG: dict[str, dict[str, str]] = {
         "job.provider_timeout": "The provider took too long; the bot stopped waiting.",
         "job.no_provider": "No provider could take this video right now.",
         "job.delivery_failed": "The video was made but could not be posted here.",
+        "job.delivery_unreachable": (
+            "The video was made, but the bot can no longer post in that channel "
+            "and your direct messages are closed to it."
+        ),
+        "job.result_expired": (
+            "The video was made, but the provider keeps it only about {hours} h "
+            "and it could not be posted in that time."
+        ),
         # moderation
         "moderation.blocklist": (
             "Your prompt breaks this server's rule: {rule}. Reword it and try again."
@@ -322,6 +330,11 @@ CATALOG: dict[str, dict[str, str]] = {
         ),
         "delivery.too_large": "it is larger than this channel's upload limit.",
         "delivery.too_large_to_fetch": "it is too large for the bot to fetch.",
+        "delivery.cannot_attach": "the bot may not attach files in this channel.",
+        "delivery.direct": (
+            "You asked for this video in <#{channel_id}>, but the bot can no longer post "
+            "there, so it comes to you here."
+        ),
         # account
         "quota.summary": (
             "You have **{remaining}** of {allowance} credits left today "

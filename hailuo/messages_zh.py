@@ -134,6 +134,8 @@ ZH_CN: dict[str, str] = {
     "job.provider_timeout": "服务商耗时太久，机器人已停止等待。",
     "job.no_provider": "目前没有服务商能接下这个视频。",
     "job.delivery_failed": "视频已生成，但无法发布到这里。",
+    "job.delivery_unreachable": "视频已生成，但机器人已无法在该频道发布，而你也不接收它的私信。",
+    "job.result_expired": "视频已生成，但服务商只保留约 {hours} 小时，在此期间未能发布。",
     # moderation
     "moderation.blocklist": "你的提示词违反了本服务器的规则：{rule}。请修改后重试。",
     "moderation.default_label": "服务器屏蔽词",
@@ -253,6 +255,10 @@ ZH_CN: dict[str, str] = {
     ),
     "delivery.too_large": "它超过了本频道的上传大小上限。",
     "delivery.too_large_to_fetch": "它太大了，机器人无法下载。",
+    "delivery.cannot_attach": "机器人无权在本频道上传文件。",
+    "delivery.direct": (
+        "你在 <#{channel_id}> 请求了这个视频，但机器人已无法在那里发布，所以发到这里。"
+    ),
     # account
     "quota.summary": (
         "你今天的 {allowance} 积分还剩 **{remaining}**（其中 {reserved} 被制作中的视频占用）。"

@@ -22,7 +22,32 @@ class UploadTooLarge(Exception):
 
 
 class PostFailed(Exception):
-    """A post failed for a reason worth retrying later (rate limit, outage, permissions)."""
+    """A post failed for a reason worth retrying later (rate limit, outage, network).
+
+    ``retry_after`` is the wait the chat service asked for, when it said one.
+    """
+
+    def __init__(self, reason: str, *, retry_after: float | None = None) -> None:
+        super().__init__(reason)
+        self.retry_after = retry_after
+
+
+class ChannelLost(PostFailed):
+    """The job's channel can take no post, for good: it is gone or the bot lost access.
+
+    Discord: 10003 Unknown Channel, 50001 Missing Access, 50013 Missing Permissions.
+    Retrying cannot help; the member is reached by a direct message instead.
+    ``permission_only``: the channel is there and only a permission is missing
+    (Attach Files, perhaps), so a plain link may still go up where a file may not.
+    """
+
+    def __init__(self, reason: str, *, permission_only: bool = False) -> None:
+        super().__init__(reason)
+        self.permission_only = permission_only
+
+
+class DirectMessagesClosed(PostFailed):
+    """The member takes no direct message from the bot (Discord 50007), or is unknown."""
 
 
 @dataclass(frozen=True)
@@ -63,15 +88,38 @@ class Notifier(AdminNotifier, AuditNotifier, Protocol):
         ...
 
     async def post_video(self, job: Job, video: Path, size: int) -> int:
-        """Post the MP4 as an attachment; return the message id. Raises UploadTooLarge."""
+        """Post the MP4 as an attachment; return the message id.
+
+        Raises UploadTooLarge, ChannelLost (for good), or PostFailed (retry later).
+        """
         ...
 
     async def post_link(self, job: Job, url: str, reason: str) -> int:
-        """Post a link to the video, saying why it is not attached and that it expires."""
+        """Post a link to the video, saying why it is not attached and that it expires.
+
+        Raises ChannelLost (for good) or PostFailed (retry later).
+        """
         ...
 
     async def find_delivery(self, job: Job) -> int | None:
-        """Look for a delivery posted before a crash (so a retry never posts twice)."""
+        """Look for a delivery posted before a crash (so a retry never posts twice).
+
+        Searches the whole window since the job's card (and the member's direct
+        messages when the channel is gone). Raises PostFailed when the look-up
+        itself failed (no Read Message History, an outage): the caller then posts
+        with the job's nonce, which Discord deduplicates for a few minutes.
+        """
+        ...
+
+    async def dm_video(self, job: Job, video: Path, size: int) -> int:
+        """Send the MP4 to the member directly (the channel is lost); the message id.
+
+        Raises UploadTooLarge, DirectMessagesClosed, or PostFailed to retry later.
+        """
+        ...
+
+    async def dm_link(self, job: Job, url: str, reason: str) -> int:
+        """Send the link to the member directly; raises DirectMessagesClosed or PostFailed."""
         ...
 
     async def guild_upload_limit(self, guild_id: int) -> int | None:

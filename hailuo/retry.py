@@ -35,3 +35,29 @@ def poll_interval(age: float, shortest: float) -> float:
     if age < 600:
         return max(shortest, min(2 * shortest, 30.0))
     return max(shortest, min(4 * shortest, 60.0))
+
+
+@dataclass(frozen=True)
+class PacedByAge:
+    """Retry pacing on a budget of time: the wait grows with the time already spent.
+
+    A delivery is retried until the provider's file is gone (hours), not for a
+    count of tries, so the pace comes from the work's age: about ``fraction`` of
+    the time already spent, never under ``shortest`` and never over ``cap``, with
+    jitter so many jobs hit by one outage do not come back in step.
+    """
+
+    shortest: float = 5.0
+    fraction: float = 0.25
+    cap: float = 300.0
+    jitter: float = 0.25
+
+    def delay(self, age: float, rng: random.Random, retry_after: float | None = None) -> float:
+        """Seconds to wait before the next try of work that began ``age`` seconds ago."""
+        raw = min(self.cap, max(self.shortest, max(0.0, age) * self.fraction))
+        spread = raw * self.jitter
+        delay = raw + rng.uniform(-spread, spread)
+        if retry_after is not None:
+            # The other side said when; never come back earlier than that.
+            delay = max(delay, retry_after)
+        return max(0.0, delay)

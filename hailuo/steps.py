@@ -28,7 +28,10 @@ class WorkerConfig:
     task_deadline: float = 2 * 3600.0  # a task still open after this is given up (refunded)
     queue_deadline: float = 3600.0  # a job no provider accepted within this fails (refunded)
     failover_patience: float = 30.0  # how long one job waits on one unhealthy provider
-    max_delivery_attempts: int = 5
+    #: A delivery is retried until the provider's file is gone (its lifetime), paced by
+    #: its age between these two waits (seconds); never given up after a count of tries.
+    delivery_retry_shortest: float = 5.0
+    delivery_retry_cap: float = 300.0
     not_found_limit: int = 5  # consecutive "no such task" answers before the job is given up
     status_edit_interval: float = 10.0  # progress-only edits, per job
     old_card_age: float = 3600.0  # an older card is edited on state changes only (30046)

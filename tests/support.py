@@ -44,6 +44,7 @@ class Posted:
     data: bytes | None = None
     url: str | None = None
     reason: str | None = None
+    direct: bool = False  # sent to the member's DMs
 
 
 @dataclass
@@ -76,6 +77,16 @@ class RecordingNotifier:
 
     async def find_delivery(self, job: Job) -> int | None:
         return None
+
+    async def dm_video(self, job: Job, video: Path, size: int) -> int:
+        self._maybe_fail()
+        self.posted.append(Posted(job.id, "attachment", data=video.read_bytes(), direct=True))
+        return self._id()
+
+    async def dm_link(self, job: Job, url: str, reason: str) -> int:
+        self._maybe_fail()
+        self.posted.append(Posted(job.id, "link", url=url, reason=reason, direct=True))
+        return self._id()
 
     async def guild_upload_limit(self, guild_id: int) -> int | None:
         return self.upload_limit

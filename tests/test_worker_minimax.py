@@ -118,10 +118,33 @@ async def test_expired_download_url_is_fetched_again(core: Core, sim) -> None:
     assert len(sim.requests_to("retrieve")) == 2
 
 
-async def test_posting_outage_is_retried_then_gives_up_with_refund(core: Core, db) -> None:
-    core.notifier.fail_posts = 100
+async def test_delivery_budget_posting_outage_outlasts_five_tries_then_delivers(
+    core: Core, db
+) -> None:
+    core.notifier.fail_posts = 12  # an outage of many tries: five once ended the job
     job = await core.new_job()
-    job = await core.run_until(job.id, JobStatus.DELIVERY_FAILED, steps=200)
+    job = await core.run_until(job.id, JobStatus.DELIVERED, steps=100)
+    assert job.delivery_attempts == 13
+    assert [p.kind for p in core.notifier.posted] == ["attachment"]
+    assert await ledger_kinds(db, job.id) == ["reserve", "charge"]
+
+
+async def test_delivery_budget_posting_outage_ends_when_the_file_expires(core: Core, db) -> None:
+    core.notifier.fail_posts = 10_000
+    job = await core.new_job()
+    job = await core.run_until(job.id, JobStatus.SUCCEEDED)
+    succeeded = core.clock()
+    while not job.status.terminal:
+        await core.worker.tick()
+        core.clock.advance(60)
+        fresh = await core.jobs.get(job.id)
+        assert fresh is not None
+        job = fresh
+    assert job.status is JobStatus.DELIVERY_FAILED
+    assert (job.failure_rule, job.failure_params) == ("job.result_expired", {"hours": 9})
+    # Tried all along MiniMax's 9 hours, paced at most five minutes apart, and no longer.
+    assert 9 * 3600 <= core.clock() - succeeded <= 9 * 3600 + 400
+    assert job.delivery_attempts > 9 * 3600 / 400  # five minutes (with jitter) apart
     assert await ledger_kinds(db, job.id) == ["reserve", "refund"]
 
 

@@ -1,8 +1,10 @@
 """Channel message routes under the bot token: create, list, fetch, edit, delete.
 
 Rules Discord applies here and discord.py does not: per-file upload limit (413/40005), the
-``enforce_nonce`` dedup window, component layout limits (50035), and that ephemeral messages are
-invisible to the channel endpoints (404/10008).
+``enforce_nonce`` dedup window, component layout limits (50035), that ephemeral messages are
+invisible to the channel endpoints (404/10008), the bot's permissions in the channel (403:
+50001 Missing Access without View Channel or, for reads, Read Message History; 50013 Missing
+Permissions without Send Messages or Attach Files), and closed direct messages (403/50007).
 """
 
 from __future__ import annotations
@@ -10,7 +12,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from .messages import SimMessage, unknown_message, validate_message_body
-from .models import JSON, ApiError
+from .models import JSON, ApiError, SimChannel
 from .rest import ApiRequest, Reply, Router
 
 if TYPE_CHECKING:
@@ -33,6 +35,7 @@ class MessageRoutes:
 
     async def create(self, req: ApiRequest) -> Reply:
         channel = self.sim.require_channel(req.snowflake("channel_id"))
+        self._check_post(channel, req)
         body = req.body()
         uploads = self.sim.store_uploads(
             req, limit=self.sim.upload_limit_for(channel), channel_id=channel.id
@@ -61,6 +64,7 @@ class MessageRoutes:
     async def history(self, req: ApiRequest) -> Reply:
         """Newest first, like Discord, for ``before``/``after``/``around`` alike."""
         channel = self.sim.require_channel(req.snowflake("channel_id"))
+        _check_read(channel)
         limit = max(1, min(MAX_HISTORY_LIMIT, int(req.query.get("limit", DEFAULT_HISTORY_LIMIT))))
         visible = [
             m for m in self.sim.channel_messages(channel.id) if not m.deleted and not m.ephemeral
@@ -90,9 +94,22 @@ class MessageRoutes:
         await self.sim.delete_message(message)
         return Reply(status=204)
 
+    def _check_post(self, channel: SimChannel, req: ApiRequest) -> None:
+        """The bot's rights to post here: see, send, attach; a DM needs the member's consent."""
+        if channel.bot_lacks(view_channel=True):
+            raise ApiError(403, 50001, "Missing Access")
+        if channel.bot_lacks(send_messages=True):
+            raise ApiError(403, 50013, "Missing Permissions")
+        if req.call.files and channel.bot_lacks(attach_files=True):
+            raise ApiError(403, 50013, "Missing Permissions")
+        if channel.type == 1 and channel.recipient_id in self.sim.closed_dms:
+            raise ApiError(403, 50007, "Cannot send messages to this user")
+
     def _visible(self, req: ApiRequest) -> SimMessage:
         """The addressed message as the bot token sees it; ephemeral ones do not exist here."""
         channel = self.sim.require_channel(req.snowflake("channel_id"))
+        if channel.bot_lacks(view_channel=True):
+            raise ApiError(403, 50001, "Missing Access")
         message = self.sim.messages.get(req.snowflake("message_id"))
         if (
             message is None
@@ -102,6 +119,12 @@ class MessageRoutes:
         ):
             raise unknown_message()
         return message
+
+
+def _check_read(channel: SimChannel) -> None:
+    """Reading history needs View Channel and Read Message History (else 403/50001)."""
+    if channel.bot_lacks(view_channel=True, read_message_history=True):
+        raise ApiError(403, 50001, "Missing Access")
 
 
 def _page(messages: list[SimMessage], query: dict[str, str], limit: int) -> list[SimMessage]:

@@ -162,6 +162,12 @@ class SimChannel:
     parent_id: int | None = None
     guild_id: int | None = None
     recipient_id: int | None = None
+    #: Permission bits the bot lacks here (a channel overwrite denying them to its role).
+    bot_denied: int = 0
+
+    def bot_lacks(self, **perms: bool) -> bool:
+        """Whether any of these permissions (``read_message_history=True``...) is denied."""
+        return bool(self.bot_denied & discord.Permissions(**perms).value)
 
     def payload(self, recipient: SimUser | None = None) -> JSON:
         if self.type == 1:

@@ -18,6 +18,7 @@ from collections.abc import Callable
 from types import TracebackType
 from typing import Any, Self, TypeVar
 
+import discord
 from aiohttp import web
 
 from .interaction_routes import InteractionRoutes
@@ -176,6 +177,24 @@ class DiscordSimulator(SimState):
             snowflake_at(self.clock()), snowflake_at(self.clock()), filename, data, content_type
         )
 
+    def deny_bot(self, channel_id: int, **perms: bool) -> None:
+        """Deny the bot permissions in one channel (``read_message_history=True``...), as a
+        channel overwrite on its role would: its posts and reads there get Discord's 403s."""
+        self.require_channel(channel_id).bot_denied |= discord.Permissions(**perms).value
+
+    async def delete_channel(self, channel_id: int) -> None:
+        """An admin deletes a channel: gone from its server (10003 from now on), and the
+        gateway says CHANNEL_DELETE."""
+        channel = self.require_channel(channel_id)
+        guild = self.guild_for_channel(channel_id)
+        if guild is not None:
+            guild.channels.remove(channel)
+        await self._gateway.dispatch("CHANNEL_DELETE", channel.payload())
+
+    def close_dms(self, user_id: int) -> None:
+        """The member takes no direct message from the bot (their privacy setting)."""
+        self.closed_dms.add(user_id)
+
     async def dispatch(self, event: str, data: JSON) -> int:
         """Send any gateway dispatch to every session; returns how many sessions got it."""
         return await self._gateway.dispatch(event, data)
@@ -322,12 +341,24 @@ class DiscordSimulator(SimState):
         await self._gateway.dispatch("INTERACTION_CREATE", inter.payload)
 
     async def post_user_message(
-        self, channel_id: int, content: str, *, user_id: int | None = None
+        self,
+        channel_id: int,
+        content: str,
+        *,
+        user_id: int | None = None,
+        nonce: str | None = None,
     ) -> SimMessage:
-        """A user writes in a channel: stored and dispatched as MESSAGE_CREATE."""
+        """A user writes in a channel: stored and dispatched as MESSAGE_CREATE.
+
+        ``nonce`` is remembered for ``enforce_nonce`` as a post through the API would be
+        (a post of the bot's made before a crash, say).
+        """
         channel = self.require_channel(channel_id)
         user = self.ensure_user(user_id or self.default_user.id)
-        message = self.new_message(channel, {"content": content}, [], author_id=user.id)
+        body: JSON = {"content": content} if nonce is None else {"content": content, "nonce": nonce}
+        message = self.new_message(channel, body, [], author_id=user.id)
+        if nonce is not None:
+            self.nonces[(channel.id, user.id, nonce)] = message
         await self.publish(message, "MESSAGE_CREATE")
         return message
 

@@ -65,6 +65,8 @@ class SimState:
         for guild in self.guilds:
             self._seed_guild(guild)
         self.dm_channels: dict[int, SimChannel] = {}
+        #: Users who take no direct message from the bot (50007 on a DM post).
+        self.closed_dms: set[int] = set()
         self.messages: dict[int, SimMessage] = {}
         self.nonces: dict[tuple[int, int, str], SimMessage] = {}
         self.interactions: dict[int, SimInteraction] = {}
