@@ -48,14 +48,33 @@ def controls_of(interaction: discord.Interaction) -> JobControls:
     return controls
 
 
-def actor_of(interaction: discord.Interaction) -> Actor:
-    """The presser as Discord describes them now: roles and Manage Messages where they are."""
-    permissions = interaction.permissions
+def actor_of(interaction: discord.Interaction, channel_id: int | None = None) -> Actor:
+    """The presser as Discord describes them now: their roles, and Manage Messages in
+    ``channel_id`` (the job's own channel), else where they pressed.
+
+    Where they pressed is not where the job lives: Manage Messages in one channel
+    must not make a member a moderator of every job of the server (``/hailuo cancel``
+    typed anywhere, a button of a crafted message).
+    """
+    permissions = permissions_in(interaction, channel_id)
     return Actor(
         user_id=interaction.user.id,
         role_ids=member_roles(interaction),
         manage_messages=permissions.manage_messages or permissions.administrator,
     )
+
+
+def permissions_in(interaction: discord.Interaction, channel_id: int | None) -> discord.Permissions:
+    """The presser's permissions in ``channel_id``: Discord's own figure where they pressed,
+    else computed from the cached server (roles and the channel's overwrites); none if the
+    channel or the member is unknown, so a doubt never grants anything."""
+    if channel_id is None or channel_id == interaction.channel_id:
+        return interaction.permissions
+    guild, member = interaction.guild, interaction.user
+    channel = guild.get_channel_or_thread(channel_id) if guild is not None else None
+    if channel is None or not isinstance(member, discord.Member):
+        return discord.Permissions.none()
+    return channel.permissions_for(member)
 
 
 def guild_of(interaction: discord.Interaction) -> int:
@@ -64,9 +83,15 @@ def guild_of(interaction: discord.Interaction) -> int:
     return interaction.guild_id
 
 
-def on_job(interaction: discord.Interaction, job_id: int) -> tuple[int, int, Actor]:
-    """What a job control acts on: ``(guild_id, job_id, actor)``, in ``JobControls``' order."""
-    return guild_of(interaction), job_id, actor_of(interaction)
+async def on_job(interaction: discord.Interaction, job_id: int) -> tuple[int, int, Actor]:
+    """What a job control acts on: ``(guild_id, job_id, actor)``, in ``JobControls``' order.
+
+    The job must be this server's (else it is unknown), and the actor's Manage Messages
+    is read in the job's own channel.
+    """
+    guild_id = guild_of(interaction)
+    job = await controls_of(interaction).job(guild_id, job_id)
+    return guild_id, job_id, actor_of(interaction, job.channel_id)
 
 
 def joined_at(interaction: discord.Interaction) -> float | None:
@@ -159,7 +184,7 @@ async def _say(
 async def start_cancel(interaction: discord.Interaction, job_id: int) -> None:
     """Cancel (button or command): at once when refunded, after a confirm when charged."""
     locale = str(interaction.locale)
-    controls, target = controls_of(interaction), on_job(interaction, job_id)
+    controls, target = controls_of(interaction), await on_job(interaction, job_id)
     plan = await controls.plan_cancel(*target)
     if plan.charged:
         view = ControlsView().add_item(ConfirmCancelButton(job_id, locale))
@@ -192,7 +217,7 @@ class ConfirmCancelButton(JobButton, template=rf"hailuo:cancel-ok:{JOB}"):
     async def pressed(self, interaction: discord.Interaction) -> None:
         locale = str(interaction.locale)
         done = await controls_of(interaction).cancel(
-            *on_job(interaction, self.job_id), confirmed=True
+            *await on_job(interaction, self.job_id), confirmed=True
         )
         await interaction.response.edit_message(
             content=_cancelled_text(done.job, done.charged, locale), view=None
@@ -206,7 +231,7 @@ class RerollButton(JobButton, template=rf"hailuo:reroll:{JOB}"):
 
     async def pressed(self, interaction: discord.Interaction) -> None:
         locale = str(interaction.locale)
-        plan = await controls_of(interaction).plan_reroll(*on_job(interaction, self.job_id))
+        plan = await controls_of(interaction).plan_reroll(*await on_job(interaction, self.job_id))
         view = ControlsView().add_item(ConfirmRerollButton(self.job_id, locale, cost=plan.cost))
         text = render(
             "control.reroll.confirm",
@@ -227,7 +252,7 @@ class ConfirmRerollButton(JobButton, template=rf"hailuo:reroll-ok:{JOB}"):
         locale = str(interaction.locale)
         bot = hailuo_bot(interaction)
         job = await controls_of(interaction).reroll(
-            *on_job(interaction, self.job_id),
+            *await on_job(interaction, self.job_id),
             channel_id=interaction.channel_id,
             interaction_id=interaction.id,
             locale=locale,
@@ -255,7 +280,7 @@ class DeleteButton(JobButton, template=rf"hailuo:delete:{JOB}"):
 
     async def pressed(self, interaction: discord.Interaction) -> None:
         locale = str(interaction.locale)
-        job = await controls_of(interaction).delete_video(*on_job(interaction, self.job_id))
+        job = await controls_of(interaction).delete_video(*await on_job(interaction, self.job_id))
         await _say(interaction, render("control.delete.done", locale, job_id=job.id))
         if job.status_message_id is not None:
             card = hailuo_bot(interaction).get_partial_messageable(job.channel_id)

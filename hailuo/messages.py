@@ -431,6 +431,18 @@ CATALOG: dict[str, dict[str, str]] = {
         ),
         "approval.unknown": "Video #{job_id} is not waiting for a moderator.",
         "approval.reason_empty": "Give a reason: the member reads it.",
+        "approval.member_blocked": (
+            "<@{user_id}> is blocked from making videos now, so video #{job_id} cannot be "
+            "approved. Reject it instead."
+        ),
+        "approval.member_in_flight": (
+            "<@{user_id}> already has {maximum} video(s) in the making; approve video #{job_id} "
+            "once one of them is done."
+        ),
+        "approval.guild_in_flight": (
+            "This server already has {maximum} videos in the making; approve video #{job_id} "
+            "once one of them is done."
+        ),
         "approval.already_approved": "<@{by}> already approved video #{job_id} <t:{at}:R>.",
         "approval.already_rejected": (
             "<@{by}> already rejected video #{job_id} <t:{at}:R>: {reason}"

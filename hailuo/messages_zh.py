@@ -350,6 +350,15 @@ ZH_CN: dict[str, str] = {
         "只有版主（{role}，或拥有“管理消息”权限的成员）才能在这里批准或拒绝视频。"
     ),
     "approval.unknown": "视频 #{job_id} 没有在等待版主审核。",
+    "approval.member_blocked": (
+        "<@{user_id}> 目前被禁止制作视频，视频 #{job_id} 无法批准，请改为拒绝。"
+    ),
+    "approval.member_in_flight": (
+        "<@{user_id}> 已有 {maximum} 个视频正在制作中；请等其中一个完成后再批准视频 #{job_id}。"
+    ),
+    "approval.guild_in_flight": (
+        "本服务器已有 {maximum} 个视频正在制作中；请等其中一个完成后再批准视频 #{job_id}。"
+    ),
     "approval.reason_empty": "请填写原因：成员会看到它。",
     "approval.already_approved": "<@{by}> 已于 <t:{at}:R>批准了视频 #{job_id}。",
     "approval.already_rejected": "<@{by}> 已于 <t:{at}:R>拒绝了视频 #{job_id}：{reason}",
