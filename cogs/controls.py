@@ -22,6 +22,7 @@ from discord.ext import commands
 from cogs.account import member_roles
 from cogs.errors import answer_privately, describe
 from cogs.render import clip, request_params, status_embed
+from hailuo import access
 from hailuo.approval import Actor
 from hailuo.controls import CANCELLABLE, REROLLABLE, JobControls, JobInfo
 from hailuo.errors import UserInputError
@@ -105,6 +106,12 @@ def parent_channel(interaction: discord.Interaction) -> int | None:
     """A thread's parent channel: the server's channel gate allows it like its own."""
     parent = getattr(interaction.channel, "parent_id", None)
     return parent if isinstance(parent, int) else None
+
+
+def check_channel_access(interaction: discord.Interaction) -> None:
+    """Refuse, before anything is reserved, a channel where the bot cannot do a job's
+    work (``hailuo.access``), from Discord's own ``app_permissions`` for this channel."""
+    access.check_channel(access.granted_names(interaction.app_permissions.value))
 
 
 def attachment_limit(interaction: discord.Interaction) -> int | None:
@@ -251,6 +258,7 @@ class ConfirmRerollButton(JobButton, template=rf"hailuo:reroll-ok:{JOB}"):
     async def pressed(self, interaction: discord.Interaction) -> None:
         locale = str(interaction.locale)
         bot = hailuo_bot(interaction)
+        check_channel_access(interaction)  # the new job lives where the confirm is pressed
         job = await controls_of(interaction).reroll(
             *await on_job(interaction, self.job_id),
             channel_id=interaction.channel_id,

@@ -21,7 +21,13 @@ from discord import app_commands
 from discord.ext import commands
 
 from cogs.account import member_roles
-from cogs.controls import attachment_limit, controls_view, joined_at, parent_channel
+from cogs.controls import (
+    attachment_limit,
+    check_channel_access,
+    controls_view,
+    joined_at,
+    parent_channel,
+)
 from cogs.errors import answer_privately, describe
 from cogs.render import checking_embed, status_embed
 from hailuo import camera, capabilities, images
@@ -88,8 +94,10 @@ async def _tell_camera_notes(interaction: discord.Interaction, spec: JobSpec) ->
 
 
 def _guild_ids(interaction: discord.Interaction) -> tuple[int, int]:
+    """The server and channel of the request; refuses a channel the bot cannot work in."""
     if interaction.guild_id is None or interaction.channel_id is None:
         raise UserInputError("error.guild_only")
+    check_channel_access(interaction)
     return interaction.guild_id, interaction.channel_id
 
 

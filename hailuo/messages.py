@@ -536,6 +536,17 @@ CATALOG: dict[str, dict[str, str]] = {
             "Something went wrong on our side (incident {incident}). Nothing was charged."
         ),
         "error.guild_only": "Use this command in a server channel.",
+        # the bot's own permissions where a job would live (hailuo/access.py)
+        "access.bot_missing": (
+            "I cannot make videos in this channel: I am missing the {permissions} "
+            "permission(s) here. Ask an admin to give my role these permissions in this "
+            "channel. Nothing was charged."
+        ),
+        "permission.view_channel": "View Channel",
+        "permission.send_messages": "Send Messages",
+        "permission.attach_files": "Attach Files",
+        "permission.embed_links": "Embed Links",
+        "permission.read_message_history": "Read Message History",
     },
 }
 # Simplified Chinese; zh-TW and other variants fall back to English.

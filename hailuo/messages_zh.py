@@ -435,4 +435,13 @@ ZH_CN: dict[str, str] = {
     # errors without a rule
     "error.unexpected": "我们这边出了点问题（事件编号 {incident}）。没有扣除任何积分。",
     "error.guild_only": "请在服务器的频道里使用这个命令。",
+    "access.bot_missing": (
+        "我无法在此频道制作视频：我在这里缺少 {permissions} 权限。"
+        "请管理员在此频道为我的身份组授予这些权限。未扣除任何点数。"
+    ),
+    "permission.view_channel": "查看频道",
+    "permission.send_messages": "发送消息",
+    "permission.attach_files": "附加文件",
+    "permission.embed_links": "嵌入链接",
+    "permission.read_message_history": "阅读消息历史",
 }

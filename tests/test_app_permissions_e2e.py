@@ -1,0 +1,120 @@
+"""The bot's own permissions in the channel, read from ``app_permissions`` (issue 10, item 4).
+
+``pytest -k app_permissions``: a channel where the bot may not attach files (an overwrite
+on its role, as an admin would set it) refuses ``/hailuo text`` and ``/hailuo animate``
+before anything is charged, naming the permission in the member's language; nothing is
+reserved and no job exists. The simulator computes ``app_permissions`` from the bot's role
+and the channel's overwrites, or takes it from the test.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import discord
+import pytest
+
+from hailuo.access import INVITE_PERMISSIONS, missing
+from tests import media
+from tests.discord_sim import DiscordSimulator, SimAttachment, SimChannel, SimGuild
+from tests.e2e import SimSetup, private_text, running_bot
+
+pytestmark = pytest.mark.timeout(60)
+
+MEMBER = 6001
+ATTACH = discord.Permissions(attach_files=True).value
+HISTORY = discord.Permissions(read_message_history=True).value
+
+
+@pytest.fixture
+def sim_setup() -> SimSetup:
+    return SimSetup([SimGuild(channels=[SimChannel("general"), SimChannel("no-files")])])
+
+
+def deny_bot(sim: DiscordSimulator, channel: SimChannel, bits: int) -> None:
+    """An overwrite on the bot's role in ``channel`` (before the bot starts: GUILD_CREATE)."""
+    role = sim.guilds[0].bot_role
+    assert role is not None
+    channel.permission_overwrites = [
+        {"id": str(role.id), "type": 0, "allow": "0", "deny": str(bits)}
+    ]
+
+
+async def nothing_reserved(app, sim: DiscordSimulator) -> None:
+    guild = sim.guilds[0].id
+    assert await app.bot.desk.jobs.recent_for_member(guild, MEMBER) == []
+    balance = await app.bot.desk.balance(guild, MEMBER)
+    assert (balance.reserved, balance.used, balance.remaining) == (0, 0, 10)
+
+
+def test_app_permissions_invite_integer_is_the_required_set() -> None:
+    wanted = discord.Permissions(
+        view_channel=True,
+        send_messages=True,
+        embed_links=True,
+        attach_files=True,
+        read_message_history=True,
+    )
+    assert INVITE_PERMISSIONS == wanted.value == 117760
+    assert missing({"administrator"}) == []
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
+    assert f"permissions={INVITE_PERMISSIONS}" in readme and "51200" not in readme
+
+
+async def test_app_permissions_no_attach_files_is_refused_before_charging(
+    discord_sim, minimax, env
+) -> None:
+    no_files = discord_sim.guilds[0].channels[1]
+    deny_bot(discord_sim, no_files, ATTACH)
+    async with running_bot(env) as app:
+        inter = await discord_sim.send_slash(
+            ["hailuo", "text"], {"prompt": "a cat"}, user_id=MEMBER, channel_id=no_files.id
+        )
+        assert int(inter.payload["app_permissions"]) & ATTACH == 0
+        text = await private_text(inter)
+        assert "Attach Files" in text and "Nothing was charged" in text
+        assert "Send Messages" not in text  # only what is missing is named
+        await nothing_reserved(app, discord_sim)
+
+        # In Chinese, the permission is named in Chinese.
+        zh = await discord_sim.send_slash(
+            ["hailuo", "text"],
+            {"prompt": "a cat"},
+            user_id=MEMBER,
+            channel_id=no_files.id,
+            locale="zh-CN",
+        )
+        assert "附加文件" in await private_text(zh)
+
+        # An image request is refused before its picture is even fetched.
+        png = media.make_image("PNG", 640, 480)
+        cdn_before = len(discord_sim.find_calls("GET", r"^/cdn/"))
+        animate = await discord_sim.send_slash(
+            ["hailuo", "animate"],
+            {"prompt": "it moves"},
+            user_id=MEMBER,
+            channel_id=no_files.id,
+            attachments={"image": SimAttachment(png, "a.png", "image/png", 640, 480, len(png))},
+        )
+        assert "Attach Files" in await private_text(animate)
+        assert len(discord_sim.find_calls("GET", r"^/cdn/")) == cdn_before
+        await nothing_reserved(app, discord_sim)
+
+        # Where the bot may do everything, the same request becomes a job.
+        ok = await discord_sim.send_slash(["hailuo", "text"], {"prompt": "a cat"}, user_id=MEMBER)
+        await ok.wait_response()
+        assert not ok.ephemeral and ok.original_message is not None
+        assert len(await app.bot.desk.jobs.recent_for_member(discord_sim.guilds[0].id, MEMBER)) == 1
+
+
+async def test_app_permissions_every_missing_permission_is_named(discord_sim, minimax, env) -> None:
+    view_send = discord.Permissions(view_channel=True, send_messages=True).value
+    async with running_bot(env) as app:
+        inter = await discord_sim.send_slash(
+            ["hailuo", "text"], {"prompt": "a cat"}, user_id=MEMBER, app_permissions=view_send
+        )
+        text = await private_text(inter)
+        for name in ("Attach Files", "Embed Links", "Read Message History"):
+            assert name in text
+        assert "View Channel" not in text
+        await nothing_reserved(app, discord_sim)
