@@ -270,7 +270,13 @@ class ConfirmRerollButton(JobButton, template=rf"hailuo:reroll-ok:{JOB}"):
         )
         # The confirm becomes the answer: a second press cannot make yet another job.
         text = render("control.reroll.done", locale, job_id=self.job_id, new_id=job.id)
-        await interaction.response.edit_message(content=text, view=None)
+        try:
+            await interaction.response.edit_message(content=text, view=None)
+        except Exception as exc:
+            from cogs.answers import first_answer_failed  # here: cogs.answers imports us
+
+            await first_answer_failed(bot, job, exc)
+            return
         channel = bot.get_partial_messageable(job.channel_id, guild_id=job.guild_id)
         try:
             card = await channel.send(embed=status_embed(job), view=controls_view(job))

@@ -21,6 +21,7 @@ from discord import app_commands
 from discord.ext import commands
 
 from cogs.account import member_roles
+from cogs.answers import catch_up, first_answer_failed
 from cogs.controls import (
     attachment_limit,
     check_channel_access,
@@ -146,13 +147,26 @@ async def text(bot: HailuoBot, interaction: discord.Interaction, spec: JobSpec) 
     guild_id, channel_id = _guild_ids(interaction)
     await _precheck(bot, interaction, spec, guild_id, channel_id)
     job = await bot.desk.create(_request(interaction, spec, guild_id, channel_id))
-    callback = await interaction.response.send_message(
-        embed=status_embed(job), view=controls_view(job)
-    )
-    bot.metrics.interaction_answered(time.monotonic() - started)
-    if callback.message_id is not None:
-        await bot.desk.jobs.set_status_message(job.id, channel_id, callback.message_id, bot.clock())
+    answers = bot.services.first_answers
+    answers.begin(job.id)  # no await since the commit: nothing can post its card first
+    try:
+        try:
+            callback = await interaction.response.send_message(
+                embed=status_embed(job), view=controls_view(job)
+            )
+        except Exception as exc:
+            answers.end(job.id)
+            await first_answer_failed(bot, job, exc)
+            return
+        bot.metrics.interaction_answered(time.monotonic() - started)
+        if callback.message_id is not None:
+            await bot.desk.jobs.set_status_message(
+                job.id, channel_id, callback.message_id, bot.clock()
+            )
+    finally:
+        answers.end(job.id)
     bot.worker.wake()
+    await catch_up(bot, job)
     await _tell_camera_notes(interaction, spec)
 
 

@@ -285,6 +285,17 @@ CATALOG: dict[str, dict[str, str]] = {
         "status.expired": "Nobody approved it in time. Your {cost} credit(s) were refunded.",
         "status.awaiting_approval": "Waiting for a moderator's approval",
         "status.title": "Hailuo video #{job_id}",
+        "status.no_card": (
+            "<@{user_id}> here is where your video #{job_id} stands: my first answer about it "
+            "may not have reached you."
+        ),
+        "job.first_answer_missed": (
+            "Discord did not show my first answer in time, so this request was withdrawn and "
+            "refunded."
+        ),
+        "request.duplicate": (
+            "This request already made video #{job_id}; it is not made, or charged, twice."
+        ),
         "status.field.prompt": "Prompt",
         "status.field.settings": "Settings",
         "status.field.cost": "Cost",

@@ -224,6 +224,11 @@ ZH_CN: dict[str, str] = {
     "status.expired": "没有人及时审核。已退还你的 {cost} 积分。",
     "status.awaiting_approval": "等待版主审核",
     "status.title": "海螺视频 #{job_id}",
+    "status.no_card": (
+        "<@{user_id}> 这是你的视频 #{job_id} 的当前状态：我关于它的第一条回复可能没有送达。"
+    ),
+    "job.first_answer_missed": "Discord 没有及时显示我的第一条回复，所以此请求已撤回并退还点数。",
+    "request.duplicate": "这个请求已经生成了视频 #{job_id}，不会重复制作或重复扣点。",
     "status.field.prompt": "提示词",
     "status.field.settings": "设置",
     "status.field.cost": "费用",

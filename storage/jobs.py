@@ -9,15 +9,22 @@ settlement that a terminal state implies is written in the same transaction.
 from __future__ import annotations
 
 import json
+import sqlite3
 from dataclasses import dataclass, field
 from typing import Any
 
 import aiosqlite
 
+from hailuo.errors import UserInputError
 from hailuo.spec import JobSpec
 from hailuo.status import JobStatus, Settlement, can_transition, settlement
 from storage.db import Database, Tx
 from storage.ledger import LedgerEntryKind, append_entry
+
+
+class DuplicateInteraction(UserInputError):
+    """The interaction already made a job (Discord delivered it twice, or a press landed
+    twice): one interaction id makes at most one job, and one reservation."""
 
 
 class StaleTransition(Exception):
@@ -114,6 +121,7 @@ INSERT_IMAGE = (
     "INSERT INTO job_images (job_id, role, mime, data) VALUES (:job, :role, :mime, :data)"
 )
 SELECT_JOB = "SELECT * FROM jobs WHERE id = :id"
+SELECT_BY_INTERACTION = "SELECT id FROM jobs WHERE interaction_id = :interaction"
 SELECT_IMAGES = "SELECT role, mime, data FROM job_images WHERE job_id = :id"
 SELECT_OPEN = """
 SELECT * FROM jobs WHERE status NOT IN
@@ -137,6 +145,10 @@ SELECT * FROM jobs WHERE guild_id = :guild AND user_id = :user ORDER BY id DESC 
 SET_STATUS_MESSAGE = """
 UPDATE jobs SET status_message_id = :message, channel_id = :channel, updated_at = :now
 WHERE id = :id
+"""
+CLAIM_STATUS_MESSAGE = """
+UPDATE jobs SET status_message_id = :message, updated_at = :now
+WHERE id = :id AND status_message_id IS NULL
 """
 GET_STATE = "SELECT value FROM bot_state WHERE key = :key"
 PUT_STATE = """
@@ -174,23 +186,17 @@ class JobRepository:
         self.db = db
 
     async def create(self, tx: Tx, new: NewJob, now: float) -> int:
-        job_id = await tx.insert(
-            INSERT_JOB,
-            {
-                "guild_id": new.guild_id,
-                "channel_id": new.channel_id,
-                "user_id": new.user_id,
-                "interaction_id": new.interaction_id,
-                "status_message_id": new.status_message_id,
-                "status": new.status.value,
-                "spec": new.spec.to_json(),
-                "cost": new.cost,
-                "period": new.period,
-                "locale": new.locale,
-                "attachment_limit": new.attachment_limit,
-                "now": now,
-            },
-        )
+        """Insert the job and its reservation; raises ``DuplicateInteraction`` (with nothing
+        written) if its interaction already made a job."""
+        try:
+            job_id = await self._insert(tx, new, now)
+        except sqlite3.IntegrityError:
+            if new.interaction_id is None:
+                raise
+            row = await tx.fetch_one(SELECT_BY_INTERACTION, {"interaction": new.interaction_id})
+            if row is None:
+                raise
+            raise DuplicateInteraction("request.duplicate", job_id=int(row["id"])) from None
         for role, (mime, data) in new.images.items():
             await tx.execute(
                 INSERT_IMAGE, {"job": job_id, "role": role, "mime": mime, "data": data}
@@ -208,6 +214,25 @@ class JobRepository:
             now=now,
         )
         return job_id
+
+    async def _insert(self, tx: Tx, new: NewJob, now: float) -> int:
+        return await tx.insert(
+            INSERT_JOB,
+            {
+                "guild_id": new.guild_id,
+                "channel_id": new.channel_id,
+                "user_id": new.user_id,
+                "interaction_id": new.interaction_id,
+                "status_message_id": new.status_message_id,
+                "status": new.status.value,
+                "spec": new.spec.to_json(),
+                "cost": new.cost,
+                "period": new.period,
+                "locale": new.locale,
+                "attachment_limit": new.attachment_limit,
+                "now": now,
+            },
+        )
 
     async def get(self, job_id: int) -> Job | None:
         row = await self.db.fetch_one(SELECT_JOB, {"id": job_id})
@@ -255,6 +280,14 @@ class JobRepository:
                 SET_STATUS_MESSAGE,
                 {"id": job_id, "channel": channel_id, "message": message_id, "now": now},
             )
+
+    async def claim_status_message(self, job_id: int, message_id: int, now: float) -> bool:
+        """Remember ``message_id`` as the job's card unless it has one; False if it had."""
+        async with self.db.transaction() as tx:
+            changed = await tx.execute(
+                CLAIM_STATUS_MESSAGE, {"id": job_id, "message": message_id, "now": now}
+            )
+        return changed == 1
 
     async def transition(
         self,
