@@ -140,3 +140,30 @@ async def test_approval_recheck_server_cap_on_approval(db, clock, sim) -> None:
         assert refused.value.rule == "approval.guild_in_flight"
         assert await status(mod, b.id) is JobStatus.AWAITING_APPROVAL
         await mod.queue.settled()
+
+
+async def test_interaction_twin_only_a_free_job_is_withdrawn(db, clock, sim) -> None:
+    """A refused first answer withdraws a held or queued job, refunded; one the provider
+    already has is left alone (the front end announces it in the channel instead)."""
+    async with aiohttp.ClientSession() as session:
+        mod = await moderated_core(db, clock, sim, session, approval_mode="off")
+        queued = await mod.core.new_job()
+        withdrawn = await mod.controls.withdraw_unanswered(queued.id)
+        assert withdrawn is not None and withdrawn.status is JobStatus.CANCELLED
+        assert await ledger(db, queued.id) == [("reserve", -1), ("refund", 1)]
+
+        running = await mod.core.new_job()
+        running = await mod.core.run_until(running.id, JobStatus.SUBMITTED, JobStatus.RUNNING)
+        assert await mod.controls.withdraw_unanswered(running.id) is None
+        assert await status(mod, running.id) is running.status
+        assert await ledger(db, running.id) == [("reserve", -1)]
+        await mod.queue.settled()
+
+
+async def test_interaction_twin_held_job_withdrawn_decides_its_request(mod: Moderated, db) -> None:
+    job = await mod.held()
+    withdrawn = await mod.controls.withdraw_unanswered(job.id)
+    assert withdrawn is not None and withdrawn.status is JobStatus.CANCELLED
+    request = await mod.queue.approvals.get(job.id)
+    assert request is not None and not request.pending
+    assert await ledger(db, job.id) == [("reserve", -1), ("refund", 1)]

@@ -136,6 +136,11 @@ class SimState:
         self.calls.append(call)
         if call.method == "PUT" and call.route is not None and call.route.endswith("/commands"):
             self.command_syncs.append(call)
+        if call.interaction_id is None and (call.route or "").endswith("/callback"):
+            # An injected fault answers before the route links the call to its interaction.
+            parts = call.path.split("/")
+            if len(parts) > 2 and parts[2].isdigit():
+                call.interaction_id = int(parts[2])
         inter = self.interactions.get(call.interaction_id or 0)
         if inter is not None:
             inter.note_call(call)
