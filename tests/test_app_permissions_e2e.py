@@ -9,12 +9,18 @@ and the channel's overwrites, or takes it from the test.
 
 from __future__ import annotations
 
+import io
+import time
 from pathlib import Path
 
 import discord
 import pytest
 
 from hailuo.access import INVITE_PERMISSIONS, missing
+from hailuo.cli import doctor
+from hailuo.settings import Settings, load_settings
+from storage.db import Database
+from storage.moderation import ModerationSettingsRepository
 from tests import media
 from tests.discord_sim import DiscordSimulator, SimAttachment, SimChannel, SimGuild
 from tests.e2e import SimSetup, private_text, running_bot
@@ -118,3 +124,44 @@ async def test_app_permissions_every_missing_permission_is_named(discord_sim, mi
             assert name in text
         assert "View Channel" not in text
         await nothing_reserved(app, discord_sim)
+
+
+async def test_app_permissions_doctor_lists_what_each_configured_channel_lacks(
+    discord_sim: DiscordSimulator, tmp_path: Path
+) -> None:
+    guild = discord_sim.guilds[0]
+    general, no_files = guild.channels
+    deny_bot(discord_sim, no_files, ATTACH | HISTORY)
+    database = tmp_path / "doctor.sqlite3"
+    db = await Database.open(database)
+    try:
+        await ModerationSettingsRepository(db).update(
+            guild.id,
+            {"allowed_channel_ids": [general.id], "log_channel_id": no_files.id},
+            actor_id=1,
+            now=time.time(),
+        )
+    finally:
+        await db.close()
+
+    def settings(token: str) -> Settings:
+        env = {
+            "HAILUO_DATABASE": str(database),
+            "DISCORD_TOKEN": token,
+            "DISCORD_API_BASE_URL": discord_sim.api_base,
+        }
+        return load_settings(environ=env, dotenv_path=None)
+
+    out = io.StringIO()
+    assert await doctor(settings(discord_sim.token), out) == 1
+    text = out.getvalue()
+    assert f"#{general.id} (allowed, server {guild.id}): ok" in text
+    lacking = "MISSING Attach Files, Read Message History"
+    assert f"#{no_files.id} (log, server {guild.id}): {lacking}" in text
+
+    # A token Discord refuses: it says it cannot read them, and never prints the token.
+    out = io.StringIO()
+    await doctor(settings("not-the-token"), out)
+    text = out.getvalue()
+    assert f"#{no_files.id} (log, server {guild.id}): cannot read its permissions: HTTP 401" in text
+    assert "not-the-token" not in text
