@@ -63,7 +63,9 @@ class Actor:
 
     user_id: int
     role_ids: frozenset[int] = frozenset()
-    manage_messages: bool = False  # Manage Messages (or Administrator) where they pressed
+    #: Manage Messages (or Administrator) in the job's own channel, or where its request
+    #: was posted; never merely where they typed (the front end reads it there).
+    manage_messages: bool = False
 
 
 def may_moderate(settings: ModerationSettings, actor: Actor) -> bool:
