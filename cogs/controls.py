@@ -19,10 +19,10 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
+from cogs.access import check_channel_access, permissions_in
 from cogs.account import member_roles
 from cogs.errors import answer_privately, describe
 from cogs.render import clip, request_params, status_embed
-from hailuo import access
 from hailuo.approval import Actor
 from hailuo.controls import CANCELLABLE, REROLLABLE, JobControls, JobInfo
 from hailuo.errors import UserInputError
@@ -65,19 +65,6 @@ def actor_of(interaction: discord.Interaction, channel_id: int | None = None) ->
     )
 
 
-def permissions_in(interaction: discord.Interaction, channel_id: int | None) -> discord.Permissions:
-    """The presser's permissions in ``channel_id``: Discord's own figure where they pressed,
-    else computed from the cached server (roles and the channel's overwrites); none if the
-    channel or the member is unknown, so a doubt never grants anything."""
-    if channel_id is None or channel_id == interaction.channel_id:
-        return interaction.permissions
-    guild, member = interaction.guild, interaction.user
-    channel = guild.get_channel_or_thread(channel_id) if guild is not None else None
-    if channel is None or not isinstance(member, discord.Member):
-        return discord.Permissions.none()
-    return channel.permissions_for(member)
-
-
 def guild_of(interaction: discord.Interaction) -> int:
     if interaction.guild_id is None:
         raise UserInputError("error.guild_only")
@@ -106,12 +93,6 @@ def parent_channel(interaction: discord.Interaction) -> int | None:
     """A thread's parent channel: the server's channel gate allows it like its own."""
     parent = getattr(interaction.channel, "parent_id", None)
     return parent if isinstance(parent, int) else None
-
-
-def check_channel_access(interaction: discord.Interaction) -> None:
-    """Refuse, before anything is reserved, a channel where the bot cannot do a job's
-    work (``hailuo.access``), from Discord's own ``app_permissions`` for this channel."""
-    access.check_channel(access.granted_names(interaction.app_permissions.value))
 
 
 def attachment_limit(interaction: discord.Interaction) -> int | None:

@@ -20,15 +20,10 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
+from cogs.access import check_channel_access
 from cogs.account import member_roles
 from cogs.answers import catch_up, first_answer_failed
-from cogs.controls import (
-    attachment_limit,
-    check_channel_access,
-    controls_view,
-    joined_at,
-    parent_channel,
-)
+from cogs.controls import attachment_limit, controls_view, joined_at, parent_channel
 from cogs.errors import answer_privately, describe
 from cogs.render import checking_embed, status_embed
 from hailuo import camera, capabilities, images
