@@ -39,7 +39,7 @@ from cogs.translator import HailuoTranslator
 from hailuo.approval import ApprovalQueue
 from hailuo.audit import AuditLog
 from hailuo.callbacks import CallbackRoutes, CallbackTokens, accepting, callback_urls
-from hailuo.cards import FirstAnswers
+from hailuo.cards import CardlessSweep, FirstAnswers
 from hailuo.clock import Clock, system_clock
 from hailuo.controls import JobControls
 from hailuo.delivery import Downloader
@@ -251,6 +251,8 @@ def build_services(
     approvals, controls = build_queue_and_controls(
         client, db, desk=desk, worker=worker, audit=audit, status=notifier, clock=clock
     )
+    # Jobs that ended with no card just before a restart tell their members once.
+    worker.sweeps.append(CardlessSweep(jobs, notifier, clock))
     return Services(
         settings,
         db,

@@ -57,6 +57,40 @@ def announces_without_card(job: Job, answers: FirstAnswers) -> bool:
     )
 
 
+class CardlessJobs(Protocol):
+    async def ended_without_card(self, since: float) -> list[Job]:
+        """Jobs that ended since ``since`` in a channel, with no card known."""
+        ...
+
+
+class StatusShower(Protocol):
+    async def show_status(self, view: StatusView) -> None:
+        """Show the job's state to its member (best effort: never raises)."""
+        ...
+
+
+class CardlessSweep:
+    """Once, at the worker's first tick: show the jobs that ended without a card shortly
+    before a restart (a crash in the first answer's gap after the job had already ended),
+    so the front end announces them like any job that ends with no card."""
+
+    def __init__(
+        self, jobs: CardlessJobs, status: StatusShower, clock: Clock, *, window: float = 3600.0
+    ) -> None:
+        self.jobs = jobs
+        self.status = status
+        self.clock = clock
+        self.window = window
+        self.done = False
+
+    async def __call__(self) -> None:
+        if self.done:
+            return
+        self.done = True
+        for job in await self.jobs.ended_without_card(self.clock() - self.window):
+            await self.status.show_status(StatusView(job=job))
+
+
 class CardBook(Protocol):
     """Where a card posted later is remembered (``storage.jobs.JobRepository``)."""
 

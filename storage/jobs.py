@@ -129,6 +129,11 @@ SELECT * FROM jobs WHERE status NOT IN
 ORDER BY id
 """
 SELECT_BY_STATUS = "SELECT * FROM jobs WHERE status = :status ORDER BY id"
+SELECT_ENDED_WITHOUT_CARD = """
+SELECT * FROM jobs WHERE status_message_id IS NULL AND channel_id != 0 AND finished_at >= :since
+AND status IN ('delivered', 'rejected', 'expired', 'cancelled', 'failed', 'delivery_failed')
+ORDER BY id
+"""
 SELECT_BY_TASK = "SELECT * FROM jobs WHERE provider = :provider AND provider_task_id = :task"
 COUNT_IN_FLIGHT_MEMBER = """
 SELECT COUNT(*) FROM jobs WHERE guild_id = :guild AND user_id = :user
@@ -251,6 +256,11 @@ class JobRepository:
 
     async def by_status(self, status: JobStatus) -> list[Job]:
         rows = await self.db.fetch_all(SELECT_BY_STATUS, {"status": status.value})
+        return [Job.from_row(r) for r in rows]
+
+    async def ended_without_card(self, since: float) -> list[Job]:
+        """Jobs that ended since ``since`` in a channel, with no card known."""
+        rows = await self.db.fetch_all(SELECT_ENDED_WITHOUT_CARD, {"since": since})
         return [Job.from_row(r) for r in rows]
 
     async def by_task(self, provider: str, task_id: str) -> Job | None:

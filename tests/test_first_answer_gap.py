@@ -92,7 +92,7 @@ async def test_first_answer_gap_sigkill_then_the_member_is_told_how_it_ended(
         assert len(told) == 1, [m.content for m in room.bot_messages()]
         card = told[0]
         assert f"#{job_id}" in card.content
-        words = "Delivered" if status == "delivered" else "interrupted"
+        words = "Delivered" if status == "delivered" else "not charged twice"
         assert words in str(card.embeds)
         assert job_row(database)[2] == card.id  # remembered as the job's card
 
@@ -105,6 +105,46 @@ async def test_first_answer_gap_sigkill_then_the_member_is_told_how_it_ended(
         ]
         assert [m.id for m in again] == [card.id]
         assert first_card.id != card.id  # a new message: the lost card's id was never stored
+    finally:
+        await bot.stop()
+        await gap.stop()
+
+
+async def test_first_answer_gap_job_that_ended_before_the_kill_is_announced_after_restart(
+    world, tmp_path: Path
+) -> None:
+    """The job ends while its first answer is still in the gap (no card was known, so none
+    was edited), then the process dies: the restart's first tick announces it, once."""
+    discord_sim, minimax = world
+    room = channel(discord_sim)
+    database = tmp_path / "bot.sqlite3"
+    marker = tmp_path / "gap"
+    env = {**bot_env(discord_sim, database, **minimax_env(minimax)), "GAP_TEST_MARKER": str(marker)}
+    gap = GapBotProcess(env, tmp_path)
+    bot = BotProcess(env, tmp_path)
+    try:
+        await gap.start()
+        await ready(discord_sim, 1)
+        inter = await discord_sim.send_slash(["hailuo", "text"], {"prompt": "gap"}, user_id=MEMBER)
+        await inter.wait_response()
+        await wait_until(marker.exists)
+        await wait_until(lambda: bool(minimax.tasks))  # the worker goes on meanwhile
+        for task_id in list(minimax.tasks):
+            minimax.complete(task_id)
+        await wait_until(lambda: job_row(database)[1] == "delivered")
+        assert job_row(database)[2] is None
+        cards = [m for m in room.bot_messages() if m.embeds and not m.attachments]
+        assert [m.id for m in cards] == [inter.original_message.id]  # only the lost one
+        await gap.kill()
+
+        await bot.start()
+        await wait_until(lambda: job_row(database)[2] is not None)
+        job_id = job_row(database)[0]
+        told = [m for m in room.bot_messages() if f"<@{MEMBER}>" in m.content and not m.attachments]
+        assert len(told) == 1 and f"#{job_id}" in told[0].content
+        assert "Delivered" in str(told[0].embeds)
+        assert job_row(database)[2] == told[0].id
+        assert len(room.videos()) == 1
     finally:
         await bot.stop()
         await gap.stop()

@@ -20,13 +20,16 @@ import bot  # noqa: E402 - after the path
 from storage.jobs import JobRepository  # noqa: E402
 
 MARKER = Path(os.environ["GAP_TEST_MARKER"])
+_HELD: list[object] = []  # the paused command's task and event: never garbage-collected
 
 
 async def _paused(
     self: JobRepository, job_id: int, channel_id: int, message_id: int, now: float
 ) -> None:
+    forever = asyncio.Event()
+    _HELD.extend([asyncio.current_task(), forever])
     MARKER.write_text(f"{job_id} {message_id}")
-    await asyncio.Event().wait()  # the test kills us here
+    await forever.wait()  # the test kills us here
 
 
 JobRepository.set_status_message = _paused  # type: ignore[method-assign]
