@@ -240,6 +240,21 @@ class ConfirmRerollButton(JobButton, template=rf"hailuo:reroll-ok:{JOB}"):
         locale = str(interaction.locale)
         bot = hailuo_bot(interaction)
         check_channel_access(interaction)  # the new job lives where the confirm is pressed
+        answers = bot.services.first_answers
+        answers.begin(interaction.id)  # its card is posted below, once answered
+        try:
+            job = await self._reroll(interaction, bot, locale)
+        finally:
+            answers.end(interaction.id)
+        if job is not None:
+            from cogs.answers import catch_up  # here: cogs.answers imports us
+
+            bot.worker.wake()
+            await catch_up(bot, job)
+
+    async def _reroll(
+        self, interaction: discord.Interaction, bot: HailuoBot, locale: str
+    ) -> Job | None:
         job = await controls_of(interaction).reroll(
             *await on_job(interaction, self.job_id),
             channel_id=interaction.channel_id,
@@ -256,16 +271,18 @@ class ConfirmRerollButton(JobButton, template=rf"hailuo:reroll-ok:{JOB}"):
         except Exception as exc:
             from cogs.answers import first_answer_failed  # here: cogs.answers imports us
 
+            bot.services.first_answers.end(interaction.id)
             await first_answer_failed(bot, job, exc)
-            return
+            return None
         channel = bot.get_partial_messageable(job.channel_id, guild_id=job.guild_id)
         try:
             card = await channel.send(embed=status_embed(job), view=controls_view(job))
         except discord.HTTPException as exc:
+            # It ends with a new card that mentions the member (hailuo.cards).
             log.warning("could not post the card of re-roll %d: %s", job.id, exc.status)
-            return
+            return job
         await bot.desk.jobs.set_status_message(job.id, job.channel_id, card.id, bot.clock())
-        bot.worker.wake()
+        return job
 
 
 class DeleteButton(JobButton, template=rf"hailuo:delete:{JOB}"):

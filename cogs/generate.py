@@ -141,16 +141,16 @@ async def text(bot: HailuoBot, interaction: discord.Interaction, spec: JobSpec) 
     started = time.monotonic()
     guild_id, channel_id = _guild_ids(interaction)
     await _precheck(bot, interaction, spec, guild_id, channel_id)
-    job = await bot.desk.create(_request(interaction, spec, guild_id, channel_id))
     answers = bot.services.first_answers
-    answers.begin(job.id)  # no await since the commit: nothing can post its card first
+    answers.begin(interaction.id)  # before the job exists: no card can be posted for it
     try:
+        job = await bot.desk.create(_request(interaction, spec, guild_id, channel_id))
         try:
             callback = await interaction.response.send_message(
                 embed=status_embed(job), view=controls_view(job)
             )
         except Exception as exc:
-            answers.end(job.id)
+            answers.end(interaction.id)
             await first_answer_failed(bot, job, exc)
             return
         bot.metrics.interaction_answered(time.monotonic() - started)
@@ -159,7 +159,7 @@ async def text(bot: HailuoBot, interaction: discord.Interaction, spec: JobSpec) 
                 job.id, channel_id, callback.message_id, bot.clock()
             )
     finally:
-        answers.end(job.id)
+        answers.end(interaction.id)
     bot.worker.wake()
     await catch_up(bot, job)
     await _tell_camera_notes(interaction, spec)

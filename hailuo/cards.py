@@ -29,19 +29,23 @@ FIRST_ANSWER_MISSED = "job.first_answer_missed"
 
 
 class FirstAnswers:
-    """The jobs whose first answer is on its way in this process (no card id stored yet)."""
+    """The interactions whose first answer is on its way in this process: their job has
+    no card id stored yet, and the command shows the job on its card once it has.
+
+    Keyed by the interaction's id, so a command marks it before the job even exists and
+    nothing can post a second card in between."""
 
     def __init__(self) -> None:
         self._pending: set[int] = set()
 
-    def begin(self, job_id: int) -> None:
-        self._pending.add(job_id)
+    def begin(self, interaction_id: int) -> None:
+        self._pending.add(interaction_id)
 
-    def end(self, job_id: int) -> None:
-        self._pending.discard(job_id)
+    def end(self, interaction_id: int) -> None:
+        self._pending.discard(interaction_id)
 
-    def pending(self, job_id: int) -> bool:
-        return job_id in self._pending
+    def pending(self, job: Job) -> bool:
+        return job.interaction_id is not None and job.interaction_id in self._pending
 
 
 def announces_without_card(job: Job, answers: FirstAnswers) -> bool:
@@ -52,7 +56,7 @@ def announces_without_card(job: Job, answers: FirstAnswers) -> bool:
         job.status_message_id is None
         and job.status.terminal
         and job.channel_id != 0
-        and not answers.pending(job.id)
+        and not answers.pending(job)
         and job.failure_rule != FIRST_ANSWER_MISSED
     )
 
