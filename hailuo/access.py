@@ -34,6 +34,8 @@ REQUIRED: tuple[str, ...] = (
     "embed_links",
     "read_message_history",
 )
+#: Every bit: what Administrator (or the server's owner) has in any channel.
+ALL_PERMISSIONS = (1 << 53) - 1
 #: The invite's permission integer: exactly ``REQUIRED`` (README, "Invite the bot").
 INVITE_PERMISSIONS = sum(PERMISSION_BITS[name] for name in REQUIRED)
 
@@ -75,7 +77,7 @@ def permissions_from(
     for role_id in member_roles:
         perms |= by_id.get(int(role_id), 0)
     if perms & PERMISSION_BITS["administrator"]:
-        return -1  # every bit
+        return ALL_PERMISSIONS
     table = {int(o["id"]): o for o in overwrites}
 
     def apply(current: int, overwrite: Mapping[str, Any] | None) -> int:

@@ -90,8 +90,7 @@ class DiscordReader:
             )
         except CannotRead as exc:
             return ChannelVerdict(channel, problem=str(exc))
-        granted = {"administrator"} if value == -1 else access.granted_names(value)
-        return ChannelVerdict(channel, missing=tuple(access.missing(granted)))
+        return ChannelVerdict(channel, missing=tuple(access.missing(access.granted_names(value))))
 
 
 async def check_channels(

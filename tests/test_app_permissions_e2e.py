@@ -16,7 +16,7 @@ from pathlib import Path
 import discord
 import pytest
 
-from hailuo.access import INVITE_PERMISSIONS, missing
+from hailuo.access import INVITE_PERMISSIONS, granted_names, missing, permissions_from
 from hailuo.cli import doctor
 from hailuo.settings import Settings, load_settings
 from storage.db import Database
@@ -165,3 +165,37 @@ async def test_app_permissions_doctor_lists_what_each_configured_channel_lacks(
     text = out.getvalue()
     assert f"#{no_files.id} (log, server {guild.id}): cannot read its permissions: HTTP 401" in text
     assert "not-the-token" not in text
+
+
+def test_app_permissions_computed_as_discord_does() -> None:
+    """@everyone and roles, then overwrites: @everyone, the roles (denies, then allows),
+    the member; Administrator has everything."""
+    guild, bot_role, other_role, me = 1, 2, 3, 9
+    base = discord.Permissions(
+        view_channel=True, send_messages=True, embed_links=True, read_message_history=True
+    ).value
+    roles = [
+        {"id": guild, "permissions": str(base)},
+        {"id": bot_role, "permissions": str(ATTACH)},
+        {"id": other_role, "permissions": "0"},
+    ]
+
+    def names(overwrites: list[dict[str, object]], mine: tuple[int, ...] = (bot_role,)) -> list:
+        value = permissions_from(
+            guild_id=guild, roles=roles, member_roles=mine, member_id=me, overwrites=overwrites
+        )
+        return missing(granted_names(value))
+
+    assert names([]) == []
+    deny_role = {"id": bot_role, "type": 0, "allow": "0", "deny": str(ATTACH)}
+    assert names([deny_role]) == ["attach_files"]
+    allow_member = {"id": me, "type": 1, "allow": str(ATTACH), "deny": "0"}
+    assert names([deny_role, allow_member]) == []  # the member's own overwrite wins
+    deny_everyone = {"id": guild, "type": 0, "allow": "0", "deny": str(HISTORY)}
+    assert names([deny_everyone]) == ["read_message_history"]
+    allow_role = {"id": bot_role, "type": 0, "allow": str(HISTORY), "deny": "0"}
+    assert names([deny_everyone, allow_role]) == []  # a role's allow beats @everyone's deny
+    assert names([], mine=()) == ["attach_files"]
+    admin = discord.Permissions(administrator=True).value
+    roles.append({"id": 4, "permissions": str(admin)})
+    assert names([deny_role, deny_everyone], mine=(4,)) == []
