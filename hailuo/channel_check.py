@@ -58,7 +58,7 @@ class DiscordReader:
                 if reply.status != 200:
                     raise CannotRead(f"HTTP {reply.status}")
                 return await reply.json(content_type=None)
-        except aiohttp.ClientError as exc:
+        except (aiohttp.ClientError, ValueError) as exc:  # no answer, or not JSON
             raise CannotRead(type(exc).__name__) from None
         except TimeoutError:
             raise CannotRead("timeout") from None
