@@ -39,6 +39,7 @@ from cogs.translator import HailuoTranslator
 from hailuo.approval import ApprovalQueue
 from hailuo.audit import AuditLog
 from hailuo.callbacks import CallbackRoutes, CallbackTokens, accepting, callback_urls
+from hailuo.cards import CardlessSweep, FirstAnswers
 from hailuo.clock import Clock, system_clock
 from hailuo.controls import JobControls
 from hailuo.delivery import Downloader
@@ -81,6 +82,8 @@ class Services:
     #: The approval queue and the member's controls (cogs/approvals.py, cogs/controls.py).
     approvals: ApprovalQueue | None = None
     controls: JobControls | None = None
+    #: Jobs whose first answer is on its way (a job with no card waits for it).
+    first_answers: FirstAnswers = field(default_factory=FirstAnswers)
 
 
 class HailuoBot(commands.Bot):
@@ -193,8 +196,9 @@ def build_services(
         max_jobs_per_guild=settings.max_jobs_per_guild,
     )
     policies = GuildPolicies(GuildRepository(db), defaults, clock)
-    notifier = DiscordNotifier(client)
     jobs = JobRepository(db)
+    first_answers = FirstAnswers()
+    notifier = DiscordNotifier(client, cards=jobs, answers=first_answers, clock=clock)
     providers = build_providers(
         settings.providers, session, timeout_seconds=settings.provider_timeout
     )
@@ -248,6 +252,8 @@ def build_services(
     approvals, controls = build_queue_and_controls(
         client, db, desk=desk, worker=worker, audit=audit, status=notifier, clock=clock
     )
+    # Jobs that ended with no card just before a restart tell their members once.
+    worker.sweeps.append(CardlessSweep(jobs, notifier, clock))
     return Services(
         settings,
         db,
@@ -262,6 +268,7 @@ def build_services(
         audit=audit,
         approvals=approvals,
         controls=controls,
+        first_answers=first_answers,
     )
 
 

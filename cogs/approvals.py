@@ -30,10 +30,11 @@ from cogs.controls import (
     JobButton,
     actor_of,
     guarded,
+    guild_of,
     hailuo_bot,
 )
 from cogs.render import add_settings_field, clip
-from hailuo.approval import ApprovalQueue, StatusNotifier
+from hailuo.approval import Actor, ApprovalQueue, StatusNotifier
 from hailuo.clock import Clock
 from hailuo.controls import AuditRecorder, JobControls
 from hailuo.jobs import JobDesk
@@ -67,13 +68,27 @@ def queue_of(interaction: discord.Interaction) -> ApprovalQueue:
     return queue
 
 
+async def deciding(interaction: discord.Interaction, job_id: int) -> tuple[int, Actor]:
+    """The server the press came from and the presser, for a decision about ``job_id``.
+
+    The job must be that server's (else it is unknown). Manage Messages counts where
+    the request lives (its own channel or the moderators' channel); a press from any
+    other channel is judged by the presser's permissions in the job's channel.
+    """
+    guild_id = guild_of(interaction)
+    channels = await queue_of(interaction).decision_channels(guild_id, job_id)
+    pressed = interaction.channel_id
+    return guild_id, actor_of(interaction, pressed if pressed in channels else channels[0])
+
+
 class ApproveButton(JobButton, template=rf"hailuo:approve:{JOB}"):
     action = "approve"
     label_code = "approval.button.approve"
     style = discord.ButtonStyle.success
 
     async def pressed(self, interaction: discord.Interaction) -> None:
-        decision = await queue_of(interaction).approve(self.job_id, actor_of(interaction))
+        guild_id, actor = await deciding(interaction, self.job_id)
+        decision = await queue_of(interaction).approve(guild_id, self.job_id, actor)
         text = render("approval.done.approved", str(interaction.locale), job_id=decision.job.id)
         await interaction.response.send_message(text, ephemeral=True)
 
@@ -85,7 +100,8 @@ class RejectButton(JobButton, template=rf"hailuo:reject:{JOB}"):
 
     async def pressed(self, interaction: discord.Interaction) -> None:
         # Refuse before the modal opens; the submission is judged again when it lands.
-        await queue_of(interaction).check_pending(self.job_id, actor_of(interaction))
+        guild_id, actor = await deciding(interaction, self.job_id)
+        await queue_of(interaction).check_pending(guild_id, self.job_id, actor)
         modal = RejectModal(self.job_id, str(interaction.locale))
         # Not kept in the view store: ApprovalEvents handles the submission by its custom_id.
         modal.stop()
@@ -149,8 +165,9 @@ class ApprovalEvents(commands.Cog):
     async def _reject(
         self, interaction: discord.Interaction, job_id: int, data: dict[str, Any]
     ) -> None:
+        guild_id, actor = await deciding(interaction, job_id)
         decision = await queue_of(interaction).reject(
-            job_id, actor_of(interaction), submitted_reason(data)
+            guild_id, job_id, actor, submitted_reason(data)
         )
         text = render("approval.done.rejected", str(interaction.locale), job_id=decision.job.id)
         await interaction.response.send_message(text, ephemeral=True)
@@ -256,6 +273,7 @@ def build_queue_and_controls(
         notifier=DiscordApprovalNotifier(client),
         on_queued=worker.wake,
         settings=desk.gate.settings,
+        policy=desk.policy,
     )
     worker.sweeps.append(queue.sweep)
     controls = JobControls(

@@ -19,6 +19,7 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
+from cogs.access import check_channel_access, permissions_in
 from cogs.account import member_roles
 from cogs.errors import answer_privately, describe
 from cogs.render import clip, request_params, status_embed
@@ -48,9 +49,15 @@ def controls_of(interaction: discord.Interaction) -> JobControls:
     return controls
 
 
-def actor_of(interaction: discord.Interaction) -> Actor:
-    """The presser as Discord describes them now: roles and Manage Messages where they are."""
-    permissions = interaction.permissions
+def actor_of(interaction: discord.Interaction, channel_id: int | None = None) -> Actor:
+    """The presser as Discord describes them now: their roles, and Manage Messages in
+    ``channel_id`` (the job's own channel), else where they pressed.
+
+    Where they pressed is not where the job lives: Manage Messages in one channel
+    must not make a member a moderator of every job of the server (``/hailuo cancel``
+    typed anywhere, a button of a crafted message).
+    """
+    permissions = permissions_in(interaction, channel_id)
     return Actor(
         user_id=interaction.user.id,
         role_ids=member_roles(interaction),
@@ -64,9 +71,15 @@ def guild_of(interaction: discord.Interaction) -> int:
     return interaction.guild_id
 
 
-def on_job(interaction: discord.Interaction, job_id: int) -> tuple[int, int, Actor]:
-    """What a job control acts on: ``(guild_id, job_id, actor)``, in ``JobControls``' order."""
-    return guild_of(interaction), job_id, actor_of(interaction)
+async def on_job(interaction: discord.Interaction, job_id: int) -> tuple[int, int, Actor]:
+    """What a job control acts on: ``(guild_id, job_id, actor)``, in ``JobControls``' order.
+
+    The job must be this server's (else it is unknown), and the actor's Manage Messages
+    is read in the job's own channel.
+    """
+    guild_id = guild_of(interaction)
+    job = await controls_of(interaction).job(guild_id, job_id)
+    return guild_id, job_id, actor_of(interaction, job.channel_id)
 
 
 def joined_at(interaction: discord.Interaction) -> float | None:
@@ -159,7 +172,7 @@ async def _say(
 async def start_cancel(interaction: discord.Interaction, job_id: int) -> None:
     """Cancel (button or command): at once when refunded, after a confirm when charged."""
     locale = str(interaction.locale)
-    controls, target = controls_of(interaction), on_job(interaction, job_id)
+    controls, target = controls_of(interaction), await on_job(interaction, job_id)
     plan = await controls.plan_cancel(*target)
     if plan.charged:
         view = ControlsView().add_item(ConfirmCancelButton(job_id, locale))
@@ -192,7 +205,7 @@ class ConfirmCancelButton(JobButton, template=rf"hailuo:cancel-ok:{JOB}"):
     async def pressed(self, interaction: discord.Interaction) -> None:
         locale = str(interaction.locale)
         done = await controls_of(interaction).cancel(
-            *on_job(interaction, self.job_id), confirmed=True
+            *await on_job(interaction, self.job_id), confirmed=True
         )
         await interaction.response.edit_message(
             content=_cancelled_text(done.job, done.charged, locale), view=None
@@ -206,7 +219,7 @@ class RerollButton(JobButton, template=rf"hailuo:reroll:{JOB}"):
 
     async def pressed(self, interaction: discord.Interaction) -> None:
         locale = str(interaction.locale)
-        plan = await controls_of(interaction).plan_reroll(*on_job(interaction, self.job_id))
+        plan = await controls_of(interaction).plan_reroll(*await on_job(interaction, self.job_id))
         view = ControlsView().add_item(ConfirmRerollButton(self.job_id, locale, cost=plan.cost))
         text = render(
             "control.reroll.confirm",
@@ -226,8 +239,24 @@ class ConfirmRerollButton(JobButton, template=rf"hailuo:reroll-ok:{JOB}"):
     async def pressed(self, interaction: discord.Interaction) -> None:
         locale = str(interaction.locale)
         bot = hailuo_bot(interaction)
+        check_channel_access(interaction)  # the new job lives where the confirm is pressed
+        answers = bot.services.first_answers
+        answers.begin(interaction.id)  # its card is posted below, once answered
+        try:
+            job = await self._reroll(interaction, bot, locale)
+        finally:
+            answers.end(interaction.id)
+        if job is not None:
+            from cogs.answers import catch_up  # here: cogs.answers imports us
+
+            bot.worker.wake()
+            await catch_up(bot, job)
+
+    async def _reroll(
+        self, interaction: discord.Interaction, bot: HailuoBot, locale: str
+    ) -> Job | None:
         job = await controls_of(interaction).reroll(
-            *on_job(interaction, self.job_id),
+            *await on_job(interaction, self.job_id),
             channel_id=interaction.channel_id,
             interaction_id=interaction.id,
             locale=locale,
@@ -237,15 +266,23 @@ class ConfirmRerollButton(JobButton, template=rf"hailuo:reroll-ok:{JOB}"):
         )
         # The confirm becomes the answer: a second press cannot make yet another job.
         text = render("control.reroll.done", locale, job_id=self.job_id, new_id=job.id)
-        await interaction.response.edit_message(content=text, view=None)
+        try:
+            await interaction.response.edit_message(content=text, view=None)
+        except Exception as exc:
+            from cogs.answers import first_answer_failed  # here: cogs.answers imports us
+
+            bot.services.first_answers.end(interaction.id)
+            await first_answer_failed(bot, job, exc)
+            return None
         channel = bot.get_partial_messageable(job.channel_id, guild_id=job.guild_id)
         try:
             card = await channel.send(embed=status_embed(job), view=controls_view(job))
         except discord.HTTPException as exc:
+            # It ends with a new card that mentions the member (hailuo.cards).
             log.warning("could not post the card of re-roll %d: %s", job.id, exc.status)
-            return
+            return job
         await bot.desk.jobs.set_status_message(job.id, job.channel_id, card.id, bot.clock())
-        bot.worker.wake()
+        return job
 
 
 class DeleteButton(JobButton, template=rf"hailuo:delete:{JOB}"):
@@ -255,7 +292,7 @@ class DeleteButton(JobButton, template=rf"hailuo:delete:{JOB}"):
 
     async def pressed(self, interaction: discord.Interaction) -> None:
         locale = str(interaction.locale)
-        job = await controls_of(interaction).delete_video(*on_job(interaction, self.job_id))
+        job = await controls_of(interaction).delete_video(*await on_job(interaction, self.job_id))
         await _say(interaction, render("control.delete.done", locale, job_id=job.id))
         if job.status_message_id is not None:
             card = hailuo_bot(interaction).get_partial_messageable(job.channel_id)

@@ -20,7 +20,9 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
+from cogs.access import check_channel_access
 from cogs.account import member_roles
+from cogs.answers import catch_up, first_answer_failed
 from cogs.controls import attachment_limit, controls_view, joined_at, parent_channel
 from cogs.errors import answer_privately, describe
 from cogs.render import checking_embed, status_embed
@@ -88,8 +90,10 @@ async def _tell_camera_notes(interaction: discord.Interaction, spec: JobSpec) ->
 
 
 def _guild_ids(interaction: discord.Interaction) -> tuple[int, int]:
+    """The server and channel of the request; refuses a channel the bot cannot work in."""
     if interaction.guild_id is None or interaction.channel_id is None:
         raise UserInputError("error.guild_only")
+    check_channel_access(interaction)
     return interaction.guild_id, interaction.channel_id
 
 
@@ -137,14 +141,27 @@ async def text(bot: HailuoBot, interaction: discord.Interaction, spec: JobSpec) 
     started = time.monotonic()
     guild_id, channel_id = _guild_ids(interaction)
     await _precheck(bot, interaction, spec, guild_id, channel_id)
-    job = await bot.desk.create(_request(interaction, spec, guild_id, channel_id))
-    callback = await interaction.response.send_message(
-        embed=status_embed(job), view=controls_view(job)
-    )
-    bot.metrics.interaction_answered(time.monotonic() - started)
-    if callback.message_id is not None:
-        await bot.desk.jobs.set_status_message(job.id, channel_id, callback.message_id, bot.clock())
+    answers = bot.services.first_answers
+    answers.begin(interaction.id)  # before the job exists: no card can be posted for it
+    try:
+        job = await bot.desk.create(_request(interaction, spec, guild_id, channel_id))
+        try:
+            callback = await interaction.response.send_message(
+                embed=status_embed(job), view=controls_view(job)
+            )
+        except Exception as exc:
+            answers.end(interaction.id)
+            await first_answer_failed(bot, job, exc)
+            return
+        bot.metrics.interaction_answered(time.monotonic() - started)
+        if callback.message_id is not None:
+            await bot.desk.jobs.set_status_message(
+                job.id, channel_id, callback.message_id, bot.clock()
+            )
+    finally:
+        answers.end(interaction.id)
     bot.worker.wake()
+    await catch_up(bot, job)
     await _tell_camera_notes(interaction, spec)
 
 

@@ -13,6 +13,10 @@ and the member is then reached by a direct message; a member whose direct
 messages are closed (50007) is ``DirectMessagesClosed``; anything else (a 429
 past discord.py's own retries, a 5xx, a broken connection) is ``PostFailed``,
 retried later on the delivery's budget of time.
+
+A job with no known card (``hailuo.cards.announces_without_card``) tells its end
+with a new message in its channel that mentions the member, once; that message
+is then remembered as its card.
 """
 
 from __future__ import annotations
@@ -29,7 +33,8 @@ import discord
 from cogs.audit import audit_embed
 from cogs.controls import controls_view
 from cogs.render import status_embed
-from hailuo.clock import to_datetime
+from hailuo.cards import CardBook, FirstAnswers, announces_without_card
+from hailuo.clock import Clock, system_clock, to_datetime
 from hailuo.messages import render
 from hailuo.notify import (
     AdminNotice,
@@ -75,8 +80,19 @@ def _sorted(exc: Exception, what: str, *, direct: bool = False) -> PostFailed:
 
 
 class DiscordNotifier:
-    def __init__(self, client: discord.Client) -> None:
+    def __init__(
+        self,
+        client: discord.Client,
+        *,
+        cards: CardBook | None = None,
+        answers: FirstAnswers | None = None,
+        clock: Clock = system_clock,
+    ) -> None:
         self.client = client
+        self.cards = cards  # where a card posted later is remembered; None: never posted
+        self.answers = answers or FirstAnswers()
+        self.clock = clock
+        self._carded: set[int] = set()  # jobs given a new card by this process
 
     def _channel(self, job: Job) -> discord.PartialMessageable:
         return self.client.get_partial_messageable(job.channel_id, guild_id=job.guild_id)
@@ -84,6 +100,8 @@ class DiscordNotifier:
     async def show_status(self, view: StatusView) -> None:
         job = view.job
         if job.status_message_id is None:
+            if announces_without_card(job, self.answers):
+                await self.post_card(job)
             return
         message = self._channel(job).get_partial_message(job.status_message_id)
         try:
@@ -93,6 +111,29 @@ class DiscordNotifier:
         except discord.HTTPException as exc:
             # Best effort: a status edit never blocks the job's life.
             log.warning("status edit failed job=%d: %s %s", job.id, exc.status, exc.code)
+
+    async def post_card(self, job: Job) -> int | None:
+        """Post a new card for ``job`` that mentions its member, once, and remember it as
+        the job's card; its id, or None if it was not posted (best effort: never raises)."""
+        if self.cards is None or job.id in self._carded:
+            return None
+        self._carded.add(job.id)
+        text = render("status.no_card", job.locale, user_id=job.user_id, job_id=job.id)
+        try:
+            message = await self._channel(job).send(
+                text,
+                embed=status_embed(job),
+                view=controls_view(job),
+                nonce=f"hailuo-{job.id}-c",
+                allowed_mentions=discord.AllowedMentions(users=[discord.Object(job.user_id)]),
+            )
+        except discord.HTTPException as exc:
+            self._carded.discard(job.id)  # a later state change may try again
+            log.warning("new card for job=%d failed: %s %s", job.id, exc.status, exc.code)
+            return None
+        await self.cards.claim_status_message(job.id, message.id, self.clock())
+        log.info("job=%d had no card; posted one: %d", job.id, message.id)
+        return message.id
 
     async def post_video(self, job: Job, video: Path, size: int) -> int:
         text = render("delivery.posted", job.locale, user_id=job.user_id, job_id=job.id)

@@ -13,7 +13,11 @@ row) and the job's guarded transition with its settlement:
 
 Two moderators pressing at once: one decision lands, the other caller gets
 ``ActionRefused`` naming the winner. Who may decide is checked at press time
-(``may_moderate``) from facts the front end supplies (roles, Manage Messages).
+(``may_moderate``) from facts the front end supplies (roles, Manage Messages),
+and only in the server the press came from: a job of another server is as
+unknown as a missing one, whatever its id. Approving judges the job again as a
+new request would be judged now (``Recheck``: a block placed while it waited,
+the in-flight caps), since the member may have changed in the meantime.
 The moderators' message is posted by ``sweep`` (so a crash before it is posted
 only delays it) and edited once the request is decided; those edits, and the
 member's status card, are best effort and run in the background.
@@ -23,13 +27,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass
 from typing import Any, Protocol
 
 from hailuo.clock import Clock
 from hailuo.errors import HailuoError
 from hailuo.notify import PostFailed, StatusView
+from hailuo.quotas import QuotaPolicy
 from hailuo.status import JobStatus
 from storage.approvals import (
     ApprovalDecision,
@@ -37,9 +42,10 @@ from storage.approvals import (
     ApprovalRequest,
     UnknownApproval,
 )
-from storage.db import Database
+from storage.db import Database, Tx
+from storage.guilds import GuildRepository
 from storage.jobs import Job, JobRepository, StoredImage
-from storage.moderation import ModerationSettings, ModerationSettingsRepository
+from storage.moderation import BlockRepository, ModerationSettings, ModerationSettingsRepository
 
 log = logging.getLogger(__name__)
 
@@ -57,7 +63,9 @@ class Actor:
 
     user_id: int
     role_ids: frozenset[int] = frozenset()
-    manage_messages: bool = False  # Manage Messages (or Administrator) where they pressed
+    #: Manage Messages (or Administrator) in the job's own channel, or where its request
+    #: was posted; never merely where they typed (the front end reads it there).
+    manage_messages: bool = False
 
 
 def may_moderate(settings: ModerationSettings, actor: Actor) -> bool:
@@ -119,11 +127,15 @@ class ApprovalQueue:
         notifier: ApprovalNotifier,
         on_queued: Callable[[], None],
         settings: ModerationSettingsRepository | None = None,
+        policy: Callable[[int], Awaitable[QuotaPolicy]] | None = None,
     ) -> None:
         self.db = db
         self.jobs = JobRepository(db)
         self.approvals = ApprovalRepository(db)
         self.settings = settings or ModerationSettingsRepository(db)
+        self.blocks = BlockRepository(db)
+        self.guilds = GuildRepository(db)
+        self.policy = policy  # each server's caps; None: only a block is checked again
         self.clock = clock
         self.status = status
         self.notifier = notifier
@@ -134,11 +146,25 @@ class ApprovalQueue:
 
     # -- the moderators' decisions -----------------------------------------------------------
 
-    async def check_pending(self, job_id: int, actor: Actor) -> ApprovalRequest:
+    async def decision_channels(self, guild_id: int, job_id: int) -> tuple[int, ...]:
+        """Where a moderator's Manage Messages counts for this job: its own channel and the
+        channel of the moderators' request. Raises if the job is not this server's."""
+        job = await self.jobs.get(job_id)
+        if job is None or job.guild_id != guild_id:
+            raise ActionRefused("approval.unknown", job_id=job_id)
+        request = await self.approvals.get(job_id)
+        channels = [job.channel_id]
+        if request is not None and request.mod_message_channel_id is not None:
+            channels.append(request.mod_message_channel_id)
+        else:
+            channels.append(approval_channel(await self.settings.get(job.guild_id), job))
+        return tuple(channels)
+
+    async def check_pending(self, guild_id: int, job_id: int, actor: Actor) -> ApprovalRequest:
         """Refuse now what a decision would refuse (before the Reject modal opens, for one)."""
         job = await self.jobs.get(job_id)
         request = await self.approvals.get(job_id)
-        if job is None or request is None:
+        if job is None or request is None or job.guild_id != guild_id:
             raise ActionRefused("approval.unknown", job_id=job_id)
         settings = await self.settings.get(job.guild_id)
         if not may_moderate(settings, actor):
@@ -147,25 +173,26 @@ class ApprovalQueue:
             raise already_decided(request)
         return request
 
-    async def approve(self, job_id: int, actor: Actor) -> Decision:
-        decision = await self._decide(job_id, ApprovalDecision.APPROVED, actor, "")
+    async def approve(self, guild_id: int, job_id: int, actor: Actor) -> Decision:
+        decision = await self._decide(guild_id, job_id, ApprovalDecision.APPROVED, actor, "")
         self.on_queued()
         return decision
 
-    async def reject(self, job_id: int, actor: Actor, reason: str) -> Decision:
+    async def reject(self, guild_id: int, job_id: int, actor: Actor, reason: str) -> Decision:
         reason = " ".join(reason.split())[:MAX_REASON_CHARS]
         if not reason:
             raise ActionRefused("approval.reason_empty")
-        return await self._decide(job_id, ApprovalDecision.REJECTED, actor, reason)
+        return await self._decide(guild_id, job_id, ApprovalDecision.REJECTED, actor, reason)
 
     async def _decide(
-        self, job_id: int, decision: ApprovalDecision, actor: Actor, reason: str
+        self, guild_id: int, job_id: int, decision: ApprovalDecision, actor: Actor, reason: str
     ) -> Decision:
         target = JobStatus.QUEUED if decision is ApprovalDecision.APPROVED else JobStatus.REJECTED
         now = self.clock()
         async with self.db.transaction() as tx:
             job = await self.jobs.get_in(tx, job_id)
-            if job is None:
+            if job is None or job.guild_id != guild_id:
+                # Another server's job is as unknown as a missing one: nothing about it leaks.
                 raise ActionRefused("approval.unknown", job_id=job_id)
             settings = await self.settings.get(job.guild_id, tx)
             if not may_moderate(settings, actor):
@@ -173,6 +200,9 @@ class ApprovalQueue:
             if decision is ApprovalDecision.APPROVED and actor.user_id == job.user_id:
                 # A moderator's own request needs another pair of eyes.
                 raise ActionRefused("approval.own_job", job_id=job_id)
+            if decision is ApprovalDecision.APPROVED:
+                # The member may have been blocked, or the caps lowered, while it waited.
+                await self._recheck(tx, job, now)
             try:
                 result = await self.approvals.decide(
                     job_id, decision, by=actor.user_id, now=now, reason=reason, tx=tx
@@ -194,6 +224,32 @@ class ApprovalQueue:
         log.info("%s by %d: %s", decision.value, actor.user_id, job.log_context())
         self.published(job, result.request)
         return Decision(job, result.request)
+
+    async def _recheck(self, tx: Tx, job: Job, now: float) -> None:
+        """What creating the job checked, judged again now, before it may cost money.
+
+        Held jobs count in the caps when a request is made (``IN_FLIGHT`` holds
+        ``awaiting_approval``); approving one must still leave the jobs actually in the
+        making within the caps, which an admin may have lowered while it waited. A
+        refusal leaves the request pending: the moderator may approve later, or reject.
+        """
+        if await self.blocks.active(job.guild_id, job.user_id, now, tx) is not None:
+            raise ActionRefused("approval.member_blocked", job_id=job.id, user_id=job.user_id)
+        if self.policy is None:
+            return
+        policy = await self.policy(job.guild_id)
+        member, guild = await self.guilds.active(job.guild_id, job.user_id, tx)
+        if member >= policy.max_jobs_per_member:
+            raise ActionRefused(
+                "approval.member_in_flight",
+                job_id=job.id,
+                user_id=job.user_id,
+                maximum=policy.max_jobs_per_member,
+            )
+        if guild >= policy.max_jobs_per_guild:
+            raise ActionRefused(
+                "approval.guild_in_flight", job_id=job.id, maximum=policy.max_jobs_per_guild
+            )
 
     # -- the worker's tick: expiry and posting the requests ----------------------------------
 

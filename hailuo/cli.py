@@ -1,7 +1,9 @@
 """Operator commands, no Discord: ``python -m hailuo doctor`` and ``python -m hailuo generate``.
 
-``doctor`` loads the settings, opens the database and, for each configured
-provider, makes one cheap authenticated call that starts no generation: a
+``doctor`` loads the settings, opens the database, lists the bot's missing
+permissions in each channel a server configured (``hailuo.channel_check``, when
+it can read them), and for each configured provider makes one cheap
+authenticated call that starts no generation: a
 status query of a task that does not exist. A provider that checks the key
 first answers "bad key" (MiniMax 1004/2049, HTTP 401/403) or "no such task"
 (MiniMax 2013, HTTP 404): the second means the key was accepted. An adapter
@@ -34,6 +36,7 @@ from aiohttp import web
 
 from hailuo import images
 from hailuo.capabilities import image_plan, serving_providers
+from hailuo.channel_check import check_channels
 from hailuo.clock import system_clock
 from hailuo.delivery import Downloader
 from hailuo.errors import HailuoError, ProviderError, ProviderErrorKind
@@ -52,6 +55,7 @@ from providers.base import Provider
 from providers.demo import DemoProvider, ffmpeg_path
 from providers.registry import build_providers
 from storage.audit import AuditEntry
+from storage.channels import ConfiguredChannel, configured_channels
 from storage.db import Database, DatabaseOpenError
 from storage.jobs import Job, JobRepository
 
@@ -109,6 +113,26 @@ async def _probe_demo() -> Probe:
     return Probe("yes" if ok else "NO (no ffmpeg)", "n/a (no key)", "n/a")
 
 
+async def _doctor_channels(
+    settings: Settings, channels: list[ConfiguredChannel], out: TextIO
+) -> bool:
+    """The bot's permissions in each configured channel; False if one lacks any."""
+    if not channels:
+        print("channels   none configured (checked in each channel when a member asks)", file=out)
+        return True
+    token = settings.discord_token.reveal()
+    if not token:
+        print("channels   cannot check the bot's permissions: DISCORD_TOKEN not set", file=out)
+        return True
+    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=15)) as session:
+        verdicts = await check_channels(
+            channels, session=session, base_url=settings.discord_api_base_url, token=token
+        )
+    for verdict in verdicts:
+        print(f"channel    {verdict.line()}", file=out)
+    return not any(verdict.missing for verdict in verdicts)
+
+
 async def doctor(settings: Settings, out: TextIO) -> int:
     """Check the configuration and every configured provider; 0 when all is well."""
     healthy = True
@@ -125,9 +149,11 @@ async def doctor(settings: Settings, out: TextIO) -> int:
         print(f"database   CANNOT OPEN: {exc}", file=out)
     else:
         version = await db.schema_version()
+        channels = await configured_channels(db)
         await db.close()
         created = "" if existed else ", created just now"
         print(f"database   ok: {settings.database} (schema {version}{created})", file=out)
+        healthy &= await _doctor_channels(settings, channels, out)
     callbacks = (
         f"providers call back to {settings.public_url}/callbacks/..."
         if settings.public_url

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from hailuo.approval import ActionRefused, Actor, ApprovalQueue, already_decided, may_moderate
+from hailuo.cards import FIRST_ANSWER_MISSED
 from hailuo.clock import Clock
 from hailuo.jobs import JobDesk, JobRequest
 from hailuo.messages import Term
@@ -227,6 +228,45 @@ class JobControls:
         if not result.won:  # cannot happen while the job still waits: both move together
             raise already_decided(result.request)
         return result.request
+
+    async def withdraw_unanswered(self, job_id: int) -> Job | None:
+        """Cancel, refunded, a job whose first answer never reached its member.
+
+        Discord refused the answer (its 3 seconds had passed): the member saw "did not
+        respond" and will likely ask again, so this job must not stay charged beside
+        the next one. Only a job that costs nothing to stop (held or queued) is
+        withdrawn; None if it moved on (the caller announces it in the channel instead).
+        """
+        now = self.clock()
+        decided = None
+        async with self.db.transaction() as tx:
+            job = await self.jobs.get_in(tx, job_id)
+            if job is None or job.status not in (JobStatus.AWAITING_APPROVAL, JobStatus.QUEUED):
+                return None
+            if job.status is JobStatus.AWAITING_APPROVAL:
+                decided = await self._withdraw(tx, job, Actor(job.user_id), now)
+            if decided is None:
+                await self.audit.record(
+                    job.guild_id,
+                    AuditAction.CANCEL,
+                    actor_id=None,
+                    job_id=job.id,
+                    target_user_id=job.user_id,
+                    details={"from": job.status.value, "charged": False, "why": "no_answer"},
+                    tx=tx,
+                    now=now,
+                )
+            job = await self.jobs.transition_in(
+                tx,
+                job,
+                JobStatus.CANCELLED,
+                now,
+                reason="first answer missed",
+                failure_rule=FIRST_ANSWER_MISSED,
+            )
+        log.info("withdrawn, its first answer missed: %s", job.log_context())
+        self.approvals.published(job, decided)
+        return job
 
     async def open_jobs(self, guild_id: int, user_id: int, limit: int = 25) -> list[Job]:
         """The member's jobs that could still be cancelled, newest first."""

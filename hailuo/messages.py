@@ -317,6 +317,17 @@ CATALOG: dict[str, dict[str, str]] = {
         "status.expired": "Nobody approved it in time. Your {cost} credit(s) were refunded.",
         "status.awaiting_approval": "Waiting for a moderator's approval",
         "status.title": "Hailuo video #{job_id}",
+        "status.no_card": (
+            "<@{user_id}> here is where your video #{job_id} stands: my first answer about it "
+            "may not have reached you."
+        ),
+        "job.first_answer_missed": (
+            "Discord did not show my first answer in time, so this request was withdrawn and "
+            "refunded."
+        ),
+        "request.duplicate": (
+            "This request already made video #{job_id}; it is not made, or charged, twice."
+        ),
         "status.field.prompt": "Prompt",
         "status.field.settings": "Settings",
         "status.field.cost": "Cost",
@@ -468,6 +479,18 @@ CATALOG: dict[str, dict[str, str]] = {
         ),
         "approval.unknown": "Video #{job_id} is not waiting for a moderator.",
         "approval.reason_empty": "Give a reason: the member reads it.",
+        "approval.member_blocked": (
+            "<@{user_id}> is blocked from making videos now, so video #{job_id} cannot be "
+            "approved. Reject it instead."
+        ),
+        "approval.member_in_flight": (
+            "<@{user_id}> already has {maximum} video(s) in the making; approve video #{job_id} "
+            "once one of them is done."
+        ),
+        "approval.guild_in_flight": (
+            "This server already has {maximum} videos in the making; approve video #{job_id} "
+            "once one of them is done."
+        ),
         "approval.already_approved": "<@{by}> already approved video #{job_id} <t:{at}:R>.",
         "approval.already_rejected": (
             "<@{by}> already rejected video #{job_id} <t:{at}:R>: {reason}"
@@ -561,6 +584,17 @@ CATALOG: dict[str, dict[str, str]] = {
             "Something went wrong on our side (incident {incident}). Nothing was charged."
         ),
         "error.guild_only": "Use this command in a server channel.",
+        # the bot's own permissions where a job would live (hailuo/access.py)
+        "access.bot_missing": (
+            "I cannot make videos in this channel: I am missing the {permissions} "
+            "permission(s) here. Ask an admin to give my role these permissions in this "
+            "channel. Nothing was charged."
+        ),
+        "permission.view_channel": "View Channel",
+        "permission.send_messages": "Send Messages",
+        "permission.attach_files": "Attach Files",
+        "permission.embed_links": "Embed Links",
+        "permission.read_message_history": "Read Message History",
     },
 }
 # Simplified Chinese; zh-TW and other variants fall back to English.

@@ -242,6 +242,11 @@ ZH_CN: dict[str, str] = {
     "status.expired": "没有人及时审核。已退还你的 {cost} 积分。",
     "status.awaiting_approval": "等待版主审核",
     "status.title": "海螺视频 #{job_id}",
+    "status.no_card": (
+        "<@{user_id}> 这是你的视频 #{job_id} 的当前状态：我关于它的第一条回复可能没有送达。"
+    ),
+    "job.first_answer_missed": "Discord 没有及时显示我的第一条回复，所以此请求已撤回并退还点数。",
+    "request.duplicate": "这个请求已经生成了视频 #{job_id}，不会重复制作或重复扣点。",
     "status.field.prompt": "提示词",
     "status.field.settings": "设置",
     "status.field.cost": "费用",
@@ -372,6 +377,15 @@ ZH_CN: dict[str, str] = {
         "只有版主（{role}，或拥有“管理消息”权限的成员）才能在这里批准或拒绝视频。"
     ),
     "approval.unknown": "视频 #{job_id} 没有在等待版主审核。",
+    "approval.member_blocked": (
+        "<@{user_id}> 目前被禁止制作视频，视频 #{job_id} 无法批准，请改为拒绝。"
+    ),
+    "approval.member_in_flight": (
+        "<@{user_id}> 已有 {maximum} 个视频正在制作中；请等其中一个完成后再批准视频 #{job_id}。"
+    ),
+    "approval.guild_in_flight": (
+        "本服务器已有 {maximum} 个视频正在制作中；请等其中一个完成后再批准视频 #{job_id}。"
+    ),
     "approval.reason_empty": "请填写原因：成员会看到它。",
     "approval.already_approved": "<@{by}> 已于 <t:{at}:R>批准了视频 #{job_id}。",
     "approval.already_rejected": "<@{by}> 已于 <t:{at}:R>拒绝了视频 #{job_id}：{reason}",
@@ -448,4 +462,13 @@ ZH_CN: dict[str, str] = {
     # errors without a rule
     "error.unexpected": "我们这边出了点问题（事件编号 {incident}）。没有扣除任何积分。",
     "error.guild_only": "请在服务器的频道里使用这个命令。",
+    "access.bot_missing": (
+        "我无法在此频道制作视频：我在这里缺少 {permissions} 权限。"
+        "请管理员在此频道为我的身份组授予这些权限。未扣除任何点数。"
+    ),
+    "permission.view_channel": "查看频道",
+    "permission.send_messages": "发送消息",
+    "permission.attach_files": "附加文件",
+    "permission.embed_links": "嵌入链接",
+    "permission.read_message_history": "阅读消息历史",
 }

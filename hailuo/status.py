@@ -40,8 +40,11 @@ TERMINAL = frozenset(
 )
 
 #: States in which a job counts against the in-flight caps (it may still cost money).
+#: A job held for a moderator counts too: otherwise a member could queue any number of
+#: requests and have them all approved at once, past ``max_jobs_per_member``.
 IN_FLIGHT = frozenset(
     {
+        JobStatus.AWAITING_APPROVAL,
         JobStatus.QUEUED,
         JobStatus.SUBMITTING,
         JobStatus.SUBMITTED,

@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from hailuo.status import IN_FLIGHT
+from hailuo.status import IN_FLIGHT, JobStatus
 from storage.audit import AuditAction, append_audit
 from storage.db import Database, Tx
 
@@ -68,6 +68,16 @@ SELECT
     COALESCE(SUM(CASE WHEN user_id = :user THEN 1 ELSE 0 END), 0) AS member,
     COUNT(*) AS guild
 FROM jobs WHERE guild_id = :guild AND status IN ({_IN_FLIGHT_WORDS})
+"""  # noqa: S608
+_ACTIVE_WORDS = ", ".join(
+    f"'{status.value}'" for status in sorted(IN_FLIGHT - {JobStatus.AWAITING_APPROVAL})
+)
+# The same count without the jobs still held for a moderator (what approving one adds to).
+COUNT_ACTIVE = f"""
+SELECT
+    COALESCE(SUM(CASE WHEN user_id = :user THEN 1 ELSE 0 END), 0) AS member,
+    COUNT(*) AS guild
+FROM jobs WHERE guild_id = :guild AND status IN ({_ACTIVE_WORDS})
 """  # noqa: S608
 
 
@@ -183,9 +193,18 @@ class GuildRepository:
     async def in_flight(
         self, guild_id: int, user_id: int, reader: Reader | None = None
     ) -> tuple[int, int]:
-        """Jobs in flight (queued or running) for the member and for the whole server."""
+        """Jobs in flight (held, queued or running) for the member and for the whole server."""
         row = await (reader or self.db).fetch_one(
             COUNT_IN_FLIGHT, {"guild": guild_id, "user": user_id}
+        )
+        return (int(row["member"]), int(row["guild"])) if row else (0, 0)
+
+    async def active(
+        self, guild_id: int, user_id: int, reader: Reader | None = None
+    ) -> tuple[int, int]:
+        """Jobs in flight that are no longer held for a moderator (member, whole server)."""
+        row = await (reader or self.db).fetch_one(
+            COUNT_ACTIVE, {"guild": guild_id, "user": user_id}
         )
         return (int(row["member"]), int(row["guild"])) if row else (0, 0)
 

@@ -9,15 +9,22 @@ settlement that a terminal state implies is written in the same transaction.
 from __future__ import annotations
 
 import json
+import sqlite3
 from dataclasses import dataclass, field
 from typing import Any
 
 import aiosqlite
 
+from hailuo.errors import UserInputError
 from hailuo.spec import JobSpec
 from hailuo.status import JobStatus, Settlement, can_transition, settlement
 from storage.db import Database, Tx
 from storage.ledger import LedgerEntryKind, append_entry
+
+
+class DuplicateInteraction(UserInputError):
+    """The interaction already made a job (Discord delivered it twice, or a press landed
+    twice): one interaction id makes at most one job, and one reservation."""
 
 
 class StaleTransition(Exception):
@@ -114,6 +121,7 @@ INSERT_IMAGE = (
     "INSERT INTO job_images (job_id, role, mime, data) VALUES (:job, :role, :mime, :data)"
 )
 SELECT_JOB = "SELECT * FROM jobs WHERE id = :id"
+SELECT_BY_INTERACTION = "SELECT id FROM jobs WHERE interaction_id = :interaction"
 SELECT_IMAGES = "SELECT role, mime, data FROM job_images WHERE job_id = :id"
 SELECT_OPEN = """
 SELECT * FROM jobs WHERE status NOT IN
@@ -121,6 +129,11 @@ SELECT * FROM jobs WHERE status NOT IN
 ORDER BY id
 """
 SELECT_BY_STATUS = "SELECT * FROM jobs WHERE status = :status ORDER BY id"
+SELECT_ENDED_WITHOUT_CARD = """
+SELECT * FROM jobs WHERE status_message_id IS NULL AND channel_id != 0 AND finished_at >= :since
+AND status IN ('delivered', 'rejected', 'expired', 'cancelled', 'failed', 'delivery_failed')
+ORDER BY id
+"""
 SELECT_BY_TASK = "SELECT * FROM jobs WHERE provider = :provider AND provider_task_id = :task"
 COUNT_IN_FLIGHT_MEMBER = """
 SELECT COUNT(*) FROM jobs WHERE guild_id = :guild AND user_id = :user
@@ -137,6 +150,10 @@ SELECT * FROM jobs WHERE guild_id = :guild AND user_id = :user ORDER BY id DESC 
 SET_STATUS_MESSAGE = """
 UPDATE jobs SET status_message_id = :message, channel_id = :channel, updated_at = :now
 WHERE id = :id
+"""
+CLAIM_STATUS_MESSAGE = """
+UPDATE jobs SET status_message_id = :message, updated_at = :now
+WHERE id = :id AND status_message_id IS NULL
 """
 GET_STATE = "SELECT value FROM bot_state WHERE key = :key"
 PUT_STATE = """
@@ -174,23 +191,17 @@ class JobRepository:
         self.db = db
 
     async def create(self, tx: Tx, new: NewJob, now: float) -> int:
-        job_id = await tx.insert(
-            INSERT_JOB,
-            {
-                "guild_id": new.guild_id,
-                "channel_id": new.channel_id,
-                "user_id": new.user_id,
-                "interaction_id": new.interaction_id,
-                "status_message_id": new.status_message_id,
-                "status": new.status.value,
-                "spec": new.spec.to_json(),
-                "cost": new.cost,
-                "period": new.period,
-                "locale": new.locale,
-                "attachment_limit": new.attachment_limit,
-                "now": now,
-            },
-        )
+        """Insert the job and its reservation; raises ``DuplicateInteraction`` (with nothing
+        written) if its interaction already made a job."""
+        try:
+            job_id = await self._insert(tx, new, now)
+        except sqlite3.IntegrityError:
+            if new.interaction_id is None:
+                raise
+            row = await tx.fetch_one(SELECT_BY_INTERACTION, {"interaction": new.interaction_id})
+            if row is None:
+                raise
+            raise DuplicateInteraction("request.duplicate", job_id=int(row["id"])) from None
         for role, (mime, data) in new.images.items():
             await tx.execute(
                 INSERT_IMAGE, {"job": job_id, "role": role, "mime": mime, "data": data}
@@ -209,6 +220,25 @@ class JobRepository:
         )
         return job_id
 
+    async def _insert(self, tx: Tx, new: NewJob, now: float) -> int:
+        return await tx.insert(
+            INSERT_JOB,
+            {
+                "guild_id": new.guild_id,
+                "channel_id": new.channel_id,
+                "user_id": new.user_id,
+                "interaction_id": new.interaction_id,
+                "status_message_id": new.status_message_id,
+                "status": new.status.value,
+                "spec": new.spec.to_json(),
+                "cost": new.cost,
+                "period": new.period,
+                "locale": new.locale,
+                "attachment_limit": new.attachment_limit,
+                "now": now,
+            },
+        )
+
     async def get(self, job_id: int) -> Job | None:
         row = await self.db.fetch_one(SELECT_JOB, {"id": job_id})
         return Job.from_row(row) if row else None
@@ -226,6 +256,11 @@ class JobRepository:
 
     async def by_status(self, status: JobStatus) -> list[Job]:
         rows = await self.db.fetch_all(SELECT_BY_STATUS, {"status": status.value})
+        return [Job.from_row(r) for r in rows]
+
+    async def ended_without_card(self, since: float) -> list[Job]:
+        """Jobs that ended since ``since`` in a channel, with no card known."""
+        rows = await self.db.fetch_all(SELECT_ENDED_WITHOUT_CARD, {"since": since})
         return [Job.from_row(r) for r in rows]
 
     async def by_task(self, provider: str, task_id: str) -> Job | None:
@@ -255,6 +290,14 @@ class JobRepository:
                 SET_STATUS_MESSAGE,
                 {"id": job_id, "channel": channel_id, "message": message_id, "now": now},
             )
+
+    async def claim_status_message(self, job_id: int, message_id: int, now: float) -> bool:
+        """Remember ``message_id`` as the job's card unless it has one; False if it had."""
+        async with self.db.transaction() as tx:
+            changed = await tx.execute(
+                CLAIM_STATUS_MESSAGE, {"id": job_id, "message": message_id, "now": now}
+            )
+        return changed == 1
 
     async def transition(
         self,

@@ -4,6 +4,8 @@ CREATE INDEX audit_guild ON audit (guild_id, action, id);
 CREATE INDEX audit_target ON audit (guild_id, target_user_id, id);
 CREATE UNIQUE INDEX blocks_one_open ON blocks (guild_id, user_id) WHERE lifted_at IS NULL;
 CREATE INDEX jobs_member ON jobs (guild_id, user_id, created_at);
+CREATE UNIQUE INDEX jobs_one_per_interaction ON jobs (interaction_id)
+    WHERE interaction_id IS NOT NULL;
 CREATE INDEX jobs_open ON jobs (status) WHERE status NOT IN
     ('delivered', 'rejected', 'expired', 'cancelled', 'failed', 'delivery_failed');
 CREATE UNIQUE INDEX jobs_provider_task ON jobs (provider, provider_task_id)

@@ -96,7 +96,12 @@ async def moderated_core(
     core = build_core(db, clock, session, {"minimax": provider}, policy=policy)
     mods = RecordingApprovals()
     queue = ApprovalQueue(
-        db, clock=clock, status=core.notifier, notifier=mods, on_queued=core.worker.wake
+        db,
+        clock=clock,
+        status=core.notifier,
+        notifier=mods,
+        on_queued=core.worker.wake,
+        policy=core.desk.policy,
     )
     core.worker.sweeps.append(queue.sweep)
     audit = AuditLog(db, core.notifier, clock=clock)
@@ -157,7 +162,7 @@ async def test_a_held_job_waits_then_is_approved_submitted_once_and_delivered(
     assert mod.sim.submits == []
     assert await status(mod, job.id) is JobStatus.AWAITING_APPROVAL
 
-    decision = await mod.queue.approve(job.id, MODERATOR)
+    decision = await mod.queue.approve(GUILD, job.id, MODERATOR)
     assert decision.job.status is JobStatus.QUEUED
     assert decision.request.decision is ApprovalDecision.APPROVED
     assert decision.request.decided_by == MOD_A
@@ -186,10 +191,10 @@ async def test_rejected_with_a_reason_is_refunded_and_the_member_is_told(
     job = await mod.held()
     await mod.tick()
     with pytest.raises(ActionRefused) as empty:
-        await mod.queue.reject(job.id, MODERATOR, "   ")
+        await mod.queue.reject(GUILD, job.id, MODERATOR, "   ")
     assert empty.value.rule == "approval.reason_empty"
 
-    decision = await mod.queue.reject(job.id, MODERATOR, "  no gore,\n please ")
+    decision = await mod.queue.reject(GUILD, job.id, MODERATOR, "  no gore,\n please ")
     await mod.queue.settled()
     job = decision.job
     assert job.status is JobStatus.REJECTED
@@ -224,7 +229,7 @@ async def test_nobody_decides_in_time_so_it_expires_with_a_refund(
     rows = await audit_rows(db, AuditAction.EXPIRE)
     assert [(r.job_id, r.actor_id) for r in rows] == [(job.id, None)]
     with pytest.raises(ActionRefused) as late:
-        await mod.queue.approve(job.id, MODERATOR)
+        await mod.queue.approve(GUILD, job.id, MODERATOR)
     assert late.value.rule == "approval.already_expired"
     await mod.tick()
     assert mod.sim.submits == [] and len(await audit_rows(db, AuditAction.EXPIRE)) == 1
@@ -234,27 +239,27 @@ async def test_a_member_without_the_role_is_refused_and_nothing_changes(mod: Mod
     job = await mod.held()
     for actor in (Actor(MEMBER), Actor(MOD_B, frozenset({123}))):
         with pytest.raises(ActionRefused) as refused:
-            await mod.queue.approve(job.id, actor)
+            await mod.queue.approve(GUILD, job.id, actor)
         assert refused.value.rule == "approval.not_moderator_role"
         assert refused.value.params["role"] == f"<@&{MOD_ROLE}>"
         with pytest.raises(ActionRefused):
-            await mod.queue.check_pending(job.id, actor)
+            await mod.queue.check_pending(GUILD, job.id, actor)
         with pytest.raises(ActionRefused):
-            await mod.queue.reject(job.id, actor, "no")
+            await mod.queue.reject(GUILD, job.id, actor, "no")
     assert await status(mod, job.id) is JobStatus.AWAITING_APPROVAL
     assert (await mod.queue.approvals.get(job.id) or pytest.fail()).pending
     assert await audit_rows(db, AuditAction.APPROVE) == []
     # Manage Messages is enough without the role.
-    decision = await mod.queue.approve(job.id, Actor(MOD_B, manage_messages=True))
+    decision = await mod.queue.approve(GUILD, job.id, Actor(MOD_B, manage_messages=True))
     assert decision.job.status is JobStatus.QUEUED
 
 
 async def test_two_moderators_at_once_make_one_decision(mod: Moderated, db) -> None:
     job = await mod.held()
     results = await asyncio.gather(
-        mod.queue.approve(job.id, Actor(MOD_A, frozenset({MOD_ROLE}))),
-        mod.queue.reject(job.id, Actor(MOD_B, frozenset({MOD_ROLE})), "too late?"),
-        mod.queue.approve(job.id, Actor(MOD_B, frozenset({MOD_ROLE}))),
+        mod.queue.approve(GUILD, job.id, Actor(MOD_A, frozenset({MOD_ROLE}))),
+        mod.queue.reject(GUILD, job.id, Actor(MOD_B, frozenset({MOD_ROLE})), "too late?"),
+        mod.queue.approve(GUILD, job.id, Actor(MOD_B, frozenset({MOD_ROLE}))),
         return_exceptions=True,
     )
     won = [r for r in results if not isinstance(r, BaseException)]
@@ -272,7 +277,7 @@ async def test_a_cancel_racing_a_moderator_is_one_decision(mod: Moderated, db) -
     job = await mod.held()
     results = await asyncio.gather(
         mod.controls.cancel(GUILD, job.id, Actor(MEMBER), confirmed=False),
-        mod.queue.approve(job.id, MODERATOR),
+        mod.queue.approve(GUILD, job.id, MODERATOR),
         return_exceptions=True,
     )
     assert sum(not isinstance(r, BaseException) for r in results) == 1
@@ -298,7 +303,8 @@ async def test_new_members_wait_and_old_members_do_not(db, clock, sim) -> None:
 
 async def test_waiting_jobs_hold_their_credits(db, clock, sim) -> None:
     async with aiohttp.ClientSession() as session:
-        policy = QuotaPolicy(daily_credits=2)
+        # Caps high enough that the credits are what refuses the third request.
+        policy = QuotaPolicy(daily_credits=2, max_jobs_per_member=5)
         mod = await moderated_core(db, clock, sim, session, policy=policy)
         await mod.held()
         await mod.held()
@@ -323,7 +329,7 @@ async def test_a_job_approved_hours_later_is_still_submitted(mod: Moderated, clo
     job = await mod.held()
     await mod.tick()
     clock.advance(3 * 3600)
-    await mod.queue.approve(job.id, MODERATOR)
+    await mod.queue.approve(GUILD, job.id, MODERATOR)
     job = await mod.core.run_until(job.id, JobStatus.DELIVERED, JobStatus.FAILED)
     assert job.status is JobStatus.DELIVERED and len(mod.sim.submits) == 1
 
@@ -334,7 +340,7 @@ async def test_an_hour_old_card_is_edited_on_state_changes_only(mod: Moderated, 
     first, second = await mod.held(), await mod.held(user_id=43)
     clock.advance(2 * 3600)
     for job in (first, second):
-        approved = (await mod.queue.approve(job.id, MODERATOR)).job
+        approved = (await mod.queue.approve(GUILD, job.id, MODERATOR)).job
         await mod.core.jobs.update(approved, clock(), next_attempt_at=clock() + 600)
     await mod.queue.settled()
     await mod.tick()
@@ -353,8 +359,8 @@ async def test_a_moderator_cannot_approve_their_own_job(mod: Moderated) -> None:
     job = await mod.held()
     own = Actor(MEMBER, frozenset({MOD_ROLE}))
     with pytest.raises(ActionRefused) as refused:
-        await mod.queue.approve(job.id, own)
+        await mod.queue.approve(GUILD, job.id, own)
     assert refused.value.rule == "approval.own_job"
     assert await status(mod, job.id) is JobStatus.AWAITING_APPROVAL
-    await mod.queue.approve(job.id, Actor(ADMIN, frozenset({MOD_ROLE})))
+    await mod.queue.approve(GUILD, job.id, Actor(ADMIN, frozenset({MOD_ROLE})))
     assert await status(mod, job.id) is JobStatus.QUEUED

@@ -89,7 +89,7 @@ async def test_cancel_while_waiting_for_approval_refunds_and_withdraws(db, clock
         assert mod.mods.decisions == [(job.id, ApprovalDecision.CANCELLED)]
         assert len(await audit_rows(db, AuditAction.CANCEL)) == 1
         assert mod.core.notifier.states(job.id)[-1] == "cancelled"
-        refusal = await refused(mod.queue.approve(job.id, MODERATOR))
+        refusal = await refused(mod.queue.approve(GUILD, job.id, MODERATOR))
         assert refusal.rule == "approval.already_cancelled"
 
 
@@ -203,7 +203,7 @@ async def test_a_rejected_job_cannot_be_rerolled(db, clock, sim) -> None:
     async with aiohttp.ClientSession() as session:
         mod = await moderated_core(db, clock, sim, session)
         job = await mod.core.new_job()
-        await mod.queue.reject(job.id, MODERATOR, "no")
+        await mod.queue.reject(GUILD, job.id, MODERATOR, "no")
         refusal = await refused(mod.controls.plan_reroll(GUILD, job.id, OWNER))
         assert refusal.rule == "control.reroll.rejected"
         await mod.queue.settled()

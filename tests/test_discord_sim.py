@@ -520,7 +520,7 @@ async def test_read_routes_parse_in_discord_py(sim: DiscordSimulator, bot: comma
     assert guild.name == sim_guild.name and guild.approximate_member_count == 2
     member = await guild.fetch_member(sim.default_user.id)
     assert member.name == "tester"
-    assert [r.name for r in await guild.fetch_roles()] == ["@everyone"]
+    assert [r.name for r in await guild.fetch_roles()] == ["@everyone", "SimBot"]  # the bot's
     assert [c.id for c in await guild.fetch_channels()] == [channel_id(sim)]
     channel = await bot.fetch_channel(channel_id(sim))
     assert isinstance(channel, discord.TextChannel)

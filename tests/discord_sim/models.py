@@ -35,8 +35,13 @@ EVERYONE_PERMISSIONS: int = discord.Permissions(
     use_application_commands=True,
     create_public_threads=True,
 ).value
-# What the bot's own role grants it (sent as ``app_permissions`` with every interaction).
+# What the bot's own role grants it; ``app_permissions`` is computed from it and the
+# channel's overwrites (a test denies the bot a permission with an overwrite on its role).
 BOT_PERMISSIONS: int = EVERYONE_PERMISSIONS | discord.Permissions(manage_messages=True).value
+ADMINISTRATOR: int = discord.Permissions(administrator=True).value
+ALL_PERMISSIONS: int = discord.Permissions.all().value
+
+BOT_ROLE_NAME = "SimBot"
 
 _low_bits = itertools.count(1)
 
@@ -244,6 +249,9 @@ class SimGuild:
     preferred_locale: str = "en-US"
     upload_limit: int | None = None
     members: dict[int, SimMember] = field(default_factory=dict)
+    #: The bot's own role (``BOT_PERMISSIONS``), added by the simulator; kept apart from
+    #: ``roles`` so a test's roles are exactly the ones it listed.
+    bot_role: SimRole | None = None
 
     def __post_init__(self) -> None:
         for channel in self.channels:
@@ -255,15 +263,45 @@ class SimGuild:
             name="@everyone", permissions=self.everyone_permissions, id=self.id, position=0
         )
 
+    def all_roles(self) -> list[SimRole]:
+        """The test's roles and the bot's own (not @everyone)."""
+        return [*self.roles, *([self.bot_role] if self.bot_role is not None else [])]
+
     def role_payloads(self) -> list[JSON]:
-        return [self.everyone_role().payload(), *(r.payload() for r in self.roles)]
+        return [self.everyone_role().payload(), *(r.payload() for r in self.all_roles())]
 
     def member_permissions(self, member: SimMember) -> int:
         """Guild-level permissions: @everyone OR the member's roles (no channel overwrites)."""
         perms = self.everyone_permissions
-        for role in self.roles:
+        for role in self.all_roles():
             if role.id in member.roles:
                 perms |= role.permissions
+        return perms
+
+    def permissions_in(self, channel: SimChannel, member: SimMember) -> int:
+        """What Discord computes for ``member`` in ``channel`` (the interaction's
+        ``permissions``, or ``app_permissions`` for the bot): the owner and Administrator
+        have everything; else the guild-level permissions, then the channel's overwrites
+        for @everyone, for the member's roles (denies, then allows) and for the member."""
+        if member.user_id == self.owner_id:
+            return ALL_PERMISSIONS
+        perms = self.member_permissions(member)
+        if perms & ADMINISTRATOR:
+            return ALL_PERMISSIONS
+        overwrites = {int(o["id"]): o for o in channel.permission_overwrites}
+        everyone = overwrites.get(self.id)
+        if everyone is not None:
+            perms = (perms & ~int(everyone.get("deny", 0))) | int(everyone.get("allow", 0))
+        deny = allow = 0
+        for role_id in member.roles:
+            found = overwrites.get(role_id)
+            if found is not None and int(found.get("type", 0)) == 0:
+                deny |= int(found.get("deny", 0))
+                allow |= int(found.get("allow", 0))
+        perms = (perms & ~deny) | allow
+        own = overwrites.get(member.user_id)
+        if own is not None and int(own.get("type", 0)) == 1:
+            perms = (perms & ~int(own.get("deny", 0))) | int(own.get("allow", 0))
         return perms
 
     def payload(self, users: dict[int, SimUser], *, gateway: bool) -> JSON:

@@ -36,7 +36,6 @@ from .interactions import (
 from .message_routes import MessageRoutes
 from .messages import SimMessage
 from .models import (
-    BOT_PERMISSIONS,
     JSON,
     SimAttachment,
     SimGuild,
@@ -224,6 +223,7 @@ class DiscordSimulator(SimState):
         permissions: int | None = None,
         attachment_size_limit: int | None = None,
         command_guild_id: int | None = None,
+        app_permissions: int | None = None,
     ) -> SimInteraction:
         """Dispatch a chat-input command (INTERACTION_CREATE type 2) over the gateway.
 
@@ -234,6 +234,8 @@ class DiscordSimulator(SimState):
         ``age_seconds`` back-dates the interaction's snowflake (the 15-minute token clock)
         while the 3-second callback clock still starts now. ``command_guild_id`` marks the
         command as guild-registered; by default it is set if a guild sync registered the name.
+        ``permissions`` and ``app_permissions`` default to what Discord computes in the
+        channel (roles and overwrites) for the member and for the bot.
         """
         ctx = self._context(
             user_id=user_id,
@@ -243,6 +245,7 @@ class DiscordSimulator(SimState):
             member_roles=member_roles,
             permissions=permissions,
             attachment_size_limit=attachment_size_limit,
+            app_permissions=app_permissions,
         )
         leaf = [option_payload(name, value) for name, value in (options or {}).items()]
         resolved: JSON = {}
@@ -290,6 +293,7 @@ class DiscordSimulator(SimState):
         age_seconds: float = 0.0,
         member_roles: list[int] | None = None,
         permissions: int | None = None,
+        app_permissions: int | None = None,
     ) -> SimInteraction:
         """A button press (or select, with ``component_type``/``values``) on a stored message."""
         message = self.messages.get(message_id)
@@ -303,6 +307,7 @@ class DiscordSimulator(SimState):
             locale=locale,
             member_roles=member_roles,
             permissions=permissions,
+            app_permissions=app_permissions,
         )
         data: JSON = {"custom_id": custom_id, "component_type": component_type}
         if values is not None:
@@ -320,10 +325,17 @@ class DiscordSimulator(SimState):
         message_id: int | None = None,
         locale: str = "en-US",
         age_seconds: float = 0.0,
+        member_roles: list[int] | None = None,
+        permissions: int | None = None,
     ) -> SimInteraction:
         """A modal submit (type 5): one action row per text input, keyed by its custom_id."""
         ctx = self._context(
-            user_id=user_id, guild_id=guild_id, channel_id=channel_id, locale=locale
+            user_id=user_id,
+            guild_id=guild_id,
+            channel_id=channel_id,
+            locale=locale,
+            member_roles=member_roles,
+            permissions=permissions,
         )
         rows = [
             {"type": 1, "components": [{"type": 4, "custom_id": key, "value": value}]}
@@ -372,6 +384,7 @@ class DiscordSimulator(SimState):
         member_roles: list[int] | None = None,
         permissions: int | None = None,
         attachment_size_limit: int | None = None,
+        app_permissions: int | None = None,
     ) -> InteractionContext:
         """Resolve who acts where; unknown users are created and joined to the guild."""
         guild = self.require_guild(guild_id) if guild_id else self.guilds[0]
@@ -389,8 +402,10 @@ class DiscordSimulator(SimState):
             member=member,
             permissions=permissions
             if permissions is not None
-            else guild.member_permissions(member),
-            app_permissions=BOT_PERMISSIONS,
+            else guild.permissions_in(channel, member),
+            app_permissions=app_permissions
+            if app_permissions is not None
+            else self.app_permissions(guild, channel),
             locale=locale,
             attachment_size_limit=attachment_size_limit or self.attachment_size_limit,
         )

@@ -16,6 +16,8 @@ from .gateway import Gateway
 from .interactions import SimInteraction
 from .messages import SimMessage, file_parts_by_index, guess_content_type
 from .models import (
+    BOT_PERMISSIONS,
+    BOT_ROLE_NAME,
     JSON,
     ApiError,
     GatewayFrame,
@@ -23,6 +25,7 @@ from .models import (
     SimChannel,
     SimGuild,
     SimMember,
+    SimRole,
     SimUser,
     StoredAttachment,
     snowflake_at,
@@ -87,12 +90,26 @@ class SimState:
         self._port: int | None = None
 
     def _seed_guild(self, guild: SimGuild) -> None:
-        """The bot and the default tester are members of every guild; the owner owns it."""
+        """The bot and the default tester are members of every guild; the owner owns it.
+
+        The bot holds its own role (``BOT_PERMISSIONS``, ``SimGuild.bot_role``):
+        ``app_permissions`` and the REST view of roles agree with it.
+        """
         if guild.owner_id is None:
             guild.owner_id = self.owner.id
         now = self.clock()
         for user in (self.bot_user, self.default_user):
             guild.members.setdefault(user.id, SimMember(user.id, joined_at=now))
+        role = guild.bot_role
+        if role is None:
+            role = guild.bot_role = SimRole(BOT_ROLE_NAME, BOT_PERMISSIONS, id=snowflake_at(now))
+        bot = guild.members[self.bot_user.id]
+        if role.id not in bot.roles:
+            bot.roles.append(role.id)
+
+    def app_permissions(self, guild: SimGuild, channel: SimChannel) -> int:
+        """The bot's permissions in ``channel``, as Discord sends them in ``app_permissions``."""
+        return guild.permissions_in(channel, guild.members[self.bot_user.id])
 
     @property
     def base_url(self) -> str:
@@ -121,6 +138,11 @@ class SimState:
         self.calls.append(call)
         if call.method == "PUT" and call.route is not None and call.route.endswith("/commands"):
             self.command_syncs.append(call)
+        if call.interaction_id is None and (call.route or "").endswith("/callback"):
+            # An injected fault answers before the route links the call to its interaction.
+            parts = call.path.split("/")
+            if len(parts) > 2 and parts[2].isdigit():
+                call.interaction_id = int(parts[2])
         inter = self.interactions.get(call.interaction_id or 0)
         if inter is not None:
             inter.note_call(call)
