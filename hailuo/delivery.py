@@ -107,6 +107,7 @@ class Downloader:
 
     async def fetch(self, url: str) -> DownloadedVideo:
         """Stream ``url`` to a temporary file, refusing anything over ``max_bytes``."""
+        await self._check_room(0)  # the margin alone, before asking for the file at all
         for _ in range(MAX_REDIRECTS + 1):
             await self._check_url(url)
             timeout = aiohttp.ClientTimeout(total=600, sock_connect=15, sock_read=60)

@@ -94,11 +94,12 @@ class Database:
             await self._finish(self._vacuum_and_checkpoint)
 
     async def _vacuum_and_checkpoint(self) -> None:
-        # Each row stepped frees a page, so the pragma is read to its end; the checkpoint
-        # then writes the shrunk database back to the main file and truncates the WAL.
-        for pragma in ("PRAGMA incremental_vacuum", "PRAGMA wal_checkpoint(TRUNCATE)"):
-            async with self._conn.execute(pragma) as cur:
-                await cur.fetchall()
+        # Each step of the pragma frees one page and ``execute`` steps a row-less statement
+        # only once, so it goes through ``executescript``, which steps it to its end. The
+        # checkpoint then writes the shrunk database back to the main file, WAL truncated.
+        await self._conn.executescript(
+            "PRAGMA incremental_vacuum; PRAGMA wal_checkpoint(TRUNCATE);"
+        )
 
     async def file_pages(self) -> int:
         """The file's size in pages (what incremental vacuum shrinks)."""
@@ -140,13 +141,13 @@ class Database:
             try:
                 yield tx
             except BaseException:
-                await self._finish(self._reset)
+                await self._finish(self._rollback)
                 raise
             try:
                 await self._finish(lambda: self._conn.execute("COMMIT"))
             except BaseException:
                 # A failed COMMIT (disk full, I/O error) leaves the transaction open.
-                await self._finish(self._reset)
+                await self._finish(self._rollback)
                 raise
         for callback in tx.committed():
             try:
@@ -162,6 +163,10 @@ class Database:
         """Roll back a transaction left open (by a failed COMMIT or an older bug)."""
         if self._conn.in_transaction:
             log.warning("rolling back a transaction left open on the shared connection")
+            await self._conn.execute("ROLLBACK")
+
+    async def _rollback(self) -> None:
+        if self._conn.in_transaction:  # a failed BEGIN or COMMIT may have ended it already
             await self._conn.execute("ROLLBACK")
 
     async def _finish(self, step: Callable[[], Awaitable[T]]) -> T:
