@@ -157,10 +157,16 @@ class HailuoBot(commands.Bot):
         """Stop cleanly (SIGTERM): no new step, the ones in flight finish, then disconnect.
 
         Everything waits within ``HAILUO_STOP_GRACE_SECONDS``; steps still running
-        then are cancelled (a submit already sent runs on to its recorded outcome,
-        it is shielded), and whatever happens the client is closed, so the process
-        exits 0 inside the orchestrator's grace (compose.yaml ``stop_grace_period``).
+        then are cancelled, except a submit already sent: it is shielded and runs on
+        to its recorded outcome (at most ``HAILUO_PROVIDER_TIMEOUT`` more). Whatever
+        happens the client is closed, so the process exits 0 inside the
+        orchestrator's grace (compose.yaml ``stop_grace_period``: 60 s > 20 + 30 s).
         """
+        if not self._stop.is_set():
+            log.info(
+                "stopping: no new steps; up to %.0f s for the ones in flight",
+                self.settings.stop_grace,
+            )
         self._stop.set()
         self.worker.wake()
         loop = asyncio.get_running_loop()
@@ -176,14 +182,17 @@ class HailuoBot(commands.Bot):
     async def _stop_worker(self, deadline: float) -> None:
         loop = asyncio.get_running_loop()
         task = self._worker_task
+        within = _left(deadline, loop)
         if task is not None and not task.done():
-            await asyncio.wait({task}, timeout=_left(deadline, loop))
+            await asyncio.wait({task}, timeout=within)
             if not task.done():
                 log.warning("steps still running at the end of the stop grace; cancelling them")
                 task.cancel()
                 await asyncio.wait({task})
-        # A cancelled submit's call goes on (shielded) until it answered and was recorded.
-        if not await self.worker.finish_submits(_left(deadline, loop)):
+            # A cancelled submit's call goes on (shielded) until it answered and was
+            # recorded: at most one provider call's timeout more.
+            within = max(_left(deadline, loop), self.settings.provider_timeout)
+        if not await self.worker.finish_submits(within):
             log.warning("a submit is still unanswered; the next start ends it as interrupted")
 
     def _drains(self) -> list[Coroutine[Any, Any, Any]]:
