@@ -153,6 +153,10 @@ class HailuoBot(commands.Bot):
     def gateway_connected(self) -> bool:
         return self.is_ready() and not self.is_closed()
 
+    def worker_running(self) -> bool:
+        """Whether the worker loop is alive (a dead one must not pass the health check)."""
+        return self._worker_task is not None and not self._worker_task.done()
+
     async def close(self) -> None:
         """Stop cleanly (SIGTERM): no new step, the ones in flight finish, then disconnect.
 
@@ -355,6 +359,7 @@ async def application(
                 metrics=bot.metrics,
                 mounts=bot.services.mounts,
                 disk_ok=partial(disk_has_room, settings.database.parent, settings.min_free_bytes),
+                worker_alive=bot.worker_running,
             )
             await health.start()
             if settings.http_port == 0:

@@ -3,8 +3,8 @@
 Provider callbacks (``hailuo.callbacks``) and the demo provider's files
 (``providers.demo``) add their routes through ``mounts``, before it starts.
 
-``/healthz`` is 200 only while the gateway is connected, the database takes a
-write (``database_ok`` writes a one-row heartbeat: a read alone passes while
+``/healthz`` is 200 only while the gateway is connected, the worker runs, the
+database takes a write (``database_ok`` writes a one-row heartbeat: a read alone passes while
 every write fails) and the disk has room (``disk_ok``), so a container
 orchestrator restarts a bot that is silently stuck. A check that does not
 answer within ``CHECK_SECONDS`` counts as failed (Docker's probe waits 5 s).
@@ -39,12 +39,14 @@ class HealthServer:
         metrics: Metrics,
         mounts: Iterable[Callable[[web.Application], None]] = (),
         disk_ok: Callable[[], Awaitable[bool]] | None = None,
+        worker_alive: Callable[[], bool] | None = None,
     ) -> None:
         self.host = host
         self.port = port
         self._gateway_connected = gateway_connected
         self._database_ok = database_ok
         self._disk_ok = disk_ok
+        self._worker_alive = worker_alive
         self._jobs_by_state = jobs_by_state
         self.metrics = metrics
         self.app = web.Application()
@@ -72,12 +74,14 @@ class HealthServer:
         gateway = self._gateway_connected()
         database = await _within(self._database_ok, "database")
         disk = await _within(self._disk_ok, "disk") if self._disk_ok is not None else True
-        ok = gateway and database and disk
+        worker = self._worker_alive() if self._worker_alive is not None else True
+        ok = gateway and database and disk and worker
         body = {
             "status": "ok" if ok else "unhealthy",
             "gateway": gateway,
             "database": database,
             "disk": disk,
+            "worker": worker,
         }
         return web.json_response(body, status=200 if ok else 503)
 

@@ -19,6 +19,7 @@ from typing import IO
 import aiohttp
 import pytest
 
+from hailuo.approval import ActionRefused, Actor
 from hailuo.delivery import Downloader, sweep_temporary
 from hailuo.housekeeping import ImageSweeper
 from hailuo.spec import JobSpec, Mode
@@ -26,10 +27,12 @@ from hailuo.status import JobStatus
 from providers.minimax import MiniMaxProvider
 from storage.db import Database, _migrations, _statements
 from storage.jobs import JobRepository
+from tests import media
 from tests.core import Core, build_core
 from tests.e2e import running_bot
 from tests.provider_matrix import ledger_kinds
 from tests.sims.minimax import MiniMaxSimulator
+from tests.test_approval import GUILD, MEMBER, moderated_core
 
 HOUR = 3600.0
 
@@ -140,6 +143,36 @@ async def test_healthz_fails_when_the_disk_has_no_room(env) -> None:
         status, body = await _health(app)
         assert status == 503
         assert body["disk"] is False and body["database"] is True
+
+
+async def test_healthz_fails_when_the_worker_died(env) -> None:
+    async with running_bot(env) as app:
+        assert (await _health(app))[0] == 200
+        task = app.bot._worker_task
+        assert task is not None
+        task.cancel()
+        await asyncio.wait({task})
+        status, body = await _health(app)
+        assert status == 503 and body["worker"] is False
+
+
+async def test_sigterm_close_with_a_stuck_step_still_disconnects(env) -> None:
+    """The old close() raised TimeoutError and never closed the client: now it always does."""
+    stuck = asyncio.Event()
+    never = asyncio.Event()
+
+    async def step_that_never_ends() -> None:
+        stuck.set()
+        await never.wait()
+
+    async with running_bot({**env, "HAILUO_STOP_GRACE_SECONDS": "0.2"}) as app:
+        app.bot.worker.sweeps.append(step_that_never_ends)
+        app.bot.worker.wake()
+        await stuck.wait()
+        await app.bot.close()  # returns, no TimeoutError
+        assert app.bot.is_closed()
+        task = app.bot._worker_task
+        assert task is not None and task.cancelled()
 
 
 # -- downloads: under the data directory, swept at start-up, waiting out a full disk --------
@@ -385,3 +418,27 @@ async def test_disk_temporary_files_are_ours_only(tmp_path: Path) -> None:
     assert [p.name for p in tmp.iterdir()] == ["other.mp4"]
     with contextlib.suppress(FileNotFoundError):
         (tmp / "other.mp4").unlink()
+
+
+async def test_disk_reroll_shares_the_image_then_is_refused_once_it_was_swept(
+    db, clock, sim
+) -> None:
+    async with aiohttp.ClientSession() as session:
+        mod = await moderated_core(db, clock, sim, session, approval_mode="off")
+        png = media.make_image("PNG", 640, 480)
+        spec = JobSpec(mode=Mode.IMAGE, prompt="waves")
+        first = await mod.core.new_job(spec, user_id=MEMBER, images={"first": ("image/png", png)})
+        first = await mod.core.run_until(first.id, JobStatus.DELIVERED)
+        second = await mod.controls.reroll(GUILD, first.id, Actor(MEMBER))
+        count = await db.fetch_one("SELECT COUNT(*) FROM images")
+        assert count is not None and count[0] == 1  # one copy, two references
+        second = await mod.core.run_until(second.id, JobStatus.DELIVERED)
+
+        clock.advance(72 * HOUR + 1)
+        await ImageSweeper(mod.core.jobs, clock, retention=72 * HOUR).sweep()
+        assert await mod.core.jobs.images(first.id) == {}
+        with pytest.raises(ActionRefused) as refusal:
+            await mod.controls.reroll(GUILD, first.id, Actor(MEMBER))
+        assert refusal.value.rule == "control.reroll.images_gone"
+        assert len(mod.sim.submits) == 2
+        await mod.queue.settled()
