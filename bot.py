@@ -17,9 +17,10 @@ import logging
 import random
 import signal
 import sys
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Coroutine
 from dataclasses import dataclass, field
 from functools import partial
+from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -42,7 +43,8 @@ from hailuo.callbacks import CallbackRoutes, CallbackTokens, accepting, callback
 from hailuo.cards import CardlessSweep, FirstAnswers
 from hailuo.clock import Clock, system_clock
 from hailuo.controls import JobControls
-from hailuo.delivery import Downloader
+from hailuo.delivery import Downloader, sweep_temporary
+from hailuo.housekeeping import ImageSweeper, disk_has_room
 from hailuo.jobs import JobDesk
 from hailuo.metrics import Metrics
 from hailuo.quotas import GuildPolicies, QuotaPolicy
@@ -156,21 +158,65 @@ class HailuoBot(commands.Bot):
     def gateway_connected(self) -> bool:
         return self.is_ready() and not self.is_closed()
 
+    def worker_running(self) -> bool:
+        """Whether the worker loop is alive (a dead one must not pass the health check)."""
+        return self._worker_task is not None and not self._worker_task.done()
+
     async def close(self) -> None:
+        """Stop cleanly (SIGTERM): no new step, the ones in flight finish, then disconnect.
+
+        Everything waits within ``HAILUO_STOP_GRACE_SECONDS``; steps still running
+        then are cancelled, except a submit already sent: it is shielded and runs on
+        to its recorded outcome (at most ``HAILUO_PROVIDER_TIMEOUT`` more). Whatever
+        happens the client is closed, so the process exits 0 inside the
+        orchestrator's grace (compose.yaml ``stop_grace_period``: 60 s > 20 + 30 s).
+        """
+        if not self._stop.is_set():
+            log.info(
+                "stopping: no new steps; up to %.0f s for the ones in flight",
+                self.settings.stop_grace,
+            )
         self._stop.set()
         self.worker.wake()
-        if self._worker_task is not None:
-            with contextlib.suppress(asyncio.CancelledError):
-                await asyncio.wait_for(self._worker_task, timeout=10)
-        with contextlib.suppress(TimeoutError):  # admins' notices still on their way
-            await asyncio.wait_for(self.desk.notices_sent(), timeout=5)
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.settings.stop_grace
+        try:
+            await self._stop_worker(deadline)
+            for drain in self._drains():
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(drain, timeout=min(5.0, _left(deadline, loop)))
+        finally:
+            await super().close()
+
+    async def _stop_worker(self, deadline: float) -> None:
+        loop = asyncio.get_running_loop()
+        task = self._worker_task
+        within = _left(deadline, loop)
+        if task is not None and not task.done():
+            await asyncio.wait({task}, timeout=within)
+            if not task.done():
+                log.warning("steps still running at the end of the stop grace; cancelling them")
+                task.cancel()
+                await asyncio.wait({task})
+            # A cancelled submit's call goes on (shielded) until it answered and was
+            # recorded: at most one provider call's timeout more.
+            within = max(_left(deadline, loop), self.settings.provider_timeout)
+        if not await self.worker.finish_submits(within):
+            log.warning("a submit is still unanswered; the next start ends it as interrupted")
+
+    def _drains(self) -> list[Coroutine[Any, Any, Any]]:
+        """What is still on its way: admins' notices, audit rows, approval decisions."""
+        drains: list[Coroutine[Any, Any, Any]] = [self.desk.notices_sent()]
         if self.services.audit is not None:
-            with contextlib.suppress(TimeoutError):  # audit rows still on their way to the log
-                await asyncio.wait_for(self.services.audit.drained(), timeout=5)
-        if self.services.approvals is not None:  # decisions still being shown
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self.services.approvals.settled(), timeout=5)
-        await super().close()
+            drains.append(self.services.audit.drained())
+        if self.services.approvals is not None:
+            drains.append(self.services.approvals.settled())
+        return drains
+
+
+def _left(deadline: float, loop: asyncio.AbstractEventLoop) -> float:
+    """Seconds left of the stop grace (a little always, so a last drain can answer)."""
+    return max(0.1, deadline - loop.time())
 
 
 def point_discord_at(settings: Settings) -> None:
@@ -206,15 +252,20 @@ def build_services(
     answering = accepting(providers, settings.freepik_webhook_secret)
     # The demo's result URL is our own loopback server, so only its downloads may be private.
     demos = [p for p in providers.values() if isinstance(p, DemoProvider)]
-    own = Downloader(session, max_bytes=settings.max_video_bytes, allow_private=True)
+    downloader = partial(
+        Downloader,
+        session,
+        max_bytes=settings.max_video_bytes,
+        directory=temp_directory(settings),
+        min_free=settings.min_free_bytes,
+    )
+    own = downloader(allow_private=True)
     worker = Worker(
         jobs,
         providers,
         list(settings.provider_names),
         notifier=notifier,
-        downloader=Downloader(
-            session, max_bytes=settings.max_video_bytes, allow_private=settings.allow_private_urls
-        ),
+        downloader=downloader(allow_private=settings.allow_private_urls),
         clock=clock,
         rng=random.Random(),  # noqa: S311 - retry jitter, not security
         metrics=metrics,
@@ -247,6 +298,7 @@ def build_services(
         notices=notifier,
         moderation=moderation,
     )
+    worker.sweeps.append(ImageSweeper(jobs, clock, retention=settings.image_retention).sweep)
     mounts: list[Callable[[aiohttp.web.Application], None]] = [demo.mount for demo in demos]
     audit = AuditLog(db, notifier, clock=clock)
     approvals, controls = build_queue_and_controls(
@@ -272,6 +324,11 @@ def build_services(
     )
 
 
+def temp_directory(settings: Settings) -> Path:
+    """Where downloads are written: beside the database, on its volume, never /tmp."""
+    return settings.database.parent / "tmp"
+
+
 @dataclass
 class App:
     bot: HailuoBot
@@ -289,6 +346,8 @@ async def application(
     """Open everything the bot needs and close it all again, in reverse order."""
     point_discord_at(settings)
     db = await Database.open(settings.database)
+    # Downloads a crash left behind: nothing else uses the directory before the worker.
+    await asyncio.to_thread(sweep_temporary, temp_directory(settings))
     try:
         async with aiohttp.ClientSession() as session:
             build = partial(build_services, settings=settings, db=db, session=session, clock=clock)
@@ -304,7 +363,7 @@ async def application(
                 host=settings.http_host,
                 port=settings.http_port,
                 gateway_connected=bot.gateway_connected,
-                database_ok=db.ping,
+                database_ok=lambda: db.heartbeat(str(clock())),
                 jobs_by_state=bot.desk.jobs.count_by_status,
                 metrics=bot.metrics,
                 mounts=bot.services.mounts,
@@ -312,6 +371,8 @@ async def application(
                 operator=(
                     (settings.metrics_host, settings.metrics_port) if settings.public_url else None
                 ),
+                disk_ok=partial(disk_has_room, settings.database.parent, settings.min_free_bytes),
+                worker_alive=bot.worker_running,
             )
             await health.start()
             operator_port = settings.metrics_port if settings.public_url else settings.http_port
@@ -332,10 +393,19 @@ async def run(settings: Settings, *, force_sync: bool = False) -> None:
     """Run the bot until it is closed (a signal or a fatal gateway error)."""
     async with application(settings, force_sync=force_sync) as app:
         loop = asyncio.get_running_loop()
-        for signum in (signal.SIGTERM, signal.SIGINT):
+        closing: list[asyncio.Task[None]] = []
+
+        def stop() -> None:
             # A container stop is SIGTERM: close cleanly so the worker's last writes land.
-            loop.add_signal_handler(signum, lambda: asyncio.ensure_future(app.bot.close()))
+            # Once: a second signal does not start a second stop.
+            if not closing:
+                closing.append(asyncio.create_task(app.bot.close(), name="hailuo-stop"))
+
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(signum, stop)
         await app.bot.start(settings.discord_token.reveal())
+        if closing:
+            await closing[0]
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -26,6 +26,7 @@ from hailuo.clock import Clock
 from hailuo.jobs import JobDesk, JobRequest
 from hailuo.messages import Term
 from hailuo.notify import PostFailed
+from hailuo.spec import Mode
 from hailuo.status import JobStatus
 from storage.approvals import ApprovalDecision, ApprovalRequest, UnknownApproval
 from storage.audit import AuditAction
@@ -306,6 +307,9 @@ class JobControls:
         job = await self.job(guild_id, job_id)
         check_reroll(job, actor)
         images = {role: (i.mime, i.data) for role, i in (await self.jobs.images(job.id)).items()}
+        if job.spec.mode is not Mode.TEXT and "first" not in images:
+            # Deleted past the re-roll window (HAILUO_IMAGE_RETENTION_HOURS).
+            raise ActionRefused("control.reroll.images_gone", job_id=job.id)
         return await self.desk.create(
             JobRequest(
                 guild_id=guild_id,

@@ -5,6 +5,12 @@ only http(s), no private or loopback addresses unless the owner allows them
 (``HAILUO_ALLOW_PRIVATE_URLS``), no redirects to such addresses, a size cap
 enforced while streaming, and never an ``Authorization`` header (the signed
 URL lives on another host than the API, and the key must not travel there).
+
+Downloads are written under the data directory (``tmp/`` beside the database,
+on the same volume, swept at start-up by ``sweep_temporary``), never the
+system's temp directory. A download first checks that the disk has room for
+the video plus a margin; no room, or an ``OSError`` while writing (ENOSPC), is
+a ``DownloadError`` with ``disk_full``: transient, the job waits and retries.
 """
 
 from __future__ import annotations
@@ -12,10 +18,13 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import logging
+import shutil
 import socket
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import IO
 from urllib.parse import urlsplit
 
 import aiohttp
@@ -25,15 +34,47 @@ log = logging.getLogger(__name__)
 
 CHUNK = 256 * 1024
 MAX_REDIRECTS = 3
+#: The names of our temporary files, so a start-up sweep removes only ours.
+TEMP_PREFIX = "hailuo-"
+TEMP_SUFFIX = ".mp4"
 
 
 class DownloadError(Exception):
-    """The file could not be fetched. ``expired`` marks a URL that no longer serves it."""
+    """The file could not be fetched. ``expired`` marks a URL that no longer serves it.
 
-    def __init__(self, reason: str, *, expired: bool = False, too_large: bool = False) -> None:
+    ``disk_full`` marks a local fault, not the provider's: no room on our disk (or
+    another ``OSError`` writing the file). It is transient: wait and retry, never refund.
+    """
+
+    def __init__(
+        self,
+        reason: str,
+        *,
+        expired: bool = False,
+        too_large: bool = False,
+        disk_full: bool = False,
+    ) -> None:
         super().__init__(reason)
         self.expired = expired
         self.too_large = too_large
+        self.disk_full = disk_full
+
+
+def free_bytes(directory: Path) -> int:
+    """Free space where ``directory`` lives (the disk probe; tests inject their own)."""
+    return shutil.disk_usage(directory).free
+
+
+def sweep_temporary(directory: Path) -> int:
+    """Remove the downloads a crash left behind in ``directory``; return how many."""
+    directory.mkdir(parents=True, exist_ok=True)
+    removed = 0
+    for leftover in directory.glob(f"{TEMP_PREFIX}*{TEMP_SUFFIX}"):
+        leftover.unlink(missing_ok=True)
+        removed += 1
+    if removed:
+        log.info("removed %d leftover download(s) from %s", removed, directory)
+    return removed
 
 
 @dataclass(frozen=True)
@@ -53,14 +94,20 @@ class Downloader:
         max_bytes: int,
         allow_private: bool,
         directory: Path | None = None,
+        min_free: int = 0,
+        free_space: Callable[[Path], int] = free_bytes,
     ) -> None:
         self.session = session
         self.max_bytes = max_bytes
         self.allow_private = allow_private
         self.directory = directory
+        #: Room kept free on top of the video's size (``HAILUO_MIN_FREE_MB``).
+        self.min_free = min_free
+        self.free_space = free_space
 
     async def fetch(self, url: str) -> DownloadedVideo:
         """Stream ``url`` to a temporary file, refusing anything over ``max_bytes``."""
+        await self._check_room(0)  # the margin alone, before asking for the file at all
         for _ in range(MAX_REDIRECTS + 1):
             await self._check_url(url)
             timeout = aiohttp.ClientTimeout(total=600, sock_connect=15, sock_read=60)
@@ -76,15 +123,30 @@ class Downloader:
                     declared = resp.content_length
                     if declared is not None and declared > self.max_bytes:
                         raise DownloadError("declared size over the cap", too_large=True)
+                    await self._check_room(declared if declared is not None else self.max_bytes)
                     return await self._stream(resp)
             except (TimeoutError, aiohttp.ClientError) as exc:
                 raise DownloadError(type(exc).__name__) from None
         raise DownloadError("too many redirects")
 
+    async def _check_room(self, expected: int) -> None:
+        """Refuse to start a download the disk cannot hold (the expected size plus a margin)."""
+        if self.directory is None:
+            return
+        try:
+            free = await asyncio.to_thread(self.free_space, self.directory)
+        except OSError as exc:
+            raise DownloadError(f"disk probe failed: {exc.strerror}", disk_full=True) from None
+        if free < expected + self.min_free:
+            raise DownloadError("not enough free disk space", disk_full=True)
+
     async def _stream(self, resp: aiohttp.ClientResponse) -> DownloadedVideo:
-        handle = tempfile.NamedTemporaryFile(  # noqa: SIM115 - closed below, kept on success
-            prefix="hailuo-", suffix=".mp4", dir=self.directory, delete=False
-        )
+        try:
+            handle = tempfile.NamedTemporaryFile(  # noqa: SIM115 - closed below, kept on success
+                prefix=TEMP_PREFIX, suffix=TEMP_SUFFIX, dir=self.directory, delete=False
+            )
+        except OSError as exc:
+            raise DownloadError(f"cannot create the file: {exc.strerror}", disk_full=True) from None
         path = Path(handle.name)
         size = 0
         try:
@@ -93,14 +155,21 @@ class Downloader:
                     size += len(chunk)
                     if size > self.max_bytes:
                         raise DownloadError("size over the cap", too_large=True)
-                    await asyncio.to_thread(handle.write, chunk)
-        except BaseException:
+                    await asyncio.to_thread(self._write, handle, chunk)
+        except BaseException as exc:
             await asyncio.to_thread(path.unlink, missing_ok=True)
+            if isinstance(exc, OSError) and not isinstance(exc, aiohttp.ClientError | TimeoutError):
+                # ENOSPC and kin: our disk, not the provider's file; wait for room.
+                raise DownloadError(f"writing failed: {exc.strerror}", disk_full=True) from None
             raise
         if size == 0:
             await asyncio.to_thread(path.unlink, missing_ok=True)
             raise DownloadError("empty file")
         return DownloadedVideo(path=path, size=size)
+
+    def _write(self, handle: IO[bytes], chunk: bytes) -> None:
+        """One chunk to disk, on a thread (a seam: tests make it fail as a full disk would)."""
+        handle.write(chunk)
 
     async def _check_url(self, url: str) -> None:
         parts = urlsplit(url)

@@ -538,6 +538,10 @@ CATALOG: dict[str, dict[str, str]] = {
         "control.reroll.not_yours": "Only the member who asked for video #{job_id} can re-roll it.",
         "control.reroll.rejected": "A moderator rejected video #{job_id}; it cannot be re-rolled.",
         "control.reroll.not_finished": "Video #{job_id} is {state}; re-roll it once it is done.",
+        "control.reroll.images_gone": (
+            "The image of video #{job_id} is no longer kept (images are deleted a while "
+            "after a video ends); start a new /hailuo animate with the image instead."
+        ),
         "control.reroll.confirm": (
             "Make video #{job_id} again, with the same request and images? It costs {cost} "
             "credit(s); you have {remaining} left."

@@ -422,6 +422,10 @@ ZH_CN: dict[str, str] = {
     "control.reroll.not_yours": "只有发起视频 #{job_id} 的成员才能重新生成它。",
     "control.reroll.rejected": "视频 #{job_id} 已被版主拒绝，无法重新生成。",
     "control.reroll.not_finished": "视频 #{job_id} 当前状态为“{state}”；请等它完成后再重新生成。",
+    "control.reroll.images_gone": (
+        "视频 #{job_id} 的图片已不再保留（视频结束一段时间后会删除）；"
+        "请用该图片重新发起 /海螺 图生视频。"
+    ),
     "control.reroll.confirm": (
         "用相同的请求和图片重新生成视频 #{job_id}？需要 {cost} 积分；你还剩 {remaining}。"
     ),

@@ -93,6 +93,14 @@ class Settings:
     approval: str = "off"
     default_upload_limit: int = 10 * MIB
     max_video_bytes: int = 200 * MIB
+    #: Free space the data directory keeps: /healthz fails below it, a download needs it
+    #: on top of the video's size.
+    min_free_bytes: int = 512 * MIB
+    #: How long a finished job's images are kept for a re-roll, seconds.
+    image_retention: float = 72 * 3600.0
+    #: How long a stop (SIGTERM) waits for the steps in flight; plus one provider
+    #: call's timeout for a submit already sent, it stays under compose's 60 s grace.
+    stop_grace: float = 20.0
     log_level: str = "INFO"
     sync_guild_id: int | None = None
 
@@ -217,6 +225,9 @@ def _parse(read: _Reader, *, require_discord: bool = True) -> Settings:
             read.integer("HAILUO_DEFAULT_UPLOAD_LIMIT", 10 * MIB, minimum=1024)
         ),
         max_video_bytes=_req(read.integer("HAILUO_MAX_VIDEO_BYTES", 200 * MIB, minimum=1024)),
+        min_free_bytes=_req(read.integer("HAILUO_MIN_FREE_MB", 512, minimum=0)) * MIB,
+        image_retention=_req(read.integer("HAILUO_IMAGE_RETENTION_HOURS", 72)) * 3600.0,
+        stop_grace=read.number("HAILUO_STOP_GRACE_SECONDS", 20.0, minimum=0.0),
         log_level=(read.text("HAILUO_LOG_LEVEL", "INFO") or "INFO").upper(),
         sync_guild_id=read.integer("HAILUO_SYNC_GUILD_ID", None, minimum=1),
     )

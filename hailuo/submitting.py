@@ -18,6 +18,7 @@ design, "The job's life"): failed and refunded, never sent again.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import dataclasses
 import logging
@@ -67,6 +68,8 @@ class Submitter(Step):
         # Looked up at call time, so the capability tables are always the current ones.
         self.serves = serves or (lambda name, spec: capabilities.can_serve(name, spec))
         self.callback_url = callback_url
+        #: Submits under way; a stop waits for them (``Worker.finish_submits``).
+        self.in_flight: set[asyncio.Future[None]] = set()
 
     def candidates(self, job: Job) -> list[str]:
         """Providers in order that can serve the job and that it has not given up on."""
@@ -95,6 +98,13 @@ class Submitter(Step):
         return self._submit(job, name)
 
     async def _submit(self, job: Job, name: str) -> None:
+        """Shielded: a stop that cancels the step lets the call answer and its outcome land."""
+        call = asyncio.ensure_future(self._send(job, name))
+        self.in_flight.add(call)
+        call.add_done_callback(self.in_flight.discard)
+        await asyncio.shield(call)
+
+    async def _send(self, job: Job, name: str) -> None:
         prepared = await self.prepare(job)
         url = self.callback_url(name, job.id) if self.callback_url else None
         if url:

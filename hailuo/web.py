@@ -10,18 +10,28 @@ else (any other path is 404), and ``/healthz``, ``/metrics`` and the demo's file
 live on the operator's own site, loopback unless ``HAILUO_METRICS_HOST`` says
 otherwise: provider names and failure counts are not for strangers.
 
-``/healthz`` is 200 only while the gateway is connected and the database
-answers, so a container orchestrator restarts a bot that is silently stuck.
+``/healthz`` is 200 only while the gateway is connected, the worker runs, the
+database takes a write (``database_ok`` writes a one-row heartbeat: a read alone passes while
+every write fails) and the disk has room (``disk_ok``), so a container
+orchestrator restarts a bot that is silently stuck. A check that does not
+answer within ``CHECK_SECONDS`` counts as failed (Docker's probe waits 5 s).
 Neither page carries a secret or a prompt.
 """
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from collections.abc import Awaitable, Callable, Iterable
 
 from aiohttp import web
 
 from hailuo.metrics import Metrics
+
+log = logging.getLogger(__name__)
+
+#: How long one health check may take before it counts as failed.
+CHECK_SECONDS = 3.0
 
 
 class HealthServer:
@@ -37,12 +47,16 @@ class HealthServer:
         mounts: Iterable[Callable[[web.Application], None]] = (),
         public_mounts: Iterable[Callable[[web.Application], None]] = (),
         operator: tuple[str, int] | None = None,
+        disk_ok: Callable[[], Awaitable[bool]] | None = None,
+        worker_alive: Callable[[], bool] | None = None,
     ) -> None:
         self.host = host
         self.port = port
         self.operator = operator
         self._gateway_connected = gateway_connected
         self._database_ok = database_ok
+        self._disk_ok = disk_ok
+        self._worker_alive = worker_alive
         self._jobs_by_state = jobs_by_state
         self.metrics = metrics
         #: The operator's pages: health, metrics and the bot's own files.
@@ -82,11 +96,29 @@ class HealthServer:
 
     async def healthz(self, request: web.Request) -> web.Response:
         gateway = self._gateway_connected()
-        database = await self._database_ok()
-        ok = gateway and database
-        body = {"status": "ok" if ok else "unhealthy", "gateway": gateway, "database": database}
+        database = await _within(self._database_ok, "database")
+        disk = await _within(self._disk_ok, "disk") if self._disk_ok is not None else True
+        worker = self._worker_alive() if self._worker_alive is not None else True
+        ok = gateway and database and disk and worker
+        body = {
+            "status": "ok" if ok else "unhealthy",
+            "gateway": gateway,
+            "database": database,
+            "disk": disk,
+            "worker": worker,
+        }
         return web.json_response(body, status=200 if ok else 503)
 
     async def render_metrics(self, request: web.Request) -> web.Response:
         text = self.metrics.render(await self._jobs_by_state())
         return web.Response(text=text, content_type="text/plain", charset="utf-8")
+
+
+async def _within(check: Callable[[], Awaitable[bool]], name: str) -> bool:
+    """One check's answer; a check stuck behind a held write lock counts as failed."""
+    try:
+        async with asyncio.timeout(CHECK_SECONDS):
+            return await check()
+    except TimeoutError:
+        log.warning("health check %s did not answer within %.0f s", name, CHECK_SECONDS)
+        return False

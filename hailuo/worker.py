@@ -213,6 +213,21 @@ class Worker:
         self._background.add(future)
         future.add_done_callback(self._background.discard)
 
+    async def finish_submits(self, within: float) -> bool:
+        """At a stop: wait for the submits under way to record their outcome (shielded calls).
+
+        True when none is left. One still unanswered after ``within`` seconds stays in
+        ``submitting`` and is ended at the next start like any interrupted submit.
+        """
+        pending = set(self.submitter.in_flight)
+        if pending:
+            log.info("waiting for %d submit(s) under way", len(pending))
+            done, pending = await asyncio.wait(pending, timeout=max(0.0, within))
+            for future in done:
+                if not future.cancelled() and future.exception() is not None:
+                    log.warning("a submit under way failed at stop: %r", future.exception())
+        return not pending
+
     async def drain(self) -> None:
         """Wait for the background queries started by ``poll_soon``."""
         while self._background:

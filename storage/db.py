@@ -4,11 +4,23 @@ One connection is shared by the whole bot. aiosqlite runs it on a thread, so
 two coroutines issuing ``BEGIN`` on it at once would interleave their
 statements; ``Database.transaction()`` therefore takes an ``asyncio.Lock``
 and opens ``BEGIN IMMEDIATE`` so a check-then-write (credits, caps) is atomic.
+
+Because the connection is shared, a transaction left open poisons every later
+write. ``BEGIN``, ``COMMIT`` and ``ROLLBACK`` therefore run to their end even
+when the task awaiting them is cancelled (a stop, a timeout): the statement is
+finished under the lock, a cancelled ``BEGIN`` is rolled back, and only then is
+the cancellation passed on. A transaction found open on entry is rolled back.
+
+The file uses ``auto_vacuum=INCREMENTAL`` (set on a new file, applied to an old
+one by a single ``VACUUM`` at open), so pages freed by the image sweep are
+given back to the disk with ``PRAGMA incremental_vacuum``.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import hashlib
 import logging
 import re
 import sqlite3
@@ -16,7 +28,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mappin
 from contextlib import asynccontextmanager
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import aiosqlite
 
@@ -26,6 +38,19 @@ Params = Mapping[str, Any] | tuple[Any, ...]
 #: Work to do once a transaction has committed (and the write lock is released).
 AfterCommit = Callable[[], Awaitable[None]]
 _MIGRATION_NAME = re.compile(r"^(\d{3})_[a-z0-9_]+\.sql$")
+#: ``PRAGMA auto_vacuum`` answers 2 for INCREMENTAL.
+_INCREMENTAL = 2
+#: The health check's write: one row, overwritten each time.
+HEARTBEAT = """
+INSERT INTO bot_state (key, value) VALUES ('healthz_heartbeat', :value)
+ON CONFLICT (key) DO UPDATE SET value = excluded.value
+"""
+T = TypeVar("T")
+
+
+def sha256_hex(data: bytes) -> str:
+    """The content address of a stored image (also registered as SQL ``sha256()``)."""
+    return hashlib.sha256(bytes(data)).hexdigest()
 
 
 def _probe(path: Path) -> None:
@@ -58,6 +83,8 @@ class Database:
                 await asyncio.to_thread(_probe, Path(path))
             conn = await aiosqlite.connect(str(path), isolation_level=None)
             conn.row_factory = aiosqlite.Row
+            # First: on a new file it only takes effect before anything is written.
+            await conn.execute("PRAGMA auto_vacuum=INCREMENTAL")
             await conn.execute("PRAGMA journal_mode=WAL")
             # FULL, not NORMAL: with WAL, NORMAL may lose the last commits on power loss, and
             # a lost ``submitting`` mark after the provider accepted would mean a second
@@ -65,7 +92,10 @@ class Database:
             await conn.execute("PRAGMA synchronous=FULL")
             await conn.execute("PRAGMA foreign_keys=ON")
             await conn.execute("PRAGMA busy_timeout=5000")
+            # Migration 005 addresses the images already stored by their content.
+            await conn.create_function("sha256", 1, sha256_hex, deterministic=True)
             db = cls(conn)
+            await db._incremental_vacuum_mode()
             await db.migrate()
         except (OSError, sqlite3.Error) as exc:
             if conn is not None:
@@ -73,6 +103,35 @@ class Database:
             reason = getattr(exc, "strerror", None) or str(exc) or type(exc).__name__
             raise DatabaseOpenError(f"cannot open the database {path}: {reason}") from None
         return db
+
+    async def _incremental_vacuum_mode(self) -> None:
+        """Turn on ``auto_vacuum=INCREMENTAL``: free on a new file, one ``VACUUM`` on an old one."""
+        row = await self.fetch_one("PRAGMA auto_vacuum")
+        if row is not None and int(row[0]) == _INCREMENTAL:
+            return
+        # An existing file keeps its old mode until rebuilt: once, at start-up, before any work.
+        log.info("rebuilding the database once for incremental vacuum")
+        await self._conn.execute("PRAGMA auto_vacuum=INCREMENTAL")
+        await self._conn.execute("VACUUM")
+
+    async def incremental_vacuum(self) -> None:
+        """Give the pages freed by deletions back to the file system (outside any transaction)."""
+        async with self._lock:
+            await self._finish(self._reset)
+            await self._finish(self._vacuum_and_checkpoint)
+
+    async def _vacuum_and_checkpoint(self) -> None:
+        # Each step of the pragma frees one page and ``execute`` steps a row-less statement
+        # only once, so it goes through ``executescript``, which steps it to its end. The
+        # checkpoint then writes the shrunk database back to the main file, WAL truncated.
+        await self._conn.executescript(
+            "PRAGMA incremental_vacuum; PRAGMA wal_checkpoint(TRUNCATE);"
+        )
+
+    async def file_pages(self) -> int:
+        """The file's size in pages (what incremental vacuum shrinks)."""
+        row = await self.fetch_one("PRAGMA page_count")
+        return int(row[0]) if row else 0
 
     async def close(self) -> None:
         await self._conn.close()
@@ -86,24 +145,82 @@ class Database:
             log.exception("database ping failed")
             return False
 
+    async def heartbeat(self, value: str) -> bool:
+        """Whether the database takes a write (the health check): one tiny committed row.
+
+        A read alone passes while every write fails (a transaction left open, a full
+        disk, a read-only file), so the health check proves a write.
+        """
+        try:
+            async with self.transaction() as tx:
+                await tx.execute(HEARTBEAT, {"value": value})
+        except Exception:  # the health check reports, never raises
+            log.exception("database heartbeat write failed")
+            return False
+        return True
+
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[Tx]:
         """One write transaction; its ``after_commit`` callbacks run once it committed."""
         async with self._lock:
-            await self._conn.execute("BEGIN IMMEDIATE")
+            await self._finish(self._begin)
             tx = Tx(self._conn, self)
             try:
                 yield tx
             except BaseException:
-                await self._conn.execute("ROLLBACK")
+                await self._finish(self._rollback)
                 raise
-            else:
-                await self._conn.execute("COMMIT")
+            try:
+                await self._finish(lambda: self._conn.execute("COMMIT"))
+            except BaseException:
+                # A failed COMMIT (disk full, I/O error) leaves the transaction open.
+                await self._finish(self._rollback)
+                raise
         for callback in tx.committed():
             try:
                 await callback()
             except Exception:  # the change is committed; a follow-up never undoes it
                 log.exception("after-commit callback failed")
+
+    async def _begin(self) -> None:
+        await self._reset()
+        await self._conn.execute("BEGIN IMMEDIATE")
+
+    async def _reset(self) -> None:
+        """Roll back a transaction left open (by a failed COMMIT or an older bug)."""
+        if self._conn.in_transaction:
+            log.warning("rolling back a transaction left open on the shared connection")
+            await self._conn.execute("ROLLBACK")
+
+    async def _rollback(self) -> None:
+        if self._conn.in_transaction:  # a failed BEGIN or COMMIT may have ended it already
+            await self._conn.execute("ROLLBACK")
+
+    async def _finish(self, step: Callable[[], Awaitable[T]]) -> T:
+        """Run ``step`` to its end even if the caller is cancelled meanwhile.
+
+        The caller holds the write lock. A cancellation while ``step`` runs is held
+        back until it finished; if the transaction is then open (a cancelled
+        ``BEGIN``), it is rolled back first, so no cancelled task ever leaves the
+        shared connection inside a transaction. Then the cancellation goes on.
+        """
+        task = asyncio.ensure_future(step())
+        cancelled = False
+        while not task.done():
+            try:
+                await asyncio.shield(task)
+            except asyncio.CancelledError:
+                cancelled = True
+        if cancelled:
+            if not task.cancelled():
+                task.exception()  # retrieved: the cancellation is what goes on
+            if self._conn.in_transaction:
+                rollback = asyncio.ensure_future(self._conn.execute("ROLLBACK"))
+                while not rollback.done():
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await asyncio.shield(rollback)
+            raise asyncio.CancelledError
+        return task.result()
 
     async def fetch_one(self, sql: str, params: Params = ()) -> aiosqlite.Row | None:
         async with self._conn.execute(sql, params) as cur:
@@ -175,6 +292,7 @@ def _migrations() -> list[tuple[int, str, str]]:
             found.append((int(match.group(1)), entry.name, entry.read_text(encoding="utf-8")))
     found.sort()
     numbers = [n for n, _, _ in found]
+    # ``user_version`` records the highest applied, so a gap would skip a later-landed one.
     if numbers != list(range(1, len(numbers) + 1)):
         raise RuntimeError(f"migrations must be numbered 001, 002, … without gaps: {numbers}")
     return found

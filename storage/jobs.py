@@ -18,7 +18,7 @@ import aiosqlite
 from hailuo.errors import UserInputError
 from hailuo.spec import JobSpec
 from hailuo.status import JobStatus, Settlement, can_transition, settlement
-from storage.db import Database, Tx
+from storage.db import Database, Tx, sha256_hex
 from storage.ledger import LedgerEntryKind, append_entry
 
 
@@ -117,12 +117,28 @@ INSERT INTO jobs (guild_id, channel_id, user_id, interaction_id, status_message_
 VALUES (:guild_id, :channel_id, :user_id, :interaction_id, :status_message_id, :status,
         :spec, :cost, :period, :locale, :attachment_limit, :now, :now)
 """
-INSERT_IMAGE = (
-    "INSERT INTO job_images (job_id, role, mime, data) VALUES (:job, :role, :mime, :data)"
-)
+# Images are stored once by content (migration 005): a re-roll adds a reference, not bytes.
+INSERT_IMAGE = """
+INSERT INTO images (hash, mime, data, size) VALUES (:hash, :mime, :data, :size)
+ON CONFLICT (hash) DO NOTHING
+"""
+INSERT_IMAGE_REF = "INSERT INTO job_image_refs (job_id, role, hash) VALUES (:job, :role, :hash)"
 SELECT_JOB = "SELECT * FROM jobs WHERE id = :id"
 SELECT_BY_INTERACTION = "SELECT id FROM jobs WHERE interaction_id = :interaction"
-SELECT_IMAGES = "SELECT role, mime, data FROM job_images WHERE job_id = :id"
+SELECT_IMAGES = """
+SELECT r.role, i.mime, i.data FROM job_image_refs r JOIN images i ON i.hash = r.hash
+WHERE r.job_id = :id
+"""
+#: References of jobs that ended before the cut-off (past the re-roll window).
+DELETE_OLD_IMAGE_REFS = """
+DELETE FROM job_image_refs WHERE job_id IN (
+    SELECT id FROM jobs WHERE finished_at IS NOT NULL AND finished_at < :before
+    AND status IN ('delivered', 'rejected', 'expired', 'cancelled', 'failed', 'delivery_failed')
+)
+"""
+DELETE_UNREFERENCED_IMAGES = """
+DELETE FROM images WHERE NOT EXISTS (SELECT 1 FROM job_image_refs r WHERE r.hash = images.hash)
+"""
 SELECT_OPEN = """
 SELECT * FROM jobs WHERE status NOT IN
     ('delivered', 'rejected', 'expired', 'cancelled', 'failed', 'delivery_failed')
@@ -203,9 +219,11 @@ class JobRepository:
                 raise
             raise DuplicateInteraction("request.duplicate", job_id=int(row["id"])) from None
         for role, (mime, data) in new.images.items():
+            digest = sha256_hex(data)
             await tx.execute(
-                INSERT_IMAGE, {"job": job_id, "role": role, "mime": mime, "data": data}
+                INSERT_IMAGE, {"hash": digest, "mime": mime, "data": data, "size": len(data)}
             )
+            await tx.execute(INSERT_IMAGE_REF, {"job": job_id, "role": role, "hash": digest})
         await append_entry(
             tx,
             guild_id=new.guild_id,
@@ -250,6 +268,19 @@ class JobRepository:
     async def images(self, job_id: int) -> dict[str, StoredImage]:
         rows = await self.db.fetch_all(SELECT_IMAGES, {"id": job_id})
         return {r["role"]: StoredImage(r["role"], r["mime"], bytes(r["data"])) for r in rows}
+
+    async def sweep_images(self, before: float) -> int:
+        """Drop the images of jobs that ended before ``before``; return how many were freed.
+
+        An image shared by a re-roll that is still young keeps living through its
+        reference; only bytes nobody points to any more are deleted.
+        """
+        async with self.db.transaction() as tx:
+            await tx.execute(DELETE_OLD_IMAGE_REFS, {"before": before})
+            freed = await tx.execute(DELETE_UNREFERENCED_IMAGES)
+        if freed:
+            await self.db.incremental_vacuum()  # the freed pages go back to the disk
+        return freed
 
     async def open_jobs(self) -> list[Job]:
         return [Job.from_row(r) for r in await self.db.fetch_all(SELECT_OPEN)]

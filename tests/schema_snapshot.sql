@@ -3,6 +3,7 @@ CREATE INDEX audit_actor ON audit (guild_id, actor_id, id);
 CREATE INDEX audit_guild ON audit (guild_id, action, id);
 CREATE INDEX audit_target ON audit (guild_id, target_user_id, id);
 CREATE UNIQUE INDEX blocks_one_open ON blocks (guild_id, user_id) WHERE lifted_at IS NULL;
+CREATE INDEX job_image_refs_hash ON job_image_refs (hash);
 CREATE INDEX jobs_member ON jobs (guild_id, user_id, created_at);
 CREATE UNIQUE INDEX jobs_one_per_interaction ON jobs (interaction_id)
     WHERE interaction_id IS NOT NULL;
@@ -110,11 +111,16 @@ CREATE TABLE guild_tiers (
     updated_at  REAL NOT NULL,
     PRIMARY KEY (guild_id, role_id)
 );
-CREATE TABLE job_images (
+CREATE TABLE images (
+    hash        TEXT PRIMARY KEY CHECK (length(hash) = 64),
+    mime        TEXT NOT NULL,
+    data        BLOB NOT NULL,
+    size        INTEGER NOT NULL CHECK (size >= 0)
+);
+CREATE TABLE job_image_refs (
     job_id  INTEGER NOT NULL REFERENCES jobs (id),
     role    TEXT NOT NULL CHECK (role IN ('first', 'last')),
-    mime    TEXT NOT NULL,
-    data    BLOB NOT NULL,
+    hash    TEXT NOT NULL REFERENCES images (hash),
     PRIMARY KEY (job_id, role)
 );
 CREATE TABLE jobs (
@@ -196,3 +202,6 @@ CREATE TRIGGER ledger_no_delete BEFORE DELETE ON ledger
 BEGIN SELECT RAISE(ABORT, 'the ledger is append-only'); END;
 CREATE TRIGGER ledger_no_update BEFORE UPDATE ON ledger
 BEGIN SELECT RAISE(ABORT, 'the ledger is append-only'); END;
+CREATE VIEW job_images AS
+SELECT r.job_id AS job_id, r.role AS role, i.mime AS mime, i.data AS data
+FROM job_image_refs r JOIN images i ON i.hash = r.hash;
