@@ -113,15 +113,12 @@ class Deliverer(Step):
             video = await self.downloaders.get(job.provider, self.downloader).fetch(url)
         except DownloadError as exc:
             log.warning("download failed %s: %s", job.log_context(), exc)
-            if exc.disk_full:
-                await self._wait_for_disk(job)
-                return
             if exc.too_large:
                 too_large = DeliveryPlan(False, 0, "delivery.too_large_to_fetch")
                 await self._post(job, None, url, too_large)
             elif exc.expired and not self._fresh_url(job):
                 await self._give_up(job, URL_EXPIRED, {})
-            else:
+            else:  # a full disk (``disk_full``) included: ours, it passes; never refunded
                 await self._retry(job)
             return
         except OSError as exc:
@@ -256,26 +253,6 @@ class Deliverer(Step):
         if fresh is None or fresh.status is not JobStatus.SUCCEEDED:
             return
         await self._fail(fresh, rule, dict(params), to=JobStatus.DELIVERY_FAILED)
-
-    async def _wait_for_disk(self, job: Job) -> None:
-        """Our disk is full: wait with back-off for room; never counted, never refunded.
-
-        Nothing was posted, so the attempt counted before the download is given back:
-        a full disk is our fault, and it must not spend the job's delivery budget.
-        """
-        now = self.clock()
-        fresh = await self.jobs.get(job.id)
-        if fresh is None or fresh.status is not JobStatus.SUCCEEDED:
-            return
-        waits = int(fresh.provider_meta.get("disk_waits", 0)) + 1
-        delay = self.backoff.delay(min(waits, 8), self.rng)
-        await self.jobs.update(
-            fresh,
-            now,
-            delivery_attempts=max(0, fresh.delivery_attempts - 1),
-            provider_meta={**fresh.provider_meta, "disk_waits": waits},
-            next_delivery_at=now + delay,
-        )
 
     async def _delivered(self, job: Job, message_id: int, kind: str, size: int | None) -> None:
         job = await asyncio.shield(

@@ -248,7 +248,7 @@ async def disk_core(
 async def _wait_while_full(core: Core, job_id: int, ticks: int) -> None:
     """Tick well past the delivery attempt budget while the disk is full."""
     for _ in range(ticks):
-        core.clock.advance(120)  # past any back-off, so every tick tries again
+        core.clock.advance(400)  # past any back-off (capped at 5 min), so every tick tries again
         await core.worker.tick()
         job = await core.jobs.get(job_id)
         assert job is not None and job.status is JobStatus.SUCCEEDED
@@ -261,13 +261,14 @@ async def test_disk_full_before_download_waits_and_completes_when_space_returns(
     core, disk, downloader = disk_core
     job = await core.new_job()
     job = await core.run_until(job.id, JobStatus.SUCCEEDED)
-    limit = core.worker.config.max_delivery_attempts
+    limit = 10  # the old rule gave up after 5 attempts: twice that, and still waiting
     await _wait_while_full(core, job.id, ticks=limit * 2)
     assert disk.probes >= limit * 2
     assert sim.downloads == 0  # nothing fetched while there is no room
     assert await ledger_kinds(db, job.id) == ["reserve"]  # never refunded at once
 
     disk.free = 10 * 2**30  # room again
+    core.clock.advance(400)  # the next try is at most one capped back-off away
     job = await core.run_until(job.id, JobStatus.DELIVERED)
     assert [p.kind for p in core.notifier.posted] == ["attachment"]
     assert core.notifier.posted[0].data == sim.video
@@ -281,13 +282,14 @@ async def test_disk_full_while_writing_waits_and_completes(disk_core, sim, db) -
     disk.enospc = True
     job = await core.new_job()
     job = await core.run_until(job.id, JobStatus.SUCCEEDED)
-    limit = core.worker.config.max_delivery_attempts
+    limit = 10  # the old rule gave up after 5 attempts: twice that, and still waiting
     await _wait_while_full(core, job.id, ticks=limit * 2)
     assert sim.downloads >= limit * 2
     assert list(downloader.directory.iterdir()) == []  # type: ignore[union-attr]
     assert await ledger_kinds(db, job.id) == ["reserve"]
 
     disk.enospc = False
+    core.clock.advance(400)
     job = await core.run_until(job.id, JobStatus.DELIVERED)
     assert len(core.notifier.posted) == 1
     assert await ledger_kinds(db, job.id) == ["reserve", "charge"]
