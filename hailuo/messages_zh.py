@@ -133,6 +133,7 @@ ZH_CN: dict[str, str] = {
     "job.interrupted_submit": "提交时被中断；为避免重复扣费，没有再次提交。",
     "job.provider_timeout": "服务商耗时太久，机器人已停止等待。",
     "job.no_provider": "目前没有服务商能接下这个视频。",
+    "job.queue_timeout": "{minutes} 分钟内没有服务商接下这个视频（{providers}：繁忙或不可用）。",
     "job.delivery_failed": "视频已生成，但无法发布到这里。",
     # moderation
     "moderation.blocklist": "你的提示词违反了本服务器的规则：{rule}。请修改后重试。",
@@ -211,6 +212,8 @@ ZH_CN: dict[str, str] = {
     "status.checking_image": "正在检查你的图片…",
     "status.queued": "排队中",
     "status.queued_at": "排队中（第 {position} 位）",
+    "status.queued_eta": "排队中（第 {position} 位，约 {minutes} 分钟）",
+    "status.queued_soon": "排队中（第 {position} 位，不到一分钟）",
     "status.submitting": "正在提交给服务商…",
     "status.submitted": "服务商已受理，等待开始",
     "status.running": "生成中…",

@@ -506,10 +506,13 @@ class Resilience:
         if error is None:
             health.breaker.success()
             health.limiter.succeeded()
-        elif error.kind is ProviderErrorKind.RATE_LIMITED:
+            return
+        if error.kind is ProviderErrorKind.RATE_LIMITED:
             health.limiter.rate_limited(error.retry_after)
             health.breaker.neutral()
-        elif error.kind in ACCOUNT_FAILURES:
+            return
+        health.limiter.answered()  # a probe sent after a rate-limit answer is back
+        if error.kind in ACCOUNT_FAILURES:
             health.breaker.trip()
         elif error.kind in BREAKER_FAILURES:
             health.breaker.failure()
