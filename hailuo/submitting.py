@@ -186,6 +186,11 @@ class Submitter(Step):
             delay = 0.0
         else:
             delay = self.backoff.delay(job.submit_attempts, self.rng, exc.retry_after)
+            if others and not patience_over:
+                # One more try right at the end of the patience, so a provider that is
+                # still failing then is left after about 30 s, not after the next back-off.
+                mark = first_failure[name] + self.config.failover_patience - now
+                delay = min(delay, max(0.0, mark))
         job = await self.jobs.transition(
             job,
             JobStatus.QUEUED,

@@ -9,6 +9,7 @@ windows of simulated time; nothing sleeps.
 
 from __future__ import annotations
 
+import dataclasses
 import random
 from collections import deque
 from dataclasses import dataclass, field
@@ -17,7 +18,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from providers.resilience import WINDOW, SubmitLimiter
+from hailuo.status import JobStatus
+from hailuo.status_text import status_line
+from providers.resilience import WINDOW, Resilience, SubmitLimiter
+from tests.provider_matrix import PROVIDERS, ledger_kinds, provider_core
 from tests.support import FakeClock
 
 
@@ -250,3 +254,54 @@ def test_ratelimit_a_fixed_cap_is_never_exceeded_in_any_60_s_window(
         assert most_in_a_window(sent) <= fixed
         limit = limiter.limit
         assert limit is not None and limiter.floor <= limit <= fixed
+
+
+# -- through the worker and the provider simulators -------------------------------------
+
+
+@pytest.mark.parametrize("name", list(PROVIDERS))
+async def test_ratelimit_storm_then_calm_drains_the_queue(db, clock: FakeClock, name: str) -> None:
+    """Twelve members' jobs meet fifteen rate-limit answers in a row, then a calm."""
+    async with provider_core(name, db, clock) as (sim, core):
+        sim.inject("submit", "http_429", times=15)
+        jobs = [await core.new_job(user_id=user) for user in range(1, 13)]
+        for _ in range(600):
+            states = [(await core.jobs.get(job.id)) for job in jobs]
+            if all(s is not None and s.status is JobStatus.DELIVERED for s in states):
+                break
+            await core.worker.tick()
+            clock.advance(1)
+        else:
+            raise AssertionError(f"not drained: {[s.status for s in states if s]}")
+        assert sim.faults.pending("submit") == 0  # the storm was met in full
+        assert len(sim.submits) == 12  # each job accepted once, none lost
+        for job in jobs:
+            assert await ledger_kinds(db, job.id) == ["reserve", "charge"]
+        # While they waited, the cards showed each job's place and its waiting time.
+        waiting = [v for v in core.notifier.statuses if v.job.status is JobStatus.QUEUED]
+        assert {v.queue_position for v in waiting} >= {1, 2, 3}
+        assert all(v.queue_eta is not None for v in waiting if v.queue_position)
+        limit = core.worker.resilience.limiter(name).limit
+        assert limit is None or limit >= core.worker.resilience.limiter(name).floor
+
+
+async def test_ratelimit_queued_cards_show_a_wait_that_follows_the_rate(
+    db, clock: FakeClock
+) -> None:
+    async with provider_core("minimax", db, clock) as (_, core):
+        core.worker.resilience = Resilience(clock, ["minimax"], caps={"minimax": 2})
+        jobs = [await core.new_job(user_id=user) for user in (1, 2, 3, 4, 5)]
+        await core.worker.tick()
+        shown = {v.job.id: v for v in core.notifier.statuses if v.job.status is JobStatus.QUEUED}
+        waits = [shown[job.id] for job in jobs[2:]]
+        assert [v.queue_position for v in waits] == [1, 2, 3]
+        # Two a minute: the first two went now, the next two in a minute, the fifth in two.
+        assert [v.queue_eta for v in waits] == [60, 60, 120]
+        assert [status_line(v.job, v.queue_position, v.queue_eta) for v in waits] == [
+            "Queued (position 1, about 1 min)",
+            "Queued (position 2, about 1 min)",
+            "Queued (position 3, about 2 min)",
+        ]
+        zh = dataclasses.replace(waits[0].job, locale="zh-CN")
+        assert status_line(zh, 1, 30) == "排队中（第 1 位，不到一分钟）"
+        assert status_line(zh, 2, 61) == "排队中（第 2 位，约 2 分钟）"
