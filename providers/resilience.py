@@ -79,7 +79,8 @@ class SubmitLimiter:
       * every rate-limit answer pauses all submissions for its ``Retry-After`` (or
         ``default_pause``), doubled for each answer in a row with no success between
         (up to ``storm_pause``, or longer when the provider asks), so a storm is not
-        knocked on every two seconds.
+        knocked on every two seconds; after it one request goes alone, and the rest
+        wait for its answer (or ``probe_timeout``), so a burst is not refused whole.
 
       Without a fixed cap nothing limits submissions until the first rate-limit
       answer; a learned limit that climbs past ``ceiling`` is lifted again.
