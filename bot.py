@@ -270,7 +270,9 @@ def build_services(
         rng=random.Random(),  # noqa: S311 - retry jitter, not security
         metrics=metrics,
         config=WorkerConfig(
-            poll_seconds=settings.poll_seconds, default_upload_limit=settings.default_upload_limit
+            poll_seconds=settings.poll_seconds,
+            default_upload_limit=settings.default_upload_limit,
+            queue_deadline=settings.queue_timeout,
         ),
         prepare=partial(prepared_input, jobs),
         submit_caps={p.name: p.submits_per_minute for p in settings.providers},

@@ -106,7 +106,8 @@ class DiscordNotifier:
         message = self._channel(job).get_partial_message(job.status_message_id)
         try:
             await message.edit(
-                embed=status_embed(job, view.queue_position), view=controls_view(job)
+                embed=status_embed(job, view.queue_position, view.queue_eta),
+                view=controls_view(job),
             )
         except discord.HTTPException as exc:
             # Best effort: a status edit never blocks the job's life.

@@ -20,12 +20,12 @@ _COLOURS = {
 }
 
 
-def status_embed(job: Job, position: int | None = None) -> discord.Embed:
+def status_embed(job: Job, position: int | None = None, eta: float | None = None) -> discord.Embed:
     locale = job.locale
     spec = job.spec
     embed = discord.Embed(
         title=render("status.title", locale, job_id=job.id),
-        description=status_line(job, position),
+        description=status_line(job, position, eta),
         colour=_COLOURS.get(job.status, discord.Colour.blurple()),
     )
     if spec.prompt:

@@ -20,6 +20,7 @@ from typing import Protocol
 from hailuo.clock import Clock
 from hailuo.notify import Notifier, StatusView
 from hailuo.status import JobStatus
+from hailuo.status_text import eta_minutes
 from storage.jobs import Job
 
 #: The failure rule of a job cancelled because its first answer never reached the member
@@ -101,6 +102,8 @@ class CardBook(Protocol):
     async def claim_status_message(self, job_id: int, message_id: int, now: float) -> bool:
         """Store ``message_id`` as the job's card unless it has one; False if it had."""
         ...
+#: What a card shows that may change: state, queue position, waiting time (minutes), progress.
+Seen = tuple[JobStatus, int | None, int | None, int | None]
 
 
 class StatusCards:
@@ -111,13 +114,13 @@ class StatusCards:
         self.clock = clock
         self.edit_interval = edit_interval
         self.old_card_age = old_card_age
-        self._shown: dict[int, tuple[tuple[JobStatus, int | None, int | None], float]] = {}
+        self._shown: dict[int, tuple[Seen, float]] = {}
 
-    async def show(self, job: Job, position: int | None = None) -> None:
-        """Edit the status message on a change of state; progress and queue position
-        changes at most every ~10 s; nothing when nothing visible changed."""
+    async def show(self, job: Job, position: int | None = None, eta: float | None = None) -> None:
+        """Edit the status message on a change of state; progress, queue position and
+        waiting time changes at most every ~10 s; nothing when nothing visible changed."""
         now = self.clock()
-        seen = (job.status, position, job.progress)
+        seen: Seen = (job.status, position, eta_minutes(eta), job.progress)
         last = self._shown.get(job.id)
         if last is not None:
             if last[0] == seen:
@@ -129,4 +132,5 @@ class StatusCards:
         self._shown[job.id] = (seen, now)
         if job.status.terminal:
             self._shown.pop(job.id, None)
-        await self.notifier.show_status(StatusView(job=job, queue_position=position))
+        view = StatusView(job=job, queue_position=position, queue_eta=eta)
+        await self.notifier.show_status(view)

@@ -196,7 +196,7 @@ class CliNotifier:
 
     async def show_status(self, view: StatusView) -> None:
         job = view.job
-        words = status_line(job, view.queue_position)
+        words = status_line(job, view.queue_position, view.queue_eta)
         percent = 100 if job.status is JobStatus.DELIVERED else (job.progress or 0)
         bar = "#" * (percent // 5) + "-" * (20 - percent // 5)
         self.stream.write(f"\r[{bar}] {percent:3d}% {words[:60]:<60}")
@@ -331,7 +331,11 @@ async def _run_one(
         clock=system_clock,
         rng=random.Random(),  # noqa: S311 - retry jitter, not security
         metrics=metrics,
-        config=WorkerConfig(poll_seconds=poll, default_upload_limit=settings.max_video_bytes),
+        config=WorkerConfig(
+            poll_seconds=poll,
+            default_upload_limit=settings.max_video_bytes,
+            queue_deadline=settings.queue_timeout,
+        ),
         prepare=partial(prepared_input, jobs),
         submit_caps=caps,
     )

@@ -182,6 +182,9 @@ CATALOG: dict[str, dict[str, str]] = {
         ),
         "job.provider_timeout": "The provider took too long; the bot stopped waiting.",
         "job.no_provider": "No provider could take this video right now.",
+        "job.queue_timeout": (
+            "No provider took this video within {minutes} minutes ({providers}: busy or down)."
+        ),
         "job.delivery_failed": "The video was made but could not be posted here.",
         "job.delivery_unreachable": (
             "The video was made, but the bot can no longer post in that channel "
@@ -304,6 +307,8 @@ CATALOG: dict[str, dict[str, str]] = {
         "status.checking_image": "Checking your image…",
         "status.queued": "Queued",
         "status.queued_at": "Queued (position {position})",
+        "status.queued_eta": "Queued (position {position}, about {minutes} min)",
+        "status.queued_soon": "Queued (position {position}, under a minute)",
         "status.submitting": "Sending to the provider…",
         "status.submitted": "Accepted by the provider; waiting to start",
         "status.running": "Generating…",

@@ -54,6 +54,7 @@ class DirectMessagesClosed(PostFailed):
 class StatusView:
     job: Job
     queue_position: int | None = None  # 1-based among queued jobs, when queued
+    queue_eta: float | None = None  # seconds until it is expected to be sent, when queued
 
 
 @dataclass(frozen=True)

@@ -79,6 +79,7 @@ class Settings:
     freepik_webhook_secret: Secret | None = None
     poll_seconds: float = 5.0
     provider_timeout: float = 30.0  # seconds one provider call may take, connect included
+    queue_timeout: float = 1800.0  # seconds a job may wait for a provider before its refund
     http_host: str = "127.0.0.1"
     http_port: int = 8080
     public_url: str | None = None
@@ -211,6 +212,7 @@ def _parse(read: _Reader, *, require_discord: bool = True) -> Settings:
         freepik_webhook_secret=_secret(read.text("FREEPIK_WEBHOOK_SECRET")),
         poll_seconds=read.number("HAILUO_POLL_SECONDS", 5.0, minimum=0.01),
         provider_timeout=read.number("HAILUO_PROVIDER_TIMEOUT", 30.0, minimum=0.1),
+        queue_timeout=read.number("HAILUO_QUEUE_TIMEOUT", 1800.0, minimum=60.0),
         http_host=http_host,
         http_port=port,
         public_url=read.url("HAILUO_PUBLIC_URL", "") if public_url else None,

@@ -26,7 +26,7 @@ class WorkerConfig:
     poll_seconds: float = 5.0
     default_upload_limit: int = 10 * 1024 * 1024
     task_deadline: float = 2 * 3600.0  # a task still open after this is given up (refunded)
-    queue_deadline: float = 3600.0  # a job no provider accepted within this fails (refunded)
+    queue_deadline: float = 1800.0  # HAILUO_QUEUE_TIMEOUT: no provider took it, refunded
     failover_patience: float = 30.0  # how long one job waits on one unhealthy provider
     #: A delivery is retried until the provider's file is gone (its lifetime), paced by
     #: its age between these two waits (seconds); never given up after a count of tries.

@@ -11,6 +11,15 @@ through the log and a metric), whose circuit opened, or that kept failing
 for ``failover_patience``; the last capable provider is retried until the
 queue deadline instead. A job a provider accepted is never sent elsewhere.
 
+Retries are budgeted by time, not by count: a refusal about the provider (5xx,
+429, a connect failure or a timeout before the body went out) puts the job
+back in ``queued``, with back-off and jitter for an outage and no back-off of
+its own for a rate limit (the provider's limiter pauses everyone and the job
+keeps its place in line). The member sees the position and a waiting time
+read from the limiter's schedule (``QueueForecast``); the wait is bounded by
+``HAILUO_QUEUE_TIMEOUT`` (``queue_deadline``), after which the job fails,
+refunded, saying which providers it waited for.
+
 ``submitting`` is written before the provider is called; an answer that may
 have landed without reaching us ends the job like a crash there would (the
 design, "The job's life"): failed and refunded, never sent again.
@@ -39,6 +48,7 @@ log = logging.getLogger(__name__)
 #: The failure rules a member may read (each one has a catalog entry).
 INTERRUPTED_SUBMIT = "job.interrupted_submit"
 NO_PROVIDER = "job.no_provider"
+QUEUE_TIMEOUT = "job.queue_timeout"
 
 
 class Submitter(Step):
@@ -82,13 +92,14 @@ class Submitter(Step):
 
     def admit(self, job: Job, now: float) -> Coroutine[Any, Any, None] | None:
         """What a queued job does now: be submitted, fail, or (None) keep waiting in line."""
-        if job.next_attempt_at > now:
-            return None
-        # Counted from when the job joined the queue (a held job: from its approval).
+        # Counted from when the job joined the queue (a held job: from its approval),
+        # before the back-off, so the bound holds to the tick.
         if now - float(job.provider_meta.get("queued_at", job.created_at)) > (
             self.config.queue_deadline
         ):
-            return self._fail(job, NO_PROVIDER, {})
+            return self._fail(job, QUEUE_TIMEOUT, self._timeout_params(job))
+        if job.next_attempt_at > now:
+            return None
         candidates = self.candidates(job)
         if not candidates:
             return self._fail(job, NO_PROVIDER, {})
@@ -179,8 +190,17 @@ class Submitter(Step):
             log.warning("moving %s on from %s", job.log_context(), name)
         if give_up or (others and not self.resilience.breaker(name).available()):
             delay = 0.0  # the next provider at once (an open circuit is skipped by admit)
+        elif exc.kind is ProviderErrorKind.RATE_LIMITED:
+            # The provider's limiter now pauses everyone for its Retry-After and slows
+            # down; the job keeps its place in line (admission goes in id order).
+            delay = 0.0
         else:
             delay = self.backoff.delay(job.submit_attempts, self.rng, exc.retry_after)
+            if others and not patience_over:
+                # One more try right at the end of the patience, so a provider that is
+                # still failing then is left after about 30 s, not after the next back-off.
+                mark = first_failure[name] + self.config.failover_patience - now
+                delay = min(delay, max(0.0, mark))
         job = await self.jobs.transition(
             job,
             JobStatus.QUEUED,
@@ -194,8 +214,60 @@ class Submitter(Step):
             return
         self._wake()
 
+    def forecast(self, now: float) -> QueueForecast:
+        """Waiting times for the jobs that stay in line this tick."""
+        return QueueForecast(self, now)
+
+    def _timeout_params(self, job: Job) -> dict[str, Any]:
+        given_up = job.provider_meta.get("given_up", [])
+        waited = [name for name in self.order if name in given_up or name in self.providers]
+        tried = [name for name in waited if name in given_up or self.serves(name, job.spec)]
+        return {
+            "minutes": max(1, round(self.config.queue_deadline / 60)),
+            "providers": tried or waited,
+        }
+
     def _circuit_changed(self, provider: str, state: CircuitState) -> None:
         self.metrics.provider_call(provider, "circuit", state.value)
+
+
+class QueueForecast:
+    """When each job still in line is expected to be sent, for one tick of the worker.
+
+    Jobs are asked in line order. Each goes to the first of its candidates whose
+    circuit lets a submission through (the one ``admit`` would pick; with every
+    circuit open, the one that reopens first), and takes the next slot of that
+    provider's limiter schedule, so the times follow the rate in force now: its
+    pause, its fixed cap and its adaptive limit. A job's own back-off and an open
+    circuit only push its time later.
+    """
+
+    def __init__(self, submitter: Submitter, now: float) -> None:
+        self._submitter = submitter
+        self._now = now
+        self._ahead: dict[str, int] = {}
+        self._slots: dict[str, list[float]] = {}
+
+    def eta(self, job: Job) -> float | None:
+        """Seconds until ``job`` is expected to be sent; None when no provider can take it."""
+        candidates = self._submitter.candidates(job)
+        if not candidates:
+            return None
+        resilience = self._submitter.resilience
+        reopens = 0.0
+        name = next((c for c in candidates if resilience.breaker(c).available()), None)
+        if name is None:
+            name = min(candidates, key=lambda c: resilience.breaker(c).reopens_in())
+            reopens = resilience.breaker(name).reopens_in()
+        ahead = self._ahead.get(name, 0) + 1
+        self._ahead[name] = ahead
+        slots = self._slots.get(name, [])
+        if len(slots) < ahead:
+            # Grown by doubling: a long line costs one schedule per provider, not one per job.
+            slots = resilience.limiter(name).schedule(max(8, ahead, 2 * len(slots)))
+            self._slots[name] = slots
+        at = max(slots[ahead - 1], job.next_attempt_at, self._now + reopens)
+        return max(0.0, at - self._now)
 
 
 async def prepared_input(jobs: JobRepository, job: Job) -> PreparedInput:

@@ -192,6 +192,7 @@ class Worker:
         now = self.clock()
         steps: list[asyncio.Future[None]] = []
         position = 0
+        forecast = self.submitter.forecast(now)
         for job in await self.jobs.open_jobs():
             if job.id in self._busy:
                 continue
@@ -199,7 +200,8 @@ class Worker:
                 action = self.submitter.admit(job, now)
                 if action is None:
                     position += 1
-                    steps.append(self._start(job, self.cards.show(job, position)))
+                    eta = forecast.eta(job)
+                    steps.append(self._start(job, self.cards.show(job, position, eta)))
                 else:
                     steps.append(self._start(job, action))
             elif self._due(job, now):

@@ -103,7 +103,7 @@ async def test_cancel_while_queued_refunds_in_full(discord_sim, minimax, env) ->
     async with running_bot({**env, "MINIMAX_SUBMITS_PER_MINUTE": "1"}) as app:
         _, first = await ask(discord_sim, app, "takes the only slot")
         card, second = await ask(discord_sim, app, "waits in line")
-        await card_shows(discord_sim, card, "Queued (position 1)")
+        await card_shows(discord_sim, card, "Queued (position 1, ")
         assert custom_ids(card) == [f"hailuo:cancel:{second}", f"hailuo:info:{second}"]
 
         cancel = await press(discord_sim, "cancel", second, card, MEMBER)

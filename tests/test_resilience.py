@@ -42,36 +42,55 @@ def test_fixed_cap_allows_that_many_per_sliding_minute(clock: FakeClock) -> None
         assert len([t for t in limiter._admitted if t > clock() - 60]) <= 5
 
 
-def test_fixed_cap_is_not_halved_but_pauses_on_a_rate_limit(clock: FakeClock) -> None:
-    limiter = SubmitLimiter(clock, fixed=5)
+def test_ratelimit_fixed_cap_pauses_halves_and_climbs_back_to_the_cap(clock: FakeClock) -> None:
+    limiter = SubmitLimiter(clock, fixed=5, recover_seconds=30)
     assert limiter.acquire()
     limiter.rate_limited(retry_after=10)
-    assert limiter.limit == 5
-    assert limiter.wait() == pytest.approx(10)
+    assert limiter.limit == 2.5  # halved, under the cap
+    assert limiter.wait() == pytest.approx(10)  # the provider's Retry-After, for everyone
     clock.advance(10)
     assert limiter.acquire()
+    clock.advance(6)  # the climb: 5 a minute more per 30 s, from the end of the pause
+    assert limiter.limit == pytest.approx(3.5)
+    clock.advance(30)
+    assert limiter.limit == 5  # back to the cap, never past it
+    for _ in range(20):
+        limiter.succeeded()
+    assert limiter.limit == 5
 
 
-def test_learned_limit_halves_then_probes_back_up_then_lifts(clock: FakeClock) -> None:
-    limiter = SubmitLimiter(clock, probe_every=60, ceiling=12, default_pause=2)
+def test_ratelimit_learned_limit_halves_climbs_back_then_probes_and_lifts(
+    clock: FakeClock,
+) -> None:
+    limiter = SubmitLimiter(clock, ceiling=12, default_pause=2, recover_seconds=30)
     assert limiter.limit is None
     assert all(limiter.acquire() for _ in range(10))  # nothing known: no limit
+    for _ in range(9):
+        limiter.succeeded()
     limiter.rate_limited()  # the 10th was one too many
-    assert limiter.limit == 5
-    assert limiter.wait() == pytest.approx(2)  # everyone pauses first
-    clock.advance(2)
-    assert limiter.wait() == pytest.approx(58)  # 10 went out in this minute, the cap is 5
-    clock.advance(58)
-    assert limiter.limit == 5  # quiet for 58 s only (the pause lasted 2 s)
-    assert [limiter.acquire() for _ in range(6)] == [True] * 5 + [False]
-    clock.advance(2)
-    assert limiter.limit == 6  # one more per quiet minute
-    limiter.rate_limited()
-    assert limiter.limit == 3
-    clock.advance(2 + 60 * 9)
-    assert limiter.limit == 12
-    clock.advance(60)
-    assert limiter.limit is None  # past the ceiling: lifted until the next rate-limit answer
+    assert limiter.limit == 5  # half of what was going through
+    assert limiter.target == 9  # what the provider accepted in that minute
+    assert limiter.wait() > 2  # a pause, and 9 went out in this minute with a limit of 5
+    clock.advance(12)
+    assert limiter.limit == pytest.approx(8)  # climbing: 9 a minute more per 30 s
+    clock.advance(50)
+    assert limiter.limit == 9  # back to the rate served, then only probing above it
+    assert [limiter.acquire() for _ in range(2)] == [True, False]  # one probe first
+    limiter.succeeded()
+    assert [limiter.acquire() for _ in range(9)] == [True] * 8 + [False]
+    for _ in range(8):
+        limiter.succeeded()
+    assert 9 < limiter.limit < 10.5  # about one more per window of successes
+    steps = 0
+    while limiter.limit is not None:  # probing while the limit is what holds them back
+        steps += 1
+        assert steps < 500
+        clock.advance(1)
+        for _ in range(5):
+            if limiter.acquire():
+                limiter.succeeded()
+    assert steps > 60  # gently: past 12 (the ceiling) only after minutes of successes
+    # Lifted: nothing limits submissions until the next rate-limit answer.
 
 
 def test_learned_limit_never_goes_below_the_floor(clock: FakeClock) -> None:
