@@ -102,6 +102,8 @@ class CardBook(Protocol):
     async def claim_status_message(self, job_id: int, message_id: int, now: float) -> bool:
         """Store ``message_id`` as the job's card unless it has one; False if it had."""
         ...
+
+
 #: What a card shows that may change: state, queue position, waiting time (minutes), progress.
 Seen = tuple[JobStatus, int | None, int | None, int | None]
 
