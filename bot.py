@@ -200,14 +200,14 @@ def build_services(
     answering = accepting(providers, settings.freepik_webhook_secret)
     # The demo's result URL is our own loopback server, so only its downloads may be private.
     demos = [p for p in providers.values() if isinstance(p, DemoProvider)]
-    own = Downloader(session, max_bytes=settings.max_video_bytes, allow_private=True)
+    own = Downloader(max_bytes=settings.max_video_bytes, allow_private=True)
     worker = Worker(
         jobs,
         providers,
         list(settings.provider_names),
         notifier=notifier,
         downloader=Downloader(
-            session, max_bytes=settings.max_video_bytes, allow_private=settings.allow_private_urls
+            max_bytes=settings.max_video_bytes, allow_private=settings.allow_private_urls
         ),
         clock=clock,
         rng=random.Random(),  # noqa: S311 - retry jitter, not security
