@@ -42,6 +42,8 @@ from hailuo.callbacks import CallbackRoutes, CallbackTokens, accepting, callback
 from hailuo.clock import Clock, system_clock
 from hailuo.controls import JobControls
 from hailuo.delivery import Downloader
+from hailuo.images import ImageWorkers
+from hailuo.intake import ImageIntake
 from hailuo.jobs import JobDesk
 from hailuo.metrics import Metrics
 from hailuo.quotas import GuildPolicies, QuotaPolicy
@@ -79,6 +81,8 @@ class Services:
     #: The approval queue and the member's controls (cogs/approvals.py, cogs/controls.py).
     approvals: ApprovalQueue | None = None
     controls: JobControls | None = None
+    #: Fetches and checks ``/hailuo animate`` images (cogs/generate.py).
+    intake: ImageIntake | None = None
 
 
 class HailuoBot(commands.Bot):
@@ -166,6 +170,8 @@ class HailuoBot(commands.Bot):
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self.services.approvals.settled(), timeout=5)
         await super().close()
+        if self.services.intake is not None:
+            self.services.intake.workers.close()
 
 
 def point_discord_at(settings: Settings) -> None:
@@ -260,6 +266,9 @@ def build_services(
         audit=audit,
         approvals=approvals,
         controls=controls,
+        intake=ImageIntake(
+            session, in_flight=desk.guilds.in_flight, policy=policies, workers=ImageWorkers()
+        ),
     )
 
 
