@@ -45,6 +45,8 @@ from hailuo.clock import Clock, system_clock
 from hailuo.controls import JobControls
 from hailuo.delivery import Downloader, sweep_temporary
 from hailuo.housekeeping import ImageSweeper, disk_has_room
+from hailuo.images import ImageWorkers
+from hailuo.intake import ImageIntake
 from hailuo.jobs import JobDesk
 from hailuo.metrics import Metrics
 from hailuo.quotas import GuildPolicies, QuotaPolicy
@@ -86,6 +88,8 @@ class Services:
     controls: JobControls | None = None
     #: Jobs whose first answer is on its way (a job with no card waits for it).
     first_answers: FirstAnswers = field(default_factory=FirstAnswers)
+    #: Fetches and checks ``/hailuo animate`` images (cogs/generate.py).
+    intake: ImageIntake | None = None
 
 
 class HailuoBot(commands.Bot):
@@ -187,6 +191,8 @@ class HailuoBot(commands.Bot):
                     await asyncio.wait_for(drain, timeout=min(5.0, _left(deadline, loop)))
         finally:
             await super().close()
+            if self.services.intake is not None:
+                self.services.intake.workers.close()
 
     async def _stop_worker(self, deadline: float) -> None:
         loop = asyncio.get_running_loop()
@@ -254,7 +260,6 @@ def build_services(
     demos = [p for p in providers.values() if isinstance(p, DemoProvider)]
     downloader = partial(
         Downloader,
-        session,
         max_bytes=settings.max_video_bytes,
         directory=temp_directory(settings),
         min_free=settings.min_free_bytes,
@@ -323,6 +328,9 @@ def build_services(
         approvals=approvals,
         controls=controls,
         first_answers=first_answers,
+        intake=ImageIntake(
+            session, in_flight=desk.guilds.in_flight, policy=policies, workers=ImageWorkers()
+        ),
     )
 
 

@@ -28,6 +28,7 @@ from cogs.errors import answer_privately, describe
 from cogs.render import checking_embed, status_embed
 from hailuo import camera, capabilities, images
 from hailuo.errors import HailuoError, UserInputError
+from hailuo.intake import ImageIntake
 from hailuo.jobs import JobRequest
 from hailuo.messages import render
 from hailuo.spec import DEFAULT_MODEL, JobSpec, Mode, models_for, resolutions_offered
@@ -207,6 +208,25 @@ async def animate(
                 rules=plan.check,
             )
     await _precheck(bot, interaction, spec, guild_id, channel_id)
+    intake = bot.services.intake
+    assert intake is not None, "ImageIntake is built in bot.build_services"
+    # Counted against the in-flight caps until the job's row exists; refused before any download.
+    async with intake.checking(guild_id, interaction.user.id):
+        await _check_images(bot, intake, interaction, spec, plan, frames, started)
+
+
+async def _check_images(
+    bot: HailuoBot,
+    intake: ImageIntake,
+    interaction: discord.Interaction,
+    spec: JobSpec,
+    plan: capabilities.ImagePlan,
+    frames: dict[str, discord.Attachment],
+    started: float,
+) -> None:
+    """Answer "checking your image", fetch and check the images, then create the job."""
+    guild_id, channel_id = _guild_ids(interaction)
+    locale = str(interaction.locale)
     callback = await interaction.response.send_message(embed=checking_embed(locale))
     bot.metrics.interaction_answered(time.monotonic() - started)
     message_id = callback.message_id
@@ -214,10 +234,7 @@ async def animate(
         stored: dict[str, tuple[str, bytes]] = {}
         for role, attachment in frames.items():
             with _frame(role, locale):
-                checked = await images.inspect_async(await attachment.read(), plan.check)
-                prepared = await images.prepare_async(
-                    checked, accepted_formats=plan.send_formats, max_bytes=plan.max_bytes
-                )
+                prepared = await intake.prepared(attachment.url, plan)
             stored[role] = (prepared.mime, prepared.data)
         request = _request(
             interaction, spec, guild_id, channel_id, status_message_id=message_id, images=stored

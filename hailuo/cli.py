@@ -323,11 +323,9 @@ async def _run_one(
         order,
         notifier=notifier,
         downloader=Downloader(
-            session, max_bytes=settings.max_video_bytes, allow_private=settings.allow_private_urls
+            max_bytes=settings.max_video_bytes, allow_private=settings.allow_private_urls
         ),
-        downloaders={
-            DEMO: Downloader(session, max_bytes=settings.max_video_bytes, allow_private=True)
-        },
+        downloaders={DEMO: Downloader(max_bytes=settings.max_video_bytes, allow_private=True)},
         clock=system_clock,
         rng=random.Random(),  # noqa: S311 - retry jitter, not security
         metrics=metrics,

@@ -11,24 +11,37 @@ on the same volume, swept at start-up by ``sweep_temporary``), never the
 system's temp directory. A download first checks that the disk has room for
 the video plus a margin; no room, or an ``OSError`` while writing (ENOSPC), is
 a ``DownloadError`` with ``disk_full``: transient, the job waits and retries.
+Each fetch has its own session whose resolver vets every address it returns
+(``hailuo.netguard``), so the address connected to is the one that was
+vetted, for every redirect hop: no second look-up can rebind the name. What
+arrives must be an MP4 (an ``ftyp`` box of a video brand first), or the
+attempt fails and nothing is posted.
 """
 
 from __future__ import annotations
 
 import asyncio
-import ipaddress
 import logging
 import shutil
-import socket
 import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO
-from urllib.parse import urlsplit
+from typing import IO, Final
 
 import aiohttp
+from aiohttp.abc import AbstractResolver
 from yarl import URL
+
+from hailuo.netguard import (
+    AddressPolicy,
+    AddressRefused,
+    VettingResolver,
+    address_allowed,
+    allow_any,
+    is_literal,
+    literal_allowed,
+)
 
 log = logging.getLogger(__name__)
 
@@ -77,6 +90,37 @@ def sweep_temporary(directory: Path) -> int:
     return removed
 
 
+class RefusedAddressError(DownloadError):
+    """The URL, a redirect or its DNS answer points at a private or loopback address."""
+
+
+class NotAVideoError(DownloadError):
+    """The bytes are not an MP4 (an error page, an image, noise): never posted."""
+
+
+#: Major brands of the ``ftyp`` box of MP4 / QuickTime / 3GP video files.
+VIDEO_BRANDS: Final = frozenset(
+    {b"isom", b"iso2", b"iso3", b"iso4", b"iso5", b"iso6", b"iso7", b"iso8", b"iso9"}
+    | {b"mp41", b"mp42", b"mp71", b"avc1", b"M4V ", b"M4VH", b"M4VP", b"qt  "}
+    | {b"dash", b"msdh", b"msix", b"3gp4", b"3gp5", b"3gp6", b"3gp7", b"3g2a", b"MSNV"}
+    | {b"f4v ", b"XAVC", b"mmp4"}
+)
+#: Enough of the file to read its ``ftyp`` box.
+HEAD_BYTES = 64
+
+
+def mp4_problem(head: bytes) -> str | None:
+    """Why ``head`` (a file's first bytes) is not the start of an MP4 video, or None."""
+    if len(head) < 16 or head[4:8] != b"ftyp":
+        return "not an MP4: no ftyp box at the start"
+    size = int.from_bytes(head[:4], "big")
+    if size < 16 or size > 4096:  # 8-byte header + major brand + minor version, at least
+        return "not an MP4: implausible ftyp box size"
+    if head[8:12] not in VIDEO_BRANDS:
+        return f"not an MP4 video: major brand {head[8:12]!r}"
+    return None
+
+
 @dataclass(frozen=True)
 class DownloadedVideo:
     path: Path
@@ -87,32 +131,55 @@ class DownloadedVideo:
 
 
 class Downloader:
+    """Fetches result files; ``resolver`` (tests) replaces the system's DNS, never the vetting."""
+
     def __init__(
         self,
-        session: aiohttp.ClientSession,
         *,
         max_bytes: int,
         allow_private: bool,
         directory: Path | None = None,
         min_free: int = 0,
         free_space: Callable[[Path], int] = free_bytes,
+        resolver: AbstractResolver | None = None,
+        policy: AddressPolicy | None = None,
     ) -> None:
-        self.session = session
         self.max_bytes = max_bytes
         self.allow_private = allow_private
         self.directory = directory
         #: Room kept free on top of the video's size (``HAILUO_MIN_FREE_MB``).
         self.min_free = min_free
         self.free_space = free_space
+        self.resolver = resolver
+        #: Which addresses may be connected to; ``policy`` exists for tests that need a
+        #: loopback stand-in for a public address.
+        self.policy: AddressPolicy = policy or (allow_any if allow_private else address_allowed)
 
     async def fetch(self, url: str) -> DownloadedVideo:
         """Stream ``url`` to a temporary file, refusing anything over ``max_bytes``."""
         await self._check_room(0)  # the margin alone, before asking for the file at all
+        owned = self.resolver is None
+        inner = aiohttp.DefaultResolver() if self.resolver is None else self.resolver
+        resolver = VettingResolver(inner, self.policy, owns_inner=owned)
+        connector = aiohttp.TCPConnector(resolver=resolver)
+        try:
+            async with aiohttp.ClientSession(connector=connector, trust_env=False) as session:
+                video = await self._follow(session, url)
+        finally:
+            await resolver.close()
+        problem = await asyncio.to_thread(_sniff, video.path)
+        if problem is not None:
+            await asyncio.to_thread(video.discard)
+            raise NotAVideoError(problem)
+        return video
+
+    async def _follow(self, session: aiohttp.ClientSession, url: str) -> DownloadedVideo:
+        """Request ``url``, following up to ``MAX_REDIRECTS`` redirects, each one vetted."""
         for _ in range(MAX_REDIRECTS + 1):
-            await self._check_url(url)
+            self._check_url(url)
             timeout = aiohttp.ClientTimeout(total=600, sock_connect=15, sock_read=60)
             try:
-                async with self.session.get(url, allow_redirects=False, timeout=timeout) as resp:
+                async with session.get(url, allow_redirects=False, timeout=timeout) as resp:
                     if resp.status in (301, 302, 303, 307, 308) and "Location" in resp.headers:
                         url = str(resp.url.join(URL(resp.headers["Location"])))
                         continue
@@ -125,6 +192,10 @@ class Downloader:
                         raise DownloadError("declared size over the cap", too_large=True)
                     await self._check_room(declared if declared is not None else self.max_bytes)
                     return await self._stream(resp)
+            except aiohttp.ClientConnectorError as exc:
+                if isinstance(exc.os_error, AddressRefused):
+                    raise RefusedAddressError("refusing a private or loopback address") from None
+                raise DownloadError(type(exc).__name__) from None
             except (TimeoutError, aiohttp.ClientError) as exc:
                 raise DownloadError(type(exc).__name__) from None
         raise DownloadError("too many redirects")
@@ -171,23 +242,22 @@ class Downloader:
         """One chunk to disk, on a thread (a seam: tests make it fail as a full disk would)."""
         handle.write(chunk)
 
-    async def _check_url(self, url: str) -> None:
-        parts = urlsplit(url)
-        if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise DownloadError("not an http(s) URL")
-        if self.allow_private:
-            return
-        loop = asyncio.get_running_loop()
+    def _check_url(self, url: str) -> None:
+        """The scheme, and a literal address (names are vetted by the session's resolver)."""
         try:
-            infos = await loop.getaddrinfo(
-                parts.hostname, parts.port or 443, type=socket.SOCK_STREAM
-            )
-        except OSError:
-            raise DownloadError("host does not resolve") from None
-        for info in infos:
-            address = ipaddress.ip_address(info[4][0])
-            if not address.is_global:
-                raise DownloadError("refusing a private or loopback address")
+            parsed = URL(url)
+        except (ValueError, TypeError):
+            raise DownloadError("not an http(s) URL") from None
+        host = parsed.raw_host
+        if parsed.scheme not in ("http", "https") or not host:
+            raise DownloadError("not an http(s) URL")
+        if is_literal(host) and not literal_allowed(host, self.policy):
+            raise RefusedAddressError("refusing a private or loopback address")
+
+
+def _sniff(path: Path) -> str | None:
+    with path.open("rb") as handle:
+        return mp4_problem(handle.read(HEAD_BYTES))
 
 
 @dataclass(frozen=True)

@@ -1,7 +1,7 @@
 """Checks and preparation of the image a member gives to ``/hailuo animate``.
 
-Three steps, all pure CPU work (call the sync ones through ``asyncio.to_thread``,
-or use the ``*_async`` wrappers, which do exactly that):
+Three steps, all pure CPU work (the bot runs them on :class:`ImageWorkers`, threads
+of their own; the ``*_async`` wrappers use ``asyncio.to_thread`` for one-shot tools):
 
 1. :func:`check_declared` - Discord's attachment metadata, before any download.
 2. :func:`inspect` - the downloaded bytes: size, format sniffed from the content
@@ -62,12 +62,14 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import io
 import math
 import struct
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from functools import cache
+from functools import cache, partial
 from typing import IO, Final
 
 from PIL import (
@@ -87,6 +89,7 @@ __all__ = [
     "FREEPIK_RULES",
     "CheckedImage",
     "ImageRules",
+    "ImageWorkers",
     "PreparedImage",
     "check_declared",
     "check_dimensions",
@@ -450,3 +453,41 @@ async def prepare_async(
     return await asyncio.to_thread(
         prepare, checked, accepted_formats=accepted_formats, max_bytes=max_bytes
     )
+
+
+class ImageWorkers:
+    """Image decoding and encoding on a small pool of threads of their own, a few at a time.
+
+    Not the loop's default executor: aiohttp's DNS resolver (``getaddrinfo``)
+    runs there, and a look-up once waited 2.9 s behind six image decodes. The
+    semaphore bounds how many requests' images are being fetched and checked at
+    once (each holds up to two images of up to 20 MB, and their decoded frames),
+    so a burst queues instead of growing memory; ``threads`` bounds the CPU.
+    """
+
+    def __init__(self, *, threads: int = 2, concurrent: int = 4) -> None:
+        self._executor = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="hailuo-image")
+        self._slots = asyncio.Semaphore(concurrent)
+
+    @contextlib.asynccontextmanager
+    async def slot(self) -> AsyncIterator[None]:
+        """Held while one request's images are fetched and checked."""
+        async with self._slots:
+            yield
+
+    async def inspect(self, data: bytes, rules: ImageRules = DEFAULT_RULES) -> CheckedImage:
+        """:func:`inspect` on the image threads."""
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._executor, inspect, data, rules)
+
+    async def prepare(
+        self, checked: CheckedImage, *, accepted_formats: frozenset[str], max_bytes: int
+    ) -> PreparedImage:
+        """:func:`prepare` on the image threads."""
+        loop = asyncio.get_running_loop()
+        work = partial(prepare, checked, accepted_formats=accepted_formats, max_bytes=max_bytes)
+        return await loop.run_in_executor(self._executor, work)
+
+    def close(self) -> None:
+        """Stop the threads; work not yet started is dropped (the bot is closing)."""
+        self._executor.shutdown(wait=False, cancel_futures=True)

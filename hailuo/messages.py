@@ -103,6 +103,9 @@ CATALOG: dict[str, dict[str, str]] = {
         "image.too_big": (
             "The image must be smaller than {limit:,} bytes; yours is {actual:,} bytes."
         ),
+        "image.too_big_streamed": (
+            "The image must be smaller than {limit:,} bytes; yours is larger than that."
+        ),
         "image.short_edge": (
             "The image's shorter side must be at least {minimum} pixels; yours is {actual}."
         ),

@@ -70,6 +70,7 @@ ZH_CN: dict[str, str] = {
     "image.declared_type": "附件不是图片（而是 {actual}）。请附上 JPG、PNG 或 WebP 图片。",
     "image.format": "图片必须是 {allowed}（按文件内容判断，而不是文件名）；你的图片是 {actual}。",
     "image.too_big": "图片必须小于 {limit:,} 字节；你的图片有 {actual:,} 字节。",
+    "image.too_big_streamed": "图片必须小于 {limit:,} 字节；你的图片超过了这个大小。",
     "image.short_edge": "图片的短边至少要有 {minimum} 像素；你的图片是 {actual}。",
     "image.aspect": (
         "图片的宽高比必须在 {minimum} 到 {maximum} 之间（不含两端）；"

@@ -5,6 +5,10 @@ reached the provider. A connection that never opened is a refusal
 (``UNAVAILABLE``); once the body may have been sent, a submit's outcome is
 unknown (``UNKNOWN_OUTCOME``) and must never be retried blindly, while a
 query is safe to repeat.
+
+A reply is read up to ``MAX_REPLY_BYTES`` and no further: a provider (or a
+proxy in front of it) that streams more is cut off with a ``ReplyTooLarge``,
+never buffered whole.
 """
 
 from __future__ import annotations
@@ -22,6 +26,17 @@ from providers.base import Phase, TaskState
 log = logging.getLogger(__name__)
 
 DEFAULT_TIMEOUT = aiohttp.ClientTimeout(total=30, connect=10, sock_read=25)
+#: The largest reply body read from a provider; every documented reply is a few KiB.
+MAX_REPLY_BYTES = 1024 * 1024
+
+
+class ReplyTooLarge(ProviderError):
+    """A reply body over ``MAX_REPLY_BYTES``: read no further, treat as unreadable.
+
+    Retryable (``BAD_REPLY``), except for a 2xx answer to a request that is not
+    idempotent: the provider may have accepted a submission whose task id we
+    could not read, so it is ``UNKNOWN_OUTCOME`` and is never sent again blindly.
+    """
 
 
 @dataclass(frozen=True)
@@ -80,7 +95,7 @@ class ProviderHttp:
                 timeout=self.timeout,
                 allow_redirects=False,
             ) as resp:
-                text = await resp.text(errors="replace")
+                text = await self._read_capped(resp, method, path, idempotent=idempotent)
                 return Reply(resp.status, _json_or_none(text), text, dict(resp.headers))
         except (aiohttp.ClientConnectorError, aiohttp.ConnectionTimeoutError) as exc:
             # The connection never opened: the body was not sent, so this is a plain refusal.
@@ -91,6 +106,31 @@ class ProviderHttp:
                 ProviderErrorKind.UNAVAILABLE if idempotent else ProviderErrorKind.UNKNOWN_OUTCOME
             )
             raise self.error(kind, None, f"{method} {path}: {type(exc).__name__}") from None
+
+    async def _read_capped(
+        self, resp: aiohttp.ClientResponse, method: str, path: str, *, idempotent: bool
+    ) -> str:
+        """The reply's text, read in pieces and abandoned past ``MAX_REPLY_BYTES``."""
+        declared = resp.content_length
+        body = bytearray()
+        if declared is None or declared <= MAX_REPLY_BYTES:
+            while len(body) <= MAX_REPLY_BYTES:
+                chunk = await resp.content.read(MAX_REPLY_BYTES + 1 - len(body))
+                if not chunk:
+                    return _decode(bytes(body), resp.charset)
+                body += chunk
+        accepted = 200 <= resp.status < 300
+        kind = (
+            ProviderErrorKind.UNKNOWN_OUTCOME
+            if accepted and not idempotent
+            else ProviderErrorKind.BAD_REPLY
+        )
+        raise ReplyTooLarge(
+            kind,
+            provider=self.provider,
+            provider_code=None,
+            detail=f"{method} {path}: HTTP {resp.status} reply over {MAX_REPLY_BYTES} bytes",
+        )
 
     def error(
         self,
@@ -215,6 +255,14 @@ def classify_status(status: int) -> ProviderErrorKind:
     if status >= 500 or status == 408:
         return ProviderErrorKind.UNAVAILABLE
     return ProviderErrorKind.BAD_REPLY
+
+
+def _decode(body: bytes, charset: str | None) -> str:
+    """The body as text in its declared charset (UTF-8 when none or an unknown one)."""
+    try:
+        return body.decode(charset or "utf-8", errors="replace")
+    except LookupError:
+        return body.decode("utf-8", errors="replace")
 
 
 def _json_or_none(text: str) -> Any:

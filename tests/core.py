@@ -80,7 +80,7 @@ def build_core(
         providers,
         list(providers),
         notifier=notifier,
-        downloader=Downloader(session, max_bytes=50 * 2**20, allow_private=True),
+        downloader=Downloader(max_bytes=50 * 2**20, allow_private=True),
         clock=clock,
         rng=random.Random(7),
         metrics=metrics,

@@ -233,7 +233,6 @@ async def disk_core(
         directory = tmp_path / "tmp"
         directory.mkdir()
         downloader = FullDiskDownloader(
-            session,
             max_bytes=50 * 2**20,
             allow_private=True,
             directory=directory,

@@ -369,6 +369,8 @@ class SimAttachment:
 
     ``content_type``, ``width``, ``height`` and ``size`` are what Discord *declares* in the
     payload; they may deliberately disagree with ``data`` to test the bot's own sniffing.
+    ``extra`` zero bytes are streamed by the CDN after ``data``, made as they are sent (a
+    file far larger than declared, without holding it in memory).
     """
 
     data: bytes
@@ -377,6 +379,7 @@ class SimAttachment:
     width: int | None = None
     height: int | None = None
     size: int | None = None
+    extra: int = 0
 
 
 @dataclass

@@ -224,7 +224,36 @@ class RestServer:
         data, content_type = stored
         call.status = 200
         await self.sim.record(call)
-        return web.Response(body=data, content_type=content_type or "application/octet-stream")
+        if self.sim.cdn_gate is not None:
+            await self.sim.cdn_gate.wait()
+        if request.path not in self.sim.cdn_extra:
+            return web.Response(body=data, content_type=content_type or "application/octet-stream")
+        return await self._stream_cdn(request, content_type)
+
+    async def _stream_cdn(
+        self, request: web.Request, content_type: str | None
+    ) -> web.StreamResponse:
+        """Stream a file with ``extra`` zero bytes, made as they are sent, counting what went."""
+        stored, _ = self.sim.cdn_files[request.path]
+        extra = self.sim.cdn_extra[request.path]
+        resp = web.StreamResponse()
+        resp.content_type = content_type or "application/octet-stream"
+        await resp.prepare(request)
+        sent = 0
+        zeros = bytes(1024 * 1024)
+        try:
+            await resp.write(stored)
+            sent += len(stored)
+            while sent < len(stored) + extra:
+                piece = zeros[: len(stored) + extra - sent]
+                await resp.write(piece)
+                sent += len(piece)
+                self.sim.cdn_sent[request.path] = sent
+            await resp.write_eof()
+        except (ConnectionError, RuntimeError):
+            pass  # the reader hung up: what it read is counted
+        self.sim.cdn_sent[request.path] = sent
+        return resp
 
     async def _answer(self, method: str, path: str, call: RecordedCall) -> Reply:
         found = self.router.match(method, path)

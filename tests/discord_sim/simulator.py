@@ -252,7 +252,7 @@ class DiscordSimulator(SimState):
         for name, att in (attachments or {}).items():
             attachment_id = snowflake_at(self.clock())
             url = self._cdn_put(
-                ctx.channel.id, attachment_id, att.filename, att.data, att.content_type
+                ctx.channel.id, attachment_id, att.filename, att.data, att.content_type, att.extra
             )
             leaf.append({"name": name, "type": 11, "value": str(attachment_id)})
             resolved[str(attachment_id)] = resolved_attachment(attachment_id, att, url)

@@ -75,6 +75,12 @@ class SimState:
         self.interactions: dict[int, SimInteraction] = {}
         self.commands: dict[int | None, list[JSON]] = {}
         self.cdn_files: dict[str, tuple[bytes, str | None]] = {}
+        #: CDN paths whose file goes on with this many zero bytes (``SimAttachment.extra``),
+        #: and how many bytes the CDN managed to write for each before the reader hung up.
+        self.cdn_extra: dict[str, int] = {}
+        self.cdn_sent: dict[str, int] = {}
+        #: While set and not yet open, CDN answers wait (downloads held in flight).
+        self.cdn_gate: asyncio.Event | None = None
         self.calls: list[RecordedCall] = []
         self.command_syncs: list[RecordedCall] = []
         self.gateway_log: list[GatewayFrame] = []
@@ -180,10 +186,18 @@ class SimState:
         return self._tokens.get(token)
 
     def _cdn_put(
-        self, folder: int, file_id: int, filename: str, data: bytes, content_type: str | None
+        self,
+        folder: int,
+        file_id: int,
+        filename: str,
+        data: bytes,
+        content_type: str | None,
+        extra: int = 0,
     ) -> str:
         path = f"/cdn/attachments/{folder}/{file_id}/{filename}"
         self.cdn_files[path] = (data, content_type)
+        if extra:
+            self.cdn_extra[path] = extra
         now = int(self.clock())
         signature = f"ex={now + 86400:x}&is={now:x}&hm={secrets.token_hex(32)}&"
         return f"{self.base_url}{urllib.parse.quote(path)}?{signature}"
