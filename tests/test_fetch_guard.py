@@ -327,8 +327,17 @@ async def test_ftyp_a_page_served_as_the_result_is_never_posted(
         provider = MiniMaxProvider(http, api_key="mm-test-key", base_url=sim.base_url)
         core = build_core(db, clock, http, {"minimax": provider})
         job = await core.new_job()
-        job = await core.run_until(job.id, JobStatus.DELIVERY_FAILED, steps=200)
+        job = await core.run_until(job.id, JobStatus.SUCCEEDED)
+        # Retried, never posted, until the provider's file is gone (MiniMax: about 9 h).
+        for _ in range(200):
+            await core.worker.tick()
+            core.clock.advance(400)
+            fresh = await core.jobs.get(job.id)
+            assert fresh is not None
+            if fresh.status is not JobStatus.SUCCEEDED:
+                break
+    assert fresh.status is JobStatus.DELIVERY_FAILED
     assert core.notifier.posted == []
-    assert sim.downloads == core.worker.config.max_delivery_attempts
+    assert sim.downloads > 10
     assert await ledger_kinds(db, job.id) == ["reserve", "refund"]
     assert "not an MP4" in caplog.text
