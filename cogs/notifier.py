@@ -17,14 +17,22 @@ import discord
 
 from cogs.audit import audit_embed
 from cogs.controls import controls_view
+from cogs.links import fresh_link_view
 from cogs.render import status_embed
 from hailuo.clock import to_datetime
 from hailuo.messages import render
-from hailuo.notify import AdminNotice, PostFailed, StatusView, UploadTooLarge
+from hailuo.notify import AdminNotice, PostFailed, Shrunk, StatusView, UploadTooLarge
 from storage.audit import AuditEntry
 from storage.jobs import Job
 
 log = logging.getLogger(__name__)
+
+MIB = 1024 * 1024
+
+
+def megabytes(size: int) -> str:
+    """Bytes as Discord counts an upload limit (MiB), one decimal where it matters."""
+    return f"{size / MIB:.1f}".removesuffix(".0")
 
 
 class DiscordNotifier:
@@ -47,9 +55,22 @@ class DiscordNotifier:
             # Best effort: a status edit never blocks the job's life.
             log.warning("status edit failed job=%d: %s %s", job.id, exc.status, exc.code)
 
-    async def post_video(self, job: Job, video: Path, size: int) -> int:
+    async def post_video(
+        self, job: Job, video: Path, size: int, *, shrunk: Shrunk | None = None
+    ) -> int:
         file = discord.File(video, filename=f"hailuo-{job.id}.mp4")
-        text = render("delivery.posted", job.locale, user_id=job.user_id, job_id=job.id)
+        if shrunk is None:
+            text = render("delivery.posted", job.locale, user_id=job.user_id, job_id=job.id)
+        else:
+            text = render(
+                "delivery.compressed",
+                job.locale,
+                user_id=job.user_id,
+                job_id=job.id,
+                size_mb=megabytes(shrunk.size),
+                limit_mb=megabytes(shrunk.limit),
+                url=shrunk.url,
+            )
         try:
             message = await self._channel(job).send(
                 text,
@@ -63,18 +84,22 @@ class DiscordNotifier:
             raise PostFailed(f"HTTP {exc.status} code {exc.code}") from None
         return message.id
 
-    async def post_link(self, job: Job, url: str, reason: str) -> int:
+    async def post_link(
+        self, job: Job, url: str, reason: str, *, size: int | None = None, limit: int | None = None
+    ) -> int:
+        sizes = {"size_mb": megabytes(size or 0), "limit_mb": megabytes(limit or 0)}
         text = render(
             "delivery.link",
             job.locale,
             user_id=job.user_id,
             job_id=job.id,
-            reason=render(reason, job.locale),
+            reason=render(reason, job.locale, **sizes),
             url=url,
         )
         try:
             message = await self._channel(job).send(
                 text,
+                view=fresh_link_view(job),
                 nonce=f"hailuo-{job.id}-l",
                 allowed_mentions=discord.AllowedMentions(users=[discord.Object(job.user_id)]),
             )

@@ -2,9 +2,10 @@
 
 The provider's result URL is fetched (it expires, so it is asked for at each
 attempt), and the video goes up as an attachment when it fits the member's,
-the server's and the default upload limit, else as a link (a 413 falls back
-to the link too). A delivery attempt is counted before posting; a job found
-with attempts but no posted message id is first looked for in the channel
+the server's and the default upload limit, else re-encoded to fit
+(``hailuo.shrink``; a 413 takes the same way), and as a link only when that
+fails. A delivery attempt is counted before posting; a job found with
+attempts but no posted message id is first looked for in the channel
 (plus the nonce Discord deduplicates on), so it is never posted twice. A
 failed attempt is retried with back-off until ``max_delivery_attempts``, then the
 job ends ``delivery_failed`` and is refunded.
@@ -16,9 +17,10 @@ import asyncio
 import logging
 from collections.abc import Mapping
 
-from hailuo.delivery import Downloader, DownloadError, plan_delivery
+from hailuo.delivery import DownloadedVideo, Downloader, DownloadError, plan_delivery
 from hailuo.errors import ProviderError
-from hailuo.notify import Notifier, PostFailed, UploadTooLarge
+from hailuo.notify import Notifier, PostFailed, Shrunk, UploadTooLarge
+from hailuo.shrink import Shrinker, ShrinkFailed
 from hailuo.status import JobStatus
 from hailuo.steps import Step, StepKit
 from storage.jobs import Job
@@ -39,8 +41,11 @@ class Deliverer(Step):
         notifier: Notifier,
         downloader: Downloader,
         downloaders: Mapping[str, Downloader] | None,
+        shrinker: Shrinker | None = None,
     ) -> None:
         super().__init__(kit)
+        #: Re-encodes a video over the upload limit to fit; None: such a video is a link.
+        self.shrinker = shrinker
         self.notifier = notifier
         self.downloader = downloader
         #: Per-provider downloaders: the demo's files come from our own loopback server.
@@ -94,8 +99,7 @@ class Deliverer(Step):
                 except UploadTooLarge:
                     plan = plan_delivery(video.size, [])
             if message_id is None:
-                kind = "link"
-                message_id = await self._post_link(job, url, plan.reason or "delivery.too_large")
+                message_id, kind = await self._fit_or_link(job, video, url, plan.limit)
             if message_id is None:
                 return
             self.metrics.delivery(kind, video.size)
@@ -106,9 +110,43 @@ class Deliverer(Step):
         finally:
             video.discard()
 
-    async def _post_link(self, job: Job, url: str, reason: str) -> int | None:
+    async def _fit_or_link(
+        self, job: Job, video: DownloadedVideo, url: str, limit: int
+    ) -> tuple[int | None, str]:
+        """Post a re-encode that fits ``limit``; a link (size, limit, fresh-link button) if none.
+
+        ``limit`` 0 means Discord refused a file the known limits allowed (413): the
+        default limit is aimed at then, or half the file when even that was refused.
+        Raises PostFailed as posting does; the re-encode is deleted on every path.
+        """
+        if not limit:
+            default = self.config.default_upload_limit
+            limit = default if video.size > default else max(1, video.size // 2)
+        if self.shrinker is not None:
+            try:
+                smaller = await self.shrinker.shrink(video.path, limit)
+            except ShrinkFailed as exc:
+                log.warning("could not shrink %s: %s", job.log_context(), exc)
+            else:
+                try:
+                    note = Shrunk(url, video.size, limit)
+                    posted = await self.notifier.post_video(
+                        job, smaller.path, smaller.size, shrunk=note
+                    )
+                    return posted, "attachment"
+                except UploadTooLarge:
+                    log.warning("the shrunk video was still refused %s", job.log_context())
+                finally:
+                    smaller.discard()
+        return await self._post_link(
+            job, url, "delivery.over_limit", size=video.size, limit=limit
+        ), "link"
+
+    async def _post_link(
+        self, job: Job, url: str, reason: str, *, size: int | None = None, limit: int | None = None
+    ) -> int | None:
         try:
-            return await self.notifier.post_link(job, url, reason)
+            return await self.notifier.post_link(job, url, reason, size=size, limit=limit)
         except PostFailed as exc:
             log.warning("posting a link failed %s: %s", job.log_context(), exc)
             await self._retry(job)

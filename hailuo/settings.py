@@ -89,6 +89,8 @@ class Settings:
     approval: str = "off"
     default_upload_limit: int = 10 * MIB
     max_video_bytes: int = 200 * MIB
+    ffmpeg: str | None = None  # None: the binary imageio-ffmpeg ships
+    shrink_timeout: float = 300.0  # seconds one re-encode to fit the upload limit may take
     log_level: str = "INFO"
     sync_guild_id: int | None = None
 
@@ -209,6 +211,8 @@ def _parse(read: _Reader, *, require_discord: bool = True) -> Settings:
             read.integer("HAILUO_DEFAULT_UPLOAD_LIMIT", 10 * MIB, minimum=1024)
         ),
         max_video_bytes=_req(read.integer("HAILUO_MAX_VIDEO_BYTES", 200 * MIB, minimum=1024)),
+        ffmpeg=read.text("HAILUO_FFMPEG"),
+        shrink_timeout=read.number("HAILUO_SHRINK_TIMEOUT", 300.0, minimum=1.0),
         log_level=(read.text("HAILUO_LOG_LEVEL", "INFO") or "INFO").upper(),
         sync_guild_id=read.integer("HAILUO_SYNC_GUILD_ID", None, minimum=1),
     )
