@@ -201,3 +201,11 @@ def test_shrink_probe_reads_duration_and_audio() -> None:
     assert not parse_probe(text.split("\n  Stream #0:1")[0]).has_audio
     with pytest.raises(ShrinkFailed):
         parse_probe("Invalid data found when processing input")
+
+
+def test_shrink_bench_runs_under_python_m_bench() -> None:
+    """``python -m bench`` finds every script, this one among them, and only scripts."""
+    from bench.__main__ import names
+
+    assert {"answer", "ledger", "shrink"} <= set(names())
+    assert "__main__" not in names()
