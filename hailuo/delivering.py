@@ -139,7 +139,7 @@ class Deliverer(Step):
                 finally:
                     smaller.discard()
         return await self._post_link(
-            job, url, "delivery.over_limit", size=video.size, limit=limit
+            job, url, "delivery.too_large", size=video.size, limit=limit
         ), "link"
 
     async def _post_link(

@@ -296,17 +296,16 @@ CATALOG: dict[str, dict[str, str]] = {
             "<@{user_id}> your video is ready (job #{job_id}), but {reason} "
             "Download it here; the link expires in a few hours: {url}"
         ),
-        "delivery.too_large": "it is larger than this channel's upload limit.",
+        "delivery.too_large": (
+            "it is {size_mb} MB, over this channel's {limit_mb} MB upload limit, "
+            "and could not be compressed to fit."
+        ),
         "delivery.too_large_to_fetch": "it is too large for the bot to fetch.",
         # a video over the upload limit, re-encoded to fit (hailuo/shrink.py)
         "delivery.compressed": (
             "<@{user_id}> your video is ready (job #{job_id}). It was compressed to fit "
             "this channel's {limit_mb} MB upload limit; the original ({size_mb} MB) is here "
             "for a few hours: <{url}>"
-        ),
-        "delivery.over_limit": (
-            "it is {size_mb} MB, over this channel's {limit_mb} MB upload limit, "
-            "and could not be compressed to fit."
         ),
         # account
         "quota.summary": (

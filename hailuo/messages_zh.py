@@ -235,14 +235,13 @@ ZH_CN: dict[str, str] = {
         "<@{user_id}> 你的视频做好了 (job #{job_id})，但{reason}"
         "请在这里下载，链接几小时后失效：{url}"
     ),
-    "delivery.too_large": "它超过了本频道的上传大小上限。",
+    "delivery.too_large": (
+        "它有 {size_mb} MB，超过了本频道 {limit_mb} MB 的上传上限，且无法压缩到上限以内。"
+    ),
     "delivery.too_large_to_fetch": "它太大了，机器人无法下载。",
     "delivery.compressed": (
         "<@{user_id}> 你的视频做好了 (job #{job_id})。为了符合本频道 {limit_mb} MB 的上传上限，"
         "它已被压缩；原视频（{size_mb} MB）几小时内可在这里下载：<{url}>"
-    ),
-    "delivery.over_limit": (
-        "它有 {size_mb} MB，超过了本频道 {limit_mb} MB 的上传上限，且无法压缩到上限以内。"
     ),
     # account
     "quota.summary": (

@@ -83,7 +83,7 @@ async def test_shrink_refused_by_the_upload_ends_in_a_link(
     job = await core.run_until(job.id, JobStatus.DELIVERED, JobStatus.DELIVERY_FAILED)
     assert job.delivery_kind == "link"
     (posted,) = core.notifier.posted
-    assert posted.kind == "link" and posted.reason == "delivery.over_limit"
+    assert posted.kind == "link" and posted.reason == "delivery.too_large"
     assert "/download/" in (posted.url or "")
 
 
