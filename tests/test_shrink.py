@@ -9,6 +9,7 @@ clean-up on every path is seen on disk.
 from __future__ import annotations
 
 import asyncio
+import os
 import stat
 from pathlib import Path
 
@@ -114,6 +115,26 @@ async def test_shrink_past_its_timeout_kills_ffmpeg_and_deletes_its_output(
     with pytest.raises(ShrinkFailed, match="took over"):
         await Shrinker(ffmpeg, timeout=1, directory=work).shrink(source, LIMIT)
     assert list(work.iterdir()) == []
+
+
+async def test_shrink_cancelled_mid_encode_kills_ffmpeg_and_deletes_its_output(
+    tmp_path: Path, work: Path
+) -> None:
+    """A shutdown cancels the delivery: no encode and no half-written file outlives it."""
+    source = tmp_path / "big.mp4"
+    source.write_bytes(big_clip())
+    started = tmp_path / "started"
+    os.mkfifo(started)
+    ffmpeg = fake_ffmpeg(tmp_path, f"echo $$ > {started}; exec sleep 60")
+    task = asyncio.create_task(Shrinker(ffmpeg, directory=work).shrink(source, LIMIT))
+    pid = int(await asyncio.to_thread(started.read_text))  # the encode is running
+    assert len(list(work.iterdir())) == 1
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert list(work.iterdir()) == []
+    with pytest.raises(ProcessLookupError):  # killed and reaped
+        os.kill(pid, 0)
 
 
 async def test_shrink_without_an_ffmpeg_binary_fails_cleanly(tmp_path: Path, work: Path) -> None:
