@@ -31,8 +31,9 @@ MIB = 1024 * 1024
 
 
 def megabytes(size: int) -> str:
-    """Bytes as Discord counts an upload limit (MiB), one decimal where it matters."""
-    return f"{size / MIB:.1f}".removesuffix(".0")
+    """Bytes as Discord counts an upload limit (MiB): one decimal, two digits under 1 MB."""
+    mb = size / MIB
+    return f"{mb:.1f}".removesuffix(".0") if mb >= 1 else f"{mb:.2g}"
 
 
 class DiscordNotifier:
