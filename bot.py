@@ -35,6 +35,7 @@ from cogs.audit import AuditPageButton
 from cogs.commands import HailuoCommands
 from cogs.controls import CONTROL_ITEMS
 from cogs.errors import HailuoTree
+from cogs.links import FreshLinkButton
 from cogs.notifier import DiscordNotifier
 from cogs.translator import HailuoTranslator
 from hailuo.approval import ApprovalQueue
@@ -51,6 +52,7 @@ from hailuo.jobs import JobDesk
 from hailuo.metrics import Metrics
 from hailuo.quotas import GuildPolicies, QuotaPolicy
 from hailuo.settings import Settings, SettingsError, load_settings
+from hailuo.shrink import Shrinker
 from hailuo.submitting import prepared_input
 from hailuo.web import HealthServer
 from hailuo.worker import Worker, WorkerConfig
@@ -126,7 +128,7 @@ class HailuoBot(commands.Bot):
         await self.add_cog(AdminCommands(self, self.services.policies))
         self.add_dynamic_items(AuditPageButton)
         await self.add_cog(ApprovalEvents(self))
-        self.add_dynamic_items(*APPROVAL_ITEMS, *CONTROL_ITEMS)
+        self.add_dynamic_items(*APPROVAL_ITEMS, *CONTROL_ITEMS, FreshLinkButton)
         # Before the hash: the translations are part of what a sync sends.
         await self.tree.set_translator(HailuoTranslator())
         await self.sync_commands_if_changed()
@@ -285,6 +287,7 @@ def build_services(
             callback_urls(tokens, settings.public_url, answering) if settings.public_url else None
         ),
         downloaders={demo.name: own for demo in demos},
+        shrinker=Shrinker(settings.ffmpeg, timeout=settings.shrink_timeout),
     )
     callbacks = CallbackRoutes(
         tokens,

@@ -32,6 +32,7 @@ import discord
 
 from cogs.audit import audit_embed
 from cogs.controls import controls_view
+from cogs.links import fresh_link_view
 from cogs.render import status_embed
 from hailuo.cards import CardBook, FirstAnswers, announces_without_card
 from hailuo.clock import Clock, system_clock, to_datetime
@@ -41,6 +42,7 @@ from hailuo.notify import (
     ChannelLost,
     DirectMessagesClosed,
     PostFailed,
+    Shrunk,
     StatusView,
     UploadTooLarge,
 )
@@ -63,6 +65,13 @@ HISTORY_SCAN_LIMIT = 5000
 #: When the job has no card yet, the window starts this long before the job's creation
 #: (our clock and Discord's may differ a little).
 CLOCK_MARGIN = 300.0
+MIB = 1024 * 1024
+
+
+def megabytes(size: int) -> str:
+    """Bytes as Discord counts an upload limit (MiB): one decimal, two digits under 1 MB."""
+    mb = size / MIB
+    return f"{mb:.1f}".removesuffix(".0") if mb >= 1 else f"{mb:.2g}"
 
 
 def _sorted(exc: Exception, what: str, *, direct: bool = False) -> PostFailed:
@@ -136,13 +145,30 @@ class DiscordNotifier:
         log.info("job=%d had no card; posted one: %d", job.id, message.id)
         return message.id
 
-    async def post_video(self, job: Job, video: Path, size: int) -> int:
-        text = render("delivery.posted", job.locale, user_id=job.user_id, job_id=job.id)
+    async def post_video(
+        self, job: Job, video: Path, size: int, *, shrunk: Shrunk | None = None
+    ) -> int:
+        if shrunk is None:
+            text = render("delivery.posted", job.locale, user_id=job.user_id, job_id=job.id)
+        else:
+            text = render(
+                "delivery.compressed",
+                job.locale,
+                user_id=job.user_id,
+                job_id=job.id,
+                size_mb=megabytes(shrunk.size),
+                limit_mb=megabytes(shrunk.limit),
+                url=shrunk.url,
+            )
         return await self._send_file(self._channel(job), job, video, text, f"hailuo-{job.id}-v")
 
-    async def post_link(self, job: Job, url: str, reason: str) -> int:
-        text = self._link_text(job, url, reason)
-        return await self._send_text(self._channel(job), text, f"hailuo-{job.id}-l", job)
+    async def post_link(
+        self, job: Job, url: str, reason: str, *, size: int | None = None, limit: int | None = None
+    ) -> int:
+        text = self._link_text(job, url, reason, size, limit)
+        return await self._send_text(
+            self._channel(job), text, f"hailuo-{job.id}-l", job, view=fresh_link_view(job)
+        )
 
     async def dm_video(self, job: Job, video: Path, size: int) -> int:
         text = self._direct_text(
@@ -151,18 +177,25 @@ class DiscordNotifier:
         channel = await self._direct_channel(job)
         return await self._send_file(channel, job, video, text, f"hailuo-{job.id}-dv", direct=True)
 
-    async def dm_link(self, job: Job, url: str, reason: str) -> int:
-        text = self._direct_text(job, self._link_text(job, url, reason))
+    async def dm_link(
+        self, job: Job, url: str, reason: str, *, size: int | None = None, limit: int | None = None
+    ) -> int:
+        text = self._direct_text(job, self._link_text(job, url, reason, size, limit))
         channel = await self._direct_channel(job)
-        return await self._send_text(channel, text, f"hailuo-{job.id}-dl", job, direct=True)
+        return await self._send_text(
+            channel, text, f"hailuo-{job.id}-dl", job, direct=True, view=fresh_link_view(job)
+        )
 
-    def _link_text(self, job: Job, url: str, reason: str) -> str:
+    def _link_text(
+        self, job: Job, url: str, reason: str, size: int | None, limit: int | None
+    ) -> str:
+        sizes = {"size_mb": megabytes(size or 0), "limit_mb": megabytes(limit or 0)}
         return render(
             "delivery.link",
             job.locale,
             user_id=job.user_id,
             job_id=job.id,
-            reason=render(reason, job.locale),
+            reason=render(reason, job.locale, **sizes),
             url=url,
         )
 
@@ -210,11 +243,13 @@ class DiscordNotifier:
         job: Job,
         *,
         direct: bool = False,
+        view: discord.ui.View | None = None,
     ) -> int:
         try:
             message = await channel.send(
                 text,
                 nonce=nonce,
+                view=view or discord.utils.MISSING,
                 allowed_mentions=discord.AllowedMentions(users=[discord.Object(job.user_id)]),
             )
         except (discord.DiscordException, *NETWORK_ERRORS) as exc:

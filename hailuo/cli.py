@@ -43,7 +43,7 @@ from hailuo.errors import HailuoError, ProviderError, ProviderErrorKind
 from hailuo.jobs import JobDesk, JobRequest
 from hailuo.messages import render
 from hailuo.metrics import Metrics
-from hailuo.notify import AdminNotice, StatusView
+from hailuo.notify import AdminNotice, Shrunk, StatusView
 from hailuo.quotas import QuotaPolicy
 from hailuo.settings import DEMO, PROVIDER_NAMES, Settings, SettingsError, load_settings
 from hailuo.spec import JobSpec, Mode
@@ -206,11 +206,15 @@ class CliNotifier:
             self.finished.set()
         self.stream.flush()
 
-    async def post_video(self, job: Job, video: Path, size: int) -> int:
+    async def post_video(
+        self, job: Job, video: Path, size: int, *, shrunk: Shrunk | None = None
+    ) -> int:
         await asyncio.to_thread(shutil.copyfile, video, self.out)
         return 1
 
-    async def post_link(self, job: Job, url: str, reason: str) -> int:
+    async def post_link(
+        self, job: Job, url: str, reason: str, *, size: int | None = None, limit: int | None = None
+    ) -> int:
         self.link = url
         return 1
 
@@ -221,7 +225,9 @@ class CliNotifier:
         """A terminal has no channel to lose: the file goes where it always does."""
         return await self.post_video(job, video, size)
 
-    async def dm_link(self, job: Job, url: str, reason: str) -> int:
+    async def dm_link(
+        self, job: Job, url: str, reason: str, *, size: int | None = None, limit: int | None = None
+    ) -> int:
         return await self.post_link(job, url, reason)
 
     async def guild_upload_limit(self, guild_id: int) -> int | None:

@@ -2,8 +2,10 @@
 
 The provider's result URL is asked for at each try (it expires; most providers
 hand out a fresh one), the file is downloaded, and ``plan_delivery`` decides
-whether it goes up as an attachment (it fits the channel's ``upload_limit``) or
-as a link (a 413 falls back to the link too).
+whether it goes up as an attachment (it fits the channel's ``upload_limit``);
+a video over the limit (or refused with a 413) is re-encoded to fit
+(``hailuo.shrink``) and posted with a note, and only when that fails does a link
+go up, stating the size and the limit, with a Fresh link button.
 
 Exactly once: a delivery attempt is counted just before posting, and a job
 found with attempts is first looked for in the channel (the whole window since
@@ -37,8 +39,16 @@ from hailuo.delivery import (
     upload_limit,
 )
 from hailuo.errors import ProviderError
-from hailuo.notify import ChannelLost, DirectMessagesClosed, Notifier, PostFailed, UploadTooLarge
+from hailuo.notify import (
+    ChannelLost,
+    DirectMessagesClosed,
+    Notifier,
+    PostFailed,
+    Shrunk,
+    UploadTooLarge,
+)
 from hailuo.retry import PacedByAge
+from hailuo.shrink import Shrinker, ShrinkFailed
 from hailuo.status import JobStatus
 from hailuo.steps import Step, StepKit
 from storage.jobs import Job, StaleTransition
@@ -67,8 +77,11 @@ class Deliverer(Step):
         notifier: Notifier,
         downloader: Downloader,
         downloaders: Mapping[str, Downloader] | None,
+        shrinker: Shrinker | None = None,
     ) -> None:
         super().__init__(kit)
+        #: Re-encodes a video over the upload limit to fit; None: such a video is a link.
+        self.shrinker = shrinker
         self.notifier = notifier
         self.downloader = downloader
         #: Per-provider downloaders: the demo's files come from our own loopback server.
@@ -165,33 +178,75 @@ class Deliverer(Step):
     async def _post_in_channel(
         self, job: Job, video: DownloadedVideo | None, url: str, plan: DeliveryPlan
     ) -> tuple[int, str]:
-        reason = plan.reason
-        if video is not None and plan.attach:
+        if video is None:
+            return await self.notifier.post_link(job, url, plan.reason), "link"
+        limit = plan.limit
+        if plan.attach:
             try:
                 return await self.notifier.post_video(job, video.path, video.size), "attachment"
             except UploadTooLarge:
-                reason = "delivery.too_large"
+                limit = 0  # Discord refused what the known limits allowed
             except ChannelLost as lost:
                 if not lost.permission_only:
                     raise
                 # Files may not go up here (Attach Files missing); a link still may.
-                reason = "delivery.cannot_attach"
-        return await self.notifier.post_link(job, url, reason), "link"
+                return await self.notifier.post_link(job, url, "delivery.cannot_attach"), "link"
+        if not limit:
+            default = self.config.default_upload_limit
+            limit = default if video.size > default else max(1, video.size // 2)
+        shrunk = await self._post_shrunk(job, video, url, limit)
+        if shrunk is not None:
+            return shrunk, "attachment"
+        message_id = await self.notifier.post_link(
+            job, url, "delivery.too_large", size=video.size, limit=limit
+        )
+        return message_id, "link"
+
+    async def _post_shrunk(
+        self, job: Job, video: DownloadedVideo, url: str, limit: int
+    ) -> int | None:
+        """Post a re-encode that fits ``limit`` with a note; None when there is none.
+
+        Raises what posting raises (PostFailed, ChannelLost) except a refusal of the
+        file itself; the re-encode is deleted on every path.
+        """
+        if self.shrinker is None:
+            return None
+        try:
+            smaller = await self.shrinker.shrink(video.path, limit)
+        except ShrinkFailed as exc:
+            log.warning("could not shrink %s: %s", job.log_context(), exc)
+            return None
+        try:
+            note = Shrunk(url, video.size, limit)
+            return await self.notifier.post_video(job, smaller.path, smaller.size, shrunk=note)
+        except UploadTooLarge:
+            log.warning("the shrunk video was still refused %s", job.log_context())
+            return None
+        except ChannelLost as lost:
+            if not lost.permission_only:
+                raise
+            return None
+        finally:
+            smaller.discard()
 
     async def _post_direct(
         self, job: Job, video: DownloadedVideo | None, url: str, plan: DeliveryPlan
     ) -> tuple[int, str]:
         """The member's direct messages: no server boost there, so the default limit."""
         reason = plan.reason or "delivery.too_large"
-        if video is not None:
-            direct = plan_delivery(video.size, self.config.default_upload_limit)
-            if direct.attach:
-                try:
-                    return await self.notifier.dm_video(job, video.path, video.size), "attachment"
-                except UploadTooLarge:
-                    pass
-            reason = direct.reason or reason
-        return await self.notifier.dm_link(job, url, reason), "link"
+        if video is None:
+            return await self.notifier.dm_link(job, url, reason), "link"
+        limit = self.config.default_upload_limit
+        if plan_delivery(video.size, limit).attach:
+            try:
+                return await self.notifier.dm_video(job, video.path, video.size), "attachment"
+            except UploadTooLarge:
+                pass
+        message_id = await self.notifier.dm_link(
+            job, url, "delivery.too_large", size=video.size, limit=limit
+        )
+        return message_id, "link"
 
     async def _earlier_post(self, job: Job) -> int | None:
         """The post of an earlier attempt, if the look-up can tell; None lets the post go on."""

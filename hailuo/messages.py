@@ -347,12 +347,21 @@ CATALOG: dict[str, dict[str, str]] = {
             "<@{user_id}> your video is ready (job #{job_id}), but {reason} "
             "Download it here; the link expires in a few hours: {url}"
         ),
-        "delivery.too_large": "it is larger than this channel's upload limit.",
+        "delivery.too_large": (
+            "it is {size_mb} MB, over this channel's {limit_mb} MB upload limit, "
+            "and could not be compressed to fit."
+        ),
         "delivery.too_large_to_fetch": "it is too large for the bot to fetch.",
         "delivery.cannot_attach": "the bot may not attach files in this channel.",
         "delivery.direct": (
             "You asked for this video in <#{channel_id}>, but the bot can no longer post "
             "there, so it comes to you here."
+        ),
+        # a video over the upload limit, re-encoded to fit (hailuo/shrink.py)
+        "delivery.compressed": (
+            "<@{user_id}> your video is ready (job #{job_id}). It was compressed to fit "
+            "this channel's {limit_mb} MB upload limit; the original ({size_mb} MB) is here "
+            "for a few hours: <{url}>"
         ),
         # account
         "quota.summary": (
@@ -562,6 +571,13 @@ CATALOG: dict[str, dict[str, str]] = {
         "control.delete.gone": "The video of #{job_id} was already removed.",
         "control.delete.failed": "The video of #{job_id} could not be removed; try again later.",
         "control.delete.done": "The video of #{job_id} is removed.",
+        "control.button.fresh_link": "Fresh link",
+        "control.fresh.done": "A fresh link to the video of #{job_id}; it expires too: {url}",
+        "control.fresh.no_video": "Video #{job_id} has no finished video to link.",
+        "control.fresh.failed": (
+            "The provider gave no fresh link to the video of #{job_id} just now; "
+            "try again in a minute."
+        ),
         "control.info.title": "**Video #{job_id}** · {state} · asked by <@{user_id}>",
         "control.info.request": "Request: {mode} · {resolution} · {duration} s · {model}",
         "control.info.prompt": "Prompt: {prompt}",

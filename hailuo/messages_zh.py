@@ -262,11 +262,17 @@ ZH_CN: dict[str, str] = {
         "<@{user_id}> 你的视频做好了 (job #{job_id})，但{reason}"
         "请在这里下载，链接几小时后失效：{url}"
     ),
-    "delivery.too_large": "它超过了本频道的上传大小上限。",
+    "delivery.too_large": (
+        "它有 {size_mb} MB，超过了本频道 {limit_mb} MB 的上传上限，且无法压缩到上限以内。"
+    ),
     "delivery.too_large_to_fetch": "它太大了，机器人无法下载。",
     "delivery.cannot_attach": "机器人无权在本频道上传文件。",
     "delivery.direct": (
         "你在 <#{channel_id}> 请求了这个视频，但机器人已无法在那里发布，所以发到这里。"
+    ),
+    "delivery.compressed": (
+        "<@{user_id}> 你的视频做好了 (job #{job_id})。为了符合本频道 {limit_mb} MB 的上传上限，"
+        "它已被压缩；原视频（{size_mb} MB）几小时内可在这里下载：<{url}>"
     ),
     # account
     "quota.summary": (
@@ -439,6 +445,10 @@ ZH_CN: dict[str, str] = {
     "control.delete.gone": "#{job_id} 的视频已经被删除了。",
     "control.delete.failed": "无法删除 #{job_id} 的视频，请稍后再试。",
     "control.delete.done": "#{job_id} 的视频已删除。",
+    "control.button.fresh_link": "获取新链接",
+    "control.fresh.done": "#{job_id} 视频的新链接（同样会失效）：{url}",
+    "control.fresh.no_video": "视频 #{job_id} 没有可链接的成品视频。",
+    "control.fresh.failed": "服务商暂时没有给出 #{job_id} 视频的新链接，请一分钟后再试。",
     "control.info.title": "**视频 #{job_id}** · {state} · 发起人 <@{user_id}>",
     "control.info.request": "请求：{mode} · {resolution} · {duration} 秒 · {model}",
     "control.info.prompt": "提示词：{prompt}",

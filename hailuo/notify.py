@@ -51,6 +51,15 @@ class DirectMessagesClosed(PostFailed):
 
 
 @dataclass(frozen=True)
+class Shrunk:
+    """The posted file is a re-encode made to fit: the original is ``size`` bytes at ``url``."""
+
+    url: str
+    size: int
+    limit: int
+
+
+@dataclass(frozen=True)
 class StatusView:
     job: Job
     queue_position: int | None = None  # 1-based among queued jobs, when queued
@@ -88,16 +97,22 @@ class Notifier(AdminNotifier, AuditNotifier, Protocol):
         """Edit the job's public status message (best effort: never raises)."""
         ...
 
-    async def post_video(self, job: Job, video: Path, size: int) -> int:
+    async def post_video(
+        self, job: Job, video: Path, size: int, *, shrunk: Shrunk | None = None
+    ) -> int:
         """Post the MP4 as an attachment; return the message id.
 
+        ``shrunk``: it was compressed to fit; say so and link the original.
         Raises UploadTooLarge, ChannelLost (for good), or PostFailed (retry later).
         """
         ...
 
-    async def post_link(self, job: Job, url: str, reason: str) -> int:
+    async def post_link(
+        self, job: Job, url: str, reason: str, *, size: int | None = None, limit: int | None = None
+    ) -> int:
         """Post a link to the video, saying why it is not attached and that it expires.
 
+        ``size`` and ``limit`` (bytes), when known, are stated; the post offers a fresh link.
         Raises ChannelLost (for good) or PostFailed (retry later).
         """
         ...
@@ -119,7 +134,9 @@ class Notifier(AdminNotifier, AuditNotifier, Protocol):
         """
         ...
 
-    async def dm_link(self, job: Job, url: str, reason: str) -> int:
+    async def dm_link(
+        self, job: Job, url: str, reason: str, *, size: int | None = None, limit: int | None = None
+    ) -> int:
         """Send the link to the member directly; raises DirectMessagesClosed or PostFailed."""
         ...
 

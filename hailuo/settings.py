@@ -102,6 +102,8 @@ class Settings:
     #: How long a stop (SIGTERM) waits for the steps in flight; plus one provider
     #: call's timeout for a submit already sent, it stays under compose's 60 s grace.
     stop_grace: float = 20.0
+    ffmpeg: str | None = None  # None: the binary imageio-ffmpeg ships
+    shrink_timeout: float = 300.0  # seconds one re-encode to fit the upload limit may take
     log_level: str = "INFO"
     sync_guild_id: int | None = None
 
@@ -230,6 +232,8 @@ def _parse(read: _Reader, *, require_discord: bool = True) -> Settings:
         min_free_bytes=_req(read.integer("HAILUO_MIN_FREE_MB", 512, minimum=0)) * MIB,
         image_retention=_req(read.integer("HAILUO_IMAGE_RETENTION_HOURS", 72)) * 3600.0,
         stop_grace=read.number("HAILUO_STOP_GRACE_SECONDS", 20.0, minimum=0.0),
+        ffmpeg=read.text("HAILUO_FFMPEG"),
+        shrink_timeout=read.number("HAILUO_SHRINK_TIMEOUT", 300.0, minimum=1.0),
         log_level=(read.text("HAILUO_LOG_LEVEL", "INFO") or "INFO").upper(),
         sync_guild_id=read.integer("HAILUO_SYNC_GUILD_ID", None, minimum=1),
     )

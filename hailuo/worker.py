@@ -36,6 +36,7 @@ from hailuo.failures import Failures
 from hailuo.metrics import Metrics
 from hailuo.notify import Notifier
 from hailuo.retry import Backoff, poll_interval
+from hailuo.shrink import Shrinker
 from hailuo.spec import JobSpec
 from hailuo.status import JobStatus
 from hailuo.steps import StepKit
@@ -69,6 +70,7 @@ class Worker:
         serves: Callable[[str, JobSpec], bool] | None = None,
         callback_url: Callable[[str, int], str | None] | None = None,
         downloaders: Mapping[str, Downloader] | None = None,
+        shrinker: Shrinker | None = None,
     ) -> None:
         self.jobs = jobs
         self.providers = providers
@@ -113,6 +115,7 @@ class Worker:
             notifier=notifier,
             downloader=downloader,
             downloaders=downloaders,
+            shrinker=shrinker,
         )
         self._busy: set[int] = set()
         self._background: set[asyncio.Future[None]] = set()

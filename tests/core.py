@@ -12,6 +12,7 @@ from hailuo.delivery import Downloader
 from hailuo.jobs import JobDesk, JobRequest
 from hailuo.metrics import Metrics
 from hailuo.quotas import QuotaPolicy
+from hailuo.shrink import Shrinker
 from hailuo.spec import JobSpec, Mode
 from hailuo.status import JobStatus
 from hailuo.submitting import prepared_input
@@ -66,6 +67,7 @@ def build_core(
     notifier: RecordingNotifier | None = None,
     policy: QuotaPolicy | None = None,
     config: WorkerConfig | None = None,
+    shrinker: Shrinker | None = None,
 ) -> Core:
     jobs = JobRepository(db)
     notifier = notifier or RecordingNotifier()
@@ -86,6 +88,7 @@ def build_core(
         metrics=metrics,
         config=config or WorkerConfig(poll_seconds=5),
         prepare=partial(prepared_input, jobs),
+        shrinker=shrinker,
     )
     desk = JobDesk(db, clock=clock, policy=policy_for, on_created=worker.wake)
     return Core(desk, worker, jobs, notifier, clock, metrics)

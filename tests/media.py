@@ -31,6 +31,7 @@ __all__ = [
     "make_image",
     "make_mp4",
     "mp4_of_size",
+    "noisy_mp4",
     "probe_video",
 ]
 
@@ -118,6 +119,27 @@ def mp4_of_size(
         fps=fps,
         extra_bytes=total_bytes - len(bare),
     )
+
+
+@functools.lru_cache(maxsize=4)
+def noisy_mp4(seconds: float, width: int, height: int, bitrate: int, fps: int = 30) -> bytes:
+    """A ``testsrc`` clip under moving noise, with a sine tone, encoded at ``bitrate`` bit/s.
+
+    Noise does not compress, so the file really is about ``bitrate * seconds / 8`` bytes
+    of H.264 + AAC (+faststart): the input of shrink-to-fit tests, where padding would
+    let a re-encode shrink it for free.
+    """
+    kbps = f"{bitrate // 1000}k"
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp) / "noisy.mp4"
+        cmd = [ffmpeg_exe(), "-hide_banner", "-loglevel", "error", "-nostdin", "-y"]
+        cmd += ["-f", "lavfi", "-i", f"testsrc=size={width}x{height}:rate={fps}:duration={seconds}"]
+        cmd += ["-f", "lavfi", "-i", f"sine=frequency=440:duration={seconds}"]
+        cmd += ["-vf", "noise=alls=60:allf=t", "-c:v", "libx264", "-preset", "ultrafast"]
+        cmd += ["-b:v", kbps, "-maxrate", kbps, "-bufsize", kbps, "-pix_fmt", "yuv420p"]
+        cmd += ["-c:a", "aac", "-b:a", "128k", "-movflags", "+faststart", "-f", "mp4", str(out)]
+        subprocess.run(cmd, check=True, capture_output=True, timeout=120)
+        return out.read_bytes()
 
 
 @dataclass(frozen=True)

@@ -6,7 +6,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from hailuo.notify import AdminNotice, PostFailed, StatusView, UploadTooLarge
+from hailuo.notify import AdminNotice, PostFailed, Shrunk, StatusView, UploadTooLarge
 from storage.audit import AuditEntry
 from storage.jobs import Job
 
@@ -63,14 +63,18 @@ class RecordingNotifier:
     async def show_status(self, view: StatusView) -> None:
         self.statuses.append(view)
 
-    async def post_video(self, job: Job, video: Path, size: int) -> int:
+    async def post_video(
+        self, job: Job, video: Path, size: int, *, shrunk: Shrunk | None = None
+    ) -> int:
         self._maybe_fail()
         if self.refuse_upload:
             raise UploadTooLarge("413")
         self.posted.append(Posted(job.id, "attachment", data=video.read_bytes()))
         return self._id()
 
-    async def post_link(self, job: Job, url: str, reason: str) -> int:
+    async def post_link(
+        self, job: Job, url: str, reason: str, *, size: int | None = None, limit: int | None = None
+    ) -> int:
         self._maybe_fail()
         self.posted.append(Posted(job.id, "link", url=url, reason=reason))
         return self._id()
@@ -83,7 +87,9 @@ class RecordingNotifier:
         self.posted.append(Posted(job.id, "attachment", data=video.read_bytes(), direct=True))
         return self._id()
 
-    async def dm_link(self, job: Job, url: str, reason: str) -> int:
+    async def dm_link(
+        self, job: Job, url: str, reason: str, *, size: int | None = None, limit: int | None = None
+    ) -> int:
         self._maybe_fail()
         self.posted.append(Posted(job.id, "link", url=url, reason=reason, direct=True))
         return self._id()

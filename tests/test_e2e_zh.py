@@ -90,7 +90,8 @@ async def test_a_video_too_large_to_upload_is_linked_in_chinese(discord_sim, min
             )
         )
     assert link.content.startswith(f"<@{inter.user_id}> 你的视频做好了 (job #")
-    assert "但它超过了本频道的上传大小上限。请在这里下载，链接几小时后失效：http" in link.content
+    assert "超过了本频道 0.00095 MB 的上传上限，且无法压缩到上限以内。" in link.content
+    assert "。请在这里下载，链接几小时后失效：http" in link.content
 
 
 async def test_the_sync_carries_zh_cn_names_and_a_changed_translation_resyncs(
