@@ -29,7 +29,8 @@ pytestmark = pytest.mark.timeout(120)
 MIB = 1024 * 1024
 LIMIT = 10 * MIB
 MEMBER = 6001
-CORRUPT = b"\x00\x00\x00\x18not really an mp4 " * 700_000  # ~15 MB ffmpeg cannot read
+# ~15 MB that passes the MP4 sniff (an ftyp box first) but that ffmpeg cannot decode.
+CORRUPT = b"\x00\x00\x00\x18ftypisom\x00\x00\x02\x00isomiso2" + b"not really an mp4 " * 850_000
 
 
 @pytest.fixture
