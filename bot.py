@@ -35,6 +35,7 @@ from cogs.commands import HailuoCommands
 from cogs.controls import CONTROL_ITEMS
 from cogs.errors import HailuoTree
 from cogs.notifier import DiscordNotifier
+from cogs.outbox import Outbox
 from cogs.translator import HailuoTranslator
 from hailuo.approval import ApprovalQueue
 from hailuo.audit import AuditLog
@@ -79,6 +80,8 @@ class Services:
     #: The approval queue and the member's controls (cogs/approvals.py, cogs/controls.py).
     approvals: ApprovalQueue | None = None
     controls: JobControls | None = None
+    #: The per-channel queues of everything the bot posts and edits (cogs/outbox.py).
+    outbox: Outbox | None = None
 
 
 class HailuoBot(commands.Bot):
@@ -165,6 +168,9 @@ class HailuoBot(commands.Bot):
         if self.services.approvals is not None:  # decisions still being shown
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self.services.approvals.settled(), timeout=5)
+        if self.services.outbox is not None:  # the last card edits still queued
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.services.outbox.drained(), timeout=5)
         await super().close()
 
 
@@ -191,7 +197,8 @@ def build_services(
         max_jobs_per_guild=settings.max_jobs_per_guild,
     )
     policies = GuildPolicies(GuildRepository(db), defaults, clock)
-    notifier = DiscordNotifier(client)
+    outbox = Outbox()
+    notifier = DiscordNotifier(client, outbox)
     jobs = JobRepository(db)
     providers = build_providers(
         settings.providers, session, timeout_seconds=settings.provider_timeout
@@ -260,6 +267,7 @@ def build_services(
         audit=audit,
         approvals=approvals,
         controls=controls,
+        outbox=outbox,
     )
 
 

@@ -6,6 +6,10 @@ restart). Deliveries carry a nonce derived from the job, with
 ``enforce_nonce``, so a retry within Discord's dedup window returns the first
 message instead of posting a second one; past that window ``find_delivery``
 looks for the bot's own earlier post.
+
+Everything created or edited in a channel goes through the channel's outbox
+(``cogs/outbox.py``): posts in order and before card edits, card edits
+coalesced, a 429 waited out and never an error.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ import discord
 
 from cogs.audit import audit_embed
 from cogs.controls import controls_view
+from cogs.outbox import Outbox
 from cogs.render import status_embed
 from hailuo.clock import to_datetime
 from hailuo.messages import render
@@ -28,8 +33,9 @@ log = logging.getLogger(__name__)
 
 
 class DiscordNotifier:
-    def __init__(self, client: discord.Client) -> None:
+    def __init__(self, client: discord.Client, outbox: Outbox | None = None) -> None:
         self.client = client
+        self.outbox = outbox if outbox is not None else Outbox()
 
     def _channel(self, job: Job) -> discord.PartialMessageable:
         return self.client.get_partial_messageable(job.channel_id, guild_id=job.guild_id)
@@ -39,24 +45,28 @@ class DiscordNotifier:
         if job.status_message_id is None:
             return
         message = self._channel(job).get_partial_message(job.status_message_id)
-        try:
-            await message.edit(
-                embed=status_embed(job, view.queue_position), view=controls_view(job)
-            )
-        except discord.HTTPException as exc:
-            # Best effort: a status edit never blocks the job's life.
-            log.warning("status edit failed job=%d: %s %s", job.id, exc.status, exc.code)
+        embed, controls = status_embed(job, view.queue_position), controls_view(job)
+
+        async def edit() -> None:
+            await message.edit(embed=embed, view=controls)
+
+        # Queued, not awaited: a busy channel never holds up the job's life, and a newer
+        # state of the card replaces this one if it is still waiting.
+        self.outbox.edit(job.channel_id, job.status_message_id, edit)
 
     async def post_video(self, job: Job, video: Path, size: int) -> int:
-        file = discord.File(video, filename=f"hailuo-{job.id}.mp4")
         text = render("delivery.posted", job.locale, user_id=job.user_id, job_id=job.id)
-        try:
-            message = await self._channel(job).send(
+
+        async def send() -> discord.Message:
+            return await self._channel(job).send(
                 text,
-                file=file,
+                file=discord.File(video, filename=f"hailuo-{job.id}.mp4"),
                 nonce=f"hailuo-{job.id}-v",
                 allowed_mentions=discord.AllowedMentions(users=[discord.Object(job.user_id)]),
             )
+
+        try:
+            message = await self.outbox.post(job.channel_id, send)
         except discord.HTTPException as exc:
             if exc.status == 413 or exc.code == 40005:
                 raise UploadTooLarge(str(exc.code)) from None
@@ -72,11 +82,15 @@ class DiscordNotifier:
             reason=render(reason, job.locale),
             url=url,
         )
+        channel = self._channel(job)
         try:
-            message = await self._channel(job).send(
-                text,
-                nonce=f"hailuo-{job.id}-l",
-                allowed_mentions=discord.AllowedMentions(users=[discord.Object(job.user_id)]),
+            message = await self.outbox.post(
+                job.channel_id,
+                lambda: channel.send(
+                    text,
+                    nonce=f"hailuo-{job.id}-l",
+                    allowed_mentions=discord.AllowedMentions(users=[discord.Object(job.user_id)]),
+                ),
             )
         except discord.HTTPException as exc:
             raise PostFailed(f"HTTP {exc.status} code {exc.code}") from None
@@ -112,7 +126,10 @@ class DiscordNotifier:
         text = render(notice.rule, locale, **notice.params)
         channel = self.client.get_partial_messageable(channel_id, guild_id=notice.guild_id)
         try:
-            await channel.send(text, allowed_mentions=discord.AllowedMentions.none())
+            await self.outbox.post(
+                channel_id,
+                lambda: channel.send(text, allowed_mentions=discord.AllowedMentions.none()),
+            )
         except discord.HTTPException as exc:
             log.warning(
                 "admin notice %s for guild %d failed: %s %s",
@@ -126,9 +143,11 @@ class DiscordNotifier:
         guild = self.client.get_guild(entry.guild_id)
         locale = str(guild.preferred_locale) if guild is not None else None
         channel = self.client.get_partial_messageable(channel_id, guild_id=entry.guild_id)
+        embed = audit_embed(entry, locale)
         try:
-            await channel.send(
-                embed=audit_embed(entry, locale), allowed_mentions=discord.AllowedMentions.none()
+            await self.outbox.post(
+                channel_id,
+                lambda: channel.send(embed=embed, allowed_mentions=discord.AllowedMentions.none()),
             )
         except discord.HTTPException as exc:
             log.warning(
