@@ -23,12 +23,14 @@ import re
 import time
 from pathlib import Path
 
+import aiohttp
 import pytest
 
 from hailuo.status import JobStatus
 from storage.ledger import LedgerRepository
 from tests.discord_sim import DiscordSimulator, SimInteraction
 from tests.e2e import bot_env, channel, running_bot
+from tests.sims.minimax import MiniMaxSimulator
 from tests.test_e2e_providers import SIMULATORS, provider_env
 
 pytestmark = pytest.mark.timeout(600)
@@ -144,3 +146,25 @@ async def test_busy_channel_delivers_every_job_once(
     # The weather was as bad as promised.
     assert faults["http_500"] > 0
     assert sum(faults.values()) - faults["http_500"] > 0
+
+
+async def test_busy_channel_chaos_is_seeded_and_hits_every_endpoint() -> None:
+    """The weather itself: the shares asked for, the same faults for the same seed."""
+
+    async def statuses(seed: int) -> tuple[list[int], dict[str, int]]:
+        async with MiniMaxSimulator() as sim, aiohttp.ClientSession() as http:
+            faults = sim.chaos(seed=seed, errors=0.3, rate_limits=0.1)
+            url = sim.signed_url(sim.publish(b"video"))
+            seen = []
+            for _ in range(400):
+                async with http.get(url) as resp:
+                    seen.append(resp.status)
+            return seen, dict(faults)
+
+    first, faults = await statuses(7)
+    again, _ = await statuses(7)
+    assert first == again
+    assert 0.2 < first.count(500) / len(first) < 0.4
+    assert 0.05 < first.count(429) / len(first) < 0.15
+    assert first.count(200) + first.count(500) + first.count(429) == len(first)
+    assert faults == {"http_500": first.count(500), "http_429": first.count(429)}
