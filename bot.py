@@ -171,6 +171,7 @@ class HailuoBot(commands.Bot):
         if self.services.outbox is not None:  # the last card edits still queued
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self.services.outbox.drained(), timeout=5)
+            await self.services.outbox.close()
         await super().close()
 
 

@@ -130,6 +130,14 @@ class Outbox:
         """Return once every lane has sent (or dropped) everything queued so far."""
         await self._idle.wait()
 
+    async def close(self) -> None:
+        """Stop every lane (at shutdown, after ``drained`` had its chance); waiting posts
+        are cancelled, so their callers see a cancellation, never a false success."""
+        tasks = [lane.task for lane in self._lanes.values() if lane.task is not None]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
     def _lane(self, channel_id: int) -> _Lane:
         lane = self._lanes.get(channel_id)
         if lane is None:
@@ -146,18 +154,23 @@ class Outbox:
         try:
             while not lane.idle():
                 if lane.posts:
-                    await self._send_post(channel_id, lane.posts.popleft())
+                    post = lane.posts.popleft()
+                    try:
+                        await self._send_post(channel_id, post)
+                    except asyncio.CancelledError:
+                        post.done.cancel()  # its caller must not wait for ever
+                        raise
                 else:
                     message_id, edit = lane.edits.popitem(last=False)
                     await self._send_edit(channel_id, lane, message_id, edit)
         finally:
             lane.task = None
-            if lane.idle():
-                self._lanes.pop(channel_id, None)
-            else:  # cancelled with work left: whoever queues next starts a lane again
-                for post in lane.posts:
-                    post.done.cancel()
-                lane.posts.clear()
+            # Cancelled with work left: the posts' callers are told, the edits dropped.
+            for post in lane.posts:
+                post.done.cancel()
+            lane.posts.clear()
+            lane.edits.clear()
+            self._lanes.pop(channel_id, None)
             if not self._lanes:
                 self._idle.set()
 

@@ -202,3 +202,24 @@ async def test_outbox_drops_a_rate_limited_edit_once_a_newer_state_waits() -> No
     outbox.edit(6, 1, old)
     await outbox.drained()
     assert sent == ["old", "new"]  # the old state is not sent again after the wait
+
+
+async def test_outbox_close_cancels_what_is_still_waiting() -> None:
+    outbox = Outbox(sleep=Waits())
+    started = asyncio.Event()
+    never = asyncio.Event()
+
+    async def stuck() -> None:
+        started.set()
+        await never.wait()
+
+    async def queued() -> str:
+        return "never sent"
+
+    first = asyncio.ensure_future(outbox.post(8, stuck))
+    second = asyncio.ensure_future(outbox.post(8, queued))
+    await started.wait()
+    await outbox.close()
+    results = await asyncio.gather(first, second, return_exceptions=True)
+    assert all(isinstance(r, asyncio.CancelledError) for r in results), results
+    await outbox.drained()  # nothing left running
