@@ -145,16 +145,21 @@ class Chaos:
     rng: random.Random
     errors: float
     rate_limits: float
-    #: How many of each fault it answered, by fault name.
+    #: How many faults it answered: ``"errors"``, ``"rate_limits"``, and by fault name.
     answered: Counter[str]
 
     def draw(self, errors: list[Fault], rate_limits: list[Fault]) -> Fault | None:
         roll = self.rng.random()
         if roll < self.errors and errors:
-            return self.rng.choice(errors)
+            return self._answer("errors", self.rng.choice(errors))
         if roll < self.errors + self.rate_limits and rate_limits:
-            return self.rng.choice(rate_limits)
+            return self._answer("rate_limits", self.rng.choice(rate_limits))
         return None
+
+    def _answer(self, category: str, fault: Fault) -> Fault:
+        self.answered[category] += 1
+        self.answered[fault.name or fault.kind] += 1
+        return fault
 
 
 # ---------------------------------------------------------------------- JSON schemas
@@ -315,7 +320,7 @@ class SimServer:
         503 "Rate limit exceeded") with probability ``rate_limits``, before the request
         reaches the route, so a failed submit never creates a task. Faults queued with
         :meth:`inject` still apply to the requests chaos lets through. Returns the counter
-        of the faults answered, by name.
+        of the faults answered (``"errors"``, ``"rate_limits"``, and by fault name).
         """
         self._chaos = Chaos(random.Random(seed), errors, rate_limits, Counter())
         return self._chaos.answered
@@ -438,8 +443,6 @@ class SimServer:
         request[_RECORD_KEY] = record
         fault = self._chaos_fault(record.endpoint)
         if fault is not None:
-            assert self._chaos is not None
-            self._chaos.answered[fault.name or fault.kind] += 1
             return await self._answer_fault(request, fault, record.endpoint)
         return await handler(request)
 
