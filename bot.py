@@ -37,6 +37,7 @@ from cogs.controls import CONTROL_ITEMS
 from cogs.errors import HailuoTree
 from cogs.links import FreshLinkButton
 from cogs.notifier import DiscordNotifier
+from cogs.outbox import Outbox
 from cogs.translator import HailuoTranslator
 from hailuo.approval import ApprovalQueue
 from hailuo.audit import AuditLog
@@ -92,6 +93,8 @@ class Services:
     first_answers: FirstAnswers = field(default_factory=FirstAnswers)
     #: Fetches and checks ``/hailuo animate`` images (cogs/generate.py).
     intake: ImageIntake | None = None
+    #: The per-channel queues of everything the bot posts and edits (cogs/outbox.py).
+    outbox: Outbox | None = None
 
 
 class HailuoBot(commands.Bot):
@@ -192,6 +195,8 @@ class HailuoBot(commands.Bot):
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(drain, timeout=min(5.0, _left(deadline, loop)))
         finally:
+            if self.services.outbox is not None:  # waiting posts are told, not left hanging
+                await self.services.outbox.close()
             await super().close()
             if self.services.intake is not None:
                 self.services.intake.workers.close()
@@ -219,6 +224,8 @@ class HailuoBot(commands.Bot):
             drains.append(self.services.audit.drained())
         if self.services.approvals is not None:
             drains.append(self.services.approvals.settled())
+        if self.services.outbox is not None:  # the last card edits still queued
+            drains.append(self.services.outbox.drained())
         return drains
 
 
@@ -250,9 +257,10 @@ def build_services(
         max_jobs_per_guild=settings.max_jobs_per_guild,
     )
     policies = GuildPolicies(GuildRepository(db), defaults, clock)
+    outbox = Outbox()
     jobs = JobRepository(db)
     first_answers = FirstAnswers()
-    notifier = DiscordNotifier(client, cards=jobs, answers=first_answers, clock=clock)
+    notifier = DiscordNotifier(client, outbox, cards=jobs, answers=first_answers, clock=clock)
     providers = build_providers(
         settings.providers, session, timeout_seconds=settings.provider_timeout
     )
@@ -334,6 +342,7 @@ def build_services(
         intake=ImageIntake(
             session, in_flight=desk.guilds.in_flight, policy=policies, workers=ImageWorkers()
         ),
+        outbox=outbox,
     )
 
 

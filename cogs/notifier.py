@@ -14,6 +14,10 @@ messages are closed (50007) is ``DirectMessagesClosed``; anything else (a 429
 past discord.py's own retries, a 5xx, a broken connection) is ``PostFailed``,
 retried later on the delivery's budget of time.
 
+Everything created or edited in a channel goes through the channel's outbox
+(``cogs/outbox.py``): posts in order and before card edits, card edits
+coalesced, a 429 waited out and never an error.
+
 A job with no known card (``hailuo.cards.announces_without_card``) tells its end
 with a new message in its channel that mentions the member, once; that message
 is then remembered as its card.
@@ -33,6 +37,7 @@ import discord
 from cogs.audit import audit_embed
 from cogs.controls import controls_view
 from cogs.links import fresh_link_view
+from cogs.outbox import Outbox
 from cogs.render import status_embed
 from hailuo.cards import CardBook, FirstAnswers, announces_without_card
 from hailuo.clock import Clock, system_clock, to_datetime
@@ -74,6 +79,11 @@ def megabytes(size: int) -> str:
     return f"{mb:.1f}".removesuffix(".0") if mb >= 1 else f"{mb:.2g}"
 
 
+def _lane(channel: discord.abc.Messageable, job: Job) -> int:
+    """The outbox lane of a send: the channel's own id (a DM channel has its own)."""
+    return channel.id if isinstance(channel, discord.DMChannel) else job.channel_id
+
+
 def _sorted(exc: Exception, what: str, *, direct: bool = False) -> PostFailed:
     """One Discord failure as the core's kind: lost for good, DMs closed, or retry later."""
     if isinstance(exc, discord.RateLimited):
@@ -92,12 +102,14 @@ class DiscordNotifier:
     def __init__(
         self,
         client: discord.Client,
+        outbox: Outbox | None = None,
         *,
         cards: CardBook | None = None,
         answers: FirstAnswers | None = None,
         clock: Clock = system_clock,
     ) -> None:
         self.client = client
+        self.outbox = outbox if outbox is not None else Outbox()
         self.cards = cards  # where a card posted later is remembered; None: never posted
         self.answers = answers or FirstAnswers()
         self.clock = clock
@@ -113,14 +125,15 @@ class DiscordNotifier:
                 await self.post_card(job)
             return
         message = self._channel(job).get_partial_message(job.status_message_id)
-        try:
-            await message.edit(
-                embed=status_embed(job, view.queue_position, view.queue_eta),
-                view=controls_view(job),
-            )
-        except discord.HTTPException as exc:
-            # Best effort: a status edit never blocks the job's life.
-            log.warning("status edit failed job=%d: %s %s", job.id, exc.status, exc.code)
+        embed = status_embed(job, view.queue_position, view.queue_eta)
+        controls = controls_view(job)
+
+        async def edit() -> None:
+            await message.edit(embed=embed, view=controls)
+
+        # Queued, not awaited: a busy channel never holds up the job's life, and a newer
+        # state of the card replaces this one if it is still waiting.
+        self.outbox.edit(job.channel_id, job.status_message_id, edit)
 
     async def post_card(self, job: Job) -> int | None:
         """Post a new card for ``job`` that mentions its member, once, and remember it as
@@ -129,13 +142,17 @@ class DiscordNotifier:
             return None
         self._carded.add(job.id)
         text = render("status.no_card", job.locale, user_id=job.user_id, job_id=job.id)
+        channel = self._channel(job)
         try:
-            message = await self._channel(job).send(
-                text,
-                embed=status_embed(job),
-                view=controls_view(job),
-                nonce=f"hailuo-{job.id}-c",
-                allowed_mentions=discord.AllowedMentions(users=[discord.Object(job.user_id)]),
+            message = await self.outbox.post(
+                job.channel_id,
+                lambda: channel.send(
+                    text,
+                    embed=status_embed(job),
+                    view=controls_view(job),
+                    nonce=f"hailuo-{job.id}-c",
+                    allowed_mentions=discord.AllowedMentions(users=[discord.Object(job.user_id)]),
+                ),
             )
         except discord.HTTPException as exc:
             self._carded.discard(job.id)  # a later state change may try again
@@ -219,14 +236,17 @@ class DiscordNotifier:
         *,
         direct: bool = False,
     ) -> int:
-        file = discord.File(video, filename=f"hailuo-{job.id}.mp4")
-        try:
-            message = await channel.send(
+
+        async def send() -> discord.Message:
+            return await channel.send(
                 text,
-                file=file,
+                file=discord.File(video, filename=f"hailuo-{job.id}.mp4"),  # fresh per try
                 nonce=nonce,
                 allowed_mentions=discord.AllowedMentions(users=[discord.Object(job.user_id)]),
             )
+
+        try:
+            message = await self.outbox.post(_lane(channel, job), send)
         except discord.HTTPException as exc:
             if exc.status == 413 or exc.code == 40005:
                 raise UploadTooLarge(str(exc.code)) from None
@@ -246,11 +266,14 @@ class DiscordNotifier:
         view: discord.ui.View | None = None,
     ) -> int:
         try:
-            message = await channel.send(
-                text,
-                nonce=nonce,
-                view=view or discord.utils.MISSING,
-                allowed_mentions=discord.AllowedMentions(users=[discord.Object(job.user_id)]),
+            message = await self.outbox.post(
+                _lane(channel, job),
+                lambda: channel.send(
+                    text,
+                    nonce=nonce,
+                    view=view or discord.utils.MISSING,
+                    allowed_mentions=discord.AllowedMentions(users=[discord.Object(job.user_id)]),
+                ),
             )
         except (discord.DiscordException, *NETWORK_ERRORS) as exc:
             raise _sorted(exc, "post link", direct=direct) from None
@@ -315,7 +338,10 @@ class DiscordNotifier:
         text = render(notice.rule, locale, **notice.params)
         channel = self.client.get_partial_messageable(channel_id, guild_id=notice.guild_id)
         try:
-            await channel.send(text, allowed_mentions=discord.AllowedMentions.none())
+            await self.outbox.post(
+                channel_id,
+                lambda: channel.send(text, allowed_mentions=discord.AllowedMentions.none()),
+            )
         except discord.HTTPException as exc:
             log.warning(
                 "admin notice %s for guild %d failed: %s %s",
@@ -329,9 +355,11 @@ class DiscordNotifier:
         guild = self.client.get_guild(entry.guild_id)
         locale = str(guild.preferred_locale) if guild is not None else None
         channel = self.client.get_partial_messageable(channel_id, guild_id=entry.guild_id)
+        embed = audit_embed(entry, locale)
         try:
-            await channel.send(
-                embed=audit_embed(entry, locale), allowed_mentions=discord.AllowedMentions.none()
+            await self.outbox.post(
+                channel_id,
+                lambda: channel.send(embed=embed, allowed_mentions=discord.AllowedMentions.none()),
             )
         except discord.HTTPException as exc:
             log.warning(

@@ -445,6 +445,8 @@ class RecordedCall:
     code: int | None = None
     response: Any = None
     interaction_id: int | None = None
+    #: The answer's headers (the rate-limit ones among them).
+    response_headers: dict[str, str] = field(default_factory=dict)
 
     @property
     def files(self) -> list[RecordedPart]:

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 from aiohttp import BodyPartReader, hdrs, web
 
 from .models import JSON, ApiError, AuthKind, RecordedCall, RecordedPart
+from .ratelimits import RateLimiter, too_many_requests
 
 if TYPE_CHECKING:
     from .state import SimState
@@ -126,6 +127,8 @@ def fault_reply(status: int, body: JSON | None, headers: dict[str, str] | None) 
     merged_headers = dict(headers or {})
     if status == 429:
         merged_headers.setdefault("Via", "1.1 google")
+        merged_headers.setdefault("X-RateLimit-Scope", "user")
+        merged_headers.setdefault("Retry-After", "1")
         default: JSON = {
             "message": "You are being rate limited.",
             "retry_after": 0.05,
@@ -170,9 +173,10 @@ def auth_kind(request: web.Request, token: str) -> AuthKind:
 class RestServer:
     """Turns aiohttp requests into recorded :class:`ApiRequest` handler calls."""
 
-    def __init__(self, sim: SimState, router: Router) -> None:
+    def __init__(self, sim: SimState, router: Router, limiter: RateLimiter) -> None:
         self.sim = sim
         self.router = router
+        self.limiter = limiter
         self.faults: list[Fault] = []
 
     def _new_call(
@@ -262,19 +266,24 @@ class RestServer:
         spec, params = found
         call.route = f"{method} {spec.template}"
         request = ApiRequest(method, path, params, call.query, call.json, call.parts, call)
+        if spec.bot_auth and call.auth != "bot":
+            return Reply(401, {"message": "401: Unauthorized", "code": 0})
+        # Interaction routes are not bound to the global limit (rate-limits.mdx).
+        verdict = self.limiter.check(call.route, params, exempt_global=not spec.bot_auth)
+        if not verdict.allowed:
+            body, headers = too_many_requests(verdict)
+            return Reply(429, body, headers)
         try:
-            if spec.bot_auth and call.auth != "bot":
-                raise ApiError(401, 0, "401: Unauthorized")
             fault = self._take_fault(method, path)
-            if fault is not None:
-                return fault
-            return await spec.handler(request)
+            reply = fault if fault is not None else await spec.handler(request)
         except ApiError as err:
-            return Reply(err.status, err.body(), err.headers)
+            reply = Reply(err.status, err.body(), err.headers)
         except Exception as exc:  # a simulator bug must not look like a retryable Discord 5xx
             log.exception("simulator handler failed for %s %s", method, path)
             self.sim.internal_errors.append("".join(traceback.format_exception(exc)))
-            return Reply(400, {"message": f"simulator bug: {exc!r}", "code": -1})
+            reply = Reply(400, {"message": f"simulator bug: {exc!r}", "code": -1})
+        # Every answer says where its bucket stands, errors and injected faults included.
+        return Reply(reply.status, reply.body, {**verdict.headers, **reply.headers})
 
     def _take_fault(self, method: str, path: str) -> Reply | None:
         for fault in self.faults:
@@ -286,6 +295,7 @@ class RestServer:
     async def _finish(self, call: RecordedCall, reply: Reply) -> web.StreamResponse:
         call.status = reply.status
         call.response = reply.body
+        call.response_headers = dict(reply.headers)
         if isinstance(reply.body, dict) and isinstance(reply.body.get("code"), int):
             call.code = reply.body["code"]
         await self.sim.record(call)

@@ -37,11 +37,13 @@ from .message_routes import MessageRoutes
 from .messages import SimMessage
 from .models import (
     JSON,
+    RecordedCall,
     SimAttachment,
     SimGuild,
     SimMember,
     snowflake_at,
 )
+from .ratelimits import Limit, RateLimiter, default_limits
 from .rest import Fault, RestServer, Router, fault_reply
 from .routes import InfoRoutes
 from .state import SimState
@@ -71,7 +73,11 @@ class DiscordSimulator(SimState):
         attachment_size_limit: int = 10 * MIB,
         heartbeat_interval_ms: int = 41250,
         nonce_window: float = 300.0,
+        rate_limits: dict[str, Limit] | None = None,
+        global_limit: Limit | None = None,
     ) -> None:
+        """``rate_limits`` maps route templates (``ratelimits.MESSAGE_CREATE``...) to their
+        limits; by default 5 message creates and 5 edits per 5 s per channel."""
         super().__init__(
             token=token,
             application_id=application_id,
@@ -82,7 +88,12 @@ class DiscordSimulator(SimState):
             heartbeat_interval_ms=heartbeat_interval_ms,
             nonce_window=nonce_window,
         )
-        self._rest = RestServer(self, self._build_router())
+        self.rate_limiter = RateLimiter(
+            clock,
+            rate_limits if rate_limits is not None else default_limits(),
+            global_limit=global_limit,
+        )
+        self._rest = RestServer(self, self._build_router(), self.rate_limiter)
         self._runner: web.AppRunner | None = None
 
     def _build_router(self) -> Router:
@@ -147,6 +158,26 @@ class DiscordSimulator(SimState):
             raise TimeoutError(
                 f"wait_for timed out after {timeout}s; last calls: {recent}"
             ) from None
+
+    # -- rate limits ------------------------------------------------------------------------
+
+    def too_many_requests(self) -> list[RecordedCall]:
+        """Every 429 the simulator answered: its own rate limits and injected ones alike."""
+        return [c for c in self.calls if c.status == 429]
+
+    @property
+    def rate_limit_hits(self) -> int:
+        """429s the simulator's rate limits answered (requests over a bucket or the global)."""
+        return self.rate_limiter.hits + self.rate_limiter.global_hits
+
+    def invalid_requests(self) -> int:
+        """401, 403 and 429 answers: Discord bans an IP after 10,000 in 10 minutes."""
+        return sum(
+            1
+            for c in self.calls
+            if c.status in (401, 403, 429)
+            and c.response_headers.get("X-RateLimit-Scope") != "shared"
+        )
 
     # -- test controls ----------------------------------------------------------------------
 

@@ -8,8 +8,11 @@ expiring URLs. They live here so a provider module only writes its routes and re
 
 Faults are data (:class:`Fault`), queued per endpoint and consumed one per request, so a
 test states the whole misbehaviour up front (``inject("query", "http_503", times=2)``)
-and then drives the client normally. Nothing here sleeps: a hanging handler awaits an
-event that only :meth:`SimServer.close` sets, so the client's own timeout ends the call.
+and then drives the client normally. For weather rather than a script, :meth:`SimServer.chaos`
+fails a seeded share of every request at random (HTTP 500s and the provider's own
+rate-limit answers) on every endpoint that takes faults. Nothing here sleeps: a hanging
+handler awaits an event that only :meth:`SimServer.close` sets, so the client's own timeout
+ends the call.
 """
 
 from __future__ import annotations
@@ -20,11 +23,12 @@ import functools
 import hashlib
 import hmac
 import json
+import random
 import re
 import secrets
 import time
 import uuid
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -133,6 +137,31 @@ class FaultQueue:
         return sum(len(q) for q in self._queues.values())
 
 
+@dataclass
+class Chaos:
+    """Random faults on every request: ``errors`` of them HTTP 500, ``rate_limits`` of them
+    the provider's rate-limit answers, drawn from a seeded generator."""
+
+    rng: random.Random
+    errors: float
+    rate_limits: float
+    #: How many faults it answered: ``"errors"``, ``"rate_limits"``, and by fault name.
+    answered: Counter[str]
+
+    def draw(self, errors: list[Fault], rate_limits: list[Fault]) -> Fault | None:
+        roll = self.rng.random()
+        if roll < self.errors and errors:
+            return self._answer("errors", self.rng.choice(errors))
+        if roll < self.errors + self.rate_limits and rate_limits:
+            return self._answer("rate_limits", self.rng.choice(rate_limits))
+        return None
+
+    def _answer(self, category: str, fault: Fault) -> Fault:
+        self.answered[category] += 1
+        self.answered[fault.name or fault.kind] += 1
+        return fault
+
+
 # ---------------------------------------------------------------------- JSON schemas
 
 
@@ -201,6 +230,10 @@ class SimServer:
     #: Request headers that carry the key (lower case): never recorded, and watched for on
     #: the CDN. Providers with their own key header (Freepik) add it here.
     SECRET_HEADERS: ClassVar[frozenset[str]] = frozenset({"authorization"})
+    #: Names in ``FAULTS`` that :meth:`chaos` draws from, where the endpoint takes their kind:
+    #: server errors, and every way a provider says "too many requests".
+    CHAOS_ERRORS: ClassVar[tuple[str, ...]] = ("http_500",)
+    CHAOS_RATE_LIMITS: ClassVar[tuple[str, ...]] = ("http_429", "rate_limit", "http_503_rate")
 
     def __init__(self, *, clock: Clock = time.time, url_ttl: float = 9 * 3600) -> None:
         self.clock = clock
@@ -219,6 +252,7 @@ class SimServer:
         self._signing_key = secrets.token_bytes(16)
         self._runner: web.AppRunner | None = None
         self._released: asyncio.Event | None = None
+        self._chaos: Chaos | None = None
 
     def requests_to(self, endpoint: str) -> list[RecordedRequest]:
         """The recorded requests for one route name."""
@@ -276,6 +310,39 @@ class SimServer:
         if resolved.kind not in self._kinds_for(endpoint):
             raise ValueError(f"fault {resolved.name or resolved.kind!r} cannot apply to {endpoint}")
         self.faults.push(endpoint, resolved, times)
+
+    def chaos(self, *, seed: int, errors: float = 0.3, rate_limits: float = 0.1) -> Counter[str]:
+        """Fail a share of every request from now on, at random but reproducibly.
+
+        Each request to an endpoint that takes faults (submit, query, download...) is
+        answered with an HTTP 500 with probability ``errors`` and with one of the
+        provider's rate-limit answers (HTTP 429, MiniMax's ``base_resp`` 1002, Freepik's
+        503 "Rate limit exceeded") with probability ``rate_limits``, before the request
+        reaches the route, so a failed submit never creates a task. Faults queued with
+        :meth:`inject` still apply to the requests chaos lets through. Returns the counter
+        of the faults answered (``"errors"``, ``"rate_limits"``, and by fault name).
+        """
+        self._chaos = Chaos(random.Random(seed), errors, rate_limits, Counter())
+        return self._chaos.answered
+
+    def _chaos_fault(self, endpoint: str) -> Fault | None:
+        if self._chaos is None or endpoint not in self.ENDPOINTS:
+            return None
+        kinds = self._kinds_for(endpoint)
+
+        def usable(names: tuple[str, ...]) -> list[Fault]:
+            return [
+                self.FAULTS[n] for n in names if n in self.FAULTS and self.FAULTS[n].kind in kinds
+            ]
+
+        errors = usable(self.CHAOS_ERRORS) or [Fault.http(500, {"message": "internal error"})]
+        return self._chaos.draw(errors, usable(self.CHAOS_RATE_LIMITS))
+
+    async def _answer_fault(
+        self, request: web.Request, fault: Fault, endpoint: str
+    ) -> web.StreamResponse:
+        """Reply with a fault; providers with their own kinds override this."""
+        return await self.answer_generic(request, fault)
 
     def _kinds_for(self, endpoint: str) -> frozenset[str]:
         """Fault kinds meaningful on ``endpoint``; an expired signature is CDN-only."""
@@ -374,6 +441,9 @@ class SimServer:
         )
         self.requests.append(record)
         request[_RECORD_KEY] = record
+        fault = self._chaos_fault(record.endpoint)
+        if fault is not None:
+            return await self._answer_fault(request, fault, record.endpoint)
         return await handler(request)
 
 

@@ -160,12 +160,6 @@ class TaskSimulator(SimServer):
         if task.polls > 1:
             task.status = self.RUNNING
 
-    async def _answer_fault(
-        self, request: web.Request, fault: Fault, endpoint: str
-    ) -> web.StreamResponse:
-        """Reply with an injected fault; providers with their own kinds override this."""
-        return await self.answer_generic(request, fault)
-
     # -- what each provider writes
 
     def _submit_problems(self, request: web.Request, body: Any) -> list[str]:
