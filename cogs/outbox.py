@@ -2,15 +2,18 @@
 
 Why a queue of our own when discord.py already reads the bucket headers: its
 ``Ratelimit`` is right for requests that take turns, but not for many at once
-on one bucket. Tried against the Discord simulator (5 creates per 5 s per
-channel, edits sharing the bucket's hash as Discord reports it, see
-``tests/discord_sim/ratelimits.py``): 20 posts and 20 card edits sent
-concurrently into one channel drew 32 answers 429, because the waiters of one
-``Ratelimit`` object keep going after discord.py swaps in another one for the
-same bucket, and a 429's retry does not queue again. Sent one at a time per
-channel, the same 40 drew none: each answer's ``X-RateLimit-Remaining`` and
+on one bucket. Tried against the Discord simulator (5 per 5 s per channel,
+``tests/discord_sim/ratelimits.py``) with creates and edits counting in one
+window under one hash: 20 posts and 20 card edits sent concurrently into one
+channel drew 32 answers 429, because the waiters of one ``Ratelimit`` object
+keep going after discord.py swaps in another one for the same bucket hash,
+and a 429's retry does not queue again. Sent one at a time per channel, the
+same 40 drew none: each answer's ``X-RateLimit-Remaining`` and
 ``Reset-After`` are then exact, and when a request takes a bucket's last
 token discord.py waits out ``Reset-After`` before the next request leaves.
+(With edits counted apart under the same hash, as Discord reports them and
+the simulator's default, discord.py folds both into one ``Ratelimit`` and
+stays under the limit, only slower.)
 
 So each channel gets one lane, and the lane serialises:
 
