@@ -15,11 +15,17 @@ JSON line per command read from stdin:
   tasks were queried, and the wall time (``time.time()``, shared by every process of
   the machine) at which the last of them was first queried.
 - ``{"op": "edits"}``: how many message edits the bot made.
+- ``{"op": "wait_video", "timeout": S}``: waits until a bot message in the first
+  channel carries an MP4; answers its bytes.
 - ``{"op": "quit"}``.
+
+``--video-mb N`` makes every task's result a valid MP4 of N MB (a short clip and a
+``free`` box of padding); ``--polls-until-done N`` finishes tasks after N queries
+(by default they run until the end).
 
 The leading underscore keeps ``python -m bench`` from running it as a benchmark.
 
-    .venv/bin/python -m bench._simhost [--upload-limit-mb 10]
+    .venv/bin/python -m bench._simhost [--upload-limit-mb 10] [--video-mb N]
 """
 
 from __future__ import annotations
@@ -35,6 +41,7 @@ from aiohttp import web
 
 # Imports of the project's simulators, in one place (module paths may move).
 from tests.discord_sim import DiscordSimulator
+from tests.media import make_mp4
 from tests.sims.minimax import MiniMaxSimulator, SimTask
 
 MIB = 1024 * 1024
@@ -48,6 +55,7 @@ class CountingMiniMax(MiniMaxSimulator):
         self.queries = 0
         self.first_query: dict[str, float] = {}
         self.seeded: set[str] = set()
+        self.seeded_seen = 0
         self.all_seen_at: float | None = None
 
     async def _query(self, request: web.Request) -> web.StreamResponse:
@@ -55,12 +63,10 @@ class CountingMiniMax(MiniMaxSimulator):
         task_id = request.query.get("task_id", "")
         if task_id not in self.first_query:
             self.first_query[task_id] = time.time()
-            if (
-                self.all_seen_at is None
-                and self.seeded
-                and len(self.first_query.keys() & self.seeded) == len(self.seeded)
-            ):
-                self.all_seen_at = time.time()
+            if task_id in self.seeded:
+                self.seeded_seen += 1
+                if self.seeded_seen == len(self.seeded):
+                    self.all_seen_at = time.time()
         # Recorded requests would grow without bound over a long run; keep none.
         response = await super()._query(request)
         self.requests.clear()
@@ -94,11 +100,33 @@ def seed(discord_sim: DiscordSimulator, mm: CountingMiniMax, count: int) -> list
     return pairs
 
 
-async def serve(upload_limit: int) -> None:
+def padded_mp4(size: int) -> bytes:
+    """A valid MP4 of ``size`` bytes: a short clip, then a ``free`` box of zeros."""
+    clip = make_mp4()
+    pad = max(8, size - len(clip))
+    return clip + pad.to_bytes(4, "big") + b"free" + bytes(pad - 8)
+
+
+async def wait_video(sim: DiscordSimulator, channel_id: int, timeout: float) -> dict[str, Any]:
+    def video() -> int | None:
+        for message in sim.channel_messages(channel_id):
+            for attachment in message.attachments:
+                if attachment.filename.endswith(".mp4"):
+                    return len(attachment.data)
+        return None
+
+    size = await sim.wait_for(video, timeout=timeout)
+    return {"bytes": size}
+
+
+async def serve(upload_limit: int, video_mb: int | None, polls_until_done: int | None) -> None:
     limit = upload_limit
+    options: dict[str, Any] = {"polls_until_done": polls_until_done}
+    if video_mb:
+        options["video"] = padded_mp4(video_mb * 1000 * 1000)
     async with (
         DiscordSimulator(upload_limit=limit, attachment_size_limit=limit) as discord_sim,
-        CountingMiniMax(polls_until_done=None) as mm,
+        CountingMiniMax(**options) as mm,
     ):
         guild = discord_sim.guilds[0]
         hello = {
@@ -125,11 +153,13 @@ async def serve(upload_limit: int) -> None:
             elif op == "queries":
                 reply = {
                     "total": mm.queries,
-                    "seeded_seen": len(mm.first_query.keys() & mm.seeded),
+                    "seeded_seen": mm.seeded_seen,
                     "all_seen_at": mm.all_seen_at,
                 }
             elif op == "edits":
                 reply = {"edits": len(discord_sim.find_calls("PATCH"))}
+            elif op == "wait_video":
+                reply = await wait_video(discord_sim, guild.channels[0].id, command["timeout"])
             elif op == "quit":
                 print("{}", flush=True)
                 return
@@ -141,5 +171,7 @@ async def serve(upload_limit: int) -> None:
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--upload-limit-mb", type=int, default=10)
+    parser.add_argument("--video-mb", type=int, default=None)
+    parser.add_argument("--polls-until-done", type=int, default=None)
     args = parser.parse_args()
-    asyncio.run(serve(args.upload_limit_mb * MIB))
+    asyncio.run(serve(args.upload_limit_mb * MIB, args.video_mb, args.polls_until_done))
