@@ -76,7 +76,9 @@ class CountingMiniMax(MiniMaxSimulator):
 async def burst(sim: DiscordSimulator, size: int, members: int) -> dict[str, Any]:
     interactions = await asyncio.gather(
         *(
-            sim.send_slash(["hailuo", "text"], {"prompt": f"bench {n}"}, user_id=10_000 + n % members)
+            sim.send_slash(
+                ["hailuo", "text"], {"prompt": f"bench {n}"}, user_id=10_000 + n % members
+            )
             for n in range(size)
         )
     )
@@ -107,7 +109,7 @@ def padded_mp4(size: int) -> bytes:
     return clip + pad.to_bytes(4, "big") + b"free" + bytes(pad - 8)
 
 
-async def wait_video(sim: DiscordSimulator, channel_id: int, timeout: float) -> dict[str, Any]:
+async def wait_video(sim: DiscordSimulator, channel_id: int, within: float) -> dict[str, Any]:
     def video() -> int | None:
         for message in sim.channel_messages(channel_id):
             for attachment in message.attachments:
@@ -115,7 +117,7 @@ async def wait_video(sim: DiscordSimulator, channel_id: int, timeout: float) -> 
                     return len(attachment.data)
         return None
 
-    size = await sim.wait_for(video, timeout=timeout)
+    size = await sim.wait_for(video, timeout=within)
     return {"bytes": size}
 
 

@@ -110,9 +110,7 @@ async def sqlite_limit(folder: Path, ops: int) -> float:
         return ops / (time.perf_counter() - started)
 
 
-async def level(
-    folder: Path, writers: int, ops: int, history: int = 0
-) -> dict[str, float | int]:
+async def level(folder: Path, writers: int, ops: int, history: int = 0) -> dict[str, float | int]:
     path = folder / f"bench-{writers}-{history}.sqlite3"
     db = await Database.open(path)
     if history:

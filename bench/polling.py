@@ -89,9 +89,7 @@ def summary(calls: list[float], lags: list[float]) -> dict[str, float]:
     }
 
 
-async def follow(
-    folder: Path, durations: list[float], callbacks: bool
-) -> TimedProvider:
+async def follow(folder: Path, durations: list[float], callbacks: bool) -> TimedProvider:
     """Run the worker until every job's finish was seen; each task's own durations."""
     clock = FakeClock()
     provider = TimedProvider(clock, durations)
