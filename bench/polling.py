@@ -99,13 +99,12 @@ async def follow(folder: Path, durations: list[float], callbacks: bool) -> Timed
     )
     try:
         async with aiohttp.ClientSession() as session:
-            core = build_core(db, clock, session, {"minimax": provider}, policy=policy)  # type: ignore[dict-item]
+            providers: dict[str, Any] = {"minimax": provider}
+            core = build_core(db, clock, session, providers, policy=policy)
             if callbacks:
                 core.worker.callback_url = lambda name, job_id: f"https://bot.example/cb/{job_id}"
-            ids = []
             for n in range(len(durations)):
-                job = await core.new_job(JobSpec(mode=Mode.TEXT, prompt=f"job {n}"), user_id=n)
-                ids.append(job.id)
+                await core.new_job(JobSpec(mode=Mode.TEXT, prompt=f"job {n}"), user_id=n)
             task_of: dict[int, str] = {}
             called_back: set[str] = set()
             while len(provider.seen_done) < len(durations):
