@@ -7,13 +7,20 @@ already nests its figures under its own name (``{"shrink": {...}}``) is not nest
 twice. A script that fails is reported under its name with its exit code and the
 end of its stderr, and the run exits non-zero.
 
-    .venv/bin/python -m bench [NAME ...]     # every benchmark, or only those named
+    .venv/bin/python -m bench [--quick] [NAME ...]   # every benchmark, or only those named
+
+``--quick`` sets ``BENCH_QUICK=1`` for every script: the same keys from the smallest
+sizes and fewest samples (CI checks the keys this way). The machine's load average
+before and after the run is reported under ``machine``: the figures of a busy
+machine are not comparable with those of an idle one.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
+import platform
 import subprocess
 import sys
 from pathlib import Path
@@ -26,11 +33,15 @@ def names() -> list[str]:
     return sorted(p.stem for p in HERE.glob("*.py") if not p.stem.startswith("_"))
 
 
-def run(name: str) -> tuple[object, bool]:
+def run(name: str, quick: bool = False) -> tuple[object, bool]:
     """One benchmark's figures (or its failure), and whether it succeeded."""
+    env = dict(os.environ)
+    if quick:
+        env["BENCH_QUICK"] = "1"
     proc = subprocess.run(
         [sys.executable, "-m", f"bench.{name}"],
         cwd=HERE.parent,
+        env=env,
         capture_output=True,
         text=True,
         check=False,
@@ -49,16 +60,26 @@ def run(name: str) -> tuple[object, bool]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.splitlines()[0])
     parser.add_argument("names", nargs="*", help=f"benchmarks to run (default: {names()})")
-    chosen = parser.parse_args(argv).names or names()
+    parser.add_argument("--quick", action="store_true", help="smallest sizes, same keys")
+    args = parser.parse_args(argv)
+    chosen = args.names or names()
     unknown = sorted(set(chosen) - set(names()))
     if unknown:
         parser.error(f"no such benchmark: {', '.join(unknown)}")
     merged: dict[str, object] = {}
     ok = True
+    load_before = os.getloadavg()
     for name in chosen:
         print(f"running bench.{name}", file=sys.stderr, flush=True)
-        merged[name], succeeded = run(name)
+        merged[name], succeeded = run(name, args.quick)
         ok = ok and succeeded
+    merged["machine"] = {
+        "cpus": os.cpu_count(),
+        "python": platform.python_version(),
+        "quick": args.quick,
+        "load_avg_1m_before": round(load_before[0], 2),
+        "load_avg_1m_after": round(os.getloadavg()[0], 2),
+    }
     print(json.dumps(merged, indent=2))
     return 0 if ok else 1
 

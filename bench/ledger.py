@@ -9,7 +9,14 @@ four). ``writers`` members run concurrently on the bot's one connection, each in
 its own coroutine; every writer is a different member of the same server, and the
 server has a daily budget, so the budget's spend query runs on every reservation.
 
-    .venv/bin/python -m bench.ledger [--ops 1200] [--writers 1 10 50]
+The ceiling, measured in the same run on the same disk: a bare aiosqlite connection
+(WAL, ``synchronous=FULL``, as the bot opens its own) doing one INSERT + UPDATE
+transaction per operation (``sqlite_limit_ops_per_s``). And the same operations at
+10 writers with 100,000 finished jobs (each with its reservation and settlement in
+the ledger, spread over the last 20 days) already in the database
+(``ops_per_s_100k_history``): no query may grow with history.
+
+    .venv/bin/python -m bench.ledger [--ops 1200] [--writers 1 10 50] [--quick]
 """
 
 from __future__ import annotations
@@ -18,14 +25,18 @@ import argparse
 import asyncio
 import json
 import platform
+import random
 import sqlite3
 import statistics
 import tempfile
 import time
 from pathlib import Path
 
+import aiosqlite
+
+from bench._common import quick
 from hailuo.jobs import JobDesk, JobRequest
-from hailuo.quotas import GuildPolicies, QuotaPolicy
+from hailuo.quotas import GuildPolicies, QuotaPolicy, current_period
 from hailuo.spec import JobSpec, Mode
 from hailuo.status import JobStatus
 from storage.db import Database
@@ -47,8 +58,65 @@ async def writer(desk: JobDesk, member: int, ops: int, latencies: list[float]) -
             job = await desk.jobs.transition(job, status, time.time())
 
 
-async def level(folder: Path, writers: int, ops: int) -> dict[str, float | int]:
-    db = await Database.open(folder / f"bench-{writers}.sqlite3")
+HISTORY_DAYS = 20
+FINISHED = ("delivered", "cancelled", "failed", "delivery_failed")
+
+
+async def add_history(path: Path, jobs: int) -> None:
+    """``jobs`` finished jobs of the server (each with its ledger rows), in one transaction."""
+    rng = random.Random(13)
+    now = time.time()
+    spec = SPEC.to_json()
+    job_rows = []
+    ledger_rows = []
+    for n in range(1, jobs + 1):
+        created = now - rng.uniform(60, HISTORY_DAYS * 86400)
+        period = current_period(created, "UTC", QuotaPolicy().period).key
+        member = 1000 + rng.randrange(2000)
+        status = FINISHED[n % len(FINISHED)]
+        job_rows.append(
+            (n, GUILD, 2, member, status, spec, 1, period, created, created + 120, created + 120)
+        )
+        ledger_rows.append((GUILD, member, n, "reserve", -1, period, created))
+        settle = ("charge", 0) if status == "delivered" else ("refund", 1)
+        ledger_rows.append((GUILD, member, n, settle[0], settle[1], period, created + 120))
+    async with aiosqlite.connect(str(path), isolation_level=None) as conn:
+        await conn.execute("BEGIN")
+        await conn.executemany(
+            "INSERT INTO jobs (id, guild_id, channel_id, user_id, status, spec, cost, period,"
+            " created_at, updated_at, finished_at) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+            job_rows,
+        )
+        await conn.executemany(
+            "INSERT INTO ledger (guild_id, user_id, job_id, kind, delta, period, created_at)"
+            " VALUES (?,?,?,?,?,?,?)",
+            ledger_rows,
+        )
+        await conn.execute("COMMIT")
+
+
+async def sqlite_limit(folder: Path, ops: int) -> float:
+    """Bare aiosqlite, one INSERT + UPDATE transaction per operation: the disk's ceiling."""
+    async with aiosqlite.connect(str(folder / "bare.sqlite3"), isolation_level=None) as conn:
+        await conn.execute("PRAGMA journal_mode=WAL")
+        await conn.execute("PRAGMA synchronous=FULL")
+        await conn.execute("CREATE TABLE t (id INTEGER PRIMARY KEY, v INTEGER, at REAL)")
+        started = time.perf_counter()
+        for n in range(ops):
+            await conn.execute("BEGIN IMMEDIATE")
+            cursor = await conn.execute("INSERT INTO t (v, at) VALUES (?, ?)", (n, time.time()))
+            await conn.execute("UPDATE t SET v = v + 1 WHERE id = ?", (cursor.lastrowid,))
+            await conn.execute("COMMIT")
+        return ops / (time.perf_counter() - started)
+
+
+async def level(folder: Path, writers: int, ops: int, history: int = 0) -> dict[str, float | int]:
+    path = folder / f"bench-{writers}-{history}.sqlite3"
+    db = await Database.open(path)
+    if history:
+        await db.close()
+        await add_history(path, history)
+        db = await Database.open(path)
     try:
         defaults = QuotaPolicy(
             daily_credits=PLENTY, max_jobs_per_member=PLENTY, max_jobs_per_guild=PLENTY
@@ -62,10 +130,12 @@ async def level(folder: Path, writers: int, ops: int) -> dict[str, float | int]:
         await asyncio.gather(*(writer(desk, 1000 + w, each, latencies) for w in range(writers)))
         seconds = time.perf_counter() - started
         spent = (await desk.usage(GUILD)).today
-        assert spent == writers * (each - each // 2)  # the charged half; refunds net out
+        if not history:
+            assert spent == writers * (each - each // 2)  # the charged half; refunds net out
         quantiles = statistics.quantiles(latencies, n=100)
         return {
             "writers": writers,
+            "history_jobs": history,
             "operations": writers * each,
             "seconds": round(seconds, 3),
             "operations_per_second": round(writers * each / seconds, 1),
@@ -76,26 +146,39 @@ async def level(folder: Path, writers: int, ops: int) -> dict[str, float | int]:
         await db.close()
 
 
-async def main(ops: int, writer_counts: list[int]) -> None:
-    with tempfile.TemporaryDirectory() as folder:
-        results = [await level(Path(folder), n, ops) for n in writer_counts]
-    print(
-        json.dumps(
-            {
-                "benchmark": "ledger reserve+settle (JobDesk.create + JobRepository.transition)",
-                "python": platform.python_version(),
-                "sqlite": sqlite3.sqlite_version,
-                "settle_mix": "half refunded (1 transition), half charged (4 transitions)",
-                "results": results,
-            },
-            indent=2,
-        )
-    )
+async def main(ops: int, writer_counts: list[int], history: int) -> dict[str, object]:
+    with tempfile.TemporaryDirectory(prefix="hailuo-bench-") as tmp:
+        folder = Path(tmp)
+        limit = await sqlite_limit(folder, ops)
+        results = [await level(folder, n, ops) for n in writer_counts]
+        # Slow with history before issue 13: fewer operations keep the run short.
+        with_history = await level(folder, 10, max(50, ops // 6), history)
+    return {
+        "ledger": {
+            "ops_per_s": {str(r["writers"]): r["operations_per_second"] for r in results},
+            "reserve_p99_ms": {str(r["writers"]): r["reserve_ms_p99"] for r in results},
+            "reserve_p50_ms": {str(r["writers"]): r["reserve_ms_p50"] for r in results},
+            "sqlite_limit_ops_per_s": round(limit, 1),
+            "ops_per_s_100k_history": with_history["operations_per_second"],
+            "history_jobs": history,
+            "operations_per_level": ops,
+            "python": platform.python_version(),
+            "sqlite": sqlite3.sqlite_version,
+            "operation": "JobDesk.create + JobRepository.transition; half refunded (1"
+            " transition), half charged (4 transitions); one server with a daily budget",
+            "results": [*results, with_history],
+        }
+    }
 
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--ops", type=int, default=1200, help="operations per level")
     parser.add_argument("--writers", type=int, nargs="+", default=[1, 10, 50])
+    parser.add_argument("--history", type=int, default=100_000, help="finished jobs of history")
+    parser.add_argument("--quick", action="store_true", help="100 ops, 2,000 jobs of history")
     args = parser.parse_args()
-    asyncio.run(main(args.ops, args.writers))
+    ops, history = args.ops, args.history
+    if args.quick or quick():
+        ops, history = min(ops, 100), min(history, 2000)
+    print(json.dumps(asyncio.run(main(ops, args.writers, history)), indent=2))

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import statistics
 import time
@@ -70,14 +71,17 @@ def entries() -> list[BlocklistEntry]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--rounds", type=int, default=20)
+    parser.add_argument("--quick", action="store_true", help="two rounds")
     args = parser.parse_args()
+    quick = args.quick or os.environ.get("BENCH_QUICK", "") not in ("", "0")
+    rounds = 2 if quick else args.rounds
     started = time.perf_counter()
     blocklist = Blocklist.compile(entries())
     compile_ms = (time.perf_counter() - started) * 1000
     results: dict[str, dict[str, float | bool]] = {}
     for name, prompt in PROMPTS.items():
         times = []
-        for _ in range(args.rounds):
+        for _ in range(rounds):
             started = time.perf_counter()
             matched = blocklist.match(prompt)
             times.append((time.perf_counter() - started) * 1000)

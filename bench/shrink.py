@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import tempfile
 import time
 from pathlib import Path
@@ -54,5 +55,7 @@ async def measure(runs: int) -> dict[str, object]:
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--quick", action="store_true", help="one run")
     args = parser.parse_args()
-    print(json.dumps(asyncio.run(measure(args.runs)), indent=2))
+    quick = args.quick or os.environ.get("BENCH_QUICK", "") not in ("", "0")
+    print(json.dumps(asyncio.run(measure(1 if quick else args.runs)), indent=2))

@@ -1,0 +1,204 @@
+"""Status calls and delivery lag of the real worker's polling schedule (simulated time); JSON.
+
+The real worker (``hailuo.worker.Worker`` with its desk, on a real SQLite file) follows
+jobs that take 60, 120 and 240 s at the provider (each job's time drawn within ±15 %
+of its class, so finishes do not line up with the schedule). The clock is injected:
+it jumps from one due step to the next, so 240 s of a task take milliseconds. The
+provider is an in-process stand-in of the ``Provider`` protocol that says a task is
+running until its time has come (network cost is not what this measures).
+
+- ``calls_per_job``: status queries per job until the one that saw it finished;
+- ``lag_p50_s`` / ``lag_p95_s``: from the provider's finish to that query;
+- ``with_callbacks``: the same with the provider calling back at its finish (the
+  callback route's ``Worker.poll_soon``) while polling goes on as the fallback;
+- ``anchor_calls_per_job`` / ``anchor_lag_*``: the same tasks polled every 20 s from
+  their submission, as MiniMax's own MCP server does.
+
+    .venv/bin/python -m bench.polling [--jobs 20] [--quick]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import math
+import random
+import statistics
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+
+from bench._common import percentile, quick
+
+# The project's imports, in one place (module paths may move).
+from hailuo.quotas import QuotaPolicy
+from hailuo.spec import JobSpec, Mode
+from hailuo.status import JobStatus
+from providers.base import Phase, PreparedInput, SubmitReceipt, TaskState
+from storage.db import Database
+from tests.core import build_core
+from tests.support import FakeClock
+
+DURATIONS = (60, 120, 240)
+SPREAD = 0.15
+ANCHOR_EVERY = 20.0
+PLENTY = 10**6
+
+
+class TimedProvider:
+    """A provider whose tasks finish ``duration`` seconds after their submission."""
+
+    name = "minimax"
+
+    def __init__(self, clock: FakeClock, durations: list[float]) -> None:
+        self.clock = clock
+        self.durations = durations
+        self.finish: dict[str, float] = {}
+        self.calls: dict[str, int] = {}
+        self.seen_done: dict[str, float] = {}
+
+    async def submit(self, job: PreparedInput) -> SubmitReceipt:
+        task_id = f"t{len(self.finish)}"
+        self.finish[task_id] = self.clock() + self.durations[len(self.finish)]
+        self.calls[task_id] = 0
+        return SubmitReceipt(task_id)
+
+    async def query(self, task_id: str, meta: dict[str, Any]) -> TaskState:
+        now = self.clock()
+        if task_id in self.seen_done:
+            return TaskState(Phase.SUCCEEDED, 100, locator="file")
+        self.calls[task_id] += 1
+        if now >= self.finish[task_id]:
+            self.seen_done[task_id] = now
+            return TaskState(Phase.SUCCEEDED, 100, locator="file")
+        return TaskState(Phase.RUNNING, progress=50)
+
+    async def result_url(self, locator: str, meta: dict[str, Any]) -> str:
+        raise NotImplementedError("not delivered in this benchmark")
+
+
+def summary(calls: list[float], lags: list[float]) -> dict[str, float]:
+    return {
+        "calls_per_job": round(statistics.mean(calls), 2),
+        "lag_mean_s": round(statistics.mean(lags), 2),
+        "lag_p50_s": round(statistics.median(lags), 2),
+        "lag_p95_s": round(percentile(lags, 0.95), 2),
+    }
+
+
+async def follow(folder: Path, durations: list[float], callbacks: bool) -> TimedProvider:
+    """Run the worker until every job's finish was seen; each task's own durations."""
+    clock = FakeClock()
+    provider = TimedProvider(clock, durations)
+    db = await Database.open(folder / f"polling-{callbacks}.sqlite3")
+    policy = QuotaPolicy(
+        daily_credits=PLENTY, max_jobs_per_member=PLENTY, max_jobs_per_guild=PLENTY
+    )
+    try:
+        async with aiohttp.ClientSession() as session:
+            providers: dict[str, Any] = {"minimax": provider}
+            core = build_core(db, clock, session, providers, policy=policy)
+            if callbacks:
+                core.worker.callback_url = lambda name, job_id: f"https://bot.example/cb/{job_id}"
+            for n in range(len(durations)):
+                await core.new_job(JobSpec(mode=Mode.TEXT, prompt=f"job {n}"), user_id=n)
+            task_of: dict[int, str] = {}
+            called_back: set[str] = set()
+            while len(provider.seen_done) < len(durations):
+                await core.worker.tick()
+                await core.worker.drain()
+                now = clock()
+                events: list[float] = []
+                for job in await core.jobs.open_jobs():
+                    if job.provider_task_id is not None:
+                        task_of[job.id] = job.provider_task_id
+                    if job.status is JobStatus.SUCCEEDED:
+                        # Delivery is not measured: take the job off the worker's hands.
+                        await core.jobs.transition(job, JobStatus.DELIVERED, now)
+                    elif job.status in (JobStatus.SUBMITTED, JobStatus.RUNNING):
+                        events.append(job.next_poll_at)
+                    else:
+                        events.append(max(now + 0.1, job.next_attempt_at))
+                if callbacks:
+                    for job_id, task_id in task_of.items():
+                        finish = provider.finish[task_id]
+                        if task_id in called_back:
+                            continue
+                        if finish <= now:
+                            called_back.add(task_id)
+                            core.worker.poll_soon(job_id, "minimax")
+                        else:
+                            events.append(finish)
+                    await core.worker.drain()  # the callback's query runs at its moment
+                    for job in await core.jobs.by_status(JobStatus.SUCCEEDED):
+                        await core.jobs.transition(job, JobStatus.DELIVERED, now)
+                if not events:
+                    break
+                clock.now = max(now + 0.01, min(events))
+    finally:
+        await db.close()
+    return provider
+
+
+def anchor(durations: list[float]) -> tuple[list[float], list[float]]:
+    """Polled every 20 s from submission: calls and lag, computed exactly."""
+    calls = [math.ceil(d / ANCHOR_EVERY) for d in durations]
+    lags = [c * ANCHOR_EVERY - d for c, d in zip(calls, durations, strict=True)]
+    return [float(c) for c in calls], lags
+
+
+async def main(per_class: int) -> dict[str, Any]:
+    rng = random.Random(13)
+    classes: list[int] = [d for d in DURATIONS for _ in range(per_class)]
+    durations = [d * rng.uniform(1 - SPREAD, 1 + SPREAD) for d in classes]
+    out: dict[str, Any] = {}
+    with tempfile.TemporaryDirectory(prefix="hailuo-bench-") as tmp:
+        for callbacks in (False, True):
+            provider = await follow(Path(tmp), durations, callbacks)
+            per: dict[str, dict[str, float]] = {}
+            for cls in DURATIONS:
+                tasks = [f"t{i}" for i, c in enumerate(classes) if c == cls]
+                calls = [float(provider.calls[t]) for t in tasks]
+                lags = [provider.seen_done[t] - provider.finish[t] for t in tasks]
+                per[str(cls)] = summary(calls, lags)
+            out["with_callbacks" if callbacks else "polled"] = per
+    anchored: dict[str, dict[str, float]] = {}
+    for cls in DURATIONS:
+        calls, lags = anchor([d for d, c in zip(durations, classes, strict=True) if c == cls])
+        anchored[str(cls)] = summary(calls, lags)
+    polled, called = out["polled"], out["with_callbacks"]
+
+    def pick(source: dict[str, dict[str, float]], key: str) -> dict[str, float]:
+        return {cls: figures[key] for cls, figures in source.items()}
+
+    return {
+        "polling": {
+            "calls_per_job": pick(polled, "calls_per_job"),
+            "lag_p50_s": pick(polled, "lag_p50_s"),
+            "lag_p95_s": pick(polled, "lag_p95_s"),
+            "lag_mean_s": pick(polled, "lag_mean_s"),
+            "with_callbacks": {
+                "calls_per_job": pick(called, "calls_per_job"),
+                "lag_p50_s": pick(called, "lag_p50_s"),
+                "lag_p95_s": pick(called, "lag_p95_s"),
+            },
+            "anchor_calls_per_job": pick(anchored, "calls_per_job"),
+            "anchor_lag_p50_s": pick(anchored, "lag_p50_s"),
+            "anchor_lag_p95_s": pick(anchored, "lag_p95_s"),
+            "anchor_lag_mean_s": pick(anchored, "lag_mean_s"),
+            "jobs_per_duration": per_class,
+            "duration_spread": SPREAD,
+        }
+    }
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--jobs", type=int, default=20, help="jobs per duration class")
+    parser.add_argument("--quick", action="store_true", help="3 jobs per class")
+    args = parser.parse_args()
+    per_class = min(args.jobs, 3) if args.quick or quick() else args.jobs
+    print(json.dumps(asyncio.run(main(per_class)), indent=2))
