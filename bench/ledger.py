@@ -24,10 +24,10 @@ import tempfile
 import time
 from pathlib import Path
 
-from hailuo.jobs import JobDesk, JobRequest
-from hailuo.quotas import GuildPolicies, QuotaPolicy
-from hailuo.spec import JobSpec, Mode
-from hailuo.status import JobStatus
+from hailuo.jobs.desk import JobDesk, JobRequest
+from hailuo.model.spec import JobSpec, Mode
+from hailuo.model.status import JobStatus
+from hailuo.money.quotas import GuildPolicies, QuotaPolicy
 from storage.db import Database
 from storage.guilds import GuildRepository
 

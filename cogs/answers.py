@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 import discord
 
 from cogs.notifier import DiscordNotifier
-from hailuo.notify import StatusView
+from hailuo.jobs.notify import StatusView
 from storage.jobs import Job
 
 if TYPE_CHECKING:

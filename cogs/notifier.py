@@ -1,4 +1,4 @@
-"""The Discord side of ``hailuo.notify.Notifier``: everything goes through the bot token.
+"""The Discord side of ``hailuo.jobs.notify.Notifier``: everything goes through the bot token.
 
 Status edits and deliveries use the channel endpoints, never the interaction
 webhook (its token dies after 15 minutes and with it any retry after a
@@ -14,7 +14,7 @@ messages are closed (50007) is ``DirectMessagesClosed``; anything else (a 429
 past discord.py's own retries, a 5xx, a broken connection) is ``PostFailed``,
 retried later on the delivery's budget of time.
 
-A job with no known card (``hailuo.cards.announces_without_card``) tells its end
+A job with no known card (``hailuo.jobs.cards.announces_without_card``) tells its end
 with a new message in its channel that mentions the member, once; that message
 is then remembered as its card.
 """
@@ -34,10 +34,10 @@ from cogs.audit import audit_embed
 from cogs.controls import controls_view
 from cogs.links import fresh_link_view
 from cogs.render import status_embed
-from hailuo.cards import CardBook, FirstAnswers, announces_without_card
 from hailuo.clock import Clock, system_clock, to_datetime
-from hailuo.messages import render
-from hailuo.notify import (
+from hailuo.i18n.messages import render
+from hailuo.jobs.cards import CardBook, FirstAnswers, announces_without_card
+from hailuo.jobs.notify import (
     AdminNotice,
     ChannelLost,
     DirectMessagesClosed,

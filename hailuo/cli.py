@@ -1,7 +1,7 @@
 """Operator commands, no Discord: ``python -m hailuo doctor`` and ``python -m hailuo generate``.
 
 ``doctor`` loads the settings, opens the database, lists the bot's missing
-permissions in each channel a server configured (``hailuo.channel_check``, when
+permissions in each channel a server configured (``hailuo.jobs.channel_check``, when
 it can read them), and for each configured provider makes one cheap
 authenticated call that starts no generation: a
 status query of a task that does not exist. A provider that checks the key
@@ -34,26 +34,26 @@ from typing import TextIO
 import aiohttp
 from aiohttp import web
 
-from hailuo import images
-from hailuo.capabilities import image_plan, serving_providers
-from hailuo.channel_check import check_channels
 from hailuo.clock import system_clock
-from hailuo.delivery import Downloader
-from hailuo.errors import HailuoError, ProviderError, ProviderErrorKind
-from hailuo.jobs import JobDesk, JobRequest
-from hailuo.messages import render
-from hailuo.metrics import Metrics
-from hailuo.notify import AdminNotice, Shrunk, StatusView
-from hailuo.quotas import QuotaPolicy
+from hailuo.i18n.messages import render
+from hailuo.i18n.status_text import status_line
+from hailuo.jobs.capabilities import image_plan, serving_providers
+from hailuo.jobs.channel_check import check_channels
+from hailuo.jobs.desk import JobDesk, JobRequest
+from hailuo.jobs.notify import AdminNotice, Shrunk, StatusView
+from hailuo.jobs.submitting import prepared_input
+from hailuo.jobs.worker import Worker, WorkerConfig
+from hailuo.media import images
+from hailuo.media.downloads import Downloader
+from hailuo.model.errors import HailuoError, ProviderError, ProviderErrorKind
+from hailuo.model.provider import Provider
+from hailuo.model.spec import JobSpec, Mode
+from hailuo.model.status import JobStatus
+from hailuo.money.quotas import QuotaPolicy
 from hailuo.settings import DEMO, PROVIDER_NAMES, Settings, SettingsError, load_settings
-from hailuo.spec import JobSpec, Mode
-from hailuo.status import JobStatus
-from hailuo.status_text import status_line
-from hailuo.submitting import prepared_input
-from hailuo.worker import Worker, WorkerConfig
-from providers.base import Provider
+from hailuo.web.metrics import Metrics
 from providers.demo import DemoProvider, ffmpeg_path
-from providers.registry import build_providers
+from providers.registry import TABLE, build_providers
 from storage.audit import AuditEntry
 from storage.channels import ConfiguredChannel, configured_channels
 from storage.db import Database, DatabaseOpenError
@@ -185,7 +185,7 @@ async def doctor(settings: Settings, out: TextIO) -> int:
 
 
 class CliNotifier:
-    """Implements ``hailuo.notify.Notifier`` for a terminal: a progress bar, then a file."""
+    """Implements ``hailuo.jobs.notify.Notifier`` for a terminal: a progress bar, then a file."""
 
     def __init__(self, out: Path, stream: TextIO) -> None:
         self.out = out
@@ -265,7 +265,7 @@ async def generate(settings: Settings, request: GenerateRequest, stream: TextIO)
             return 2
         order = [request.provider]
     try:
-        order = serving_providers(spec, order)
+        order = serving_providers(spec, order, TABLE)
         stored = await _read_image(request.image, order) if request.image else {}
     except HailuoError as exc:
         print(f"hailuo: {render(exc.rule, None, **exc.params)}", file=stream)
@@ -283,7 +283,7 @@ async def generate(settings: Settings, request: GenerateRequest, stream: TextIO)
 
 async def _read_image(path: Path, order: list[str]) -> dict[str, tuple[str, bytes]]:
     data = await asyncio.to_thread(path.read_bytes)
-    plan = image_plan(order)
+    plan = image_plan(order, TABLE)
     checked = await images.inspect_async(data, plan.check)
     prepared = await images.prepare_async(
         checked, accepted_formats=plan.send_formats, max_bytes=plan.max_bytes
@@ -327,6 +327,7 @@ async def _run_one(
         jobs,
         providers,
         order,
+        capabilities=TABLE,
         notifier=notifier,
         downloader=Downloader(
             max_bytes=settings.max_video_bytes, allow_private=settings.allow_private_urls

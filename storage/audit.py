@@ -83,7 +83,7 @@ LIMIT :limit
 """
 
 
-#: Told of each audit row once its transaction committed (``hailuo.audit`` mirrors it).
+#: Told of each audit row once its transaction committed (``hailuo.moderation.audit`` mirrors it).
 AuditSink = Callable[[AuditEntry], Awaitable[None]]
 _sinks: weakref.WeakKeyDictionary[Database, AuditSink] = weakref.WeakKeyDictionary()
 

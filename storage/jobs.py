@@ -15,9 +15,9 @@ from typing import Any
 
 import aiosqlite
 
-from hailuo.errors import UserInputError
-from hailuo.spec import JobSpec
-from hailuo.status import JobStatus, Settlement, can_transition, settlement
+from hailuo.model.errors import UserInputError
+from hailuo.model.spec import JobSpec
+from hailuo.model.status import JobStatus, Settlement, can_transition, settlement
 from storage.db import Database, Tx, sha256_hex
 from storage.ledger import LedgerEntryKind, append_entry
 

@@ -17,7 +17,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
 
-from hailuo.errors import UserInputError
+from hailuo.model.errors import UserInputError
 from storage.audit import AuditAction, append_audit
 from storage.db import Database, Tx
 

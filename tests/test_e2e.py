@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from hailuo.status import JobStatus
+from hailuo.model.status import JobStatus
 from tests import media
 from tests.discord_sim import DiscordSimulator, SimAttachment
 from tests.e2e import card_shows, channel, private_answer, running_bot
@@ -168,9 +168,9 @@ async def test_a_post_made_before_a_crash_is_found_not_repeated(
     discord_sim, minimax, env, tmp_path
 ) -> None:
     """The crash window between Discord accepting the post and the commit of ``delivered``."""
-    from hailuo.jobs import JobDesk, JobRequest
-    from hailuo.quotas import QuotaPolicy
-    from hailuo.spec import JobSpec, Mode
+    from hailuo.jobs.desk import JobDesk, JobRequest
+    from hailuo.model.spec import JobSpec, Mode
+    from hailuo.money.quotas import QuotaPolicy
     from storage.db import Database
 
     room = channel(discord_sim)
@@ -265,9 +265,9 @@ async def test_a_post_sent_again_within_the_nonce_window_is_the_first_message(
     """A retry whose first answer was lost (a timeout, a restart) reuses the job's nonce,
     so Discord hands back the first message instead of posting a second video or link."""
     from cogs.notifier import DiscordNotifier
-    from hailuo.jobs import JobDesk, JobRequest
-    from hailuo.quotas import QuotaPolicy
-    from hailuo.spec import JobSpec, Mode
+    from hailuo.jobs.desk import JobDesk, JobRequest
+    from hailuo.model.spec import JobSpec, Mode
+    from hailuo.money.quotas import QuotaPolicy
 
     room = channel(discord_sim)
 

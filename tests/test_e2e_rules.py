@@ -10,8 +10,8 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from hailuo import camera
-from hailuo.messages import render
+from hailuo.i18n.messages import render
+from hailuo.model import camera
 from tests import media
 from tests.discord_sim import DiscordSimulator, SimAttachment
 from tests.e2e import bot_env, channel, minimax_env, private_answer, running_bot

@@ -1,4 +1,4 @@
-"""Image checks and preparation (hailuo/images.py) against a generated corpus."""
+"""Image checks and preparation (hailuo/media/images.py) against a generated corpus."""
 
 from __future__ import annotations
 
@@ -15,19 +15,18 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from PIL import ExifTags, Image, PngImagePlugin
 
-from hailuo import images
-from hailuo.errors import UserInputError
-from hailuo.images import (
-    DEFAULT_RULES,
-    FREEPIK_RULES,
+from hailuo.media import images
+from hailuo.media.images import (
     CheckedImage,
-    ImageRules,
     PreparedImage,
     check_declared,
     check_dimensions,
     inspect,
     prepare,
 )
+from hailuo.model.capability import DEFAULT_RULES, ImageRules
+from hailuo.model.errors import UserInputError
+from providers.freepik import FREEPIK_RULES
 from tests import image_corpus as corpus
 
 JPEG_PNG = frozenset({"JPEG", "PNG"})

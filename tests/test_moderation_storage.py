@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from hailuo.errors import UserInputError
-from hailuo.spec import JobSpec, Mode
-from hailuo.status import JobStatus
+from hailuo.model.errors import UserInputError
+from hailuo.model.spec import JobSpec, Mode
+from hailuo.model.status import JobStatus
 from storage.approvals import ApprovalDecision, ApprovalRepository, UnknownApproval
 from storage.audit import AuditAction, AuditRepository
 from storage.blocklist import BlocklistKind, BlocklistRepository

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from hailuo.spec import JobSpec, Mode
-from hailuo.status import JobStatus, can_transition
+from hailuo.model.spec import JobSpec, Mode
+from hailuo.model.status import JobStatus, can_transition
 from storage.db import Database
 from storage.jobs import JobRepository, NewJob, StaleTransition
 from storage.ledger import LedgerRepository

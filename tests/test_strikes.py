@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import pytest
 
-from hailuo.audit import AuditLog
-from hailuo.errors import ModerationBlocked
-from hailuo.status import JobStatus
+from hailuo.model.errors import ModerationBlocked
+from hailuo.model.status import JobStatus
+from hailuo.moderation.audit import AuditLog
 from storage.audit import AuditAction
 from storage.db import Database
 from storage.moderation import DAY, BlockRepository, ModerationSettingsRepository

@@ -1,0 +1,1 @@
+"""hailuo.media."""
