@@ -449,6 +449,6 @@ def test_camera_warnings_have_entries() -> None:
 
 
 def test_capabilities_stays_free_of_discord() -> None:
-    text = (ROOT / "hailuo" / "capabilities.py").read_text(encoding="utf-8")
+    text = (ROOT / "hailuo" / "jobs" / "capabilities.py").read_text(encoding="utf-8")
     assert "import discord" not in text and "from discord" not in text
     assert capabilities.__all__

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from hailuo.model.status import JobStatus
 from tests import media
@@ -225,12 +226,19 @@ async def test_health_and_metrics(discord_sim, minimax, env) -> None:
         await card_shows(discord_sim, card, "Delivered")
         async with http.get(f"{base}/metrics") as resp:
             text = await resp.text()
-        assert 'hailuo_jobs{state="delivered"} 1' in text
-        assert (
-            'hailuo_provider_calls_total{provider="minimax",call="submit",outcome="ok"} 1' in text
-        )
-        assert "hailuo_interaction_answer_seconds_count 1" in text
-        assert 'hailuo_delivery_bytes_count{kind="attachment"} 1' in text
+        # Read with Prometheus' own parser: label order and "1" vs "1.0" are the exposition's
+        # business; the names, labels and values are what a scraper sees.
+        samples = {
+            (s.name, tuple(sorted(s.labels.items()))): s.value
+            for family in text_string_to_metric_families(text)
+            for s in family.samples
+        }
+        assert samples[("hailuo_jobs", (("state", "delivered"),))] == 1
+        calls = (("call", "submit"), ("outcome", "ok"), ("provider", "minimax"))
+        assert samples[("hailuo_provider_calls_total", calls)] == 1
+        assert samples[("hailuo_interaction_answer_seconds_count", ())] == 1
+        assert samples[("hailuo_delivery_bytes_count", (("kind", "attachment"),))] == 1
+        assert "# TYPE hailuo_interaction_answer_seconds histogram" in text
         for secret in (secret_prompt, "sim-token", minimax.api_key):
             assert secret not in text
         await app.bot.services.db.close()
