@@ -19,7 +19,7 @@ import pytest
 from cogs.account import cost_list
 from cogs.approvals import approval_embed
 from cogs.controls import info_text
-from cogs.help import help_embed, help_lines
+from cogs.help import describe, help_embed, help_lines
 from cogs.render import status_embed
 from hailuo.i18n.messages import CATALOG, render
 from hailuo.jobs import capabilities
@@ -174,7 +174,7 @@ def test_help_and_costs() -> None:
     text = embed_text(help_embed(PROVIDER_NAMES, ZH, costs))
     assert english_left(text) == [], text
     for command in camera.COMMANDS:
-        assert command.describe(ZH) in text
+        assert describe(command, ZH) in text
     # English members keep the English lines, units and "or"
     english = embed_text(help_embed(PROVIDER_NAMES, "en-US", cost_list(QuotaPolicy())))
     assert all(line in english for line in help_lines())
