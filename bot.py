@@ -49,6 +49,7 @@ from hailuo.media.housekeeping import ImageSweeper, disk_has_room
 from hailuo.media.images import ImageWorkers
 from hailuo.media.intake import ImageIntake
 from hailuo.media.shrink import Shrinker
+from hailuo.model.moderation import ApprovalMode, ModerationSettings
 from hailuo.moderation.approval import ApprovalQueue
 from hailuo.moderation.audit import AuditLog
 from hailuo.money.quotas import GuildPolicies, QuotaPolicy
@@ -61,7 +62,7 @@ from providers.registry import TABLE, build_providers
 from storage.db import Database, DatabaseOpenError
 from storage.guilds import GuildRepository
 from storage.jobs import JobRepository
-from storage.moderation import ApprovalMode, ModerationSettings, ModerationSettingsRepository
+from storage.moderation import ModerationSettingsRepository
 
 log = logging.getLogger("hailuo")
 

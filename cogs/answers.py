@@ -17,7 +17,7 @@ import discord
 
 from cogs.notifier import DiscordNotifier
 from hailuo.jobs.notify import StatusView
-from storage.jobs import Job
+from hailuo.model.job import Job
 
 if TYPE_CHECKING:
     from bot import HailuoBot

@@ -40,10 +40,10 @@ from hailuo.jobs.controls import AuditRecorder, JobControls
 from hailuo.jobs.desk import JobDesk
 from hailuo.jobs.notify import PostFailed
 from hailuo.jobs.worker import Worker
+from hailuo.model.job import Job, StoredImage
 from hailuo.moderation.approval import Actor, ApprovalQueue, StatusNotifier
 from storage.approvals import ApprovalDecision, ApprovalRequest
 from storage.db import Database
-from storage.jobs import Job, StoredImage
 
 if TYPE_CHECKING:
     from bot import HailuoBot

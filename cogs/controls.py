@@ -27,9 +27,9 @@ from hailuo.i18n.messages import render
 from hailuo.jobs.controls import CANCELLABLE, REROLLABLE, JobControls, JobInfo
 from hailuo.jobs.notify import PostFailed
 from hailuo.model.errors import UserInputError
+from hailuo.model.job import Job
 from hailuo.model.status import JobStatus
 from hailuo.moderation.approval import Actor
-from storage.jobs import Job
 
 if TYPE_CHECKING:
     from bot import HailuoBot

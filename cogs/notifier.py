@@ -46,8 +46,8 @@ from hailuo.jobs.notify import (
     StatusView,
     UploadTooLarge,
 )
+from hailuo.model.job import Job
 from storage.audit import AuditEntry
-from storage.jobs import Job
 
 log = logging.getLogger(__name__)
 

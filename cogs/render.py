@@ -7,9 +7,9 @@ import discord
 from hailuo.i18n.messages import render
 from hailuo.i18n.status_text import status_line
 from hailuo.i18n.terms import MODE_LABELS
+from hailuo.model.job import Job
 from hailuo.model.spec import JobSpec
 from hailuo.model.status import JobStatus
-from storage.jobs import Job
 
 _COLOURS = {
     JobStatus.DELIVERED: discord.Colour.green(),

@@ -46,6 +46,7 @@ from hailuo.jobs.worker import Worker, WorkerConfig
 from hailuo.media import images
 from hailuo.media.downloads import Downloader
 from hailuo.model.errors import HailuoError, ProviderError, ProviderErrorKind
+from hailuo.model.job import Job
 from hailuo.model.provider import Provider
 from hailuo.model.spec import JobSpec, Mode
 from hailuo.model.status import JobStatus
@@ -57,7 +58,7 @@ from providers.registry import TABLE, build_providers
 from storage.audit import AuditEntry
 from storage.channels import ConfiguredChannel, configured_channels
 from storage.db import Database, DatabaseOpenError
-from storage.jobs import Job, JobRepository
+from storage.jobs import JobRepository
 
 log = logging.getLogger(__name__)
 

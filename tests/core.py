@@ -13,6 +13,7 @@ from hailuo.jobs.submitting import prepared_input
 from hailuo.jobs.worker import Worker, WorkerConfig
 from hailuo.media.downloads import Downloader
 from hailuo.media.shrink import Shrinker
+from hailuo.model.job import Job
 from hailuo.model.provider import Provider
 from hailuo.model.spec import JobSpec, Mode
 from hailuo.model.status import JobStatus
@@ -20,7 +21,7 @@ from hailuo.money.quotas import QuotaPolicy
 from hailuo.web.metrics import Metrics
 from providers.registry import TABLE
 from storage.db import Database
-from storage.jobs import Job, JobRepository
+from storage.jobs import JobRepository
 from tests.support import FakeClock, RecordingNotifier
 
 

@@ -7,8 +7,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from hailuo.jobs.notify import AdminNotice, PostFailed, Shrunk, StatusView, UploadTooLarge
+from hailuo.model.job import Job
 from storage.audit import AuditEntry
-from storage.jobs import Job
 
 
 class FakeClock:

@@ -17,6 +17,8 @@ import pytest
 from hailuo.jobs.controls import JobControls
 from hailuo.jobs.notify import PostFailed
 from hailuo.model.errors import QuotaExceeded
+from hailuo.model.job import Job, StoredImage
+from hailuo.model.moderation import DAY
 from hailuo.model.spec import JobSpec, Mode
 from hailuo.model.status import JobStatus
 from hailuo.moderation.approval import ActionRefused, Actor, ApprovalQueue
@@ -25,9 +27,8 @@ from hailuo.money.quotas import QuotaPolicy
 from providers.minimax import MiniMaxProvider
 from storage.approvals import ApprovalDecision, ApprovalRequest
 from storage.audit import AuditAction, AuditRepository
-from storage.jobs import Job, StoredImage
 from storage.ledger import LedgerRepository
-from storage.moderation import DAY, ModerationSettingsRepository
+from storage.moderation import ModerationSettingsRepository
 from tests import media
 from tests.core import Core, build_core
 from tests.sims.minimax import MiniMaxSimulator

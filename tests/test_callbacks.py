@@ -13,6 +13,7 @@ import aiohttp
 import pytest
 
 from hailuo.model.config import Secret
+from hailuo.model.job import Job
 from hailuo.model.status import JobStatus
 from hailuo.web.callbacks import (
     CallbackRoutes,
@@ -23,7 +24,6 @@ from hailuo.web.callbacks import (
 )
 from hailuo.web.server import HealthServer
 from providers.minimax import MiniMaxProvider
-from storage.jobs import Job
 from tests.core import Core, build_core
 from tests.sims.minimax import MiniMaxSimulator
 

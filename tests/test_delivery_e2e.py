@@ -21,8 +21,8 @@ from dataclasses import replace
 import pytest
 
 from bot import App
+from hailuo.model.job import Job
 from hailuo.model.status import JobStatus
-from storage.jobs import Job
 from tests.discord_sim import DiscordSimulator, SimGuild, SimMessage
 from tests.e2e import SimSetup, card_shows, channel, running_bot
 from tests.media import mp4_of_size

@@ -13,6 +13,8 @@ from hypothesis import strategies as st
 
 from hailuo.i18n.messages import CATALOG, FALLBACK_LOCALE, placeholders, render
 from hailuo.model.errors import ModerationBlocked, UserInputError
+from hailuo.model.job import NewJob
+from hailuo.model.moderation import DAY, ApprovalMode, Block, ModerationSettings
 from hailuo.model.spec import JobSpec, Mode
 from hailuo.model.status import JobStatus
 from hailuo.moderation.screening import (
@@ -31,15 +33,8 @@ from hailuo.moderation.screening import (
 )
 from storage.blocklist import BlocklistEntry, BlocklistKind
 from storage.db import Database
-from storage.jobs import JobRepository, NewJob
-from storage.moderation import (
-    DAY,
-    ApprovalMode,
-    Block,
-    BlockRepository,
-    ModerationSettings,
-    ModerationSettingsRepository,
-)
+from storage.jobs import JobRepository
+from storage.moderation import BlockRepository, ModerationSettingsRepository
 from tests.support import FakeClock
 
 BLOCKED = ("cat", "ass", "kill", "bad")

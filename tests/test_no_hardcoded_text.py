@@ -26,6 +26,7 @@ from hailuo.jobs import capabilities
 from hailuo.jobs.controls import JobInfo, cancel_plan
 from hailuo.model import camera
 from hailuo.model.errors import ModerationBlocked, UserInputError
+from hailuo.model.job import Job
 from hailuo.model.spec import MODEL_RULES, RESOLUTIONS, JobSpec, Mode
 from hailuo.model.status import JobStatus
 from hailuo.moderation.approval import ActionRefused, Actor
@@ -35,7 +36,6 @@ from hailuo.settings import PROVIDER_NAMES
 from providers.registry import TABLE
 from storage.approvals import ApprovalRequest
 from storage.blocklist import BlocklistEntry, BlocklistKind
-from storage.jobs import Job
 from tests.e2e import SimSetup, card_shows, running_bot
 
 ZH = "zh-CN"

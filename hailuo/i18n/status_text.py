@@ -5,8 +5,8 @@ from __future__ import annotations
 import math
 
 from hailuo.i18n.messages import render
+from hailuo.model.job import Job
 from hailuo.model.status import JobStatus
-from storage.jobs import Job
 
 
 def eta_minutes(eta: float | None) -> int | None:

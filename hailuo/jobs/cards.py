@@ -20,8 +20,8 @@ from typing import Protocol
 from hailuo.clock import Clock
 from hailuo.i18n.status_text import eta_minutes
 from hailuo.jobs.notify import Notifier, StatusView
+from hailuo.model.job import Job
 from hailuo.model.status import JobStatus
-from storage.jobs import Job
 
 #: The failure rule of a job cancelled because its first answer never reached the member
 #: (Discord refused it: the 3 seconds had passed). The member saw "did not respond" and

@@ -25,6 +25,7 @@ from hailuo.i18n.messages import Term
 from hailuo.jobs.cards import FIRST_ANSWER_MISSED
 from hailuo.jobs.desk import JobDesk, JobRequest
 from hailuo.jobs.notify import PostFailed
+from hailuo.model.job import Job
 from hailuo.model.spec import Mode
 from hailuo.model.status import JobStatus
 from hailuo.moderation.approval import (
@@ -37,7 +38,6 @@ from hailuo.moderation.approval import (
 from storage.approvals import ApprovalDecision, ApprovalRequest, UnknownApproval
 from storage.audit import AuditAction
 from storage.db import Database, Tx
-from storage.jobs import Job
 from storage.ledger import LedgerEntry, LedgerEntryKind
 
 log = logging.getLogger(__name__)

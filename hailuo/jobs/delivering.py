@@ -50,8 +50,9 @@ from hailuo.media.downloads import (
 from hailuo.media.shrink import Shrinker, ShrinkFailed
 from hailuo.model.capability import HOUR, Table
 from hailuo.model.errors import ProviderError
+from hailuo.model.job import Job
 from hailuo.model.status import JobStatus
-from storage.jobs import Job, StaleTransition
+from storage.jobs import StaleTransition
 
 log = logging.getLogger(__name__)
 

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from hailuo.clock import Clock
 from hailuo.jobs.notify import AdminNotice, AdminNotifier
 from hailuo.model.errors import QuotaExceeded, UserInputError
+from hailuo.model.job import Job, NewJob
 from hailuo.model.spec import JobSpec
 from hailuo.model.status import JobStatus
 from hailuo.moderation.gating import BlocklistChanged, Gatekeeper, Screening
@@ -33,7 +34,7 @@ from storage.approvals import ApprovalRepository
 from storage.audit import AuditRepository
 from storage.db import Database, Tx
 from storage.guilds import GuildRepository, Reader
-from storage.jobs import Job, JobRepository, NewJob
+from storage.jobs import JobRepository
 from storage.ledger import LedgerRepository
 from storage.moderation import BlockRepository, ModerationSettingsRepository
 

@@ -15,9 +15,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from hailuo.clock import Clock
+from hailuo.model.job import Job
 from hailuo.model.status import JobStatus
 from hailuo.moderation.screening import counts_as_strike, record_strike
-from storage.jobs import Job, JobRepository
+from storage.jobs import JobRepository
 
 log = logging.getLogger(__name__)
 

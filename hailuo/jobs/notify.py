@@ -13,8 +13,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
+from hailuo.model.job import Job
 from storage.audit import AuditEntry
-from storage.jobs import Job
 
 
 class UploadTooLarge(Exception):

@@ -15,10 +15,11 @@ from typing import Any, Protocol
 
 from hailuo.clock import Clock
 from hailuo.jobs.retry import Backoff
+from hailuo.model.job import Job
 from hailuo.model.provider import Provider
 from hailuo.model.status import JobStatus
 from hailuo.web.metrics import Metrics
-from storage.jobs import Job, JobRepository
+from storage.jobs import JobRepository
 
 
 @dataclass(frozen=True)

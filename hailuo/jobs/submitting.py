@@ -39,10 +39,11 @@ from hailuo.jobs.resilience import AccountAlerts, CircuitState, Resilience
 from hailuo.jobs.steps import Step, StepKit
 from hailuo.model.capability import Table
 from hailuo.model.errors import ProviderError, ProviderErrorKind
+from hailuo.model.job import Job
 from hailuo.model.provider import PreparedInput
 from hailuo.model.spec import JobSpec
 from hailuo.model.status import JobStatus
-from storage.jobs import Job, JobRepository
+from storage.jobs import JobRepository
 
 log = logging.getLogger(__name__)
 

@@ -41,11 +41,12 @@ from hailuo.media.downloads import Downloader
 from hailuo.media.shrink import Shrinker
 from hailuo.model.capability import Table
 from hailuo.model.errors import ProviderError, ProviderErrorKind
+from hailuo.model.job import Job
 from hailuo.model.provider import Phase, PreparedInput, Provider, TaskState
 from hailuo.model.spec import JobSpec
 from hailuo.model.status import JobStatus
 from hailuo.web.metrics import Metrics
-from storage.jobs import Job, JobRepository, StaleTransition
+from storage.jobs import JobRepository, StaleTransition
 
 log = logging.getLogger(__name__)
 

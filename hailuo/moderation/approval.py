@@ -34,6 +34,8 @@ from typing import Any, Protocol
 from hailuo.clock import Clock
 from hailuo.jobs.notify import PostFailed, StatusView
 from hailuo.model.errors import HailuoError
+from hailuo.model.job import Job, StoredImage
+from hailuo.model.moderation import ModerationSettings
 from hailuo.model.status import JobStatus
 from hailuo.money.quotas import QuotaPolicy
 from storage.approvals import (
@@ -44,8 +46,8 @@ from storage.approvals import (
 )
 from storage.db import Database, Tx
 from storage.guilds import GuildRepository
-from storage.jobs import Job, JobRepository, StoredImage
-from storage.moderation import BlockRepository, ModerationSettings, ModerationSettingsRepository
+from storage.jobs import JobRepository
+from storage.moderation import BlockRepository, ModerationSettingsRepository
 
 log = logging.getLogger(__name__)
 

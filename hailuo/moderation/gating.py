@@ -26,10 +26,11 @@ import dataclasses
 from collections.abc import Collection
 from concurrent.futures import ThreadPoolExecutor
 
+from hailuo.model.moderation import ModerationSettings
 from hailuo.moderation.screening import Blocklist, check_gate, screen_prompt
 from storage.blocklist import BlocklistEntry, BlocklistRepository
 from storage.db import Database, Tx
-from storage.moderation import ModerationSettings, ModerationSettingsRepository
+from storage.moderation import ModerationSettingsRepository
 
 
 class BlocklistChanged(Exception):

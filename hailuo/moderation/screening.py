@@ -38,21 +38,14 @@ from hailuo.clock import Clock
 from hailuo.i18n.messages import Term
 from hailuo.model.camera import parse_prompt
 from hailuo.model.errors import ModerationBlocked, UserInputError
+from hailuo.model.moderation import DAY, ApprovalMode, Block, ModerationSettings
 from hailuo.moderation.folding import UNSPACED_SCRIPTS, ScreenViews, fold, screen_views
 from hailuo.moderation.folding import (
     joined_runs as joined_runs,  # re-exported: the screening tests use it
 )
 from storage.blocklist import BlocklistEntry, BlocklistKind
 from storage.db import Database
-from storage.moderation import (
-    DAY,
-    ApprovalMode,
-    Block,
-    BlockRepository,
-    ModerationSettings,
-    ModerationSettingsRepository,
-    StrikeRepository,
-)
+from storage.moderation import BlockRepository, ModerationSettingsRepository, StrikeRepository
 
 log = logging.getLogger(__name__)
 
