@@ -79,7 +79,7 @@ def test_no_sql_outside_storage(package: str) -> None:
 # - storage/ and providers/ import only the model floor (hailuo.model) of the core;
 # - the model floor imports nothing of the project but itself (no catalog, no I/O layers);
 # - hailuo/ never imports providers/ (the wiring hands adapters and the capability table in),
-#   except hailuo/cli.py, which is the CLI's wiring as bot.py is the bot's;
+#   except hailuo/cli.py and hailuo/doctor.py, the CLI's wiring as bot.py is the bot's;
 # - cogs/ never import storage/ (xfail until the housec branch lands);
 # - nothing imports cogs or bot, except bot.py (and cogs themselves, and cogs' type-only
 #   import of bot);
@@ -88,7 +88,7 @@ def test_no_sql_outside_storage(package: str) -> None:
 # - each provider's capability is the only copy of its facts.
 
 PROJECT = ("hailuo", "providers", "storage", "cogs", "bot")
-WIRING = {ROOT / "hailuo" / "cli.py"}
+WIRING = {ROOT / "hailuo" / "cli.py", ROOT / "hailuo" / "doctor.py"}
 DATA_TABLES = {
     ROOT / "hailuo" / "i18n" / "messages.py",
     ROOT / "hailuo" / "i18n" / "messages_zh.py",
@@ -100,7 +100,6 @@ OVER_TODAY = {
     "bot.py": 460,
     "cogs/admin.py": 409,
     "cogs/controls.py": 434,
-    "hailuo/cli.py": 425,
     "hailuo/media/images.py": 461,
 }
 
