@@ -46,8 +46,8 @@ from hailuo.jobs.submitting import prepared_input
 from hailuo.jobs.worker import Worker, WorkerConfig
 from hailuo.media.downloads import Downloader, sweep_temporary
 from hailuo.media.housekeeping import ImageSweeper, disk_has_room
-from hailuo.media.images import ImageWorkers
 from hailuo.media.intake import ImageIntake
+from hailuo.media.preparing import ImageWorkers
 from hailuo.media.shrink import Shrinker
 from hailuo.model.moderation import ApprovalMode, ModerationSettings
 from hailuo.moderation.approval import ApprovalQueue

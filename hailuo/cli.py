@@ -34,7 +34,7 @@ from hailuo.jobs.desk import JobDesk, JobRequest
 from hailuo.jobs.notify import AdminNotice, Shrunk, StatusView
 from hailuo.jobs.submitting import prepared_input
 from hailuo.jobs.worker import Worker, WorkerConfig
-from hailuo.media import images
+from hailuo.media import preparing
 from hailuo.media.downloads import Downloader
 from hailuo.model.errors import HailuoError
 from hailuo.model.job import Job
@@ -152,8 +152,8 @@ async def generate(settings: Settings, request: GenerateRequest, stream: TextIO)
 async def _read_image(path: Path, order: list[str]) -> dict[str, tuple[str, bytes]]:
     data = await asyncio.to_thread(path.read_bytes)
     plan = image_plan(order, TABLE)
-    checked = await images.inspect_async(data, plan.check)
-    prepared = await images.prepare_async(
+    checked = await preparing.inspect_async(data, plan.check)
+    prepared = await preparing.prepare_async(
         checked, accepted_formats=plan.send_formats, max_bytes=plan.max_bytes
     )
     return {"first": (prepared.mime, prepared.data)}

@@ -100,7 +100,6 @@ OVER_TODAY = {
     "bot.py": 460,
     "cogs/admin.py": 409,
     "cogs/controls.py": 434,
-    "hailuo/media/images.py": 461,
 }
 
 

@@ -21,7 +21,7 @@ from hailuo.jobs.capabilities import (
     serving_providers,
     validate,
 )
-from hailuo.media import images
+from hailuo.media import images, preparing
 from hailuo.model import camera
 from hailuo.model.camera import Spelling
 from hailuo.model.capability import Offer, Table
@@ -332,7 +332,7 @@ def test_freepik_refuses_webp_as_written_but_gets_it_re_encoded() -> None:
         images.inspect(webp, TABLE["freepik"].images)
     assert (info.value.rule, info.value.params["allowed"]) == ("image.format", "JPEG, PNG")
     plan = image_plan(["freepik"], TABLE)
-    prepared = images.prepare(
+    prepared = preparing.prepare(
         images.inspect(webp, plan.check),
         accepted_formats=plan.send_formats,
         max_bytes=plan.max_bytes,

@@ -9,8 +9,8 @@ import threading
 import aiohttp
 import pytest
 
-from hailuo.media.images import ImageWorkers
 from hailuo.media.intake import ImageIntake
+from hailuo.media.preparing import ImageWorkers
 from hailuo.model.errors import QuotaExceeded
 from hailuo.money.quotas import QuotaPolicy
 from tests import media

@@ -22,7 +22,7 @@ from jsonschema import Draft202012Validator
 
 from hailuo.i18n.messages import CATALOG, placeholders
 from hailuo.jobs.capabilities import can_serve, serving_providers, validate
-from hailuo.media import images
+from hailuo.media import images, preparing
 from hailuo.model.camera import COMMANDS
 from hailuo.model.errors import UserInputError
 from hailuo.model.provider import PreparedInput
@@ -52,7 +52,7 @@ def validator(name: str) -> Draft202012Validator:
 def frames() -> tuple[str, str]:
     """Two real prepared images as data URLs (the simulators' rules look at the bytes)."""
     first, last = (
-        images.prepare(images.inspect(data), accepted_formats=frozenset({"JPEG", "PNG"}),
+        preparing.prepare(images.inspect(data), accepted_formats=frozenset({"JPEG", "PNG"}),
                        max_bytes=images.DEFAULT_RULES.max_bytes).data_url()
         for data in (corpus.png(320, 400), corpus.jpeg(640, 360))
     )  # fmt: skip

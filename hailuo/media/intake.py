@@ -22,7 +22,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 import aiohttp
 
 from hailuo.jobs.capabilities import ImagePlan
-from hailuo.media.images import ImageWorkers, PreparedImage
+from hailuo.media.preparing import ImageWorkers, PreparedImage
 from hailuo.model.errors import QuotaExceeded, UserInputError
 from hailuo.money.credits import PolicySource
 
