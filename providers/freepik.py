@@ -19,7 +19,7 @@ from urllib.parse import urlsplit
 
 import aiohttp
 
-from hailuo.model.camera import Spelling, parse_prompt
+from hailuo.model.camera import Spelling
 from hailuo.model.capability import (
     ALL_MODES,
     HOUR,
@@ -31,7 +31,6 @@ from hailuo.model.capability import (
 )
 from hailuo.model.errors import ProviderError, ProviderErrorKind
 from hailuo.model.provider import Phase, PreparedInput, SubmitReceipt, TaskState
-from hailuo.model.spec import Mode
 from providers.http import (
     DEFAULT_TIMEOUT,
     Adapter,
@@ -40,6 +39,7 @@ from providers.http import (
     classify_status,
     whole_number,
 )
+from providers.wire import request_body
 
 log = logging.getLogger(__name__)
 
@@ -137,20 +137,7 @@ class FreepikProvider(Adapter):
 
     def submit_body(self, job: PreparedInput) -> dict[str, Any]:
         """The JSON body (either tier takes the same one); a pure function of ``job``."""
-        spec = job.spec
-        prompt = parse_prompt(spec.prompt).render(CAPABILITY.spelling.camera) if spec.prompt else ""
-        body: dict[str, Any] = {
-            "prompt": prompt if prompt.strip() else DEFAULT_PROMPT,
-            "prompt_optimizer": spec.prompt_optimizer,
-            "duration": spec.duration,
-        }
-        if spec.mode in (Mode.IMAGE, Mode.FIRST_LAST) and job.first_frame:
-            body["first_frame_image"] = _bare_base64(job.first_frame)
-        if spec.mode is Mode.FIRST_LAST and job.last_frame:
-            body["last_frame_image"] = _bare_base64(job.last_frame)
-        if job.callback_url:
-            body["webhook_url"] = job.callback_url
-        return body
+        return request_body(job, CAPABILITY.spelling, neutral_prompt=DEFAULT_PROMPT)
 
     def tier_for(self, job: PreparedInput) -> str:
         """The endpoint tier of the spec; Freepik has no 512P and 1080p is 6 s only."""
@@ -284,13 +271,6 @@ def _inner(body: Any) -> dict[str, Any] | None:
         return None
     data = body.get("data")
     return data if isinstance(data, dict) else body
-
-
-def _bare_base64(image: str) -> str:
-    """Freepik takes "URL of the image or base64 encoding": strip a data URL's prefix."""
-    if image.startswith("data:") and ";base64," in image:
-        return image.split(",", 1)[1]
-    return image
 
 
 #: The class ``providers.registry`` builds for this provider.

@@ -122,7 +122,7 @@ class GptGeProvider(BearerAdapter):
     # -- submit
 
     def submit_body(self, job: PreparedInput) -> dict[str, Any]:
-        return video_body(job, CAPABILITY.spelling.camera)
+        return video_body(job, CAPABILITY.spelling)
 
     async def submit(self, job: PreparedInput) -> SubmitReceipt:
         reply = await self.http.request(

@@ -11,7 +11,7 @@ from collections.abc import Callable
 from types import MappingProxyType
 from typing import Any
 
-from hailuo.model.camera import Spelling, parse_prompt
+from hailuo.model.camera import Spelling
 from hailuo.model.capability import (
     ALL_MODES,
     BOTH_OPTIONS,
@@ -25,8 +25,9 @@ from hailuo.model.capability import (
 )
 from hailuo.model.errors import ProviderError, ProviderErrorKind
 from hailuo.model.provider import TASK_FAILURE_KINDS, Phase, PreparedInput, SubmitReceipt, TaskState
-from hailuo.model.spec import MODEL_RULES, RESOLUTIONS, Mode
+from hailuo.model.spec import MODEL_RULES, RESOLUTIONS
 from providers.http import BearerAdapter, ProviderHttp, Reply
+from providers.wire import request_body
 
 NAME = "minimax"
 
@@ -94,7 +95,7 @@ class MiniMaxProvider(BearerAdapter):
     name = NAME
 
     def submit_body(self, job: PreparedInput) -> dict[str, Any]:
-        return video_body(job, CAPABILITY.spelling.camera)
+        return video_body(job, CAPABILITY.spelling)
 
     async def submit(self, job: PreparedInput) -> SubmitReceipt:
         reply = await self.http.request(
@@ -159,25 +160,9 @@ class MiniMaxProvider(BearerAdapter):
         return base_resp_checked(self.http, reply, _short)
 
 
-def video_body(job: PreparedInput, spelling: Spelling) -> dict[str, Any]:
-    """MiniMax's video_generation body; gpt.ge passes the same one through."""
-    spec = job.spec
-    body: dict[str, Any] = {
-        "model": spec.model,
-        "duration": spec.duration,
-        "resolution": spec.resolution,
-        "prompt_optimizer": spec.prompt_optimizer,
-        "fast_pretreatment": spec.fast_pretreatment,
-    }
-    if spec.prompt:
-        body["prompt"] = parse_prompt(spec.prompt).render(spelling)
-    if spec.mode in (Mode.IMAGE, Mode.FIRST_LAST) and job.first_frame:
-        body["first_frame_image"] = job.first_frame
-    if spec.mode is Mode.FIRST_LAST and job.last_frame:
-        body["last_frame_image"] = job.last_frame
-    if job.callback_url:
-        body["callback_url"] = job.callback_url
-    return body
+def video_body(job: PreparedInput, wire: WireNames) -> dict[str, Any]:
+    """MiniMax's video_generation body (gpt.ge passes the same one through, in its names)."""
+    return request_body(job, wire)
 
 
 def receipt_of(http: ProviderHttp, data: dict[str, Any]) -> SubmitReceipt:

@@ -13,7 +13,7 @@ import logging
 from types import MappingProxyType
 from typing import Any
 
-from hailuo.model.camera import Spelling, parse_prompt
+from hailuo.model.camera import Spelling
 from hailuo.model.capability import (
     ALL_MODES,
     BOTH_OPTIONS,
@@ -26,8 +26,8 @@ from hailuo.model.capability import (
 )
 from hailuo.model.errors import ProviderError, ProviderErrorKind
 from hailuo.model.provider import Phase, PreparedInput, SubmitReceipt, TaskState
-from hailuo.model.spec import Mode
 from providers.http import BearerAdapter, Reply, classify_status, whole_number
+from providers.wire import request_body
 
 log = logging.getLogger(__name__)
 
@@ -126,21 +126,8 @@ class NovitaProvider(BearerAdapter):
     # -- submit
 
     def submit_body(self, job: PreparedInput) -> dict[str, Any]:
-        spec = job.spec
-        prompt = parse_prompt(spec.prompt).render(CAPABILITY.spelling.camera) if spec.prompt else ""
-        body: dict[str, Any] = {
-            "prompt": prompt if prompt.strip() else DEFAULT_PROMPT,
-            "duration": spec.duration,
-            "resolution": spec.resolution,
-            "enable_prompt_expansion": spec.prompt_optimizer,
-            "fast_pretreatment": spec.fast_pretreatment,
-        }
-        if spec.mode in (Mode.IMAGE, Mode.FIRST_LAST) and job.first_frame:
-            body["image"] = job.first_frame
-        if spec.mode is Mode.FIRST_LAST and job.last_frame:
-            body["end_image"] = job.last_frame
         # No callback: the hailuo-02 page does not list ``extra.webhook`` (providers.md §4).
-        return body
+        return request_body(job, CAPABILITY.spelling, neutral_prompt=DEFAULT_PROMPT)
 
     async def submit(self, job: PreparedInput) -> SubmitReceipt:
         spec = job.spec

@@ -12,7 +12,7 @@ from __future__ import annotations
 from types import MappingProxyType
 from typing import Any
 
-from hailuo.model.camera import Spelling, parse_prompt
+from hailuo.model.camera import Spelling
 from hailuo.model.capability import (
     ALL_MODES,
     BOTH_OPTIONS,
@@ -26,8 +26,9 @@ from hailuo.model.capability import (
 )
 from hailuo.model.errors import ProviderError, ProviderErrorKind
 from hailuo.model.provider import TASK_FAILURE_KINDS, Phase, PreparedInput, SubmitReceipt, TaskState
-from hailuo.model.spec import RESOLUTIONS, Mode
+from hailuo.model.spec import RESOLUTIONS
 from providers.http import BearerAdapter, Reply, classify_status, whole_number
+from providers.wire import request_body
 
 NAME = "odkkk"
 
@@ -119,27 +120,8 @@ class OdkkkProvider(BearerAdapter):
     # -- submit
 
     def submit_body(self, job: PreparedInput) -> dict[str, Any]:
-        spec = job.spec
-        body: dict[str, Any] = {
-            "model": spec.model,
-            "duration": spec.duration,
-            "quality": spec.resolution.lower(),
-            "model_params": {
-                "prompt_optimizer": spec.prompt_optimizer,
-                "fast_pretreatment": spec.fast_pretreatment,
-            },
-        }
-        if spec.prompt:
-            body["prompt"] = parse_prompt(spec.prompt).render(CAPABILITY.spelling.camera)
-        images = []
-        if spec.mode in (Mode.IMAGE, Mode.FIRST_LAST) and job.first_frame:
-            images.append(job.first_frame)
-            if spec.mode is Mode.FIRST_LAST and job.last_frame:
-                images.append(job.last_frame)
-        if images:
-            body["image_urls"] = images
         # No callback_url: the Hailuo-02 schema of seed 002 has none (providers.md §3).
-        return body
+        return request_body(job, CAPABILITY.spelling)
 
     async def submit(self, job: PreparedInput) -> SubmitReceipt:
         reply = await self.http.request(

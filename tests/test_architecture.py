@@ -327,3 +327,34 @@ def test_architecture_no_provider_fact_lives_outside_its_module() -> None:
         if hits:
             offenders[rel(p)] = hits
     assert offenders == {}
+
+
+def test_architecture_the_body_builder_reads_the_capability_names() -> None:
+    """Rename a field in a capability and the body follows: the names live only there."""
+    from dataclasses import replace
+
+    from hailuo.model.provider import PreparedInput
+    from hailuo.model.spec import JobSpec, Mode
+    from providers import registry
+    from providers.wire import request_body
+
+    job = PreparedInput(
+        spec=JobSpec(mode=Mode.FIRST_LAST, prompt="a cat [Pan left]"),
+        first_frame="data:image/png;base64,AAAA",
+        last_frame="data:image/png;base64,BBBB",
+        callback_url="https://bot.example/cb",
+    )
+    wire = replace(
+        registry.TABLE["minimax"].spelling,
+        model=None,
+        duration="params.seconds",
+        first_frame="frames[0]",
+        last_frame="frames[1]",
+        image_encoding="base64",
+    )
+    body = request_body(job, wire)
+    assert "model" not in body and body["params"] == {"seconds": 6}
+    assert body["frames"] == ["AAAA", "BBBB"]
+    assert body["callback_url"] == "https://bot.example/cb"
+    chinese = request_body(job, replace(wire, camera=registry.spelling_for("gptge")))
+    assert chinese["prompt"].endswith("[左摇]")
