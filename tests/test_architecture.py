@@ -358,3 +358,13 @@ def test_architecture_the_body_builder_reads_the_capability_names() -> None:
     assert body["callback_url"] == "https://bot.example/cb"
     chinese = request_body(job, replace(wire, camera=registry.spelling_for("gptge")))
     assert chinese["prompt"].endswith("[左摇]")
+
+
+def test_architecture_the_settings_name_the_registry_providers_in_its_order() -> None:
+    """The settings keep their variable names (``MINIMAX_API_KEY``...) in ``hailuo/settings.py``
+    (the core does not import providers); the list cannot drift from the registry."""
+    from hailuo.settings import DEFAULT_BASE_URLS, DEMO, PROVIDER_NAMES
+    from providers import registry
+
+    assert (*PROVIDER_NAMES, DEMO) == tuple(registry.TABLE)
+    assert set(DEFAULT_BASE_URLS) == set(registry.ADAPTERS) == set(PROVIDER_NAMES)

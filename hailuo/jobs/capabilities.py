@@ -1,4 +1,4 @@
-"""Which provider can serve which request: one capability table per provider, one validator.
+"""Which provider can serve which request: the one validator of the providers' capabilities.
 
 ``serving_providers`` is the one question the rest of the bot asks: the
 command checks it before anything is charged (refusing with the rule when no
@@ -8,9 +8,13 @@ a job to a provider that can serve it (``can_serve``).
 A request must obey two layers of data, read by the same code:
 
 - the model's rules (``hailuo.model.spec.MODEL_RULES``: modes, resolutions, durations),
-- the provider's table below (``TABLE``): which models, modes, resolutions x
-  durations and options it exposes, its image rules, and how it spells a
-  request (``SPELLINGS``, for adapters).
+- each provider's ``CAPABILITY`` (declared once in ``providers/<name>.py``, collected
+  in ``providers.registry.TABLE``): which models, modes, resolutions x durations and
+  options it exposes, its image rules, and how it spells a request.
+
+This module never imports ``providers/``: every function takes the table as an argument,
+handed in by the wiring (``bot.py``, ``hailuo/cli.py``; the cogs pass the registry's).
+The records' types live on the model floor (``hailuo.model.capability``).
 
 From the seeds (000 Freepik, 001 MiniMax, 002 odkkk, 003 Novita, 004 gpt.ge) and
 providers.md §7: 512P is image-to-video only, on MiniMax, odkkk and gpt.ge, and
@@ -22,7 +26,7 @@ names only Hailuo-02); Freepik takes no ``fast_pretreatment`` and lists no WebP.
 A refusal names the first rule broken by the first provider in the server's
 order, listing every configured provider that breaks it and what they offer
 instead, so the member learns what to change; its text is the catalog entry
-of the rule's code, filled from this table's numbers.
+of the rule's code, filled from the table's numbers.
 """
 
 from __future__ import annotations
