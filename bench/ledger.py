@@ -35,10 +35,10 @@ from pathlib import Path
 import aiosqlite
 
 from bench._common import quick
-from hailuo.jobs import JobDesk, JobRequest
-from hailuo.quotas import GuildPolicies, QuotaPolicy, current_period
-from hailuo.spec import JobSpec, Mode
-from hailuo.status import JobStatus
+from hailuo.jobs.desk import JobDesk, JobRequest
+from hailuo.model.spec import JobSpec, Mode
+from hailuo.model.status import JobStatus
+from hailuo.money.quotas import GuildPolicies, QuotaPolicy, current_period
 from storage.db import Database
 from storage.guilds import GuildRepository
 

@@ -10,7 +10,8 @@ from __future__ import annotations
 import json
 import logging
 
-from providers.resilience import SubmitLimiter
+from hailuo.jobs.limiter import SubmitLimiter
+
 from tests.ratelimit_model import ModelProvider, drive, most_in_a_window
 from tests.support import FakeClock
 
@@ -25,7 +26,7 @@ CASES: dict[str, tuple[int | None, tuple[float, float] | None, float]] = {
 
 
 def main() -> None:
-    logging.getLogger("providers.resilience").setLevel(logging.ERROR)
+    logging.getLogger("hailuo.jobs.resilience").setLevel(logging.ERROR)
     out: dict[str, object] = {}
     for name, (fixed, storm, sprinkle) in CASES.items():
         clock = FakeClock()

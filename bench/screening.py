@@ -19,7 +19,7 @@ import platform
 import statistics
 import time
 
-from hailuo.moderation import (
+from hailuo.moderation.screening import (
     MAX_ENTRIES,
     MAX_ENTRY_CHARS,
     MAX_PATTERNS,

@@ -2,7 +2,7 @@
 
 The clip is real H.264 + AAC made from ffmpeg's ``testsrc`` under moving noise at
 40 Mbit/s (about 30 MB), so it cannot shrink for free; it is re-encoded by
-``hailuo.shrink.Shrinker`` (the bundled ffmpeg, as the bot runs it) against the
+``hailuo.media.shrink.Shrinker`` (the bundled ffmpeg, as the bot runs it) against the
 default 10 MiB upload limit. ``seconds`` is the median wall time of ``--runs``
 encodes, probe included; ``bytes`` the size of the result (the median run's).
 Noise is the worst case for an encoder: a real Hailuo video shrinks faster.
@@ -20,7 +20,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from hailuo.shrink import Shrinker
+from hailuo.media.shrink import Shrinker
 from tests.media import noisy_mp4
 
 LIMIT = 10 * 1024 * 1024

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import discord
 
-from hailuo import access
+from hailuo.jobs import access
 
 
 def permissions_in(interaction: discord.Interaction, channel_id: int | None) -> discord.Permissions:
@@ -27,5 +27,5 @@ def permissions_in(interaction: discord.Interaction, channel_id: int | None) -> 
 
 def check_channel_access(interaction: discord.Interaction) -> None:
     """Refuse, before anything is reserved, a channel where the bot cannot do a job's
-    work (``hailuo.access``), from Discord's own ``app_permissions`` for this channel."""
+    work (``hailuo.jobs.access``), from Discord's own ``app_permissions`` for this channel."""
     access.check_channel(access.granted_names(interaction.app_permissions.value))

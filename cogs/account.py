@@ -8,9 +8,9 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from hailuo.errors import UserInputError
-from hailuo.messages import CATALOG, FALLBACK_LOCALE, render
-from hailuo.quotas import AllowancePeriod, QuotaPolicy
+from hailuo.i18n.messages import CATALOG, FALLBACK_LOCALE, render
+from hailuo.model.errors import UserInputError
+from hailuo.money.quotas import AllowancePeriod, QuotaPolicy
 from storage.ledger import LedgerEntry, LedgerEntryKind
 
 if TYPE_CHECKING:

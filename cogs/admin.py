@@ -20,15 +20,15 @@ from PIL import Image, ImageDraw, ImageFont
 
 from cogs.account import cost_list
 from cogs.moderation import ModerationAdminCommands
-from hailuo.errors import UserInputError
-from hailuo.jobs import UsageReport
-from hailuo.messages import render
-from hailuo.quotas import AllowancePeriod, QuotaPolicy, timezone_names
-from hailuo.spec import DEFAULT_MODEL, MODEL_RULES
+from hailuo.i18n.messages import render
+from hailuo.jobs.desk import UsageReport
+from hailuo.model.errors import UserInputError
+from hailuo.model.spec import DEFAULT_MODEL, MODEL_RULES
+from hailuo.money.quotas import AllowancePeriod, QuotaPolicy, timezone_names
 
 if TYPE_CHECKING:
     from bot import HailuoBot
-    from hailuo.quotas import GuildPolicies
+    from hailuo.money.quotas import GuildPolicies
 
 Period = Literal["day", "week"]
 

@@ -16,8 +16,8 @@ from typing import TYPE_CHECKING
 import discord
 
 from cogs.notifier import DiscordNotifier
-from hailuo.notify import StatusView
-from storage.jobs import Job
+from hailuo.jobs.notify import StatusView
+from hailuo.model.job import Job
 
 if TYPE_CHECKING:
     from bot import HailuoBot

@@ -4,7 +4,7 @@ One message per held job goes to the server's log channel (else the channel of
 the request): the member, the prompt, the cost, the first-frame image and two
 ``DynamicItem`` buttons, ``hailuo:approve:<job>`` and ``hailuo:reject:<job>``,
 that keep working after a restart. Who may press is checked on every press
-(``hailuo.approval.may_moderate``: the moderator role or Manage Messages).
+(``hailuo.moderation.approval.may_moderate``: the moderator role or Manage Messages).
 
 Reject opens a modal (``hailuo:reject-reason:<job>``) for the reason the member
 reads. The modal is not kept in discord.py's view store: its submission is
@@ -34,16 +34,16 @@ from cogs.controls import (
     hailuo_bot,
 )
 from cogs.render import add_settings_field, clip
-from hailuo.approval import Actor, ApprovalQueue, StatusNotifier
 from hailuo.clock import Clock
-from hailuo.controls import AuditRecorder, JobControls
-from hailuo.jobs import JobDesk
-from hailuo.messages import render
-from hailuo.notify import PostFailed
-from hailuo.worker import Worker
+from hailuo.i18n.messages import render
+from hailuo.jobs.controls import AuditRecorder, JobControls
+from hailuo.jobs.desk import JobDesk
+from hailuo.jobs.notify import PostFailed
+from hailuo.jobs.worker import Worker
+from hailuo.model.job import Job, StoredImage
+from hailuo.moderation.approval import Actor, ApprovalQueue, StatusNotifier
 from storage.approvals import ApprovalDecision, ApprovalRequest
 from storage.db import Database
-from storage.jobs import Job, StoredImage
 
 if TYPE_CHECKING:
     from bot import HailuoBot
@@ -207,7 +207,7 @@ def approval_embed(job: Job, request: ApprovalRequest, locale: str | None) -> di
 
 
 class DiscordApprovalNotifier:
-    """``hailuo.approval.ApprovalNotifier``: the moderators' message, through the bot token."""
+    """``moderation.approval.ApprovalNotifier``: the moderators' message, through the bot token."""
 
     def __init__(self, client: discord.Client) -> None:
         self.client = client

@@ -4,7 +4,7 @@ Each button is a ``DynamicItem`` whose ``custom_id`` carries the job id
 (``hailuo:cancel:42``), registered once in ``HailuoBot.setup_hook``, so a card
 keeps working after a restart with nothing stored per message. The card shows
 only the buttons its job's state allows (``controls_view``; the states come from
-``hailuo.controls``), and every press is judged again by the core as the job is
+``hailuo.jobs.controls``), and every press is judged again by the core as the job is
 now. Refusals are ``HailuoError``s shown through ``cogs.errors``'s one map.
 """
 
@@ -23,13 +23,13 @@ from cogs.access import check_channel_access, permissions_in
 from cogs.account import member_roles
 from cogs.errors import answer_privately, describe
 from cogs.render import clip, request_params, status_embed
-from hailuo.approval import Actor
-from hailuo.controls import CANCELLABLE, REROLLABLE, JobControls, JobInfo
-from hailuo.errors import UserInputError
-from hailuo.messages import render
-from hailuo.notify import PostFailed
-from hailuo.status import JobStatus
-from storage.jobs import Job
+from hailuo.i18n.messages import render
+from hailuo.jobs.controls import CANCELLABLE, REROLLABLE, JobControls, JobInfo
+from hailuo.jobs.notify import PostFailed
+from hailuo.model.errors import UserInputError
+from hailuo.model.job import Job
+from hailuo.model.status import JobStatus
+from hailuo.moderation.approval import Actor
 
 if TYPE_CHECKING:
     from bot import HailuoBot
@@ -278,7 +278,7 @@ class ConfirmRerollButton(JobButton, template=rf"hailuo:reroll-ok:{JOB}"):
         try:
             card = await channel.send(embed=status_embed(job), view=controls_view(job))
         except discord.HTTPException as exc:
-            # It ends with a new card that mentions the member (hailuo.cards).
+            # It ends with a new card that mentions the member (hailuo.jobs.cards).
             log.warning("could not post the card of re-roll %d: %s", job.id, exc.status)
             return job
         await bot.desk.jobs.set_status_message(job.id, job.channel_id, card.id, bot.clock())
@@ -417,7 +417,7 @@ class ControlCommands(commands.Cog):
 
 
 class DiscordVideoRemover:
-    """``hailuo.controls.VideoRemover``: delete the posted video with the bot token."""
+    """``hailuo.jobs.controls.VideoRemover``: delete the posted video with the bot token."""
 
     def __init__(self, client: discord.Client) -> None:
         self.client = client

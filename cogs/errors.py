@@ -15,8 +15,8 @@ import secrets
 import discord
 from discord import app_commands
 
-from hailuo.errors import HailuoError
-from hailuo.messages import render
+from hailuo.i18n.messages import render
+from hailuo.model.errors import HailuoError
 
 log = logging.getLogger(__name__)
 

@@ -26,12 +26,16 @@ from cogs.answers import catch_up, first_answer_failed
 from cogs.controls import attachment_limit, controls_view, joined_at, parent_channel
 from cogs.errors import answer_privately, describe
 from cogs.render import checking_embed, status_embed
-from hailuo import camera, capabilities, images
-from hailuo.errors import HailuoError, UserInputError
-from hailuo.intake import ImageIntake
-from hailuo.jobs import JobRequest
-from hailuo.messages import render
-from hailuo.spec import DEFAULT_MODEL, JobSpec, Mode, models_for, resolutions_offered
+from hailuo.i18n.messages import render
+from hailuo.jobs import capabilities
+from hailuo.jobs.desk import JobRequest
+from hailuo.media import images
+from hailuo.media.intake import ImageIntake
+from hailuo.model import camera
+from hailuo.model.capability import DEFAULT_RULES
+from hailuo.model.errors import HailuoError, UserInputError
+from hailuo.model.spec import DEFAULT_MODEL, JobSpec, Mode, models_for, resolutions_offered
+from providers.registry import TABLE
 
 if TYPE_CHECKING:
     from bot import HailuoBot
@@ -74,7 +78,7 @@ def build_spec(
         prompt_optimizer=prompt_optimizer,
         fast_pretreatment=fast_pretreatment,
     )
-    return spec, capabilities.serving_providers(spec, order)
+    return spec, capabilities.serving_providers(spec, order, TABLE)
 
 
 async def _tell_camera_notes(interaction: discord.Interaction, spec: JobSpec) -> None:
@@ -196,7 +200,9 @@ async def animate(
     started = time.monotonic()
     guild_id, channel_id = _guild_ids(interaction)
     locale = str(interaction.locale)
-    plan = capabilities.image_plan(bot.settings.provider_names if serving is None else serving)
+    plan = capabilities.image_plan(
+        bot.settings.provider_names if serving is None else serving, TABLE
+    )
     frames = {"first": image} if last_frame is None else {"first": image, "last": last_frame}
     for role, attachment in frames.items():
         with _frame(role, locale):
@@ -286,8 +292,8 @@ _OPTION_HELP = {
     "fast_pretreatment": "Shorten the prompt optimizer's time (default off)",
 }
 _IMAGE_HELP = (
-    f"A {', '.join(sorted(images.DEFAULT_RULES.formats))} picture "
-    f"(shorter side at least {images.DEFAULT_RULES.min_short_edge} px)"
+    f"A {', '.join(sorted(DEFAULT_RULES.formats))} picture "
+    f"(shorter side at least {DEFAULT_RULES.min_short_edge} px)"
 )
 
 

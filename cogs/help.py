@@ -1,7 +1,7 @@
 """``/hailuo help``: the camera commands, what this server's providers offer, costs, image rules.
 
-Every number comes from the tables it describes (``hailuo.camera``,
-``hailuo.capabilities``, the server's cost table), so the help cannot drift from the
+Every number comes from the tables it describes (``hailuo.model.camera``,
+``hailuo.jobs.capabilities``, the server's cost table), so the help cannot drift from the
 rules the bot enforces.
 """
 
@@ -15,13 +15,35 @@ from discord import app_commands
 from discord.ext import commands
 
 from cogs.account import cost_list
-from hailuo import camera, capabilities
-from hailuo.errors import UserInputError
-from hailuo.messages import Either, render
-from hailuo.spec import MODE_LABELS
+from hailuo.i18n.messages import Either, render
+from hailuo.i18n.terms import MODE_LABELS
+from hailuo.jobs import capabilities
+from hailuo.model import camera
+from hailuo.model.errors import UserInputError
+from providers.registry import TABLE
 
 if TYPE_CHECKING:
     from bot import HailuoBot
+
+
+def describe(command: camera.CameraCommand, locale: str | None = None) -> str:
+    """What a camera command does, in ``locale`` (English by default): catalog entry
+    ``camera.describe.<key>`` (the camera grammar itself holds no words)."""
+    return render(f"camera.describe.{command.key}", locale)
+
+
+def help_lines(locale: str | None = None) -> list[str]:
+    """One line per command for ``/hailuo help``: ``[Pan left] / [左摇]: ...``, in ``locale``."""
+    return [
+        render(
+            "help.camera_line",
+            locale,
+            english=c.english,
+            chinese=c.chinese,
+            description=describe(c, locale),
+        )
+        for c in camera.COMMANDS
+    ]
 
 
 def help_embed(order: Sequence[str], locale: str | None, costs: str) -> discord.Embed:
@@ -29,7 +51,7 @@ def help_embed(order: Sequence[str], locale: str | None, costs: str) -> discord.
     description = "\n".join(
         [
             render("help.camera", locale, maximum=camera.MAX_RECOMMENDED_PER_GROUP),
-            *camera.help_lines(locale),
+            *help_lines(locale),
         ]
     )
     embed = discord.Embed(
@@ -53,7 +75,7 @@ def help_embed(order: Sequence[str], locale: str | None, costs: str) -> discord.
             ],
             models=models,
         )
-        for mode, (models, resolutions) in capabilities.offered(order).items()
+        for mode, (models, resolutions) in capabilities.offered(order, TABLE).items()
     ]
     if offers:
         embed.add_field(name=render("help.offers", locale), value="\n".join(offers), inline=False)
@@ -62,7 +84,7 @@ def help_embed(order: Sequence[str], locale: str | None, costs: str) -> discord.
         value=render("help.costs", locale, costs=costs),
         inline=False,
     )
-    plan = capabilities.image_plan(order)
+    plan = capabilities.image_plan(order, TABLE)
     rules = plan.check
     embed.add_field(
         name=render("help.images_title", locale),

@@ -4,7 +4,7 @@ A video that could not be attached is posted as a link, and the provider's URL
 expires within hours. The button's ``custom_id`` carries the job id
 (``hailuo:fresh:42``) and is registered once in ``HailuoBot.setup_hook``, like the
 card's controls, so it keeps working after a restart; each press asks the
-provider again (``hailuo.links.fresh_url``) and answers the presser ephemerally.
+provider again (``hailuo.jobs.links.fresh_url``) and answers the presser ephemerally.
 """
 
 from __future__ import annotations
@@ -12,9 +12,9 @@ from __future__ import annotations
 import discord
 
 from cogs.controls import ControlsView, JobButton, guild_of, hailuo_bot
-from hailuo.links import fresh_url
-from hailuo.messages import render
-from storage.jobs import Job
+from hailuo.i18n.messages import render
+from hailuo.jobs.links import fresh_url
+from hailuo.model.job import Job
 
 JOB = r"(?P<job>[0-9]{1,19})"
 

@@ -24,22 +24,17 @@ from discord import app_commands
 from discord.ext import commands
 
 from cogs.audit import PAGE_SIZE, audit_page
-from hailuo.errors import UserInputError
-from hailuo.messages import Term, render
-from hailuo.moderation import DEFAULT_LABEL, check_room, validate_entry
+from hailuo.i18n.messages import Term, render
+from hailuo.model.errors import UserInputError
+from hailuo.model.moderation import DAY, ApprovalMode, ModerationSettings, SettingsChange
+from hailuo.moderation.screening import DEFAULT_LABEL, check_room, validate_entry
 from storage.audit import AuditAction
 from storage.blocklist import BlocklistKind, BlocklistRepository
-from storage.moderation import (
-    DAY,
-    ApprovalMode,
-    ModerationSettings,
-    ModerationSettingsRepository,
-    SettingsChange,
-)
+from storage.moderation import ModerationSettingsRepository
 
 if TYPE_CHECKING:
     from bot import HailuoBot
-    from hailuo.audit import AuditLog
+    from hailuo.moderation.audit import AuditLog
 
 HOUR = 3600
 _SET_OPTIONS = {"generate": "allowed_role_ids", "trusted": "trusted_role_ids"}

@@ -1,4 +1,4 @@
-"""The Discord side of ``hailuo.notify.Notifier``: everything goes through the bot token.
+"""The Discord side of ``hailuo.jobs.notify.Notifier``: everything goes through the bot token.
 
 Status edits and deliveries use the channel endpoints, never the interaction
 webhook (its token dies after 15 minutes and with it any retry after a
@@ -18,7 +18,7 @@ Everything created or edited in a channel goes through the channel's outbox
 (``cogs/outbox.py``): posts in order and before card edits, card edits
 coalesced, a 429 waited out and never an error.
 
-A job with no known card (``hailuo.cards.announces_without_card``) tells its end
+A job with no known card (``hailuo.jobs.cards.announces_without_card``) tells its end
 with a new message in its channel that mentions the member, once; that message
 is then remembered as its card.
 """
@@ -39,10 +39,10 @@ from cogs.controls import controls_view
 from cogs.links import fresh_link_view
 from cogs.outbox import Outbox
 from cogs.render import status_embed
-from hailuo.cards import CardBook, FirstAnswers, announces_without_card
 from hailuo.clock import Clock, system_clock, to_datetime
-from hailuo.messages import render
-from hailuo.notify import (
+from hailuo.i18n.messages import render
+from hailuo.jobs.cards import CardBook, FirstAnswers, announces_without_card
+from hailuo.jobs.notify import (
     AdminNotice,
     ChannelLost,
     DirectMessagesClosed,
@@ -51,8 +51,8 @@ from hailuo.notify import (
     StatusView,
     UploadTooLarge,
 )
+from hailuo.model.job import Job
 from storage.audit import AuditEntry
-from storage.jobs import Job
 
 log = logging.getLogger(__name__)
 

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import discord
 
-from hailuo.messages import render
-from hailuo.spec import MODE_LABELS, JobSpec
-from hailuo.status import JobStatus
-from hailuo.status_text import status_line
-from storage.jobs import Job
+from hailuo.i18n.messages import render
+from hailuo.i18n.status_text import status_line
+from hailuo.i18n.terms import MODE_LABELS
+from hailuo.model.job import Job
+from hailuo.model.spec import JobSpec
+from hailuo.model.status import JobStatus
 
 _COLOURS = {
     JobStatus.DELIVERED: discord.Colour.green(),

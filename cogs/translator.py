@@ -4,7 +4,7 @@
 command hash is taken, so discord.py puts these strings into the sync payload's
 ``name_localizations``/``description_localizations`` (and into choice names), and
 a changed translation changes the hash and is synced. Only the command surface
-comes through here: replies are rendered from ``hailuo.messages`` by
+comes through here: replies are rendered from ``hailuo.i18n.messages`` by
 ``interaction.locale``.
 
 The tables are keyed by the English text as written in the cogs' decorators, by
@@ -21,8 +21,9 @@ from collections.abc import Mapping
 import discord
 from discord import app_commands
 
-from hailuo import camera, images
-from hailuo.spec import MODEL_RULES, RESOLUTIONS
+from hailuo.model import camera
+from hailuo.model.capability import DEFAULT_RULES
+from hailuo.model.spec import MODEL_RULES, RESOLUTIONS
 
 LOCALE = discord.Locale.chinese  # "zh-CN"; zh-TW keeps the English names
 
@@ -62,7 +63,7 @@ COMMAND_NAMES: Mapping[str, str] = {
     "policy": "当前设置",
 }
 
-_IMAGE_RULES = images.DEFAULT_RULES
+_IMAGE_RULES = DEFAULT_RULES
 
 #: Command and group descriptions.
 DESCRIPTIONS: Mapping[str, str] = {

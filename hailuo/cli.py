@@ -1,14 +1,6 @@
 """Operator commands, no Discord: ``python -m hailuo doctor`` and ``python -m hailuo generate``.
 
-``doctor`` loads the settings, opens the database, lists the bot's missing
-permissions in each channel a server configured (``hailuo.channel_check``, when
-it can read them), and for each configured provider makes one cheap
-authenticated call that starts no generation: a
-status query of a task that does not exist. A provider that checks the key
-first answers "bad key" (MiniMax 1004/2049, HTTP 401/403) or "no such task"
-(MiniMax 2013, HTTP 404): the second means the key was accepted. An adapter
-may offer ``balance()`` (an async method returning a short text) to fill the
-balance column; none of the five documents a balance endpoint yet.
+``doctor`` is in ``hailuo.doctor``.
 
 ``generate`` runs one job through the same core as the bot (``JobDesk`` and
 ``Worker``) with a notifier that writes the video to ``--out`` and draws a
@@ -20,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import logging
 import random
 import shutil
@@ -34,158 +25,35 @@ from typing import TextIO
 import aiohttp
 from aiohttp import web
 
-from hailuo import images
-from hailuo.capabilities import image_plan, serving_providers
-from hailuo.channel_check import check_channels
 from hailuo.clock import system_clock
-from hailuo.delivery import Downloader
-from hailuo.errors import HailuoError, ProviderError, ProviderErrorKind
-from hailuo.jobs import JobDesk, JobRequest
-from hailuo.messages import render
-from hailuo.metrics import Metrics
-from hailuo.notify import AdminNotice, Shrunk, StatusView
-from hailuo.quotas import QuotaPolicy
-from hailuo.settings import DEMO, PROVIDER_NAMES, Settings, SettingsError, load_settings
-from hailuo.spec import JobSpec, Mode
-from hailuo.status import JobStatus
-from hailuo.status_text import status_line
-from hailuo.submitting import prepared_input
-from hailuo.worker import Worker, WorkerConfig
-from providers.base import Provider
-from providers.demo import DemoProvider, ffmpeg_path
-from providers.registry import build_providers
+from hailuo.doctor import doctor
+from hailuo.i18n.messages import render
+from hailuo.i18n.status_text import status_line
+from hailuo.jobs.capabilities import image_plan, serving_providers
+from hailuo.jobs.desk import JobDesk, JobRequest
+from hailuo.jobs.notify import AdminNotice, Shrunk, StatusView
+from hailuo.jobs.submitting import prepared_input
+from hailuo.jobs.worker import Worker, WorkerConfig
+from hailuo.media import preparing
+from hailuo.media.downloads import Downloader
+from hailuo.model.errors import HailuoError
+from hailuo.model.job import Job
+from hailuo.model.spec import JobSpec, Mode
+from hailuo.model.status import JobStatus
+from hailuo.money.quotas import QuotaPolicy
+from hailuo.settings import DEMO, Settings, SettingsError, load_settings
+from hailuo.web.metrics import Metrics
+from providers.demo import DemoProvider
+from providers.registry import TABLE, build_providers
 from storage.audit import AuditEntry
-from storage.channels import ConfiguredChannel, configured_channels
-from storage.db import Database, DatabaseOpenError
-from storage.jobs import Job, JobRepository
+from storage.db import Database
+from storage.jobs import JobRepository
 
 log = logging.getLogger(__name__)
 
-#: A task id no provider has issued (the nil UUID): querying it costs nothing.
-PROBE_TASK_ID = "00000000-0000-0000-0000-000000000000"
-
-
-# -- doctor -------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Probe:
-    reachable: str
-    key_accepted: str
-    balance: str = "not reported"
-
-
-async def probe(provider: Provider) -> Probe:
-    """One cheap authenticated call that starts no generation, read as a health verdict."""
-    try:
-        await provider.query(PROBE_TASK_ID, {})
-    except ProviderError as exc:
-        verdicts = {
-            ProviderErrorKind.AUTH: Probe("yes", "NO (rejected)"),
-            ProviderErrorKind.BALANCE: Probe("yes", "yes", "EMPTY"),
-            ProviderErrorKind.UNAVAILABLE: Probe("NO", "unknown"),
-            ProviderErrorKind.UNKNOWN_OUTCOME: Probe("NO", "unknown"),
-            ProviderErrorKind.BAD_REPLY: Probe("yes", "unknown"),
-            ProviderErrorKind.RATE_LIMITED: Probe("yes", "yes (rate limited)"),
-        }
-        # Not found / invalid: the provider read the key and then looked for the task.
-        verdict = verdicts.get(exc.kind, Probe("yes", "yes"))
-    except Exception as exc:  # an adapter bug must not hide the other rows
-        log.debug("probe crashed", exc_info=True)
-        return Probe("unknown", "unknown", f"error: {type(exc).__name__}")
-    else:
-        verdict = Probe("yes", "yes")
-    balance = getattr(provider, "balance", None)
-    if verdict.key_accepted.startswith("yes") and callable(balance):
-        with contextlib.suppress(ProviderError):
-            verdict = Probe(verdict.reachable, verdict.key_accepted, str(await balance()))
-    return verdict
-
-
-async def _probe_demo() -> Probe:
-    try:
-        proc = await asyncio.create_subprocess_exec(
-            ffmpeg_path(), "-version", stdout=asyncio.subprocess.DEVNULL
-        )
-        ok = await proc.wait() == 0
-    except (OSError, RuntimeError, ImportError):
-        ok = False
-    return Probe("yes" if ok else "NO (no ffmpeg)", "n/a (no key)", "n/a")
-
-
-async def _doctor_channels(
-    settings: Settings, channels: list[ConfiguredChannel], out: TextIO
-) -> bool:
-    """The bot's permissions in each configured channel; False if one lacks any."""
-    if not channels:
-        print("channels   none configured (checked in each channel when a member asks)", file=out)
-        return True
-    token = settings.discord_token.reveal()
-    if not token:
-        print("channels   cannot check the bot's permissions: DISCORD_TOKEN not set", file=out)
-        return True
-    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=15)) as session:
-        verdicts = await check_channels(
-            channels, session=session, base_url=settings.discord_api_base_url, token=token
-        )
-    for verdict in verdicts:
-        print(f"channel    {verdict.line()}", file=out)
-    return not any(verdict.missing for verdict in verdicts)
-
-
-async def doctor(settings: Settings, out: TextIO) -> int:
-    """Check the configuration and every configured provider; 0 when all is well."""
-    healthy = True
-    names = settings.provider_names
-    mode = " (demo mode: no provider key set)" if settings.demo_mode else ""
-    print(f"settings   ok: providers in order: {', '.join(names)}{mode}", file=out)
-    token = "set" if settings.discord_token.reveal() else "NOT SET (the bot will not start)"
-    print(f"discord    DISCORD_TOKEN {token}", file=out)
-    existed = settings.database.exists()
-    try:
-        db = await Database.open(settings.database)
-    except DatabaseOpenError as exc:  # reported, not raised: the rest is still worth checking
-        healthy = False
-        print(f"database   CANNOT OPEN: {exc}", file=out)
-    else:
-        version = await db.schema_version()
-        channels = await configured_channels(db)
-        await db.close()
-        created = "" if existed else ", created just now"
-        print(f"database   ok: {settings.database} (schema {version}{created})", file=out)
-        healthy &= await _doctor_channels(settings, channels, out)
-    callbacks = (
-        f"providers call back to {settings.public_url}/callbacks/..."
-        if settings.public_url
-        else "HAILUO_PUBLIC_URL unset: providers are polled only"
-    )
-    print(f"callbacks  {callbacks}", file=out)
-    rows = [("provider", "configured", "reachable", "key accepted", "balance")]
-    async with aiohttp.ClientSession() as session:
-        built = build_providers(
-            settings.providers, session, timeout_seconds=settings.provider_timeout
-        )
-        for name in (*PROVIDER_NAMES, DEMO):
-            if name not in names:
-                if name != DEMO:
-                    rows.append((name, "no", "-", "-", "-"))
-                continue
-            result = await (_probe_demo() if name == DEMO else probe(built[name]))
-            healthy &= result.reachable == "yes" and not result.key_accepted.startswith("NO")
-            rows.append((name, "yes", result.reachable, result.key_accepted, result.balance))
-    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
-    print(file=out)
-    for row in rows:
-        cells = (cell.ljust(width) for cell, width in zip(row, widths, strict=True))
-        print("  ".join(cells).rstrip(), file=out)
-    return 0 if healthy else 1
-
-
-# -- generate -----------------------------------------------------------------------------
-
 
 class CliNotifier:
-    """Implements ``hailuo.notify.Notifier`` for a terminal: a progress bar, then a file."""
+    """Implements ``hailuo.jobs.notify.Notifier`` for a terminal: a progress bar, then a file."""
 
     def __init__(self, out: Path, stream: TextIO) -> None:
         self.out = out
@@ -265,7 +133,7 @@ async def generate(settings: Settings, request: GenerateRequest, stream: TextIO)
             return 2
         order = [request.provider]
     try:
-        order = serving_providers(spec, order)
+        order = serving_providers(spec, order, TABLE)
         stored = await _read_image(request.image, order) if request.image else {}
     except HailuoError as exc:
         print(f"hailuo: {render(exc.rule, None, **exc.params)}", file=stream)
@@ -283,9 +151,9 @@ async def generate(settings: Settings, request: GenerateRequest, stream: TextIO)
 
 async def _read_image(path: Path, order: list[str]) -> dict[str, tuple[str, bytes]]:
     data = await asyncio.to_thread(path.read_bytes)
-    plan = image_plan(order)
-    checked = await images.inspect_async(data, plan.check)
-    prepared = await images.prepare_async(
+    plan = image_plan(order, TABLE)
+    checked = await preparing.inspect_async(data, plan.check)
+    prepared = await preparing.prepare_async(
         checked, accepted_formats=plan.send_formats, max_bytes=plan.max_bytes
     )
     return {"first": (prepared.mime, prepared.data)}
@@ -327,6 +195,7 @@ async def _run_one(
         jobs,
         providers,
         order,
+        capabilities=TABLE,
         notifier=notifier,
         downloader=Downloader(
             max_bytes=settings.max_video_bytes, allow_private=settings.allow_private_urls

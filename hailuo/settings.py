@@ -17,6 +17,8 @@ from urllib.parse import urlsplit
 
 from dotenv import dotenv_values
 
+from hailuo.model.config import ProviderSettings, Secret
+
 PROVIDER_NAMES = ("minimax", "freepik", "novita", "odkkk", "gptge")
 #: Renders a short captioned MP4 locally: no key, no money, every video says DEMO.
 DEMO = "demo"
@@ -34,39 +36,6 @@ MIB = 1024 * 1024
 
 class SettingsError(Exception):
     """A configuration mistake, said in one sentence that names the variable."""
-
-
-class Secret:
-    """A string that never shows itself in ``repr``, ``str`` or f-strings."""
-
-    __slots__ = ("_value",)
-
-    def __init__(self, value: str) -> None:
-        self._value = value
-
-    def reveal(self) -> str:
-        return self._value
-
-    def __repr__(self) -> str:
-        return "Secret('***')"
-
-    __str__ = __repr__
-
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, Secret) and other._value == self._value
-
-    def __hash__(self) -> int:
-        return hash(self._value)
-
-
-@dataclass(frozen=True)
-class ProviderSettings:
-    name: str
-    api_key: Secret | None
-    base_url: str  # for ``demo``: the bot's own HTTP server, which serves the rendered files
-    submits_per_minute: int | None
-    directory: Path | None = None  # ``demo`` only: where the rendered files are kept
-    key_header: str | None = None  # Freepik only: the header carrying the key (Magnific's host)
 
 
 @dataclass(frozen=True)

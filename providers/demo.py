@@ -31,17 +31,59 @@ import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any
 
 from aiohttp import web
 from PIL import Image, ImageDraw, ImageFont, ImageOps
 
-from hailuo.errors import ProviderErrorKind
-from providers.base import Phase, PreparedInput, SubmitReceipt, TaskState, failed
+from hailuo.model.camera import Spelling
+from hailuo.model.capability import (
+    ALL_MODES,
+    BOTH_OPTIONS,
+    DEFAULT_RULES,
+    HOUR,
+    Offer,
+    ProviderCapability,
+    WireNames,
+    wire_values,
+)
+from hailuo.model.errors import ProviderErrorKind
+from hailuo.model.provider import Phase, PreparedInput, SubmitReceipt, TaskState, failed
+from hailuo.model.spec import MODEL_RULES, RESOLUTIONS
 
 log = logging.getLogger(__name__)
 
 NAME = "demo"
+
+#: What this provider accepts and how it spells a request, declared once here and read by the body
+#: builder below; ``providers.registry`` collects it. Our own server renders and keeps the file;
+#: it accepts everything the model rules allow.
+CAPABILITY = ProviderCapability(
+    name=NAME,
+    label="demo",
+    models=frozenset(MODEL_RULES),
+    modes=ALL_MODES,
+    resolutions=MappingProxyType({r: Offer(frozenset({6, 10})) for r in RESOLUTIONS}),
+    options=BOTH_OPTIONS,
+    images=DEFAULT_RULES,
+    spelling=WireNames(
+        camera=Spelling.ENGLISH,
+        model="model",
+        resolution="resolution",
+        resolution_values=wire_values(*RESOLUTIONS),
+        duration="duration",
+        prompt="prompt",
+        first_frame="first_frame_image",
+        last_frame="last_frame_image",
+        prompt_optimizer="prompt_optimizer",
+        fast_pretreatment="fast_pretreatment",
+        callback="callback_url",
+        image_encoding="data_url",
+        required=frozenset({"model"}),
+    ),
+    result_lifetime=24 * HOUR,
+)
 LONG_SIDE = 384
 _FILE_NAME = re.compile(r"^([0-9a-f]{16})\.mp4$")
 _Font = ImageFont.FreeTypeFont | ImageFont.ImageFont
@@ -317,3 +359,7 @@ def _gradient(prompt: str, size: tuple[int, int]) -> Image.Image:
     first = Image.new("RGB", size, (start[0] // 2, start[1] // 2, start[2] // 2 + 60))
     second = Image.new("RGB", size, (end[0] // 2 + 80, end[1] // 2 + 40, end[2] // 2))
     return Image.composite(first, second, mask)
+
+
+#: The class ``providers.registry`` builds for this provider.
+ADAPTER = DemoProvider

@@ -13,15 +13,24 @@ host is magnific.com (the rebrand); a constructor argument overrides both.
 from __future__ import annotations
 
 import logging
+from types import MappingProxyType
 from typing import Any
 from urllib.parse import urlsplit
 
 import aiohttp
 
-from hailuo.camera import parse_prompt, spelling_for
-from hailuo.errors import ProviderError, ProviderErrorKind
-from hailuo.spec import Mode
-from providers.base import Phase, PreparedInput, SubmitReceipt, TaskState
+from hailuo.model.camera import Spelling
+from hailuo.model.capability import (
+    ALL_MODES,
+    HOUR,
+    ImageRules,
+    Offer,
+    ProviderCapability,
+    WireNames,
+    wire_values,
+)
+from hailuo.model.errors import ProviderError, ProviderErrorKind
+from hailuo.model.provider import Phase, PreparedInput, SubmitReceipt, TaskState
 from providers.http import (
     DEFAULT_TIMEOUT,
     Adapter,
@@ -30,10 +39,47 @@ from providers.http import (
     classify_status,
     whole_number,
 )
+from providers.wire import request_body
 
 log = logging.getLogger(__name__)
 
 NAME = "freepik"
+
+#: Freepik lists JPG/JPEG/PNG only (providers.md §1).
+FREEPIK_RULES = ImageRules(formats=frozenset({"JPEG", "PNG"}))
+
+#: What this provider accepts and how it spells a request, declared once here and read by the body
+#: builder below; ``providers.registry`` collects it. Seed 000, tiers 768p/1080p, the endpoint is
+#: the model and the tier; no fast_pretreatment, no WebP; the file's lifetime is not documented:
+#: the shortest known one, 1 h, with a fresh URL from a re-query at every try.
+CAPABILITY = ProviderCapability(
+    name=NAME,
+    label="Freepik",
+    models=frozenset({"MiniMax-Hailuo-02"}),
+    modes=ALL_MODES,
+    resolutions=MappingProxyType(
+        {"768P": Offer(frozenset({6, 10})), "1080P": Offer(frozenset({6}))}
+    ),
+    options=frozenset({"prompt_optimizer"}),
+    images=FREEPIK_RULES,
+    spelling=WireNames(
+        camera=Spelling.ENGLISH,
+        model=None,
+        resolution=None,
+        resolution_values=wire_values("768P", "1080P", lower=True),
+        duration="duration",
+        prompt="prompt",
+        first_frame="first_frame_image",
+        last_frame="last_frame_image",
+        prompt_optimizer="prompt_optimizer",
+        fast_pretreatment=None,
+        callback="webhook_url",
+        image_encoding="base64",
+        required=frozenset({"prompt"}),
+        resolution_in_path=True,
+    ),
+    result_lifetime=HOUR,
+)
 FREEPIK_KEY_HEADER = "x-freepik-api-key"
 MAGNIFIC_KEY_HEADER = "x-magnific-api-key"
 PATH = "/v1/ai/image-to-video/minimax-hailuo-02-{tier}"
@@ -91,20 +137,7 @@ class FreepikProvider(Adapter):
 
     def submit_body(self, job: PreparedInput) -> dict[str, Any]:
         """The JSON body (either tier takes the same one); a pure function of ``job``."""
-        spec = job.spec
-        prompt = parse_prompt(spec.prompt).render(spelling_for(NAME)) if spec.prompt else ""
-        body: dict[str, Any] = {
-            "prompt": prompt if prompt.strip() else DEFAULT_PROMPT,
-            "prompt_optimizer": spec.prompt_optimizer,
-            "duration": spec.duration,
-        }
-        if spec.mode in (Mode.IMAGE, Mode.FIRST_LAST) and job.first_frame:
-            body["first_frame_image"] = _bare_base64(job.first_frame)
-        if spec.mode is Mode.FIRST_LAST and job.last_frame:
-            body["last_frame_image"] = _bare_base64(job.last_frame)
-        if job.callback_url:
-            body["webhook_url"] = job.callback_url
-        return body
+        return request_body(job, CAPABILITY.spelling, neutral_prompt=DEFAULT_PROMPT)
 
     def tier_for(self, job: PreparedInput) -> str:
         """The endpoint tier of the spec; Freepik has no 512P and 1080p is 6 s only."""
@@ -240,8 +273,5 @@ def _inner(body: Any) -> dict[str, Any] | None:
     return data if isinstance(data, dict) else body
 
 
-def _bare_base64(image: str) -> str:
-    """Freepik takes "URL of the image or base64 encoding": strip a data URL's prefix."""
-    if image.startswith("data:") and ";base64," in image:
-        return image.split(",", 1)[1]
-    return image
+#: The class ``providers.registry`` builds for this provider.
+ADAPTER = FreepikProvider

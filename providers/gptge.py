@@ -12,11 +12,24 @@ own errors may come OpenAI-style (``{"error": {"message", "type", "code"}}``).
 
 from __future__ import annotations
 
+from types import MappingProxyType
 from typing import Any
 
-from hailuo.camera import spelling_for
-from hailuo.errors import ProviderError, ProviderErrorKind
-from providers.base import TASK_FAILURE_KINDS, Phase, PreparedInput, SubmitReceipt, TaskState
+from hailuo.model.camera import Spelling
+from hailuo.model.capability import (
+    ALL_MODES,
+    BOTH_OPTIONS,
+    DEFAULT_RULES,
+    HOUR,
+    IMAGE_ONLY,
+    Offer,
+    ProviderCapability,
+    WireNames,
+    wire_values,
+)
+from hailuo.model.errors import ProviderError, ProviderErrorKind
+from hailuo.model.provider import TASK_FAILURE_KINDS, Phase, PreparedInput, SubmitReceipt, TaskState
+from hailuo.model.spec import MODEL_RULES, RESOLUTIONS
 from providers.http import BearerAdapter, Reply, classify_status, whole_number
 from providers.minimax import (
     BASE_RESP_KINDS,
@@ -29,6 +42,41 @@ from providers.minimax import (
 )
 
 NAME = "gptge"
+
+#: What this provider accepts and how it spells a request, declared once here and read by the body
+#: builder below; ``providers.registry`` collects it. Seed 004; MiniMax's files/retrieve passed
+#: through, so MiniMax's 9 h (inferred).
+CAPABILITY = ProviderCapability(
+    name=NAME,
+    label="gpt.ge",
+    models=frozenset(MODEL_RULES),
+    modes=ALL_MODES,
+    resolutions=MappingProxyType(
+        {
+            "512P": Offer(frozenset({6, 10}), IMAGE_ONLY),
+            "768P": Offer(frozenset({6, 10})),
+            "1080P": Offer(frozenset({6})),
+        }
+    ),
+    options=BOTH_OPTIONS,
+    images=DEFAULT_RULES,
+    spelling=WireNames(
+        camera=Spelling.CHINESE,
+        model="model",
+        resolution="resolution",
+        resolution_values=wire_values(*RESOLUTIONS),
+        duration="duration",
+        prompt="prompt",
+        first_frame="first_frame_image",
+        last_frame="last_frame_image",
+        prompt_optimizer="prompt_optimizer",
+        fast_pretreatment="fast_pretreatment",
+        callback="callback_url",
+        image_encoding="data_url",
+        required=frozenset({"model", "duration", "resolution"}),
+    ),
+    result_lifetime=9 * HOUR,
+)
 SUBMIT_PATH = "/task/minimax/v1/video_generation"
 TASK_PATH = "/task/{task_id}"
 FALLBACK_QUERY_PATH = "/task/minimax/v1/query/video_generation"
@@ -74,7 +122,7 @@ class GptGeProvider(BearerAdapter):
     # -- submit
 
     def submit_body(self, job: PreparedInput) -> dict[str, Any]:
-        return video_body(job, spelling_for(NAME))
+        return video_body(job, CAPABILITY.spelling)
 
     async def submit(self, job: PreparedInput) -> SubmitReceipt:
         reply = await self.http.request(
@@ -228,3 +276,7 @@ def _reason(inner: dict[str, Any]) -> str:
         if isinstance(value, str) and value:
             return value
     return ""
+
+
+#: The class ``providers.registry`` builds for this provider.
+ADAPTER = GptGeProvider

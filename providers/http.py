@@ -20,8 +20,8 @@ from typing import Any
 
 import aiohttp
 
-from hailuo.errors import ProviderError, ProviderErrorKind
-from providers.base import Phase, TaskState
+from hailuo.model.errors import ProviderError, ProviderErrorKind
+from hailuo.model.provider import Phase, TaskState
 
 log = logging.getLogger(__name__)
 

@@ -8,15 +8,63 @@ and a number in the retrieve reply, so it is normalised to ``str``.
 from __future__ import annotations
 
 from collections.abc import Callable
+from types import MappingProxyType
 from typing import Any
 
-from hailuo.camera import Spelling, parse_prompt
-from hailuo.errors import ProviderError, ProviderErrorKind
-from hailuo.spec import Mode
-from providers.base import TASK_FAILURE_KINDS, Phase, PreparedInput, SubmitReceipt, TaskState
+from hailuo.model.camera import Spelling
+from hailuo.model.capability import (
+    ALL_MODES,
+    BOTH_OPTIONS,
+    DEFAULT_RULES,
+    HOUR,
+    IMAGE_ONLY,
+    Offer,
+    ProviderCapability,
+    WireNames,
+    wire_values,
+)
+from hailuo.model.errors import ProviderError, ProviderErrorKind
+from hailuo.model.provider import TASK_FAILURE_KINDS, Phase, PreparedInput, SubmitReceipt, TaskState
+from hailuo.model.spec import MODEL_RULES, RESOLUTIONS
 from providers.http import BearerAdapter, ProviderHttp, Reply
+from providers.wire import request_body
 
 NAME = "minimax"
+
+#: What this provider accepts and how it spells a request, declared once here and read by the body
+#: builder below; ``providers.registry`` collects it. Seed 001; files/retrieve hands out a fresh
+#: URL, the file lives about 9 h.
+CAPABILITY = ProviderCapability(
+    name=NAME,
+    label="MiniMax",
+    models=frozenset(MODEL_RULES),
+    modes=ALL_MODES,
+    resolutions=MappingProxyType(
+        {
+            "512P": Offer(frozenset({6, 10}), IMAGE_ONLY),
+            "768P": Offer(frozenset({6, 10})),
+            "1080P": Offer(frozenset({6})),
+        }
+    ),
+    options=BOTH_OPTIONS,
+    images=DEFAULT_RULES,
+    spelling=WireNames(
+        camera=Spelling.ENGLISH,
+        model="model",
+        resolution="resolution",
+        resolution_values=wire_values(*RESOLUTIONS),
+        duration="duration",
+        prompt="prompt",
+        first_frame="first_frame_image",
+        last_frame="last_frame_image",
+        prompt_optimizer="prompt_optimizer",
+        fast_pretreatment="fast_pretreatment",
+        callback="callback_url",
+        image_encoding="data_url",
+        required=frozenset({"model"}),
+    ),
+    result_lifetime=9 * HOUR,
+)
 
 #: ``base_resp.status_code`` -> what it means for the job (seed 001, providers.md §2).
 BASE_RESP_KINDS: dict[int, ProviderErrorKind] = {
@@ -47,7 +95,7 @@ class MiniMaxProvider(BearerAdapter):
     name = NAME
 
     def submit_body(self, job: PreparedInput) -> dict[str, Any]:
-        return video_body(job, Spelling.ENGLISH)
+        return video_body(job, CAPABILITY.spelling)
 
     async def submit(self, job: PreparedInput) -> SubmitReceipt:
         reply = await self.http.request(
@@ -112,25 +160,9 @@ class MiniMaxProvider(BearerAdapter):
         return base_resp_checked(self.http, reply, _short)
 
 
-def video_body(job: PreparedInput, spelling: Spelling) -> dict[str, Any]:
-    """MiniMax's video_generation body; gpt.ge passes the same one through."""
-    spec = job.spec
-    body: dict[str, Any] = {
-        "model": spec.model,
-        "duration": spec.duration,
-        "resolution": spec.resolution,
-        "prompt_optimizer": spec.prompt_optimizer,
-        "fast_pretreatment": spec.fast_pretreatment,
-    }
-    if spec.prompt:
-        body["prompt"] = parse_prompt(spec.prompt).render(spelling)
-    if spec.mode in (Mode.IMAGE, Mode.FIRST_LAST) and job.first_frame:
-        body["first_frame_image"] = job.first_frame
-    if spec.mode is Mode.FIRST_LAST and job.last_frame:
-        body["last_frame_image"] = job.last_frame
-    if job.callback_url:
-        body["callback_url"] = job.callback_url
-    return body
+def video_body(job: PreparedInput, wire: WireNames) -> dict[str, Any]:
+    """MiniMax's video_generation body (gpt.ge passes the same one through, in its names)."""
+    return request_body(job, wire)
 
 
 def receipt_of(http: ProviderHttp, data: dict[str, Any]) -> SubmitReceipt:
@@ -186,3 +218,7 @@ def base_msg(data: dict[str, Any]) -> str:
 
 def _short(text: str) -> str:
     return text[:200]
+
+
+#: The class ``providers.registry`` builds for this provider.
+ADAPTER = MiniMaxProvider

@@ -10,17 +10,59 @@ for the task again and returns the URL of that fresh reply.
 from __future__ import annotations
 
 import logging
+from types import MappingProxyType
 from typing import Any
 
-from hailuo.camera import parse_prompt, spelling_for
-from hailuo.errors import ProviderError, ProviderErrorKind
-from hailuo.spec import Mode
-from providers.base import Phase, PreparedInput, SubmitReceipt, TaskState
+from hailuo.model.camera import Spelling
+from hailuo.model.capability import (
+    ALL_MODES,
+    BOTH_OPTIONS,
+    DEFAULT_RULES,
+    HOUR,
+    Offer,
+    ProviderCapability,
+    WireNames,
+    wire_values,
+)
+from hailuo.model.errors import ProviderError, ProviderErrorKind
+from hailuo.model.provider import Phase, PreparedInput, SubmitReceipt, TaskState
 from providers.http import BearerAdapter, Reply, classify_status, whole_number
+from providers.wire import request_body
 
 log = logging.getLogger(__name__)
 
 NAME = "novita"
+
+#: What this provider accepts and how it spells a request, declared once here and read by the body
+#: builder below; ``providers.registry`` collects it. Seed 003; the endpoint is the model;
+#: video_url_ttl 3600, a re-query may or may not renew the URL.
+CAPABILITY = ProviderCapability(
+    name=NAME,
+    label="Novita",
+    models=frozenset({"MiniMax-Hailuo-02"}),
+    modes=ALL_MODES,
+    resolutions=MappingProxyType(
+        {"768P": Offer(frozenset({6, 10})), "1080P": Offer(frozenset({6}))}
+    ),
+    options=BOTH_OPTIONS,
+    images=DEFAULT_RULES,
+    spelling=WireNames(
+        camera=Spelling.ENGLISH,
+        model=None,
+        resolution="resolution",
+        resolution_values=wire_values("768P", "1080P"),
+        duration="duration",
+        prompt="prompt",
+        first_frame="image",
+        last_frame="end_image",
+        prompt_optimizer="enable_prompt_expansion",
+        fast_pretreatment="fast_pretreatment",
+        callback=None,
+        image_encoding="data_url",
+        required=frozenset({"prompt"}),
+    ),
+    result_lifetime=HOUR,
+)
 SUBMIT_PATH = "/v3/async/minimax-hailuo-02"
 QUERY_PATH = "/v3/async/task-result"
 
@@ -84,21 +126,8 @@ class NovitaProvider(BearerAdapter):
     # -- submit
 
     def submit_body(self, job: PreparedInput) -> dict[str, Any]:
-        spec = job.spec
-        prompt = parse_prompt(spec.prompt).render(spelling_for(NAME)) if spec.prompt else ""
-        body: dict[str, Any] = {
-            "prompt": prompt if prompt.strip() else DEFAULT_PROMPT,
-            "duration": spec.duration,
-            "resolution": spec.resolution,
-            "enable_prompt_expansion": spec.prompt_optimizer,
-            "fast_pretreatment": spec.fast_pretreatment,
-        }
-        if spec.mode in (Mode.IMAGE, Mode.FIRST_LAST) and job.first_frame:
-            body["image"] = job.first_frame
-        if spec.mode is Mode.FIRST_LAST and job.last_frame:
-            body["end_image"] = job.last_frame
         # No callback: the hailuo-02 page does not list ``extra.webhook`` (providers.md §4).
-        return body
+        return request_body(job, CAPABILITY.spelling, neutral_prompt=DEFAULT_PROMPT)
 
     async def submit(self, job: PreparedInput) -> SubmitReceipt:
         spec = job.spec
@@ -205,3 +234,7 @@ def _first_video_url(videos: Any) -> str | None:
         if isinstance(url, str) and url:
             return url
     return None
+
+
+#: The class ``providers.registry`` builds for this provider.
+ADAPTER = NovitaProvider

@@ -9,15 +9,64 @@ so both are read. The base URL carries the ``/apiv1`` prefix; paths start at ``/
 
 from __future__ import annotations
 
+from types import MappingProxyType
 from typing import Any
 
-from hailuo.camera import parse_prompt, spelling_for
-from hailuo.errors import ProviderError, ProviderErrorKind
-from hailuo.spec import Mode
-from providers.base import TASK_FAILURE_KINDS, Phase, PreparedInput, SubmitReceipt, TaskState
+from hailuo.model.camera import Spelling
+from hailuo.model.capability import (
+    ALL_MODES,
+    BOTH_OPTIONS,
+    DEFAULT_RULES,
+    HOUR,
+    IMAGE_ONLY,
+    Offer,
+    ProviderCapability,
+    WireNames,
+    wire_values,
+)
+from hailuo.model.errors import ProviderError, ProviderErrorKind
+from hailuo.model.provider import TASK_FAILURE_KINDS, Phase, PreparedInput, SubmitReceipt, TaskState
+from hailuo.model.spec import RESOLUTIONS
 from providers.http import BearerAdapter, Reply, classify_status, whole_number
+from providers.wire import request_body
 
 NAME = "odkkk"
+
+#: What this provider accepts and how it spells a request, declared once here and read by the body
+#: builder below; ``providers.registry`` collects it. Seed 002; results[0] is the file itself,
+#: "valid for 24 hours", never renewed.
+CAPABILITY = ProviderCapability(
+    name=NAME,
+    label="odkkk",
+    models=frozenset({"MiniMax-Hailuo-02"}),
+    modes=ALL_MODES,
+    resolutions=MappingProxyType(
+        {
+            "512P": Offer(frozenset({6, 10}), IMAGE_ONLY),
+            "768P": Offer(frozenset({6, 10})),
+            "1080P": Offer(frozenset({6})),
+        }
+    ),
+    options=BOTH_OPTIONS,
+    images=DEFAULT_RULES,
+    spelling=WireNames(
+        camera=Spelling.ENGLISH,
+        model="model",
+        resolution="quality",
+        resolution_values=wire_values(*RESOLUTIONS, lower=True),
+        duration="duration",
+        prompt="prompt",
+        first_frame="image_urls[0]",
+        last_frame="image_urls[1]",
+        prompt_optimizer="model_params.prompt_optimizer",
+        fast_pretreatment="model_params.fast_pretreatment",
+        callback=None,
+        image_encoding="data_url",
+        required=frozenset({"model"}),
+    ),
+    result_lifetime=24 * HOUR,
+    fresh_url=False,
+)
 SUBMIT_PATH = "/v1/videos/generations"
 TASK_PATH = "/v1/tasks/{task_id}"
 
@@ -71,27 +120,8 @@ class OdkkkProvider(BearerAdapter):
     # -- submit
 
     def submit_body(self, job: PreparedInput) -> dict[str, Any]:
-        spec = job.spec
-        body: dict[str, Any] = {
-            "model": spec.model,
-            "duration": spec.duration,
-            "quality": spec.resolution.lower(),
-            "model_params": {
-                "prompt_optimizer": spec.prompt_optimizer,
-                "fast_pretreatment": spec.fast_pretreatment,
-            },
-        }
-        if spec.prompt:
-            body["prompt"] = parse_prompt(spec.prompt).render(spelling_for(NAME))
-        images = []
-        if spec.mode in (Mode.IMAGE, Mode.FIRST_LAST) and job.first_frame:
-            images.append(job.first_frame)
-            if spec.mode is Mode.FIRST_LAST and job.last_frame:
-                images.append(job.last_frame)
-        if images:
-            body["image_urls"] = images
         # No callback_url: the Hailuo-02 schema of seed 002 has none (providers.md §3).
-        return body
+        return request_body(job, CAPABILITY.spelling)
 
     async def submit(self, job: PreparedInput) -> SubmitReceipt:
         reply = await self.http.request(
@@ -189,3 +219,7 @@ def _first_result(results: Any) -> str | None:
         if isinstance(first, str) and first:
             return first
     return None
+
+
+#: The class ``providers.registry`` builds for this provider.
+ADAPTER = OdkkkProvider

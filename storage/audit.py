@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import enum
 import json
-import weakref
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -83,17 +82,13 @@ LIMIT :limit
 """
 
 
-#: Told of each audit row once its transaction committed (``hailuo.audit`` mirrors it).
+#: Told of each audit row once its transaction committed (``hailuo.moderation.audit`` mirrors it).
 AuditSink = Callable[[AuditEntry], Awaitable[None]]
-_sinks: weakref.WeakKeyDictionary[Database, AuditSink] = weakref.WeakKeyDictionary()
 
 
 def set_audit_sink(db: Database, sink: AuditSink | None) -> None:
     """Have ``sink`` told of every audit row committed through ``db`` (None: nobody)."""
-    if sink is None:
-        _sinks.pop(db, None)
-    else:
-        _sinks[db] = sink
+    db.audit_sink = sink
 
 
 async def append_audit(
@@ -121,7 +116,7 @@ async def append_audit(
             "now": now,
         },
     )
-    sink = _sinks.get(tx.db) if tx.db is not None else None
+    sink = tx.db.audit_sink if tx.db is not None else None
     if sink is not None:
         entry = AuditEntry(
             row_id, guild_id, actor_id, action, job_id, target_user_id, json.loads(text), now

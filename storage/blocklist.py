@@ -1,7 +1,7 @@
 """The server's prompt blocklist: words, phrases and regex patterns, each with a label.
 
-Only storage: ``hailuo.moderation.validate_entry`` checks an entry before
-``add``, and ``hailuo.moderation.Blocklist`` compiles what ``entries`` returns.
+Only storage: ``hailuo.moderation.screening.validate_entry`` checks an entry before
+``add``, and ``hailuo.moderation.screening.Blocklist`` compiles what ``entries`` returns.
 Adding or removing an entry is audited as ``setting_changed``; the audit row
 names the entry's id, kind and label, not its text.
 """
@@ -44,7 +44,7 @@ DELETE_BLOCKLIST_ENTRY = "DELETE FROM blocklist WHERE guild_id = :guild AND id =
 
 
 class BlocklistRepository:
-    """Stored entries only: ``hailuo.moderation.validate_entry`` checks one before ``add``."""
+    """Stored entries only: ``moderation.screening.validate_entry`` checks one before ``add``."""
 
     def __init__(self, db: Database) -> None:
         self.db = db

@@ -65,6 +65,9 @@ class Database:
     def __init__(self, conn: aiosqlite.Connection) -> None:
         self._conn = conn
         self._lock = asyncio.Lock()
+        #: Told of each audit row after its commit (``storage.audit.set_audit_sink``): held
+        #: by the database it belongs to, not in a module-global registry.
+        self.audit_sink: Callable[[Any], Awaitable[None]] | None = None
 
     @classmethod
     async def open(cls, path: Path | str) -> Database:

@@ -1,7 +1,7 @@
 """Per-server money settings: policy overrides, role tiers, cost overrides, budget notices.
 
 Rows in, frozen dataclasses out. A missing row or a NULL column means "the
-default" (decided in ``hailuo.quotas``), so a new server needs no set-up.
+default" (decided in ``hailuo.money.quotas``), so a new server needs no set-up.
 Every change is audited (``setting_changed``) in the transaction that makes it.
 Nothing here counts credits: balances and spend are sums over the ledger.
 Member blocks are ``storage.moderation.BlockRepository`` (one home for blocks).
@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from hailuo.status import IN_FLIGHT, JobStatus
+from hailuo.model.status import IN_FLIGHT, JobStatus
 from storage.audit import AuditAction, append_audit
 from storage.db import Database, Tx
 
@@ -62,7 +62,7 @@ VALUES (:guild, :scope, :period, :threshold, :spent, :budget, :now)
 ON CONFLICT DO NOTHING
 """
 _IN_FLIGHT_WORDS = ", ".join(f"'{status.value}'" for status in sorted(IN_FLIGHT))
-# The words come from ``hailuo.status.IN_FLIGHT`` (schema words), never from input.
+# The words come from ``hailuo.model.status.IN_FLIGHT`` (schema words), never from input.
 COUNT_IN_FLIGHT = f"""
 SELECT
     COALESCE(SUM(CASE WHEN user_id = :user THEN 1 ELSE 0 END), 0) AS member,

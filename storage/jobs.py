@@ -10,14 +10,11 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from dataclasses import dataclass, field
 from typing import Any
 
-import aiosqlite
-
-from hailuo.errors import UserInputError
-from hailuo.spec import JobSpec
-from hailuo.status import JobStatus, Settlement, can_transition, settlement
+from hailuo.model.errors import UserInputError
+from hailuo.model.job import Job, NewJob, StoredImage
+from hailuo.model.status import JobStatus, Settlement, can_transition, settlement
 from storage.db import Database, Tx, sha256_hex
 from storage.ledger import LedgerEntryKind, append_entry
 
@@ -34,81 +31,6 @@ class StaleTransition(Exception):
         super().__init__(f"job {job_id} is no longer {expected.value}")
         self.job_id = job_id
         self.expected = expected
-
-
-@dataclass(frozen=True)
-class Job:
-    id: int
-    guild_id: int
-    channel_id: int
-    user_id: int
-    interaction_id: int | None
-    status_message_id: int | None
-    status: JobStatus
-    spec: JobSpec
-    cost: int
-    period: str
-    locale: str
-    attachment_limit: int | None
-    provider: str | None
-    provider_task_id: str | None
-    provider_meta: dict[str, Any]
-    submit_attempts: int
-    next_attempt_at: float
-    progress: int | None
-    polls: int
-    next_poll_at: float
-    result_locator: str | None
-    failure_rule: str | None
-    failure_params: dict[str, Any]
-    delivery_attempts: int
-    next_delivery_at: float
-    delivered_message_id: int | None
-    delivery_kind: str | None
-    delivery_bytes: int | None
-    created_at: float
-    updated_at: float
-    submitted_at: float | None
-    finished_at: float | None
-
-    @classmethod
-    def from_row(cls, row: aiosqlite.Row) -> Job:
-        data = dict(row)
-        data["status"] = JobStatus(data["status"])
-        data["spec"] = JobSpec.from_json(data["spec"])
-        data["provider_meta"] = json.loads(data["provider_meta"])
-        data["failure_params"] = json.loads(data["failure_params"])
-        return cls(**data)
-
-    def log_context(self) -> str:
-        """Ids and states for log lines: never the prompt, never a secret."""
-        return (
-            f"job={self.id} guild={self.guild_id} status={self.status.value} "
-            f"provider={self.provider or '-'} task={self.provider_task_id or '-'}"
-        )
-
-
-@dataclass(frozen=True)
-class NewJob:
-    guild_id: int
-    channel_id: int
-    user_id: int
-    spec: JobSpec
-    cost: int
-    period: str
-    status: JobStatus = JobStatus.QUEUED
-    interaction_id: int | None = None
-    status_message_id: int | None = None
-    locale: str = "en-US"
-    attachment_limit: int | None = None
-    images: dict[str, tuple[str, bytes]] = field(default_factory=dict)  # role -> (mime, data)
-
-
-@dataclass(frozen=True)
-class StoredImage:
-    role: str
-    mime: str
-    data: bytes
 
 
 INSERT_JOB = """

@@ -10,99 +10,20 @@ in a larger transaction (a job transition, for instance).
 from __future__ import annotations
 
 import dataclasses
-import enum
 import json
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
 from typing import Any
 
-from hailuo.errors import UserInputError
+from hailuo.model.moderation import (
+    ID_SETS,
+    SETTING_NAMES,
+    Block,
+    ModerationSettings,
+    SettingsChange,
+)
 from storage.audit import AuditAction, append_audit
 from storage.db import Database, Tx
-
-DAY = 86_400
-
-
-class ApprovalMode(enum.StrEnum):
-    OFF = "off"  # nobody's jobs are held
-    NEW_MEMBERS = "new_members"  # recent joiners, or members without a trusted role
-    EVERYONE = "everyone"  # every job waits for a moderator
-
-
-_SETS = ("allowed_channel_ids", "allowed_role_ids", "trusted_role_ids")
-_MINIMUMS = {
-    "new_member_days": 0,
-    "approval_expiry_seconds": 60,
-    "strike_threshold": 1,
-    "strike_window_seconds": 60,
-}
-
-
-@dataclass(frozen=True)
-class ModerationSettings:
-    """A server's moderation settings; an empty id set means "all" (channels) or "everyone"."""
-
-    guild_id: int
-    allowed_channel_ids: frozenset[int] = frozenset()
-    allowed_role_ids: frozenset[int] = frozenset()
-    moderator_role_id: int | None = None
-    log_channel_id: int | None = None
-    approval_mode: ApprovalMode = ApprovalMode.OFF
-    new_member_days: int = 7
-    trusted_role_ids: frozenset[int] = frozenset()
-    approval_expiry_seconds: int = DAY
-    strike_threshold: int = 3
-    strike_window_seconds: int = 7 * DAY
-
-    def __post_init__(self) -> None:
-        for name in _SETS:
-            object.__setattr__(self, name, frozenset(int(v) for v in getattr(self, name)))
-        try:
-            object.__setattr__(self, "approval_mode", ApprovalMode(self.approval_mode))
-        except ValueError:
-            raise UserInputError(
-                "moderation.setting_choice",
-                setting="approval_mode",
-                value=self.approval_mode,
-                allowed=tuple(ApprovalMode),
-            ) from None
-        for name, minimum in _MINIMUMS.items():
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-                raise UserInputError(
-                    "moderation.setting_too_small", setting=name, value=value, minimum=minimum
-                )
-
-
-#: Fields an update may change (everything but the server id).
-SETTING_NAMES = frozenset(f.name for f in dataclasses.fields(ModerationSettings)) - {"guild_id"}
-
-
-@dataclass(frozen=True)
-class SettingsChange:
-    """The settings before and after an update, and each changed field's (old, new)."""
-
-    old: ModerationSettings
-    new: ModerationSettings
-    changed: Mapping[str, tuple[Any, Any]]
-
-
-@dataclass(frozen=True)
-class Block:
-    id: int
-    guild_id: int
-    user_id: int
-    blocked_by: int | None  # None: the bot (strike threshold)
-    reason: str
-    created_at: float
-    until: float | None  # None: until lifted
-    lifted_by: int | None
-    lifted_at: float | None
-
-    def active(self, now: float) -> bool:
-        return self.lifted_at is None and (self.until is None or now < self.until)
-
 
 SELECT_SETTINGS = "SELECT * FROM moderation_settings WHERE guild_id = :guild_id"
 UPSERT_SETTINGS = """
@@ -181,7 +102,7 @@ class ModerationSettingsRepository:
             return dataclasses.replace(self.defaults, guild_id=guild_id)
         data = dict(row)
         del data["updated_at"]
-        for name in _SETS:
+        for name in ID_SETS:
             data[name] = frozenset(json.loads(data[name]))
         return ModerationSettings(**data)
 
@@ -225,7 +146,7 @@ class ModerationSettingsRepository:
 
 def _settings_params(settings: ModerationSettings) -> dict[str, Any]:
     params = dataclasses.asdict(settings)
-    for name in _SETS:
+    for name in ID_SETS:
         params[name] = json.dumps(sorted(params[name]))
     params["approval_mode"] = settings.approval_mode.value
     return params

@@ -8,18 +8,20 @@ from functools import partial
 
 import aiohttp
 
-from hailuo.delivery import Downloader
-from hailuo.jobs import JobDesk, JobRequest
-from hailuo.metrics import Metrics
-from hailuo.quotas import QuotaPolicy
-from hailuo.shrink import Shrinker
-from hailuo.spec import JobSpec, Mode
-from hailuo.status import JobStatus
-from hailuo.submitting import prepared_input
-from hailuo.worker import Worker, WorkerConfig
-from providers.base import Provider
+from hailuo.jobs.desk import JobDesk, JobRequest
+from hailuo.jobs.submitting import prepared_input
+from hailuo.jobs.worker import Worker, WorkerConfig
+from hailuo.media.downloads import Downloader
+from hailuo.media.shrink import Shrinker
+from hailuo.model.job import Job
+from hailuo.model.provider import Provider
+from hailuo.model.spec import JobSpec, Mode
+from hailuo.model.status import JobStatus
+from hailuo.money.quotas import QuotaPolicy
+from hailuo.web.metrics import Metrics
+from providers.registry import TABLE
 from storage.db import Database
-from storage.jobs import Job, JobRepository
+from storage.jobs import JobRepository
 from tests.support import FakeClock, RecordingNotifier
 
 
@@ -81,6 +83,7 @@ def build_core(
         jobs,
         providers,
         list(providers),
+        capabilities=TABLE,
         notifier=notifier,
         downloader=Downloader(max_bytes=50 * 2**20, allow_private=True),
         clock=clock,

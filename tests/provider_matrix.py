@@ -15,9 +15,9 @@ from typing import Any
 import aiohttp
 import pytest
 
-from hailuo.errors import ProviderError, ProviderErrorKind
-from hailuo.spec import JobSpec, Mode
-from providers.base import Phase, PreparedInput, Provider
+from hailuo.model.errors import ProviderError, ProviderErrorKind
+from hailuo.model.provider import Phase, PreparedInput, Provider
+from hailuo.model.spec import JobSpec, Mode
 from providers.freepik import FreepikProvider
 from providers.gptge import GptGeProvider
 from providers.minimax import MiniMaxProvider

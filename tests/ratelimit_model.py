@@ -12,7 +12,8 @@ import random
 from collections import deque
 from dataclasses import dataclass, field
 
-from providers.resilience import WINDOW, SubmitLimiter
+from hailuo.jobs.limiter import WINDOW, SubmitLimiter
+
 from tests.support import FakeClock
 
 

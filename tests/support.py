@@ -6,9 +6,9 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from hailuo.notify import AdminNotice, PostFailed, Shrunk, StatusView, UploadTooLarge
+from hailuo.jobs.notify import AdminNotice, PostFailed, Shrunk, StatusView, UploadTooLarge
+from hailuo.model.job import Job
 from storage.audit import AuditEntry
-from storage.jobs import Job
 
 
 class FakeClock:
@@ -49,7 +49,7 @@ class Posted:
 
 @dataclass
 class RecordingNotifier:
-    """Implements hailuo.notify.Notifier the way a CLI would: it keeps what it is told."""
+    """Implements hailuo.jobs.notify.Notifier the way a CLI would: it keeps what it is told."""
 
     upload_limit: int | None = None
     refuse_upload: bool = False

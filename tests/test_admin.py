@@ -10,7 +10,7 @@ import pytest
 from PIL import Image
 
 from cogs.admin import usage_chart
-from hailuo.jobs import UsageReport
+from hailuo.jobs.desk import UsageReport
 from tests.discord_sim import (
     EVERYONE_PERMISSIONS,
     DiscordSimulator,

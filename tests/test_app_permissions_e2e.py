@@ -16,8 +16,8 @@ from pathlib import Path
 import discord
 import pytest
 
-from hailuo.access import INVITE_PERMISSIONS, granted_names, missing, permissions_from
-from hailuo.cli import doctor
+from hailuo.doctor import doctor
+from hailuo.jobs.access import INVITE_PERMISSIONS, granted_names, missing, permissions_from
 from hailuo.settings import Settings, load_settings
 from storage.db import Database
 from storage.moderation import ModerationSettingsRepository

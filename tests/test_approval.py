@@ -14,20 +14,21 @@ from dataclasses import dataclass, field
 import aiohttp
 import pytest
 
-from hailuo.approval import ActionRefused, Actor, ApprovalQueue
-from hailuo.audit import AuditLog
-from hailuo.controls import JobControls
-from hailuo.errors import QuotaExceeded
-from hailuo.notify import PostFailed
-from hailuo.quotas import QuotaPolicy
-from hailuo.spec import JobSpec, Mode
-from hailuo.status import JobStatus
+from hailuo.jobs.controls import JobControls
+from hailuo.jobs.notify import PostFailed
+from hailuo.model.errors import QuotaExceeded
+from hailuo.model.job import Job, StoredImage
+from hailuo.model.moderation import DAY
+from hailuo.model.spec import JobSpec, Mode
+from hailuo.model.status import JobStatus
+from hailuo.moderation.approval import ActionRefused, Actor, ApprovalQueue
+from hailuo.moderation.audit import AuditLog
+from hailuo.money.quotas import QuotaPolicy
 from providers.minimax import MiniMaxProvider
 from storage.approvals import ApprovalDecision, ApprovalRequest
 from storage.audit import AuditAction, AuditRepository
-from storage.jobs import Job, StoredImage
 from storage.ledger import LedgerRepository
-from storage.moderation import DAY, ModerationSettingsRepository
+from storage.moderation import ModerationSettingsRepository
 from tests import media
 from tests.core import Core, build_core
 from tests.sims.minimax import MiniMaxSimulator
@@ -40,7 +41,7 @@ MODERATOR = Actor(MOD_A, frozenset({MOD_ROLE}))
 
 @dataclass
 class RecordingApprovals:
-    """``hailuo.approval.ApprovalNotifier`` as a test keeps it: what was posted and shown."""
+    """``moderation.approval.ApprovalNotifier`` as a test keeps it: what was posted and shown."""
 
     fail_posts: int = 0
     posted: list[tuple[int, int, StoredImage | None]] = field(default_factory=list)

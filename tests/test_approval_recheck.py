@@ -13,10 +13,10 @@ from collections.abc import AsyncIterator
 import aiohttp
 import pytest
 
-from hailuo.approval import ActionRefused
-from hailuo.errors import QuotaExceeded
-from hailuo.quotas import QuotaPolicy
-from hailuo.status import JobStatus
+from hailuo.model.errors import QuotaExceeded
+from hailuo.model.status import JobStatus
+from hailuo.moderation.approval import ActionRefused
+from hailuo.money.quotas import QuotaPolicy
 from storage.moderation import BlockRepository
 from tests.sims.minimax import MiniMaxSimulator
 from tests.test_approval import (

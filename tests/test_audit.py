@@ -6,7 +6,7 @@ import logging
 
 import pytest
 
-from hailuo.audit import AuditLog
+from hailuo.moderation.audit import AuditLog
 from storage.audit import AuditAction, AuditEntry, AuditRepository
 from storage.blocklist import BlocklistKind, BlocklistRepository
 from storage.db import Database
@@ -121,7 +121,7 @@ async def test_a_failing_mirror_never_fails_the_action(
 
     audit = AuditLog(db, Broken(), clock=clock)
     await _log_channel(db, clock)
-    with caplog.at_level(logging.ERROR, logger="hailuo.audit"):
+    with caplog.at_level(logging.ERROR, logger="hailuo.moderation.audit"):
         await audit.record(GUILD, AuditAction.BLOCK, actor_id=MOD, target_user_id=MEMBER)
         await audit.drained()
     assert len((await audit.page(GUILD)).entries) == 2

@@ -12,18 +12,18 @@ from dataclasses import dataclass
 import aiohttp
 import pytest
 
-from hailuo.callbacks import (
+from hailuo.model.config import Secret
+from hailuo.model.job import Job
+from hailuo.model.status import JobStatus
+from hailuo.web.callbacks import (
     CallbackRoutes,
     CallbackTokens,
     accepting,
     callback_urls,
     freepik_signature_ok,
 )
-from hailuo.settings import Secret
-from hailuo.status import JobStatus
-from hailuo.web import HealthServer
+from hailuo.web.server import HealthServer
 from providers.minimax import MiniMaxProvider
-from storage.jobs import Job
 from tests.core import Core, build_core
 from tests.sims.minimax import MiniMaxSimulator
 

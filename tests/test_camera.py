@@ -2,20 +2,20 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from hailuo import camera
-from hailuo.camera import (
+from cogs.help import describe, help_lines
+from hailuo.model import camera
+from hailuo.model.camera import (
     CHOICES,
     COMMANDS,
     CameraWarning,
     CommandGroup,
     Spelling,
     append_command,
-    help_lines,
     parse_prompt,
     sent_length,
-    spelling_for,
 )
-from hailuo.errors import UserInputError
+from hailuo.model.errors import UserInputError
+from providers.registry import spelling_for
 
 PAIRS = [
     ("Truck left", "左移"),
@@ -44,7 +44,7 @@ def refused(prompt: str) -> UserInputError:
 
 def test_table_is_the_fifteen_pairs():
     assert [(c.english, c.chinese) for c in COMMANDS] == PAIRS
-    assert all(c.description.endswith(".") for c in COMMANDS)
+    assert all(describe(c).endswith(".") for c in COMMANDS)
     assert [english for english, _ in PAIRS] == CHOICES
     assert len(CHOICES) <= 25
 
@@ -221,7 +221,7 @@ def test_append_unknown_command_refused():
 def test_help_lines():
     lines = help_lines()
     assert len(lines) == 15
-    assert lines[2] == f"[Pan left] / [左摇]: {COMMANDS[2].description}"
+    assert lines[2] == f"[Pan left] / [左摇]: {describe(COMMANDS[2])}"
 
 
 # -- property: any valid prompt round-trips --------------------------------------

@@ -10,13 +10,10 @@ from types import MappingProxyType
 
 import pytest
 
-from hailuo import camera, capabilities, images
-from hailuo.camera import Spelling
-from hailuo.capabilities import (
+from hailuo.i18n.messages import CATALOG, placeholders, render
+from hailuo.jobs import capabilities
+from hailuo.jobs.capabilities import (
     RULES,
-    SPELLINGS,
-    TABLE,
-    Offer,
     can_serve,
     data_url_budget,
     image_plan,
@@ -24,10 +21,14 @@ from hailuo.capabilities import (
     serving_providers,
     validate,
 )
-from hailuo.errors import UserInputError
-from hailuo.messages import CATALOG, placeholders, render
-from hailuo.spec import MODEL_RULES, JobSpec, Mode
-from providers.base import PreparedInput
+from hailuo.media import images, preparing
+from hailuo.model import camera
+from hailuo.model.camera import Spelling
+from hailuo.model.capability import Offer, Table
+from hailuo.model.errors import UserInputError
+from hailuo.model.provider import PreparedInput
+from hailuo.model.spec import MODEL_RULES, JobSpec, Mode
+from providers.registry import SPELLINGS, TABLE, spelling_for
 from tests import image_corpus as corpus
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -67,7 +68,7 @@ def served(provider: str, model: str, mode: Mode) -> dict[str, set[int]]:
     found: dict[str, set[int]] = {}
     for resolution, duration in itertools.product(("512P", "720P", "768P", "1080P"), (5, 6, 10)):
         spec = JobSpec(mode=mode, prompt="p", model=model, resolution=resolution, duration=duration)
-        if can_serve(provider, spec):
+        if can_serve(provider, spec, TABLE):
             found.setdefault(resolution, set()).add(duration)
     return found
 
@@ -108,8 +109,8 @@ def test_options_per_provider(provider: str, options: set[str]) -> None:
     assert TABLE[provider].options == options
     fast = JobSpec(mode=TXT, prompt="p", fast_pretreatment=True)
     plain = JobSpec(mode=TXT, prompt="p", prompt_optimizer=False)
-    assert can_serve(provider, fast) is ("fast_pretreatment" in options)
-    assert can_serve(provider, plain) is ("prompt_optimizer" in options)
+    assert can_serve(provider, fast, TABLE) is ("fast_pretreatment" in options)
+    assert can_serve(provider, plain, TABLE) is ("prompt_optimizer" in options)
 
 
 @pytest.mark.parametrize("provider", [*PROVIDERS, "demo"])
@@ -153,7 +154,7 @@ def test_spellings(
     assert (words.resolution, words.resolution_values["1080P"]) == (resolution, res_1080)
     assert (words.first_frame, words.last_frame) == (first, last)
     assert (words.prompt_optimizer, words.fast_pretreatment) == (optimizer, fast)
-    assert words.camera is camera_spelling is camera.spelling_for(provider)
+    assert words.camera is camera_spelling is spelling_for(provider)
     assert set(words.resolution_values) == set(TABLE[provider].offers(H02, IMG))
     assert words.prompt_required is (provider in ("freepik", "novita"))
 
@@ -198,9 +199,9 @@ def test_the_adapters_spell_bodies_as_the_table_says(provider: str) -> None:
 # --- the validator: routing and refusals ------------------------------------------------------
 
 
-def refused(spec: JobSpec, order: list[str], **kw: object) -> UserInputError:
+def refused(spec: JobSpec, order: list[str], table: Table = TABLE) -> UserInputError:
     with pytest.raises(UserInputError) as info:
-        validate(spec, order, **kw)  # type: ignore[arg-type]
+        validate(spec, order, table)
     return info.value
 
 
@@ -224,15 +225,17 @@ def test_512p_image_to_video_is_refused_on_freepik_and_novita() -> None:
 
 
 def test_a_request_some_providers_serve_is_routed_to_them() -> None:
-    assert serving_providers(I512, ["freepik", "minimax", "novita", "odkkk"]) == [
+    assert serving_providers(I512, ["freepik", "minimax", "novita", "odkkk"], TABLE) == [
         "minimax",
         "odkkk",
     ]
-    assert serving_providers(JobSpec(mode=TXT, prompt="p"), list(PROVIDERS)) == list(PROVIDERS)
+    assert serving_providers(JobSpec(mode=TXT, prompt="p"), list(PROVIDERS), TABLE) == list(
+        PROVIDERS
+    )
     fast = JobSpec(mode=IMG, fast_pretreatment=True)
-    assert serving_providers(fast, ["freepik", "novita"]) == ["novita"]
+    assert serving_providers(fast, ["freepik", "novita"], TABLE) == ["novita"]
     h23 = JobSpec(mode=TXT, prompt="p", model=H23)
-    assert serving_providers(h23, list(PROVIDERS)) == ["minimax", "gptge"]
+    assert serving_providers(h23, list(PROVIDERS), TABLE) == ["minimax", "gptge"]
 
 
 def test_the_model_rule_comes_before_the_providers() -> None:
@@ -264,23 +267,23 @@ def test_the_first_providers_reason_is_given_with_everyone_it_applies_to() -> No
 def test_the_prompt_as_sent_to_every_serving_provider_fits() -> None:
     chinese = "x" * 1996 + "[固定]"  # 2000 as gpt.ge gets it, 2009 in English
     spec = JobSpec(mode=TXT, prompt=chinese)
-    assert serving_providers(spec, ["gptge"]) == ["gptge"]
-    assert can_serve("gptge", spec) and not can_serve("minimax", spec)
+    assert serving_providers(spec, ["gptge"], TABLE) == ["gptge"]
+    assert can_serve("gptge", spec, TABLE) and not can_serve("minimax", spec, TABLE)
     error = refused(spec, ["gptge", "minimax"])
     assert (error.rule, dict(error.params)) == (
         "prompt.too_long",
         {"maximum": 2000, "actual": 2009},
     )
     english = JobSpec(mode=TXT, prompt="x" * 1987 + "[Static shot]")
-    assert serving_providers(english, list(PROVIDERS)) == list(PROVIDERS)
+    assert serving_providers(english, list(PROVIDERS), TABLE) == list(PROVIDERS)
 
 
 def test_no_provider_at_all() -> None:
     assert refused(JobSpec(mode=TXT, prompt="p"), []).rule == "job.no_provider"
     assert refused(JobSpec(mode=TXT, prompt="p"), ["acme"]).rule == "job.no_provider"
-    assert serving_providers(JobSpec(mode=TXT, prompt="p"), ["acme", "novita"]) == ["novita"]
-    assert not can_serve("acme", JobSpec(mode=TXT, prompt="p"))
-    assert not can_serve("minimax", JobSpec(mode=TXT, prompt=""))
+    assert serving_providers(JobSpec(mode=TXT, prompt="p"), ["acme", "novita"], TABLE) == ["novita"]
+    assert not can_serve("acme", JobSpec(mode=TXT, prompt="p"), TABLE)
+    assert not can_serve("minimax", JobSpec(mode=TXT, prompt=""), TABLE)
 
 
 def test_mode_and_duration_rules_read_the_table() -> None:
@@ -303,9 +306,9 @@ def test_mode_and_duration_rules_read_the_table() -> None:
 
 
 def test_offered_summarises_a_server() -> None:
-    summary = offered(["freepik", "novita"])
+    summary = offered(["freepik", "novita"], TABLE)
     assert summary[IMG] == ([H02], {"768P": frozenset({6, 10}), "1080P": frozenset({6})})
-    summary = offered(["freepik", "minimax"])
+    summary = offered(["freepik", "minimax"], TABLE)
     assert summary[IMG][0] == [H02, H23, H23F]
     assert list(summary[IMG][1]) == ["512P", "768P", "1080P"]
     assert summary[FLF] == ([H02], {"768P": frozenset({6, 10}), "1080P": frozenset({6})})
@@ -315,12 +318,12 @@ def test_offered_summarises_a_server() -> None:
 
 
 def test_the_image_plan_is_the_strictest_of_the_servers_providers() -> None:
-    plan = image_plan(["minimax", "freepik"])
+    plan = image_plan(["minimax", "freepik"], TABLE)
     assert plan.send_formats == {"JPEG", "PNG"}
     assert plan.check.formats == {"JPEG", "PNG", "WEBP"}  # re-encoded, so WebP is fine to upload
     assert plan.check.max_bytes == 20_000_000 and plan.check.min_short_edge == 301
     assert plan.max_bytes == data_url_budget(20_000_000)
-    assert image_plan([]) == image_plan(list(TABLE))
+    assert image_plan([], TABLE) == image_plan(list(TABLE), TABLE)
 
 
 def test_freepik_refuses_webp_as_written_but_gets_it_re_encoded() -> None:
@@ -328,8 +331,8 @@ def test_freepik_refuses_webp_as_written_but_gets_it_re_encoded() -> None:
     with pytest.raises(UserInputError) as info:
         images.inspect(webp, TABLE["freepik"].images)
     assert (info.value.rule, info.value.params["allowed"]) == ("image.format", "JPEG, PNG")
-    plan = image_plan(["freepik"])
-    prepared = images.prepare(
+    plan = image_plan(["freepik"], TABLE)
+    prepared = preparing.prepare(
         images.inspect(webp, plan.check),
         accepted_formats=plan.send_formats,
         max_bytes=plan.max_bytes,
@@ -352,10 +355,10 @@ def test_the_data_url_budget_is_exact(limit: int) -> None:
 # --- every refusal has one catalog entry, filled by its raise site ----------------------------
 
 _SCANNED = [
-    "hailuo/spec.py",
-    "hailuo/capabilities.py",
-    "hailuo/camera.py",
-    "hailuo/images.py",
+    "hailuo/model/spec.py",
+    "hailuo/jobs/capabilities.py",
+    "hailuo/model/camera.py",
+    "hailuo/media/images.py",
     "cogs/generate.py",
     "cogs/help.py",
 ]
@@ -420,14 +423,14 @@ def test_every_refusal_over_every_server_is_a_rule_with_an_entry() -> None:
     for spec in specs:
         for order in orders:
             try:
-                serving = validate(spec, order)
+                serving = validate(spec, order, TABLE)
             except UserInputError as error:
                 template = CATALOG["en"][error.rule]
                 assert placeholders(template) <= set(error.params), error
                 assert "?" not in render(error.rule, None, **error.params)
                 seen.add(error.rule)
             else:
-                assert serving == [p for p in order if can_serve(p, spec)]
+                assert serving == [p for p in order if can_serve(p, spec, TABLE)]
                 assert serving
     capability_codes = {rule.code for rule in RULES} - {"capability.mode", "capability.duration"}
     assert capability_codes <= seen
@@ -446,6 +449,6 @@ def test_camera_warnings_have_entries() -> None:
 
 
 def test_capabilities_stays_free_of_discord() -> None:
-    text = (ROOT / "hailuo" / "capabilities.py").read_text(encoding="utf-8")
+    text = (ROOT / "hailuo" / "jobs" / "capabilities.py").read_text(encoding="utf-8")
     assert "import discord" not in text and "from discord" not in text
     assert capabilities.__all__

@@ -8,7 +8,7 @@ import string
 import pytest
 
 from cogs.translator import COMMAND_NAMES
-from hailuo.messages import CATALOG, FALLBACK_LOCALE, placeholders, render
+from hailuo.i18n.messages import CATALOG, FALLBACK_LOCALE, placeholders, render
 
 EN = CATALOG[FALLBACK_LOCALE]
 TRANSLATIONS = sorted(locale for locale in CATALOG if locale != FALLBACK_LOCALE)

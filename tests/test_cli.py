@@ -11,7 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from hailuo.cli import GenerateRequest, doctor, generate
+from hailuo.cli import GenerateRequest, generate
+from hailuo.doctor import doctor
 from hailuo.settings import Settings, load_settings
 from tests import media
 from tests.sims.minimax import MiniMaxSimulator

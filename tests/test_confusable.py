@@ -13,8 +13,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from hailuo.folding import fold, screen_views
-from hailuo.moderation import Blocklist, compile_entry
+from hailuo.moderation.folding import fold, screen_views
+from hailuo.moderation.screening import Blocklist, compile_entry
 from tests.e2e import SimSetup, running_bot
 from tests.moderation_e2e import admin, generate, moderated_guild, said
 from tests.test_moderation import BLOCKED, CONTEXTS, WORDS, confusable_evasions, entry

@@ -12,12 +12,12 @@ from dataclasses import dataclass, field
 import aiohttp
 import pytest
 
-from hailuo.approval import ActionRefused, Actor
-from hailuo.spec import JobSpec, Mode
-from hailuo.status import JobStatus
+from hailuo.model.job import Job
+from hailuo.model.spec import JobSpec, Mode
+from hailuo.model.status import JobStatus
+from hailuo.moderation.approval import ActionRefused, Actor
 from storage.approvals import ApprovalDecision
 from storage.audit import AuditAction, AuditRepository
-from storage.jobs import Job
 from storage.ledger import LedgerRepository
 from tests import media
 from tests.sims.minimax import MiniMaxSimulator
@@ -30,7 +30,7 @@ OWNER = Actor(MEMBER)
 
 @dataclass
 class RecordingRemover:
-    """``hailuo.controls.VideoRemover``: removes each message once, then finds it gone."""
+    """``hailuo.jobs.controls.VideoRemover``: removes each message once, then finds it gone."""
 
     removed: list[int] = field(default_factory=list)
 

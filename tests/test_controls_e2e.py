@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from bot import App
-from hailuo.status import JobStatus
+from hailuo.model.status import JobStatus
 from storage.audit import AuditAction
 from tests.discord_sim import DiscordSimulator
 from tests.discord_sim.interactions import nest_options

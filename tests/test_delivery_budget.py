@@ -12,10 +12,10 @@ from pathlib import Path
 
 import pytest
 
-from hailuo.capabilities import TABLE
-from hailuo.delivery import plan_delivery, upload_limit
-from hailuo.retry import PacedByAge
-from hailuo.status import JobStatus
+from hailuo.jobs.retry import PacedByAge
+from hailuo.media.downloads import plan_delivery, upload_limit
+from hailuo.model.status import JobStatus
+from providers.registry import TABLE
 from tests.core import Core
 from tests.provider_matrix import core_fixtures, ledger_kinds
 

@@ -21,8 +21,8 @@ from dataclasses import replace
 import pytest
 
 from bot import App
-from hailuo.status import JobStatus
-from storage.jobs import Job
+from hailuo.model.job import Job
+from hailuo.model.status import JobStatus
 from tests.discord_sim import DiscordSimulator, SimGuild, SimMessage
 from tests.e2e import SimSetup, card_shows, channel, running_bot
 from tests.media import mp4_of_size
@@ -339,9 +339,9 @@ async def test_delivery_budget_restart_in_a_busy_channel_finds_the_post_past_100
     """A crash between Discord's accepting the post and the commit of ``delivered``, in a
     channel where 150 messages came between the card and that post: the look-up reads the
     whole window since the card, not the last (or first) 100 messages, and never reposts."""
-    from hailuo.jobs import JobDesk, JobRequest
-    from hailuo.quotas import QuotaPolicy
-    from hailuo.spec import JobSpec, Mode
+    from hailuo.jobs.desk import JobDesk, JobRequest
+    from hailuo.model.spec import JobSpec, Mode
+    from hailuo.money.quotas import QuotaPolicy
     from storage.db import Database
 
     room = channel(discord_sim)

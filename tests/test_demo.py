@@ -9,14 +9,14 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from hailuo.capabilities import can_serve
+from hailuo.jobs.capabilities import can_serve
+from hailuo.model.provider import Phase, PreparedInput
+from hailuo.model.spec import JobSpec, Mode
+from hailuo.model.status import JobStatus
 from hailuo.settings import load_settings
-from hailuo.spec import JobSpec, Mode
-from hailuo.status import JobStatus
-from hailuo.web import HealthServer
-from providers.base import Phase, PreparedInput
+from hailuo.web.server import HealthServer
 from providers.demo import DemoProvider, overlay
-from providers.registry import build_providers
+from providers.registry import TABLE, build_providers
 from tests import media
 from tests.core import Core, build_core
 from tests.discord_sim import DiscordSimulator
@@ -151,7 +151,7 @@ def test_no_key_means_the_demo_provider(tmp_path: Path) -> None:
     ],
 )
 def test_the_demo_can_serve_every_valid_spec(spec: JobSpec) -> None:
-    assert can_serve("demo", spec)
+    assert can_serve("demo", spec, TABLE)
 
 
 async def test_the_bot_with_no_key_delivers_a_demo_video(

@@ -19,11 +19,11 @@ from typing import IO
 import aiohttp
 import pytest
 
-from hailuo.approval import ActionRefused, Actor
-from hailuo.delivery import Downloader, sweep_temporary
-from hailuo.housekeeping import ImageSweeper
-from hailuo.spec import JobSpec, Mode
-from hailuo.status import JobStatus
+from hailuo.media.downloads import Downloader, sweep_temporary
+from hailuo.media.housekeeping import ImageSweeper
+from hailuo.model.spec import JobSpec, Mode
+from hailuo.model.status import JobStatus
+from hailuo.moderation.approval import ActionRefused, Actor
 from providers.minimax import MiniMaxProvider
 from storage.db import Database, _migrations, _statements
 from storage.jobs import JobRepository

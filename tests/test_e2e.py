@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
-from hailuo.status import JobStatus
+from hailuo.model.status import JobStatus
 from tests import media
 from tests.discord_sim import DiscordSimulator, SimAttachment
 from tests.e2e import card_shows, channel, private_answer, running_bot
@@ -168,9 +169,9 @@ async def test_a_post_made_before_a_crash_is_found_not_repeated(
     discord_sim, minimax, env, tmp_path
 ) -> None:
     """The crash window between Discord accepting the post and the commit of ``delivered``."""
-    from hailuo.jobs import JobDesk, JobRequest
-    from hailuo.quotas import QuotaPolicy
-    from hailuo.spec import JobSpec, Mode
+    from hailuo.jobs.desk import JobDesk, JobRequest
+    from hailuo.model.spec import JobSpec, Mode
+    from hailuo.money.quotas import QuotaPolicy
     from storage.db import Database
 
     room = channel(discord_sim)
@@ -225,12 +226,19 @@ async def test_health_and_metrics(discord_sim, minimax, env) -> None:
         await card_shows(discord_sim, card, "Delivered")
         async with http.get(f"{base}/metrics") as resp:
             text = await resp.text()
-        assert 'hailuo_jobs{state="delivered"} 1' in text
-        assert (
-            'hailuo_provider_calls_total{provider="minimax",call="submit",outcome="ok"} 1' in text
-        )
-        assert "hailuo_interaction_answer_seconds_count 1" in text
-        assert 'hailuo_delivery_bytes_count{kind="attachment"} 1' in text
+        # Read with Prometheus' own parser: label order and "1" vs "1.0" are the exposition's
+        # business; the names, labels and values are what a scraper sees.
+        samples = {
+            (s.name, tuple(sorted(s.labels.items()))): s.value
+            for family in text_string_to_metric_families(text)
+            for s in family.samples
+        }
+        assert samples[("hailuo_jobs", (("state", "delivered"),))] == 1
+        calls = (("call", "submit"), ("outcome", "ok"), ("provider", "minimax"))
+        assert samples[("hailuo_provider_calls_total", calls)] == 1
+        assert samples[("hailuo_interaction_answer_seconds_count", ())] == 1
+        assert samples[("hailuo_delivery_bytes_count", (("kind", "attachment"),))] == 1
+        assert "# TYPE hailuo_interaction_answer_seconds histogram" in text
         for secret in (secret_prompt, "sim-token", minimax.api_key):
             assert secret not in text
         await app.bot.services.db.close()
@@ -265,9 +273,9 @@ async def test_a_post_sent_again_within_the_nonce_window_is_the_first_message(
     """A retry whose first answer was lost (a timeout, a restart) reuses the job's nonce,
     so Discord hands back the first message instead of posting a second video or link."""
     from cogs.notifier import DiscordNotifier
-    from hailuo.jobs import JobDesk, JobRequest
-    from hailuo.quotas import QuotaPolicy
-    from hailuo.spec import JobSpec, Mode
+    from hailuo.jobs.desk import JobDesk, JobRequest
+    from hailuo.model.spec import JobSpec, Mode
+    from hailuo.money.quotas import QuotaPolicy
 
     room = channel(discord_sim)
 

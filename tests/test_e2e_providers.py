@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from hailuo.status import JobStatus
+from hailuo.model.status import JobStatus
 from storage.ledger import LedgerRepository
 from tests import media
 from tests.discord_sim import DiscordSimulator, SimAttachment

@@ -10,8 +10,8 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from hailuo import camera
-from hailuo.messages import render
+from cogs.help import help_lines
+from hailuo.i18n.messages import render
 from tests import media
 from tests.discord_sim import DiscordSimulator, SimAttachment
 from tests.e2e import bot_env, channel, minimax_env, private_answer, running_bot
@@ -256,7 +256,7 @@ async def test_help_lists_the_camera_commands_costs_and_image_rules(
         await inter.wait_response()
         assert inter.ephemeral and inter.response_type == 4
         embed = inter.response_data["embeds"][0]
-    assert all(line in embed["description"] for line in camera.help_lines())
+    assert all(line in embed["description"] for line in help_lines())
     fields = {field["name"]: field["value"] for field in embed["fields"]}
     assert (
         "image-to-video: 512P (6/10 s), 768P (6/10 s), 1080P (6 s)"

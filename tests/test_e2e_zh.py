@@ -1,6 +1,6 @@
 """A zh-CN member end to end: the real bot, the Discord and MiniMax simulators, Chinese replies.
 
-Runtime replies come from ``hailuo.messages`` by the interaction's locale (the job
+Runtime replies come from ``hailuo.i18n.messages`` by the interaction's locale (the job
 keeps it for the worker's later edits and posts); the command names come from
 ``cogs.translator`` through the sync payload.
 """

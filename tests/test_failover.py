@@ -12,10 +12,10 @@ from collections.abc import AsyncIterator
 import aiohttp
 import pytest
 
-from hailuo.spec import JobSpec, Mode
-from hailuo.status import JobStatus
+from hailuo.jobs.resilience import CircuitState, Resilience
+from hailuo.model.spec import JobSpec, Mode
+from hailuo.model.status import JobStatus
 from providers.minimax import MiniMaxProvider
-from providers.resilience import CircuitState, Resilience
 from storage.ledger import LedgerRepository
 from tests.core import Core, build_core
 from tests.sims.minimax import MiniMaxSimulator

@@ -19,15 +19,15 @@ import pytest
 from aiohttp import web
 from aiohttp.abc import AbstractResolver, ResolveResult
 
-from hailuo.delivery import (
+from hailuo.media.downloads import (
     Downloader,
     DownloadError,
     NotAVideoError,
     RefusedAddressError,
     mp4_problem,
 )
-from hailuo.netguard import IPAddress, VettingResolver, address_allowed
-from hailuo.status import JobStatus
+from hailuo.media.netguard import IPAddress, VettingResolver, address_allowed
+from hailuo.model.status import JobStatus
 from providers.minimax import MiniMaxProvider
 from tests import media
 from tests.core import build_core

@@ -13,11 +13,11 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from hailuo.approval import ActionRefused
-from hailuo.links import fresh_url
-from hailuo.shrink import Shrinker
-from hailuo.status import JobStatus
-from hailuo.worker import WorkerConfig
+from hailuo.jobs.links import fresh_url
+from hailuo.jobs.worker import WorkerConfig
+from hailuo.media.shrink import Shrinker
+from hailuo.model.status import JobStatus
+from hailuo.moderation.approval import ActionRefused
 from providers.minimax import MiniMaxProvider
 from tests.core import Core, build_core
 from tests.media import noisy_mp4, probe_video

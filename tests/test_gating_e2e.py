@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from hailuo.errors import ModerationBlocked, UserInputError
-from hailuo.jobs import JobDesk, JobRequest
-from hailuo.quotas import QuotaPolicy
-from hailuo.spec import JobSpec, Mode
+from hailuo.jobs.desk import JobDesk, JobRequest
+from hailuo.model.errors import ModerationBlocked, UserInputError
+from hailuo.model.spec import JobSpec, Mode
+from hailuo.money.quotas import QuotaPolicy
 from storage.blocklist import BlocklistKind, BlocklistRepository
 from storage.db import Database
 from storage.moderation import ModerationSettingsRepository

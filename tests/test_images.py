@@ -1,4 +1,4 @@
-"""Image checks and preparation (hailuo/images.py) against a generated corpus."""
+"""Image checks and preparation (hailuo/media/images.py) against a generated corpus."""
 
 from __future__ import annotations
 
@@ -15,19 +15,12 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from PIL import ExifTags, Image, PngImagePlugin
 
-from hailuo import images
-from hailuo.errors import UserInputError
-from hailuo.images import (
-    DEFAULT_RULES,
-    FREEPIK_RULES,
-    CheckedImage,
-    ImageRules,
-    PreparedImage,
-    check_declared,
-    check_dimensions,
-    inspect,
-    prepare,
-)
+from hailuo.media import images, preparing
+from hailuo.media.images import CheckedImage, check_declared, check_dimensions, inspect
+from hailuo.media.preparing import PreparedImage, prepare
+from hailuo.model.capability import DEFAULT_RULES, ImageRules
+from hailuo.model.errors import UserInputError
+from providers.freepik import FREEPIK_RULES
 from tests import image_corpus as corpus
 
 JPEG_PNG = frozenset({"JPEG", "PNG"})
@@ -412,12 +405,12 @@ def test_data_url_round_trips() -> None:
 
 
 async def test_async_wrappers_run_in_a_thread() -> None:
-    checked = await images.inspect_async(corpus.png(640, 480))
+    checked = await preparing.inspect_async(corpus.png(640, 480))
     assert isinstance(checked, CheckedImage)
-    prepared = await images.prepare_async(checked, accepted_formats=ALL, max_bytes=LIMIT)
+    prepared = await preparing.prepare_async(checked, accepted_formats=ALL, max_bytes=LIMIT)
     assert prepared.mime == "image/png"
     with pytest.raises(UserInputError):
-        await images.inspect_async(corpus.text_file())
+        await preparing.inspect_async(corpus.text_file())
 
 
 @pytest.mark.parametrize(
@@ -449,8 +442,9 @@ def test_default_rules_hold_the_documented_numbers() -> None:
     assert FREEPIK_RULES.formats == frozenset({"JPEG", "PNG"})
 
 
-def test_images_module_stays_free_of_discord_and_aiohttp() -> None:
-    tree = ast.parse(Path(images.__file__).read_text(encoding="utf-8"))
+@pytest.mark.parametrize("module", [images, preparing], ids=lambda m: m.__name__)
+def test_images_module_stays_free_of_discord_and_aiohttp(module: object) -> None:
+    tree = ast.parse(Path(module.__file__).read_text(encoding="utf-8"))  # type: ignore[attr-defined]
     imported = {
         alias.name.split(".")[0]
         for node in ast.walk(tree)

@@ -9,10 +9,10 @@ import threading
 import aiohttp
 import pytest
 
-from hailuo.errors import QuotaExceeded
-from hailuo.images import ImageWorkers
-from hailuo.intake import ImageIntake
-from hailuo.quotas import QuotaPolicy
+from hailuo.media.intake import ImageIntake
+from hailuo.media.preparing import ImageWorkers
+from hailuo.model.errors import QuotaExceeded
+from hailuo.money.quotas import QuotaPolicy
 from tests import media
 
 pytestmark = pytest.mark.timeout(30)

@@ -13,9 +13,10 @@ from collections.abc import Iterator
 
 import pytest
 
-from hailuo import capabilities
-from hailuo.messages import render
-from hailuo.status import JobStatus
+from hailuo.i18n.messages import render
+from hailuo.jobs import capabilities
+from hailuo.model.status import JobStatus
+from providers.registry import TABLE
 from tests import media
 from tests.discord_sim import DiscordSimulator, SimAttachment
 from tests.e2e import SimSetup, card_shows, channel, private_answer, private_text, running_bot
@@ -43,7 +44,7 @@ def cdn_downloads(sim: DiscordSimulator) -> list:
 async def test_bounded_read_attachment_larger_than_declared_is_cut_off(
     discord_sim, minimax, env
 ) -> None:
-    limit = capabilities.image_plan(["minimax"]).check.max_bytes
+    limit = capabilities.image_plan(["minimax"], TABLE).check.max_bytes
     extra = 256 * MIB  # what a CDN (or anything behind the URL) could keep sending
     async with running_bot(env) as app:
         inter = await discord_sim.send_slash(
@@ -112,7 +113,7 @@ class Waiter(logging.Handler):
 @pytest.fixture
 def download_failures() -> Iterator[Waiter]:
     waiter = Waiter("download failed")
-    logger = logging.getLogger("hailuo.delivering")
+    logger = logging.getLogger("hailuo.jobs.delivering")
     logger.addHandler(waiter)
     yield waiter
     logger.removeHandler(waiter)

@@ -18,8 +18,8 @@ import pytest
 
 from bot import App
 from cogs.answers import answer_refused
-from hailuo.cards import FIRST_ANSWER_MISSED
-from hailuo.status import JobStatus
+from hailuo.jobs.cards import FIRST_ANSWER_MISSED
+from hailuo.model.status import JobStatus
 from tests.discord_sim import DiscordSimulator, SimInteraction
 from tests.e2e import SimSetup, channel, running_bot
 

@@ -29,13 +29,13 @@ from hypothesis.stateful import (
     rule,
 )
 
-from hailuo.errors import QuotaExceeded, UserInputError
-from hailuo.jobs import JobDesk, JobRequest
-from hailuo.quotas import QuotaPolicy, current_period
-from hailuo.spec import JobSpec, Mode
-from hailuo.status import JobStatus
+from hailuo.jobs.desk import JobDesk, JobRequest
+from hailuo.model.errors import QuotaExceeded, UserInputError
+from hailuo.model.job import Job
+from hailuo.model.spec import JobSpec, Mode
+from hailuo.model.status import JobStatus
+from hailuo.money.quotas import QuotaPolicy, current_period
 from storage.db import Database
-from storage.jobs import Job
 from tests.support import FakeClock
 
 T = TypeVar("T")

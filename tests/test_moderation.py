@@ -1,4 +1,4 @@
-"""Prompt screening, the approval policy, gating and strikes (hailuo.moderation)."""
+"""Prompt screening, the approval policy, gating and strikes (hailuo.moderation.screening)."""
 
 from __future__ import annotations
 
@@ -11,9 +11,13 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from hailuo.errors import ModerationBlocked, UserInputError
-from hailuo.messages import CATALOG, FALLBACK_LOCALE, placeholders, render
-from hailuo.moderation import (
+from hailuo.i18n.messages import CATALOG, FALLBACK_LOCALE, placeholders, render
+from hailuo.model.errors import ModerationBlocked, UserInputError
+from hailuo.model.job import NewJob
+from hailuo.model.moderation import DAY, ApprovalMode, Block, ModerationSettings
+from hailuo.model.spec import JobSpec, Mode
+from hailuo.model.status import JobStatus
+from hailuo.moderation.screening import (
     DEFAULT_LABEL,
     Blocklist,
     blocked_error,
@@ -27,19 +31,10 @@ from hailuo.moderation import (
     screen_prompt,
     validate_entry,
 )
-from hailuo.spec import JobSpec, Mode
-from hailuo.status import JobStatus
 from storage.blocklist import BlocklistEntry, BlocklistKind
 from storage.db import Database
-from storage.jobs import JobRepository, NewJob
-from storage.moderation import (
-    DAY,
-    ApprovalMode,
-    Block,
-    BlockRepository,
-    ModerationSettings,
-    ModerationSettingsRepository,
-)
+from storage.jobs import JobRepository
+from storage.moderation import BlockRepository, ModerationSettingsRepository
 from tests.support import FakeClock
 
 BLOCKED = ("cat", "ass", "kill", "bad")
@@ -329,7 +324,7 @@ def test_a_word_that_folds_to_nothing_is_refused(text: str) -> None:
 def test_a_stored_entry_that_no_longer_compiles_is_skipped(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    with caplog.at_level(logging.WARNING, logger="hailuo.moderation"):
+    with caplog.at_level(logging.WARNING, logger="hailuo.moderation.screening"):
         compiled = Blocklist.compile([entry("(broken", BlocklistKind.REGEX), entry("cat")])
     assert len(compiled.rules) == 1
     assert "pattern_invalid" in caplog.text and "(broken" not in caplog.text

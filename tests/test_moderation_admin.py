@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from hailuo.model.moderation import DAY, ApprovalMode
 from storage.audit import AuditAction
-from storage.moderation import DAY, ApprovalMode
 from tests.discord_sim import EVERYONE_PERMISSIONS
 from tests.e2e import SimSetup, running_bot
 from tests.moderation_e2e import (

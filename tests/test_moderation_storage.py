@@ -8,21 +8,17 @@ from pathlib import Path
 
 import pytest
 
-from hailuo.errors import UserInputError
-from hailuo.spec import JobSpec, Mode
-from hailuo.status import JobStatus
+from hailuo.model.errors import UserInputError
+from hailuo.model.job import NewJob
+from hailuo.model.moderation import DAY, ApprovalMode, ModerationSettings
+from hailuo.model.spec import JobSpec, Mode
+from hailuo.model.status import JobStatus
 from storage.approvals import ApprovalDecision, ApprovalRepository, UnknownApproval
 from storage.audit import AuditAction, AuditRepository
 from storage.blocklist import BlocklistKind, BlocklistRepository
 from storage.db import Database
-from storage.jobs import JobRepository, NewJob
-from storage.moderation import (
-    DAY,
-    ApprovalMode,
-    BlockRepository,
-    ModerationSettings,
-    ModerationSettingsRepository,
-)
+from storage.jobs import JobRepository
+from storage.moderation import BlockRepository, ModerationSettingsRepository
 
 GUILD, ADMIN, MOD_A, MOD_B, MEMBER = 1, 100, 201, 202, 300
 NOW = 1_795_000_000.0

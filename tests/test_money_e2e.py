@@ -11,7 +11,7 @@ from collections import Counter
 
 import pytest
 
-from hailuo.quotas import AllowancePeriod
+from hailuo.money.quotas import AllowancePeriod
 from storage.ledger import LedgerEntryKind
 from tests.discord_sim import DiscordSimulator, SimChannel, SimGuild, SimInteraction, SimRole
 from tests.e2e import SimSetup, running_bot

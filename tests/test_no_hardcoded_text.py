@@ -4,7 +4,7 @@ Words that stay as they are in every language are stripped first: model names,
 resolutions, image formats, provider names, task ids, the English spelling of the
 camera commands (a member may type either) and Discord markup. Whatever Latin word is
 left is a text that bypassed the catalog. The units, mode names, camera descriptions,
-"or" and the default blocklist label moved into ``hailuo.messages``; they are also
+"or" and the default blocklist label moved into ``hailuo.i18n.messages``; they are also
 named one by one, so a failure says which.
 """
 
@@ -19,21 +19,23 @@ import pytest
 from cogs.account import cost_list
 from cogs.approvals import approval_embed
 from cogs.controls import info_text
-from cogs.help import help_embed
+from cogs.help import describe, help_embed, help_lines
 from cogs.render import status_embed
-from hailuo import camera, capabilities
-from hailuo.approval import ActionRefused, Actor
-from hailuo.controls import JobInfo, cancel_plan
-from hailuo.errors import ModerationBlocked, UserInputError
-from hailuo.messages import CATALOG, render
-from hailuo.moderation import DEFAULT_LABEL, Blocklist, compile_entry, screen_prompt
-from hailuo.quotas import QuotaPolicy
+from hailuo.i18n.messages import CATALOG, render
+from hailuo.jobs import capabilities
+from hailuo.jobs.controls import JobInfo, cancel_plan
+from hailuo.model import camera
+from hailuo.model.errors import ModerationBlocked, UserInputError
+from hailuo.model.job import Job
+from hailuo.model.spec import MODEL_RULES, RESOLUTIONS, JobSpec, Mode
+from hailuo.model.status import JobStatus
+from hailuo.moderation.approval import ActionRefused, Actor
+from hailuo.moderation.screening import DEFAULT_LABEL, Blocklist, compile_entry, screen_prompt
+from hailuo.money.quotas import QuotaPolicy
 from hailuo.settings import PROVIDER_NAMES
-from hailuo.spec import MODEL_RULES, RESOLUTIONS, JobSpec, Mode
-from hailuo.status import JobStatus
+from providers.registry import TABLE
 from storage.approvals import ApprovalRequest
 from storage.blocklist import BlocklistEntry, BlocklistKind
-from storage.jobs import Job
 from tests.e2e import SimSetup, card_shows, running_bot
 
 ZH = "zh-CN"
@@ -172,17 +174,17 @@ def test_help_and_costs() -> None:
     text = embed_text(help_embed(PROVIDER_NAMES, ZH, costs))
     assert english_left(text) == [], text
     for command in camera.COMMANDS:
-        assert command.describe(ZH) in text
+        assert describe(command, ZH) in text
     # English members keep the English lines, units and "or"
     english = embed_text(help_embed(PROVIDER_NAMES, "en-US", cost_list(QuotaPolicy())))
-    assert all(line in english for line in camera.help_lines())
+    assert all(line in english for line in help_lines())
     assert "768P (6/10 s)" in english and "JPEG or PNG" in english
 
 
 def test_refusals_name_modes_and_choices_in_the_readers_language() -> None:
     with pytest.raises(UserInputError) as refused:
         capabilities.validate(
-            JobSpec(mode=Mode.FIRST_LAST, model="MiniMax-Hailuo-2.3"), ["minimax"]
+            JobSpec(mode=Mode.FIRST_LAST, model="MiniMax-Hailuo-2.3"), ["minimax"], TABLE
         )
     error = refused.value
     text = render(error.rule, ZH, **error.params)
@@ -245,5 +247,5 @@ async def test_a_zh_cn_members_card_help_and_info_hold_no_english(
         await help_inter.wait_response()
         help_text = embed_text(help_inter.response_data["embeds"][0])
         assert english_left(help_text) == [], help_text
-        assert all(line in help_text for line in camera.help_lines(ZH))
+        assert all(line in help_text for line in help_lines(ZH))
         minimax.complete(task_id)

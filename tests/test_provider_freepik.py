@@ -7,11 +7,11 @@ import logging
 
 import pytest
 
-from hailuo.callbacks import freepik_signature_ok
-from hailuo.errors import ProviderError, ProviderErrorKind
-from hailuo.settings import ProviderSettings, Secret
-from hailuo.spec import Mode
-from providers.base import Phase
+from hailuo.model.config import ProviderSettings, Secret
+from hailuo.model.errors import ProviderError, ProviderErrorKind
+from hailuo.model.provider import Phase
+from hailuo.model.spec import Mode
+from hailuo.web.callbacks import freepik_signature_ok
 from providers.freepik import DEFAULT_PROMPT, MAGNIFIC_KEY_HEADER, FreepikProvider, key_header_for
 from providers.registry import build_providers
 from tests import provider_matrix as matrix

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from hailuo.errors import ProviderError, ProviderErrorKind
-from hailuo.spec import Mode
-from providers.base import Phase
+from hailuo.model.errors import ProviderError, ProviderErrorKind
+from hailuo.model.provider import Phase
+from hailuo.model.spec import Mode
 from tests import provider_matrix as matrix
 from tests.provider_matrix import Fails, Raises, fetch, raised, run_to_success, wrong_key_refusal
 from tests.sims.base import Fault

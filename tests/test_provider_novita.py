@@ -6,9 +6,9 @@ import logging
 
 import pytest
 
-from hailuo.errors import ProviderError, ProviderErrorKind
-from hailuo.spec import Mode
-from providers.base import Phase
+from hailuo.model.errors import ProviderError, ProviderErrorKind
+from hailuo.model.provider import Phase
+from hailuo.model.spec import Mode
 from providers.novita import DEFAULT_PROMPT
 from tests import media
 from tests import provider_matrix as matrix

@@ -10,7 +10,7 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
-from hailuo.errors import ProviderError, ProviderErrorKind
+from hailuo.model.errors import ProviderError, ProviderErrorKind
 from providers.http import MAX_REPLY_BYTES, ProviderHttp, ReplyTooLarge
 from providers.minimax import MiniMaxProvider
 

@@ -11,10 +11,12 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from hailuo.errors import HailuoError, ModerationBlocked, QuotaExceeded, UserInputError
-from hailuo.jobs import JobDesk, JobRequest
-from hailuo.messages import CATALOG, placeholders
-from hailuo.quotas import (
+from hailuo.i18n.messages import CATALOG, placeholders
+from hailuo.jobs.desk import JobDesk, JobRequest
+from hailuo.model.errors import HailuoError, ModerationBlocked, QuotaExceeded, UserInputError
+from hailuo.model.spec import MODEL_RULES, JobSpec, Mode
+from hailuo.model.status import JobStatus
+from hailuo.money.quotas import (
     DEFAULT_COSTS,
     AllowancePeriod,
     GuildPolicies,
@@ -24,8 +26,6 @@ from hailuo.quotas import (
     current_period,
     thresholds_crossed,
 )
-from hailuo.spec import MODEL_RULES, JobSpec, Mode
-from hailuo.status import JobStatus
 from storage.db import Database
 from storage.guilds import GuildConfig, GuildRepository, GuildSettings
 from tests.support import FakeClock, RecordingNotifier

@@ -10,12 +10,13 @@ from __future__ import annotations
 import dataclasses
 
 import pytest
+from hailuo.jobs.limiter import SubmitLimiter
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from hailuo.status import JobStatus
-from hailuo.status_text import status_line
-from providers.resilience import Resilience, SubmitLimiter
+from hailuo.i18n.status_text import status_line
+from hailuo.jobs.resilience import Resilience
+from hailuo.model.status import JobStatus
 from tests.provider_matrix import PROVIDERS, ledger_kinds, provider_core
 from tests.ratelimit_model import ModelProvider, drive, most_in_a_window
 from tests.support import FakeClock

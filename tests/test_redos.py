@@ -19,11 +19,12 @@ from pathlib import Path
 
 import pytest
 
-from hailuo.errors import ModerationBlocked, UserInputError
-from hailuo.gating import Screening
-from hailuo.jobs import JobDesk, JobRequest
-from hailuo.messages import Term, render
-from hailuo.moderation import (
+from hailuo.i18n.messages import Term, render
+from hailuo.jobs.desk import JobDesk, JobRequest
+from hailuo.model.errors import ModerationBlocked, UserInputError
+from hailuo.model.spec import JobSpec, Mode
+from hailuo.moderation.gating import Screening
+from hailuo.moderation.screening import (
     MAX_ENTRIES,
     MAX_ENTRY_CHARS,
     MAX_PATTERNS,
@@ -32,8 +33,7 @@ from hailuo.moderation import (
     compile_entry,
     validate_entry,
 )
-from hailuo.quotas import QuotaPolicy
-from hailuo.spec import JobSpec, Mode
+from hailuo.money.quotas import QuotaPolicy
 from storage.blocklist import BlocklistEntry, BlocklistKind, BlocklistRepository
 from storage.db import Database
 from tests.e2e import SimSetup, running_bot
@@ -135,7 +135,7 @@ def test_redos_stored_entries_past_the_caps_are_not_compiled(
     """Entries stored before the caps (or by a race of two adds) cost nothing past them."""
     stored = [entry(n, f"p{n}x") for n in range(MAX_PATTERNS + 5)]
     stored += [entry(1000 + n, f"word{n}", BlocklistKind.WORD) for n in range(MAX_ENTRIES)]
-    with caplog.at_level(logging.WARNING, logger="hailuo.moderation"):
+    with caplog.at_level(logging.WARNING, logger="hailuo.moderation.screening"):
         compiled = Blocklist.compile(stored)
     assert len(compiled.rules) == MAX_ENTRIES
     assert sum(r.kind is BlocklistKind.REGEX for r in compiled.rules) == MAX_PATTERNS

@@ -6,16 +6,11 @@ import logging
 import random
 
 import pytest
+from hailuo.jobs.limiter import SubmitLimiter
 
-from hailuo.errors import ProviderError, ProviderErrorKind
-from hailuo.retry import Backoff, poll_interval
-from providers.resilience import (
-    AccountAlerts,
-    CircuitBreaker,
-    CircuitState,
-    Resilience,
-    SubmitLimiter,
-)
+from hailuo.jobs.resilience import AccountAlerts, CircuitBreaker, CircuitState, Resilience
+from hailuo.jobs.retry import Backoff, poll_interval
+from hailuo.model.errors import ProviderError, ProviderErrorKind
 from tests.support import FakeClock
 
 
@@ -208,7 +203,7 @@ def test_account_alerts_once_per_provider_per_hour(
 ) -> None:
     seen: list[tuple[str, ProviderErrorKind]] = []
     alerts = AccountAlerts(clock, on_alert=lambda p, k: seen.append((p, k)))
-    with caplog.at_level(logging.ERROR, logger="providers.resilience"):
+    with caplog.at_level(logging.ERROR, logger="hailuo.jobs.resilience"):
         assert alerts.report("minimax", ProviderErrorKind.BALANCE)
         assert not alerts.report("minimax", ProviderErrorKind.BALANCE)
         assert alerts.report("freepik", ProviderErrorKind.AUTH)

@@ -20,17 +20,17 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from jsonschema import Draft202012Validator
 
-from hailuo import images
-from hailuo.camera import COMMANDS
-from hailuo.capabilities import TABLE, can_serve, serving_providers, validate
-from hailuo.errors import UserInputError
-from hailuo.messages import CATALOG, placeholders
-from hailuo.quotas import cost_of
-from hailuo.spec import MODEL_RULES, JobSpec, Mode
-from providers.base import PreparedInput
+from hailuo.i18n.messages import CATALOG, placeholders
+from hailuo.jobs.capabilities import can_serve, serving_providers, validate
+from hailuo.media import images, preparing
+from hailuo.model.camera import COMMANDS
+from hailuo.model.errors import UserInputError
+from hailuo.model.provider import PreparedInput
+from hailuo.model.spec import MODEL_RULES, JobSpec, Mode
+from hailuo.money.quotas import cost_of
 from providers.freepik import FreepikProvider
 from providers.minimax import MiniMaxProvider
-from providers.registry import ADAPTERS
+from providers.registry import ADAPTERS, TABLE
 from tests import image_corpus as corpus
 from tests.sims import freepik as freepik_sim
 from tests.sims import minimax as minimax_sim
@@ -52,7 +52,7 @@ def validator(name: str) -> Draft202012Validator:
 def frames() -> tuple[str, str]:
     """Two real prepared images as data URLs (the simulators' rules look at the bytes)."""
     first, last = (
-        images.prepare(images.inspect(data), accepted_formats=frozenset({"JPEG", "PNG"}),
+        preparing.prepare(images.inspect(data), accepted_formats=frozenset({"JPEG", "PNG"}),
                        max_bytes=images.DEFAULT_RULES.max_bytes).data_url()
         for data in (corpus.png(320, 400), corpus.jpeg(640, 360))
     )  # fmt: skip
@@ -142,12 +142,12 @@ def assert_names_a_rule(error: UserInputError) -> None:
 @given(spec=specs)
 def test_accepted_specs_make_bodies_the_provider_accepts(provider: str, spec: JobSpec) -> None:
     try:
-        serving = validate(spec, [provider])
+        serving = validate(spec, [provider], TABLE)
     except UserInputError as error:
         assert_names_a_rule(error)
-        assert not can_serve(provider, spec)
+        assert not can_serve(provider, spec, TABLE)
         return
-    assert serving == [provider] and can_serve(provider, spec)
+    assert serving == [provider] and can_serve(provider, spec, TABLE)
     assert body_problems(provider, spec) == []
     assert cost_of(spec) >= 1
 
@@ -156,9 +156,9 @@ def test_accepted_specs_make_bodies_the_provider_accepts(provider: str, spec: Jo
 @given(spec=specs, order=st.permutations(PROVIDERS), size=st.integers(1, len(PROVIDERS)))
 def test_routing_agrees_with_can_serve(spec: JobSpec, order: list[str], size: int) -> None:
     order = order[:size]
-    capable = [name for name in order if can_serve(name, spec)]
+    capable = [name for name in order if can_serve(name, spec, TABLE)]
     try:
-        serving = serving_providers(spec, order)
+        serving = serving_providers(spec, order, TABLE)
     except UserInputError as error:
         assert_names_a_rule(error)
         # none can serve, or the prompt as sent to one of them is too long (the longest wins)
@@ -170,11 +170,11 @@ def test_routing_agrees_with_can_serve(spec: JobSpec, order: list[str], size: in
 @settings(max_examples=200, deadline=None)
 @given(spec=specs)
 def test_the_demo_serves_exactly_what_the_model_rules_allow(spec: JobSpec) -> None:
-    from hailuo.spec import check_spec
+    from hailuo.jobs.capabilities import check_spec
 
     try:
         check_spec(spec, spellings=(TABLE["demo"].spelling.camera,))
     except UserInputError:
-        assert not can_serve("demo", spec)
+        assert not can_serve("demo", spec, TABLE)
     else:
-        assert can_serve("demo", spec)
+        assert can_serve("demo", spec, TABLE)

@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from hailuo.settings import Secret, SettingsError, load_settings
+from hailuo.model.config import Secret
+from hailuo.settings import SettingsError, load_settings
 
 BASE = {"DISCORD_TOKEN": "discord-token-xyz", "MINIMAX_API_KEY": "mm-key-xyz"}
 

@@ -1,4 +1,4 @@
-"""Shrink to fit (``hailuo/shrink.py``) with the real bundled ffmpeg on real files.
+"""Shrink to fit (``hailuo/media/shrink.py``) with the real bundled ffmpeg on real files.
 
 The input is a real H.264 + AAC clip made noisy so it cannot compress for free;
 the output is probed by ffmpeg itself. Failures use a corrupt file, or a stand-in
@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from hailuo.shrink import (
+from hailuo.media.shrink import (
     AUDIO_BPS,
     HEADROOM,
     MIN_VIDEO_BPS,

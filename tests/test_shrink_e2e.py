@@ -17,7 +17,7 @@ import aiohttp
 import pytest
 
 from cogs.notifier import megabytes
-from hailuo.status import JobStatus
+from hailuo.model.status import JobStatus
 from tests.discord_sim import DiscordSimulator, SimGuild, SimMessage
 from tests.e2e import SimSetup, card_shows, channel, custom_ids, press, private_text, running_bot
 from tests.media import noisy_mp4, probe_video

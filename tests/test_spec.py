@@ -4,17 +4,17 @@ from __future__ import annotations
 
 import pytest
 
-from hailuo.camera import Spelling
-from hailuo.errors import UserInputError
-from hailuo.spec import (
+from hailuo.i18n.terms import MODE_LABELS
+from hailuo.jobs.capabilities import check_spec
+from hailuo.model.camera import Spelling
+from hailuo.model.errors import UserInputError
+from hailuo.model.spec import (
     DEFAULT_MODEL,
-    MODE_LABELS,
     MODEL_RULES,
     PROMPT_MAX_CHARS,
     JobSpec,
     Mode,
     check_prompt,
-    check_spec,
     models_for,
     resolutions_offered,
 )
@@ -201,7 +201,7 @@ def test_a_spec_round_trips_through_json_with_every_field() -> None:
 def test_a_stored_spec_with_a_dropped_field_still_loads() -> None:
     import json
 
-    from hailuo.spec import JobSpec, Mode
+    from hailuo.model.spec import JobSpec, Mode
 
     spec = JobSpec(mode=Mode.IMAGE, prompt="p", duration=10)
     stored = json.loads(spec.to_json())

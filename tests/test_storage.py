@@ -7,10 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from hailuo.spec import JobSpec, Mode
-from hailuo.status import JobStatus, can_transition
+from hailuo.model.job import NewJob
+from hailuo.model.spec import JobSpec, Mode
+from hailuo.model.status import JobStatus, can_transition
 from storage.db import Database
-from storage.jobs import JobRepository, NewJob, StaleTransition
+from storage.jobs import JobRepository, StaleTransition
 from storage.ledger import LedgerRepository
 
 SNAPSHOT = Path(__file__).with_name("schema_snapshot.sql")

@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import pytest
 
-from hailuo.audit import AuditLog
-from hailuo.errors import ModerationBlocked
-from hailuo.status import JobStatus
+from hailuo.model.errors import ModerationBlocked
+from hailuo.model.moderation import DAY
+from hailuo.model.status import JobStatus
+from hailuo.moderation.audit import AuditLog
 from storage.audit import AuditAction
 from storage.db import Database
-from storage.moderation import DAY, BlockRepository, ModerationSettingsRepository
+from storage.moderation import BlockRepository, ModerationSettingsRepository
 from tests.e2e import SimSetup, running_bot
 from tests.moderation_e2e import (
     admin,

@@ -14,14 +14,14 @@ from typing import Any
 import aiohttp
 import pytest
 
-from hailuo.messages import render
+from hailuo.i18n.messages import render
+from hailuo.i18n.status_text import status_line
+from hailuo.jobs.resilience import Resilience
+from hailuo.jobs.submitting import QUEUE_TIMEOUT
+from hailuo.jobs.worker import WorkerConfig
+from hailuo.model.status import JobStatus
 from hailuo.settings import SettingsError, load_settings
-from hailuo.status import JobStatus
-from hailuo.status_text import status_line
-from hailuo.submitting import QUEUE_TIMEOUT
-from hailuo.worker import WorkerConfig
 from providers.minimax import MiniMaxProvider
-from providers.resilience import Resilience
 from tests.core import Core, build_core
 from tests.provider_matrix import PROVIDERS, ledger_kinds, provider_core
 from tests.sims.minimax import MiniMaxSimulator

@@ -22,10 +22,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from hailuo.callbacks import CallbackRoutes, CallbackTokens
-from hailuo.metrics import Metrics
-from hailuo.settings import Secret, load_settings
-from hailuo.web import HealthServer
+from hailuo.model.config import Secret
+from hailuo.settings import load_settings
+from hailuo.web.callbacks import CallbackRoutes, CallbackTokens
+from hailuo.web.metrics import Metrics
+from hailuo.web.server import HealthServer
 
 RAW_KEY = b"freepik-webhook-key-0123456789ab"
 FREEPIK_SECRET = Secret("whsec_" + base64.b64encode(RAW_KEY).decode())

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from hailuo.spec import JobSpec, Mode
-from hailuo.status import JobStatus
+from hailuo.model.spec import JobSpec, Mode
+from hailuo.model.status import JobStatus
 from tests.core import Core
 from tests.provider_matrix import core_fixtures, ledger_kinds
 

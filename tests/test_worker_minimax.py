@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator
 import aiohttp
 import pytest
 
-from hailuo.status import JobStatus
+from hailuo.model.status import JobStatus
 from providers.minimax import MiniMaxProvider
 from tests.core import Core, build_core
 from tests.provider_matrix import ledger_kinds

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from hailuo.status import JobStatus
+from hailuo.model.status import JobStatus
 from tests.core import Core
 from tests.provider_matrix import core_fixtures, ledger_kinds
 

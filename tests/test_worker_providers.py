@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from hailuo.spec import JobSpec, Mode
-from hailuo.status import JobStatus
+from hailuo.model.spec import JobSpec, Mode
+from hailuo.model.status import JobStatus
 from tests import media
 from tests.core import Core
 from tests.provider_matrix import PROVIDERS, ledger_kinds, provider_core

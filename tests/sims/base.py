@@ -38,7 +38,7 @@ from typing import Any, ClassVar, Self
 from aiohttp import web
 from jsonschema import Draft202012Validator
 
-from hailuo.camera import COMMANDS
+from hailuo.model.camera import COMMANDS
 
 SCHEMA_DIR = Path(__file__).resolve().parent.parent / "schemas"
 

@@ -1,0 +1,138 @@
+"""Edits of each job's public status message (its card), throttled for Discord's limits.
+
+A change of state is shown at once; progress and queue-position changes at
+most every ``edit_interval`` seconds per job; an older card only on a change
+of state, since Discord caps edits of hour-old messages (error 30046).
+
+A job may have no known card: ``/hailuo text`` stores the card's id only once the
+first answer returned, so a crash in those milliseconds (or a card post that failed)
+leaves a job with a channel and no card. Such a job announces its end in its channel
+with a new message that mentions the member, once, and that message becomes its card
+(``announces_without_card``; the front end posts it). While this process is still
+waiting for a job's first answer (``FirstAnswers``) nothing is posted: the answer is
+the card, and the command brings it up to date once its id is stored.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+from hailuo.clock import Clock
+from hailuo.i18n.status_text import eta_minutes
+from hailuo.jobs.notify import Notifier, StatusView
+from hailuo.model.job import Job
+from hailuo.model.status import JobStatus
+
+#: The failure rule of a job cancelled because its first answer never reached the member
+#: (Discord refused it: the 3 seconds had passed). The member saw "did not respond" and
+#: was refunded; nothing is announced in the channel about it.
+FIRST_ANSWER_MISSED = "job.first_answer_missed"
+
+
+class FirstAnswers:
+    """The interactions whose first answer is on its way in this process: their job has
+    no card id stored yet, and the command shows the job on its card once it has.
+
+    Keyed by the interaction's id, so a command marks it before the job even exists and
+    nothing can post a second card in between."""
+
+    def __init__(self) -> None:
+        self._pending: set[int] = set()
+
+    def begin(self, interaction_id: int) -> None:
+        self._pending.add(interaction_id)
+
+    def end(self, interaction_id: int) -> None:
+        self._pending.discard(interaction_id)
+
+    def pending(self, job: Job) -> bool:
+        return job.interaction_id is not None and job.interaction_id in self._pending
+
+
+def announces_without_card(job: Job, answers: FirstAnswers) -> bool:
+    """Whether ``job``, which has no card, must tell its member how it ended with a new
+    message: it ended, it has a channel, its first answer is not on its way here, and it
+    is not a job withdrawn because that answer never reached the member."""
+    return (
+        job.status_message_id is None
+        and job.status.terminal
+        and job.channel_id != 0
+        and not answers.pending(job)
+        and job.failure_rule != FIRST_ANSWER_MISSED
+    )
+
+
+class CardlessJobs(Protocol):
+    async def ended_without_card(self, since: float) -> list[Job]:
+        """Jobs that ended since ``since`` in a channel, with no card known."""
+        ...
+
+
+class StatusShower(Protocol):
+    async def show_status(self, view: StatusView) -> None:
+        """Show the job's state to its member (best effort: never raises)."""
+        ...
+
+
+class CardlessSweep:
+    """Once, at the worker's first tick: show the jobs that ended without a card shortly
+    before a restart (a crash in the first answer's gap after the job had already ended),
+    so the front end announces them like any job that ends with no card."""
+
+    def __init__(
+        self, jobs: CardlessJobs, status: StatusShower, clock: Clock, *, window: float = 3600.0
+    ) -> None:
+        self.jobs = jobs
+        self.status = status
+        self.clock = clock
+        self.window = window
+        self.done = False
+
+    async def __call__(self) -> None:
+        if self.done:
+            return
+        self.done = True
+        for job in await self.jobs.ended_without_card(self.clock() - self.window):
+            await self.status.show_status(StatusView(job=job))
+
+
+class CardBook(Protocol):
+    """Where a card posted later is remembered (``storage.jobs.JobRepository``)."""
+
+    async def claim_status_message(self, job_id: int, message_id: int, now: float) -> bool:
+        """Store ``message_id`` as the job's card unless it has one; False if it had."""
+        ...
+
+
+#: What a card shows that may change: state, queue position, waiting time (minutes), progress.
+Seen = tuple[JobStatus, int | None, int | None, int | None]
+
+
+class StatusCards:
+    def __init__(
+        self, notifier: Notifier, clock: Clock, *, edit_interval: float, old_card_age: float
+    ) -> None:
+        self.notifier = notifier
+        self.clock = clock
+        self.edit_interval = edit_interval
+        self.old_card_age = old_card_age
+        self._shown: dict[int, tuple[Seen, float]] = {}
+
+    async def show(self, job: Job, position: int | None = None, eta: float | None = None) -> None:
+        """Edit the status message on a change of state; progress, queue position and
+        waiting time changes at most every ~10 s; nothing when nothing visible changed."""
+        now = self.clock()
+        seen: Seen = (job.status, position, eta_minutes(eta), job.progress)
+        last = self._shown.get(job.id)
+        if last is not None:
+            if last[0] == seen:
+                return
+            if last[0][0] is job.status and now - last[1] < self.edit_interval:
+                return
+            if last[0][0] is job.status and now - job.created_at > self.old_card_age:
+                return  # Discord caps edits of hour-old messages (a job held for approval)
+        self._shown[job.id] = (seen, now)
+        if job.status.terminal:
+            self._shown.pop(job.id, None)
+        view = StatusView(job=job, queue_position=position, queue_eta=eta)
+        await self.notifier.show_status(view)

@@ -1,0 +1,255 @@
+"""The job service's front door: check what a request may cost, and create the job.
+
+Creating a job is one transaction: the member's block, cool-down, remaining
+credits, the in-flight caps and the server's budgets are read and the job
+row, its images and the reservation are written under the same ``BEGIN
+IMMEDIATE``, so two requests racing for the last credit cannot both win.
+Balances and the admins' grants, take-backs and resets are ``credits.py``;
+the budgets and their notices ``budget.py``; the spend report ``usage.py``.
+The lifecycle after creation is ``worker.py``.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Collection
+from dataclasses import dataclass, field
+
+from hailuo.clock import Clock
+from hailuo.jobs.notify import AdminNotice, AdminNotifier
+from hailuo.model.errors import QuotaExceeded, UserInputError
+from hailuo.model.job import Job, NewJob
+from hailuo.model.spec import JobSpec
+from hailuo.model.status import JobStatus
+from hailuo.moderation.gating import BlocklistChanged, Gatekeeper, Screening
+from hailuo.moderation.screening import blocked_error, needs_approval
+from hailuo.money.budget import Admission, BudgetNotices, check_budgets
+from hailuo.money.credits import Credits, PolicySource
+from hailuo.money.quotas import AllowancePeriod, QuotaPolicy, current_period
+from hailuo.money.usage import (
+    UsageReport as UsageReport,  # re-exported: cogs/admin.py imports it here
+)
+from hailuo.money.usage import usage_report
+from storage.approvals import ApprovalRepository
+from storage.audit import AuditRepository
+from storage.db import Database, Tx
+from storage.guilds import GuildRepository, Reader
+from storage.jobs import JobRepository
+from storage.ledger import LedgerRepository
+from storage.moderation import BlockRepository, ModerationSettingsRepository
+
+log = logging.getLogger(__name__)
+SCREEN_ATTEMPTS = 3  # screenings of one request while admins keep changing the blocklist
+
+
+@dataclass(frozen=True)
+class JobRequest:
+    guild_id: int
+    channel_id: int
+    user_id: int
+    spec: JobSpec
+    interaction_id: int | None = None
+    status_message_id: int | None = None
+    locale: str = "en-US"
+    attachment_limit: int | None = None
+    images: dict[str, tuple[str, bytes]] = field(default_factory=dict)
+    roles: frozenset[int] = frozenset()  # the member's role ids: their allowance tier
+    parent_channel_id: int | None = None  # a thread's channel: the gate allows it like its own
+    joined_at: float | None = None  # when the member joined the server, if known
+
+
+class JobDesk:
+    """Admits new jobs against the quota and answers the questions about credits."""
+
+    def __init__(
+        self,
+        db: Database,
+        *,
+        clock: Clock,
+        policy: PolicySource,
+        on_created: Callable[[], None],
+        notices: AdminNotifier | None = None,
+        moderation: ModerationSettingsRepository | None = None,
+    ) -> None:
+        self.db = db
+        self.jobs = JobRepository(db)
+        self.ledger = LedgerRepository(db)
+        self.guilds = GuildRepository(db)
+        self.blocks = BlockRepository(db)
+        self.gate = Gatekeeper(db, moderation)
+        self.approvals = ApprovalRepository(db)
+        self.clock = clock
+        self.policy = policy
+        self.budget_notices = BudgetNotices(self.guilds, clock, notices)
+        self.credits = Credits(db, self.ledger, AuditRepository(db), clock, policy)
+        # The desk answers for the credits too: a member's balance, an admin's grant or reset.
+        self.balance = self.credits.balance
+        self.grant = self.credits.grant
+        self.reset = self.credits.reset
+        self._on_created = on_created
+
+    async def precheck(
+        self,
+        guild_id: int,
+        user_id: int,
+        spec: JobSpec,
+        *,
+        roles: Collection[int] = (),
+        channel_id: int | None = None,
+        parent_channel_id: int | None = None,
+    ) -> int:
+        """A read-only look at channel, roles, prompt, block, cool-down, caps, credits and
+        budgets; returns the cost."""
+        await self.gate.check(
+            guild_id,
+            spec.prompt,
+            channel_id=channel_id,
+            role_ids=roles,
+            parent_channel_id=parent_channel_id,
+        )
+        policy = await self.policy(guild_id)
+        cost = policy.cost(spec)
+        admission = await self._admit(self.db, policy, guild_id, user_id, roles, cost)
+        if admission.refusal is not None:
+            if admission.refused_by is not None:
+                # Not a credit write: only the note that the budget's 100 % notice is due.
+                async with self.db.transaction() as tx:
+                    due = await self.budget_notices.full(tx, policy, guild_id, admission.refused_by)
+                self.budget_notices.send(due)
+            raise admission.refusal
+        return cost
+
+    async def create(self, request: JobRequest) -> Job:
+        """Reserve the credits and create the job, or raise with nothing reserved.
+
+        The prompt is screened before the write lock is taken, never under it;
+        if the blocklist changed in between, it is screened again.
+        """
+        for attempt in range(1, SCREEN_ATTEMPTS + 1):
+            screened = await self.gate.screen(request.guild_id, request.spec.prompt)
+            try:
+                return await self._create(request, screened)
+            except BlocklistChanged:
+                log.info("blocklist of guild %d changed while creating", request.guild_id)
+                if attempt == SCREEN_ATTEMPTS:
+                    raise UserInputError("moderation.blocklist_busy") from None
+        raise AssertionError("unreachable")
+
+    async def _create(self, request: JobRequest, screened: Screening) -> Job:
+        policy = await self.policy(request.guild_id)
+        cost = policy.cost(request.spec)
+        now = self.clock()
+        period = current_period(now, policy.timezone, policy.period)
+        due: list[AdminNotice] = []
+        async with self.db.transaction() as tx:
+            # Again under the lock: a setting or blocklist entry may have changed since precheck.
+            settings = await self.gate.check(
+                request.guild_id,
+                request.spec.prompt,
+                channel_id=request.channel_id,
+                role_ids=request.roles,
+                parent_channel_id=request.parent_channel_id,
+                tx=tx,
+                screened=screened,
+            )
+            admission = await self._admit(
+                tx, policy, request.guild_id, request.user_id, request.roles, cost
+            )
+            if admission.refused_by is not None:
+                due += await self.budget_notices.full(
+                    tx, policy, request.guild_id, admission.refused_by
+                )
+                job = None
+            else:
+                # A held job keeps its reservation while it waits (hailuo/moderation/approval.py).
+                held = needs_approval(
+                    settings, role_ids=request.roles, joined_at=request.joined_at, now=now
+                )
+                new = _new_job(request, cost, period.key, held=held)
+                job_id = await self.jobs.create(tx, new, now)
+                if held:
+                    expires_at = now + settings.approval_expiry_seconds
+                    await self.approvals.create(
+                        job_id,
+                        request.guild_id,
+                        request.user_id,
+                        now=now,
+                        expires_at=expires_at,
+                        tx=tx,
+                    )
+                due += await self.budget_notices.crossed(
+                    tx, policy, request.guild_id, admission.budgets, cost
+                )
+                job = await self.jobs.get_in(tx, job_id)
+        self.budget_notices.send(due)
+        if admission.refusal is not None:
+            raise admission.refusal
+        assert job is not None
+        log.info("created %s cost=%d", job.log_context(), cost)
+        self._on_created()
+        return job
+
+    async def _admit(
+        self,
+        reader: Reader,
+        policy: QuotaPolicy,
+        guild_id: int,
+        user_id: int,
+        roles: Collection[int],
+        cost: int,
+    ) -> Admission:
+        """Every rule a new job must pass, in order; the member's own rules raise at once."""
+        now = self.clock()
+        tx = reader if isinstance(reader, Tx) else None
+        block = await self.blocks.active(guild_id, user_id, now, tx)
+        if block is not None:
+            raise blocked_error(block)
+        if policy.cooldown_seconds > 0:
+            last = await self.ledger.last_reservation(guild_id, user_id, tx)
+            if now < last + policy.cooldown_seconds:
+                raise QuotaExceeded(
+                    "quota.cooldown",
+                    seconds=policy.cooldown_seconds,
+                    retry_at=int(last + policy.cooldown_seconds) + 1,
+                )
+        member, guild = await self.guilds.in_flight(guild_id, user_id, reader)
+        if member >= policy.max_jobs_per_member:
+            raise QuotaExceeded("quota.member_in_flight", maximum=policy.max_jobs_per_member)
+        if guild >= policy.max_jobs_per_guild:
+            raise QuotaExceeded("quota.guild_in_flight", maximum=policy.max_jobs_per_guild)
+        balance = await self.balance(guild_id, user_id, roles=roles, tx=tx, policy=policy)
+        if cost > balance.remaining:
+            raise QuotaExceeded(
+                "quota.credits_week" if policy.period is AllowancePeriod.WEEK else "quota.credits",
+                cost=cost,
+                remaining=balance.remaining,
+                allowance=balance.allowance,
+                renews_at=int(balance.renews_at),
+            )
+        return await check_budgets(self.ledger, policy, guild_id, cost, now, tx)
+
+    async def notices_sent(self) -> None:
+        """Wait for the budget notices in flight (tests, shutdown)."""
+        await self.budget_notices.sent()
+
+    async def usage(self, guild_id: int, days: int = 30, top: int = 10) -> UsageReport:
+        """Spend per local day for the last ``days`` days and the members who spent most."""
+        policy = await self.policy(guild_id)
+        return await usage_report(self.ledger, policy, guild_id, self.clock(), days=days, top=top)
+
+
+def _new_job(request: JobRequest, cost: int, period: str, *, held: bool = False) -> NewJob:
+    return NewJob(
+        guild_id=request.guild_id,
+        channel_id=request.channel_id,
+        user_id=request.user_id,
+        spec=request.spec,
+        cost=cost,
+        period=period,
+        status=JobStatus.AWAITING_APPROVAL if held else JobStatus.QUEUED,
+        interaction_id=request.interaction_id,
+        status_message_id=request.status_message_id,
+        locale=request.locale,
+        attachment_limit=request.attachment_limit,
+        images=request.images,
+    )

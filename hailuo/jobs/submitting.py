@@ -1,0 +1,285 @@
+"""The submit step: which provider a queued job goes to, the call, and what a refusal means.
+
+Submissions go through ``hailuo.jobs.resilience`` (one limiter and one circuit
+breaker per provider). A queued job goes to the first provider in order that
+can serve its spec, has not been given up for it, and whose circuit is not
+open; when that provider has no free submission slot the job waits in line
+(its status shows the queue position), it is never sent further down the
+order for a rate limit. Before acceptance a job moves on from a provider
+that rejected the key or is out of balance (at once, and the admins are told
+through the log and a metric), whose circuit opened, or that kept failing
+for ``failover_patience``; the last capable provider is retried until the
+queue deadline instead. A job a provider accepted is never sent elsewhere.
+
+Retries are budgeted by time, not by count: a refusal about the provider (5xx,
+429, a connect failure or a timeout before the body went out) puts the job
+back in ``queued``, with back-off and jitter for an outage and no back-off of
+its own for a rate limit (the provider's limiter pauses everyone and the job
+keeps its place in line). The member sees the position and a waiting time
+read from the limiter's schedule (``QueueForecast``); the wait is bounded by
+``HAILUO_QUEUE_TIMEOUT`` (``queue_deadline``), after which the job fails,
+refunded, saying which providers it waited for.
+
+``submitting`` is written before the provider is called; an answer that may
+have landed without reaching us ends the job like a crash there would (the
+design, "The job's life"): failed and refunded, never sent again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import dataclasses
+import logging
+from collections.abc import Awaitable, Callable, Coroutine, Mapping
+from typing import Any
+
+from hailuo.jobs.capabilities import can_serve
+from hailuo.jobs.resilience import AccountAlerts, CircuitState, Resilience
+from hailuo.jobs.steps import Step, StepKit
+from hailuo.model.capability import Table
+from hailuo.model.errors import ProviderError, ProviderErrorKind
+from hailuo.model.job import Job
+from hailuo.model.provider import PreparedInput
+from hailuo.model.spec import JobSpec
+from hailuo.model.status import JobStatus
+from storage.jobs import JobRepository
+
+log = logging.getLogger(__name__)
+
+#: The failure rules a member may read (each one has a catalog entry).
+INTERRUPTED_SUBMIT = "job.interrupted_submit"
+NO_PROVIDER = "job.no_provider"
+QUEUE_TIMEOUT = "job.queue_timeout"
+
+
+class Submitter(Step):
+    """Admits queued jobs to providers and records each submit's outcome."""
+
+    def __init__(
+        self,
+        kit: StepKit,
+        order: list[str],
+        *,
+        alerts: AccountAlerts,
+        prepare: Callable[[Job], Awaitable[PreparedInput]],
+        wake: Callable[[], None],
+        capabilities: Table,
+        submit_caps: Mapping[str, int | None] | None = None,
+        serves: Callable[[str, JobSpec], bool] | None = None,
+        callback_url: Callable[[str, int], str | None] | None = None,
+    ) -> None:
+        super().__init__(kit)
+        self.order = order
+        self.alerts = alerts
+        self.prepare = prepare
+        self._wake = wake
+        #: Each provider's submission limiter (fixed caps, else learned) and circuit breaker.
+        self.resilience = Resilience(
+            kit.clock, kit.providers, caps=submit_caps, on_circuit_change=self._circuit_changed
+        )
+        #: Provider name -> what it accepts (``providers.registry.TABLE``, handed in by the wiring).
+        self.capabilities = capabilities
+        self.serves = serves or (lambda name, spec: can_serve(name, spec, self.capabilities))
+        self.callback_url = callback_url
+        #: Submits under way; a stop waits for them (``Worker.finish_submits``).
+        self.in_flight: set[asyncio.Future[None]] = set()
+
+    def candidates(self, job: Job) -> list[str]:
+        """Providers in order that can serve the job and that it has not given up on."""
+        given_up = job.provider_meta.get("given_up", [])
+        return [
+            name
+            for name in self.order
+            if name in self.providers and name not in given_up and self.serves(name, job.spec)
+        ]
+
+    def admit(self, job: Job, now: float) -> Coroutine[Any, Any, None] | None:
+        """What a queued job does now: be submitted, fail, or (None) keep waiting in line."""
+        # Counted from when the job joined the queue (a held job: from its approval),
+        # before the back-off, so the bound holds to the tick.
+        if now - float(job.provider_meta.get("queued_at", job.created_at)) > (
+            self.config.queue_deadline
+        ):
+            return self._fail(job, QUEUE_TIMEOUT, self._timeout_params(job))
+        if job.next_attempt_at > now:
+            return None
+        candidates = self.candidates(job)
+        if not candidates:
+            return self._fail(job, NO_PROVIDER, {})
+        name = self.resilience.admit(candidates)
+        if name is None:
+            return None  # every candidate is open-circuited, or the first healthy one is full
+        return self._submit(job, name)
+
+    async def _submit(self, job: Job, name: str) -> None:
+        """Shielded: a stop that cancels the step lets the call answer and its outcome land."""
+        call = asyncio.ensure_future(self._send(job, name))
+        self.in_flight.add(call)
+        call.add_done_callback(self.in_flight.discard)
+        await asyncio.shield(call)
+
+    async def _send(self, job: Job, name: str) -> None:
+        prepared = await self.prepare(job)
+        url = self.callback_url(name, job.id) if self.callback_url else None
+        if url:
+            prepared = dataclasses.replace(prepared, callback_url=url)
+        job = await self.jobs.transition(
+            job,
+            JobStatus.SUBMITTING,
+            self.clock(),
+            provider=name,
+            submit_attempts=job.submit_attempts + 1,
+        )
+        try:
+            receipt = await self.providers[name].submit(prepared)
+        except ProviderError as exc:
+            await self._refused(job, name, exc)
+            return
+        except Exception:
+            # An adapter bug after the call began: the body may have landed, so this is
+            # handled like an unknown outcome, never sent again.
+            log.exception("submit crashed %s", job.log_context())
+            lost = ProviderError(
+                ProviderErrorKind.UNKNOWN_OUTCOME, provider=name, detail="adapter error"
+            )
+            await self._refused(job, name, lost)
+            return
+        now = self.clock()
+        # The task id is stored before anything else happens.
+        job = await self.jobs.transition(
+            job,
+            JobStatus.SUBMITTED,
+            now,
+            provider_task_id=receipt.task_id,
+            provider_meta={**job.provider_meta, **receipt.meta},
+            submitted_at=now,
+            next_poll_at=now + self.config.poll_seconds,
+        )
+        self.resilience.record_submit(name, None)
+        self.metrics.provider_call(name, "submit", "ok")
+        log.info("submitted %s", job.log_context())
+        await self._show(job)
+
+    async def _refused(self, job: Job, name: str, exc: ProviderError) -> None:
+        now = self.clock()
+        self.resilience.record_submit(name, exc)
+        self.metrics.provider_call(name, "submit", exc.kind.value)
+        log.warning("submit refused %s: %s (%s)", job.log_context(), exc, exc.detail)
+        if exc.kind is ProviderErrorKind.UNKNOWN_OUTCOME:
+            # The body may have landed: handled exactly like a crash in ``submitting``.
+            await self._fail(job, INTERRUPTED_SUBMIT, {"provider": name})
+            return
+        if not exc.retryable:
+            # About the request itself: every provider serves the same model and would refuse it.
+            await self._fail(job, exc.rule, {"provider": name, "code": exc.provider_code or ""})
+            return
+        account = exc.kind in (ProviderErrorKind.AUTH, ProviderErrorKind.BALANCE)
+        if account:
+            self.alerts.report(name, exc.kind)
+        meta = dict(job.provider_meta)
+        first_failure = dict(meta.get("first_failure", {}))
+        if exc.kind is not ProviderErrorKind.RATE_LIMITED:
+            first_failure.setdefault(name, now)
+            meta["first_failure"] = first_failure
+        others = [other for other in self.candidates(job) if other != name]
+        patience_over = now - first_failure.get(name, now) >= self.config.failover_patience
+        # A rate limit never moves or fails a job; an outage moves it only when there
+        # is somewhere to go (the last provider is retried until the queue deadline).
+        give_up = account or (
+            exc.kind is not ProviderErrorKind.RATE_LIMITED and patience_over and bool(others)
+        )
+        if give_up:
+            meta["given_up"] = [*meta.get("given_up", []), name]
+            log.warning("moving %s on from %s", job.log_context(), name)
+        if give_up or (others and not self.resilience.breaker(name).available()):
+            delay = 0.0  # the next provider at once (an open circuit is skipped by admit)
+        elif exc.kind is ProviderErrorKind.RATE_LIMITED:
+            # The provider's limiter now pauses everyone for its Retry-After and slows
+            # down; the job keeps its place in line (admission goes in id order).
+            delay = 0.0
+        else:
+            delay = self.backoff.delay(job.submit_attempts, self.rng, exc.retry_after)
+            if others and not patience_over:
+                # One more try right at the end of the patience, so a provider that is
+                # still failing then is left after about 30 s, not after the next back-off.
+                mark = first_failure[name] + self.config.failover_patience - now
+                delay = min(delay, max(0.0, mark))
+        job = await self.jobs.transition(
+            job,
+            JobStatus.QUEUED,
+            now,
+            provider=None,
+            provider_meta=meta,
+            next_attempt_at=now + delay,
+        )
+        if give_up and not others:
+            await self._fail(job, NO_PROVIDER, {})
+            return
+        self._wake()
+
+    def forecast(self, now: float) -> QueueForecast:
+        """Waiting times for the jobs that stay in line this tick."""
+        return QueueForecast(self, now)
+
+    def _timeout_params(self, job: Job) -> dict[str, Any]:
+        given_up = job.provider_meta.get("given_up", [])
+        waited = [name for name in self.order if name in given_up or name in self.providers]
+        tried = [name for name in waited if name in given_up or self.serves(name, job.spec)]
+        return {
+            "minutes": max(1, round(self.config.queue_deadline / 60)),
+            "providers": tried or waited,
+        }
+
+    def _circuit_changed(self, provider: str, state: CircuitState) -> None:
+        self.metrics.provider_call(provider, "circuit", state.value)
+
+
+class QueueForecast:
+    """When each job still in line is expected to be sent, for one tick of the worker.
+
+    Jobs are asked in line order. Each goes to the first of its candidates whose
+    circuit lets a submission through (the one ``admit`` would pick; with every
+    circuit open, the one that reopens first), and takes the next slot of that
+    provider's limiter schedule, so the times follow the rate in force now: its
+    pause, its fixed cap and its adaptive limit. A job's own back-off and an open
+    circuit only push its time later.
+    """
+
+    def __init__(self, submitter: Submitter, now: float) -> None:
+        self._submitter = submitter
+        self._now = now
+        self._ahead: dict[str, int] = {}
+        self._slots: dict[str, list[float]] = {}
+
+    def eta(self, job: Job) -> float | None:
+        """Seconds until ``job`` is expected to be sent; None when no provider can take it."""
+        candidates = self._submitter.candidates(job)
+        if not candidates:
+            return None
+        resilience = self._submitter.resilience
+        reopens = 0.0
+        name = next((c for c in candidates if resilience.breaker(c).available()), None)
+        if name is None:
+            name = min(candidates, key=lambda c: resilience.breaker(c).reopens_in())
+            reopens = resilience.breaker(name).reopens_in()
+        ahead = self._ahead.get(name, 0) + 1
+        self._ahead[name] = ahead
+        slots = self._slots.get(name, [])
+        if len(slots) < ahead:
+            # Grown by doubling: a long line costs one schedule per provider, not one per job.
+            slots = resilience.limiter(name).schedule(max(8, ahead, 2 * len(slots)))
+            self._slots[name] = slots
+        at = max(slots[ahead - 1], job.next_attempt_at, self._now + reopens)
+        return max(0.0, at - self._now)
+
+
+async def prepared_input(jobs: JobRepository, job: Job) -> PreparedInput:
+    """The job as a provider receives it: the spec and its stored images as data URLs."""
+    stored = await jobs.images(job.id)
+    urls = {role: _data_url(image.mime, image.data) for role, image in stored.items()}
+    return PreparedInput(spec=job.spec, first_frame=urls.get("first"), last_frame=urls.get("last"))
+
+
+def _data_url(mime: str, data: bytes) -> str:
+    return f"data:{mime};base64,{base64.b64encode(data).decode('ascii')}"

@@ -1,0 +1,99 @@
+"""The job as every layer reads it: a frozen record, a new job's fields, a stored image.
+
+``storage.jobs`` writes and reads them (every SQL statement stays there); the core and
+the front ends read them. No I/O here.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from hailuo.model.spec import JobSpec
+from hailuo.model.status import JobStatus
+
+
+class Row(Protocol):
+    """A stored row as ``storage/`` reads it (``sqlite3.Row`` is one): columns by name."""
+
+    def keys(self) -> list[str]: ...
+
+    def __getitem__(self, key: str) -> Any: ...
+
+
+@dataclass(frozen=True)
+class Job:
+    id: int
+    guild_id: int
+    channel_id: int
+    user_id: int
+    interaction_id: int | None
+    status_message_id: int | None
+    status: JobStatus
+    spec: JobSpec
+    cost: int
+    period: str
+    locale: str
+    attachment_limit: int | None
+    provider: str | None
+    provider_task_id: str | None
+    provider_meta: dict[str, Any]
+    submit_attempts: int
+    next_attempt_at: float
+    progress: int | None
+    polls: int
+    next_poll_at: float
+    result_locator: str | None
+    failure_rule: str | None
+    failure_params: dict[str, Any]
+    delivery_attempts: int
+    next_delivery_at: float
+    delivered_message_id: int | None
+    delivery_kind: str | None
+    delivery_bytes: int | None
+    created_at: float
+    updated_at: float
+    submitted_at: float | None
+    finished_at: float | None
+
+    @classmethod
+    def from_row(cls, row: Row | Mapping[str, Any]) -> Job:
+        """From a stored row (any mapping of column -> value: ``storage/`` hands its rows)."""
+        data = {key: row[key] for key in row.keys()}  # noqa: SIM118 (a Row is no dict)
+        data["status"] = JobStatus(data["status"])
+        data["spec"] = JobSpec.from_json(data["spec"])
+        data["provider_meta"] = json.loads(data["provider_meta"])
+        data["failure_params"] = json.loads(data["failure_params"])
+        return cls(**data)
+
+    def log_context(self) -> str:
+        """Ids and states for log lines: never the prompt, never a secret."""
+        return (
+            f"job={self.id} guild={self.guild_id} status={self.status.value} "
+            f"provider={self.provider or '-'} task={self.provider_task_id or '-'}"
+        )
+
+
+@dataclass(frozen=True)
+class NewJob:
+    guild_id: int
+    channel_id: int
+    user_id: int
+    spec: JobSpec
+    cost: int
+    period: str
+    status: JobStatus = JobStatus.QUEUED
+    interaction_id: int | None = None
+    status_message_id: int | None = None
+    locale: str = "en-US"
+    attachment_limit: int | None = None
+    images: dict[str, tuple[str, bytes]] = field(default_factory=dict)  # role -> (mime, data)
+
+
+@dataclass(frozen=True)
+class StoredImage:
+    role: str
+    mime: str
+    data: bytes

@@ -1,0 +1,157 @@
+"""A server's spending budgets: whether a new job still fits, and the 80/100 % notices.
+
+A server may cap what its members spend together per local day and per month.
+A job that would go over either budget is refused; a job that crosses a
+notice threshold (or the refusal of a full budget) tells the admins once per
+period: the notice is recorded in the same transaction as the credit write,
+and posted in the background afterwards so the member's answer never waits.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass
+
+from hailuo.clock import Clock
+from hailuo.jobs.notify import AdminNotice, AdminNotifier
+from hailuo.model.errors import QuotaExceeded
+from hailuo.money.quotas import QuotaPolicy, budget_period, thresholds_crossed
+from storage.db import Tx
+from storage.guilds import GuildRepository
+from storage.ledger import LedgerRepository
+
+log = logging.getLogger(__name__)
+
+BUDGET_SCOPES = ("day", "month")
+
+
+@dataclass(frozen=True)
+class BudgetState:
+    scope: str  # "day" or "month"
+    period: str
+    budget: int
+    spent: int
+    renews_at: float
+
+
+@dataclass(frozen=True)
+class Admission:
+    """What the checks found: the budgets' state, and a budget refusal if there is one."""
+
+    budgets: list[BudgetState]
+    refusal: QuotaExceeded | None = None
+    refused_by: BudgetState | None = None
+
+
+async def check_budgets(
+    ledger: LedgerRepository,
+    policy: QuotaPolicy,
+    guild_id: int,
+    cost: int,
+    now: float,
+    tx: Tx | None,
+) -> Admission:
+    """Each budget the server set, with what was spent in it; the first one ``cost`` overruns
+    is the refusal."""
+    budgets: list[BudgetState] = []
+    for scope in BUDGET_SCOPES:
+        budget = policy.budget(scope)
+        if budget is None:
+            continue
+        window = budget_period(now, policy.timezone, scope)
+        spent = await ledger.guild_spend(guild_id, window.starts_at, window.renews_at, tx)
+        state = BudgetState(scope, window.key, budget, spent, window.renews_at)
+        if spent + cost > budget:
+            refusal = QuotaExceeded(
+                f"quota.budget_{scope}",
+                cost=cost,
+                spent=spent,
+                budget=budget,
+                renews_at=int(window.renews_at),
+            )
+            return Admission(budgets, refusal, state)
+        budgets.append(state)
+    return Admission(budgets)
+
+
+class BudgetNotices:
+    """Records which budget notices are due (once per period) and posts them."""
+
+    def __init__(
+        self, guilds: GuildRepository, clock: Clock, notifier: AdminNotifier | None
+    ) -> None:
+        self.guilds = guilds
+        self.clock = clock
+        self.notifier = notifier
+        self._sending: set[asyncio.Task[None]] = set()
+
+    async def full(
+        self, tx: Tx, policy: QuotaPolicy, guild_id: int, state: BudgetState
+    ) -> list[AdminNotice]:
+        """A full budget is the 100 % notice even if the last job did not fit exactly."""
+        return await self._due(tx, policy, guild_id, state, [100], state.spent)
+
+    async def crossed(
+        self, tx: Tx, policy: QuotaPolicy, guild_id: int, budgets: list[BudgetState], cost: int
+    ) -> list[AdminNotice]:
+        """The notices a job of ``cost`` reaches in each budget."""
+        due: list[AdminNotice] = []
+        for state in budgets:
+            crossed = thresholds_crossed(state.spent, state.spent + cost, state.budget)
+            due += await self._due(tx, policy, guild_id, state, crossed, state.spent + cost)
+        return due
+
+    async def _due(
+        self,
+        tx: Tx,
+        policy: QuotaPolicy,
+        guild_id: int,
+        state: BudgetState,
+        thresholds: list[int],
+        spent: int,
+    ) -> list[AdminNotice]:
+        """The notices not yet sent this period for ``thresholds``, recorded as sent."""
+        due = []
+        for threshold in thresholds:
+            fresh = await self.guilds.record_notice(
+                tx,
+                guild_id,
+                scope=state.scope,
+                period=state.period,
+                threshold=threshold,
+                spent=spent,
+                budget=state.budget,
+                now=self.clock(),
+            )
+            if fresh:
+                params = {
+                    "spent": spent,
+                    "budget": state.budget,
+                    "percent": spent * 100 // state.budget,
+                    "renews_at": int(state.renews_at),
+                }
+                rule = f"notice.budget_{state.scope}_{threshold}"
+                due.append(AdminNotice(guild_id, rule, params, policy.notice_channel_id))
+        return due
+
+    def send(self, notices: list[AdminNotice]) -> None:
+        """Post the notices in the background: the member's answer must not wait for them."""
+        if not notices or self.notifier is None:
+            return
+        task = asyncio.create_task(self._deliver(self.notifier, notices), name="hailuo-notices")
+        self._sending.add(task)
+        task.add_done_callback(self._sending.discard)
+
+    @staticmethod
+    async def _deliver(notifier: AdminNotifier, notices: list[AdminNotice]) -> None:
+        for notice in notices:
+            try:
+                await notifier.admin_notice(notice)
+            except Exception:  # a notice is best effort; it never breaks a job
+                log.exception("admin notice %s for guild %s failed", notice.rule, notice.guild_id)
+
+    async def sent(self) -> None:
+        """Wait for the notices in flight (tests, shutdown)."""
+        while self._sending:
+            await asyncio.gather(*list(self._sending))

@@ -1,0 +1,342 @@
+"""What a job costs and how much a member may spend: the one cost table and the policy rules.
+
+Allowances renew at 00:00 of the server's time zone (UTC until one is
+chosen), every day or every Monday; the period key stored with every ledger
+entry ties a refund to the period its reservation was made in, so a late
+refund never inflates today. Server budgets count by the server's own day
+and month. A server's policy is the bot's defaults (the environment)
+overlaid with what its admins stored; resolution order:
+
+1. the cost of a job: the server's override for (model, resolution, duration),
+   else ``DEFAULT_COSTS``;
+2. a member's allowance: the highest of the server's allowance and the
+   tiers of the member's roles (boosters hold the server's booster role);
+3. every other limit: the server's value, else the bot's default.
+"""
+
+from __future__ import annotations
+
+import enum
+import functools
+from collections.abc import Collection, Mapping
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from typing import TypeVar
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
+
+from hailuo.clock import Clock, to_datetime
+from hailuo.model.errors import UserInputError
+from hailuo.model.spec import MODEL_RULES, JobSpec
+from storage.guilds import GuildConfig, GuildRepository
+from storage.moderation import BlockRepository
+
+T = TypeVar("T")
+CostKey = tuple[str, str, int]  # (model, resolution, duration)
+
+#: Credits per (resolution, duration): the design's defaults, for every model (no price
+#: difference between the models is known; a server overrides per model).
+BASE_COSTS: dict[tuple[str, int], int] = {
+    ("512P", 6): 1,
+    ("512P", 10): 1,
+    ("768P", 6): 1,
+    ("768P", 10): 2,
+    ("1080P", 6): 2,
+}
+
+#: Credits per (model, resolution, duration) the model offers. The one cost table.
+DEFAULT_COSTS: dict[CostKey, int] = {
+    (rule.name, resolution, duration): BASE_COSTS[(resolution, duration)]
+    for rule in MODEL_RULES.values()
+    for resolution, durations in rule.durations.items()
+    for duration in sorted(durations)
+}
+
+#: Budget thresholds (per cent) that send a notice to the admins, once each per period.
+NOTICE_THRESHOLDS = (80, 100)
+#: Upper bounds on what an admin may type, against typos that would burn money.
+MAX_CREDITS = 100_000
+MAX_JOBS = 1_000
+MAX_COOLDOWN_SECONDS = 86_400
+
+
+class AllowancePeriod(enum.StrEnum):
+    DAY = "day"
+    WEEK = "week"
+
+
+def cost_of(spec: JobSpec, costs: Mapping[CostKey, int] | None = None) -> int:
+    """The job's credits: the server's override, else the default."""
+    key = (spec.model, spec.resolution, spec.duration)
+    if costs and key in costs:
+        return costs[key]
+    return DEFAULT_COSTS[key]
+
+
+@dataclass(frozen=True)
+class QuotaPolicy:
+    """A server's limits; the defaults let a new server work with no set-up."""
+
+    daily_credits: int = 10  # each member's allowance per period (a day unless ``period``)
+    max_jobs_per_member: int = 2
+    max_jobs_per_guild: int = 50
+    timezone: str = "UTC"
+    period: AllowancePeriod = AllowancePeriod.DAY
+    tiers: Mapping[int, int] = field(default_factory=dict)  # role id -> allowance
+    daily_budget: int | None = None  # the whole server's credits per day; None: no budget
+    monthly_budget: int | None = None
+    cooldown_seconds: int = 0  # between two of a member's jobs; 0: off
+    costs: Mapping[CostKey, int] = field(default_factory=dict)  # overrides of DEFAULT_COSTS
+    notice_channel_id: int | None = None  # where budget notices go
+
+    def allowance_for(self, roles: Collection[int] = ()) -> int:
+        """The highest of the server's allowance and the member's role tiers."""
+        return max([self.daily_credits, *(self.tiers[r] for r in roles if r in self.tiers)])
+
+    def cost(self, spec: JobSpec) -> int:
+        return cost_of(spec, self.costs)
+
+    def cost_table(self) -> dict[CostKey, int]:
+        return {key: self.costs.get(key, credits) for key, credits in DEFAULT_COSTS.items()}
+
+    def budget(self, scope: str) -> int | None:
+        return self.daily_budget if scope == "day" else self.monthly_budget
+
+    def overlaid(self, stored: GuildConfig) -> QuotaPolicy:
+        """These defaults with what a server's admins stored on top (NULL keeps the default)."""
+        s = stored.settings
+        return QuotaPolicy(
+            daily_credits=_pick(s.allowance, self.daily_credits),
+            max_jobs_per_member=_pick(s.max_jobs_per_member, self.max_jobs_per_member),
+            max_jobs_per_guild=_pick(s.max_jobs_per_guild, self.max_jobs_per_guild),
+            timezone=_pick(s.timezone, self.timezone),
+            period=AllowancePeriod(s.allowance_period) if s.allowance_period else self.period,
+            tiers={**self.tiers, **stored.tiers},
+            daily_budget=_pick(s.daily_budget, self.daily_budget),
+            monthly_budget=_pick(s.monthly_budget, self.monthly_budget),
+            cooldown_seconds=_pick(s.cooldown_seconds, self.cooldown_seconds),
+            costs={**self.costs, **stored.costs},
+            notice_channel_id=_pick(s.notice_channel_id, self.notice_channel_id),
+        )
+
+
+def _pick(stored: T | None, default: T) -> T:
+    return default if stored is None else stored
+
+
+# -- periods ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Period:
+    """One period: its key (stored on ledger rows and notices), when it began and renews."""
+
+    key: str
+    starts_at: float
+    renews_at: float
+
+
+def current_period(
+    now: float, timezone: str = "UTC", kind: AllowancePeriod = AllowancePeriod.DAY
+) -> Period:
+    """The member's allowance period around ``now``: a local day, or a week from Monday."""
+    local = to_datetime(now).astimezone(ZoneInfo(timezone))
+    start = _midnight(local)
+    if kind is AllowancePeriod.WEEK:
+        start = _midnight(start - timedelta(days=start.weekday()))
+        iso = start.isocalendar()
+        return Period(f"{iso.year}-W{iso.week:02d}", start.timestamp(), _days_later(start, 7))
+    return Period(start.date().isoformat(), start.timestamp(), _days_later(start, 1))
+
+
+def budget_period(now: float, timezone: str, scope: str) -> Period:
+    """The server's budget period: its local day (``"day"``) or month (``"month"``)."""
+    if scope == "day":
+        return current_period(now, timezone)
+    local = to_datetime(now).astimezone(ZoneInfo(timezone))
+    start = _midnight(local.replace(day=1))
+    nxt = _midnight((start + timedelta(days=32)).replace(day=1))
+    return Period(f"{start.year:04d}-{start.month:02d}", start.timestamp(), nxt.timestamp())
+
+
+def local_date(ts: float, timezone: str) -> date:
+    return to_datetime(ts).astimezone(ZoneInfo(timezone)).date()
+
+
+def _midnight(moment: datetime) -> datetime:
+    return moment.replace(hour=0, minute=0, second=0, microsecond=0)
+
+
+def _days_later(start: datetime, days: int) -> float:
+    # Add days on the calendar, then find midnight again: DST days are 23 or 25 h long.
+    return _midnight(start + timedelta(days=days, hours=3)).timestamp()
+
+
+def thresholds_crossed(before: int, after: int, budget: int) -> list[int]:
+    """The notice thresholds that spending from ``before`` to ``after`` reaches."""
+    return [t for t in NOTICE_THRESHOLDS if before * 100 < t * budget <= after * 100]
+
+
+@dataclass(frozen=True)
+class Balance:
+    """A member's credits in the current period, derived from the ledger."""
+
+    allowance: int
+    used: int  # taken by jobs this period (reserved or charged), net of refunds
+    reserved: int  # part of ``used`` still held by open jobs
+    renews_at: float
+    adjusted: int = 0  # granted (+) or taken back (-) by admins, and resets
+
+    @property
+    def remaining(self) -> int:
+        return max(0, self.allowance + self.adjusted - self.used)
+
+
+# -- the policy source: defaults overlaid with each server's stored settings -----------------
+
+
+def check_timezone(name: str) -> str:
+    """An IANA zone name (``Europe/Paris``), or UserInputError naming the rule."""
+    name = name.strip()
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        examples = ("UTC", "Europe/Paris", "America/New_York", "Asia/Tokyo")
+        raise UserInputError("admin.timezone", name=name[:60], examples=examples) from None
+    return name
+
+
+def timezone_names(prefix: str, limit: int = 25) -> list[str]:
+    """Zone names starting with (or containing) ``prefix``, for autocomplete."""
+    needle = prefix.strip().lower()
+    names = _zone_names()
+    starts = [n for n in names if n.lower().startswith(needle)]
+    contains = [n for n in names if needle in n.lower() and n not in starts]
+    return (starts + contains)[:limit]
+
+
+@functools.cache
+def _zone_names() -> tuple[str, ...]:
+    return tuple(sorted(available_timezones()))
+
+
+def check_range(rule: str, value: int, minimum: int, maximum: int) -> int:
+    if not minimum <= value <= maximum:
+        raise UserInputError(rule, value=value, minimum=minimum, maximum=maximum)
+    return value
+
+
+def check_cost_key(key: CostKey) -> CostKey:
+    if key not in DEFAULT_COSTS:
+        allowed = [f"{res} {dur} s" for (model, res, dur) in DEFAULT_COSTS if model == key[0]]
+        raise UserInputError(
+            "admin.cost_key", model=key[0], resolution=key[1], duration=key[2], allowed=allowed
+        )
+    return key
+
+
+class GuildPolicies:
+    """Each server's ``QuotaPolicy`` (a ``PolicySource``), and the admins' changes to it.
+
+    Nothing is cached: every answer is read from storage, so an admin's change
+    applies to the very next request, in this process or another.
+    """
+
+    def __init__(self, repo: GuildRepository, defaults: QuotaPolicy, clock: Clock) -> None:
+        self.repo = repo
+        self.defaults = defaults
+        self.clock = clock
+
+    async def __call__(self, guild_id: int) -> QuotaPolicy:
+        return self.defaults.overlaid(await self.repo.config(guild_id))
+
+    async def set_allowance(
+        self, guild_id: int, credits: int, period: AllowancePeriod, actor_id: int
+    ) -> QuotaPolicy:
+        check_range("admin.range.credits", credits, 0, MAX_CREDITS)
+        await self.repo.update_settings(
+            guild_id,
+            actor_id=actor_id,
+            now=self.clock(),
+            allowance=credits,
+            allowance_period=period.value,
+        )
+        return await self(guild_id)
+
+    async def set_tier(
+        self, guild_id: int, role_id: int, credits: int | None, actor_id: int
+    ) -> QuotaPolicy:
+        if credits is not None:
+            check_range("admin.range.credits", credits, 0, MAX_CREDITS)
+        await self.repo.set_tier(guild_id, role_id, credits, actor_id=actor_id, now=self.clock())
+        return await self(guild_id)
+
+    async def set_budget(
+        self, guild_id: int, actor_id: int, *, daily: int | None, monthly: int | None
+    ) -> QuotaPolicy:
+        """Set either budget; ``0`` removes it, ``None`` leaves it as it is."""
+        values: dict[str, int | None] = {}
+        for column, value in (("daily_budget", daily), ("monthly_budget", monthly)):
+            if value is not None:
+                check_range("admin.range.budget", value, 0, MAX_CREDITS * 100)
+                values[column] = value or None
+        if values:
+            await self.repo.update_settings(guild_id, actor_id=actor_id, now=self.clock(), **values)
+        return await self(guild_id)
+
+    async def set_timezone(self, guild_id: int, name: str, actor_id: int) -> QuotaPolicy:
+        zone = check_timezone(name)
+        await self.repo.update_settings(
+            guild_id, actor_id=actor_id, now=self.clock(), timezone=zone
+        )
+        return await self(guild_id)
+
+    async def set_limits(
+        self,
+        guild_id: int,
+        actor_id: int,
+        *,
+        member_jobs: int | None = None,
+        server_jobs: int | None = None,
+        cooldown_seconds: int | None = None,
+    ) -> QuotaPolicy:
+        values: dict[str, int] = {}
+        if member_jobs is not None:
+            values["max_jobs_per_member"] = check_range(
+                "admin.range.jobs", member_jobs, 1, MAX_JOBS
+            )
+        if server_jobs is not None:
+            values["max_jobs_per_guild"] = check_range("admin.range.jobs", server_jobs, 1, MAX_JOBS)
+        if cooldown_seconds is not None:
+            values["cooldown_seconds"] = check_range(
+                "admin.range.cooldown", cooldown_seconds, 0, MAX_COOLDOWN_SECONDS
+            )
+        if values:
+            await self.repo.update_settings(guild_id, actor_id=actor_id, now=self.clock(), **values)
+        return await self(guild_id)
+
+    async def set_cost(
+        self, guild_id: int, key: CostKey, credits: int | None, actor_id: int
+    ) -> QuotaPolicy:
+        check_cost_key(key)
+        if credits is not None:
+            check_range("admin.range.credits", credits, 0, MAX_CREDITS)
+        await self.repo.set_cost(guild_id, key, credits, actor_id=actor_id, now=self.clock())
+        return await self(guild_id)
+
+    async def set_notice_channel(self, guild_id: int, channel_id: int, actor_id: int) -> None:
+        await self.repo.update_settings(
+            guild_id, actor_id=actor_id, now=self.clock(), notice_channel_id=channel_id
+        )
+
+    async def block(self, guild_id: int, user_id: int, actor_id: int, reason: str) -> None:
+        """Refuse the member's new jobs until unblocked (one home for blocks: moderation's)."""
+        await BlockRepository(self.repo.db).block(
+            guild_id, user_id, by=actor_id, reason=reason[:200], now=self.clock()
+        )
+
+    async def unblock(self, guild_id: int, user_id: int, actor_id: int) -> bool:
+        """Lift the member's block; whether there was one."""
+        lifted = await BlockRepository(self.repo.db).unblock(
+            guild_id, user_id, by=actor_id, now=self.clock()
+        )
+        return lifted is not None
