@@ -1,6 +1,6 @@
 """Status calls and delivery lag of the real worker's polling schedule (simulated time); JSON.
 
-The real worker (``hailuo.worker.Worker`` with its desk, on a real SQLite file) follows
+The real worker (``hailuo.jobs.worker.Worker`` with its desk, on a real SQLite file) follows
 jobs that take 60, 120 and 240 s at the provider (each job's time drawn within ±15 %
 of its class, so finishes do not line up with the schedule). The clock is injected:
 it jumps from one due step to the next, so 240 s of a task take milliseconds. The
@@ -32,12 +32,12 @@ from typing import Any
 import aiohttp
 
 from bench._common import percentile, quick
+from hailuo.model.provider import Phase, PreparedInput, SubmitReceipt, TaskState
+from hailuo.model.spec import JobSpec, Mode
+from hailuo.model.status import JobStatus
 
 # The project's imports, in one place (module paths may move).
-from hailuo.quotas import QuotaPolicy
-from hailuo.spec import JobSpec, Mode
-from hailuo.status import JobStatus
-from providers.base import Phase, PreparedInput, SubmitReceipt, TaskState
+from hailuo.money.quotas import QuotaPolicy
 from storage.db import Database
 from tests.core import build_core
 from tests.support import FakeClock

@@ -11,7 +11,6 @@ import json
 import logging
 
 from hailuo.jobs.limiter import SubmitLimiter
-
 from tests.ratelimit_model import ModelProvider, drive, most_in_a_window
 from tests.support import FakeClock
 

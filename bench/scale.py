@@ -35,10 +35,10 @@ from typing import Any
 import aiosqlite
 
 from bench._common import ROOT, SimHost, quick, rss_mb
+from hailuo.model.spec import JobSpec, Mode
 
 # The project's imports, in one place (module paths may move).
-from hailuo.quotas import current_period
-from hailuo.spec import JobSpec, Mode
+from hailuo.money.quotas import current_period
 from storage.db import Database
 
 PROBE = 0.01

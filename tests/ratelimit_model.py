@@ -13,7 +13,6 @@ from collections import deque
 from dataclasses import dataclass, field
 
 from hailuo.jobs.limiter import WINDOW, SubmitLimiter
-
 from tests.support import FakeClock
 
 

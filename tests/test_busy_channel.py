@@ -26,7 +26,7 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from hailuo.status import JobStatus
+from hailuo.model.status import JobStatus
 from storage.ledger import LedgerRepository
 from tests.discord_sim import DiscordSimulator, SimInteraction
 from tests.e2e import bot_env, channel, running_bot

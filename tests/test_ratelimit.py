@@ -10,11 +10,11 @@ from __future__ import annotations
 import dataclasses
 
 import pytest
-from hailuo.jobs.limiter import SubmitLimiter
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from hailuo.i18n.status_text import status_line
+from hailuo.jobs.limiter import SubmitLimiter
 from hailuo.jobs.resilience import Resilience
 from hailuo.model.status import JobStatus
 from tests.provider_matrix import PROVIDERS, ledger_kinds, provider_core

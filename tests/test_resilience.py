@@ -6,8 +6,8 @@ import logging
 import random
 
 import pytest
-from hailuo.jobs.limiter import SubmitLimiter
 
+from hailuo.jobs.limiter import SubmitLimiter
 from hailuo.jobs.resilience import AccountAlerts, CircuitBreaker, CircuitState, Resilience
 from hailuo.jobs.retry import Backoff, poll_interval
 from hailuo.model.errors import ProviderError, ProviderErrorKind
