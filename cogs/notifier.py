@@ -46,8 +46,7 @@ from hailuo.notify import (
     StatusView,
     UploadTooLarge,
 )
-from storage.audit import AuditEntry
-from storage.jobs import Job
+from hailuo.records import AuditEntry, Job
 
 log = logging.getLogger(__name__)
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 import discord
 
 from hailuo.messages import render
+from hailuo.records import Job
 from hailuo.spec import MODE_LABELS, JobSpec
 from hailuo.status import JobStatus
 from hailuo.status_text import status_line
-from storage.jobs import Job
 
 _COLOURS = {
     JobStatus.DELIVERED: discord.Colour.green(),

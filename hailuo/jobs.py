@@ -32,7 +32,7 @@ from storage.audit import AuditRepository
 from storage.db import Database, Tx
 from storage.guilds import GuildRepository, Reader
 from storage.jobs import Job, JobRepository, NewJob
-from storage.ledger import LedgerRepository
+from storage.ledger import LedgerEntry, LedgerRepository
 from storage.moderation import BlockRepository, ModerationSettingsRepository
 
 log = logging.getLogger(__name__)
@@ -224,6 +224,28 @@ class JobDesk:
                 renews_at=int(balance.renews_at),
             )
         return await check_budgets(self.ledger, policy, guild_id, cost, now, tx)
+
+    def wake(self) -> None:
+        """Have the worker look again now (a job's card appeared, a job was created)."""
+        self._on_created()
+
+    async def attach_card(self, job_id: int, channel_id: int, message_id: int) -> None:
+        """Remember the job's status card (the message the member was answered with), then
+        wake the worker so the card shows whatever the job became meanwhile."""
+        await self.jobs.set_status_message(job_id, channel_id, message_id, self.clock())
+        self.wake()
+
+    async def get(self, job_id: int) -> Job | None:
+        """The job as stored now."""
+        return await self.jobs.get(job_id)
+
+    async def recent(self, guild_id: int, user_id: int, limit: int) -> list[Job]:
+        """The member's latest jobs in the server, newest first (``/hailuo jobs``)."""
+        return list(await self.jobs.recent_for_member(guild_id, user_id, limit))
+
+    async def recent_ledger(self, guild_id: int, user_id: int, limit: int) -> list[LedgerEntry]:
+        """The member's latest credit movements, newest first (``/hailuo credits``)."""
+        return list(await self.ledger.recent(guild_id, user_id, limit))
 
     async def notices_sent(self) -> None:
         """Wait for the budget notices in flight (tests, shutdown)."""

@@ -24,6 +24,18 @@ log = logging.getLogger(__name__)
 FINISHED = frozenset({JobStatus.SUCCEEDED, JobStatus.DELIVERED})
 
 
+class FreshLinks:
+    """The Fresh link button's service: the job's store and the providers, bound once."""
+
+    def __init__(self, jobs: JobRepository, providers: Mapping[str, Provider]) -> None:
+        self._jobs = jobs
+        self._providers = providers
+
+    async def fresh_url(self, guild_id: int, job_id: int) -> str:
+        """A new URL of job ``job_id``'s video; raises ``ActionRefused`` with the reason."""
+        return await fresh_url(self._jobs, self._providers, guild_id, job_id)
+
+
 async def fresh_url(
     jobs: JobRepository, providers: Mapping[str, Provider], guild_id: int, job_id: int
 ) -> str:

@@ -65,6 +65,7 @@ class Submitter(Step):
         submit_caps: Mapping[str, int | None] | None = None,
         serves: Callable[[str, JobSpec], bool] | None = None,
         callback_url: Callable[[str, int], str | None] | None = None,
+        resilience: Resilience | None = None,
     ) -> None:
         super().__init__(kit)
         self.order = order
@@ -72,7 +73,7 @@ class Submitter(Step):
         self.prepare = prepare
         self._wake = wake
         #: Each provider's submission limiter (fixed caps, else learned) and circuit breaker.
-        self.resilience = Resilience(
+        self.resilience = resilience or Resilience(
             kit.clock, kit.providers, caps=submit_caps, on_circuit_change=self._circuit_changed
         )
         # Looked up at call time, so the capability tables are always the current ones.
