@@ -1,0 +1,100 @@
+"""The house's front doors, enforced from the sources (issue 12, items 3 to 5).
+
+- one function builds the core (``hailuo.assembly.build_core``): no other module of
+  the program constructs a ``Worker``, a ``JobDesk`` or the services around them;
+- the core it returns is frozen and has no optional field to fill in later;
+- ``cogs/`` call the core's services and never import ``storage``;
+- the core sees storage's ``UnitOfWork`` port, never its SQLite ``Tx``.
+"""
+
+from __future__ import annotations
+
+import ast
+import dataclasses
+import typing
+from pathlib import Path
+
+import pytest
+
+from hailuo import assembly
+from hailuo.worker import WorkerDeps
+
+ROOT = Path(__file__).resolve().parent.parent
+#: The program's own sources (the tests build cores through ``tests/core.py``).
+PROGRAM = ("bot.py", "hailuo", "cogs", "providers", "storage")
+BUILT_ONCE = {"Worker", "JobDesk", "ApprovalQueue", "JobControls", "ModerationAdmin", "AuditLog"}
+
+
+def sources(*names: str) -> list[Path]:
+    found: list[Path] = []
+    for name in names:
+        path = ROOT / name
+        found += [path] if path.is_file() else sorted(path.rglob("*.py"))
+    return found
+
+
+def imported(path: Path) -> set[str]:
+    names: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Import):
+            names.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            names.add(node.module)
+    return names
+
+
+def constructed(path: Path) -> set[str]:
+    """The names called like a constructor in ``path`` (``Worker(...)``, ``x.Worker(...)``)."""
+    calls: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Call):
+            func = node.func
+            name = func.id if isinstance(func, ast.Name) else getattr(func, "attr", None)
+            if name in BUILT_ONCE:
+                calls.add(name)
+    return calls
+
+
+def test_architecture_c_cogs_never_import_storage() -> None:
+    offenders = {
+        p.name: sorted(n for n in imported(p) if n.split(".")[0] == "storage")
+        for p in sources("cogs")
+    }
+    assert {name: found for name, found in offenders.items() if found} == {}
+
+
+def test_architecture_c_the_builder_is_the_only_place_that_builds_the_core() -> None:
+    builders = {
+        str(p.relative_to(ROOT)): sorted(constructed(p))
+        for p in sources(*PROGRAM)
+        if constructed(p)
+    }
+    assert builders == {"hailuo/assembly.py": sorted(BUILT_ONCE)}
+
+
+def test_architecture_c_the_scanner_sees_a_construction() -> None:
+    """The rule above is not vacuous: a module that builds a worker is found."""
+    assert constructed(ROOT / "hailuo" / "assembly.py") >= {"Worker", "JobDesk"}
+    assert constructed(ROOT / "tests" / "core.py") == set()  # the tests go through the builder
+
+
+def test_architecture_c_bot_and_cli_build_through_the_builder() -> None:
+    for path in (ROOT / "bot.py", ROOT / "hailuo" / "cli.py"):
+        assert "hailuo.assembly" in imported(path), path.name
+
+
+@pytest.mark.parametrize("record", [assembly.Core, assembly.Ports, WorkerDeps])
+def test_architecture_c_the_built_objects_are_frozen(record: type) -> None:
+    assert dataclasses.is_dataclass(record)
+    assert record.__dataclass_params__.frozen  # type: ignore[attr-defined]
+
+
+def test_architecture_c_the_core_has_no_optional_field() -> None:
+    hints = typing.get_type_hints(assembly.Core)
+    optional = [
+        name
+        for name, hint in hints.items()
+        if type(None) in typing.get_args(hint) or hint is type(None)
+    ]
+    assert optional == []
+    assert all(f.default is dataclasses.MISSING for f in dataclasses.fields(assembly.Core))
