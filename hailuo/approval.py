@@ -42,10 +42,11 @@ from storage.approvals import (
     ApprovalRequest,
     UnknownApproval,
 )
-from storage.db import Database, Tx
+from storage.db import Database
 from storage.guilds import GuildRepository
 from storage.jobs import Job, JobRepository, StoredImage
 from storage.moderation import BlockRepository, ModerationSettings, ModerationSettingsRepository
+from storage.port import UnitOfWork
 
 log = logging.getLogger(__name__)
 
@@ -190,7 +191,7 @@ class ApprovalQueue:
         target = JobStatus.QUEUED if decision is ApprovalDecision.APPROVED else JobStatus.REJECTED
         now = self.clock()
         async with self.db.transaction() as tx:
-            job = await self.jobs.get_in(tx, job_id)
+            job = await self.jobs.get(job_id, tx)
             if job is None or job.guild_id != guild_id:
                 # Another server's job is as unknown as a missing one: nothing about it leaks.
                 raise ActionRefused("approval.unknown", job_id=job_id)
@@ -218,14 +219,14 @@ class ApprovalQueue:
                 }
             else:  # the worker's queue deadline counts from now, not from the request
                 updates = {"provider_meta": {**job.provider_meta, "queued_at": now}}
-            job = await self.jobs.transition_in(
-                tx, job, target, now, reason=decision.value, actor_id=actor.user_id, **updates
+            job = await self.jobs.transition(
+                job, target, now, reason=decision.value, actor_id=actor.user_id, tx=tx, **updates
             )
         log.info("%s by %d: %s", decision.value, actor.user_id, job.log_context())
         self.published(job, result.request)
         return Decision(job, result.request)
 
-    async def _recheck(self, tx: Tx, job: Job, now: float) -> None:
+    async def _recheck(self, tx: UnitOfWork, job: Job, now: float) -> None:
         """What creating the job checked, judged again now, before it may cost money.
 
         Held jobs count in the caps when a request is made (``IN_FLIGHT`` holds
@@ -277,9 +278,9 @@ class ApprovalQueue:
             )
             if not result.won:
                 return
-            job = await self.jobs.get_in(tx, job_id)
+            job = await self.jobs.get(job_id, tx)
             assert job is not None
-            job = await self.jobs.transition_in(tx, job, JobStatus.EXPIRED, now, reason="expired")
+            job = await self.jobs.transition(job, JobStatus.EXPIRED, now, reason="expired", tx=tx)
         log.info("approval expired: %s", job.log_context())
         self.published(job, result.request)
 

@@ -37,8 +37,9 @@ from storage.audit import (
     AuditRepository,
     set_audit_sink,
 )
-from storage.db import Database, Tx
+from storage.db import Database
 from storage.moderation import ModerationSettingsRepository
+from storage.port import UnitOfWork
 
 log = logging.getLogger(__name__)
 
@@ -73,7 +74,7 @@ class AuditLog:
         job_id: int | None = None,
         target_user_id: int | None = None,
         details: Mapping[str, Any] | None = None,
-        tx: Tx | None = None,
+        tx: UnitOfWork | None = None,
         now: float | None = None,
     ) -> int:
         """Append one row (in ``tx`` when given) and return its id; mirrored after the commit.

@@ -17,9 +17,9 @@ from hailuo.clock import Clock
 from hailuo.errors import QuotaExceeded
 from hailuo.notify import AdminNotice, AdminNotifier
 from hailuo.quotas import QuotaPolicy, budget_period, thresholds_crossed
-from storage.db import Tx
 from storage.guilds import GuildRepository
 from storage.ledger import LedgerRepository
+from storage.port import UnitOfWork
 
 log = logging.getLogger(__name__)
 
@@ -50,7 +50,7 @@ async def check_budgets(
     guild_id: int,
     cost: int,
     now: float,
-    tx: Tx | None,
+    tx: UnitOfWork | None,
 ) -> Admission:
     """Each budget the server set, with what was spent in it; the first one ``cost`` overruns
     is the refusal."""
@@ -87,13 +87,18 @@ class BudgetNotices:
         self._sending: set[asyncio.Task[None]] = set()
 
     async def full(
-        self, tx: Tx, policy: QuotaPolicy, guild_id: int, state: BudgetState
+        self, tx: UnitOfWork, policy: QuotaPolicy, guild_id: int, state: BudgetState
     ) -> list[AdminNotice]:
         """A full budget is the 100 % notice even if the last job did not fit exactly."""
         return await self._due(tx, policy, guild_id, state, [100], state.spent)
 
     async def crossed(
-        self, tx: Tx, policy: QuotaPolicy, guild_id: int, budgets: list[BudgetState], cost: int
+        self,
+        tx: UnitOfWork,
+        policy: QuotaPolicy,
+        guild_id: int,
+        budgets: list[BudgetState],
+        cost: int,
     ) -> list[AdminNotice]:
         """The notices a job of ``cost`` reaches in each budget."""
         due: list[AdminNotice] = []
@@ -104,7 +109,7 @@ class BudgetNotices:
 
     async def _due(
         self,
-        tx: Tx,
+        tx: UnitOfWork,
         policy: QuotaPolicy,
         guild_id: int,
         state: BudgetState,

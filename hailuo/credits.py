@@ -16,8 +16,9 @@ from hailuo.clock import Clock
 from hailuo.errors import UserInputError
 from hailuo.quotas import MAX_CREDITS, Balance, QuotaPolicy, current_period
 from storage.audit import AuditAction, AuditRepository
-from storage.db import Database, Tx
+from storage.db import Database
 from storage.ledger import LedgerEntryKind, LedgerRepository, append_entry
+from storage.port import UnitOfWork
 
 #: Each server's quota policy, by guild id.
 PolicySource = Callable[[int], Awaitable[QuotaPolicy]]
@@ -39,7 +40,7 @@ class Credits:
         user_id: int,
         *,
         roles: Collection[int] = (),
-        tx: Tx | None = None,
+        tx: UnitOfWork | None = None,
         policy: QuotaPolicy | None = None,
     ) -> Balance:
         policy = policy or await self.policy(guild_id)

@@ -28,8 +28,9 @@ from concurrent.futures import ThreadPoolExecutor
 
 from hailuo.moderation import Blocklist, check_gate, screen_prompt
 from storage.blocklist import BlocklistEntry, BlocklistRepository
-from storage.db import Database, Tx
+from storage.db import Database
 from storage.moderation import ModerationSettings, ModerationSettingsRepository
+from storage.port import UnitOfWork
 
 
 class BlocklistChanged(Exception):
@@ -85,7 +86,7 @@ class Gatekeeper:
         channel_id: int | None,
         role_ids: Collection[int],
         parent_channel_id: int | None = None,
-        tx: Tx | None = None,
+        tx: UnitOfWork | None = None,
         screened: Screening | None = None,
     ) -> ModerationSettings:
         """Raise the first rule the request breaks; return the server's settings otherwise.

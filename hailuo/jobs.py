@@ -29,11 +29,12 @@ from hailuo.usage import UsageReport as UsageReport  # re-exported: cogs/admin.p
 from hailuo.usage import usage_report
 from storage.approvals import ApprovalRepository
 from storage.audit import AuditRepository
-from storage.db import Database, Tx
-from storage.guilds import GuildRepository, Reader
+from storage.db import Database
+from storage.guilds import GuildRepository
 from storage.jobs import Job, JobRepository, NewJob
 from storage.ledger import LedgerEntry, LedgerRepository
 from storage.moderation import BlockRepository, ModerationSettingsRepository
+from storage.port import UnitOfWork
 
 log = logging.getLogger(__name__)
 SCREEN_ATTEMPTS = 3  # screenings of one request while admins keep changing the blocklist
@@ -106,7 +107,7 @@ class JobDesk:
         )
         policy = await self.policy(guild_id)
         cost = policy.cost(spec)
-        admission = await self._admit(self.db, policy, guild_id, user_id, roles, cost)
+        admission = await self._admit(None, policy, guild_id, user_id, roles, cost)
         if admission.refusal is not None:
             if admission.refused_by is not None:
                 # Not a credit write: only the note that the budget's 100 % notice is due.
@@ -177,7 +178,7 @@ class JobDesk:
                 due += await self.budget_notices.crossed(
                     tx, policy, request.guild_id, admission.budgets, cost
                 )
-                job = await self.jobs.get_in(tx, job_id)
+                job = await self.jobs.get(job_id, tx)
         self.budget_notices.send(due)
         if admission.refusal is not None:
             raise admission.refusal
@@ -188,16 +189,18 @@ class JobDesk:
 
     async def _admit(
         self,
-        reader: Reader,
+        tx: UnitOfWork | None,
         policy: QuotaPolicy,
         guild_id: int,
         user_id: int,
         roles: Collection[int],
         cost: int,
     ) -> Admission:
-        """Every rule a new job must pass, in order; the member's own rules raise at once."""
+        """Every rule a new job must pass, in order; the member's own rules raise at once.
+
+        Read inside ``tx`` when creating (the same unit of work as the write), else from
+        the committed state (a precheck)."""
         now = self.clock()
-        tx = reader if isinstance(reader, Tx) else None
         block = await self.blocks.active(guild_id, user_id, now, tx)
         if block is not None:
             raise blocked_error(block)
@@ -209,7 +212,7 @@ class JobDesk:
                     seconds=policy.cooldown_seconds,
                     retry_at=int(last + policy.cooldown_seconds) + 1,
                 )
-        member, guild = await self.guilds.in_flight(guild_id, user_id, reader)
+        member, guild = await self.guilds.in_flight(guild_id, user_id, tx)
         if member >= policy.max_jobs_per_member:
             raise QuotaExceeded("quota.member_in_flight", maximum=policy.max_jobs_per_member)
         if guild >= policy.max_jobs_per_guild:

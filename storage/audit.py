@@ -16,7 +16,8 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from storage.db import Database, Tx
+from storage.db import Database, Tx, statements
+from storage.port import UnitOfWork
 
 
 class AuditAction(enum.StrEnum):
@@ -144,7 +145,7 @@ class AuditRepository:
         job_id: int | None = None,
         target_user_id: int | None = None,
         details: Mapping[str, Any] | None = None,
-        tx: Tx | None = None,
+        tx: UnitOfWork | None = None,
     ) -> int:
         """Append one entry (inside ``tx`` when given, so it commits with the change)."""
         params: dict[str, Any] = {
@@ -157,7 +158,7 @@ class AuditRepository:
             "details": details,
         }
         if tx is not None:
-            return await append_audit(tx, **params)
+            return await append_audit(statements(tx), **params)
         async with self.db.transaction() as own:
             return await append_audit(own, **params)
 

@@ -13,8 +13,8 @@ import enum
 from dataclasses import dataclass
 from typing import Any
 
-from storage.db import Database, Tx
-from storage.moderation import within
+from storage.db import Database, within
+from storage.port import UnitOfWork
 
 
 class BlocklistKind(enum.StrEnum):
@@ -62,7 +62,7 @@ class BlocklistRepository:
         label: str = "",
         added_by: int | None,
         now: float,
-        tx: Tx | None = None,
+        tx: UnitOfWork | None = None,
     ) -> BlocklistEntry:
         async with within(self.db, tx) as own:
             entry_id = await own.insert(
@@ -81,7 +81,7 @@ class BlocklistRepository:
         return _blocklist_entry(row)
 
     async def remove(
-        self, guild_id: int, entry_id: int, *, tx: Tx | None = None
+        self, guild_id: int, entry_id: int, *, tx: UnitOfWork | None = None
     ) -> BlocklistEntry | None:
         """Delete one entry; ``None`` when the server has no such entry."""
         async with within(self.db, tx) as own:

@@ -32,11 +32,12 @@ from typing import Any, TypeVar
 
 import aiosqlite
 
+from storage.port import AfterCommit as AfterCommit  # re-exported: its old home
+from storage.port import UnitOfWork
+
 log = logging.getLogger(__name__)
 
 Params = Mapping[str, Any] | tuple[Any, ...]
-#: Work to do once a transaction has committed (and the write lock is released).
-AfterCommit = Callable[[], Awaitable[None]]
 _MIGRATION_NAME = re.compile(r"^(\d{3})_[a-z0-9_]+\.sql$")
 #: ``PRAGMA auto_vacuum`` answers 2 for INCREMENTAL.
 _INCREMENTAL = 2
@@ -282,6 +283,28 @@ class Tx:
     async def fetch_all(self, sql: str, params: Params = ()) -> list[aiosqlite.Row]:
         async with self._conn.execute(sql, params) as cur:
             return list(await cur.fetchall())
+
+
+def statements(uow: UnitOfWork) -> Tx:
+    """The SQLite statements behind a unit of work (only ``storage/`` sees them)."""
+    if not isinstance(uow, Tx):
+        raise TypeError(f"not a unit of work of this database: {type(uow).__name__}")
+    return uow
+
+
+@asynccontextmanager
+async def within(db: Database, tx: UnitOfWork | None) -> AsyncIterator[Tx]:
+    """The caller's unit of work when it has one open, else a transaction of our own."""
+    if tx is not None:
+        yield statements(tx)
+    else:
+        async with db.transaction() as own:
+            yield own
+
+
+def reading(db: Database, tx: UnitOfWork | None) -> Database | Tx:
+    """Where a read goes: inside the caller's unit of work, else the committed state."""
+    return statements(tx) if tx is not None else db
 
 
 def _migrations() -> list[tuple[int, str, str]]:

@@ -17,7 +17,12 @@ from pathlib import Path
 import pytest
 
 from hailuo import assembly
+from hailuo.spec import JobSpec, Mode
+from hailuo.status import JobStatus
 from hailuo.worker import WorkerDeps
+from storage.db import Database, statements
+from storage.jobs import JobRepository, NewJob
+from storage.ledger import LedgerRepository
 
 ROOT = Path(__file__).resolve().parent.parent
 #: The program's own sources (the tests build cores through ``tests/core.py``).
@@ -98,3 +103,72 @@ def test_architecture_c_the_core_has_no_optional_field() -> None:
     ]
     assert optional == []
     assert all(f.default is dataclasses.MISSING for f in dataclasses.fields(assembly.Core))
+
+
+# -- the storage port ----------------------------------------------------------------------
+
+
+def names_used(path: Path) -> set[str]:
+    return {
+        node.id if isinstance(node, ast.Name) else node.attr
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8")))
+        if isinstance(node, ast.Name | ast.Attribute)
+    }
+
+
+def test_architecture_c_the_core_never_sees_a_tx_or_a_connection() -> None:
+    leaks = {"Tx", "Reader", "fetch_one", "fetch_all", "execute", "insert", "statements"}
+    offenders = {
+        p.name: sorted(leaks & names_used(p))
+        for p in sources("hailuo", "cogs", "bot.py")
+        if leaks & names_used(p)
+    }
+    assert offenders == {}
+
+
+def test_architecture_c_each_repository_call_exists_once() -> None:
+    """No ``get``/``get_in`` pairs: a call takes the caller's unit of work, or runs in its own."""
+    twins = []
+    for path in sources("storage"):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.ClassDef):
+                methods = {f.name for f in node.body if isinstance(f, ast.AsyncFunctionDef)}
+                twins += [f"{node.name}.{m}" for m in methods if m.endswith("_in")]
+                twins += [f"{node.name}.{m}" for m in methods if f"{m}_tx" in methods]
+    assert twins == []
+
+
+def _new_job() -> NewJob:
+    spec = JobSpec(mode=Mode.TEXT, prompt="a cat")
+    return NewJob(guild_id=1, channel_id=2, user_id=3, spec=spec, cost=2, period="2026-12-07")
+
+
+async def test_architecture_c_a_unit_of_work_commits_or_rolls_back_as_one(db: Database) -> None:
+    jobs, ledger = JobRepository(db), LedgerRepository(db)
+    with pytest.raises(RuntimeError):
+        async with db.transaction() as uow:
+            job_id = await jobs.create(uow, _new_job(), now=1.0)
+            job = await jobs.get(job_id, uow)  # the unit of work sees its own writes
+            assert job is not None and job.status is JobStatus.QUEUED
+            await jobs.transition(job, JobStatus.CANCELLED, 2.0, reason="test", tx=uow)
+            raise RuntimeError("crash before the commit")
+    assert await jobs.get(job_id) is None
+    assert await ledger.for_job(job_id) == []
+    async with db.transaction() as uow:
+        job_id = await jobs.create(uow, _new_job(), now=1.0)
+        job = await jobs.get(job_id, uow)
+        assert job is not None
+        await jobs.transition(job, JobStatus.CANCELLED, 2.0, reason="test", tx=uow)
+    kinds = [e.kind.value for e in await ledger.for_job(job_id)]
+    assert kinds == ["reserve", "refund"]  # the reservation and its settlement, together
+
+
+def test_architecture_c_a_foreign_unit_of_work_is_refused() -> None:
+    """Only this database's own units of work reach its SQL (no duck-typed stand-in)."""
+
+    class Elsewhere:
+        def after_commit(self, callback: object) -> None:
+            return None
+
+    with pytest.raises(TypeError, match="not a unit of work of this database"):
+        statements(Elsewhere())  # type: ignore[arg-type]
