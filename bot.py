@@ -109,7 +109,7 @@ class HailuoBot(commands.Bot):
             sort_keys=True,
         )
         digest = hashlib.sha256(definition.encode()).hexdigest()
-        stored = await self.desk.jobs.get_state(COMMANDS_HASH_KEY)
+        stored = await self.desk.remembered(COMMANDS_HASH_KEY)
         if stored == digest and not self.force_sync:
             log.info("commands unchanged; not syncing")
             return
@@ -117,7 +117,7 @@ class HailuoBot(commands.Bot):
         if guild is not None:
             self.tree.copy_global_to(guild=guild)
         synced = await self.tree.sync(guild=guild)
-        await self.desk.jobs.put_state(COMMANDS_HASH_KEY, digest)
+        await self.desk.remember(COMMANDS_HASH_KEY, digest)
         log.info("synced %d commands", len(synced))
 
     def gateway_connected(self) -> bool:
@@ -251,7 +251,7 @@ async def application(
                 port=settings.http_port,
                 gateway_connected=bot.gateway_connected,
                 database_ok=lambda: db.heartbeat(str(clock())),
-                jobs_by_state=bot.desk.jobs.count_by_status,
+                jobs_by_state=bot.desk.count_by_status,
                 metrics=bot.metrics,
                 mounts=bot.services.mounts,
                 public_mounts=bot.services.public_mounts,

@@ -194,19 +194,19 @@ async def animate(
     started = time.monotonic()
     guild_id, channel_id = _guild_ids(interaction)
     locale = str(interaction.locale)
-    plan = capabilities.image_plan(bot.settings.provider_names if serving is None else serving)
+    intake = bot.services.intake
+    plan = intake.plan(bot.settings.provider_names if serving is None else serving)
     frames = {"first": image} if last_frame is None else {"first": image, "last": last_frame}
     for role, attachment in frames.items():
         with _frame(role, locale):
-            images.check_declared(
+            intake.check_declared(
+                plan,
                 content_type=attachment.content_type,
                 size=attachment.size,
                 width=attachment.width,
                 height=attachment.height,
-                rules=plan.check,
             )
     await _precheck(bot, interaction, spec, guild_id, channel_id)
-    intake = bot.services.intake
     # Counted against the in-flight caps until the job's row exists; refused before any download.
     async with intake.checking(guild_id, interaction.user.id):
         await _check_images(bot, intake, interaction, spec, plan, frames, started)

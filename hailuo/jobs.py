@@ -250,6 +250,17 @@ class JobDesk:
         """The member's latest credit movements, newest first (``/hailuo credits``)."""
         return list(await self.ledger.recent(guild_id, user_id, limit))
 
+    async def count_by_status(self) -> dict[str, int]:
+        """How many jobs are in each state (the health check, ``/metrics``)."""
+        return await self.jobs.count_by_status()
+
+    async def remembered(self, key: str) -> str | None:
+        """A value the front end keeps across restarts (the synced commands' hash)."""
+        return await self.jobs.get_state(key)
+
+    async def remember(self, key: str, value: str) -> None:
+        await self.jobs.put_state(key, value)
+
     async def notices_sent(self) -> None:
         """Wait for the budget notices in flight (tests, shutdown)."""
         await self.budget_notices.sent()

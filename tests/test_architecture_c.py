@@ -68,6 +68,22 @@ def test_architecture_c_cogs_never_import_storage() -> None:
     assert {name: found for name, found in offenders.items() if found} == {}
 
 
+def test_architecture_c_the_front_end_never_reaches_behind_the_desk() -> None:
+    """``desk.jobs.…``, ``desk.ledger.…``, ``desk.gate.…``: repositories behind the front door."""
+    behind = {"jobs", "ledger", "guilds", "blocks", "gate", "approvals", "db", "credits"}
+    offenders = []
+    for path in sources("cogs", "bot.py"):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if (
+                isinstance(node, ast.Attribute)
+                and node.attr in behind
+                and isinstance(node.value, ast.Attribute | ast.Name)
+                and getattr(node.value, "attr", getattr(node.value, "id", "")) == "desk"
+            ):
+                offenders.append(f"{path.name}:{node.lineno} desk.{node.attr}")
+    assert offenders == []
+
+
 def test_architecture_c_the_builder_is_the_only_place_that_builds_the_core() -> None:
     builders = {
         str(p.relative_to(ROOT)): sorted(constructed(p))
