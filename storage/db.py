@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import hashlib
 import logging
 import re
@@ -28,12 +29,21 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mappin
 from contextlib import asynccontextmanager
 from importlib import resources
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import aiosqlite
 
 from storage.port import AfterCommit as AfterCommit  # re-exported: its old home
 from storage.port import UnitOfWork
+
+if TYPE_CHECKING:
+    from storage.approvals import ApprovalRepository
+    from storage.audit import AuditRepository
+    from storage.blocklist import BlocklistRepository
+    from storage.guilds import GuildRepository
+    from storage.jobs import JobRepository
+    from storage.ledger import LedgerRepository
+    from storage.moderation import BlockRepository, ModerationSettingsRepository, StrikeRepository
 
 log = logging.getLogger(__name__)
 
@@ -63,9 +73,68 @@ class DatabaseOpenError(Exception):
 
 
 class Database:
+    """The SQLite engine: implements ``storage.port.Storage`` (units of work, repositories)."""
+
     def __init__(self, conn: aiosqlite.Connection) -> None:
         self._conn = conn
         self._lock = asyncio.Lock()
+
+    # The repositories, one of each, built on first use (imported here: they import us).
+
+    @functools.cached_property
+    def jobs(self) -> JobRepository:
+        from storage.jobs import JobRepository
+
+        return JobRepository(self)
+
+    @functools.cached_property
+    def ledger(self) -> LedgerRepository:
+        from storage.ledger import LedgerRepository
+
+        return LedgerRepository(self)
+
+    @functools.cached_property
+    def guilds(self) -> GuildRepository:
+        from storage.guilds import GuildRepository
+
+        return GuildRepository(self)
+
+    @functools.cached_property
+    def approvals(self) -> ApprovalRepository:
+        from storage.approvals import ApprovalRepository
+
+        return ApprovalRepository(self)
+
+    @functools.cached_property
+    def audit(self) -> AuditRepository:
+        from storage.audit import AuditRepository
+
+        return AuditRepository(self)
+
+    @functools.cached_property
+    def blocklist(self) -> BlocklistRepository:
+        from storage.blocklist import BlocklistRepository
+
+        return BlocklistRepository(self)
+
+    @functools.cached_property
+    def moderation(self) -> ModerationSettingsRepository:
+        """With no defaults of the owner's: the core passes its own (``HAILUO_APPROVAL``)."""
+        from storage.moderation import ModerationSettingsRepository
+
+        return ModerationSettingsRepository(self)
+
+    @functools.cached_property
+    def blocks(self) -> BlockRepository:
+        from storage.moderation import BlockRepository
+
+        return BlockRepository(self)
+
+    @functools.cached_property
+    def strikes(self) -> StrikeRepository:
+        from storage.moderation import StrikeRepository
+
+        return StrikeRepository(self)
 
     @classmethod
     async def open(cls, path: Path | str) -> Database:

@@ -25,8 +25,11 @@ if TYPE_CHECKING:
     from hailuo.status import JobStatus
     from storage.approvals import ApprovalDecision, ApprovalRequest, DecisionResult
     from storage.audit import AuditAction, AuditPage
+    from storage.blocklist import BlocklistEntry, BlocklistKind
+    from storage.guilds import GuildConfig, GuildSettings
     from storage.jobs import Job, NewJob, StoredImage
-    from storage.ledger import LedgerEntry
+    from storage.ledger import LedgerEntry, PeriodUsage, SpendRow
+    from storage.moderation import Block, ModerationSettings, SettingsChange
 
 #: Work to do once a unit of work has committed (never if it rolled back).
 AfterCommit = Callable[[], Awaitable[None]]
@@ -51,21 +54,27 @@ class Transactions(Protocol):
 class JobStore(Protocol):
     """The jobs: created with their reservation, moved by guarded transitions only."""
 
-    async def create(self, tx: UnitOfWork, new: NewJob, now: float) -> int: ...
+    async def create(self, uow: UnitOfWork, new: NewJob, now: float) -> int: ...
 
     async def get(self, job_id: int, tx: UnitOfWork | None = None) -> Job | None: ...
 
     async def images(self, job_id: int) -> dict[str, StoredImage]: ...
 
+    async def sweep_images(self, before: float) -> int: ...
+
     async def open_jobs(self) -> list[Job]: ...
 
     async def by_status(self, status: JobStatus) -> list[Job]: ...
+
+    async def ended_without_card(self, since: float) -> list[Job]: ...
 
     async def by_task(self, provider: str, task_id: str) -> Job | None: ...
 
     async def recent_for_member(
         self, guild_id: int, user_id: int, limit: int = 10
     ) -> list[Job]: ...
+
+    async def count_by_status(self) -> dict[str, int]: ...
 
     async def set_status_message(
         self, job_id: int, channel_id: int, message_id: int, now: float
@@ -83,9 +92,7 @@ class JobStore(Protocol):
         actor_id: int | None = None,
         tx: UnitOfWork | None = None,
         **updates: Any,
-    ) -> Job:
-        """Move ``job`` from the state it was read in to ``dst`` (else ``StaleTransition``)."""
-        ...
+    ) -> Job: ...
 
     async def update(self, job: Job, now: float, **updates: Any) -> Job: ...
 
@@ -95,15 +102,70 @@ class JobStore(Protocol):
 
 
 class LedgerStore(Protocol):
-    """The append-only credit ledger."""
+    """The append-only credit ledger and the sums read from it."""
+
+    async def usage(
+        self, guild_id: int, user_id: int, period: str, tx: UnitOfWork | None = None
+    ) -> PeriodUsage: ...
 
     async def last_reservation(
         self, guild_id: int, user_id: int, tx: UnitOfWork | None = None
     ) -> float: ...
 
+    async def guild_spend(
+        self, guild_id: int, start: float, end: float, tx: UnitOfWork | None = None
+    ) -> int: ...
+
+    async def spend_rows(self, guild_id: int, start: float, end: float) -> list[SpendRow]: ...
+
     async def recent(self, guild_id: int, user_id: int, limit: int = 5) -> list[LedgerEntry]: ...
 
     async def for_job(self, job_id: int) -> list[LedgerEntry]: ...
+
+
+class GuildStore(Protocol):
+    """Each server's money settings, tiers, costs and budget notices; in-flight counts."""
+
+    async def config(self, guild_id: int, tx: UnitOfWork | None = None) -> GuildConfig: ...
+
+    async def update_settings(
+        self, guild_id: int, *, actor_id: int | None, now: float, **values: Any
+    ) -> GuildSettings: ...
+
+    async def set_tier(
+        self, guild_id: int, role_id: int, credits: int | None, *, actor_id: int | None, now: float
+    ) -> None: ...
+
+    async def set_cost(
+        self,
+        guild_id: int,
+        key: tuple[str, str, int],
+        credits: int | None,
+        *,
+        actor_id: int | None,
+        now: float,
+    ) -> None: ...
+
+    async def in_flight(
+        self, guild_id: int, user_id: int, tx: UnitOfWork | None = None
+    ) -> tuple[int, int]: ...
+
+    async def active(
+        self, guild_id: int, user_id: int, tx: UnitOfWork | None = None
+    ) -> tuple[int, int]: ...
+
+    async def record_notice(
+        self,
+        tx: UnitOfWork,
+        guild_id: int,
+        *,
+        scope: str,
+        period: str,
+        threshold: int,
+        spent: int,
+        budget: int,
+        now: float,
+    ) -> bool: ...
 
 
 class ApprovalStore(Protocol):
@@ -122,6 +184,10 @@ class ApprovalStore(Protocol):
 
     async def get(self, job_id: int) -> ApprovalRequest | None: ...
 
+    async def set_mod_message(
+        self, job_id: int, channel_id: int, message_id: int, tx: UnitOfWork | None = None
+    ) -> None: ...
+
     async def decide(
         self,
         job_id: int,
@@ -132,6 +198,12 @@ class ApprovalStore(Protocol):
         reason: str = "",
         tx: UnitOfWork | None = None,
     ) -> DecisionResult: ...
+
+    async def pending(self, guild_id: int) -> tuple[ApprovalRequest, ...]: ...
+
+    async def due(self, now: float) -> tuple[ApprovalRequest, ...]: ...
+
+    async def unannounced(self) -> tuple[ApprovalRequest, ...]: ...
 
 
 class AuditStore(Protocol):
@@ -161,19 +233,139 @@ class AuditStore(Protocol):
     ) -> AuditPage: ...
 
 
+class BlocklistStore(Protocol):
+    """The server's blocklist entries (validated and audited by the core)."""
+
+    async def entries(self, guild_id: int) -> tuple[BlocklistEntry, ...]: ...
+
+    async def add(
+        self,
+        guild_id: int,
+        kind: BlocklistKind,
+        text: str,
+        *,
+        label: str = "",
+        added_by: int | None,
+        now: float,
+        tx: UnitOfWork | None = None,
+    ) -> BlocklistEntry: ...
+
+    async def remove(
+        self, guild_id: int, entry_id: int, *, tx: UnitOfWork | None = None
+    ) -> BlocklistEntry | None: ...
+
+
+class ModerationSettingsStore(Protocol):
+    """Each server's moderation settings."""
+
+    async def get(self, guild_id: int, tx: UnitOfWork | None = None) -> ModerationSettings: ...
+
+    async def update(
+        self,
+        guild_id: int,
+        changes: Mapping[str, Any],
+        *,
+        actor_id: int | None,
+        now: float,
+        tx: UnitOfWork | None = None,
+    ) -> SettingsChange: ...
+
+
+class BlockStore(Protocol):
+    """Member blocks: one open block per member at most."""
+
+    async def active(
+        self, guild_id: int, user_id: int, now: float, tx: UnitOfWork | None = None
+    ) -> Block | None: ...
+
+    async def is_blocked(
+        self, guild_id: int, user_id: int, now: float, tx: UnitOfWork | None = None
+    ) -> bool: ...
+
+    async def list(self, guild_id: int, now: float) -> tuple[Block, ...]: ...
+
+    async def block(
+        self,
+        guild_id: int,
+        user_id: int,
+        *,
+        by: int | None,
+        reason: str,
+        now: float,
+        until: float | None = None,
+        tx: UnitOfWork | None = None,
+    ) -> Block: ...
+
+    async def unblock(
+        self,
+        guild_id: int,
+        user_id: int,
+        *,
+        by: int | None,
+        now: float,
+        reason: str = "",
+        tx: UnitOfWork | None = None,
+    ) -> Block | None: ...
+
+    async def strikes_reset_at(
+        self, guild_id: int, user_id: int, now: float, tx: UnitOfWork | None = None
+    ) -> float | None: ...
+
+
+class StrikeStore(Protocol):
+    """Provider refusals counted against a member."""
+
+    async def add(
+        self,
+        guild_id: int,
+        user_id: int,
+        *,
+        job_id: int | None,
+        rule: str,
+        now: float,
+        tx: UnitOfWork | None = None,
+    ) -> bool: ...
+
+    async def count_since(
+        self, guild_id: int, user_id: int, since: float, tx: UnitOfWork | None = None
+    ) -> int: ...
+
+
+class Storage(Transactions, Protocol):
+    """Everything the core keeps: units of work and one repository of each kind."""
+
+    @property
+    def jobs(self) -> JobStore: ...
+
+    @property
+    def ledger(self) -> LedgerStore: ...
+
+    @property
+    def guilds(self) -> GuildStore: ...
+
+    @property
+    def approvals(self) -> ApprovalStore: ...
+
+    @property
+    def audit(self) -> AuditStore: ...
+
+    @property
+    def blocklist(self) -> BlocklistStore: ...
+
+    @property
+    def moderation(self) -> ModerationSettingsStore: ...
+
+    @property
+    def blocks(self) -> BlockStore: ...
+
+    @property
+    def strikes(self) -> StrikeStore: ...
+
+
 if TYPE_CHECKING:
     from storage.db import Database
 
     def _sqlite_implements_the_port(db: Database) -> None:
-        """Type-checked only: the SQLite engine is one implementation of every interface."""
-        from storage.approvals import ApprovalRepository
-        from storage.audit import AuditRepository
-        from storage.jobs import JobRepository
-        from storage.ledger import LedgerRepository
-
-        transactions: Transactions = db
-        jobs: JobStore = JobRepository(db)
-        ledger: LedgerStore = LedgerRepository(db)
-        approvals: ApprovalStore = ApprovalRepository(db)
-        audit: AuditStore = AuditRepository(db)
-        del transactions, jobs, ledger, approvals, audit
+        """Type-checked only: the SQLite engine implements the whole port."""
+        storage: Storage = db
+        del storage
