@@ -29,7 +29,6 @@ from hailuo.quotas import GuildPolicies, QuotaPolicy
 from hailuo.spec import JobSpec, Mode
 from hailuo.status import JobStatus
 from storage.db import Database
-from storage.guilds import GuildRepository
 
 GUILD = 1
 SPEC = JobSpec(mode=Mode.TEXT, prompt="a benchmark")
@@ -53,7 +52,7 @@ async def level(folder: Path, writers: int, ops: int) -> dict[str, float | int]:
         defaults = QuotaPolicy(
             daily_credits=PLENTY, max_jobs_per_member=PLENTY, max_jobs_per_guild=PLENTY
         )
-        policies = GuildPolicies(GuildRepository(db), defaults, time.time)
+        policies = GuildPolicies(db, defaults, time.time)
         await policies.set_budget(GUILD, 0, daily=PLENTY, monthly=None)
         desk = JobDesk(db, clock=time.time, policy=policies, on_created=lambda: None)
         each = max(1, ops // writers)

@@ -38,15 +38,12 @@ from hailuo.quotas import QuotaPolicy
 from hailuo.status import JobStatus
 from storage.approvals import (
     ApprovalDecision,
-    ApprovalRepository,
     ApprovalRequest,
     UnknownApproval,
 )
-from storage.db import Database
-from storage.guilds import GuildRepository
-from storage.jobs import Job, JobRepository, StoredImage
-from storage.moderation import BlockRepository, ModerationSettings, ModerationSettingsRepository
-from storage.port import UnitOfWork
+from storage.jobs import Job, StoredImage
+from storage.moderation import ModerationSettings
+from storage.port import ModerationSettingsStore, Storage, UnitOfWork
 
 log = logging.getLogger(__name__)
 
@@ -121,21 +118,21 @@ class Decision:
 class ApprovalQueue:
     def __init__(
         self,
-        db: Database,
+        db: Storage,
         *,
         clock: Clock,
         status: StatusNotifier,
         notifier: ApprovalNotifier,
         on_queued: Callable[[], None],
-        settings: ModerationSettingsRepository | None = None,
+        settings: ModerationSettingsStore | None = None,
         policy: Callable[[int], Awaitable[QuotaPolicy]] | None = None,
     ) -> None:
         self.db = db
-        self.jobs = JobRepository(db)
-        self.approvals = ApprovalRepository(db)
-        self.settings = settings or ModerationSettingsRepository(db)
-        self.blocks = BlockRepository(db)
-        self.guilds = GuildRepository(db)
+        self.jobs = db.jobs
+        self.approvals = db.approvals
+        self.settings = settings or db.moderation
+        self.blocks = db.blocks
+        self.guilds = db.guilds
         self.policy = policy  # each server's caps; None: only a block is checked again
         self.clock = clock
         self.status = status

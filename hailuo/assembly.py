@@ -50,8 +50,6 @@ from providers.demo import DemoProvider
 from providers.registry import build_providers
 from providers.resilience import Resilience
 from storage.db import Database
-from storage.guilds import GuildRepository
-from storage.jobs import JobRepository
 from storage.moderation import ApprovalMode, ModerationSettings, ModerationSettingsRepository
 
 Mount = Callable[[aiohttp.web.Application], None]
@@ -138,7 +136,7 @@ def build_core(
 ) -> Core:
     """The whole object graph of the core, wired to ``ports`` for what members see."""
     metrics = Metrics()
-    jobs = JobRepository(db)
+    jobs = db.jobs
     first_answers = FirstAnswers()
     if not isinstance(ports, Ports):
         ports = ports(PortNeeds(cards=jobs, answers=first_answers, clock=clock))
@@ -149,7 +147,7 @@ def build_core(
         max_jobs_per_member=settings.max_jobs_per_member,
         max_jobs_per_guild=settings.max_jobs_per_guild,
     )
-    policies = GuildPolicies(GuildRepository(db), defaults, clock)
+    policies = GuildPolicies(db, defaults, clock)
     if parts.providers is not None:
         providers = dict(parts.providers)
     else:
@@ -169,7 +167,7 @@ def build_core(
     own = downloader(allow_private=True)
     worker = Worker(
         WorkerDeps(
-            jobs=jobs,
+            storage=db,
             providers=providers,
             order=tuple(providers),
             notifier=notifier,

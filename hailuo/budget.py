@@ -17,9 +17,7 @@ from hailuo.clock import Clock
 from hailuo.errors import QuotaExceeded
 from hailuo.notify import AdminNotice, AdminNotifier
 from hailuo.quotas import QuotaPolicy, budget_period, thresholds_crossed
-from storage.guilds import GuildRepository
-from storage.ledger import LedgerRepository
-from storage.port import UnitOfWork
+from storage.port import GuildStore, LedgerStore, UnitOfWork
 
 log = logging.getLogger(__name__)
 
@@ -45,7 +43,7 @@ class Admission:
 
 
 async def check_budgets(
-    ledger: LedgerRepository,
+    ledger: LedgerStore,
     policy: QuotaPolicy,
     guild_id: int,
     cost: int,
@@ -79,7 +77,7 @@ class BudgetNotices:
     """Records which budget notices are due (once per period) and posts them."""
 
     def __init__(
-        self, guilds: GuildRepository, clock: Clock, notifier: AdminNotifier | None
+        self, guilds: GuildStore, clock: Clock, notifier: AdminNotifier | None
     ) -> None:
         self.guilds = guilds
         self.clock = clock

@@ -30,10 +30,9 @@ from hailuo.spec import Mode
 from hailuo.status import JobStatus
 from storage.approvals import ApprovalDecision, ApprovalRequest, UnknownApproval
 from storage.audit import AuditAction
-from storage.db import Database
 from storage.jobs import Job
 from storage.ledger import LedgerEntry, LedgerEntryKind
-from storage.port import UnitOfWork
+from storage.port import Storage, UnitOfWork
 
 log = logging.getLogger(__name__)
 
@@ -145,7 +144,7 @@ class VideoRemover(Protocol):
 class JobControls:
     def __init__(
         self,
-        db: Database,
+        db: Storage,
         *,
         desk: JobDesk,
         approvals: ApprovalQueue,

@@ -15,10 +15,9 @@ from dataclasses import dataclass
 from hailuo.clock import Clock
 from hailuo.errors import UserInputError
 from hailuo.quotas import MAX_CREDITS, Balance, QuotaPolicy, current_period
-from storage.audit import AuditAction, AuditRepository
-from storage.db import Database
-from storage.ledger import LedgerEntryKind, LedgerRepository, append_entry
-from storage.port import UnitOfWork
+from storage.audit import AuditAction
+from storage.ledger import LedgerEntryKind, append_entry
+from storage.port import AuditStore, LedgerStore, Storage, UnitOfWork
 
 #: Each server's quota policy, by guild id.
 PolicySource = Callable[[int], Awaitable[QuotaPolicy]]
@@ -28,9 +27,9 @@ PolicySource = Callable[[int], Awaitable[QuotaPolicy]]
 class Credits:
     """Members' balances, and the admins' grants, take-backs and resets."""
 
-    db: Database
-    ledger: LedgerRepository
-    audit: AuditRepository
+    db: Storage
+    ledger: LedgerStore
+    audit: AuditStore
     clock: Clock
     policy: PolicySource
 

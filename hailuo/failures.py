@@ -17,7 +17,8 @@ from typing import Any
 from hailuo.clock import Clock
 from hailuo.moderation import counts_as_strike, record_strike
 from hailuo.status import JobStatus
-from storage.jobs import Job, JobRepository
+from storage.jobs import Job
+from storage.port import Storage
 
 log = logging.getLogger(__name__)
 
@@ -26,7 +27,7 @@ log = logging.getLogger(__name__)
 class Failures:
     """Ends jobs as failed, for every step of the worker (see ``steps.Fail``)."""
 
-    jobs: JobRepository
+    storage: Storage
     clock: Clock
     show: Callable[[Job], Awaitable[None]]
 
@@ -40,7 +41,7 @@ class Failures:
     ) -> None:
         # Shielded: a shutdown in the middle must not leave the credits unsettled.
         job = await asyncio.shield(
-            self.jobs.transition(
+            self.storage.jobs.transition(
                 job, to, self.clock(), reason=rule, failure_rule=rule, failure_params=params
             )
         )
@@ -55,7 +56,7 @@ class Failures:
         try:
             outcome = await asyncio.shield(
                 record_strike(
-                    self.jobs.db,
+                    self.storage,
                     self.clock,
                     guild_id=job.guild_id,
                     user_id=job.user_id,

@@ -27,10 +27,9 @@ from collections.abc import Collection
 from concurrent.futures import ThreadPoolExecutor
 
 from hailuo.moderation import Blocklist, check_gate, screen_prompt
-from storage.blocklist import BlocklistEntry, BlocklistRepository
-from storage.db import Database
-from storage.moderation import ModerationSettings, ModerationSettingsRepository
-from storage.port import UnitOfWork
+from storage.blocklist import BlocklistEntry
+from storage.moderation import ModerationSettings
+from storage.port import ModerationSettingsStore, Storage, UnitOfWork
 
 
 class BlocklistChanged(Exception):
@@ -47,9 +46,9 @@ class Screening:
 
 
 class Gatekeeper:
-    def __init__(self, db: Database, settings: ModerationSettingsRepository | None = None) -> None:
-        self.settings = settings or ModerationSettingsRepository(db)
-        self.entries = BlocklistRepository(db)
+    def __init__(self, db: Storage, settings: ModerationSettingsStore | None = None) -> None:
+        self.settings = settings or db.moderation
+        self.entries = db.blocklist
         # Touched only on the screening thread.
         self._compiled: dict[int, tuple[tuple[BlocklistEntry, ...], Blocklist]] = {}
         self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="screening")

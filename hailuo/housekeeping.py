@@ -17,7 +17,7 @@ from pathlib import Path
 
 from hailuo.clock import Clock
 from hailuo.delivery import free_bytes
-from storage.jobs import JobRepository
+from storage.port import JobStore
 
 log = logging.getLogger(__name__)
 
@@ -30,7 +30,7 @@ class ImageSweeper:
 
     def __init__(
         self,
-        jobs: JobRepository,
+        jobs: JobStore,
         clock: Clock,
         *,
         retention: float,

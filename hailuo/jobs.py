@@ -27,14 +27,9 @@ from hailuo.spec import JobSpec
 from hailuo.status import JobStatus
 from hailuo.usage import UsageReport as UsageReport  # re-exported: cogs/admin.py imports it here
 from hailuo.usage import usage_report
-from storage.approvals import ApprovalRepository
-from storage.audit import AuditRepository
-from storage.db import Database
-from storage.guilds import GuildRepository
-from storage.jobs import Job, JobRepository, NewJob
-from storage.ledger import LedgerEntry, LedgerRepository
-from storage.moderation import BlockRepository, ModerationSettingsRepository
-from storage.port import UnitOfWork
+from storage.jobs import Job, NewJob
+from storage.ledger import LedgerEntry
+from storage.port import ModerationSettingsStore, Storage, UnitOfWork
 
 log = logging.getLogger(__name__)
 SCREEN_ATTEMPTS = 3  # screenings of one request while admins keep changing the blocklist
@@ -61,25 +56,25 @@ class JobDesk:
 
     def __init__(
         self,
-        db: Database,
+        db: Storage,
         *,
         clock: Clock,
         policy: PolicySource,
         on_created: Callable[[], None],
         notices: AdminNotifier | None = None,
-        moderation: ModerationSettingsRepository | None = None,
+        moderation: ModerationSettingsStore | None = None,
     ) -> None:
         self.db = db
-        self.jobs = JobRepository(db)
-        self.ledger = LedgerRepository(db)
-        self.guilds = GuildRepository(db)
-        self.blocks = BlockRepository(db)
+        self.jobs = db.jobs
+        self.ledger = db.ledger
+        self.guilds = db.guilds
+        self.blocks = db.blocks
         self.gate = Gatekeeper(db, moderation)
-        self.approvals = ApprovalRepository(db)
+        self.approvals = db.approvals
         self.clock = clock
         self.policy = policy
         self.budget_notices = BudgetNotices(self.guilds, clock, notices)
-        self.credits = Credits(db, self.ledger, AuditRepository(db), clock, policy)
+        self.credits = Credits(db, self.ledger, db.audit, clock, policy)
         # The desk answers for the credits too: a member's balance, an admin's grant or reset.
         self.balance = self.credits.balance
         self.grant = self.credits.grant

@@ -16,7 +16,7 @@ from hailuo.approval import ActionRefused
 from hailuo.errors import ProviderError
 from hailuo.status import JobStatus
 from providers.base import Provider
-from storage.jobs import JobRepository
+from storage.port import JobStore
 
 log = logging.getLogger(__name__)
 
@@ -27,7 +27,7 @@ FINISHED = frozenset({JobStatus.SUCCEEDED, JobStatus.DELIVERED})
 class FreshLinks:
     """The Fresh link button's service: the job's store and the providers, bound once."""
 
-    def __init__(self, jobs: JobRepository, providers: Mapping[str, Provider]) -> None:
+    def __init__(self, jobs: JobStore, providers: Mapping[str, Provider]) -> None:
         self._jobs = jobs
         self._providers = providers
 
@@ -37,7 +37,7 @@ class FreshLinks:
 
 
 async def fresh_url(
-    jobs: JobRepository, providers: Mapping[str, Provider], guild_id: int, job_id: int
+    jobs: JobStore, providers: Mapping[str, Provider], guild_id: int, job_id: int
 ) -> str:
     """A new URL of job ``job_id``'s video; raises ``ActionRefused`` with the reason."""
     job = await jobs.get(job_id)

@@ -41,16 +41,13 @@ from hailuo.folding import UNSPACED_SCRIPTS, ScreenViews, fold, screen_views
 from hailuo.folding import joined_runs as joined_runs  # re-exported: the screening tests use it
 from hailuo.messages import Term
 from storage.blocklist import BlocklistEntry, BlocklistKind
-from storage.db import Database
 from storage.moderation import (
     DAY,
     ApprovalMode,
     Block,
-    BlockRepository,
     ModerationSettings,
-    ModerationSettingsRepository,
-    StrikeRepository,
 )
+from storage.port import Storage
 
 log = logging.getLogger(__name__)
 
@@ -329,7 +326,7 @@ class StrikeOutcome:
 
 
 async def record_strike(
-    db: Database, clock: Clock, *, guild_id: int, user_id: int, job_id: int | None
+    db: Storage, clock: Clock, *, guild_id: int, user_id: int, job_id: int | None
 ) -> StrikeOutcome:
     """Count a provider moderation refusal; block the member at the server's threshold.
 
@@ -338,9 +335,9 @@ async def record_strike(
     One transaction: the strike, the block and their audit rows.
     """
     now = clock()
-    strikes, blocks = StrikeRepository(db), BlockRepository(db)
+    strikes, blocks = db.strikes, db.blocks
     async with db.transaction() as tx:
-        settings = await ModerationSettingsRepository(db).get(guild_id, tx)
+        settings = await db.moderation.get(guild_id, tx)
         counted = await strikes.add(
             guild_id, user_id, job_id=job_id, rule=STRIKE_RULE, now=now, tx=tx
         )

@@ -18,9 +18,9 @@ from hailuo.clock import Clock
 from hailuo.errors import UserInputError
 from hailuo.moderation import check_room, validate_entry
 from storage.audit import AuditAction, AuditPage
-from storage.blocklist import BlocklistEntry, BlocklistKind, BlocklistRepository
-from storage.db import Database
-from storage.moderation import ModerationSettings, ModerationSettingsRepository, SettingsChange
+from storage.blocklist import BlocklistEntry, BlocklistKind
+from storage.moderation import ModerationSettings, SettingsChange
+from storage.port import ModerationSettingsStore, Storage
 
 
 class ModerationAdmin:
@@ -28,15 +28,15 @@ class ModerationAdmin:
 
     def __init__(
         self,
-        db: Database,
+        db: Storage,
         *,
-        settings: ModerationSettingsRepository,
+        settings: ModerationSettingsStore,
         audit: AuditLog,
         clock: Clock,
     ) -> None:
         self.db = db
         self._settings = settings
-        self._entries = BlocklistRepository(db)
+        self._entries = db.blocklist
         self.audit = audit
         self.clock = clock
 

@@ -18,7 +18,8 @@ from hailuo.metrics import Metrics
 from hailuo.retry import Backoff
 from hailuo.status import JobStatus
 from providers.base import Provider
-from storage.jobs import Job, JobRepository
+from storage.jobs import Job
+from storage.port import JobStore
 
 
 @dataclass(frozen=True)
@@ -50,7 +51,7 @@ class Fail(Protocol):
 class StepKit:
     """Built once by the worker; the same objects for every step."""
 
-    jobs: JobRepository
+    jobs: JobStore
     providers: dict[str, Provider]
     config: WorkerConfig
     clock: Clock

@@ -41,7 +41,8 @@ from hailuo.status import JobStatus
 from hailuo.steps import Step, StepKit
 from providers.base import PreparedInput
 from providers.resilience import AccountAlerts, CircuitState, Resilience
-from storage.jobs import Job, JobRepository
+from storage.jobs import Job
+from storage.port import JobStore
 
 log = logging.getLogger(__name__)
 
@@ -271,7 +272,7 @@ class QueueForecast:
         return max(0.0, at - self._now)
 
 
-async def prepared_input(jobs: JobRepository, job: Job) -> PreparedInput:
+async def prepared_input(jobs: JobStore, job: Job) -> PreparedInput:
     """The job as a provider receives it: the spec and its stored images as data URLs."""
     stored = await jobs.images(job.id)
     urls = {role: _data_url(image.mime, image.data) for role, image in stored.items()}

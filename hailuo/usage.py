@@ -12,7 +12,7 @@ from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from hailuo.quotas import QuotaPolicy, budget_period, local_date
-from storage.ledger import LedgerRepository
+from storage.port import LedgerStore
 
 
 @dataclass(frozen=True)
@@ -29,7 +29,7 @@ class UsageReport:
 
 
 async def usage_report(
-    ledger: LedgerRepository,
+    ledger: LedgerStore,
     policy: QuotaPolicy,
     guild_id: int,
     now: float,

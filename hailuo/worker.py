@@ -45,7 +45,8 @@ from hailuo.steps import WorkerConfig as WorkerConfig  # re-exported: imported f
 from hailuo.submitting import INTERRUPTED_SUBMIT, Submitter
 from providers.base import Phase, PreparedInput, Provider, TaskState
 from providers.resilience import AccountAlerts, Resilience
-from storage.jobs import Job, JobRepository, StaleTransition
+from storage.jobs import Job, StaleTransition
+from storage.port import Storage
 
 log = logging.getLogger(__name__)
 
@@ -62,7 +63,7 @@ class WorkerDeps:
     (fixed caps from ``submit_caps``), no provider calls back, nothing is shrunk.
     """
 
-    jobs: JobRepository
+    storage: Storage
     providers: Mapping[str, Provider]
     order: tuple[str, ...]
     notifier: Notifier
@@ -82,7 +83,7 @@ class WorkerDeps:
 
 class Worker:
     def __init__(self, deps: WorkerDeps) -> None:
-        jobs, clock, config, notifier = deps.jobs, deps.clock, deps.config, deps.notifier
+        jobs, clock, config, notifier = deps.storage.jobs, deps.clock, deps.config, deps.notifier
         providers = dict(deps.providers)
         order = list(deps.order)
         self.jobs = jobs
@@ -101,7 +102,7 @@ class Worker:
             edit_interval=config.status_edit_interval,
             old_card_age=config.old_card_age,
         )
-        self.failures = Failures(jobs, clock, self.cards.show)
+        self.failures = Failures(deps.storage, clock, self.cards.show)
         kit = StepKit(
             jobs,
             providers,

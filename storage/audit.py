@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from storage.db import Database, Tx, statements
-from storage.port import UnitOfWork
+from storage.port import Storage, UnitOfWork
 
 
 class AuditAction(enum.StrEnum):
@@ -86,10 +86,10 @@ LIMIT :limit
 
 #: Told of each audit row once its transaction committed (``hailuo.audit`` mirrors it).
 AuditSink = Callable[[AuditEntry], Awaitable[None]]
-_sinks: weakref.WeakKeyDictionary[Database, AuditSink] = weakref.WeakKeyDictionary()
+_sinks: weakref.WeakKeyDictionary[Storage, AuditSink] = weakref.WeakKeyDictionary()
 
 
-def set_audit_sink(db: Database, sink: AuditSink | None) -> None:
+def set_audit_sink(db: Storage, sink: AuditSink | None) -> None:
     """Have ``sink`` told of every audit row committed through ``db`` (None: nobody)."""
     if sink is None:
         _sinks.pop(db, None)
