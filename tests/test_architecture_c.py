@@ -3,8 +3,11 @@
 - one function builds the core (``hailuo.assembly.build_core``): no other module of
   the program constructs a ``Worker``, a ``JobDesk`` or the services around them;
 - the core it returns is frozen and has no optional field to fill in later;
-- ``cogs/`` call the core's services and never import ``storage``;
-- the core sees storage's ``UnitOfWork`` port, never its SQLite ``Tx``.
+- ``cogs/`` (and ``bot.py``) call the core's services and never import ``storage`` nor reach
+  behind the desk into its repositories;
+- the core sees the storage port (``storage.port``: ``Storage``, ``UnitOfWork``, one
+  protocol per repository), never the SQLite engine, a ``Tx`` or SQL; each repository
+  call exists once, taking the caller's unit of work or running in its own.
 """
 
 from __future__ import annotations
@@ -140,6 +143,24 @@ def test_architecture_c_the_core_never_sees_a_tx_or_a_connection() -> None:
         if leaks & names_used(p)
     }
     assert offenders == {}
+
+
+def test_architecture_c_the_core_sees_the_storage_port_not_the_engine() -> None:
+    """Only the entry points (the builder, the operator CLI) name the SQLite engine or
+    build a repository; every service works with ``storage.port.Storage``."""
+    entry_points = {"assembly.py", "cli.py"}
+    offenders = []
+    for path in sources("hailuo", "cogs"):
+        if path.name in entry_points:
+            continue
+        if "storage.db" in imported(path):
+            offenders.append(f"{path.name} imports storage.db")
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Call):
+                name = getattr(node.func, "id", getattr(node.func, "attr", ""))
+                if name.endswith("Repository"):
+                    offenders.append(f"{path.name}:{node.lineno} builds {name}")
+    assert offenders == []
 
 
 def test_architecture_c_each_repository_call_exists_once() -> None:
