@@ -76,9 +76,7 @@ async def check_budgets(
 class BudgetNotices:
     """Records which budget notices are due (once per period) and posts them."""
 
-    def __init__(
-        self, guilds: GuildStore, clock: Clock, notifier: AdminNotifier | None
-    ) -> None:
+    def __init__(self, guilds: GuildStore, clock: Clock, notifier: AdminNotifier | None) -> None:
         self.guilds = guilds
         self.clock = clock
         self.notifier = notifier

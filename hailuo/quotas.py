@@ -337,7 +337,5 @@ class GuildPolicies:
 
     async def unblock(self, guild_id: int, user_id: int, actor_id: int) -> bool:
         """Lift the member's block; whether there was one."""
-        lifted = await self.blocks.unblock(
-            guild_id, user_id, by=actor_id, now=self.clock()
-        )
+        lifted = await self.blocks.unblock(guild_id, user_id, by=actor_id, now=self.clock())
         return lifted is not None

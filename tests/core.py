@@ -27,7 +27,8 @@ from providers.base import Provider
 from providers.resilience import Resilience
 from storage.approvals import ApprovalRequest
 from storage.db import Database
-from storage.jobs import Job, JobRepository, StoredImage
+from storage.jobs import Job, StoredImage
+from storage.port import JobStore
 from tests.support import FakeClock, RecordingNotifier
 
 
@@ -35,7 +36,7 @@ from tests.support import FakeClock, RecordingNotifier
 class Core:
     desk: JobDesk
     worker: Worker
-    jobs: JobRepository
+    jobs: JobStore
     notifier: RecordingNotifier
     clock: FakeClock
     metrics: Metrics
