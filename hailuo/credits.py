@@ -16,7 +16,7 @@ from hailuo.clock import Clock
 from hailuo.errors import UserInputError
 from hailuo.quotas import MAX_CREDITS, Balance, QuotaPolicy, current_period
 from storage.audit import AuditAction
-from storage.ledger import LedgerEntryKind, append_entry
+from storage.ledger import LedgerEntryKind
 from storage.port import AuditStore, LedgerStore, Storage, UnitOfWork
 
 #: Each server's quota policy, by guild id.
@@ -77,7 +77,7 @@ class Credits:
                 raise UserInputError(
                     "admin.take_too_many", amount=-amount, remaining=balance.remaining
                 )
-            await append_entry(
+            await self.ledger.append(
                 tx,
                 guild_id=guild_id,
                 user_id=user_id,
@@ -112,7 +112,7 @@ class Credits:
             target = max(0, balance.allowance - balance.reserved)
             delta = target - (balance.allowance + balance.adjusted - balance.used)
             if delta:
-                await append_entry(
+                await self.ledger.append(
                     tx,
                     guild_id=guild_id,
                     user_id=user_id,

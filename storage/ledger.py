@@ -140,6 +140,34 @@ class LedgerRepository:
     def __init__(self, db: Database) -> None:
         self.db = db
 
+    async def append(
+        self,
+        tx: UnitOfWork,
+        *,
+        guild_id: int,
+        user_id: int,
+        job_id: int | None,
+        kind: LedgerEntryKind,
+        delta: int,
+        period: str,
+        actor_id: int | None,
+        reason: str,
+        now: float,
+    ) -> int:
+        """Append one entry in the caller's unit of work (a grant or reset with its audit row)."""
+        return await append_entry(
+            tx,
+            guild_id=guild_id,
+            user_id=user_id,
+            job_id=job_id,
+            kind=kind,
+            delta=delta,
+            period=period,
+            actor_id=actor_id,
+            reason=reason,
+            now=now,
+        )
+
     async def usage(
         self, guild_id: int, user_id: int, period: str, tx: UnitOfWork | None = None
     ) -> PeriodUsage:

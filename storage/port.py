@@ -28,7 +28,7 @@ if TYPE_CHECKING:
     from storage.blocklist import BlocklistEntry, BlocklistKind
     from storage.guilds import GuildConfig, GuildSettings
     from storage.jobs import Job, NewJob, StoredImage
-    from storage.ledger import LedgerEntry, PeriodUsage, SpendRow
+    from storage.ledger import LedgerEntry, LedgerEntryKind, PeriodUsage, SpendRow
     from storage.moderation import Block, ModerationSettings, SettingsChange
 
 #: Work to do once a unit of work has committed (never if it rolled back).
@@ -103,6 +103,21 @@ class JobStore(Protocol):
 
 class LedgerStore(Protocol):
     """The append-only credit ledger and the sums read from it."""
+
+    async def append(
+        self,
+        tx: UnitOfWork,
+        *,
+        guild_id: int,
+        user_id: int,
+        job_id: int | None,
+        kind: LedgerEntryKind,
+        delta: int,
+        period: str,
+        actor_id: int | None,
+        reason: str,
+        now: float,
+    ) -> int: ...
 
     async def usage(
         self, guild_id: int, user_id: int, period: str, tx: UnitOfWork | None = None

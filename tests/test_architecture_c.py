@@ -160,6 +160,12 @@ def test_architecture_c_the_core_sees_the_storage_port_not_the_engine() -> None:
                 name = getattr(node.func, "id", getattr(node.func, "attr", ""))
                 if name.endswith("Repository"):
                     offenders.append(f"{path.name}:{node.lineno} builds {name}")
+            if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("storage"):
+                offenders += [
+                    f"{path.name}:{node.lineno} imports {alias.name}"
+                    for alias in node.names
+                    if alias.name.endswith("Repository") or alias.name in {"Tx", "Database"}
+                ]
     assert offenders == []
 
 
