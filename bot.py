@@ -1,8 +1,9 @@
 """Entry point: read the settings, open storage, build the services, run the Discord client.
 
-Every I/O object is built here, once, inside ``async with`` blocks, and
-handed in; nothing is configured at import time, so a test builds the same
-graph against simulators. A configuration mistake ends the program with one
+Every I/O object is opened here, once, inside ``async with`` blocks, and
+handed to ``hailuo.assembly.build_core`` with the Discord side's ports
+(``discord_ports``); nothing is configured at import time, so a test builds the
+same graph against simulators. A configuration mistake ends the program with one
 sentence on stderr and exit status 2, never a traceback.
 """
 
