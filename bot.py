@@ -1,8 +1,9 @@
 """Entry point: read the settings, open storage, build the services, run the Discord client.
 
-Every I/O object is built here, once, inside ``async with`` blocks, and
-handed in; nothing is configured at import time, so a test builds the same
-graph against simulators. A configuration mistake ends the program with one
+Every I/O object is opened here, once, inside ``async with`` blocks, and
+handed to ``hailuo.assembly.build_core`` with the Discord side's ports
+(``discord_ports``); nothing is configured at import time, so a test builds the
+same graph against simulators. A configuration mistake ends the program with one
 sentence on stderr and exit status 2, never a traceback.
 """
 
@@ -14,13 +15,11 @@ import contextlib
 import hashlib
 import json
 import logging
-import random
 import signal
 import sys
 from collections.abc import AsyncIterator, Callable, Coroutine
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import partial
-from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -30,10 +29,10 @@ import yarl
 from discord.ext import commands
 
 from cogs.admin import AdminCommands
-from cogs.approvals import APPROVAL_ITEMS, ApprovalEvents, build_queue_and_controls
+from cogs.approvals import APPROVAL_ITEMS, ApprovalEvents, DiscordApprovalNotifier
 from cogs.audit import AuditPageButton
 from cogs.commands import HailuoCommands
-from cogs.controls import CONTROL_ITEMS
+from cogs.controls import CONTROL_ITEMS, DiscordVideoRemover
 from cogs.errors import HailuoTree
 from cogs.links import FreshLinkButton
 from cogs.notifier import DiscordNotifier
@@ -64,44 +63,28 @@ from storage.db import Database, DatabaseOpenError
 from storage.guilds import GuildRepository
 from storage.jobs import JobRepository
 from storage.moderation import ModerationSettingsRepository
+from hailuo.assembly import Core, PortNeeds, Ports, build_core, temp_directory
+from hailuo.clock import Clock, system_clock
+from hailuo.delivery import sweep_temporary
+from hailuo.housekeeping import disk_has_room
+from hailuo.settings import Settings, SettingsError, load_settings
+from hailuo.web import HealthServer
+from providers.demo import DemoProvider
+from storage.db import Database, DatabaseOpenError
 
 log = logging.getLogger("hailuo")
 
 COMMANDS_HASH_KEY = "commands_hash"
 
 
-@dataclass
-class Services:
-    settings: Settings
-    db: Database
-    desk: JobDesk
-    worker: Worker
-    metrics: Metrics
-    clock: Clock
-    tokens: CallbackTokens | None = None
-    #: Routes others add to the bot's HTTP server: the demo's files (operator side) ...
-    mounts: list[Callable[[aiohttp.web.Application], None]] = field(default_factory=list)
-    #: ... and the provider callbacks (the only routes on the public side).
-    public_mounts: list[Callable[[aiohttp.web.Application], None]] = field(default_factory=list)
-    #: Each server's quota policy (the environment's defaults under what its admins set).
-    policies: GuildPolicies | None = None
-    #: The audit log: appends rows and mirrors every committed one to the log channel.
-    audit: AuditLog | None = None
-    #: The approval queue and the member's controls (cogs/approvals.py, cogs/controls.py).
-    approvals: ApprovalQueue | None = None
-    controls: JobControls | None = None
-    #: Jobs whose first answer is on its way (a job with no card waits for it).
-    first_answers: FirstAnswers = field(default_factory=FirstAnswers)
-    #: Fetches and checks ``/hailuo animate`` images (cogs/generate.py).
-    intake: ImageIntake | None = None
-    #: The per-channel queues of everything the bot posts and edits (cogs/outbox.py).
-    outbox: Outbox | None = None
+#: The bot's core as its cogs reach it (``bot.services``): built by ``hailuo.assembly``.
+Services = Core
 
 
 class HailuoBot(commands.Bot):
     def __init__(
         self,
-        build: Callable[[discord.Client], Services],
+        build: Callable[[discord.Client], Core],
         *,
         force_sync: bool = False,
         **options: Any,
@@ -116,6 +99,8 @@ class HailuoBot(commands.Bot):
         )
         # The services need the client (their notifier posts through it), so the
         # bot builds them from a factory once it exists.
+        #: The per-channel queues of everything the bot posts and edits (cogs/outbox.py).
+        self.outbox = Outbox()
         self.services = build(self)
         self.settings = self.services.settings
         self.desk = self.services.desk
@@ -128,7 +113,6 @@ class HailuoBot(commands.Bot):
 
     async def setup_hook(self) -> None:
         await self.add_cog(HailuoCommands(self))
-        assert self.services.policies is not None
         await self.add_cog(AdminCommands(self, self.services.policies))
         self.add_dynamic_items(AuditPageButton)
         await self.add_cog(ApprovalEvents(self))
@@ -154,7 +138,7 @@ class HailuoBot(commands.Bot):
             sort_keys=True,
         )
         digest = hashlib.sha256(definition.encode()).hexdigest()
-        stored = await self.desk.jobs.get_state(COMMANDS_HASH_KEY)
+        stored = await self.desk.remembered(COMMANDS_HASH_KEY)
         if stored == digest and not self.force_sync:
             log.info("commands unchanged; not syncing")
             return
@@ -162,7 +146,7 @@ class HailuoBot(commands.Bot):
         if guild is not None:
             self.tree.copy_global_to(guild=guild)
         synced = await self.tree.sync(guild=guild)
-        await self.desk.jobs.put_state(COMMANDS_HASH_KEY, digest)
+        await self.desk.remember(COMMANDS_HASH_KEY, digest)
         log.info("synced %d commands", len(synced))
 
     def gateway_connected(self) -> bool:
@@ -196,11 +180,9 @@ class HailuoBot(commands.Bot):
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(drain, timeout=min(5.0, _left(deadline, loop)))
         finally:
-            if self.services.outbox is not None:  # waiting posts are told, not left hanging
-                await self.services.outbox.close()
+            await self.outbox.close()  # waiting posts are told, not left hanging
             await super().close()
-            if self.services.intake is not None:
-                self.services.intake.workers.close()
+            self.services.close()
 
     async def _stop_worker(self, deadline: float) -> None:
         loop = asyncio.get_running_loop()
@@ -220,14 +202,12 @@ class HailuoBot(commands.Bot):
 
     def _drains(self) -> list[Coroutine[Any, Any, Any]]:
         """What is still on its way: admins' notices, audit rows, approval decisions."""
-        drains: list[Coroutine[Any, Any, Any]] = [self.desk.notices_sent()]
-        if self.services.audit is not None:
-            drains.append(self.services.audit.drained())
-        if self.services.approvals is not None:
-            drains.append(self.services.approvals.settled())
-        if self.services.outbox is not None:  # the last card edits still queued
-            drains.append(self.services.outbox.drained())
-        return drains
+        return [
+            self.desk.notices_sent(),
+            self.services.audit.drained(),
+            self.services.approvals.settled(),
+            self.outbox.drained(),  # the last card edits still queued
+        ]
 
 
 def _left(deadline: float, loop: asyncio.AbstractEventLoop) -> float:
@@ -241,6 +221,22 @@ def point_discord_at(settings: Settings) -> None:
     discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY = yarl.URL(settings.discord_gateway_url)
 
 
+def discord_ports(client: discord.Client, outbox: Outbox) -> Callable[[PortNeeds], Ports]:
+    """The core's ports on the Discord side: every post goes through ``client``, and
+    everything it creates or edits in a channel through that channel's ``outbox``."""
+
+    def ports(needs: PortNeeds) -> Ports:
+        return Ports(
+            notifier=DiscordNotifier(
+                client, outbox, cards=needs.cards, answers=needs.answers, clock=needs.clock
+            ),
+            approvals=DiscordApprovalNotifier(client),
+            remover=DiscordVideoRemover(client),
+        )
+
+    return ports
+
+
 def build_services(
     client: discord.Client,
     *,
@@ -248,109 +244,10 @@ def build_services(
     db: Database,
     session: aiohttp.ClientSession,
     clock: Clock,
-) -> Services:
-    """The whole object graph of the core, wired to ``client`` for what members see."""
-    metrics = Metrics()
-    # The environment's limits are the defaults; each server's admins may override them.
-    defaults = QuotaPolicy(
-        daily_credits=settings.daily_credits,
-        max_jobs_per_member=settings.max_jobs_per_member,
-        max_jobs_per_guild=settings.max_jobs_per_guild,
-    )
-    policies = GuildPolicies(GuildRepository(db), defaults, clock)
-    outbox = Outbox()
-    jobs = JobRepository(db)
-    first_answers = FirstAnswers()
-    notifier = DiscordNotifier(client, outbox, cards=jobs, answers=first_answers, clock=clock)
-    providers = build_providers(
-        settings.providers, session, timeout_seconds=settings.provider_timeout
-    )
-    tokens = CallbackTokens(jobs)
-    answering = accepting(providers, settings.freepik_webhook_secret)
-    # The demo's result URL is our own loopback server, so only its downloads may be private.
-    demos = [p for p in providers.values() if isinstance(p, DemoProvider)]
-    downloader = partial(
-        Downloader,
-        max_bytes=settings.max_video_bytes,
-        directory=temp_directory(settings),
-        min_free=settings.min_free_bytes,
-    )
-    own = downloader(allow_private=True)
-    worker = Worker(
-        jobs,
-        providers,
-        list(settings.provider_names),
-        capabilities=TABLE,
-        notifier=notifier,
-        downloader=downloader(allow_private=settings.allow_private_urls),
-        clock=clock,
-        rng=random.Random(),  # noqa: S311 - retry jitter, not security
-        metrics=metrics,
-        config=WorkerConfig(
-            poll_seconds=settings.poll_seconds,
-            default_upload_limit=settings.default_upload_limit,
-            queue_deadline=settings.queue_timeout,
-        ),
-        prepare=partial(prepared_input, jobs),
-        submit_caps={p.name: p.submits_per_minute for p in settings.providers},
-        callback_url=(
-            callback_urls(tokens, settings.public_url, answering) if settings.public_url else None
-        ),
-        downloaders={demo.name: own for demo in demos},
-        shrinker=Shrinker(settings.ffmpeg, timeout=settings.shrink_timeout),
-    )
-    callbacks = CallbackRoutes(
-        tokens,
-        poll=worker.poll_soon,
-        providers=answering,
-        clock=clock,
-        freepik_secret=settings.freepik_webhook_secret,
-    )
-    # HAILUO_APPROVAL is the approval mode of every server that has not chosen its own.
-    moderation = ModerationSettingsRepository(
-        db, defaults=ModerationSettings(0, approval_mode=ApprovalMode(settings.approval))
-    )
-    desk = JobDesk(
-        db,
-        clock=clock,
-        policy=policies,
-        on_created=worker.wake,
-        notices=notifier,
-        moderation=moderation,
-    )
-    worker.sweeps.append(ImageSweeper(jobs, clock, retention=settings.image_retention).sweep)
-    mounts: list[Callable[[aiohttp.web.Application], None]] = [demo.mount for demo in demos]
-    audit = AuditLog(db, notifier, clock=clock)
-    approvals, controls = build_queue_and_controls(
-        client, db, desk=desk, worker=worker, audit=audit, status=notifier, clock=clock
-    )
-    # Jobs that ended with no card just before a restart tell their members once.
-    worker.sweeps.append(CardlessSweep(jobs, notifier, clock))
-    return Services(
-        settings,
-        db,
-        desk,
-        worker,
-        metrics,
-        clock,
-        tokens,
-        mounts,
-        public_mounts=[callbacks.mount],
-        policies=policies,
-        audit=audit,
-        approvals=approvals,
-        controls=controls,
-        first_answers=first_answers,
-        intake=ImageIntake(
-            session, in_flight=desk.guilds.in_flight, policy=policies, workers=ImageWorkers()
-        ),
-        outbox=outbox,
-    )
-
-
-def temp_directory(settings: Settings) -> Path:
-    """Where downloads are written: beside the database, on its volume, never /tmp."""
-    return settings.database.parent / "tmp"
+) -> Core:
+    """The whole object graph of the core (``hailuo.assembly``), wired to ``client``."""
+    outbox = client.outbox if isinstance(client, HailuoBot) else Outbox()
+    return build_core(settings, db, session, clock, discord_ports(client, outbox))
 
 
 @dataclass
@@ -376,8 +273,7 @@ async def application(
         async with aiohttp.ClientSession() as session:
             build = partial(build_services, settings=settings, db=db, session=session, clock=clock)
             bot = HailuoBot(build, force_sync=force_sync, **bot_options)
-            if bot.services.tokens is not None:
-                await bot.services.tokens.load()
+            await bot.services.start()
             if settings.demo_mode:
                 log.warning(
                     "Demo mode: no provider key is set, so videos are rendered locally "
@@ -388,7 +284,7 @@ async def application(
                 port=settings.http_port,
                 gateway_connected=bot.gateway_connected,
                 database_ok=lambda: db.heartbeat(str(clock())),
-                jobs_by_state=bot.desk.jobs.count_by_status,
+                jobs_by_state=bot.desk.count_by_status,
                 metrics=bot.metrics,
                 mounts=bot.services.mounts,
                 public_mounts=bot.services.public_mounts,

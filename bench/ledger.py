@@ -40,7 +40,6 @@ from hailuo.model.spec import JobSpec, Mode
 from hailuo.model.status import JobStatus
 from hailuo.money.quotas import GuildPolicies, QuotaPolicy, current_period
 from storage.db import Database
-from storage.guilds import GuildRepository
 
 GUILD = 1
 SPEC = JobSpec(mode=Mode.TEXT, prompt="a benchmark")
@@ -121,7 +120,7 @@ async def level(folder: Path, writers: int, ops: int, history: int = 0) -> dict[
         defaults = QuotaPolicy(
             daily_credits=PLENTY, max_jobs_per_member=PLENTY, max_jobs_per_guild=PLENTY
         )
-        policies = GuildPolicies(GuildRepository(db), defaults, time.time)
+        policies = GuildPolicies(db, defaults, time.time)
         await policies.set_budget(GUILD, 0, daily=PLENTY, monthly=None)
         desk = JobDesk(db, clock=time.time, policy=policies, on_created=lambda: None)
         each = max(1, ops // writers)

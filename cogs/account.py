@@ -12,6 +12,10 @@ from hailuo.i18n.messages import CATALOG, FALLBACK_LOCALE, render
 from hailuo.model.errors import UserInputError
 from hailuo.money.quotas import AllowancePeriod, QuotaPolicy
 from storage.ledger import LedgerEntry, LedgerEntryKind
+from hailuo.errors import UserInputError
+from hailuo.messages import CATALOG, FALLBACK_LOCALE, render
+from hailuo.quotas import AllowancePeriod, QuotaPolicy
+from hailuo.records import LedgerEntry, LedgerEntryKind
 
 if TYPE_CHECKING:
     from bot import HailuoBot
@@ -110,7 +114,7 @@ async def quota(bot: HailuoBot, interaction: discord.Interaction) -> None:
     if balance.adjusted:
         lines.append(render("quota.adjusted", locale, amount=balance.adjusted))
     lines.append(render("quota.costs", locale, costs=cost_list(policy, locale)))
-    recent = await bot.desk.ledger.recent(guild_id, interaction.user.id, RECENT_LINES)
+    recent = await bot.desk.recent_ledger(guild_id, interaction.user.id, RECENT_LINES)
     if recent:
         lines.append(render("quota.recent", locale))
         lines += [ledger_line(entry, locale) for entry in recent]
@@ -122,7 +126,7 @@ async def quota(bot: HailuoBot, interaction: discord.Interaction) -> None:
 async def jobs(bot: HailuoBot, interaction: discord.Interaction) -> None:
     guild_id = _guild_id(interaction)
     locale = str(interaction.locale)
-    recent = await bot.desk.jobs.recent_for_member(guild_id, interaction.user.id, RECENT_JOBS)
+    recent = await bot.desk.recent(guild_id, interaction.user.id, RECENT_JOBS)
     lines = [
         render(
             "jobs.line",

@@ -18,6 +18,8 @@ import discord
 from cogs.notifier import DiscordNotifier
 from hailuo.jobs.notify import StatusView
 from hailuo.model.job import Job
+from hailuo.notify import StatusView
+from hailuo.records import Job
 
 if TYPE_CHECKING:
     from bot import HailuoBot
@@ -46,13 +48,12 @@ async def first_answer_failed(bot: HailuoBot, job: Job, error: BaseException) ->
     if answer_refused(error):
         code = getattr(error, "code", None)
         log.warning("first answer of job %d refused (code %s): withdrawing it", job.id, code)
-        controls = bot.services.controls
-        if controls is not None and await controls.withdraw_unanswered(job.id) is not None:
+        if await bot.services.controls.withdraw_unanswered(job.id) is not None:
             return
     else:
         log.warning("first answer of job %d: outcome unknown (%s)", job.id, type(error).__name__)
-    fresh = await bot.desk.jobs.get(job.id) or job
-    notifier = bot.worker.notifier
+    fresh = await bot.desk.get(job.id) or job
+    notifier = bot.services.notifier
     if isinstance(notifier, DiscordNotifier):
         await notifier.post_card(fresh)
 
@@ -60,6 +61,6 @@ async def first_answer_failed(bot: HailuoBot, job: Job, error: BaseException) ->
 async def catch_up(bot: HailuoBot, job: Job) -> None:
     """Show on the card what the job became while its first answer was on its way (the
     worker found no card to edit then)."""
-    fresh = await bot.desk.jobs.get(job.id)
+    fresh = await bot.desk.get(job.id)
     if fresh is not None and fresh.status is not job.status and fresh.status_message_id:
-        await bot.worker.notifier.show_status(StatusView(job=fresh))
+        await bot.services.notifier.show_status(StatusView(job=fresh))

@@ -26,7 +26,6 @@ from discord.ext import commands
 from cogs.controls import (
     JOB,
     ControlsView,
-    DiscordVideoRemover,
     JobButton,
     actor_of,
     guarded,
@@ -44,6 +43,10 @@ from hailuo.model.job import Job, StoredImage
 from hailuo.moderation.approval import Actor, ApprovalQueue, StatusNotifier
 from storage.approvals import ApprovalDecision, ApprovalRequest
 from storage.db import Database
+from hailuo.approval import Actor, ApprovalQueue
+from hailuo.messages import render
+from hailuo.notify import PostFailed
+from hailuo.records import ApprovalDecision, ApprovalRequest, Job, StoredImage
 
 if TYPE_CHECKING:
     from bot import HailuoBot
@@ -63,9 +66,7 @@ _COLOURS = {
 
 
 def queue_of(interaction: discord.Interaction) -> ApprovalQueue:
-    queue = hailuo_bot(interaction).services.approvals
-    assert queue is not None, "ApprovalQueue is built in bot.build_services"
-    return queue
+    return hailuo_bot(interaction).services.approvals
 
 
 async def deciding(interaction: discord.Interaction, job_id: int) -> tuple[int, Actor]:
@@ -253,35 +254,3 @@ class DiscordApprovalNotifier:
         except discord.HTTPException as exc:
             # Best effort: the decision is stored, and a press on a stale button is refused.
             log.warning("approval message of job %d not edited: %s", job.id, exc.status)
-
-
-def build_queue_and_controls(
-    client: discord.Client,
-    db: Database,
-    *,
-    desk: JobDesk,
-    worker: Worker,
-    audit: AuditRecorder,
-    status: StatusNotifier,
-    clock: Clock,
-) -> tuple[ApprovalQueue, JobControls]:
-    """The approval queue (swept by the worker's tick) and the member's controls."""
-    queue = ApprovalQueue(
-        db,
-        clock=clock,
-        status=status,
-        notifier=DiscordApprovalNotifier(client),
-        on_queued=worker.wake,
-        settings=desk.gate.settings,
-        policy=desk.policy,
-    )
-    worker.sweeps.append(queue.sweep)
-    controls = JobControls(
-        db,
-        desk=desk,
-        approvals=queue,
-        audit=audit,
-        remover=DiscordVideoRemover(client),
-        clock=clock,
-    )
-    return queue, controls

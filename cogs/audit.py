@@ -19,6 +19,8 @@ from cogs.errors import answer_privately
 from hailuo.clock import to_datetime
 from hailuo.i18n.messages import render
 from storage.audit import AuditAction, AuditEntry, AuditPage
+from hailuo.messages import render
+from hailuo.records import AuditAction, AuditEntry, AuditPage
 
 if TYPE_CHECKING:
     from bot import HailuoBot
@@ -179,11 +181,11 @@ class AuditPageButton(
             await answer_privately(interaction, render("admin.manage_guild", locale))
             return
         bot: HailuoBot = interaction.client  # type: ignore[assignment]
-        audit = bot.services.audit
-        if interaction.guild_id is None or audit is None or self.ref is None:
+        audit = bot.services.moderation
+        if interaction.guild_id is None or self.ref is None:
             await answer_privately(interaction, render("error.guild_only", locale))
             return
-        page = await audit.page(
+        page = await audit.audit_page(
             interaction.guild_id,
             member=self.member,
             action=self.action,
@@ -192,7 +194,7 @@ class AuditPageButton(
             limit=PAGE_SIZE,
         )
         if not page.entries and self.way == "n":  # nothing newer any more: the newest page
-            page = await audit.page(
+            page = await audit.audit_page(
                 interaction.guild_id, member=self.member, action=self.action, limit=PAGE_SIZE
             )
         embed, view = audit_page(page, locale, member=self.member, action=self.action)

@@ -30,6 +30,13 @@ from hailuo.model.errors import UserInputError
 from hailuo.model.job import Job
 from hailuo.model.status import JobStatus
 from hailuo.moderation.approval import Actor
+from hailuo.approval import Actor
+from hailuo.controls import CANCELLABLE, REROLLABLE, JobControls, JobInfo
+from hailuo.errors import UserInputError
+from hailuo.messages import render
+from hailuo.notify import PostFailed
+from hailuo.records import Job
+from hailuo.status import JobStatus
 
 if TYPE_CHECKING:
     from bot import HailuoBot
@@ -44,9 +51,7 @@ def hailuo_bot(interaction: discord.Interaction) -> HailuoBot:
 
 
 def controls_of(interaction: discord.Interaction) -> JobControls:
-    controls = hailuo_bot(interaction).services.controls
-    assert controls is not None, "JobControls is built in bot.build_services"
-    return controls
+    return hailuo_bot(interaction).services.controls
 
 
 def actor_of(interaction: discord.Interaction, channel_id: int | None = None) -> Actor:
@@ -249,7 +254,7 @@ class ConfirmRerollButton(JobButton, template=rf"hailuo:reroll-ok:{JOB}"):
         if job is not None:
             from cogs.answers import catch_up  # here: cogs.answers imports us
 
-            bot.worker.wake()
+            bot.desk.wake()
             await catch_up(bot, job)
 
     async def _reroll(
@@ -281,7 +286,7 @@ class ConfirmRerollButton(JobButton, template=rf"hailuo:reroll-ok:{JOB}"):
             # It ends with a new card that mentions the member (hailuo.jobs.cards).
             log.warning("could not post the card of re-roll %d: %s", job.id, exc.status)
             return job
-        await bot.desk.jobs.set_status_message(job.id, job.channel_id, card.id, bot.clock())
+        await bot.desk.attach_card(job.id, job.channel_id, card.id)
         return job
 
 
@@ -397,7 +402,7 @@ class ControlCommands(commands.Cog):
         self, interaction: discord.Interaction, current: str
     ) -> list[app_commands.Choice[int]]:
         controls = self.bot.services.controls
-        if controls is None or interaction.guild_id is None:
+        if interaction.guild_id is None:
             return []
         locale = str(interaction.locale)
         typed = str(current).strip().lstrip("#")

@@ -160,12 +160,10 @@ async def text(bot: HailuoBot, interaction: discord.Interaction, spec: JobSpec) 
             return
         bot.metrics.interaction_answered(time.monotonic() - started)
         if callback.message_id is not None:
-            await bot.desk.jobs.set_status_message(
-                job.id, channel_id, callback.message_id, bot.clock()
-            )
+            await bot.desk.attach_card(job.id, channel_id, callback.message_id)
     finally:
         answers.end(interaction.id)
-    bot.worker.wake()
+    bot.desk.wake()
     await catch_up(bot, job)
     await _tell_camera_notes(interaction, spec)
 
@@ -200,22 +198,19 @@ async def animate(
     started = time.monotonic()
     guild_id, channel_id = _guild_ids(interaction)
     locale = str(interaction.locale)
-    plan = capabilities.image_plan(
-        bot.settings.provider_names if serving is None else serving, TABLE
-    )
+    intake = bot.services.intake
+    plan = intake.plan(bot.settings.provider_names if serving is None else serving)
     frames = {"first": image} if last_frame is None else {"first": image, "last": last_frame}
     for role, attachment in frames.items():
         with _frame(role, locale):
-            images.check_declared(
+            intake.check_declared(
+                plan,
                 content_type=attachment.content_type,
                 size=attachment.size,
                 width=attachment.width,
                 height=attachment.height,
-                rules=plan.check,
             )
     await _precheck(bot, interaction, spec, guild_id, channel_id)
-    intake = bot.services.intake
-    assert intake is not None, "ImageIntake is built in bot.build_services"
     # Counted against the in-flight caps until the job's row exists; refused before any download.
     async with intake.checking(guild_id, interaction.user.id):
         await _check_images(bot, intake, interaction, spec, plan, frames, started)
@@ -252,7 +247,7 @@ async def _check_images(
         return
     if message_id is not None:
         await _edit(bot, channel_id, message_id, status_embed(job), controls_view(job))
-    bot.worker.wake()
+    bot.desk.wake()
     await _tell_camera_notes(interaction, spec)
 
 

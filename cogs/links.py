@@ -15,6 +15,8 @@ from cogs.controls import ControlsView, JobButton, guild_of, hailuo_bot
 from hailuo.i18n.messages import render
 from hailuo.jobs.links import fresh_url
 from hailuo.model.job import Job
+from hailuo.messages import render
+from hailuo.records import Job
 
 JOB = r"(?P<job>[0-9]{1,19})"
 
@@ -26,9 +28,7 @@ class FreshLinkButton(JobButton, template=rf"hailuo:fresh:{JOB}"):
 
     async def pressed(self, interaction: discord.Interaction) -> None:
         bot = hailuo_bot(interaction)
-        url = await fresh_url(
-            bot.desk.jobs, bot.worker.providers, guild_of(interaction), self.job_id
-        )
+        url = await bot.services.links.fresh_url(guild_of(interaction), self.job_id)
         text = render("control.fresh.done", str(interaction.locale), job_id=self.job_id, url=url)
         await interaction.response.send_message(
             text, ephemeral=True, allowed_mentions=discord.AllowedMentions.none()

@@ -35,6 +35,21 @@ from storage.moderation import ModerationSettingsRepository
 if TYPE_CHECKING:
     from bot import HailuoBot
     from hailuo.moderation.audit import AuditLog
+from hailuo.errors import UserInputError
+from hailuo.messages import Term, render
+from hailuo.moderation import DEFAULT_LABEL
+from hailuo.records import (
+    DAY,
+    ApprovalMode,
+    AuditAction,
+    BlocklistKind,
+    ModerationSettings,
+    SettingsChange,
+)
+
+if TYPE_CHECKING:
+    from bot import HailuoBot
+    from hailuo.moderation_admin import ModerationAdmin
 
 HOUR = 3600
 _SET_OPTIONS = {"generate": "allowed_role_ids", "trusted": "trusted_role_ids"}
@@ -117,18 +132,8 @@ class ModerationAdminCommands(commands.Cog):
     )
 
     @property
-    def _settings(self) -> ModerationSettingsRepository:
-        return self.bot.desk.gate.settings
-
-    @property
-    def _entries(self) -> BlocklistRepository:
-        return BlocklistRepository(self.bot.services.db)
-
-    @property
-    def _audit(self) -> AuditLog:
-        audit = self.bot.services.audit
-        assert audit is not None
-        return audit
+    def _admin(self) -> ModerationAdmin:
+        return self.bot.services.moderation
 
     async def _show(
         self, interaction: discord.Interaction, change: SettingsChange | None = None
@@ -136,8 +141,8 @@ class ModerationAdminCommands(commands.Cog):
         """Answer with the settings view, after a line naming what changed (if asked to)."""
         locale = str(interaction.locale)
         guild_id = _guild_id(interaction)
-        settings = change.new if change else await self._settings.get(guild_id)
-        count = len(await self._entries.entries(guild_id))
+        settings = change.new if change else await self._admin.settings(guild_id)
+        count = len(await self._admin.entries(guild_id))
         text = None
         if change is not None:
             names = ", ".join(change.changed)
@@ -154,11 +159,8 @@ class ModerationAdminCommands(commands.Cog):
         )
 
     async def _update(self, interaction: discord.Interaction, changes: Mapping[str, Any]) -> None:
-        change = await self._settings.update(
-            _guild_id(interaction),
-            changes,
-            actor_id=interaction.user.id,
-            now=self.bot.clock(),
+        change = await self._admin.update(
+            _guild_id(interaction), changes, actor_id=interaction.user.id
         )
         await self._show(interaction, change)
 
@@ -220,7 +222,7 @@ class ModerationAdminCommands(commands.Cog):
         action: Literal["add", "remove", "all"],
         channel: discord.TextChannel | None = None,
     ) -> None:
-        current = (await self._settings.get(_guild_id(interaction))).allowed_channel_ids
+        current = (await self._admin.settings(_guild_id(interaction))).allowed_channel_ids
         if action == "all":
             await self._update(interaction, {"allowed_channel_ids": frozenset()})
             return
@@ -244,7 +246,7 @@ class ModerationAdminCommands(commands.Cog):
         role: discord.Role | None = None,
     ) -> None:
         name = _SET_OPTIONS[which]
-        current: frozenset[int] = getattr(await self._settings.get(_guild_id(interaction)), name)
+        current: frozenset[int] = getattr(await self._admin.settings(_guild_id(interaction)), name)
         if action == "clear":
             await self._update(interaction, {name: frozenset()})
             return
@@ -266,21 +268,13 @@ class ModerationAdminCommands(commands.Cog):
         text: app_commands.Range[str, 1, 200],
         label: app_commands.Range[str, 0, 100] = "",
     ) -> None:
-        guild_id = _guild_id(interaction)
-        entry_kind = BlocklistKind(kind)
-        stored = validate_entry(entry_kind, text)
         locale = str(interaction.locale)
-        entries = await self._entries.entries(guild_id)
-        existing = next((e for e in entries if e.kind is entry_kind and e.text == stored), None)
-        if existing is None:
-            check_room(entry_kind, entries)
-        entry = existing or await self._entries.add(
-            guild_id,
-            entry_kind,
-            stored,
-            label=label.strip(),
-            added_by=interaction.user.id,
-            now=self.bot.clock(),
+        entry = await self._admin.add_entry(
+            _guild_id(interaction),
+            BlocklistKind(kind),
+            text,
+            label=label,
+            actor_id=interaction.user.id,
         )
         reply = render(
             "blocklist.added",
@@ -294,18 +288,16 @@ class ModerationAdminCommands(commands.Cog):
     @blocklist.command(name="remove", description="Remove a blocklist entry by its number")
     @app_commands.describe(entry="The entry's number (#) from /hailuo-admin blocklist list")
     async def blocklist_remove(self, interaction: discord.Interaction, entry: int) -> None:
-        removed = await self._entries.remove(
-            _guild_id(interaction), entry, by=interaction.user.id, now=self.bot.clock()
+        removed = await self._admin.remove_entry(
+            _guild_id(interaction), entry, actor_id=interaction.user.id
         )
-        if removed is None:
-            raise UserInputError("blocklist.missing", id=entry)
         reply = render("blocklist.removed", str(interaction.locale), id=removed.id)
         await interaction.response.send_message(reply, ephemeral=True)
 
     @blocklist.command(name="list", description="This server's blocklist")
     async def blocklist_list(self, interaction: discord.Interaction) -> None:
         locale = str(interaction.locale)
-        entries = await self._entries.entries(_guild_id(interaction))
+        entries = await self._admin.entries(_guild_id(interaction))
         lines = [
             render(
                 "blocklist.line",
@@ -344,7 +336,7 @@ class ModerationAdminCommands(commands.Cog):
         locale = str(interaction.locale)
         kind = AuditAction(action) if action else None
         member_id = member.id if member is not None else None
-        page = await self._audit.page(
+        page = await self._admin.audit_page(
             _guild_id(interaction),
             member=member_id,
             action=kind,

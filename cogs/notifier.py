@@ -53,6 +53,7 @@ from hailuo.jobs.notify import (
 )
 from hailuo.model.job import Job
 from storage.audit import AuditEntry
+from hailuo.records import AuditEntry, Job
 
 log = logging.getLogger(__name__)
 

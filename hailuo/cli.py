@@ -12,13 +12,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
+import dataclasses
 import logging
-import random
 import shutil
 import sys
 import tempfile
 from dataclasses import dataclass
-from functools import partial
 from pathlib import Path
 from typing import TextIO
 
@@ -48,6 +48,27 @@ from providers.registry import TABLE, build_providers
 from storage.audit import AuditEntry
 from storage.db import Database
 from storage.jobs import JobRepository
+from hailuo import images
+from hailuo.assembly import Parts, Ports, build_core
+from hailuo.capabilities import image_plan, serving_providers
+from hailuo.channel_check import check_channels
+from hailuo.clock import system_clock
+from hailuo.errors import HailuoError, ProviderError, ProviderErrorKind
+from hailuo.jobs import JobRequest
+from hailuo.messages import render
+from hailuo.notify import AdminNotice, PostFailed, Shrunk, StatusView
+from hailuo.quotas import QuotaPolicy
+from hailuo.records import ApprovalRequest, AuditEntry, Job, StoredImage
+from hailuo.settings import DEMO, PROVIDER_NAMES, Settings, SettingsError, load_settings
+from hailuo.spec import JobSpec, Mode
+from hailuo.status import JobStatus
+from hailuo.status_text import status_line
+from hailuo.worker import WorkerConfig
+from providers.base import Provider
+from providers.demo import DemoProvider, ffmpeg_path
+from providers.registry import build_providers
+from storage.channels import ConfiguredChannel, configured_channels
+from storage.db import Database, DatabaseOpenError
 
 log = logging.getLogger(__name__)
 
@@ -106,6 +127,25 @@ class CliNotifier:
 
     async def log_event(self, channel_id: int, entry: AuditEntry) -> None:
         """The CLI's throw-away server has no log channel: nothing to mirror."""
+
+
+class _NoModerators:
+    """``ApprovalNotifier`` of the CLI: its server holds nothing for approval."""
+
+    async def post_request(
+        self, channel_id: int, job: Job, request: ApprovalRequest, image: StoredImage | None
+    ) -> int:
+        raise PostFailed("the command line has no moderators")
+
+    async def show_decision(self, job: Job, request: ApprovalRequest) -> None:
+        return None
+
+
+class _NoChannel:
+    """``VideoRemover`` of the CLI: nothing is posted, so nothing is removed."""
+
+    async def remove_video(self, job: Job) -> bool:
+        return False
 
 
 @dataclass(frozen=True)
@@ -186,38 +226,35 @@ async def _run_one(
         await runner.setup()
         await web.TCPSite(runner, "127.0.0.1", 0).start()
         providers[DEMO] = demo
-    jobs = JobRepository(db)
     notifier = CliNotifier(request.out, stream)
-    metrics = Metrics()
+    (workdir / "tmp").mkdir()  # the downloads' directory, beside the database as in the bot
     poll = min(settings.poll_seconds, 1.0) if order == [DEMO] else settings.poll_seconds
-    caps = {p.name: p.submits_per_minute for p in chosen}
-    worker = Worker(
-        jobs,
-        providers,
-        order,
-        capabilities=TABLE,
-        notifier=notifier,
-        downloader=Downloader(
-            max_bytes=settings.max_video_bytes, allow_private=settings.allow_private_urls
-        ),
-        downloaders={DEMO: Downloader(max_bytes=settings.max_video_bytes, allow_private=True)},
-        clock=system_clock,
-        rng=random.Random(),  # noqa: S311 - retry jitter, not security
-        metrics=metrics,
-        config=WorkerConfig(
-            poll_seconds=poll,
-            default_upload_limit=settings.max_video_bytes,
-            queue_deadline=settings.queue_timeout,
-        ),
-        prepare=partial(prepared_input, jobs),
-        submit_caps=caps,
+    # The bot's core on a throw-away server: nothing held for approval, no callbacks.
+    local = dataclasses.replace(
+        settings,
+        database=workdir / "cli.sqlite3",
+        providers=chosen,
+        public_url=None,
+        approval="off",
     )
-    policy = QuotaPolicy(daily_credits=100, max_jobs_per_member=5, max_jobs_per_guild=5)
-
-    async def policy_for(guild_id: int) -> QuotaPolicy:
-        return policy
-
-    desk = JobDesk(db, clock=system_clock, policy=policy_for, on_created=worker.wake)
+    core = build_core(
+        local,
+        db,
+        session,
+        system_clock,
+        Ports(notifier=notifier, approvals=_NoModerators(), remover=_NoChannel()),
+        Parts(
+            providers={name: providers[name] for name in order},
+            quota=QuotaPolicy(daily_credits=100, max_jobs_per_member=5, max_jobs_per_guild=5),
+            # A terminal has no upload limit: the whole file is written to --out.
+            config=WorkerConfig(
+                poll_seconds=poll,
+                default_upload_limit=settings.max_video_bytes,
+                queue_deadline=settings.queue_timeout,
+            ),
+        ),
+    )
+    desk, worker = core.desk, core.worker
     stop = asyncio.Event()
     try:
         job = await desk.create(
@@ -229,9 +266,10 @@ async def _run_one(
         worker.wake()
         await loop
     finally:
+        core.close()
         if runner is not None:
             await runner.cleanup()
-    final = await jobs.get(job.id)
+    final = await desk.get(job.id)
     if final is not None and final.status is JobStatus.DELIVERED and notifier.link is None:
         print(f"wrote {request.out} ({final.delivery_bytes} bytes)", file=stream)
         return 0

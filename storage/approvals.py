@@ -15,8 +15,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from storage.audit import AuditAction, append_audit
-from storage.db import Database, Tx
-from storage.moderation import within
+from storage.db import Database, Tx, within
+from storage.port import UnitOfWork
 
 
 class ApprovalDecision(enum.StrEnum):
@@ -101,7 +101,7 @@ class ApprovalRepository:
         *,
         now: float,
         expires_at: float,
-        tx: Tx | None = None,
+        tx: UnitOfWork | None = None,
     ) -> ApprovalRequest:
         """Open the request; give the ``tx`` that creates the held job."""
         async with within(self.db, tx) as own:
@@ -114,7 +114,7 @@ class ApprovalRepository:
         return _request(row) if row is not None else None
 
     async def set_mod_message(
-        self, job_id: int, channel_id: int, message_id: int, tx: Tx | None = None
+        self, job_id: int, channel_id: int, message_id: int, tx: UnitOfWork | None = None
     ) -> None:
         params = {"job": job_id, "channel": channel_id, "message": message_id}
         async with within(self.db, tx) as own:
@@ -129,7 +129,7 @@ class ApprovalRepository:
         by: int | None,
         now: float,
         reason: str = "",
-        tx: Tx | None = None,
+        tx: UnitOfWork | None = None,
     ) -> DecisionResult:
         """Write the decision if nobody has; the winner's audit row commits with it."""
         params = {"job": job_id, "decision": decision.value, "by": by, "reason": reason}

@@ -15,7 +15,8 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from storage.db import Database, Tx
+from storage.db import Database, Tx, statements
+from storage.port import Storage, UnitOfWork
 
 
 class AuditAction(enum.StrEnum):
@@ -86,7 +87,7 @@ LIMIT :limit
 AuditSink = Callable[[AuditEntry], Awaitable[None]]
 
 
-def set_audit_sink(db: Database, sink: AuditSink | None) -> None:
+def set_audit_sink(db: Storage, sink: AuditSink | None) -> None:
     """Have ``sink`` told of every audit row committed through ``db`` (None: nobody)."""
     db.audit_sink = sink
 
@@ -139,7 +140,7 @@ class AuditRepository:
         job_id: int | None = None,
         target_user_id: int | None = None,
         details: Mapping[str, Any] | None = None,
-        tx: Tx | None = None,
+        tx: UnitOfWork | None = None,
     ) -> int:
         """Append one entry (inside ``tx`` when given, so it commits with the change)."""
         params: dict[str, Any] = {
@@ -152,7 +153,7 @@ class AuditRepository:
             "details": details,
         }
         if tx is not None:
-            return await append_audit(tx, **params)
+            return await append_audit(statements(tx), **params)
         async with self.db.transaction() as own:
             return await append_audit(own, **params)
 

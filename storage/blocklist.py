@@ -2,8 +2,9 @@
 
 Only storage: ``hailuo.moderation.screening.validate_entry`` checks an entry before
 ``add``, and ``hailuo.moderation.screening.Blocklist`` compiles what ``entries`` returns.
-Adding or removing an entry is audited as ``setting_changed``; the audit row
-names the entry's id, kind and label, not its text.
+The audit row of a change (``setting_changed``, naming the entry's id, kind and
+label, not its text) is the caller's: ``hailuo.moderation.admin`` writes it in
+the same unit of work.
 """
 
 from __future__ import annotations
@@ -12,9 +13,8 @@ import enum
 from dataclasses import dataclass
 from typing import Any
 
-from storage.audit import AuditAction, append_audit
-from storage.db import Database, Tx
-from storage.moderation import within
+from storage.db import Database, within
+from storage.port import UnitOfWork
 
 
 class BlocklistKind(enum.StrEnum):
@@ -62,7 +62,7 @@ class BlocklistRepository:
         label: str = "",
         added_by: int | None,
         now: float,
-        tx: Tx | None = None,
+        tx: UnitOfWork | None = None,
     ) -> BlocklistEntry:
         async with within(self.db, tx) as own:
             entry_id = await own.insert(
@@ -76,20 +76,12 @@ class BlocklistRepository:
                     "now": now,
                 },
             )
-            await append_audit(
-                own,
-                guild_id=guild_id,
-                action=AuditAction.SETTING_CHANGED,
-                actor_id=added_by,
-                now=now,
-                details={"blocklist_added": {"id": entry_id, "kind": kind.value, "label": label}},
-            )
             row = await own.fetch_one(SELECT_BLOCKLIST_ENTRY, {"guild": guild_id, "id": entry_id})
         assert row is not None
         return _blocklist_entry(row)
 
     async def remove(
-        self, guild_id: int, entry_id: int, *, by: int | None, now: float, tx: Tx | None = None
+        self, guild_id: int, entry_id: int, *, tx: UnitOfWork | None = None
     ) -> BlocklistEntry | None:
         """Delete one entry; ``None`` when the server has no such entry."""
         async with within(self.db, tx) as own:
@@ -98,16 +90,6 @@ class BlocklistRepository:
                 return None
             entry = _blocklist_entry(row)
             await own.execute(DELETE_BLOCKLIST_ENTRY, {"guild": guild_id, "id": entry_id})
-            await append_audit(
-                own,
-                guild_id=guild_id,
-                action=AuditAction.SETTING_CHANGED,
-                actor_id=by,
-                now=now,
-                details={
-                    "blocklist_removed": {"id": entry.id, "kind": entry.kind, "label": entry.label}
-                },
-            )
         return entry
 
 

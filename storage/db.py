@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import hashlib
 import logging
 import re
@@ -28,15 +29,25 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mappin
 from contextlib import asynccontextmanager
 from importlib import resources
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import aiosqlite
+
+from storage.port import AfterCommit as AfterCommit  # re-exported: its old home
+from storage.port import UnitOfWork
+
+if TYPE_CHECKING:
+    from storage.approvals import ApprovalRepository
+    from storage.audit import AuditRepository
+    from storage.blocklist import BlocklistRepository
+    from storage.guilds import GuildRepository
+    from storage.jobs import JobRepository
+    from storage.ledger import LedgerRepository
+    from storage.moderation import BlockRepository, ModerationSettingsRepository, StrikeRepository
 
 log = logging.getLogger(__name__)
 
 Params = Mapping[str, Any] | tuple[Any, ...]
-#: Work to do once a transaction has committed (and the write lock is released).
-AfterCommit = Callable[[], Awaitable[None]]
 _MIGRATION_NAME = re.compile(r"^(\d{3})_[a-z0-9_]+\.sql$")
 #: ``PRAGMA auto_vacuum`` answers 2 for INCREMENTAL.
 _INCREMENTAL = 2
@@ -62,12 +73,71 @@ class DatabaseOpenError(Exception):
 
 
 class Database:
+    """The SQLite engine: implements ``storage.port.Storage`` (units of work, repositories)."""
+
     def __init__(self, conn: aiosqlite.Connection) -> None:
         self._conn = conn
         self._lock = asyncio.Lock()
         #: Told of each audit row after its commit (``storage.audit.set_audit_sink``): held
         #: by the database it belongs to, not in a module-global registry.
         self.audit_sink: Callable[[Any], Awaitable[None]] | None = None
+
+    # The repositories, one of each, built on first use (imported here: they import us).
+
+    @functools.cached_property
+    def jobs(self) -> JobRepository:
+        from storage.jobs import JobRepository
+
+        return JobRepository(self)
+
+    @functools.cached_property
+    def ledger(self) -> LedgerRepository:
+        from storage.ledger import LedgerRepository
+
+        return LedgerRepository(self)
+
+    @functools.cached_property
+    def guilds(self) -> GuildRepository:
+        from storage.guilds import GuildRepository
+
+        return GuildRepository(self)
+
+    @functools.cached_property
+    def approvals(self) -> ApprovalRepository:
+        from storage.approvals import ApprovalRepository
+
+        return ApprovalRepository(self)
+
+    @functools.cached_property
+    def audit(self) -> AuditRepository:
+        from storage.audit import AuditRepository
+
+        return AuditRepository(self)
+
+    @functools.cached_property
+    def blocklist(self) -> BlocklistRepository:
+        from storage.blocklist import BlocklistRepository
+
+        return BlocklistRepository(self)
+
+    @functools.cached_property
+    def moderation(self) -> ModerationSettingsRepository:
+        """With no defaults of the owner's: the core passes its own (``HAILUO_APPROVAL``)."""
+        from storage.moderation import ModerationSettingsRepository
+
+        return ModerationSettingsRepository(self)
+
+    @functools.cached_property
+    def blocks(self) -> BlockRepository:
+        from storage.moderation import BlockRepository
+
+        return BlockRepository(self)
+
+    @functools.cached_property
+    def strikes(self) -> StrikeRepository:
+        from storage.moderation import StrikeRepository
+
+        return StrikeRepository(self)
 
     @classmethod
     async def open(cls, path: Path | str) -> Database:
@@ -285,6 +355,28 @@ class Tx:
     async def fetch_all(self, sql: str, params: Params = ()) -> list[aiosqlite.Row]:
         async with self._conn.execute(sql, params) as cur:
             return list(await cur.fetchall())
+
+
+def statements(uow: UnitOfWork) -> Tx:
+    """The SQLite statements behind a unit of work (only ``storage/`` sees them)."""
+    if not isinstance(uow, Tx):
+        raise TypeError(f"not a unit of work of this database: {type(uow).__name__}")
+    return uow
+
+
+@asynccontextmanager
+async def within(db: Database, tx: UnitOfWork | None) -> AsyncIterator[Tx]:
+    """The caller's unit of work when it has one open, else a transaction of our own."""
+    if tx is not None:
+        yield statements(tx)
+    else:
+        async with db.transaction() as own:
+            yield own
+
+
+def reading(db: Database, tx: UnitOfWork | None) -> Database | Tx:
+    """Where a read goes: inside the caller's unit of work, else the committed state."""
+    return statements(tx) if tx is not None else db
 
 
 def _migrations() -> list[tuple[int, str, str]]:

@@ -14,10 +14,8 @@ from typing import Any
 
 from hailuo.model.status import IN_FLIGHT, JobStatus
 from storage.audit import AuditAction, append_audit
-from storage.db import Database, Tx
-
-#: Either an open transaction or the database itself (a read outside any transaction).
-Reader = Database | Tx
+from storage.db import Database, Tx, reading, statements
+from storage.port import UnitOfWork
 
 #: Settings an admin may change; column names come from here, never from input.
 SETTING_COLUMNS = frozenset(
@@ -112,8 +110,8 @@ class GuildRepository:
     def __init__(self, db: Database) -> None:
         self.db = db
 
-    async def config(self, guild_id: int, reader: Reader | None = None) -> GuildConfig:
-        source = reader or self.db
+    async def config(self, guild_id: int, tx: UnitOfWork | None = None) -> GuildConfig:
+        source = reading(self.db, tx)
         params = {"guild": guild_id}
         row = await source.fetch_one(SELECT_SETTINGS, params)
         settings = GuildSettings(**dict(row)) if row else GuildSettings(guild_id)
@@ -191,26 +189,26 @@ class GuildRepository:
             )
 
     async def in_flight(
-        self, guild_id: int, user_id: int, reader: Reader | None = None
+        self, guild_id: int, user_id: int, tx: UnitOfWork | None = None
     ) -> tuple[int, int]:
         """Jobs in flight (held, queued or running) for the member and for the whole server."""
-        row = await (reader or self.db).fetch_one(
+        row = await reading(self.db, tx).fetch_one(
             COUNT_IN_FLIGHT, {"guild": guild_id, "user": user_id}
         )
         return (int(row["member"]), int(row["guild"])) if row else (0, 0)
 
     async def active(
-        self, guild_id: int, user_id: int, reader: Reader | None = None
+        self, guild_id: int, user_id: int, tx: UnitOfWork | None = None
     ) -> tuple[int, int]:
         """Jobs in flight that are no longer held for a moderator (member, whole server)."""
-        row = await (reader or self.db).fetch_one(
+        row = await reading(self.db, tx).fetch_one(
             COUNT_ACTIVE, {"guild": guild_id, "user": user_id}
         )
         return (int(row["member"]), int(row["guild"])) if row else (0, 0)
 
     async def record_notice(
         self,
-        tx: Tx,
+        tx: UnitOfWork,
         guild_id: int,
         *,
         scope: str,
@@ -221,7 +219,7 @@ class GuildRepository:
         now: float,
     ) -> bool:
         """Note that a budget notice is due; ``False`` if it was already sent this period."""
-        changed = await tx.execute(
+        changed = await statements(tx).execute(
             INSERT_NOTICE,
             {
                 "guild": guild_id,

@@ -16,7 +16,14 @@ from hailuo.model.errors import UserInputError
 from hailuo.model.job import Job, NewJob, StoredImage
 from hailuo.model.status import JobStatus, Settlement, can_transition, settlement
 from storage.db import Database, Tx, sha256_hex
+import aiosqlite
+
+from hailuo.errors import UserInputError
+from hailuo.spec import JobSpec
+from hailuo.status import JobStatus, Settlement, can_transition, settlement
+from storage.db import Database, Tx, reading, sha256_hex, statements, within
 from storage.ledger import LedgerEntryKind, append_entry
+from storage.port import UnitOfWork
 
 
 class DuplicateInteraction(UserInputError):
@@ -73,14 +80,6 @@ AND status IN ('delivered', 'rejected', 'expired', 'cancelled', 'failed', 'deliv
 ORDER BY id
 """
 SELECT_BY_TASK = "SELECT * FROM jobs WHERE provider = :provider AND provider_task_id = :task"
-COUNT_IN_FLIGHT_MEMBER = """
-SELECT COUNT(*) FROM jobs WHERE guild_id = :guild AND user_id = :user
-AND status IN ('queued', 'submitting', 'submitted', 'running', 'succeeded')
-"""
-COUNT_IN_FLIGHT_GUILD = """
-SELECT COUNT(*) FROM jobs WHERE guild_id = :guild
-AND status IN ('queued', 'submitting', 'submitted', 'running', 'succeeded')
-"""
 COUNT_BY_STATUS = "SELECT status, COUNT(*) AS n FROM jobs GROUP BY status"
 SELECT_RECENT_FOR_MEMBER = """
 SELECT * FROM jobs WHERE guild_id = :guild AND user_id = :user ORDER BY id DESC LIMIT :limit
@@ -128,9 +127,10 @@ class JobRepository:
     def __init__(self, db: Database) -> None:
         self.db = db
 
-    async def create(self, tx: Tx, new: NewJob, now: float) -> int:
-        """Insert the job and its reservation; raises ``DuplicateInteraction`` (with nothing
-        written) if its interaction already made a job."""
+    async def create(self, uow: UnitOfWork, new: NewJob, now: float) -> int:
+        """Insert the job and its reservation (in ``uow``, the caller's unit of work); raises
+        ``DuplicateInteraction`` (with nothing written) if its interaction already made a job."""
+        tx = statements(uow)
         try:
             job_id = await self._insert(tx, new, now)
         except sqlite3.IntegrityError:
@@ -179,12 +179,9 @@ class JobRepository:
             },
         )
 
-    async def get(self, job_id: int) -> Job | None:
-        row = await self.db.fetch_one(SELECT_JOB, {"id": job_id})
-        return Job.from_row(row) if row else None
-
-    async def get_in(self, tx: Tx, job_id: int) -> Job | None:
-        row = await tx.fetch_one(SELECT_JOB, {"id": job_id})
+    async def get(self, job_id: int, tx: UnitOfWork | None = None) -> Job | None:
+        """The job as committed, or as the caller's unit of work ``tx`` sees it."""
+        row = await reading(self.db, tx).fetch_one(SELECT_JOB, {"id": job_id})
         return Job.from_row(row) if row else None
 
     async def images(self, job_id: int) -> dict[str, StoredImage]:
@@ -226,12 +223,6 @@ class JobRepository:
         )
         return [Job.from_row(r) for r in rows]
 
-    async def in_flight(self, tx: Tx, guild_id: int, user_id: int) -> tuple[int, int]:
-        """Jobs in flight for the member and for the whole server."""
-        member = await tx.fetch_one(COUNT_IN_FLIGHT_MEMBER, {"guild": guild_id, "user": user_id})
-        guild = await tx.fetch_one(COUNT_IN_FLIGHT_GUILD, {"guild": guild_id})
-        return (int(member[0]) if member else 0, int(guild[0]) if guild else 0)
-
     async def count_by_status(self) -> dict[str, int]:
         return {r["status"]: int(r["n"]) for r in await self.db.fetch_all(COUNT_BY_STATUS)}
 
@@ -260,24 +251,26 @@ class JobRepository:
         *,
         reason: str = "",
         actor_id: int | None = None,
+        tx: UnitOfWork | None = None,
         **updates: Any,
     ) -> Job:
-        """Move ``job`` from the state it was read in to ``dst``, settling credits if terminal."""
-        async with self.db.transaction() as tx:
-            return await self.transition_in(
-                tx, job, dst, now, reason=reason, actor_id=actor_id, **updates
-            )
+        """Move ``job`` from the state it was read in to ``dst``, settling credits if terminal.
 
-    async def transition_in(
+        Guarded: the row must still be in ``job.status`` (else ``StaleTransition``). Inside
+        the caller's unit of work ``tx`` when given, else in one of its own.
+        """
+        async with within(self.db, tx) as own:
+            return await self._transition(own, job, dst, now, reason, actor_id, updates)
+
+    async def _transition(
         self,
         tx: Tx,
         job: Job,
         dst: JobStatus,
         now: float,
-        *,
-        reason: str = "",
-        actor_id: int | None = None,
-        **updates: Any,
+        reason: str,
+        actor_id: int | None,
+        updates: dict[str, Any],
     ) -> Job:
         src = job.status
         if not can_transition(src, dst):
@@ -298,7 +291,7 @@ class JobRepository:
                 reason=reason or dst.value,
                 now=now,
             )
-        fresh = await self.get_in(tx, job.id)
+        fresh = await self.get(job.id, tx)
         assert fresh is not None
         return fresh
 
@@ -306,7 +299,7 @@ class JobRepository:
         """Change fields without changing state, still guarded by the state it was read in."""
         async with self.db.transaction() as tx:
             await self._update(tx, job.id, job.status, job.status, now, updates)
-            fresh = await self.get_in(tx, job.id)
+            fresh = await self.get(job.id, tx)
         assert fresh is not None
         return fresh
 

@@ -17,7 +17,8 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass
 
-from storage.db import Database, Tx
+from storage.db import Database, reading, statements
+from storage.port import UnitOfWork
 
 
 class LedgerEntryKind(enum.StrEnum):
@@ -107,7 +108,7 @@ GROUP BY r.id ORDER BY r.created_at
 
 
 async def append_entry(
-    tx: Tx,
+    tx: UnitOfWork,
     *,
     guild_id: int,
     user_id: int,
@@ -119,7 +120,7 @@ async def append_entry(
     reason: str,
     now: float,
 ) -> int:
-    return await tx.insert(
+    return await statements(tx).insert(
         INSERT_ENTRY,
         {
             "guild": guild_id,
@@ -139,27 +140,59 @@ class LedgerRepository:
     def __init__(self, db: Database) -> None:
         self.db = db
 
+    async def append(
+        self,
+        tx: UnitOfWork,
+        *,
+        guild_id: int,
+        user_id: int,
+        job_id: int | None,
+        kind: LedgerEntryKind,
+        delta: int,
+        period: str,
+        actor_id: int | None,
+        reason: str,
+        now: float,
+    ) -> int:
+        """Append one entry in the caller's unit of work (a grant or reset with its audit row)."""
+        return await append_entry(
+            tx,
+            guild_id=guild_id,
+            user_id=user_id,
+            job_id=job_id,
+            kind=kind,
+            delta=delta,
+            period=period,
+            actor_id=actor_id,
+            reason=reason,
+            now=now,
+        )
+
     async def usage(
-        self, guild_id: int, user_id: int, period: str, tx: Tx | None = None
+        self, guild_id: int, user_id: int, period: str, tx: UnitOfWork | None = None
     ) -> PeriodUsage:
         params = {"guild": guild_id, "user": user_id, "period": period}
-        row = await (tx or self.db).fetch_one(PERIOD_USAGE, params)
+        row = await reading(self.db, tx).fetch_one(PERIOD_USAGE, params)
         assert row is not None
         return PeriodUsage(
             used=int(row["used"]), reserved=int(row["reserved"]), adjusted=int(row["adjusted"])
         )
 
-    async def last_reservation(self, guild_id: int, user_id: int, tx: Tx | None = None) -> float:
+    async def last_reservation(
+        self, guild_id: int, user_id: int, tx: UnitOfWork | None = None
+    ) -> float:
         """When the member's latest job was created (0 if never): the cool-down's clock."""
-        row = await (tx or self.db).fetch_one(LAST_RESERVE, {"guild": guild_id, "user": user_id})
+        row = await reading(self.db, tx).fetch_one(
+            LAST_RESERVE, {"guild": guild_id, "user": user_id}
+        )
         return float(row[0]) if row and row[0] is not None else 0.0
 
     async def guild_spend(
-        self, guild_id: int, start: float, end: float, tx: Tx | None = None
+        self, guild_id: int, start: float, end: float, tx: UnitOfWork | None = None
     ) -> int:
         """Credits the server's jobs reserved in ``[start, end)``, net of their refunds."""
         params = {"guild": guild_id, "start": start, "end": end}
-        row = await (tx or self.db).fetch_one(GUILD_SPEND, params)
+        row = await reading(self.db, tx).fetch_one(GUILD_SPEND, params)
         return int(row[0]) if row else 0
 
     async def spend_rows(self, guild_id: int, start: float, end: float) -> list[SpendRow]:

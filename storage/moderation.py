@@ -13,6 +13,8 @@ import dataclasses
 import json
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
+from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from hailuo.model.moderation import (
@@ -23,7 +25,8 @@ from hailuo.model.moderation import (
     SettingsChange,
 )
 from storage.audit import AuditAction, append_audit
-from storage.db import Database, Tx
+from storage.db import Database, reading, within
+from storage.port import UnitOfWork
 
 SELECT_SETTINGS = "SELECT * FROM moderation_settings WHERE guild_id = :guild_id"
 UPSERT_SETTINGS = """
@@ -76,16 +79,6 @@ SELECT COUNT(*) FROM strikes WHERE guild_id = :guild AND user_id = :user AND cre
 """
 
 
-@asynccontextmanager
-async def within(db: Database, tx: Tx | None) -> AsyncIterator[Tx]:
-    """``tx`` when the caller has one open, else a transaction of our own."""
-    if tx is not None:
-        yield tx
-    else:
-        async with db.transaction() as own:
-            yield own
-
-
 class ModerationSettingsRepository:
     """``defaults`` is what a server that never changed a setting gets (the owner's env)."""
 
@@ -93,9 +86,9 @@ class ModerationSettingsRepository:
         self.db = db
         self.defaults = defaults
 
-    async def get(self, guild_id: int, tx: Tx | None = None) -> ModerationSettings:
+    async def get(self, guild_id: int, tx: UnitOfWork | None = None) -> ModerationSettings:
         """The server's settings; the defaults when it never changed one."""
-        row = await (tx or self.db).fetch_one(SELECT_SETTINGS, {"guild_id": guild_id})
+        row = await reading(self.db, tx).fetch_one(SELECT_SETTINGS, {"guild_id": guild_id})
         if row is None:
             if self.defaults is None:
                 return ModerationSettings(guild_id)
@@ -113,7 +106,7 @@ class ModerationSettingsRepository:
         *,
         actor_id: int | None,
         now: float,
-        tx: Tx | None = None,
+        tx: UnitOfWork | None = None,
     ) -> SettingsChange:
         """Change some settings; one ``setting_changed`` audit row lists each (old, new).
 
@@ -159,16 +152,16 @@ class BlockRepository:
         self.db = db
 
     async def active(
-        self, guild_id: int, user_id: int, now: float, tx: Tx | None = None
+        self, guild_id: int, user_id: int, now: float, tx: UnitOfWork | None = None
     ) -> Block | None:
-        row = await (tx or self.db).fetch_one(
+        row = await reading(self.db, tx).fetch_one(
             SELECT_OPEN_BLOCK, {"guild": guild_id, "user": user_id}
         )
         block = _block(row) if row is not None else None
         return block if block is not None and block.active(now) else None
 
     async def is_blocked(
-        self, guild_id: int, user_id: int, now: float, tx: Tx | None = None
+        self, guild_id: int, user_id: int, now: float, tx: UnitOfWork | None = None
     ) -> bool:
         return await self.active(guild_id, user_id, now, tx) is not None
 
@@ -186,7 +179,7 @@ class BlockRepository:
         reason: str,
         now: float,
         until: float | None = None,
-        tx: Tx | None = None,
+        tx: UnitOfWork | None = None,
     ) -> Block:
         """Block the member (replacing any earlier block, which is lifted); audited."""
         if until is not None and until <= now:
@@ -225,7 +218,7 @@ class BlockRepository:
         by: int | None,
         now: float,
         reason: str = "",
-        tx: Tx | None = None,
+        tx: UnitOfWork | None = None,
     ) -> Block | None:
         """Lift the member's active block and return it; ``None`` (nothing written) if none."""
         async with within(self.db, tx) as own:
@@ -245,14 +238,14 @@ class BlockRepository:
         return dataclasses.replace(block, lifted_by=by, lifted_at=now)
 
     async def strikes_reset_at(
-        self, guild_id: int, user_id: int, now: float, tx: Tx | None = None
+        self, guild_id: int, user_id: int, now: float, tx: UnitOfWork | None = None
     ) -> float | None:
         """When the member's latest block ended, or began if it still runs; None if never blocked.
 
         Strikes up to then are spent: they led to that block, or fell during it.
         """
         params = {"guild": guild_id, "user": user_id, "now": now}
-        row = await (tx or self.db).fetch_one(STRIKES_RESET_AT, params)
+        row = await reading(self.db, tx).fetch_one(STRIKES_RESET_AT, params)
         return float(row[0]) if row is not None and row[0] is not None else None
 
 
@@ -272,7 +265,7 @@ class StrikeRepository:
         job_id: int | None,
         rule: str,
         now: float,
-        tx: Tx | None = None,
+        tx: UnitOfWork | None = None,
     ) -> bool:
         """Record a strike (audited); ``False`` when this job already has one."""
         async with within(self.db, tx) as own:
@@ -292,9 +285,9 @@ class StrikeRepository:
         return True
 
     async def count_since(
-        self, guild_id: int, user_id: int, since: float, tx: Tx | None = None
+        self, guild_id: int, user_id: int, since: float, tx: UnitOfWork | None = None
     ) -> int:
         """Strikes strictly after ``since``."""
         params = {"guild": guild_id, "user": user_id, "since": since}
-        row = await (tx or self.db).fetch_one(COUNT_STRIKES_SINCE, params)
+        row = await reading(self.db, tx).fetch_one(COUNT_STRIKES_SINCE, params)
         return int(row[0]) if row is not None else 0

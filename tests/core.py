@@ -1,10 +1,11 @@
-"""Build the job core (desk + worker) against loopback provider simulators, as bot.py does."""
+"""Build the bot's core (``hailuo.assembly.build_core``, as bot.py does) against simulators."""
 
 from __future__ import annotations
 
+import dataclasses
 import random
+from collections.abc import Callable
 from dataclasses import dataclass
-from functools import partial
 
 import aiohttp
 
@@ -22,6 +23,26 @@ from hailuo.web.metrics import Metrics
 from providers.registry import TABLE
 from storage.db import Database
 from storage.jobs import JobRepository
+from hailuo.approval import ApprovalNotifier
+from hailuo.assembly import Core as AssembledCore
+from hailuo.assembly import Parts, Ports
+from hailuo.assembly import build_core as assemble
+from hailuo.controls import VideoRemover
+from hailuo.delivery import Downloader
+from hailuo.jobs import JobDesk, JobRequest
+from hailuo.metrics import Metrics
+from hailuo.quotas import QuotaPolicy
+from hailuo.settings import Secret, Settings
+from hailuo.shrink import Shrinker
+from hailuo.spec import JobSpec, Mode
+from hailuo.status import JobStatus
+from hailuo.worker import Worker, WorkerConfig
+from providers.base import Provider
+from providers.resilience import Resilience
+from storage.approvals import ApprovalRequest
+from storage.db import Database
+from storage.jobs import Job, StoredImage
+from storage.port import JobStore
 from tests.support import FakeClock, RecordingNotifier
 
 
@@ -29,10 +50,12 @@ from tests.support import FakeClock, RecordingNotifier
 class Core:
     desk: JobDesk
     worker: Worker
-    jobs: JobRepository
+    jobs: JobStore
     notifier: RecordingNotifier
     clock: FakeClock
     metrics: Metrics
+    #: Everything ``hailuo.assembly.build_core`` built (approvals, controls, audit, ...).
+    assembled: AssembledCore
 
     async def new_job(
         self, spec: JobSpec | None = None, *, user_id: int = 42, images=None, **kw: object
@@ -60,6 +83,34 @@ class Core:
         raise AssertionError(f"job {job_id} stuck in {job.status if job else None}")
 
 
+class NoModerators:
+    """``ApprovalNotifier`` for a core whose test holds nothing for approval."""
+
+    def __init__(self) -> None:
+        self.posted: list[int] = []
+
+    async def post_request(
+        self, channel_id: int, job: Job, request: ApprovalRequest, image: StoredImage | None
+    ) -> int:
+        self.posted.append(job.id)
+        return 1000 + job.id
+
+    async def show_decision(self, job: Job, request: ApprovalRequest) -> None:
+        return None
+
+
+class NoRemover:
+    """``VideoRemover`` that finds nothing to remove."""
+
+    async def remove_video(self, job: Job) -> bool:
+        return False
+
+
+def core_settings(**changes: object) -> Settings:
+    """Settings as the tests' cores use them: no provider configured (each test brings its own)."""
+    return dataclasses.replace(Settings(discord_token=Secret("test-token")), **changes)  # type: ignore[arg-type]
+
+
 def build_core(
     db: Database,
     clock: FakeClock,
@@ -70,28 +121,39 @@ def build_core(
     policy: QuotaPolicy | None = None,
     config: WorkerConfig | None = None,
     shrinker: Shrinker | None = None,
+    resilience: Resilience | None = None,
+    serves: Callable[[str, JobSpec], bool] | None = None,
+    approvals: ApprovalNotifier | None = None,
+    remover: VideoRemover | None = None,
+    settings: Settings | None = None,
 ) -> Core:
-    jobs = JobRepository(db)
+    """The bot's own core (``hailuo.assembly.build_core``) on the test's simulators."""
     notifier = notifier or RecordingNotifier()
-    metrics = Metrics()
-    the_policy = policy or QuotaPolicy()
-
-    async def policy_for(guild_id: int) -> QuotaPolicy:
-        return the_policy
-
-    worker = Worker(
-        jobs,
-        providers,
-        list(providers),
-        capabilities=TABLE,
-        notifier=notifier,
-        downloader=Downloader(max_bytes=50 * 2**20, allow_private=True),
-        clock=clock,
-        rng=random.Random(7),
-        metrics=metrics,
-        config=config or WorkerConfig(poll_seconds=5),
-        prepare=partial(prepared_input, jobs),
-        shrinker=shrinker,
+    assembled = assemble(
+        settings or core_settings(),
+        db,
+        session,
+        clock,
+        Ports(
+            notifier=notifier, approvals=approvals or NoModerators(), remover=remover or NoRemover()
+        ),
+        Parts(
+            providers=providers,
+            quota=policy or QuotaPolicy(),
+            config=config or WorkerConfig(poll_seconds=5),
+            rng=random.Random(7),
+            downloader=Downloader(max_bytes=50 * 2**20, allow_private=True),
+            shrinker=shrinker,
+            resilience=resilience,
+            serves=serves,
+        ),
     )
-    desk = JobDesk(db, clock=clock, policy=policy_for, on_created=worker.wake)
-    return Core(desk, worker, jobs, notifier, clock, metrics)
+    return Core(
+        assembled.desk,
+        assembled.worker,
+        assembled.desk.jobs,
+        notifier,
+        clock,
+        assembled.metrics,
+        assembled,
+    )

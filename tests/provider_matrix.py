@@ -61,14 +61,20 @@ PROVIDERS: dict[str, Entry] = {
 
 @contextlib.asynccontextmanager
 async def provider_core(
-    name: str, db: Database, clock: FakeClock, **sim_options: Any
+    name: str,
+    db: Database,
+    clock: FakeClock,
+    *,
+    core_options: dict[str, Any] | None = None,
+    **sim_options: Any,
 ) -> AsyncIterator[tuple[Any, Core]]:
-    """A started simulator and the real job core wired to that provider's adapter."""
+    """A started simulator and the real job core wired to that provider's adapter
+    (``core_options``: ``tests.core.build_core``'s, e.g. a ``resilience`` of the test's)."""
     entry = PROVIDERS[name]
     async with entry.simulator(clock=clock, **sim_options) as sim:
         async with aiohttp.ClientSession() as session:
             adapter = entry.adapter(session, api_key=sim.api_key, base_url=entry.base_url(sim))
-            yield sim, build_core(db, clock, session, {name: adapter})
+            yield sim, build_core(db, clock, session, {name: adapter}, **(core_options or {}))
         assert sim.violations == []
         assert sim.download_auth_headers_seen == []
         assert sim.urls_with_key() == []

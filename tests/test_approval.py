@@ -24,6 +24,13 @@ from hailuo.model.status import JobStatus
 from hailuo.moderation.approval import ActionRefused, Actor, ApprovalQueue
 from hailuo.moderation.audit import AuditLog
 from hailuo.money.quotas import QuotaPolicy
+from hailuo.approval import ActionRefused, Actor, ApprovalQueue
+from hailuo.controls import JobControls
+from hailuo.errors import QuotaExceeded
+from hailuo.notify import PostFailed
+from hailuo.quotas import QuotaPolicy
+from hailuo.spec import JobSpec, Mode
+from hailuo.status import JobStatus
 from providers.minimax import MiniMaxProvider
 from storage.approvals import ApprovalDecision, ApprovalRequest
 from storage.audit import AuditAction, AuditRepository
@@ -94,26 +101,17 @@ async def moderated_core(
     db, clock, sim, session, policy=None, remover=None, **settings
 ) -> Moderated:
     provider = MiniMaxProvider(session, api_key="mm-test-key", base_url=sim.base_url)
-    core = build_core(db, clock, session, {"minimax": provider}, policy=policy)
     mods = RecordingApprovals()
-    queue = ApprovalQueue(
+    core = build_core(
         db,
-        clock=clock,
-        status=core.notifier,
-        notifier=mods,
-        on_queued=core.worker.wake,
-        policy=core.desk.policy,
-    )
-    core.worker.sweeps.append(queue.sweep)
-    audit = AuditLog(db, core.notifier, clock=clock)
-    controls = JobControls(
-        db,
-        desk=core.desk,
-        approvals=queue,
-        audit=audit,
+        clock,
+        session,
+        {"minimax": provider},
+        policy=policy,
+        approvals=mods,
         remover=remover or NoRemover(),
-        clock=clock,
     )
+    queue, controls = core.assembled.approvals, core.assembled.controls
     changes = {"approval_mode": "everyone", "moderator_role_id": MOD_ROLE, **settings}
     await ModerationSettingsRepository(db).update(GUILD, changes, actor_id=ADMIN, now=clock())
     return Moderated(core, queue, controls, mods, sim)

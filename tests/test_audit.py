@@ -7,8 +7,10 @@ import logging
 import pytest
 
 from hailuo.moderation.audit import AuditLog
+from hailuo.audit import AuditLog
+from hailuo.moderation_admin import ModerationAdmin
 from storage.audit import AuditAction, AuditEntry, AuditRepository
-from storage.blocklist import BlocklistKind, BlocklistRepository
+from storage.blocklist import BlocklistKind
 from storage.db import Database
 from storage.moderation import BlockRepository, ModerationSettingsRepository, StrikeRepository
 from tests.e2e import SimSetup, running_bot
@@ -84,18 +86,22 @@ async def test_inside_a_transaction_it_is_mirrored_only_once_committed(
 
 
 async def test_every_writer_of_audit_rows_is_mirrored(db: Database, clock: FakeClock) -> None:
-    """Rows the repositories write themselves (blocks, strikes, settings, blocklist) too."""
+    """Rows the repositories write themselves (blocks, strikes, settings) and the
+    moderation-admin service's (blocklist) too."""
     notifier = RecordingNotifier()
     audit = AuditLog(db, notifier, clock=clock)
+    admin = ModerationAdmin(db, settings=ModerationSettingsRepository(db), audit=audit, clock=clock)
     await _log_channel(db, clock)
     blocks = BlockRepository(db)
     await blocks.block(GUILD, MEMBER, by=MOD, reason="spam", now=clock())
     await blocks.unblock(GUILD, MEMBER, by=MOD, now=clock())
     await StrikeRepository(db).add(GUILD, MEMBER, job_id=None, rule="x", now=clock())
-    entry = await BlocklistRepository(db).add(
-        GUILD, BlocklistKind.WORD, "kill", label="violence", added_by=MOD, now=clock()
+    entry = await admin.add_entry(
+        GUILD, BlocklistKind.WORD, " kill ", label="violence", actor_id=MOD
     )
-    await BlocklistRepository(db).remove(GUILD, entry.id, by=MOD, now=clock())
+    assert entry.text == "kill" and await admin.entries(GUILD) == (entry,)
+    await admin.remove_entry(GUILD, entry.id, actor_id=MOD)
+    assert await admin.entries(GUILD) == ()
     await AuditRepository(db).append(GUILD, AuditAction.EXPIRE, actor_id=None, now=clock())
     await audit.drained()
     mirrored = [e.action.value for _, e in notifier.logged]
@@ -110,6 +116,9 @@ async def test_every_writer_of_audit_rows_is_mirrored(db: Database, clock: FakeC
     ]
     stored = [e.id for e in reversed((await AuditRepository(db).page(GUILD, limit=50)).entries)]
     assert [e.id for _, e in notifier.logged] == stored  # each row once, in order
+    blocklist = [e.details for _, e in notifier.logged if "blocklist_added" in str(e.details)]
+    assert blocklist == [{"blocklist_added": {"id": entry.id, "kind": "word", "label": "violence"}}]
+    assert all("kill" not in str(e.details) for _, e in notifier.logged)  # ids and labels only
 
 
 async def test_a_failing_mirror_never_fails_the_action(

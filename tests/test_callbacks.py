@@ -17,14 +17,16 @@ from hailuo.model.job import Job
 from hailuo.model.status import JobStatus
 from hailuo.web.callbacks import (
     CallbackRoutes,
+from hailuo.callbacks import (
     CallbackTokens,
     accepting,
-    callback_urls,
     freepik_signature_ok,
 )
 from hailuo.web.server import HealthServer
 from providers.minimax import MiniMaxProvider
 from tests.core import Core, build_core
+from storage.jobs import Job
+from tests.core import Core, build_core, core_settings
 from tests.sims.minimax import MiniMaxSimulator
 
 PUBLIC = "https://bot.example.org"
@@ -39,6 +41,8 @@ class Site:
     tokens: CallbackTokens
     http: aiohttp.ClientSession
     base: str
+    #: The one provider that serves a spec (the core's ``serves`` reads it at each submit).
+    route: dict[str, str]
 
     async def post(self, path: str, body: object, headers: dict[str, str] | None = None):
         raw = body if isinstance(body, bytes) else json.dumps(body).encode()
@@ -64,18 +68,19 @@ async def site(db, clock, sim) -> AsyncIterator[Site]:
             name: MiniMaxProvider(session, api_key=sim.api_key, base_url=sim.base_url)
             for name in ("minimax", "freepik")
         }
-        core = build_core(db, clock, session, providers)
-        tokens = CallbackTokens(core.jobs)
-        await tokens.load()
-        answering = accepting(providers, FREEPIK_SECRET)
-        core.worker.callback_url = callback_urls(tokens, PUBLIC, answering)
-        routes = CallbackRoutes(
-            tokens,
-            poll=core.worker.poll_soon,
-            providers=answering,
-            clock=clock,
-            freepik_secret=FREEPIK_SECRET,
+        route = {"provider": "minimax"}
+        # The bot's own wiring: the public URL turns the callbacks on (hailuo.assembly).
+        settings = core_settings(public_url=PUBLIC, freepik_webhook_secret=FREEPIK_SECRET)
+        core = build_core(
+            db,
+            clock,
+            session,
+            providers,
+            settings=settings,
+            serves=lambda name, spec: name == route["provider"],
         )
+        tokens = core.assembled.tokens
+        await core.assembled.start()
         server = HealthServer(
             host="127.0.0.1",
             port=0,
@@ -83,19 +88,18 @@ async def site(db, clock, sim) -> AsyncIterator[Site]:
             database_ok=db.ping,
             jobs_by_state=core.jobs.count_by_status,
             metrics=core.metrics,
-            mounts=[routes.mount],
+            mounts=core.assembled.public_mounts,
         )
         await server.start()
         try:
-            yield Site(core, sim, tokens, session, f"http://127.0.0.1:{server.bound_port}")
+            yield Site(core, sim, tokens, session, f"http://127.0.0.1:{server.bound_port}", route)
         finally:
             await core.worker.drain()
             await server.close()
 
 
 async def submitted(site: Site, provider: str = "minimax") -> Job:
-    if provider != "minimax":
-        site.core.worker.serves = lambda name, spec: name == provider
+    site.route["provider"] = provider
     job = await site.core.new_job()
     await site.core.worker.tick()
     fresh = await site.core.jobs.get(job.id)

@@ -6,8 +6,10 @@ here), so the failover order is minimax, then gptge.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections.abc import AsyncIterator
+from typing import Any
 
 import aiohttp
 import pytest
@@ -30,15 +32,21 @@ async def sims(clock) -> AsyncIterator[tuple[MiniMaxSimulator, MiniMaxSimulator]
     assert a.violations == [] and b.violations == []
 
 
-@pytest.fixture
-async def core(db, clock, sims) -> AsyncIterator[Core]:
+@contextlib.asynccontextmanager
+async def core_of(db, clock, sims, **core_options: Any) -> AsyncIterator[Core]:
     a, b = sims
     async with aiohttp.ClientSession() as session:
         providers = {
             A: MiniMaxProvider(session, api_key=a.api_key, base_url=a.base_url),
             B: MiniMaxProvider(session, api_key=b.api_key, base_url=b.base_url),
         }
-        yield build_core(db, clock, session, providers)
+        yield build_core(db, clock, session, providers, **core_options)
+
+
+@pytest.fixture
+async def core(db, clock, sims) -> AsyncIterator[Core]:
+    async with core_of(db, clock, sims) as built:
+        yield built
 
 
 async def ledger(db, job_id: int) -> list[str]:
@@ -113,21 +121,25 @@ async def test_a_out_of_balance_or_key_rejected_moves_to_b_at_once_and_tells_adm
     assert a.api_key not in "".join(alerts)
 
 
-async def test_a_spec_only_b_can_serve_goes_to_b(core: Core, sims) -> None:
+async def test_a_spec_only_b_can_serve_goes_to_b(db, clock, sims) -> None:
     a, _ = sims
-    core.worker.serves = lambda name, spec: name == B or spec.resolution != "1080P"
-    job = await core.new_job(JobSpec(mode=Mode.TEXT, prompt="a cat", resolution="1080P"))
-    job = await core.run_until(job.id, JobStatus.DELIVERED)
-    assert job.provider == B and a.requests == []
-    other = await core.new_job(JobSpec(mode=Mode.TEXT, prompt="a dog"), user_id=43)
-    other = await core.run_until(other.id, JobStatus.DELIVERED)
-    assert other.provider == A
+
+    def serves(name: str, spec: JobSpec) -> bool:
+        return name == B or spec.resolution != "1080P"
+
+    async with core_of(db, clock, sims, serves=serves) as core:
+        job = await core.new_job(JobSpec(mode=Mode.TEXT, prompt="a cat", resolution="1080P"))
+        job = await core.run_until(job.id, JobStatus.DELIVERED)
+        assert job.provider == B and a.requests == []
+        other = await core.new_job(JobSpec(mode=Mode.TEXT, prompt="a dog"), user_id=43)
+        other = await core.run_until(other.id, JobStatus.DELIVERED)
+        assert other.provider == A
 
 
-async def test_no_capable_provider_fails_with_a_refund(core: Core, sims, db) -> None:
-    core.worker.serves = lambda name, spec: False
-    job = await core.new_job()
-    job = await core.run_until(job.id, JobStatus.FAILED)
+async def test_no_capable_provider_fails_with_a_refund(db, clock, sims) -> None:
+    async with core_of(db, clock, sims, serves=lambda name, spec: False) as core:
+        job = await core.new_job()
+        job = await core.run_until(job.id, JobStatus.FAILED)
     assert job.failure_rule == "job.no_provider"
     assert await ledger(db, job.id) == ["reserve", "refund"]
 
@@ -154,23 +166,24 @@ async def test_the_last_provider_is_retried_past_the_patience(db, clock, sims) -
     assert len(a.requests_to("submit")) == 5 and len(a.submits) == 1
 
 
-async def test_queued_jobs_wait_for_the_limiter_and_see_their_position(core: Core, sims) -> None:
+async def test_queued_jobs_wait_for_the_limiter_and_see_their_position(db, clock, sims) -> None:
     a, _ = sims
-    core.worker.resilience = Resilience(core.clock, [A, B], caps={A: 1})
-    jobs = [await core.new_job(user_id=user) for user in (1, 2, 3)]
-    await core.worker.tick()
-    first, second, third = [await core.jobs.get(j.id) for j in jobs]
-    assert first is not None and first.status is JobStatus.SUBMITTED
-    assert second is not None and second.status is JobStatus.QUEUED
-    assert third is not None and third.status is JobStatus.QUEUED
-    shown = {(v.job.id, v.queue_position) for v in core.notifier.statuses}
-    assert {(second.id, 1), (third.id, 2)} <= shown
-    core.clock.advance(30)
-    await core.worker.tick()  # still no slot: nothing new to show, nothing submitted
-    assert len(a.requests_to("submit")) == 1
-    core.clock.advance(30)
-    await core.worker.tick()
-    second = await core.jobs.get(second.id)
-    assert second is not None and second.status is JobStatus.SUBMITTED
-    assert core.notifier.statuses[-1].job.id in (second.id, third.id)
-    assert (third.id, 1) in {(v.job.id, v.queue_position) for v in core.notifier.statuses}
+    one_a_minute = Resilience(clock, [A, B], caps={A: 1})
+    async with core_of(db, clock, sims, resilience=one_a_minute) as core:
+        jobs = [await core.new_job(user_id=user) for user in (1, 2, 3)]
+        await core.worker.tick()
+        first, second, third = [await core.jobs.get(j.id) for j in jobs]
+        assert first is not None and first.status is JobStatus.SUBMITTED
+        assert second is not None and second.status is JobStatus.QUEUED
+        assert third is not None and third.status is JobStatus.QUEUED
+        shown = {(v.job.id, v.queue_position) for v in core.notifier.statuses}
+        assert {(second.id, 1), (third.id, 2)} <= shown
+        core.clock.advance(30)
+        await core.worker.tick()  # still no slot: nothing new to show, nothing submitted
+        assert len(a.requests_to("submit")) == 1
+        core.clock.advance(30)
+        await core.worker.tick()
+        second = await core.jobs.get(second.id)
+        assert second is not None and second.status is JobStatus.SUBMITTED
+        assert core.notifier.statuses[-1].job.id in (second.id, third.id)
+        assert (third.id, 1) in {(v.job.id, v.queue_position) for v in core.notifier.statuses}

@@ -136,11 +136,11 @@ async def test_blocklist_add_list_remove(db: Database) -> None:
     ]
     with pytest.raises(sqlite3.IntegrityError):
         await repo.add(GUILD, BlocklistKind.WORD, "cat", added_by=ADMIN, now=NOW)
-    assert await repo.remove(GUILD + 1, word.id, by=ADMIN, now=NOW) is None  # not that server's
-    assert await repo.remove(GUILD, word.id, by=ADMIN, now=NOW) == word
+    assert await repo.remove(GUILD + 1, word.id) is None  # not that server's
+    assert await repo.remove(GUILD, word.id) == word
     assert await repo.entries(GUILD) == (regex,)
-    details = [e.details for e in (await AuditRepository(db).page(GUILD)).entries]
-    assert all("cat" not in str(d) for d in details)  # the audit names ids and labels only
+    # The audit rows of a change are the moderation-admin service's (tests/test_audit.py).
+    assert (await AuditRepository(db).page(GUILD)).entries == ()
 
 
 # --- blocks ----------------------------------------------------------------------------

@@ -27,7 +27,7 @@ from hailuo.money.quotas import (
     thresholds_crossed,
 )
 from storage.db import Database
-from storage.guilds import GuildConfig, GuildRepository, GuildSettings
+from storage.guilds import GuildConfig, GuildSettings
 from tests.support import FakeClock, RecordingNotifier
 
 GUILD = 1
@@ -46,7 +46,7 @@ def make(
     db: Database, clock: FakeClock, defaults: QuotaPolicy | None = None
 ) -> tuple[JobDesk, GuildPolicies, RecordingNotifier]:
     notifier = RecordingNotifier()
-    policies = GuildPolicies(GuildRepository(db), defaults or QuotaPolicy(), clock)
+    policies = GuildPolicies(db, defaults or QuotaPolicy(), clock)
     desk = JobDesk(db, clock=clock, policy=policies, on_created=lambda: None, notices=notifier)
     return desk, policies, notifier
 

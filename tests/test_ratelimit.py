@@ -196,8 +196,11 @@ async def test_ratelimit_storm_then_calm_drains_the_queue(db, clock: FakeClock, 
 async def test_ratelimit_queued_cards_show_a_wait_that_follows_the_rate(
     db, clock: FakeClock
 ) -> None:
-    async with provider_core("minimax", db, clock) as (_, core):
-        core.worker.resilience = Resilience(clock, ["minimax"], caps={"minimax": 2})
+    resilience = Resilience(clock, ["minimax"], caps={"minimax": 2})
+    async with provider_core("minimax", db, clock, core_options={"resilience": resilience}) as (
+        _,
+        core,
+    ):
         jobs = [await core.new_job(user_id=user) for user in (1, 2, 3, 4, 5)]
         await core.worker.tick()
         shown = {v.job.id: v for v in core.notifier.statuses if v.job.status is JobStatus.QUEUED}

@@ -8,6 +8,7 @@ submission in that time is refused and the first after it is accepted.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -64,8 +65,10 @@ async def run(core: Core, job_id: int, *states: JobStatus, outage: Outage, step:
     raise AssertionError(f"job {job_id} stuck: {moves[-5:]}")
 
 
-@pytest.fixture
-async def pair(db, clock) -> AsyncIterator[tuple[MiniMaxSimulator, MiniMaxSimulator, Core]]:
+@contextlib.asynccontextmanager
+async def pair_of(
+    db, clock, **core_options: Any
+) -> AsyncIterator[tuple[MiniMaxSimulator, MiniMaxSimulator, Core]]:
     async with (
         MiniMaxSimulator(clock=clock) as a,
         MiniMaxSimulator(clock=clock) as b,
@@ -75,8 +78,14 @@ async def pair(db, clock) -> AsyncIterator[tuple[MiniMaxSimulator, MiniMaxSimula
             A: MiniMaxProvider(session, api_key=a.api_key, base_url=a.base_url),
             B: MiniMaxProvider(session, api_key=b.api_key, base_url=b.base_url),
         }
-        yield a, b, build_core(db, clock, session, providers)
+        yield a, b, build_core(db, clock, session, providers, **core_options)
     assert a.violations == [] and b.violations == []
+
+
+@pytest.fixture
+async def pair(db, clock) -> AsyncIterator[tuple[MiniMaxSimulator, MiniMaxSimulator, Core]]:
+    async with pair_of(db, clock) as built:
+        yield built
 
 
 @pytest.mark.parametrize("name", list(PROVIDERS))
@@ -94,13 +103,15 @@ async def test_submit_budget_500s_for_40_s_then_recovery_delivers_once(db, clock
         assert any(v.queue_position == 1 and v.queue_eta is not None for v in waits)
 
 
-async def test_submit_budget_fails_over_after_about_30_s_of_an_unhealthy_provider(pair, db) -> None:
-    a, b, core = pair
+async def test_submit_budget_fails_over_after_about_30_s_of_an_unhealthy_provider(
+    db, clock
+) -> None:
     # A circuit that never opens, so only the patience moves the job.
-    core.worker.resilience = Resilience(core.clock, [A, B], threshold=1000)
-    outage = Outage(a, core.clock, 40)
-    job = await core.new_job()
-    job, moves = await run(core, job.id, JobStatus.DELIVERED, outage=outage)
+    never_opens = Resilience(clock, [A, B], threshold=1000)
+    async with pair_of(db, clock, resilience=never_opens) as (a, b, core):
+        outage = Outage(a, core.clock, 40)
+        job = await core.new_job()
+        job, moves = await run(core, job.id, JobStatus.DELIVERED, outage=outage)
     assert job.provider == B and job.provider_meta["given_up"] == [A]
     moved_at = next(at for at, provider, status in moves if provider == B)
     assert 30 <= moved_at <= 40  # about 30 s of failures at A, then B

@@ -38,7 +38,9 @@ from hailuo.moderation.approval import (
 from storage.approvals import ApprovalDecision, ApprovalRequest, UnknownApproval
 from storage.audit import AuditAction
 from storage.db import Database, Tx
+from storage.jobs import Job
 from storage.ledger import LedgerEntry, LedgerEntryKind
+from storage.port import Storage, UnitOfWork
 
 log = logging.getLogger(__name__)
 
@@ -136,7 +138,7 @@ class AuditRecorder(Protocol):
         job_id: int | None = None,
         target_user_id: int | None = None,
         details: Mapping[str, Any] | None = None,
-        tx: Tx | None = None,
+        tx: UnitOfWork | None = None,
         now: float | None = None,
     ) -> int: ...
 
@@ -150,7 +152,7 @@ class VideoRemover(Protocol):
 class JobControls:
     def __init__(
         self,
-        db: Database,
+        db: Storage,
         *,
         desk: JobDesk,
         approvals: ApprovalQueue,
@@ -173,7 +175,7 @@ class JobControls:
             raise ActionRefused("control.unknown_job", job_id=job_id)
         return job
 
-    async def _moderator(self, job: Job, actor: Actor, tx: Tx | None = None) -> bool:
+    async def _moderator(self, job: Job, actor: Actor, tx: UnitOfWork | None = None) -> bool:
         if job.user_id == actor.user_id:
             return False
         return may_moderate(await self.approvals.settings.get(job.guild_id, tx), actor)
@@ -195,7 +197,7 @@ class JobControls:
         now = self.clock()
         decided = None
         async with self.db.transaction() as tx:
-            job = await self.jobs.get_in(tx, job_id)
+            job = await self.jobs.get(job_id, tx)
             if job is None or job.guild_id != guild_id:
                 raise ActionRefused("control.unknown_job", job_id=job_id)
             plan = cancel_plan(job, actor, moderator=await self._moderator(job, actor, tx))
@@ -217,14 +219,16 @@ class JobControls:
                     tx=tx,
                     now=now,
                 )
-            job = await self.jobs.transition_in(
-                tx, job, JobStatus.CANCELLED, now, reason="cancelled", actor_id=actor.user_id
+            job = await self.jobs.transition(
+                job, JobStatus.CANCELLED, now, reason="cancelled", actor_id=actor.user_id, tx=tx
             )
         log.info("cancelled by %d: %s", actor.user_id, job.log_context())
         self.approvals.published(job, decided)
         return CancelPlan(job, plan.charged)
 
-    async def _withdraw(self, tx: Tx, job: Job, actor: Actor, now: float) -> ApprovalRequest | None:
+    async def _withdraw(
+        self, tx: UnitOfWork, job: Job, actor: Actor, now: float
+    ) -> ApprovalRequest | None:
         """Decide the held job's request as withdrawn; None if it has no request."""
         try:
             result = await self.approvals.approvals.decide(
@@ -247,7 +251,7 @@ class JobControls:
         now = self.clock()
         decided = None
         async with self.db.transaction() as tx:
-            job = await self.jobs.get_in(tx, job_id)
+            job = await self.jobs.get(job_id, tx)
             if job is None or job.status not in (JobStatus.AWAITING_APPROVAL, JobStatus.QUEUED):
                 return None
             if job.status is JobStatus.AWAITING_APPROVAL:
@@ -263,12 +267,12 @@ class JobControls:
                     tx=tx,
                     now=now,
                 )
-            job = await self.jobs.transition_in(
-                tx,
+            job = await self.jobs.transition(
                 job,
                 JobStatus.CANCELLED,
                 now,
                 reason="first answer missed",
+                tx=tx,
                 failure_rule=FIRST_ANSWER_MISSED,
             )
         log.info("withdrawn, its first answer missed: %s", job.log_context())

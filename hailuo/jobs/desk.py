@@ -37,6 +37,19 @@ from storage.guilds import GuildRepository, Reader
 from storage.jobs import JobRepository
 from storage.ledger import LedgerRepository
 from storage.moderation import BlockRepository, ModerationSettingsRepository
+from hailuo.credits import Credits, PolicySource
+from hailuo.errors import QuotaExceeded, UserInputError
+from hailuo.gating import BlocklistChanged, Gatekeeper, Screening
+from hailuo.moderation import blocked_error, needs_approval
+from hailuo.notify import AdminNotice, AdminNotifier
+from hailuo.quotas import AllowancePeriod, QuotaPolicy, current_period
+from hailuo.spec import JobSpec
+from hailuo.status import JobStatus
+from hailuo.usage import UsageReport as UsageReport  # re-exported: cogs/admin.py imports it here
+from hailuo.usage import usage_report
+from storage.jobs import Job, NewJob
+from storage.ledger import LedgerEntry
+from storage.port import ModerationSettingsStore, Storage, UnitOfWork
 
 log = logging.getLogger(__name__)
 SCREEN_ATTEMPTS = 3  # screenings of one request while admins keep changing the blocklist
@@ -63,25 +76,25 @@ class JobDesk:
 
     def __init__(
         self,
-        db: Database,
+        db: Storage,
         *,
         clock: Clock,
         policy: PolicySource,
         on_created: Callable[[], None],
         notices: AdminNotifier | None = None,
-        moderation: ModerationSettingsRepository | None = None,
+        moderation: ModerationSettingsStore | None = None,
     ) -> None:
         self.db = db
-        self.jobs = JobRepository(db)
-        self.ledger = LedgerRepository(db)
-        self.guilds = GuildRepository(db)
-        self.blocks = BlockRepository(db)
+        self.jobs = db.jobs
+        self.ledger = db.ledger
+        self.guilds = db.guilds
+        self.blocks = db.blocks
         self.gate = Gatekeeper(db, moderation)
-        self.approvals = ApprovalRepository(db)
+        self.approvals = db.approvals
         self.clock = clock
         self.policy = policy
         self.budget_notices = BudgetNotices(self.guilds, clock, notices)
-        self.credits = Credits(db, self.ledger, AuditRepository(db), clock, policy)
+        self.credits = Credits(db, self.ledger, db.audit, clock, policy)
         # The desk answers for the credits too: a member's balance, an admin's grant or reset.
         self.balance = self.credits.balance
         self.grant = self.credits.grant
@@ -109,7 +122,7 @@ class JobDesk:
         )
         policy = await self.policy(guild_id)
         cost = policy.cost(spec)
-        admission = await self._admit(self.db, policy, guild_id, user_id, roles, cost)
+        admission = await self._admit(None, policy, guild_id, user_id, roles, cost)
         if admission.refusal is not None:
             if admission.refused_by is not None:
                 # Not a credit write: only the note that the budget's 100 % notice is due.
@@ -180,7 +193,7 @@ class JobDesk:
                 due += await self.budget_notices.crossed(
                     tx, policy, request.guild_id, admission.budgets, cost
                 )
-                job = await self.jobs.get_in(tx, job_id)
+                job = await self.jobs.get(job_id, tx)
         self.budget_notices.send(due)
         if admission.refusal is not None:
             raise admission.refusal
@@ -191,16 +204,18 @@ class JobDesk:
 
     async def _admit(
         self,
-        reader: Reader,
+        tx: UnitOfWork | None,
         policy: QuotaPolicy,
         guild_id: int,
         user_id: int,
         roles: Collection[int],
         cost: int,
     ) -> Admission:
-        """Every rule a new job must pass, in order; the member's own rules raise at once."""
+        """Every rule a new job must pass, in order; the member's own rules raise at once.
+
+        Read inside ``tx`` when creating (the same unit of work as the write), else from
+        the committed state (a precheck)."""
         now = self.clock()
-        tx = reader if isinstance(reader, Tx) else None
         block = await self.blocks.active(guild_id, user_id, now, tx)
         if block is not None:
             raise blocked_error(block)
@@ -212,7 +227,7 @@ class JobDesk:
                     seconds=policy.cooldown_seconds,
                     retry_at=int(last + policy.cooldown_seconds) + 1,
                 )
-        member, guild = await self.guilds.in_flight(guild_id, user_id, reader)
+        member, guild = await self.guilds.in_flight(guild_id, user_id, tx)
         if member >= policy.max_jobs_per_member:
             raise QuotaExceeded("quota.member_in_flight", maximum=policy.max_jobs_per_member)
         if guild >= policy.max_jobs_per_guild:
@@ -227,6 +242,39 @@ class JobDesk:
                 renews_at=int(balance.renews_at),
             )
         return await check_budgets(self.ledger, policy, guild_id, cost, now, tx)
+
+    def wake(self) -> None:
+        """Have the worker look again now (a job's card appeared, a job was created)."""
+        self._on_created()
+
+    async def attach_card(self, job_id: int, channel_id: int, message_id: int) -> None:
+        """Remember the job's status card (the message the member was answered with), then
+        wake the worker so the card shows whatever the job became meanwhile."""
+        await self.jobs.set_status_message(job_id, channel_id, message_id, self.clock())
+        self.wake()
+
+    async def get(self, job_id: int) -> Job | None:
+        """The job as stored now."""
+        return await self.jobs.get(job_id)
+
+    async def recent(self, guild_id: int, user_id: int, limit: int) -> list[Job]:
+        """The member's latest jobs in the server, newest first (``/hailuo jobs``)."""
+        return list(await self.jobs.recent_for_member(guild_id, user_id, limit))
+
+    async def recent_ledger(self, guild_id: int, user_id: int, limit: int) -> list[LedgerEntry]:
+        """The member's latest credit movements, newest first (``/hailuo credits``)."""
+        return list(await self.ledger.recent(guild_id, user_id, limit))
+
+    async def count_by_status(self) -> dict[str, int]:
+        """How many jobs are in each state (the health check, ``/metrics``)."""
+        return await self.jobs.count_by_status()
+
+    async def remembered(self, key: str) -> str | None:
+        """A value the front end keeps across restarts (the synced commands' hash)."""
+        return await self.jobs.get_state(key)
+
+    async def remember(self, key: str, value: str) -> None:
+        await self.jobs.put_state(key, value)
 
     async def notices_sent(self) -> None:
         """Wait for the budget notices in flight (tests, shutdown)."""

@@ -19,6 +19,10 @@ from hailuo.model.job import Job
 from hailuo.model.status import JobStatus
 from hailuo.moderation.screening import counts_as_strike, record_strike
 from storage.jobs import JobRepository
+from hailuo.moderation import counts_as_strike, record_strike
+from hailuo.status import JobStatus
+from storage.jobs import Job
+from storage.port import Storage
 
 log = logging.getLogger(__name__)
 
@@ -27,7 +31,7 @@ log = logging.getLogger(__name__)
 class Failures:
     """Ends jobs as failed, for every step of the worker (see ``steps.Fail``)."""
 
-    jobs: JobRepository
+    storage: Storage
     clock: Clock
     show: Callable[[Job], Awaitable[None]]
 
@@ -41,7 +45,7 @@ class Failures:
     ) -> None:
         # Shielded: a shutdown in the middle must not leave the credits unsettled.
         job = await asyncio.shield(
-            self.jobs.transition(
+            self.storage.jobs.transition(
                 job, to, self.clock(), reason=rule, failure_rule=rule, failure_params=params
             )
         )
@@ -56,7 +60,7 @@ class Failures:
         try:
             outcome = await asyncio.shield(
                 record_strike(
-                    self.jobs.db,
+                    self.storage,
                     self.clock,
                     guild_id=job.guild_id,
                     user_id=job.user_id,

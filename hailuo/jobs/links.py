@@ -17,6 +17,11 @@ from hailuo.model.provider import Provider
 from hailuo.model.status import JobStatus
 from hailuo.moderation.approval import ActionRefused
 from storage.jobs import JobRepository
+from hailuo.approval import ActionRefused
+from hailuo.errors import ProviderError
+from hailuo.status import JobStatus
+from providers.base import Provider
+from storage.port import JobStore
 
 log = logging.getLogger(__name__)
 
@@ -24,8 +29,20 @@ log = logging.getLogger(__name__)
 FINISHED = frozenset({JobStatus.SUCCEEDED, JobStatus.DELIVERED})
 
 
+class FreshLinks:
+    """The Fresh link button's service: the job's store and the providers, bound once."""
+
+    def __init__(self, jobs: JobStore, providers: Mapping[str, Provider]) -> None:
+        self._jobs = jobs
+        self._providers = providers
+
+    async def fresh_url(self, guild_id: int, job_id: int) -> str:
+        """A new URL of job ``job_id``'s video; raises ``ActionRefused`` with the reason."""
+        return await fresh_url(self._jobs, self._providers, guild_id, job_id)
+
+
 async def fresh_url(
-    jobs: JobRepository, providers: Mapping[str, Provider], guild_id: int, job_id: int
+    jobs: JobStore, providers: Mapping[str, Provider], guild_id: int, job_id: int
 ) -> str:
     """A new URL of job ``job_id``'s video; raises ``ActionRefused`` with the reason."""
     job = await jobs.get(job_id)

@@ -20,6 +20,12 @@ from hailuo.model.provider import Provider
 from hailuo.model.status import JobStatus
 from hailuo.web.metrics import Metrics
 from storage.jobs import JobRepository
+from hailuo.metrics import Metrics
+from hailuo.retry import Backoff
+from hailuo.status import JobStatus
+from providers.base import Provider
+from storage.jobs import Job
+from storage.port import JobStore
 
 
 @dataclass(frozen=True)
@@ -51,7 +57,7 @@ class Fail(Protocol):
 class StepKit:
     """Built once by the worker; the same objects for every step."""
 
-    jobs: JobRepository
+    jobs: JobStore
     providers: dict[str, Provider]
     config: WorkerConfig
     clock: Clock

@@ -44,6 +44,15 @@ from hailuo.model.provider import PreparedInput
 from hailuo.model.spec import JobSpec
 from hailuo.model.status import JobStatus
 from storage.jobs import JobRepository
+from hailuo import capabilities
+from hailuo.errors import ProviderError, ProviderErrorKind
+from hailuo.spec import JobSpec
+from hailuo.status import JobStatus
+from hailuo.steps import Step, StepKit
+from providers.base import PreparedInput
+from providers.resilience import AccountAlerts, CircuitState, Resilience
+from storage.jobs import Job
+from storage.port import JobStore
 
 log = logging.getLogger(__name__)
 
@@ -68,6 +77,7 @@ class Submitter(Step):
         submit_caps: Mapping[str, int | None] | None = None,
         serves: Callable[[str, JobSpec], bool] | None = None,
         callback_url: Callable[[str, int], str | None] | None = None,
+        resilience: Resilience | None = None,
     ) -> None:
         super().__init__(kit)
         self.order = order
@@ -75,7 +85,7 @@ class Submitter(Step):
         self.prepare = prepare
         self._wake = wake
         #: Each provider's submission limiter (fixed caps, else learned) and circuit breaker.
-        self.resilience = Resilience(
+        self.resilience = resilience or Resilience(
             kit.clock, kit.providers, caps=submit_caps, on_circuit_change=self._circuit_changed
         )
         #: Provider name -> what it accepts (``providers.registry.TABLE``, handed in by the wiring).
@@ -274,7 +284,7 @@ class QueueForecast:
         return max(0.0, at - self._now)
 
 
-async def prepared_input(jobs: JobRepository, job: Job) -> PreparedInput:
+async def prepared_input(jobs: JobStore, job: Job) -> PreparedInput:
     """The job as a provider receives it: the spec and its stored images as data URLs."""
     stored = await jobs.images(job.id)
     urls = {role: _data_url(image.mime, image.data) for role, image in stored.items()}

@@ -25,6 +25,7 @@ import contextlib
 import logging
 import random
 from collections.abc import Awaitable, Callable, Coroutine, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from hailuo.clock import Clock
@@ -47,6 +48,23 @@ from hailuo.model.spec import JobSpec
 from hailuo.model.status import JobStatus
 from hailuo.web.metrics import Metrics
 from storage.jobs import JobRepository, StaleTransition
+from hailuo.delivering import Deliverer
+from hailuo.delivery import Downloader
+from hailuo.errors import ProviderError, ProviderErrorKind
+from hailuo.failures import Failures
+from hailuo.metrics import Metrics
+from hailuo.notify import Notifier
+from hailuo.retry import Backoff, poll_interval
+from hailuo.shrink import Shrinker
+from hailuo.spec import JobSpec
+from hailuo.status import JobStatus
+from hailuo.steps import StepKit
+from hailuo.steps import WorkerConfig as WorkerConfig  # re-exported: imported from here
+from hailuo.submitting import INTERRUPTED_SUBMIT, Submitter
+from providers.base import Phase, PreparedInput, Provider, TaskState
+from providers.resilience import AccountAlerts, Resilience
+from storage.jobs import Job, StaleTransition
+from storage.port import Storage
 
 log = logging.getLogger(__name__)
 
@@ -54,34 +72,47 @@ log = logging.getLogger(__name__)
 PROVIDER_TIMEOUT = "job.provider_timeout"
 
 
+@dataclass(frozen=True)
+class WorkerDeps:
+    """What a worker works with, built once by ``hailuo.assembly.build_core``.
+
+    The optional parts have the production default when left out: the capability
+    tables decide who ``serves`` a spec, each provider gets a fresh ``Resilience``
+    (fixed caps from ``submit_caps``), no provider calls back, nothing is shrunk.
+    """
+
+    storage: Storage
+    providers: Mapping[str, Provider]
+    order: tuple[str, ...]
+    notifier: Notifier
+    downloader: Downloader
+    clock: Clock
+    rng: random.Random
+    metrics: Metrics
+    config: WorkerConfig
+    prepare: Callable[[Job], Awaitable[PreparedInput]]
+    #: Every provider's capability (``providers.registry.TABLE``, passed in by the builder).
+    capabilities: Table
+    submit_caps: Mapping[str, int | None] | None = None
+    serves: Callable[[str, JobSpec], bool] | None = None
+    callback_url: Callable[[str, int], str | None] | None = None
+    downloaders: Mapping[str, Downloader] | None = None
+    shrinker: Shrinker | None = None
+    resilience: Resilience | None = None
+
+
 class Worker:
-    def __init__(
-        self,
-        jobs: JobRepository,
-        providers: dict[str, Provider],
-        order: list[str],
-        *,
-        notifier: Notifier,
-        downloader: Downloader,
-        clock: Clock,
-        rng: random.Random,
-        metrics: Metrics,
-        config: WorkerConfig,
-        prepare: Callable[[Job], Awaitable[PreparedInput]],
-        capabilities: Table,
-        submit_caps: Mapping[str, int | None] | None = None,
-        serves: Callable[[str, JobSpec], bool] | None = None,
-        callback_url: Callable[[str, int], str | None] | None = None,
-        downloaders: Mapping[str, Downloader] | None = None,
-        shrinker: Shrinker | None = None,
-    ) -> None:
+    def __init__(self, deps: WorkerDeps) -> None:
+        jobs, clock, config, notifier = deps.storage.jobs, deps.clock, deps.config, deps.notifier
+        providers = dict(deps.providers)
+        order = list(deps.order)
         self.jobs = jobs
         self.providers = providers
         self.order = order
         self.notifier = notifier
         self.clock = clock
-        self.rng = rng
-        self.metrics = metrics
+        self.rng = deps.rng
+        self.metrics = deps.metrics
         self.config = config
         self.backoff = Backoff()
         self.alerts = AccountAlerts(clock, on_alert=self._alerted)
@@ -91,15 +122,15 @@ class Worker:
             edit_interval=config.status_edit_interval,
             old_card_age=config.old_card_age,
         )
-        self.failures = Failures(jobs, clock, self.cards.show)
+        self.failures = Failures(deps.storage, clock, self.cards.show)
         kit = StepKit(
             jobs,
             providers,
             config,
             clock,
-            rng,
+            deps.rng,
             self.backoff,
-            metrics,
+            deps.metrics,
             self.failures.fail,
             self.cards.show,
         )
@@ -107,20 +138,21 @@ class Worker:
             kit,
             order,
             alerts=self.alerts,
-            prepare=prepare,
+            prepare=deps.prepare,
             wake=self.wake,
-            capabilities=capabilities,
-            submit_caps=submit_caps,
-            serves=serves,
-            callback_url=callback_url,
+            capabilities=deps.capabilities,
+            submit_caps=deps.submit_caps,
+            serves=deps.serves,
+            callback_url=deps.callback_url,
+            resilience=deps.resilience,
         )
         self.deliverer = Deliverer(
             kit,
             notifier=notifier,
-            downloader=downloader,
-            downloaders=downloaders,
-            shrinker=shrinker,
-            capabilities=capabilities,
+            downloader=deps.downloader,
+            downloaders=deps.downloaders,
+            shrinker=deps.shrinker,
+            capabilities=deps.capabilities,
         )
         self._busy: set[int] = set()
         self._background: set[asyncio.Future[None]] = set()
@@ -129,34 +161,10 @@ class Worker:
         #: Work run at the start of every tick (the approval queue's expiry and posts).
         self.sweeps: list[Callable[[], Awaitable[None]]] = []
 
-    # The submit step's parts, reachable (and replaceable, in tests) from the worker.
-
     @property
     def resilience(self) -> Resilience:
-        """Each provider's submission limiter and circuit breaker."""
+        """Each provider's submission limiter and circuit breaker (read by tests and metrics)."""
         return self.submitter.resilience
-
-    @resilience.setter
-    def resilience(self, value: Resilience) -> None:
-        self.submitter.resilience = value
-
-    @property
-    def serves(self) -> Callable[[str, JobSpec], bool]:
-        """Whether a provider can serve a spec (the capability tables, by default)."""
-        return self.submitter.serves
-
-    @serves.setter
-    def serves(self, value: Callable[[str, JobSpec], bool]) -> None:
-        self.submitter.serves = value
-
-    @property
-    def callback_url(self) -> Callable[[str, int], str | None] | None:
-        """The URL a provider calls back on for a job, if it calls back at all."""
-        return self.submitter.callback_url
-
-    @callback_url.setter
-    def callback_url(self, value: Callable[[str, int], str | None] | None) -> None:
-        self.submitter.callback_url = value
 
     def wake(self) -> None:
         self._wake.set()

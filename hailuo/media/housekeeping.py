@@ -18,6 +18,8 @@ from pathlib import Path
 from hailuo.clock import Clock
 from hailuo.media.downloads import free_bytes
 from storage.jobs import JobRepository
+from hailuo.delivery import free_bytes
+from storage.port import JobStore
 
 log = logging.getLogger(__name__)
 
@@ -30,7 +32,7 @@ class ImageSweeper:
 
     def __init__(
         self,
-        jobs: JobRepository,
+        jobs: JobStore,
         clock: Clock,
         *,
         retention: float,

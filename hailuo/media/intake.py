@@ -7,9 +7,11 @@ and decoded. :meth:`ImageIntake.checking` counts such requests against the
 caps (the job's row is still re-checked when it is created); a request beyond
 them is refused before anything is downloaded.
 
-The attachment is streamed into a buffer that stops at the image byte limit,
-whatever size Discord declared, and decoded on :class:`ImageWorkers`, never on
-the loop's default executor.
+The cog asks this service for everything about the images: the plan (the rules
+of the providers that may receive them), the cheap check of what Discord
+declared, then the fetch and the full check. The attachment is streamed into a
+buffer that stops at the image byte limit, whatever size Discord declared, and
+decoded on :class:`ImageWorkers`, never on the loop's default executor.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from __future__ import annotations
 import contextlib
 import logging
 from collections import Counter
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 
 import aiohttp
 
@@ -25,6 +27,10 @@ from hailuo.jobs.capabilities import ImagePlan
 from hailuo.media.preparing import ImageWorkers, PreparedImage
 from hailuo.model.errors import QuotaExceeded, UserInputError
 from hailuo.money.credits import PolicySource
+from hailuo.capabilities import ImagePlan, image_plan
+from hailuo.credits import PolicySource
+from hailuo.errors import QuotaExceeded, UserInputError
+from hailuo.images import ImageWorkers, PreparedImage, check_declared
 
 log = logging.getLogger(__name__)
 
@@ -81,6 +87,25 @@ class ImageIntake:
             self._guilds[guild_id] -= 1
             self._members += Counter()  # drop the zeros
             self._guilds += Counter()
+
+    @staticmethod
+    def plan(providers: Sequence[str]) -> ImagePlan:
+        """What the images must be for ``providers`` (those that may receive them)."""
+        return image_plan(providers)
+
+    @staticmethod
+    def check_declared(
+        plan: ImagePlan,
+        *,
+        content_type: str | None,
+        size: int | None,
+        width: int | None,
+        height: int | None,
+    ) -> None:
+        """The cheap pass on what the attachment declares, before anything is fetched."""
+        check_declared(
+            content_type=content_type, size=size, width=width, height=height, rules=plan.check
+        )
 
     async def prepared(self, url: str, plan: ImagePlan) -> PreparedImage:
         """The attachment at ``url`` fetched, checked against ``plan`` and re-encoded."""

@@ -40,7 +40,6 @@ from hailuo.model.status import JobStatus
 from hailuo.money.quotas import QuotaPolicy
 from storage.approvals import (
     ApprovalDecision,
-    ApprovalRepository,
     ApprovalRequest,
     UnknownApproval,
 )
@@ -48,6 +47,9 @@ from storage.db import Database, Tx
 from storage.guilds import GuildRepository
 from storage.jobs import JobRepository
 from storage.moderation import BlockRepository, ModerationSettingsRepository
+from storage.jobs import Job, StoredImage
+from storage.moderation import ModerationSettings
+from storage.port import ModerationSettingsStore, Storage, UnitOfWork
 
 log = logging.getLogger(__name__)
 
@@ -122,21 +124,21 @@ class Decision:
 class ApprovalQueue:
     def __init__(
         self,
-        db: Database,
+        db: Storage,
         *,
         clock: Clock,
         status: StatusNotifier,
         notifier: ApprovalNotifier,
         on_queued: Callable[[], None],
-        settings: ModerationSettingsRepository | None = None,
+        settings: ModerationSettingsStore | None = None,
         policy: Callable[[int], Awaitable[QuotaPolicy]] | None = None,
     ) -> None:
         self.db = db
-        self.jobs = JobRepository(db)
-        self.approvals = ApprovalRepository(db)
-        self.settings = settings or ModerationSettingsRepository(db)
-        self.blocks = BlockRepository(db)
-        self.guilds = GuildRepository(db)
+        self.jobs = db.jobs
+        self.approvals = db.approvals
+        self.settings = settings or db.moderation
+        self.blocks = db.blocks
+        self.guilds = db.guilds
         self.policy = policy  # each server's caps; None: only a block is checked again
         self.clock = clock
         self.status = status
@@ -192,7 +194,7 @@ class ApprovalQueue:
         target = JobStatus.QUEUED if decision is ApprovalDecision.APPROVED else JobStatus.REJECTED
         now = self.clock()
         async with self.db.transaction() as tx:
-            job = await self.jobs.get_in(tx, job_id)
+            job = await self.jobs.get(job_id, tx)
             if job is None or job.guild_id != guild_id:
                 # Another server's job is as unknown as a missing one: nothing about it leaks.
                 raise ActionRefused("approval.unknown", job_id=job_id)
@@ -220,14 +222,14 @@ class ApprovalQueue:
                 }
             else:  # the worker's queue deadline counts from now, not from the request
                 updates = {"provider_meta": {**job.provider_meta, "queued_at": now}}
-            job = await self.jobs.transition_in(
-                tx, job, target, now, reason=decision.value, actor_id=actor.user_id, **updates
+            job = await self.jobs.transition(
+                job, target, now, reason=decision.value, actor_id=actor.user_id, tx=tx, **updates
             )
         log.info("%s by %d: %s", decision.value, actor.user_id, job.log_context())
         self.published(job, result.request)
         return Decision(job, result.request)
 
-    async def _recheck(self, tx: Tx, job: Job, now: float) -> None:
+    async def _recheck(self, tx: UnitOfWork, job: Job, now: float) -> None:
         """What creating the job checked, judged again now, before it may cost money.
 
         Held jobs count in the caps when a request is made (``IN_FLIGHT`` holds
@@ -279,9 +281,9 @@ class ApprovalQueue:
             )
             if not result.won:
                 return
-            job = await self.jobs.get_in(tx, job_id)
+            job = await self.jobs.get(job_id, tx)
             assert job is not None
-            job = await self.jobs.transition_in(tx, job, JobStatus.EXPIRED, now, reason="expired")
+            job = await self.jobs.transition(job, JobStatus.EXPIRED, now, reason="expired", tx=tx)
         log.info("approval expired: %s", job.log_context())
         self.published(job, result.request)
 

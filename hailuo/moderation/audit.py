@@ -34,11 +34,9 @@ from storage.audit import (
     AuditAction,
     AuditEntry,
     AuditPage,
-    AuditRepository,
     set_audit_sink,
 )
-from storage.db import Database, Tx
-from storage.moderation import ModerationSettingsRepository
+from storage.port import Storage, UnitOfWork
 
 log = logging.getLogger(__name__)
 
@@ -49,13 +47,13 @@ class AuditLog:
     """Append audit rows and mirror every committed one to the server's log channel."""
 
     def __init__(
-        self, db: Database, notifier: AuditNotifier, *, clock: Clock = system_clock
+        self, db: Storage, notifier: AuditNotifier, *, clock: Clock = system_clock
     ) -> None:
         self.db = db
         self.notifier = notifier
         self.clock = clock
-        self.repo = AuditRepository(db)
-        self.settings = ModerationSettingsRepository(db)
+        self.repo = db.audit
+        self.settings = db.moderation
         self._pending: deque[AuditEntry] = deque()
         self._poster: asyncio.Task[None] | None = None
         set_audit_sink(db, self._committed)
@@ -73,7 +71,7 @@ class AuditLog:
         job_id: int | None = None,
         target_user_id: int | None = None,
         details: Mapping[str, Any] | None = None,
-        tx: Tx | None = None,
+        tx: UnitOfWork | None = None,
         now: float | None = None,
     ) -> int:
         """Append one row (in ``tx`` when given) and return its id; mirrored after the commit.

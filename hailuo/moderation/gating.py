@@ -31,6 +31,10 @@ from hailuo.moderation.screening import Blocklist, check_gate, screen_prompt
 from storage.blocklist import BlocklistEntry, BlocklistRepository
 from storage.db import Database, Tx
 from storage.moderation import ModerationSettingsRepository
+from hailuo.moderation import Blocklist, check_gate, screen_prompt
+from storage.blocklist import BlocklistEntry
+from storage.moderation import ModerationSettings
+from storage.port import ModerationSettingsStore, Storage, UnitOfWork
 
 
 class BlocklistChanged(Exception):
@@ -47,9 +51,9 @@ class Screening:
 
 
 class Gatekeeper:
-    def __init__(self, db: Database, settings: ModerationSettingsRepository | None = None) -> None:
-        self.settings = settings or ModerationSettingsRepository(db)
-        self.entries = BlocklistRepository(db)
+    def __init__(self, db: Storage, settings: ModerationSettingsStore | None = None) -> None:
+        self.settings = settings or db.moderation
+        self.entries = db.blocklist
         # Touched only on the screening thread.
         self._compiled: dict[int, tuple[tuple[BlocklistEntry, ...], Blocklist]] = {}
         self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="screening")
@@ -86,7 +90,7 @@ class Gatekeeper:
         channel_id: int | None,
         role_ids: Collection[int],
         parent_channel_id: int | None = None,
-        tx: Tx | None = None,
+        tx: UnitOfWork | None = None,
         screened: Screening | None = None,
     ) -> ModerationSettings:
         """Raise the first rule the request breaks; return the server's settings otherwise.

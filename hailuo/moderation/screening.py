@@ -46,6 +46,13 @@ from hailuo.moderation.folding import (
 from storage.blocklist import BlocklistEntry, BlocklistKind
 from storage.db import Database
 from storage.moderation import BlockRepository, ModerationSettingsRepository, StrikeRepository
+from storage.moderation import (
+    DAY,
+    ApprovalMode,
+    Block,
+    ModerationSettings,
+)
+from storage.port import Storage
 
 log = logging.getLogger(__name__)
 
@@ -324,7 +331,7 @@ class StrikeOutcome:
 
 
 async def record_strike(
-    db: Database, clock: Clock, *, guild_id: int, user_id: int, job_id: int | None
+    db: Storage, clock: Clock, *, guild_id: int, user_id: int, job_id: int | None
 ) -> StrikeOutcome:
     """Count a provider moderation refusal; block the member at the server's threshold.
 
@@ -333,9 +340,9 @@ async def record_strike(
     One transaction: the strike, the block and their audit rows.
     """
     now = clock()
-    strikes, blocks = StrikeRepository(db), BlockRepository(db)
+    strikes, blocks = db.strikes, db.blocks
     async with db.transaction() as tx:
-        settings = await ModerationSettingsRepository(db).get(guild_id, tx)
+        settings = await db.moderation.get(guild_id, tx)
         counted = await strikes.add(
             guild_id, user_id, job_id=job_id, rule=STRIKE_RULE, now=now, tx=tx
         )

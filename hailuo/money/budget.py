@@ -20,6 +20,10 @@ from hailuo.money.quotas import QuotaPolicy, budget_period, thresholds_crossed
 from storage.db import Tx
 from storage.guilds import GuildRepository
 from storage.ledger import LedgerRepository
+from hailuo.errors import QuotaExceeded
+from hailuo.notify import AdminNotice, AdminNotifier
+from hailuo.quotas import QuotaPolicy, budget_period, thresholds_crossed
+from storage.port import GuildStore, LedgerStore, UnitOfWork
 
 log = logging.getLogger(__name__)
 
@@ -45,12 +49,12 @@ class Admission:
 
 
 async def check_budgets(
-    ledger: LedgerRepository,
+    ledger: LedgerStore,
     policy: QuotaPolicy,
     guild_id: int,
     cost: int,
     now: float,
-    tx: Tx | None,
+    tx: UnitOfWork | None,
 ) -> Admission:
     """Each budget the server set, with what was spent in it; the first one ``cost`` overruns
     is the refusal."""
@@ -78,22 +82,25 @@ async def check_budgets(
 class BudgetNotices:
     """Records which budget notices are due (once per period) and posts them."""
 
-    def __init__(
-        self, guilds: GuildRepository, clock: Clock, notifier: AdminNotifier | None
-    ) -> None:
+    def __init__(self, guilds: GuildStore, clock: Clock, notifier: AdminNotifier | None) -> None:
         self.guilds = guilds
         self.clock = clock
         self.notifier = notifier
         self._sending: set[asyncio.Task[None]] = set()
 
     async def full(
-        self, tx: Tx, policy: QuotaPolicy, guild_id: int, state: BudgetState
+        self, tx: UnitOfWork, policy: QuotaPolicy, guild_id: int, state: BudgetState
     ) -> list[AdminNotice]:
         """A full budget is the 100 % notice even if the last job did not fit exactly."""
         return await self._due(tx, policy, guild_id, state, [100], state.spent)
 
     async def crossed(
-        self, tx: Tx, policy: QuotaPolicy, guild_id: int, budgets: list[BudgetState], cost: int
+        self,
+        tx: UnitOfWork,
+        policy: QuotaPolicy,
+        guild_id: int,
+        budgets: list[BudgetState],
+        cost: int,
     ) -> list[AdminNotice]:
         """The notices a job of ``cost`` reaches in each budget."""
         due: list[AdminNotice] = []
@@ -104,7 +111,7 @@ class BudgetNotices:
 
     async def _due(
         self,
-        tx: Tx,
+        tx: UnitOfWork,
         policy: QuotaPolicy,
         guild_id: int,
         state: BudgetState,

@@ -18,6 +18,11 @@ from hailuo.money.quotas import MAX_CREDITS, Balance, QuotaPolicy, current_perio
 from storage.audit import AuditAction, AuditRepository
 from storage.db import Database, Tx
 from storage.ledger import LedgerEntryKind, LedgerRepository, append_entry
+from hailuo.errors import UserInputError
+from hailuo.quotas import MAX_CREDITS, Balance, QuotaPolicy, current_period
+from storage.audit import AuditAction
+from storage.ledger import LedgerEntryKind
+from storage.port import AuditStore, LedgerStore, Storage, UnitOfWork
 
 #: Each server's quota policy, by guild id.
 PolicySource = Callable[[int], Awaitable[QuotaPolicy]]
@@ -27,9 +32,9 @@ PolicySource = Callable[[int], Awaitable[QuotaPolicy]]
 class Credits:
     """Members' balances, and the admins' grants, take-backs and resets."""
 
-    db: Database
-    ledger: LedgerRepository
-    audit: AuditRepository
+    db: Storage
+    ledger: LedgerStore
+    audit: AuditStore
     clock: Clock
     policy: PolicySource
 
@@ -39,7 +44,7 @@ class Credits:
         user_id: int,
         *,
         roles: Collection[int] = (),
-        tx: Tx | None = None,
+        tx: UnitOfWork | None = None,
         policy: QuotaPolicy | None = None,
     ) -> Balance:
         policy = policy or await self.policy(guild_id)
@@ -77,7 +82,7 @@ class Credits:
                 raise UserInputError(
                     "admin.take_too_many", amount=-amount, remaining=balance.remaining
                 )
-            await append_entry(
+            await self.ledger.append(
                 tx,
                 guild_id=guild_id,
                 user_id=user_id,
@@ -112,7 +117,7 @@ class Credits:
             target = max(0, balance.allowance - balance.reserved)
             delta = target - (balance.allowance + balance.adjusted - balance.used)
             if delta:
-                await append_entry(
+                await self.ledger.append(
                     tx,
                     guild_id=guild_id,
                     user_id=user_id,

@@ -29,6 +29,10 @@ from hailuo.model.errors import UserInputError
 from hailuo.model.spec import MODEL_RULES, JobSpec
 from storage.guilds import GuildConfig, GuildRepository
 from storage.moderation import BlockRepository
+from hailuo.errors import UserInputError
+from hailuo.spec import MODEL_RULES, JobSpec
+from storage.guilds import GuildConfig
+from storage.port import Storage
 
 T = TypeVar("T")
 CostKey = tuple[str, str, int]  # (model, resolution, duration)
@@ -241,8 +245,9 @@ class GuildPolicies:
     applies to the very next request, in this process or another.
     """
 
-    def __init__(self, repo: GuildRepository, defaults: QuotaPolicy, clock: Clock) -> None:
-        self.repo = repo
+    def __init__(self, storage: Storage, defaults: QuotaPolicy, clock: Clock) -> None:
+        self.repo = storage.guilds
+        self.blocks = storage.blocks
         self.defaults = defaults
         self.clock = clock
 
@@ -330,13 +335,11 @@ class GuildPolicies:
 
     async def block(self, guild_id: int, user_id: int, actor_id: int, reason: str) -> None:
         """Refuse the member's new jobs until unblocked (one home for blocks: moderation's)."""
-        await BlockRepository(self.repo.db).block(
+        await self.blocks.block(
             guild_id, user_id, by=actor_id, reason=reason[:200], now=self.clock()
         )
 
     async def unblock(self, guild_id: int, user_id: int, actor_id: int) -> bool:
         """Lift the member's block; whether there was one."""
-        lifted = await BlockRepository(self.repo.db).unblock(
-            guild_id, user_id, by=actor_id, now=self.clock()
-        )
+        lifted = await self.blocks.unblock(guild_id, user_id, by=actor_id, now=self.clock())
         return lifted is not None

@@ -13,6 +13,8 @@ from zoneinfo import ZoneInfo
 
 from hailuo.money.quotas import QuotaPolicy, budget_period, local_date
 from storage.ledger import LedgerRepository
+from hailuo.quotas import QuotaPolicy, budget_period, local_date
+from storage.port import LedgerStore
 
 
 @dataclass(frozen=True)
@@ -29,7 +31,7 @@ class UsageReport:
 
 
 async def usage_report(
-    ledger: LedgerRepository,
+    ledger: LedgerStore,
     policy: QuotaPolicy,
     guild_id: int,
     now: float,

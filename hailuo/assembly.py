@@ -1,0 +1,254 @@
+"""The one place that builds the bot's core: ``build_core``.
+
+``bot.py``, ``python -m hailuo generate`` and the tests all call it, so what a
+test exercises is the graph that runs in production. Its inputs are what the
+core cannot make itself: the settings, the open database, the HTTP session,
+the clock and the front end's ports (``Ports``: the notifier, the moderators'
+approval messages, the video remover), given as protocol objects so this
+module never imports discord. Its output is a frozen ``Core`` with no
+optional fields: nothing is filled in later, nothing is checked with asserts.
+
+``Parts`` holds the few parts a caller may choose instead of the settings'
+(the CLI's own demo server and throw-away quota, a test's simulators and
+fixed random seed); each defaults to what the bot builds.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from functools import partial
+from pathlib import Path
+
+import aiohttp
+import aiohttp.web
+
+from hailuo.approval import ApprovalNotifier, ApprovalQueue
+from hailuo.audit import AuditLog
+from hailuo.callbacks import CallbackRoutes, CallbackTokens, accepting, callback_urls
+from hailuo.cards import CardBook, CardlessSweep, FirstAnswers
+from hailuo.clock import Clock
+from hailuo.controls import JobControls, VideoRemover
+from hailuo.delivery import Downloader
+from hailuo.housekeeping import ImageSweeper
+from hailuo.images import ImageWorkers
+from hailuo.intake import ImageIntake
+from hailuo.jobs import JobDesk
+from hailuo.links import FreshLinks
+from hailuo.metrics import Metrics
+from hailuo.moderation_admin import ModerationAdmin
+from hailuo.notify import Notifier
+from hailuo.quotas import GuildPolicies, QuotaPolicy
+from hailuo.settings import Settings
+from hailuo.shrink import Shrinker
+from hailuo.spec import JobSpec
+from hailuo.submitting import prepared_input
+from hailuo.worker import Worker, WorkerConfig, WorkerDeps
+from providers.base import Provider
+from providers.demo import DemoProvider
+from providers.registry import build_providers
+from providers.resilience import Resilience
+from storage.db import Database
+from storage.moderation import ApprovalMode, ModerationSettings, ModerationSettingsRepository
+
+Mount = Callable[[aiohttp.web.Application], None]
+
+
+@dataclass(frozen=True)
+class PortNeeds:
+    """What the front end's ports may need from the core (the notifier remembers cards)."""
+
+    cards: CardBook
+    answers: FirstAnswers
+    clock: Clock
+
+
+@dataclass(frozen=True)
+class Ports:
+    """The front end as the core sees it: three protocols, no Discord type."""
+
+    notifier: Notifier
+    approvals: ApprovalNotifier
+    remover: VideoRemover
+
+
+@dataclass(frozen=True)
+class Parts:
+    """Parts chosen instead of the settings' (the CLI, tests); ``None``: the bot's own."""
+
+    providers: Mapping[str, Provider] | None = None  # with their failover order
+    quota: QuotaPolicy | None = None  # every server's defaults (else the settings')
+    config: WorkerConfig | None = None
+    rng: random.Random | None = None
+    downloader: Downloader | None = None  # every download's, the demo's included
+    shrinker: Shrinker | None = None
+    resilience: Resilience | None = None
+    serves: Callable[[str, JobSpec], bool] | None = None
+
+
+@dataclass(frozen=True)
+class Core:
+    """The whole core, built once; every field is set."""
+
+    settings: Settings
+    db: Database
+    clock: Clock
+    metrics: Metrics
+    notifier: Notifier
+    desk: JobDesk
+    worker: Worker
+    policies: GuildPolicies
+    audit: AuditLog
+    approvals: ApprovalQueue
+    controls: JobControls
+    moderation: ModerationAdmin
+    links: FreshLinks
+    first_answers: FirstAnswers
+    intake: ImageIntake
+    tokens: CallbackTokens
+    #: Routes on the bot's HTTP server: the demo's files (operator side) ...
+    mounts: tuple[Mount, ...]
+    #: ... and the provider callbacks (the only routes on the public side).
+    public_mounts: tuple[Mount, ...]
+
+    async def start(self) -> None:
+        """What needs the loop before the first request: the callback tokens' secret."""
+        await self.tokens.load()
+
+    def close(self) -> None:
+        """Release the image threads (after the front end stopped)."""
+        self.intake.workers.close()
+
+
+def temp_directory(settings: Settings) -> Path:
+    """Where downloads are written: beside the database, on its volume, never /tmp."""
+    return settings.database.parent / "tmp"
+
+
+def build_core(
+    settings: Settings,
+    db: Database,
+    session: aiohttp.ClientSession,
+    clock: Clock,
+    ports: Ports | Callable[[PortNeeds], Ports],
+    parts: Parts = Parts(),
+) -> Core:
+    """The whole object graph of the core, wired to ``ports`` for what members see."""
+    metrics = Metrics()
+    jobs = db.jobs
+    first_answers = FirstAnswers()
+    if not isinstance(ports, Ports):
+        ports = ports(PortNeeds(cards=jobs, answers=first_answers, clock=clock))
+    notifier = ports.notifier
+    # The environment's limits are the defaults; each server's admins may override them.
+    defaults = parts.quota or QuotaPolicy(
+        daily_credits=settings.daily_credits,
+        max_jobs_per_member=settings.max_jobs_per_member,
+        max_jobs_per_guild=settings.max_jobs_per_guild,
+    )
+    policies = GuildPolicies(db, defaults, clock)
+    if parts.providers is not None:
+        providers = dict(parts.providers)
+    else:
+        providers = build_providers(
+            settings.providers, session, timeout_seconds=settings.provider_timeout
+        )
+    tokens = CallbackTokens(jobs)
+    answering = accepting(providers, settings.freepik_webhook_secret)
+    # The demo's result URL is our own loopback server, so only its downloads may be private.
+    demos = [p for p in providers.values() if isinstance(p, DemoProvider)]
+    downloader = partial(
+        Downloader,
+        max_bytes=settings.max_video_bytes,
+        directory=temp_directory(settings),
+        min_free=settings.min_free_bytes,
+    )
+    own = downloader(allow_private=True)
+    worker = Worker(
+        WorkerDeps(
+            storage=db,
+            providers=providers,
+            order=tuple(providers),
+            notifier=notifier,
+            downloader=parts.downloader or downloader(allow_private=settings.allow_private_urls),
+            clock=clock,
+            rng=parts.rng or random.Random(),  # noqa: S311 - retry jitter, not security
+            metrics=metrics,
+            config=parts.config
+            or WorkerConfig(
+                poll_seconds=settings.poll_seconds,
+                default_upload_limit=settings.default_upload_limit,
+                queue_deadline=settings.queue_timeout,
+            ),
+            prepare=partial(prepared_input, jobs),
+            submit_caps={p.name: p.submits_per_minute for p in settings.providers},
+            serves=parts.serves,
+            callback_url=(
+                callback_urls(tokens, settings.public_url, answering)
+                if settings.public_url
+                else None
+            ),
+            downloaders={} if parts.downloader else {demo.name: own for demo in demos},
+            shrinker=parts.shrinker or Shrinker(settings.ffmpeg, timeout=settings.shrink_timeout),
+            resilience=parts.resilience,
+        )
+    )
+    callbacks = CallbackRoutes(
+        tokens,
+        poll=worker.poll_soon,
+        providers=answering,
+        clock=clock,
+        freepik_secret=settings.freepik_webhook_secret,
+    )
+    # HAILUO_APPROVAL is the approval mode of every server that has not chosen its own.
+    moderation = ModerationSettingsRepository(
+        db, defaults=ModerationSettings(0, approval_mode=ApprovalMode(settings.approval))
+    )
+    desk = JobDesk(
+        db,
+        clock=clock,
+        policy=policies,
+        on_created=worker.wake,
+        notices=notifier,
+        moderation=moderation,
+    )
+    worker.sweeps.append(ImageSweeper(jobs, clock, retention=settings.image_retention).sweep)
+    audit = AuditLog(db, notifier, clock=clock)
+    approvals = ApprovalQueue(
+        db,
+        clock=clock,
+        status=notifier,
+        notifier=ports.approvals,
+        on_queued=worker.wake,
+        settings=desk.gate.settings,
+        policy=desk.policy,
+    )
+    worker.sweeps.append(approvals.sweep)
+    controls = JobControls(
+        db, desk=desk, approvals=approvals, audit=audit, remover=ports.remover, clock=clock
+    )
+    # Jobs that ended with no card just before a restart tell their members once.
+    worker.sweeps.append(CardlessSweep(jobs, notifier, clock))
+    return Core(
+        settings=settings,
+        db=db,
+        clock=clock,
+        metrics=metrics,
+        notifier=notifier,
+        desk=desk,
+        worker=worker,
+        policies=policies,
+        audit=audit,
+        approvals=approvals,
+        controls=controls,
+        moderation=ModerationAdmin(db, settings=desk.gate.settings, audit=audit, clock=clock),
+        links=FreshLinks(jobs, providers),
+        first_answers=first_answers,
+        intake=ImageIntake(
+            session, in_flight=desk.guilds.in_flight, policy=policies, workers=ImageWorkers()
+        ),
+        tokens=tokens,
+        mounts=tuple(demo.mount for demo in demos),
+        public_mounts=(callbacks.mount,),
+    )

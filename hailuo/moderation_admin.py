@@ -1,0 +1,120 @@
+"""The admins' side of moderation, one service for ``/hailuo-admin``: settings, blocklist, log.
+
+The cogs call it and never a repository. It owns the blocklist's rules: an
+entry is validated (``validate_entry``: length, a pattern that compiles and
+cannot run away) and counted against the server's caps (``check_room``) before
+it is stored; the same entry twice is the one already there. Each change to the
+blocklist writes its ``setting_changed`` audit row in the same transaction as
+the change, through ``AuditLog`` (mirrored to the log channel once committed).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from hailuo.audit import AuditLog
+from hailuo.clock import Clock
+from hailuo.errors import UserInputError
+from hailuo.moderation import check_room, validate_entry
+from storage.audit import AuditAction, AuditPage
+from storage.blocklist import BlocklistEntry, BlocklistKind
+from storage.moderation import ModerationSettings, SettingsChange
+from storage.port import ModerationSettingsStore, Storage
+
+
+class ModerationAdmin:
+    """Moderation settings, the blocklist and the audit log, as the admins change and read them."""
+
+    def __init__(
+        self,
+        db: Storage,
+        *,
+        settings: ModerationSettingsStore,
+        audit: AuditLog,
+        clock: Clock,
+    ) -> None:
+        self.db = db
+        self._settings = settings
+        self._entries = db.blocklist
+        self.audit = audit
+        self.clock = clock
+
+    async def settings(self, guild_id: int) -> ModerationSettings:
+        """The server's moderation settings (the environment's defaults where it set none)."""
+        return await self._settings.get(guild_id)
+
+    async def update(
+        self, guild_id: int, changes: Mapping[str, Any], *, actor_id: int
+    ) -> SettingsChange:
+        """Change some settings: one ``setting_changed`` row lists each (old, new)."""
+        return await self._settings.update(guild_id, changes, actor_id=actor_id, now=self.clock())
+
+    async def entries(self, guild_id: int) -> tuple[BlocklistEntry, ...]:
+        """The server's blocklist, oldest first."""
+        return await self._entries.entries(guild_id)
+
+    async def add_entry(
+        self, guild_id: int, kind: BlocklistKind, text: str, *, label: str, actor_id: int
+    ) -> BlocklistEntry:
+        """Store one entry once (validated, within the caps); the same entry again is kept."""
+        stored = validate_entry(kind, text)
+        entries = await self._entries.entries(guild_id)
+        existing = next((e for e in entries if e.kind is kind and e.text == stored), None)
+        if existing is not None:
+            return existing
+        check_room(kind, entries)
+        label = label.strip()
+        now = self.clock()
+        async with self.db.transaction() as tx:
+            entry = await self._entries.add(
+                guild_id, kind, stored, label=label, added_by=actor_id, now=now, tx=tx
+            )
+            await self.audit.record(
+                guild_id,
+                AuditAction.SETTING_CHANGED,
+                actor_id=actor_id,
+                details={"blocklist_added": {"id": entry.id, "kind": kind.value, "label": label}},
+                tx=tx,
+                now=now,
+            )
+        return entry
+
+    async def remove_entry(self, guild_id: int, entry_id: int, *, actor_id: int) -> BlocklistEntry:
+        """Delete one entry; ``UserInputError`` when the server has no such entry."""
+        now = self.clock()
+        async with self.db.transaction() as tx:
+            entry = await self._entries.remove(guild_id, entry_id, tx=tx)
+            if entry is None:
+                raise UserInputError("blocklist.missing", id=entry_id)
+            await self.audit.record(
+                guild_id,
+                AuditAction.SETTING_CHANGED,
+                actor_id=actor_id,
+                details={
+                    "blocklist_removed": {"id": entry.id, "kind": entry.kind, "label": entry.label}
+                },
+                tx=tx,
+                now=now,
+            )
+        return entry
+
+    async def audit_page(
+        self,
+        guild_id: int,
+        *,
+        member: int | None = None,
+        action: AuditAction | None = None,
+        before_id: int | None = None,
+        after_id: int | None = None,
+        limit: int = 10,
+    ) -> AuditPage:
+        """One page of the server's log, newest first."""
+        return await self.audit.page(
+            guild_id,
+            member=member,
+            action=action,
+            before_id=before_id,
+            after_id=after_id,
+            limit=limit,
+        )

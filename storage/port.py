@@ -1,0 +1,386 @@
+"""The storage port: what the core may know of storage, and nothing more.
+
+The core (``hailuo/``) works with repositories and units of work, never with a
+connection, a ``Tx``, SQL or SQLite's behaviour. A unit of work is opened by
+``Transactions.transaction()``; every repository call handed it commits with
+the others or not at all, and units of work are serialised against each other
+(the SQLite engine: one connection, one lock, ``BEGIN IMMEDIATE``), so a
+check-then-write such as "credits left, then reserve" is atomic. A repository
+call made without one runs in a unit of work of its own (or, for a read, on
+the committed state).
+
+The repository interfaces below are what the core calls; the SQLite classes in
+this package implement them (``mypy`` checks it: ``_sqlite_implements_the_port``).
+A PostgreSQL backend implements the same protocols; nothing above ``storage``
+changes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Mapping
+from contextlib import AbstractAsyncContextManager
+from typing import TYPE_CHECKING, Any, Protocol
+
+if TYPE_CHECKING:
+    from hailuo.status import JobStatus
+    from storage.approvals import ApprovalDecision, ApprovalRequest, DecisionResult
+    from storage.audit import AuditAction, AuditPage
+    from storage.blocklist import BlocklistEntry, BlocklistKind
+    from storage.guilds import GuildConfig, GuildSettings
+    from storage.jobs import Job, NewJob, StoredImage
+    from storage.ledger import LedgerEntry, LedgerEntryKind, PeriodUsage, SpendRow
+    from storage.moderation import Block, ModerationSettings, SettingsChange
+
+#: Work to do once a unit of work has committed (never if it rolled back).
+AfterCommit = Callable[[], Awaitable[None]]
+
+
+class UnitOfWork(Protocol):
+    """One atomic piece of storage work; the core passes it on to repository calls."""
+
+    def after_commit(self, callback: AfterCommit) -> None:
+        """Run ``callback`` once this unit of work committed (never if it rolls back)."""
+        ...
+
+
+class Transactions(Protocol):
+    """Where units of work come from (the SQLite ``Database``)."""
+
+    def transaction(self) -> AbstractAsyncContextManager[UnitOfWork]:
+        """Open a unit of work: committed when the block ends, rolled back if it raises."""
+        ...
+
+
+class JobStore(Protocol):
+    """The jobs: created with their reservation, moved by guarded transitions only."""
+
+    async def create(self, uow: UnitOfWork, new: NewJob, now: float) -> int: ...
+
+    async def get(self, job_id: int, tx: UnitOfWork | None = None) -> Job | None: ...
+
+    async def images(self, job_id: int) -> dict[str, StoredImage]: ...
+
+    async def sweep_images(self, before: float) -> int: ...
+
+    async def open_jobs(self) -> list[Job]: ...
+
+    async def by_status(self, status: JobStatus) -> list[Job]: ...
+
+    async def ended_without_card(self, since: float) -> list[Job]: ...
+
+    async def by_task(self, provider: str, task_id: str) -> Job | None: ...
+
+    async def recent_for_member(
+        self, guild_id: int, user_id: int, limit: int = 10
+    ) -> list[Job]: ...
+
+    async def count_by_status(self) -> dict[str, int]: ...
+
+    async def set_status_message(
+        self, job_id: int, channel_id: int, message_id: int, now: float
+    ) -> None: ...
+
+    async def claim_status_message(self, job_id: int, message_id: int, now: float) -> bool: ...
+
+    async def transition(
+        self,
+        job: Job,
+        dst: JobStatus,
+        now: float,
+        *,
+        reason: str = "",
+        actor_id: int | None = None,
+        tx: UnitOfWork | None = None,
+        **updates: Any,
+    ) -> Job: ...
+
+    async def update(self, job: Job, now: float, **updates: Any) -> Job: ...
+
+    async def get_state(self, key: str) -> str | None: ...
+
+    async def put_state(self, key: str, value: str) -> None: ...
+
+
+class LedgerStore(Protocol):
+    """The append-only credit ledger and the sums read from it."""
+
+    async def append(
+        self,
+        tx: UnitOfWork,
+        *,
+        guild_id: int,
+        user_id: int,
+        job_id: int | None,
+        kind: LedgerEntryKind,
+        delta: int,
+        period: str,
+        actor_id: int | None,
+        reason: str,
+        now: float,
+    ) -> int: ...
+
+    async def usage(
+        self, guild_id: int, user_id: int, period: str, tx: UnitOfWork | None = None
+    ) -> PeriodUsage: ...
+
+    async def last_reservation(
+        self, guild_id: int, user_id: int, tx: UnitOfWork | None = None
+    ) -> float: ...
+
+    async def guild_spend(
+        self, guild_id: int, start: float, end: float, tx: UnitOfWork | None = None
+    ) -> int: ...
+
+    async def spend_rows(self, guild_id: int, start: float, end: float) -> list[SpendRow]: ...
+
+    async def recent(self, guild_id: int, user_id: int, limit: int = 5) -> list[LedgerEntry]: ...
+
+    async def for_job(self, job_id: int) -> list[LedgerEntry]: ...
+
+
+class GuildStore(Protocol):
+    """Each server's money settings, tiers, costs and budget notices; in-flight counts."""
+
+    async def config(self, guild_id: int, tx: UnitOfWork | None = None) -> GuildConfig: ...
+
+    async def update_settings(
+        self, guild_id: int, *, actor_id: int | None, now: float, **values: Any
+    ) -> GuildSettings: ...
+
+    async def set_tier(
+        self, guild_id: int, role_id: int, credits: int | None, *, actor_id: int | None, now: float
+    ) -> None: ...
+
+    async def set_cost(
+        self,
+        guild_id: int,
+        key: tuple[str, str, int],
+        credits: int | None,
+        *,
+        actor_id: int | None,
+        now: float,
+    ) -> None: ...
+
+    async def in_flight(
+        self, guild_id: int, user_id: int, tx: UnitOfWork | None = None
+    ) -> tuple[int, int]: ...
+
+    async def active(
+        self, guild_id: int, user_id: int, tx: UnitOfWork | None = None
+    ) -> tuple[int, int]: ...
+
+    async def record_notice(
+        self,
+        tx: UnitOfWork,
+        guild_id: int,
+        *,
+        scope: str,
+        period: str,
+        threshold: int,
+        spent: int,
+        budget: int,
+        now: float,
+    ) -> bool: ...
+
+
+class ApprovalStore(Protocol):
+    """The moderators' queue: one request per held job, decided once."""
+
+    async def create(
+        self,
+        job_id: int,
+        guild_id: int,
+        user_id: int,
+        *,
+        now: float,
+        expires_at: float,
+        tx: UnitOfWork | None = None,
+    ) -> ApprovalRequest: ...
+
+    async def get(self, job_id: int) -> ApprovalRequest | None: ...
+
+    async def set_mod_message(
+        self, job_id: int, channel_id: int, message_id: int, tx: UnitOfWork | None = None
+    ) -> None: ...
+
+    async def decide(
+        self,
+        job_id: int,
+        decision: ApprovalDecision,
+        *,
+        by: int | None,
+        now: float,
+        reason: str = "",
+        tx: UnitOfWork | None = None,
+    ) -> DecisionResult: ...
+
+    async def pending(self, guild_id: int) -> tuple[ApprovalRequest, ...]: ...
+
+    async def due(self, now: float) -> tuple[ApprovalRequest, ...]: ...
+
+    async def unannounced(self) -> tuple[ApprovalRequest, ...]: ...
+
+
+class AuditStore(Protocol):
+    """The audit log: rows appended, pages read newest first."""
+
+    async def append(
+        self,
+        guild_id: int,
+        action: AuditAction,
+        *,
+        actor_id: int | None,
+        now: float,
+        job_id: int | None = None,
+        target_user_id: int | None = None,
+        details: Mapping[str, Any] | None = None,
+        tx: UnitOfWork | None = None,
+    ) -> int: ...
+
+    async def page(
+        self,
+        guild_id: int,
+        member: int | None = None,
+        action: AuditAction | None = None,
+        before_id: int | None = None,
+        limit: int = 10,
+        after_id: int | None = None,
+    ) -> AuditPage: ...
+
+
+class BlocklistStore(Protocol):
+    """The server's blocklist entries (validated and audited by the core)."""
+
+    async def entries(self, guild_id: int) -> tuple[BlocklistEntry, ...]: ...
+
+    async def add(
+        self,
+        guild_id: int,
+        kind: BlocklistKind,
+        text: str,
+        *,
+        label: str = "",
+        added_by: int | None,
+        now: float,
+        tx: UnitOfWork | None = None,
+    ) -> BlocklistEntry: ...
+
+    async def remove(
+        self, guild_id: int, entry_id: int, *, tx: UnitOfWork | None = None
+    ) -> BlocklistEntry | None: ...
+
+
+class ModerationSettingsStore(Protocol):
+    """Each server's moderation settings."""
+
+    async def get(self, guild_id: int, tx: UnitOfWork | None = None) -> ModerationSettings: ...
+
+    async def update(
+        self,
+        guild_id: int,
+        changes: Mapping[str, Any],
+        *,
+        actor_id: int | None,
+        now: float,
+        tx: UnitOfWork | None = None,
+    ) -> SettingsChange: ...
+
+
+class BlockStore(Protocol):
+    """Member blocks: one open block per member at most."""
+
+    async def active(
+        self, guild_id: int, user_id: int, now: float, tx: UnitOfWork | None = None
+    ) -> Block | None: ...
+
+    async def is_blocked(
+        self, guild_id: int, user_id: int, now: float, tx: UnitOfWork | None = None
+    ) -> bool: ...
+
+    async def list(self, guild_id: int, now: float) -> tuple[Block, ...]: ...
+
+    async def block(
+        self,
+        guild_id: int,
+        user_id: int,
+        *,
+        by: int | None,
+        reason: str,
+        now: float,
+        until: float | None = None,
+        tx: UnitOfWork | None = None,
+    ) -> Block: ...
+
+    async def unblock(
+        self,
+        guild_id: int,
+        user_id: int,
+        *,
+        by: int | None,
+        now: float,
+        reason: str = "",
+        tx: UnitOfWork | None = None,
+    ) -> Block | None: ...
+
+    async def strikes_reset_at(
+        self, guild_id: int, user_id: int, now: float, tx: UnitOfWork | None = None
+    ) -> float | None: ...
+
+
+class StrikeStore(Protocol):
+    """Provider refusals counted against a member."""
+
+    async def add(
+        self,
+        guild_id: int,
+        user_id: int,
+        *,
+        job_id: int | None,
+        rule: str,
+        now: float,
+        tx: UnitOfWork | None = None,
+    ) -> bool: ...
+
+    async def count_since(
+        self, guild_id: int, user_id: int, since: float, tx: UnitOfWork | None = None
+    ) -> int: ...
+
+
+class Storage(Transactions, Protocol):
+    """Everything the core keeps: units of work and one repository of each kind."""
+
+    @property
+    def jobs(self) -> JobStore: ...
+
+    @property
+    def ledger(self) -> LedgerStore: ...
+
+    @property
+    def guilds(self) -> GuildStore: ...
+
+    @property
+    def approvals(self) -> ApprovalStore: ...
+
+    @property
+    def audit(self) -> AuditStore: ...
+
+    @property
+    def blocklist(self) -> BlocklistStore: ...
+
+    @property
+    def moderation(self) -> ModerationSettingsStore: ...
+
+    @property
+    def blocks(self) -> BlockStore: ...
+
+    @property
+    def strikes(self) -> StrikeStore: ...
+
+
+if TYPE_CHECKING:
+    from storage.db import Database
+
+    def _sqlite_implements_the_port(db: Database) -> None:
+        """Type-checked only: the SQLite engine implements the whole port."""
+        storage: Storage = db
+        del storage
