@@ -38,37 +38,12 @@ from cogs.links import FreshLinkButton
 from cogs.notifier import DiscordNotifier
 from cogs.outbox import Outbox
 from cogs.translator import HailuoTranslator
-from hailuo.clock import Clock, system_clock
-from hailuo.jobs.cards import CardlessSweep, FirstAnswers
-from hailuo.jobs.controls import JobControls
-from hailuo.jobs.desk import JobDesk
-from hailuo.jobs.submitting import prepared_input
-from hailuo.jobs.worker import Worker, WorkerConfig
-from hailuo.media.downloads import Downloader, sweep_temporary
-from hailuo.media.housekeeping import ImageSweeper, disk_has_room
-from hailuo.media.intake import ImageIntake
-from hailuo.media.preparing import ImageWorkers
-from hailuo.media.shrink import Shrinker
-from hailuo.model.moderation import ApprovalMode, ModerationSettings
-from hailuo.moderation.approval import ApprovalQueue
-from hailuo.moderation.audit import AuditLog
-from hailuo.money.quotas import GuildPolicies, QuotaPolicy
-from hailuo.settings import Settings, SettingsError, load_settings
-from hailuo.web.callbacks import CallbackRoutes, CallbackTokens, accepting, callback_urls
-from hailuo.web.metrics import Metrics
-from hailuo.web.server import HealthServer
-from providers.demo import DemoProvider
-from providers.registry import TABLE, build_providers
-from storage.db import Database, DatabaseOpenError
-from storage.guilds import GuildRepository
-from storage.jobs import JobRepository
-from storage.moderation import ModerationSettingsRepository
 from hailuo.assembly import Core, PortNeeds, Ports, build_core, temp_directory
 from hailuo.clock import Clock, system_clock
-from hailuo.delivery import sweep_temporary
-from hailuo.housekeeping import disk_has_room
+from hailuo.media.downloads import sweep_temporary
+from hailuo.media.housekeeping import disk_has_room
 from hailuo.settings import Settings, SettingsError, load_settings
-from hailuo.web import HealthServer
+from hailuo.web.server import HealthServer
 from providers.demo import DemoProvider
 from storage.db import Database, DatabaseOpenError
 

@@ -11,10 +11,6 @@ from discord.ext import commands
 from hailuo.i18n.messages import CATALOG, FALLBACK_LOCALE, render
 from hailuo.model.errors import UserInputError
 from hailuo.money.quotas import AllowancePeriod, QuotaPolicy
-from storage.ledger import LedgerEntry, LedgerEntryKind
-from hailuo.errors import UserInputError
-from hailuo.messages import CATALOG, FALLBACK_LOCALE, render
-from hailuo.quotas import AllowancePeriod, QuotaPolicy
 from hailuo.records import LedgerEntry, LedgerEntryKind
 
 if TYPE_CHECKING:

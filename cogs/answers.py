@@ -18,8 +18,6 @@ import discord
 from cogs.notifier import DiscordNotifier
 from hailuo.jobs.notify import StatusView
 from hailuo.model.job import Job
-from hailuo.notify import StatusView
-from hailuo.records import Job
 
 if TYPE_CHECKING:
     from bot import HailuoBot

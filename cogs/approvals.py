@@ -33,20 +33,11 @@ from cogs.controls import (
     hailuo_bot,
 )
 from cogs.render import add_settings_field, clip
-from hailuo.clock import Clock
 from hailuo.i18n.messages import render
-from hailuo.jobs.controls import AuditRecorder, JobControls
-from hailuo.jobs.desk import JobDesk
 from hailuo.jobs.notify import PostFailed
-from hailuo.jobs.worker import Worker
 from hailuo.model.job import Job, StoredImage
-from hailuo.moderation.approval import Actor, ApprovalQueue, StatusNotifier
-from storage.approvals import ApprovalDecision, ApprovalRequest
-from storage.db import Database
-from hailuo.approval import Actor, ApprovalQueue
-from hailuo.messages import render
-from hailuo.notify import PostFailed
-from hailuo.records import ApprovalDecision, ApprovalRequest, Job, StoredImage
+from hailuo.moderation.approval import Actor, ApprovalQueue
+from hailuo.records import ApprovalDecision, ApprovalRequest
 
 if TYPE_CHECKING:
     from bot import HailuoBot

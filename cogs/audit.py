@@ -18,8 +18,6 @@ import discord
 from cogs.errors import answer_privately
 from hailuo.clock import to_datetime
 from hailuo.i18n.messages import render
-from storage.audit import AuditAction, AuditEntry, AuditPage
-from hailuo.messages import render
 from hailuo.records import AuditAction, AuditEntry, AuditPage
 
 if TYPE_CHECKING:

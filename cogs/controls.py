@@ -30,13 +30,6 @@ from hailuo.model.errors import UserInputError
 from hailuo.model.job import Job
 from hailuo.model.status import JobStatus
 from hailuo.moderation.approval import Actor
-from hailuo.approval import Actor
-from hailuo.controls import CANCELLABLE, REROLLABLE, JobControls, JobInfo
-from hailuo.errors import UserInputError
-from hailuo.messages import render
-from hailuo.notify import PostFailed
-from hailuo.records import Job
-from hailuo.status import JobStatus
 
 if TYPE_CHECKING:
     from bot import HailuoBot

@@ -29,7 +29,6 @@ from cogs.render import checking_embed, status_embed
 from hailuo.i18n.messages import render
 from hailuo.jobs import capabilities
 from hailuo.jobs.desk import JobRequest
-from hailuo.media import images
 from hailuo.media.intake import ImageIntake
 from hailuo.model import camera
 from hailuo.model.capability import DEFAULT_RULES

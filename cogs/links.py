@@ -13,10 +13,7 @@ import discord
 
 from cogs.controls import ControlsView, JobButton, guild_of, hailuo_bot
 from hailuo.i18n.messages import render
-from hailuo.jobs.links import fresh_url
 from hailuo.model.job import Job
-from hailuo.messages import render
-from hailuo.records import Job
 
 JOB = r"(?P<job>[0-9]{1,19})"
 

@@ -27,29 +27,15 @@ from cogs.audit import PAGE_SIZE, audit_page
 from hailuo.i18n.messages import Term, render
 from hailuo.model.errors import UserInputError
 from hailuo.model.moderation import DAY, ApprovalMode, ModerationSettings, SettingsChange
-from hailuo.moderation.screening import DEFAULT_LABEL, check_room, validate_entry
-from storage.audit import AuditAction
-from storage.blocklist import BlocklistKind, BlocklistRepository
-from storage.moderation import ModerationSettingsRepository
+from hailuo.moderation.screening import DEFAULT_LABEL
 
 if TYPE_CHECKING:
     from bot import HailuoBot
-    from hailuo.moderation.audit import AuditLog
-from hailuo.errors import UserInputError
-from hailuo.messages import Term, render
-from hailuo.moderation import DEFAULT_LABEL
-from hailuo.records import (
-    DAY,
-    ApprovalMode,
-    AuditAction,
-    BlocklistKind,
-    ModerationSettings,
-    SettingsChange,
-)
+from hailuo.records import AuditAction, BlocklistKind
 
 if TYPE_CHECKING:
     from bot import HailuoBot
-    from hailuo.moderation_admin import ModerationAdmin
+    from hailuo.moderation.admin import ModerationAdmin
 
 HOUR = 3600
 _SET_OPTIONS = {"generate": "allowed_role_ids", "trusted": "trusted_role_ids"}

@@ -52,8 +52,7 @@ from hailuo.jobs.notify import (
     UploadTooLarge,
 )
 from hailuo.model.job import Job
-from storage.audit import AuditEntry
-from hailuo.records import AuditEntry, Job
+from hailuo.records import AuditEntry
 
 log = logging.getLogger(__name__)
 

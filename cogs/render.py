@@ -10,11 +10,6 @@ from hailuo.i18n.terms import MODE_LABELS
 from hailuo.model.job import Job
 from hailuo.model.spec import JobSpec
 from hailuo.model.status import JobStatus
-from hailuo.messages import render
-from hailuo.records import Job
-from hailuo.spec import MODE_LABELS, JobSpec
-from hailuo.status import JobStatus
-from hailuo.status_text import status_line
 
 _COLOURS = {
     JobStatus.DELIVERED: discord.Colour.green(),

@@ -24,33 +24,34 @@ from pathlib import Path
 import aiohttp
 import aiohttp.web
 
-from hailuo.approval import ApprovalNotifier, ApprovalQueue
-from hailuo.audit import AuditLog
-from hailuo.callbacks import CallbackRoutes, CallbackTokens, accepting, callback_urls
-from hailuo.cards import CardBook, CardlessSweep, FirstAnswers
 from hailuo.clock import Clock
-from hailuo.controls import JobControls, VideoRemover
-from hailuo.delivery import Downloader
-from hailuo.housekeeping import ImageSweeper
-from hailuo.images import ImageWorkers
-from hailuo.intake import ImageIntake
-from hailuo.jobs import JobDesk
-from hailuo.links import FreshLinks
-from hailuo.metrics import Metrics
-from hailuo.moderation_admin import ModerationAdmin
-from hailuo.notify import Notifier
-from hailuo.quotas import GuildPolicies, QuotaPolicy
+from hailuo.jobs.cards import CardBook, CardlessSweep, FirstAnswers
+from hailuo.jobs.controls import JobControls, VideoRemover
+from hailuo.jobs.desk import JobDesk
+from hailuo.jobs.links import FreshLinks
+from hailuo.jobs.notify import Notifier
+from hailuo.jobs.resilience import Resilience
+from hailuo.jobs.submitting import prepared_input
+from hailuo.jobs.worker import Worker, WorkerConfig, WorkerDeps
+from hailuo.media.downloads import Downloader
+from hailuo.media.housekeeping import ImageSweeper
+from hailuo.media.intake import ImageIntake
+from hailuo.media.preparing import ImageWorkers
+from hailuo.media.shrink import Shrinker
+from hailuo.model.moderation import ApprovalMode, ModerationSettings
+from hailuo.model.provider import Provider
+from hailuo.model.spec import JobSpec
+from hailuo.moderation.admin import ModerationAdmin
+from hailuo.moderation.approval import ApprovalNotifier, ApprovalQueue
+from hailuo.moderation.audit import AuditLog
+from hailuo.money.quotas import GuildPolicies, QuotaPolicy
 from hailuo.settings import Settings
-from hailuo.shrink import Shrinker
-from hailuo.spec import JobSpec
-from hailuo.submitting import prepared_input
-from hailuo.worker import Worker, WorkerConfig, WorkerDeps
-from providers.base import Provider
+from hailuo.web.callbacks import CallbackRoutes, CallbackTokens, accepting, callback_urls
+from hailuo.web.metrics import Metrics
 from providers.demo import DemoProvider
-from providers.registry import build_providers
-from providers.resilience import Resilience
+from providers.registry import TABLE, build_providers
 from storage.db import Database
-from storage.moderation import ApprovalMode, ModerationSettings, ModerationSettingsRepository
+from storage.moderation import ModerationSettingsRepository
 
 Mount = Callable[[aiohttp.web.Application], None]
 
@@ -171,6 +172,7 @@ def build_core(
             providers=providers,
             order=tuple(providers),
             notifier=notifier,
+            capabilities=TABLE,
             downloader=parts.downloader or downloader(allow_private=settings.allow_private_urls),
             clock=clock,
             rng=parts.rng or random.Random(),  # noqa: S311 - retry jitter, not security
@@ -246,7 +248,11 @@ def build_core(
         links=FreshLinks(jobs, providers),
         first_answers=first_answers,
         intake=ImageIntake(
-            session, in_flight=desk.guilds.in_flight, policy=policies, workers=ImageWorkers()
+            session,
+            in_flight=desk.guilds.in_flight,
+            policy=policies,
+            workers=ImageWorkers(),
+            capabilities=TABLE,
         ),
         tokens=tokens,
         mounts=tuple(demo.mount for demo in demos),

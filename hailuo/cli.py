@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import dataclasses
 import logging
 import shutil
@@ -25,50 +24,26 @@ from typing import TextIO
 import aiohttp
 from aiohttp import web
 
+from hailuo.assembly import Parts, Ports, build_core
 from hailuo.clock import system_clock
 from hailuo.doctor import doctor
 from hailuo.i18n.messages import render
 from hailuo.i18n.status_text import status_line
 from hailuo.jobs.capabilities import image_plan, serving_providers
-from hailuo.jobs.desk import JobDesk, JobRequest
-from hailuo.jobs.notify import AdminNotice, Shrunk, StatusView
-from hailuo.jobs.submitting import prepared_input
-from hailuo.jobs.worker import Worker, WorkerConfig
+from hailuo.jobs.desk import JobRequest
+from hailuo.jobs.notify import AdminNotice, PostFailed, Shrunk, StatusView
+from hailuo.jobs.worker import WorkerConfig
 from hailuo.media import preparing
-from hailuo.media.downloads import Downloader
 from hailuo.model.errors import HailuoError
 from hailuo.model.job import Job
 from hailuo.model.spec import JobSpec, Mode
 from hailuo.model.status import JobStatus
 from hailuo.money.quotas import QuotaPolicy
+from hailuo.records import ApprovalRequest, AuditEntry, StoredImage
 from hailuo.settings import DEMO, Settings, SettingsError, load_settings
-from hailuo.web.metrics import Metrics
 from providers.demo import DemoProvider
 from providers.registry import TABLE, build_providers
-from storage.audit import AuditEntry
 from storage.db import Database
-from storage.jobs import JobRepository
-from hailuo import images
-from hailuo.assembly import Parts, Ports, build_core
-from hailuo.capabilities import image_plan, serving_providers
-from hailuo.channel_check import check_channels
-from hailuo.clock import system_clock
-from hailuo.errors import HailuoError, ProviderError, ProviderErrorKind
-from hailuo.jobs import JobRequest
-from hailuo.messages import render
-from hailuo.notify import AdminNotice, PostFailed, Shrunk, StatusView
-from hailuo.quotas import QuotaPolicy
-from hailuo.records import ApprovalRequest, AuditEntry, Job, StoredImage
-from hailuo.settings import DEMO, PROVIDER_NAMES, Settings, SettingsError, load_settings
-from hailuo.spec import JobSpec, Mode
-from hailuo.status import JobStatus
-from hailuo.status_text import status_line
-from hailuo.worker import WorkerConfig
-from providers.base import Provider
-from providers.demo import DemoProvider, ffmpeg_path
-from providers.registry import build_providers
-from storage.channels import ConfiguredChannel, configured_channels
-from storage.db import Database, DatabaseOpenError
 
 log = logging.getLogger(__name__)
 

@@ -8,6 +8,12 @@ When the records move to the core's model floor only these lines change.
 
 from __future__ import annotations
 
+from hailuo.model.job import Job as Job
+from hailuo.model.job import StoredImage as StoredImage
+from hailuo.model.moderation import DAY as DAY
+from hailuo.model.moderation import ApprovalMode as ApprovalMode
+from hailuo.model.moderation import ModerationSettings as ModerationSettings
+from hailuo.model.moderation import SettingsChange as SettingsChange
 from storage.approvals import ApprovalDecision as ApprovalDecision
 from storage.approvals import ApprovalRequest as ApprovalRequest
 from storage.audit import AuditAction as AuditAction
@@ -15,11 +21,5 @@ from storage.audit import AuditEntry as AuditEntry
 from storage.audit import AuditPage as AuditPage
 from storage.blocklist import BlocklistEntry as BlocklistEntry
 from storage.blocklist import BlocklistKind as BlocklistKind
-from storage.jobs import Job as Job
-from storage.jobs import StoredImage as StoredImage
 from storage.ledger import LedgerEntry as LedgerEntry
 from storage.ledger import LedgerEntryKind as LedgerEntryKind
-from storage.moderation import DAY as DAY
-from storage.moderation import ApprovalMode as ApprovalMode
-from storage.moderation import ModerationSettings as ModerationSettings
-from storage.moderation import SettingsChange as SettingsChange

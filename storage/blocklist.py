@@ -3,7 +3,7 @@
 Only storage: ``hailuo.moderation.screening.validate_entry`` checks an entry before
 ``add``, and ``hailuo.moderation.screening.Blocklist`` compiles what ``entries`` returns.
 The audit row of a change (``setting_changed``, naming the entry's id, kind and
-label, not its text) is the caller's: ``hailuo.moderation.admin`` writes it in
+label, not its text) is the caller's: ``hailuo.moderation.screening.admin`` writes it in
 the same unit of work.
 """
 

@@ -15,12 +15,6 @@ from typing import Any
 from hailuo.model.errors import UserInputError
 from hailuo.model.job import Job, NewJob, StoredImage
 from hailuo.model.status import JobStatus, Settlement, can_transition, settlement
-from storage.db import Database, Tx, sha256_hex
-import aiosqlite
-
-from hailuo.errors import UserInputError
-from hailuo.spec import JobSpec
-from hailuo.status import JobStatus, Settlement, can_transition, settlement
 from storage.db import Database, Tx, reading, sha256_hex, statements, within
 from storage.ledger import LedgerEntryKind, append_entry
 from storage.port import UnitOfWork

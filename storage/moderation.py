@@ -11,10 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from collections.abc import AsyncIterator, Mapping
-from contextlib import asynccontextmanager
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any
 
 from hailuo.model.moderation import (

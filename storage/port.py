@@ -22,14 +22,14 @@ from contextlib import AbstractAsyncContextManager
 from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
-    from hailuo.status import JobStatus
+    from hailuo.model.job import Job, NewJob, StoredImage
+    from hailuo.model.moderation import Block, ModerationSettings, SettingsChange
+    from hailuo.model.status import JobStatus
     from storage.approvals import ApprovalDecision, ApprovalRequest, DecisionResult
     from storage.audit import AuditAction, AuditPage
     from storage.blocklist import BlocklistEntry, BlocklistKind
     from storage.guilds import GuildConfig, GuildSettings
-    from storage.jobs import Job, NewJob, StoredImage
     from storage.ledger import LedgerEntry, LedgerEntryKind, PeriodUsage, SpendRow
-    from storage.moderation import Block, ModerationSettings, SettingsChange
 
 #: Work to do once a unit of work has committed (never if it rolled back).
 AfterCommit = Callable[[], Awaitable[None]]
@@ -372,6 +372,9 @@ class Storage(Transactions, Protocol):
 
     @property
     def blocks(self) -> BlockStore: ...
+
+    #: Told of each audit row once its unit of work committed (``storage.audit``).
+    audit_sink: Callable[[Any], Awaitable[None]] | None
 
     @property
     def strikes(self) -> StrikeStore: ...

@@ -9,39 +9,26 @@ from dataclasses import dataclass
 
 import aiohttp
 
-from hailuo.jobs.desk import JobDesk, JobRequest
-from hailuo.jobs.submitting import prepared_input
-from hailuo.jobs.worker import Worker, WorkerConfig
-from hailuo.media.downloads import Downloader
-from hailuo.media.shrink import Shrinker
-from hailuo.model.job import Job
-from hailuo.model.provider import Provider
-from hailuo.model.spec import JobSpec, Mode
-from hailuo.model.status import JobStatus
-from hailuo.money.quotas import QuotaPolicy
-from hailuo.web.metrics import Metrics
-from providers.registry import TABLE
-from storage.db import Database
-from storage.jobs import JobRepository
-from hailuo.approval import ApprovalNotifier
 from hailuo.assembly import Core as AssembledCore
 from hailuo.assembly import Parts, Ports
 from hailuo.assembly import build_core as assemble
-from hailuo.controls import VideoRemover
-from hailuo.delivery import Downloader
-from hailuo.jobs import JobDesk, JobRequest
-from hailuo.metrics import Metrics
-from hailuo.quotas import QuotaPolicy
-from hailuo.settings import Secret, Settings
-from hailuo.shrink import Shrinker
-from hailuo.spec import JobSpec, Mode
-from hailuo.status import JobStatus
-from hailuo.worker import Worker, WorkerConfig
-from providers.base import Provider
-from providers.resilience import Resilience
+from hailuo.jobs.controls import VideoRemover
+from hailuo.jobs.desk import JobDesk, JobRequest
+from hailuo.jobs.resilience import Resilience
+from hailuo.jobs.worker import Worker, WorkerConfig
+from hailuo.media.downloads import Downloader
+from hailuo.media.shrink import Shrinker
+from hailuo.model.config import Secret
+from hailuo.model.job import Job, StoredImage
+from hailuo.model.provider import Provider
+from hailuo.model.spec import JobSpec, Mode
+from hailuo.model.status import JobStatus
+from hailuo.moderation.approval import ApprovalNotifier
+from hailuo.money.quotas import QuotaPolicy
+from hailuo.settings import Settings
+from hailuo.web.metrics import Metrics
 from storage.approvals import ApprovalRequest
 from storage.db import Database
-from storage.jobs import Job, StoredImage
 from storage.port import JobStore
 from tests.support import FakeClock, RecordingNotifier
 

@@ -22,15 +22,7 @@ from hailuo.model.moderation import DAY
 from hailuo.model.spec import JobSpec, Mode
 from hailuo.model.status import JobStatus
 from hailuo.moderation.approval import ActionRefused, Actor, ApprovalQueue
-from hailuo.moderation.audit import AuditLog
 from hailuo.money.quotas import QuotaPolicy
-from hailuo.approval import ActionRefused, Actor, ApprovalQueue
-from hailuo.controls import JobControls
-from hailuo.errors import QuotaExceeded
-from hailuo.notify import PostFailed
-from hailuo.quotas import QuotaPolicy
-from hailuo.spec import JobSpec, Mode
-from hailuo.status import JobStatus
 from providers.minimax import MiniMaxProvider
 from storage.approvals import ApprovalDecision, ApprovalRequest
 from storage.audit import AuditAction, AuditRepository

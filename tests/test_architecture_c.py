@@ -20,11 +20,12 @@ from pathlib import Path
 import pytest
 
 from hailuo import assembly
-from hailuo.spec import JobSpec, Mode
-from hailuo.status import JobStatus
-from hailuo.worker import WorkerDeps
+from hailuo.jobs.worker import WorkerDeps
+from hailuo.model.job import NewJob
+from hailuo.model.spec import JobSpec, Mode
+from hailuo.model.status import JobStatus
 from storage.db import Database, statements
-from storage.jobs import JobRepository, NewJob
+from storage.jobs import JobRepository
 from storage.ledger import LedgerRepository
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -6,9 +6,8 @@ import logging
 
 import pytest
 
+from hailuo.moderation.admin import ModerationAdmin
 from hailuo.moderation.audit import AuditLog
-from hailuo.audit import AuditLog
-from hailuo.moderation_admin import ModerationAdmin
 from storage.audit import AuditAction, AuditEntry, AuditRepository
 from storage.blocklist import BlocklistKind
 from storage.db import Database

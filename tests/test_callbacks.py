@@ -16,16 +16,12 @@ from hailuo.model.config import Secret
 from hailuo.model.job import Job
 from hailuo.model.status import JobStatus
 from hailuo.web.callbacks import (
-    CallbackRoutes,
-from hailuo.callbacks import (
     CallbackTokens,
     accepting,
     freepik_signature_ok,
 )
 from hailuo.web.server import HealthServer
 from providers.minimax import MiniMaxProvider
-from tests.core import Core, build_core
-from storage.jobs import Job
 from tests.core import Core, build_core, core_settings
 from tests.sims.minimax import MiniMaxSimulator
 

@@ -37,8 +37,6 @@ from hailuo.moderation.approval import (
 )
 from storage.approvals import ApprovalDecision, ApprovalRequest, UnknownApproval
 from storage.audit import AuditAction
-from storage.db import Database, Tx
-from storage.jobs import Job
 from storage.ledger import LedgerEntry, LedgerEntryKind
 from storage.port import Storage, UnitOfWork
 

@@ -30,24 +30,6 @@ from hailuo.money.usage import (
     UsageReport as UsageReport,  # re-exported: cogs/admin.py imports it here
 )
 from hailuo.money.usage import usage_report
-from storage.approvals import ApprovalRepository
-from storage.audit import AuditRepository
-from storage.db import Database, Tx
-from storage.guilds import GuildRepository, Reader
-from storage.jobs import JobRepository
-from storage.ledger import LedgerRepository
-from storage.moderation import BlockRepository, ModerationSettingsRepository
-from hailuo.credits import Credits, PolicySource
-from hailuo.errors import QuotaExceeded, UserInputError
-from hailuo.gating import BlocklistChanged, Gatekeeper, Screening
-from hailuo.moderation import blocked_error, needs_approval
-from hailuo.notify import AdminNotice, AdminNotifier
-from hailuo.quotas import AllowancePeriod, QuotaPolicy, current_period
-from hailuo.spec import JobSpec
-from hailuo.status import JobStatus
-from hailuo.usage import UsageReport as UsageReport  # re-exported: cogs/admin.py imports it here
-from hailuo.usage import usage_report
-from storage.jobs import Job, NewJob
 from storage.ledger import LedgerEntry
 from storage.port import ModerationSettingsStore, Storage, UnitOfWork
 

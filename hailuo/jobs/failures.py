@@ -18,10 +18,6 @@ from hailuo.clock import Clock
 from hailuo.model.job import Job
 from hailuo.model.status import JobStatus
 from hailuo.moderation.screening import counts_as_strike, record_strike
-from storage.jobs import JobRepository
-from hailuo.moderation import counts_as_strike, record_strike
-from hailuo.status import JobStatus
-from storage.jobs import Job
 from storage.port import Storage
 
 log = logging.getLogger(__name__)

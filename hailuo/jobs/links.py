@@ -16,11 +16,6 @@ from hailuo.model.errors import ProviderError
 from hailuo.model.provider import Provider
 from hailuo.model.status import JobStatus
 from hailuo.moderation.approval import ActionRefused
-from storage.jobs import JobRepository
-from hailuo.approval import ActionRefused
-from hailuo.errors import ProviderError
-from hailuo.status import JobStatus
-from providers.base import Provider
 from storage.port import JobStore
 
 log = logging.getLogger(__name__)

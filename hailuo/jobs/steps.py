@@ -19,12 +19,6 @@ from hailuo.model.job import Job
 from hailuo.model.provider import Provider
 from hailuo.model.status import JobStatus
 from hailuo.web.metrics import Metrics
-from storage.jobs import JobRepository
-from hailuo.metrics import Metrics
-from hailuo.retry import Backoff
-from hailuo.status import JobStatus
-from providers.base import Provider
-from storage.jobs import Job
 from storage.port import JobStore
 
 

@@ -43,15 +43,6 @@ from hailuo.model.job import Job
 from hailuo.model.provider import PreparedInput
 from hailuo.model.spec import JobSpec
 from hailuo.model.status import JobStatus
-from storage.jobs import JobRepository
-from hailuo import capabilities
-from hailuo.errors import ProviderError, ProviderErrorKind
-from hailuo.spec import JobSpec
-from hailuo.status import JobStatus
-from hailuo.steps import Step, StepKit
-from providers.base import PreparedInput
-from providers.resilience import AccountAlerts, CircuitState, Resilience
-from storage.jobs import Job
 from storage.port import JobStore
 
 log = logging.getLogger(__name__)

@@ -47,23 +47,7 @@ from hailuo.model.provider import Phase, PreparedInput, Provider, TaskState
 from hailuo.model.spec import JobSpec
 from hailuo.model.status import JobStatus
 from hailuo.web.metrics import Metrics
-from storage.jobs import JobRepository, StaleTransition
-from hailuo.delivering import Deliverer
-from hailuo.delivery import Downloader
-from hailuo.errors import ProviderError, ProviderErrorKind
-from hailuo.failures import Failures
-from hailuo.metrics import Metrics
-from hailuo.notify import Notifier
-from hailuo.retry import Backoff, poll_interval
-from hailuo.shrink import Shrinker
-from hailuo.spec import JobSpec
-from hailuo.status import JobStatus
-from hailuo.steps import StepKit
-from hailuo.steps import WorkerConfig as WorkerConfig  # re-exported: imported from here
-from hailuo.submitting import INTERRUPTED_SUBMIT, Submitter
-from providers.base import Phase, PreparedInput, Provider, TaskState
-from providers.resilience import AccountAlerts, Resilience
-from storage.jobs import Job, StaleTransition
+from storage.jobs import StaleTransition
 from storage.port import Storage
 
 log = logging.getLogger(__name__)

@@ -17,8 +17,6 @@ from pathlib import Path
 
 from hailuo.clock import Clock
 from hailuo.media.downloads import free_bytes
-from storage.jobs import JobRepository
-from hailuo.delivery import free_bytes
 from storage.port import JobStore
 
 log = logging.getLogger(__name__)

@@ -23,14 +23,12 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 
 import aiohttp
 
-from hailuo.jobs.capabilities import ImagePlan
+from hailuo.jobs.capabilities import ImagePlan, image_plan
+from hailuo.media.images import check_declared
 from hailuo.media.preparing import ImageWorkers, PreparedImage
+from hailuo.model.capability import Table
 from hailuo.model.errors import QuotaExceeded, UserInputError
 from hailuo.money.credits import PolicySource
-from hailuo.capabilities import ImagePlan, image_plan
-from hailuo.credits import PolicySource
-from hailuo.errors import QuotaExceeded, UserInputError
-from hailuo.images import ImageWorkers, PreparedImage, check_declared
 
 log = logging.getLogger(__name__)
 
@@ -51,8 +49,10 @@ class ImageIntake:
         in_flight: InFlight,
         policy: PolicySource,
         workers: ImageWorkers,
+        capabilities: Table,
     ) -> None:
         self._session = session
+        self._capabilities = capabilities
         self._in_flight = in_flight
         self._policy = policy
         self.workers = workers
@@ -88,10 +88,9 @@ class ImageIntake:
             self._members += Counter()  # drop the zeros
             self._guilds += Counter()
 
-    @staticmethod
-    def plan(providers: Sequence[str]) -> ImagePlan:
+    def plan(self, providers: Sequence[str]) -> ImagePlan:
         """What the images must be for ``providers`` (those that may receive them)."""
-        return image_plan(providers)
+        return image_plan(providers, self._capabilities)
 
     @staticmethod
     def check_declared(

@@ -43,12 +43,6 @@ from storage.approvals import (
     ApprovalRequest,
     UnknownApproval,
 )
-from storage.db import Database, Tx
-from storage.guilds import GuildRepository
-from storage.jobs import JobRepository
-from storage.moderation import BlockRepository, ModerationSettingsRepository
-from storage.jobs import Job, StoredImage
-from storage.moderation import ModerationSettings
 from storage.port import ModerationSettingsStore, Storage, UnitOfWork
 
 log = logging.getLogger(__name__)

@@ -28,12 +28,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 from hailuo.model.moderation import ModerationSettings
 from hailuo.moderation.screening import Blocklist, check_gate, screen_prompt
-from storage.blocklist import BlocklistEntry, BlocklistRepository
-from storage.db import Database, Tx
-from storage.moderation import ModerationSettingsRepository
-from hailuo.moderation import Blocklist, check_gate, screen_prompt
 from storage.blocklist import BlocklistEntry
-from storage.moderation import ModerationSettings
 from storage.port import ModerationSettingsStore, Storage, UnitOfWork
 
 

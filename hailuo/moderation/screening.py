@@ -44,14 +44,6 @@ from hailuo.moderation.folding import (
     joined_runs as joined_runs,  # re-exported: the screening tests use it
 )
 from storage.blocklist import BlocklistEntry, BlocklistKind
-from storage.db import Database
-from storage.moderation import BlockRepository, ModerationSettingsRepository, StrikeRepository
-from storage.moderation import (
-    DAY,
-    ApprovalMode,
-    Block,
-    ModerationSettings,
-)
 from storage.port import Storage
 
 log = logging.getLogger(__name__)

@@ -17,12 +17,6 @@ from hailuo.clock import Clock
 from hailuo.jobs.notify import AdminNotice, AdminNotifier
 from hailuo.model.errors import QuotaExceeded
 from hailuo.money.quotas import QuotaPolicy, budget_period, thresholds_crossed
-from storage.db import Tx
-from storage.guilds import GuildRepository
-from storage.ledger import LedgerRepository
-from hailuo.errors import QuotaExceeded
-from hailuo.notify import AdminNotice, AdminNotifier
-from hailuo.quotas import QuotaPolicy, budget_period, thresholds_crossed
 from storage.port import GuildStore, LedgerStore, UnitOfWork
 
 log = logging.getLogger(__name__)

@@ -15,11 +15,6 @@ from dataclasses import dataclass
 from hailuo.clock import Clock
 from hailuo.model.errors import UserInputError
 from hailuo.money.quotas import MAX_CREDITS, Balance, QuotaPolicy, current_period
-from storage.audit import AuditAction, AuditRepository
-from storage.db import Database, Tx
-from storage.ledger import LedgerEntryKind, LedgerRepository, append_entry
-from hailuo.errors import UserInputError
-from hailuo.quotas import MAX_CREDITS, Balance, QuotaPolicy, current_period
 from storage.audit import AuditAction
 from storage.ledger import LedgerEntryKind
 from storage.port import AuditStore, LedgerStore, Storage, UnitOfWork

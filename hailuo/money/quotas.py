@@ -27,10 +27,6 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 from hailuo.clock import Clock, to_datetime
 from hailuo.model.errors import UserInputError
 from hailuo.model.spec import MODEL_RULES, JobSpec
-from storage.guilds import GuildConfig, GuildRepository
-from storage.moderation import BlockRepository
-from hailuo.errors import UserInputError
-from hailuo.spec import MODEL_RULES, JobSpec
 from storage.guilds import GuildConfig
 from storage.port import Storage
 

@@ -12,8 +12,6 @@ from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from hailuo.money.quotas import QuotaPolicy, budget_period, local_date
-from storage.ledger import LedgerRepository
-from hailuo.quotas import QuotaPolicy, budget_period, local_date
 from storage.port import LedgerStore
 
 

@@ -13,13 +13,13 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from hailuo.audit import AuditLog
 from hailuo.clock import Clock
-from hailuo.errors import UserInputError
-from hailuo.moderation import check_room, validate_entry
+from hailuo.model.errors import UserInputError
+from hailuo.model.moderation import ModerationSettings, SettingsChange
+from hailuo.moderation.audit import AuditLog
+from hailuo.moderation.screening import check_room, validate_entry
 from storage.audit import AuditAction, AuditPage
 from storage.blocklist import BlocklistEntry, BlocklistKind
-from storage.moderation import ModerationSettings, SettingsChange
 from storage.port import ModerationSettingsStore, Storage
 
 
