@@ -23,16 +23,15 @@ import contextlib
 import functools
 import hashlib
 import logging
-import re
 import sqlite3
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
-from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import aiosqlite
 
+from storage.migrating import migration_scripts, statements_of
 from storage.port import AfterCommit as AfterCommit  # re-exported: its old home
 from storage.port import UnitOfWork
 
@@ -48,7 +47,6 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 Params = Mapping[str, Any] | tuple[Any, ...]
-_MIGRATION_NAME = re.compile(r"^(\d{3})_[a-z0-9_]+\.sql$")
 #: ``PRAGMA auto_vacuum`` answers 2 for INCREMENTAL.
 _INCREMENTAL = 2
 #: The health check's write: one row, overwritten each time.
@@ -310,12 +308,12 @@ class Database:
     async def migrate(self) -> None:
         """Apply each numbered script once, in order, each in its own transaction."""
         current = await self.schema_version()
-        for number, name, sql in _migrations():
+        for number, name, sql in migration_scripts():
             if number <= current:
                 continue
             log.info("applying migration %s", name)
             async with self.transaction() as tx:
-                for statement in _statements(sql):
+                for statement in statements_of(sql):
                     await tx.execute(statement)
                 # PRAGMA takes no parameters; ``number`` is an int parsed from our own file name.
                 await tx.execute(f"PRAGMA user_version = {int(number)}")
@@ -377,33 +375,3 @@ async def within(db: Database, tx: UnitOfWork | None) -> AsyncIterator[Tx]:
 def reading(db: Database, tx: UnitOfWork | None) -> Database | Tx:
     """Where a read goes: inside the caller's unit of work, else the committed state."""
     return statements(tx) if tx is not None else db
-
-
-def _migrations() -> list[tuple[int, str, str]]:
-    found = []
-    for entry in resources.files("storage.migrations").iterdir():
-        match = _MIGRATION_NAME.match(entry.name)
-        if match:
-            found.append((int(match.group(1)), entry.name, entry.read_text(encoding="utf-8")))
-    found.sort()
-    numbers = [n for n, _, _ in found]
-    # ``user_version`` records the highest applied, so a gap would skip a later-landed one.
-    if numbers != list(range(1, len(numbers) + 1)):
-        raise RuntimeError(f"migrations must be numbered 001, 002, … without gaps: {numbers}")
-    return found
-
-
-def _statements(script: str) -> Iterable[str]:
-    """Split a migration into complete statements (triggers hold ``;`` inside ``BEGIN … END``)."""
-    statements: list[str] = []
-    pending = ""
-    for line in script.splitlines():
-        if line.lstrip().startswith("--"):
-            continue
-        pending += line + "\n"
-        if sqlite3.complete_statement(pending):
-            statements.append(pending.strip())
-            pending = ""
-    if pending.strip():
-        raise RuntimeError(f"a migration ends inside a statement: {pending.strip()[:60]}")
-    return statements

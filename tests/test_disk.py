@@ -25,8 +25,9 @@ from hailuo.model.spec import JobSpec, Mode
 from hailuo.model.status import JobStatus
 from hailuo.moderation.approval import ActionRefused, Actor
 from providers.minimax import MiniMaxProvider
-from storage.db import Database, _migrations, _statements
+from storage.db import Database
 from storage.jobs import JobRepository
+from storage.migrating import migration_scripts, statements_of
 from tests import media
 from tests.core import Core, build_core
 from tests.e2e import running_bot
@@ -369,10 +370,10 @@ async def test_disk_rows_of_older_versions_are_migrated_and_still_load(tmp_path:
     path = tmp_path / "old.sqlite3"
     conn = sqlite3.connect(path)
     version = 0
-    for number, _, sql in _migrations():
+    for number, _, sql in migration_scripts():
         if number >= 5:
             break
-        for statement in _statements(sql):
+        for statement in statements_of(sql):
             conn.execute(statement)
         version = number
     conn.execute(f"PRAGMA user_version = {version}")
