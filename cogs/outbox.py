@@ -23,7 +23,9 @@ So each channel gets one lane, and the lane serialises:
   message that already has one waiting replaces it (the latest state of a
   card wins; the superseded one is never sent);
 - a 429 (``discord.RateLimited``, or discord.py giving up on 429s) is never
-  an error: the lane waits ``retry_after`` and sends the same request again.
+  an error: the lane waits ``retry_after`` and sends the same request again
+  (a pause over ``LONG_PAUSE`` is handed back to the caller instead, whose own
+  schedule brings the post back; a card edit is then dropped for a newer one).
   Only other answers reach the caller (and the caller decides what they mean).
 
 Lanes live only while they have work. ``drained()`` lets shutdown wait for
@@ -49,6 +51,10 @@ Sleep = Callable[[float], Awaitable[None]]
 #: A 429 without a usable ``retry_after`` is waited out this long (then doubled, up to the cap).
 DEFAULT_RETRY_AFTER = 1.0
 MAX_RETRY_AFTER = 60.0
+#: A rate limit longer than this is not slept through in the lane: the caller is told
+#: (a delivery then comes back on its own schedule, on its budget of time) and the
+#: lane goes on, so one long block never holds every job of the channel in memory.
+LONG_PAUSE = 10.0
 
 
 def retry_after(exc: Exception) -> float | None:
@@ -184,7 +190,7 @@ class Outbox:
                 result = await post.send()
             except Exception as exc:
                 pause = retry_after(exc)
-                if pause is None:
+                if pause is None or pause > LONG_PAUSE:
                     if not post.done.done():
                         post.done.set_exception(exc)
                     return
@@ -209,7 +215,7 @@ class Outbox:
                 await edit()
             except Exception as exc:
                 pause = retry_after(exc)
-                if pause is None:
+                if pause is None or pause > LONG_PAUSE:
                     # Best effort: a card that cannot be edited never blocks the job's life.
                     status = getattr(exc, "status", None)
                     code = getattr(exc, "code", None)
