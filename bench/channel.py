@@ -61,7 +61,7 @@ async def run(jobs: int, chaos: bool, folder: Path) -> dict[str, object]:
             await asyncio.gather(*(i.wait_response() for i in interactions))
             await discord_sim.wait_for(lambda: all(ended(i) for i in interactions), timeout=1800)
             finished = time.time()
-            outbox = app.bot.services.outbox
+            outbox = app.bot.outbox
             assert outbox is not None
             stats = outbox.stats
         videos = sorted(m.created_at for m in room.videos())
