@@ -13,6 +13,7 @@ from hailuo.media.intake import ImageIntake
 from hailuo.media.preparing import ImageWorkers
 from hailuo.model.errors import QuotaExceeded
 from hailuo.money.quotas import QuotaPolicy
+from providers.registry import TABLE
 from tests import media
 
 pytestmark = pytest.mark.timeout(30)
@@ -47,7 +48,13 @@ async def test_bounded_read_checks_in_progress_count_against_the_caps() -> None:
         return QuotaPolicy(max_jobs_per_member=3, max_jobs_per_guild=4)
 
     async with aiohttp.ClientSession() as session:
-        intake = ImageIntake(session, in_flight=in_flight, policy=policy, workers=ImageWorkers())
+        intake = ImageIntake(
+            session,
+            in_flight=in_flight,
+            policy=policy,
+            workers=ImageWorkers(),
+            capabilities=TABLE,
+        )
         try:
             async with intake.checking(1, 42):
                 assert intake.checking_now(1, 42) == 1
