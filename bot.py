@@ -12,10 +12,12 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import errno
 import hashlib
 import json
 import logging
 import signal
+import socket
 import sys
 from collections.abc import AsyncIterator, Callable, Coroutine
 from dataclasses import dataclass
@@ -303,6 +305,55 @@ async def run(settings: Settings, *, force_sync: bool = False) -> None:
             await closing[0]
 
 
+def _dns_failure(exc: BaseException) -> bool:
+    """A host name that did not resolve, however aiohttp wrapped it."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, socket.gaierror):
+            return True
+        os_error = getattr(seen, "os_error", None)
+        if isinstance(os_error, socket.gaierror):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
+
+
+def start_failure(exc: OSError, settings: Settings) -> str:
+    """One sentence naming the setting behind a start failure, not just the OS's words.
+
+    The health server binds before Discord is called, so a busy address is one of the
+    bot's own ports; a name that does not resolve is Discord's host (the only one
+    reached before the bot is up).
+    """
+    if exc.errno == errno.EADDRINUSE:
+        ports = f"HAILUO_HTTP_PORT ({settings.http_port})"
+        if settings.public_url:
+            ports += f" or HAILUO_METRICS_PORT ({settings.metrics_port})"
+        return (
+            f"the port is already in use: set {ports} to a free port "
+            "or stop the program that holds it."
+        )
+    if _dns_failure(exc):
+        host = yarl.URL(settings.discord_api_base_url).host
+        return (
+            f"cannot resolve {host}, the host of Discord's URL {settings.discord_api_base_url}: "
+            "check the network (DNS) or DISCORD_API_BASE_URL."
+        )
+    return f"{exc.strerror or exc}."
+
+
+class _NoVoiceWarning(logging.Filter):
+    """Drops discord.py's "voice will NOT be supported" lines: the bot never joins voice."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "voice will NOT be supported" not in record.getMessage()
+
+
+def silence_voice_warnings() -> None:
+    """PyNaCl and davey are voice libraries this bot does not need, so say nothing of them."""
+    logging.getLogger("discord.client").addFilter(_NoVoiceWarning())
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Run the Hailuo Discord bot.")
     parser.add_argument("--sync", action="store_true", help="sync slash commands now")
@@ -316,6 +367,7 @@ def main(argv: list[str] | None = None) -> int:
         level=settings.log_level,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+    silence_voice_warnings()
     try:
         asyncio.run(run(settings, force_sync=args.sync))
     except discord.LoginFailure:
@@ -325,7 +377,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"hailuo: {exc}; check HAILUO_DATABASE.", file=sys.stderr)
         return 2
     except OSError as exc:
-        print(f"hailuo: could not start: {exc.strerror or exc}.", file=sys.stderr)
+        print(f"hailuo: could not start: {start_failure(exc, settings)}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         return 0
