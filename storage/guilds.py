@@ -105,6 +105,10 @@ FROM jobs WHERE guild_id = :guild AND status IN ({_ACTIVE_WORDS})
 """  # noqa: S608
 
 
+#: (provider, model, resolution, duration in seconds): whose price of which video.
+PriceKey = tuple[str, str, str, int]
+
+
 @dataclass(frozen=True)
 class GuildSettings:
     """What an admin set for one server; ``None`` means the default."""
@@ -133,7 +137,7 @@ class GuildConfig:
     tiers: dict[int, int]  # role id -> credits per period
     costs: dict[tuple[str, str, int], int]  # (model, resolution, duration) -> credits
     #: (provider, model, resolution, duration) -> micro-dollars, the server's own prices.
-    prices: dict[tuple[str, str, str, int], int] = field(default_factory=dict)
+    prices: dict[PriceKey, int] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -238,13 +242,7 @@ class GuildRepository:
             )
 
     async def set_price(
-        self,
-        guild_id: int,
-        key: tuple[str, str, str, int],
-        price_micros: int | None,
-        *,
-        actor_id: int | None,
-        now: float,
+        self, guild_id: int, key: PriceKey, micros: int | None, *, actor_id: int | None, now: float
     ) -> None:
         """Set one price of a video for the server, or go back to the provider's default
         (``price_micros=None``)."""
@@ -257,13 +255,13 @@ class GuildRepository:
             "duration": duration,
         }
         async with self.db.transaction() as tx:
-            if price_micros is None:
+            if micros is None:
                 await tx.execute(DELETE_PRICE, params)
             else:
                 await tx.execute(
-                    UPSERT_PRICE, {**params, "price": price_micros, "actor": actor_id, "now": now}
+                    UPSERT_PRICE, {**params, "price": micros, "actor": actor_id, "now": now}
                 )
-            change = {"price": {"key": list(key), "micros": price_micros}}
+            change = {"price": {"key": list(key), "micros": micros}}
             await _audit(tx, guild_id, actor_id, now, change)
 
     async def priced_jobs(

@@ -28,7 +28,7 @@ if TYPE_CHECKING:
     from storage.approvals import ApprovalDecision, ApprovalRequest, DecisionResult
     from storage.audit import AuditAction, AuditPage
     from storage.blocklist import BlocklistEntry, BlocklistKind
-    from storage.guilds import GuildConfig, GuildSettings, PricedJob
+    from storage.guilds import GuildConfig, GuildSettings, PricedJob, PriceKey
     from storage.ledger import LedgerEntry, LedgerEntryKind, PeriodUsage, SpendRow
 
 #: Work to do once a unit of work has committed (never if it rolled back).
@@ -162,13 +162,7 @@ class GuildStore(Protocol):
     ) -> None: ...
 
     async def set_price(
-        self,
-        guild_id: int,
-        key: tuple[str, str, str, int],
-        price_micros: int | None,
-        *,
-        actor_id: int | None,
-        now: float,
+        self, guild_id: int, key: PriceKey, micros: int | None, *, actor_id: int | None, now: float
     ) -> None: ...
 
     async def priced_jobs(

@@ -388,7 +388,7 @@ ZH_CN: dict[str, str] = {
     ),
     "admin.usage.money_provider": "{provider}：过去 30 天 {money}（已交付 {videos} 个）",
     "admin.usage.money_unpriced": (
-        "价格未设置、未计入的已交付视频：{count} 个。用 /hailuo-admin price 设置价格。"
+        "价格未设置、未计入的已交付视频：{count} 个。用 /海螺管理 服务商价格 设置价格。"
     ),
     "admin.usage.money_none": "过去 30 天没有已知价格的已交付视频。",
     "admin.usage.money_chart_title": (

@@ -14,7 +14,7 @@ No I/O and no catalog here.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Final
 
@@ -123,7 +123,7 @@ class ProviderCapability:
     #: resolution, duration), as the provider's public price page states it (dated in
     #: README.md). A combination left out has no stated price: the money view calls it
     #: unknown, and a server's admins set it with ``/hailuo-admin price``.
-    prices: Mapping[tuple[str, str, int], int] = MappingProxyType({})
+    prices: Mapping[tuple[str, str, int], int] = field(default_factory=dict)
 
     def offers(self, model: str, mode: Mode) -> dict[str, frozenset[int]]:
         """Resolution -> durations this provider serves for ``model`` x ``mode``."""
