@@ -12,12 +12,10 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import errno
 import hashlib
 import json
 import logging
 import signal
-import socket
 import sys
 from collections.abc import AsyncIterator, Callable, Coroutine
 from dataclasses import dataclass
@@ -45,6 +43,7 @@ from hailuo.clock import Clock, system_clock
 from hailuo.media.downloads import sweep_temporary
 from hailuo.media.housekeeping import disk_has_room
 from hailuo.settings import Settings, SettingsError, load_settings
+from hailuo.startup import silence_voice_warnings, start_failure
 from hailuo.web.server import HealthServer
 from providers.demo import DemoProvider
 from storage.db import Database, DatabaseOpenError
@@ -64,6 +63,7 @@ class HailuoBot(commands.Bot):
         build: Callable[[discord.Client], Core],
         *,
         force_sync: bool = False,
+        sync_only: bool = False,
         **options: Any,
     ) -> None:
         options.setdefault("guild_ready_timeout", 2.0)
@@ -85,6 +85,7 @@ class HailuoBot(commands.Bot):
         self.metrics = self.services.metrics
         self.clock = self.services.clock
         self.force_sync = force_sync
+        self.sync_only = sync_only  # ``--sync-only``: the commands, then nothing else
         self._stop = asyncio.Event()
         self._worker_task: asyncio.Task[None] | None = None
 
@@ -97,6 +98,8 @@ class HailuoBot(commands.Bot):
         # Before the hash: the translations are part of what a sync sends.
         await self.tree.set_translator(HailuoTranslator())
         await self.sync_commands_if_changed()
+        if self.sync_only:
+            return
         await self.worker.recover()
         self._worker_task = asyncio.create_task(self.worker.run(self._stop), name="hailuo-worker")
 
@@ -305,58 +308,33 @@ async def run(settings: Settings, *, force_sync: bool = False) -> None:
             await closing[0]
 
 
-def _dns_failure(exc: BaseException) -> bool:
-    """A host name that did not resolve, however aiohttp wrapped it."""
-    seen: BaseException | None = exc
-    while seen is not None:
-        if isinstance(seen, socket.gaierror):
-            return True
-        os_error = getattr(seen, "os_error", None)
-        if isinstance(os_error, socket.gaierror):
-            return True
-        seen = seen.__cause__ or seen.__context__
-    return False
-
-
-def start_failure(exc: OSError, settings: Settings) -> str:
-    """One sentence naming the setting behind a start failure, not just the OS's words.
-
-    The health server binds before Discord is called, so a busy address is one of the
-    bot's own ports; a name that does not resolve is Discord's host (the only one
-    reached before the bot is up).
-    """
-    if exc.errno == errno.EADDRINUSE:
-        ports = f"HAILUO_HTTP_PORT ({settings.http_port})"
-        if settings.public_url:
-            ports += f" or HAILUO_METRICS_PORT ({settings.metrics_port})"
-        return (
-            f"the port is already in use: set {ports} to a free port "
-            "or stop the program that holds it."
-        )
-    if _dns_failure(exc):
-        host = yarl.URL(settings.discord_api_base_url).host
-        return (
-            f"cannot resolve {host}, the host of Discord's URL {settings.discord_api_base_url}: "
-            "check the network (DNS) or DISCORD_API_BASE_URL."
-        )
-    return f"{exc.strerror or exc}."
-
-
-class _NoVoiceWarning(logging.Filter):
-    """Drops discord.py's "voice will NOT be supported" lines: the bot never joins voice."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        return "voice will NOT be supported" not in record.getMessage()
-
-
-def silence_voice_warnings() -> None:
-    """PyNaCl and davey are voice libraries this bot does not need, so say nothing of them."""
-    logging.getLogger("discord.client").addFilter(_NoVoiceWarning())
+async def sync_only(settings: Settings) -> None:
+    """Sync the slash commands over REST and stop: no gateway, no worker, no HTTP port,
+    so it can run beside the running bot (``docker compose exec``)."""
+    point_discord_at(settings)
+    db = await Database.open(settings.database)
+    try:
+        async with aiohttp.ClientSession() as session:
+            build = partial(
+                build_services, settings=settings, db=db, session=session, clock=system_clock
+            )
+            bot = HailuoBot(build, force_sync=True, sync_only=True)
+            try:
+                await bot.login(settings.discord_token.reveal())  # runs setup_hook: the sync
+            finally:
+                await bot.close()
+    finally:
+        await db.close()
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Run the Hailuo Discord bot.")
     parser.add_argument("--sync", action="store_true", help="sync slash commands now")
+    parser.add_argument(
+        "--sync-only",
+        action="store_true",
+        help="sync slash commands and exit (safe beside a running bot)",
+    )
     args = parser.parse_args(argv)
     try:
         settings = load_settings()
@@ -369,7 +347,11 @@ def main(argv: list[str] | None = None) -> int:
     )
     silence_voice_warnings()
     try:
-        asyncio.run(run(settings, force_sync=args.sync))
+        if args.sync_only:
+            asyncio.run(sync_only(settings))
+            print("hailuo: slash commands synced.", file=sys.stderr)
+        else:
+            asyncio.run(run(settings, force_sync=args.sync))
     except discord.LoginFailure:
         print("hailuo: Discord refused DISCORD_TOKEN; check the bot's token.", file=sys.stderr)
         return 2
