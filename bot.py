@@ -43,6 +43,7 @@ from hailuo.clock import Clock, system_clock
 from hailuo.media.downloads import sweep_temporary
 from hailuo.media.housekeeping import disk_has_room
 from hailuo.settings import Settings, SettingsError, load_settings
+from hailuo.startup import silence_voice_warnings, start_failure
 from hailuo.web.server import HealthServer
 from providers.demo import DemoProvider
 from storage.db import Database, DatabaseOpenError
@@ -62,6 +63,7 @@ class HailuoBot(commands.Bot):
         build: Callable[[discord.Client], Core],
         *,
         force_sync: bool = False,
+        sync_only: bool = False,
         **options: Any,
     ) -> None:
         options.setdefault("guild_ready_timeout", 2.0)
@@ -83,6 +85,7 @@ class HailuoBot(commands.Bot):
         self.metrics = self.services.metrics
         self.clock = self.services.clock
         self.force_sync = force_sync
+        self.sync_only = sync_only  # ``--sync-only``: the commands, then nothing else
         self._stop = asyncio.Event()
         self._worker_task: asyncio.Task[None] | None = None
 
@@ -95,6 +98,8 @@ class HailuoBot(commands.Bot):
         # Before the hash: the translations are part of what a sync sends.
         await self.tree.set_translator(HailuoTranslator())
         await self.sync_commands_if_changed()
+        if self.sync_only:
+            return
         await self.worker.recover()
         self._worker_task = asyncio.create_task(self.worker.run(self._stop), name="hailuo-worker")
 
@@ -303,9 +308,33 @@ async def run(settings: Settings, *, force_sync: bool = False) -> None:
             await closing[0]
 
 
+async def sync_only(settings: Settings) -> None:
+    """Sync the slash commands over REST and stop: no gateway, no worker, no HTTP port,
+    so it can run beside the running bot (``docker compose exec``)."""
+    point_discord_at(settings)
+    db = await Database.open(settings.database)
+    try:
+        async with aiohttp.ClientSession() as session:
+            build = partial(
+                build_services, settings=settings, db=db, session=session, clock=system_clock
+            )
+            bot = HailuoBot(build, force_sync=True, sync_only=True)
+            try:
+                await bot.login(settings.discord_token.reveal())  # runs setup_hook: the sync
+            finally:
+                await bot.close()
+    finally:
+        await db.close()
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Run the Hailuo Discord bot.")
     parser.add_argument("--sync", action="store_true", help="sync slash commands now")
+    parser.add_argument(
+        "--sync-only",
+        action="store_true",
+        help="sync slash commands and exit (safe beside a running bot)",
+    )
     args = parser.parse_args(argv)
     try:
         settings = load_settings()
@@ -316,8 +345,13 @@ def main(argv: list[str] | None = None) -> int:
         level=settings.log_level,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+    silence_voice_warnings()
     try:
-        asyncio.run(run(settings, force_sync=args.sync))
+        if args.sync_only:
+            asyncio.run(sync_only(settings))
+            print("hailuo: slash commands synced.", file=sys.stderr)
+        else:
+            asyncio.run(run(settings, force_sync=args.sync))
     except discord.LoginFailure:
         print("hailuo: Discord refused DISCORD_TOKEN; check the bot's token.", file=sys.stderr)
         return 2
@@ -325,7 +359,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"hailuo: {exc}; check HAILUO_DATABASE.", file=sys.stderr)
         return 2
     except OSError as exc:
-        print(f"hailuo: could not start: {exc.strerror or exc}.", file=sys.stderr)
+        print(f"hailuo: could not start: {start_failure(exc, settings)}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         return 0

@@ -20,6 +20,7 @@ from PIL import Image, ImageDraw, ImageFont
 
 from cogs.account import cost_list
 from cogs.moderation import ModerationAdminCommands
+from cogs.spend import SpendAdminCommands, money_part
 from hailuo.i18n.messages import render
 from hailuo.jobs.desk import UsageReport
 from hailuo.model.errors import UserInputError
@@ -116,14 +117,14 @@ class MoneyAdminCommands(commands.Cog):
     policies: GuildPolicies
 
     async def _reply(
-        self, interaction: discord.Interaction, text: str, file: discord.File | None = None
+        self, interaction: discord.Interaction, text: str, files: list[discord.File] | None = None
     ) -> None:
         none = discord.AllowedMentions.none()
-        if file is None:
+        if not files:
             await interaction.response.send_message(text, ephemeral=True, allowed_mentions=none)
         else:
             await interaction.response.send_message(
-                text, file=file, ephemeral=True, allowed_mentions=none
+                text, files=files, ephemeral=True, allowed_mentions=none
             )
 
     @app_commands.command(name="allowance", description="Credits each member gets per period")
@@ -156,23 +157,6 @@ class MoneyAdminCommands(commands.Cog):
             text = render("admin.tier.removed", locale, role_id=role.id)
         else:
             text = render("admin.tier.done", locale, role_id=role.id, credits=credits)
-        await self._reply(interaction, text)
-
-    @app_commands.command(name="budget", description="The whole server's credits per day/month")
-    @app_commands.describe(daily="Credits a day (0 removes)", monthly="Credits a month (0 removes)")
-    async def budget(
-        self, interaction: discord.Interaction, daily: int | None = None, monthly: int | None = None
-    ) -> None:
-        locale = str(interaction.locale)
-        policy = await self.policies.set_budget(
-            _guild_id(interaction), interaction.user.id, daily=daily, monthly=monthly
-        )
-        text = render(
-            "admin.budget.done",
-            locale,
-            daily=_or_none(policy.daily_budget, locale),
-            monthly=_or_none(policy.monthly_budget, locale),
-        )
         await self._reply(interaction, text)
 
     @app_commands.command(name="timezone", description="Where midnight is for renewals")
@@ -370,9 +354,9 @@ class MoneyAdminCommands(commands.Cog):
             lines.append(render("admin.usage.nobody", locale))
         title = render("admin.usage.chart_title", locale, timezone=report.timezone)
         png = await asyncio.to_thread(usage_chart, report, title)
-        await self._reply(
-            interaction, "\n".join(lines), file=discord.File(io.BytesIO(png), "usage.png")
-        )
+        files = [discord.File(io.BytesIO(png), "usage.png")]
+        files += await money_part(report, locale, lines)  # money lines, and the money chart
+        await self._reply(interaction, "\n".join(lines), files)
 
     @app_commands.command(name="policy", description="This server's settings, all in one place")
     async def policy(self, interaction: discord.Interaction) -> None:
@@ -384,6 +368,7 @@ class MoneyAdminCommands(commands.Cog):
 @app_commands.default_permissions(manage_guild=True)
 class AdminCommands(
     MoneyAdminCommands,
+    SpendAdminCommands,
     ModerationAdminCommands,
     commands.GroupCog,
     group_name="hailuo-admin",

@@ -53,6 +53,8 @@ COMMAND_NAMES: Mapping[str, str] = {
     "timezone": "时区",
     "limits": "并发限制",
     "cost": "价格",
+    "price": "服务商价格",
+    "prices": "价格表",
     "channel": "通知频道",
     "grant": "发放积分",
     "take": "收回积分",
@@ -85,7 +87,11 @@ DESCRIPTIONS: Mapping[str, str] = {
     "Who did what: the moderation and admin log": "谁做了什么：审核和管理日志",
     "Credits each member gets per period": "每位成员每个周期获得的积分",
     "Give a role its own allowance (highest wins)": "为身份组设置单独的额度（取最高者）",
-    "The whole server's credits per day/month": "整个服务器每天/每月的积分预算",
+    "The whole server's credits (or US dollars) per day/month": (
+        "整个服务器每天/每月的积分（或美元）预算"
+    ),
+    "What one video costs you at a provider": "每个视频在某个服务商的实际花费",
+    "The price table: one video per provider": "价格表：各服务商每个视频的价格",
     "Where midnight is for renewals": "额度在哪个时区的午夜恢复",
     "Jobs in flight and the cool-down": "同时进行的任务数和冷却时间",
     "What a video costs in this server": "本服务器中视频的价格",
@@ -138,6 +144,10 @@ OPTION_NAMES: Mapping[str, str] = {
     "server_jobs": "全服任务数",
     "cooldown": "冷却",
     "reason": "原因",
+    "provider": "服务商",
+    "usd": "美元",
+    "daily_usd": "每日美元",
+    "monthly_usd": "每月美元",
 }
 
 #: Option descriptions.
@@ -208,6 +218,16 @@ OPTION_DESCRIPTIONS: Mapping[str, str] = {
     "Leave empty to remove": "留空则移除",
     "Credits a day (0 removes)": "每天的积分（0 表示取消）",
     "Credits a month (0 removes)": "每月的积分（0 表示取消）",
+    "US dollars a day at the providers' prices, e.g. 5 (0 removes)": (
+        "按服务商价格计算的每日美元，例如 5（0 表示取消）"
+    ),
+    "US dollars a month at the providers' prices, e.g. 100 (0 removes)": (
+        "按服务商价格计算的每月美元，例如 100（0 表示取消）"
+    ),
+    "One of this bot's providers": "本机器人的一个服务商",
+    "US dollars per video, e.g. 0.28 (leave empty for the provider's declared price)": (
+        "每个视频的美元价格，例如 0.28（留空则使用服务商公布的价格）"
+    ),
     "An IANA time zone, e.g. Europe/Paris": "IANA 时区，例如 Asia/Shanghai",
     "Jobs in flight per member": "每位成员同时进行的任务数",
     "Jobs in flight for the server": "全服务器同时进行的任务数",

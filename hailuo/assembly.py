@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import partial
 from pathlib import Path
 
@@ -44,6 +44,7 @@ from hailuo.model.spec import JobSpec
 from hailuo.moderation.admin import ModerationAdmin
 from hailuo.moderation.approval import ApprovalNotifier, ApprovalQueue
 from hailuo.moderation.audit import AuditLog
+from hailuo.money.prices import default_prices
 from hailuo.money.quotas import GuildPolicies, QuotaPolicy
 from hailuo.settings import Settings
 from hailuo.web.callbacks import CallbackRoutes, CallbackTokens, accepting, callback_urls
@@ -142,19 +143,25 @@ def build_core(
     if not isinstance(ports, Ports):
         ports = ports(PortNeeds(cards=jobs, answers=first_answers, clock=clock))
     notifier = ports.notifier
-    # The environment's limits are the defaults; each server's admins may override them.
-    defaults = parts.quota or QuotaPolicy(
-        daily_credits=settings.daily_credits,
-        max_jobs_per_member=settings.max_jobs_per_member,
-        max_jobs_per_guild=settings.max_jobs_per_guild,
-    )
-    policies = GuildPolicies(db, defaults, clock)
     if parts.providers is not None:
         providers = dict(parts.providers)
     else:
         providers = build_providers(
             settings.providers, session, timeout_seconds=settings.provider_timeout
         )
+    # The environment's limits are the defaults; each server's admins may override them.
+    defaults = parts.quota or QuotaPolicy(
+        daily_credits=settings.daily_credits,
+        max_jobs_per_member=settings.max_jobs_per_member,
+        max_jobs_per_guild=settings.max_jobs_per_guild,
+    )
+    if not defaults.priced_providers:  # the configured providers' declared prices
+        defaults = replace(
+            defaults,
+            prices={**default_prices(TABLE, providers), **defaults.prices},
+            priced_providers=tuple(providers),
+        )
+    policies = GuildPolicies(db, defaults, clock)
     tokens = CallbackTokens(jobs)
     answering = accepting(providers, settings.freepik_webhook_secret)
     # The demo's result URL is our own loopback server, so only its downloads may be private.

@@ -153,6 +153,9 @@ async def generate(settings: Settings, request: GenerateRequest, stream: TextIO)
     except HailuoError as exc:
         print(f"hailuo: {render(exc.rule, None, **exc.params)}", file=stream)
         return 2
+    except OSError as exc:  # a missing or unreadable --image: the operator's typo, not a bug
+        print(f"hailuo: cannot read the image {request.image}: {exc.strerror or exc}.", file=stream)
+        return 2
     with tempfile.TemporaryDirectory(prefix="hailuo-cli-") as tmp:
         db = await Database.open(Path(tmp) / "cli.sqlite3")
         try:

@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import socket
 from dataclasses import dataclass
 from typing import TextIO
 
@@ -63,6 +64,8 @@ async def probe(provider: Provider) -> Probe:
         }
         # Not found / invalid: the provider read the key and then looked for the task.
         verdict = verdicts.get(exc.kind, Probe("yes", "yes"))
+        if exc.kind is ProviderErrorKind.AUTH:
+            verdict = Probe("yes", _refusal(exc))
     except Exception as exc:  # an adapter bug must not hide the other rows
         log.debug("probe crashed", exc_info=True)
         return Probe("unknown", "unknown", f"error: {type(exc).__name__}")
@@ -106,14 +109,59 @@ async def _doctor_channels(
     return not any(verdict.missing for verdict in verdicts)
 
 
+async def _doctor_discord(settings: Settings) -> tuple[bool, str]:
+    """Would the bot log in? The token is asked for the bot's own user, which costs nothing.
+
+    A missing token, a token Discord refuses and a Discord the bot cannot reach each
+    stop the bot at start, so each makes ``doctor`` exit non-zero.
+    """
+    token = settings.discord_token.reveal()
+    if not token:
+        return False, "DISCORD_TOKEN NOT SET (the bot will not start)"
+    url = f"{settings.discord_api_base_url}/users/@me"
+    try:
+        async with (
+            aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=15)) as session,
+            session.get(url, headers={"Authorization": f"Bot {token}"}) as response,
+        ):
+            status = response.status
+    except (aiohttp.ClientError, OSError, TimeoutError) as exc:
+        reason = "its host name does not resolve" if _unresolved(exc) else type(exc).__name__
+        return False, (
+            f"DISCORD_TOKEN set, but Discord cannot be reached at "
+            f"{settings.discord_api_base_url} ({reason}): check the network or "
+            "DISCORD_API_BASE_URL (the bot will not start)"
+        )
+    if status == 401:
+        return False, (
+            "DISCORD_TOKEN REFUSED by Discord (HTTP 401): reset it in the Developer Portal "
+            "(the bot will not start)"
+        )
+    if status >= 400:
+        return False, f"DISCORD_TOKEN set, but Discord answered HTTP {status}"
+    return True, "DISCORD_TOKEN set and accepted by Discord"
+
+
+def _unresolved(exc: BaseException) -> bool:
+    return isinstance(getattr(exc, "os_error", exc), socket.gaierror)
+
+
+def _refusal(exc: ProviderError) -> str:
+    """Why a key was refused, in the provider's own words where it gave some (no secret
+    is in them: adapters keep keys out of ``detail``)."""
+    said = exc.detail.strip() or (f"code {exc.provider_code}" if exc.provider_code else "")
+    return f"NO (rejected: {said})" if said else "NO (rejected)"
+
+
 async def doctor(settings: Settings, out: TextIO) -> int:
     """Check the configuration and every configured provider; 0 when all is well."""
     healthy = True
     names = settings.provider_names
     mode = " (demo mode: no provider key set)" if settings.demo_mode else ""
     print(f"settings   ok: providers in order: {', '.join(names)}{mode}", file=out)
-    token = "set" if settings.discord_token.reveal() else "NOT SET (the bot will not start)"
-    print(f"discord    DISCORD_TOKEN {token}", file=out)
+    discord_ok, discord_line = await _doctor_discord(settings)
+    healthy &= discord_ok
+    print(f"discord    {discord_line}", file=out)
     existed = settings.database.exists()
     try:
         db = await Database.open(settings.database)

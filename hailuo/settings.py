@@ -156,6 +156,13 @@ class _Reader:
 def _parse(read: _Reader, *, require_discord: bool = True) -> Settings:
     token = read.text("DISCORD_TOKEN")
     if token is None and require_discord:
+        # A copied ``.env.example`` has the line with nothing after ``=``: say so, since
+        # "not set" sends a newcomer looking for a line that is there.
+        if "DISCORD_TOKEN" in read.env:
+            raise SettingsError(
+                "DISCORD_TOKEN is empty: paste the bot's token after DISCORD_TOKEN= in .env "
+                "(Developer Portal > your app > Bot > Reset Token)."
+            )
         raise SettingsError(
             "DISCORD_TOKEN is not set: put the bot's token in the environment or in .env."
         )

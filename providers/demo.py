@@ -83,6 +83,10 @@ CAPABILITY = ProviderCapability(
         required=frozenset({"model"}),
     ),
     result_lifetime=24 * HOUR,
+    # Rendered here, billed by nobody.
+    prices=MappingProxyType(
+        {(m, r, d): 0 for m in MODEL_RULES for r in RESOLUTIONS for d in (6, 10)}
+    ),
 )
 LONG_SIDE = 384
 _FILE_NAME = re.compile(r"^([0-9a-f]{16})\.mp4$")

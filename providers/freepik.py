@@ -79,6 +79,9 @@ CAPABILITY = ProviderCapability(
         resolution_in_path=True,
     ),
     result_lifetime=HOUR,
+    # No price of this provider is in the project's references (providers.md, the seeds)
+    # as of 2026-12-07: unknown until a server sets its own (``/hailuo-admin price``).
+    prices=MappingProxyType({}),
 )
 FREEPIK_KEY_HEADER = "x-freepik-api-key"
 MAGNIFIC_KEY_HEADER = "x-magnific-api-key"

@@ -76,6 +76,9 @@ CAPABILITY = ProviderCapability(
         required=frozenset({"model", "duration", "resolution"}),
     ),
     result_lifetime=9 * HOUR,
+    # No price of this provider is in the project's references (providers.md, the seeds)
+    # as of 2026-12-07: unknown until a server sets its own (``/hailuo-admin price``).
+    prices=MappingProxyType({}),
 )
 SUBMIT_PATH = "/task/minimax/v1/video_generation"
 TASK_PATH = "/task/{task_id}"

@@ -64,6 +64,9 @@ CAPABILITY = ProviderCapability(
         required=frozenset({"model"}),
     ),
     result_lifetime=9 * HOUR,
+    # No price of this provider is in the project's references (providers.md, the seeds)
+    # as of 2026-12-07: unknown until a server sets its own (``/hailuo-admin price``).
+    prices=MappingProxyType({}),
 )
 
 #: ``base_resp.status_code`` -> what it means for the job (seed 001, providers.md §2).

@@ -62,6 +62,9 @@ CAPABILITY = ProviderCapability(
         required=frozenset({"prompt"}),
     ),
     result_lifetime=HOUR,
+    # No price of this provider is in the project's references (providers.md, the seeds)
+    # as of 2026-12-07: unknown until a server sets its own (``/hailuo-admin price``).
+    prices=MappingProxyType({}),
 )
 SUBMIT_PATH = "/v3/async/minimax-hailuo-02"
 QUERY_PATH = "/v3/async/task-result"

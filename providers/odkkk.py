@@ -66,6 +66,9 @@ CAPABILITY = ProviderCapability(
     ),
     result_lifetime=24 * HOUR,
     fresh_url=False,
+    # No price of this provider is in the project's references (providers.md, the seeds)
+    # as of 2026-12-07: unknown until a server sets its own (``/hailuo-admin price``).
+    prices=MappingProxyType({}),
 )
 SUBMIT_PATH = "/v1/videos/generations"
 TASK_PATH = "/v1/tasks/{task_id}"

@@ -9,7 +9,7 @@ Member blocks are ``storage.moderation.BlockRepository`` (one home for blocks).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from hailuo.model.status import IN_FLIGHT, JobStatus
@@ -29,6 +29,8 @@ SETTING_COLUMNS = frozenset(
         "max_jobs_per_guild",
         "cooldown_seconds",
         "notice_channel_id",
+        "daily_money_budget",
+        "monthly_money_budget",
     }
 )
 
@@ -49,6 +51,30 @@ INSERT INTO guild_costs (guild_id, model, resolution, duration, credits, updated
 VALUES (:guild, :model, :resolution, :duration, :credits, :actor, :now)
 ON CONFLICT (guild_id, model, resolution, duration) DO UPDATE SET
     credits = excluded.credits, updated_by = excluded.updated_by, updated_at = excluded.updated_at
+"""
+SELECT_PRICES = """
+SELECT provider, model, resolution, duration, price_micros FROM guild_prices WHERE guild_id = :guild
+"""
+UPSERT_PRICE = """
+INSERT INTO guild_prices (guild_id, provider, model, resolution, duration, price_micros,
+                          updated_by, updated_at)
+VALUES (:guild, :provider, :model, :resolution, :duration, :price, :actor, :now)
+ON CONFLICT (guild_id, provider, model, resolution, duration) DO UPDATE SET
+    price_micros = excluded.price_micros, updated_by = excluded.updated_by,
+    updated_at = excluded.updated_at
+"""
+DELETE_PRICE = """
+DELETE FROM guild_prices WHERE guild_id = :guild AND provider = :provider AND model = :model
+    AND resolution = :resolution AND duration = :duration
+"""
+# A server's jobs made in a time window, with what decides their price: who made the
+# video and its spec (the JSON ``spec`` column's fields).
+SELECT_PRICED_JOBS = """
+SELECT id, status, provider, created_at,
+       json_extract(spec, '$.model') AS model,
+       json_extract(spec, '$.resolution') AS resolution,
+       json_extract(spec, '$.duration') AS duration
+FROM jobs WHERE guild_id = :guild AND created_at >= :start AND created_at < :end
 """
 DELETE_COST = """
 DELETE FROM guild_costs
@@ -79,6 +105,10 @@ FROM jobs WHERE guild_id = :guild AND status IN ({_ACTIVE_WORDS})
 """  # noqa: S608
 
 
+#: (provider, model, resolution, duration in seconds): whose price of which video.
+PriceKey = tuple[str, str, str, int]
+
+
 @dataclass(frozen=True)
 class GuildSettings:
     """What an admin set for one server; ``None`` means the default."""
@@ -95,6 +125,8 @@ class GuildSettings:
     notice_channel_id: int | None = None
     updated_by: int | None = None
     updated_at: float = 0.0
+    daily_money_budget: int | None = None  # micro-dollars
+    monthly_money_budget: int | None = None
 
 
 @dataclass(frozen=True)
@@ -104,6 +136,21 @@ class GuildConfig:
     settings: GuildSettings
     tiers: dict[int, int]  # role id -> credits per period
     costs: dict[tuple[str, str, int], int]  # (model, resolution, duration) -> credits
+    #: (provider, model, resolution, duration) -> micro-dollars, the server's own prices.
+    prices: dict[PriceKey, int] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class PricedJob:
+    """One job as the money view prices it: when, how it ended, who made it, its spec."""
+
+    job_id: int
+    created_at: float
+    status: JobStatus
+    provider: str | None
+    model: str
+    resolution: str
+    duration: int
 
 
 class GuildRepository:
@@ -123,7 +170,13 @@ class GuildRepository:
             (str(r["model"]), str(r["resolution"]), int(r["duration"])): int(r["credits"])
             for r in await source.fetch_all(SELECT_COSTS, params)
         }
-        return GuildConfig(settings, tiers, costs)
+        prices = {
+            (str(r["provider"]), str(r["model"]), str(r["resolution"]), int(r["duration"])): int(
+                r["price_micros"]
+            )
+            for r in await source.fetch_all(SELECT_PRICES, params)
+        }
+        return GuildConfig(settings, tiers, costs, prices)
 
     async def update_settings(
         self, guild_id: int, *, actor_id: int | None, now: float, **values: Any
@@ -187,6 +240,49 @@ class GuildRepository:
             await _audit(
                 tx, guild_id, actor_id, now, {"cost": {"key": list(key), "credits": credits}}
             )
+
+    async def set_price(
+        self, guild_id: int, key: PriceKey, micros: int | None, *, actor_id: int | None, now: float
+    ) -> None:
+        """Set one price of a video for the server, or go back to the provider's default
+        (``price_micros=None``)."""
+        provider, model, resolution, duration = key
+        params = {
+            "guild": guild_id,
+            "provider": provider,
+            "model": model,
+            "resolution": resolution,
+            "duration": duration,
+        }
+        async with self.db.transaction() as tx:
+            if micros is None:
+                await tx.execute(DELETE_PRICE, params)
+            else:
+                await tx.execute(
+                    UPSERT_PRICE, {**params, "price": micros, "actor": actor_id, "now": now}
+                )
+            change = {"price": {"key": list(key), "micros": micros}}
+            await _audit(tx, guild_id, actor_id, now, change)
+
+    async def priced_jobs(
+        self, guild_id: int, start: float, end: float, tx: UnitOfWork | None = None
+    ) -> list[PricedJob]:
+        """The server's jobs made in ``[start, end)``, for the money view and budget."""
+        rows = await reading(self.db, tx).fetch_all(
+            SELECT_PRICED_JOBS, {"guild": guild_id, "start": start, "end": end}
+        )
+        return [
+            PricedJob(
+                job_id=int(r["id"]),
+                created_at=float(r["created_at"]),
+                status=JobStatus(r["status"]),
+                provider=r["provider"],
+                model=str(r["model"]),
+                resolution=str(r["resolution"]),
+                duration=int(r["duration"]),
+            )
+            for r in rows
+        ]
 
     async def in_flight(
         self, guild_id: int, user_id: int, tx: UnitOfWork | None = None

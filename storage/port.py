@@ -28,7 +28,7 @@ if TYPE_CHECKING:
     from storage.approvals import ApprovalDecision, ApprovalRequest, DecisionResult
     from storage.audit import AuditAction, AuditPage
     from storage.blocklist import BlocklistEntry, BlocklistKind
-    from storage.guilds import GuildConfig, GuildSettings
+    from storage.guilds import GuildConfig, GuildSettings, PricedJob, PriceKey
     from storage.ledger import LedgerEntry, LedgerEntryKind, PeriodUsage, SpendRow
 
 #: Work to do once a unit of work has committed (never if it rolled back).
@@ -160,6 +160,14 @@ class GuildStore(Protocol):
         actor_id: int | None,
         now: float,
     ) -> None: ...
+
+    async def set_price(
+        self, guild_id: int, key: PriceKey, micros: int | None, *, actor_id: int | None, now: float
+    ) -> None: ...
+
+    async def priced_jobs(
+        self, guild_id: int, start: float, end: float, tx: UnitOfWork | None = None
+    ) -> list[PricedJob]: ...
 
     async def in_flight(
         self, guild_id: int, user_id: int, tx: UnitOfWork | None = None

@@ -4,6 +4,7 @@ CREATE INDEX audit_guild ON audit (guild_id, action, id);
 CREATE INDEX audit_target ON audit (guild_id, target_user_id, id);
 CREATE UNIQUE INDEX blocks_one_open ON blocks (guild_id, user_id) WHERE lifted_at IS NULL;
 CREATE INDEX job_image_refs_hash ON job_image_refs (hash);
+CREATE INDEX jobs_guild_time ON jobs (guild_id, created_at);
 CREATE INDEX jobs_member ON jobs (guild_id, user_id, created_at);
 CREATE UNIQUE INDEX jobs_one_per_interaction ON jobs (interaction_id)
     WHERE interaction_id IS NOT NULL;
@@ -89,6 +90,17 @@ CREATE TABLE guild_costs (
     updated_at  REAL NOT NULL,
     PRIMARY KEY (guild_id, model, resolution, duration)
 );
+CREATE TABLE guild_prices (
+    guild_id     INTEGER NOT NULL,
+    provider     TEXT NOT NULL,
+    model        TEXT NOT NULL,
+    resolution   TEXT NOT NULL,
+    duration     INTEGER NOT NULL,
+    price_micros INTEGER NOT NULL CHECK (price_micros >= 0),
+    updated_by   INTEGER,
+    updated_at   REAL NOT NULL,
+    PRIMARY KEY (guild_id, provider, model, resolution, duration)
+);
 CREATE TABLE guild_settings (
     guild_id            INTEGER PRIMARY KEY,
     allowance           INTEGER CHECK (allowance IS NULL OR allowance >= 0),
@@ -102,7 +114,9 @@ CREATE TABLE guild_settings (
     notice_channel_id   INTEGER,
     updated_by          INTEGER,
     updated_at          REAL NOT NULL
-);
+, daily_money_budget INTEGER
+    CHECK (daily_money_budget IS NULL OR daily_money_budget > 0), monthly_money_budget INTEGER
+    CHECK (monthly_money_budget IS NULL OR monthly_money_budget > 0));
 CREATE TABLE guild_tiers (
     guild_id    INTEGER NOT NULL,
     role_id     INTEGER NOT NULL,

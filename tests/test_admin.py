@@ -179,7 +179,7 @@ async def test_usage_attaches_a_png_chart_and_names_the_top_members(
     text = said(inter)
     assert "Spent today: 3 (budget: none). This month: 3 (budget: none)." in text
     assert f"1. <@{MEMBER}> · 2 credit(s)\n2. <@{MEMBER + 1}> · 1 credit(s)" in text
-    assert [f.filename for f in inter.response_files] == ["usage.png"]
+    assert [f.filename for f in inter.response_files] == ["usage.png", "money.png"]
     image = Image.open(io.BytesIO(inter.response_files[0].data))
     assert (image.format, image.size) == ("PNG", (900, 360))
 

@@ -15,6 +15,7 @@ from hailuo.cli import GenerateRequest, generate
 from hailuo.doctor import doctor
 from hailuo.settings import Settings, load_settings
 from tests import media
+from tests.discord_sim import DiscordSimulator
 from tests.sims.minimax import MiniMaxSimulator
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -39,12 +40,15 @@ def row(output: str, provider: str) -> list[str]:
     return [cell for cell in line.split("  ") if cell.strip()]
 
 
-async def test_doctor_with_a_good_key(sim: MiniMaxSimulator, tmp_path: Path) -> None:
+async def test_doctor_with_a_good_key(
+    sim: MiniMaxSimulator, discord_sim: DiscordSimulator, tmp_path: Path
+) -> None:
     settings = settings_for(
         tmp_path,
         MINIMAX_API_KEY=sim.api_key,
         MINIMAX_BASE_URL=sim.base_url,
-        DISCORD_TOKEN="dt-secret-9",
+        DISCORD_TOKEN=discord_sim.token,
+        DISCORD_API_BASE_URL=discord_sim.api_base,
     )
     out = io.StringIO()
     assert await doctor(settings, out) == 0
@@ -57,8 +61,8 @@ async def test_doctor_with_a_good_key(sim: MiniMaxSimulator, tmp_path: Path) -> 
         "not reported",
     ]
     assert [c.strip() for c in row(text, "freepik")][:2] == ["freepik", "no"]
-    assert "database   ok" in text and "DISCORD_TOKEN set" in text
-    assert sim.api_key not in text and "dt-secret-9" not in text
+    assert "database   ok" in text and "DISCORD_TOKEN set and accepted" in text
+    assert sim.api_key not in text and discord_sim.token not in text
     assert sim.requests_to("submit") == []  # nothing that costs money
     assert len(sim.requests_to("query")) == 1
 
@@ -70,12 +74,8 @@ async def test_doctor_with_a_bad_key(sim: MiniMaxSimulator, tmp_path: Path) -> N
     out = io.StringIO()
     assert await doctor(settings, out) == 1
     text = out.getvalue()
-    assert [c.strip() for c in row(text, "minimax")][:4] == [
-        "minimax",
-        "yes",
-        "yes",
-        "NO (rejected)",
-    ]
+    assert [c.strip() for c in row(text, "minimax")][:3] == ["minimax", "yes", "yes"]
+    assert row(text, "minimax")[3].startswith("NO (rejected: ")  # the provider's reason
     assert "mm-wrong-key-123" not in text
     assert "DISCORD_TOKEN NOT SET" in text
 
@@ -89,9 +89,12 @@ async def test_doctor_with_an_unreachable_provider(sim: MiniMaxSimulator, tmp_pa
     assert [c.strip() for c in row(out.getvalue(), "minimax")][2] == "NO"
 
 
-async def test_doctor_in_demo_mode_checks_ffmpeg(tmp_path: Path) -> None:
+async def test_doctor_in_demo_mode_checks_ffmpeg(
+    discord_sim: DiscordSimulator, tmp_path: Path
+) -> None:
     out = io.StringIO()
-    assert await doctor(settings_for(tmp_path), out) == 0
+    env = {"DISCORD_TOKEN": discord_sim.token, "DISCORD_API_BASE_URL": discord_sim.api_base}
+    assert await doctor(settings_for(tmp_path, **env), out) == 0
     assert "demo mode" in out.getvalue()
     assert [c.strip() for c in row(out.getvalue(), "demo")][:3] == ["demo", "yes", "yes"]
 

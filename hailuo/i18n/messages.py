@@ -461,6 +461,45 @@ CATALOG: dict[str, dict[str, str]] = {
         "admin.usage.top_line": "{rank}. <@{user_id}> · {credits} credit(s)",
         "admin.usage.nobody": "Nobody has spent credits in the last 30 days.",
         "admin.usage.chart_title": "Credits spent per day, last 30 days ({timezone})",
+        "quota.money_budget_day": (
+            "This server's money budget for today cannot cover this "
+            "video ({spent} of {budget} spent; this video costs up to "
+            "{cost}). Nothing was charged. It renews <t:{renews_at}:R>."
+        ),
+        "quota.money_budget_month": (
+            "This server's money budget for this month cannot cover "
+            "this video ({spent} of {budget} spent; this video costs "
+            "up to {cost}). Nothing was charged. It renews <t:{renews_at}:R>."
+        ),
+        "admin.usd_invalid": (
+            "Write an amount in US dollars such as 0.28 (0 to 1000000, "
+            "at most 6 decimals), not {value}."
+        ),
+        "admin.price_provider": "{provider} is not one of this bot's providers: {allowed}.",
+        "admin.price.done": (
+            "{provider}: {model} {resolution} {duration} s now costs {price} a video here."
+        ),
+        "admin.price.unknown": "unknown",
+        "admin.prices.title": (
+            "Price of one video at each provider (estimates in USD; * set by this server):"
+        ),
+        "admin.prices.line": "{provider} · {model} {resolution} {duration} s · {price}{mark}",
+        "admin.money_budget.done": "Server money budget: {daily} a day, {monthly} a month.",
+        "admin.usage.money": (
+            "Money (estimated from the price table): today {today} (budget: "
+            "{daily}); this month {month} (budget: {monthly})."
+        ),
+        "admin.usage.money_provider": (
+            "{provider}: {money} over the last 30 days ({videos} delivered)"
+        ),
+        "admin.usage.money_unpriced": (
+            "Delivered videos at a price nobody set, not counted: {count}. "
+            "Set prices with /hailuo-admin price."
+        ),
+        "admin.usage.money_none": "No delivered video with a known price in the last 30 days.",
+        "admin.usage.money_chart_title": (
+            "Estimated USD per day and provider, last 30 days ({timezone})"
+        ),
         "admin.policy": (
             "Allowance: {allowance} credits {period} (time zone {timezone}). Tiers: {tiers}. "
             "Budget: {daily} a day, {monthly} a month. Jobs in flight: {member_jobs} per member, "

@@ -149,7 +149,8 @@ ZH_CN: dict[str, str] = {
     "moderation.entry_too_long": "屏蔽词最长 {maximum} 个字符；你的有 {actual} 个。",
     "moderation.pattern_invalid": "这个模式不是有效的正则表达式：{error}。",
     "moderation.pattern_unsupported": (
-        "这个模式使用了{feature}，屏蔽列表的模式引擎（RE2，运行时间不会失控）不支持它。请去掉后重写。"
+        "这个模式使用了{feature}，屏蔽列表的模式引擎（RE2，"
+        "运行时间不会失控）不支持它。请去掉后重写。"
     ),
     "moderation.re2.backreference": "反向引用（\\1 或 (?P=name)）",
     "moderation.re2.lookaround": "前瞻或后顾断言（(?=…)、(?!…)、(?<=…)、(?<!…)）",
@@ -361,6 +362,38 @@ ZH_CN: dict[str, str] = {
     # Drawn into the PNG with Pillow's default font, which has no CJK glyphs: Chinese
     # would come out as boxes, so the chart keeps its English title.
     "admin.usage.chart_title": "Credits spent per day, last 30 days ({timezone})",
+    "quota.money_budget_day": (
+        "本服务器今天的金额预算不够这个视频（已花 {spent}/{budget}；"
+        "这个视频最多花 {cost}）。没有扣除任何积分。"
+        "预算将于 <t:{renews_at}:R>恢复。"
+    ),
+    "quota.money_budget_month": (
+        "本服务器本月的金额预算不够这个视频（已花 {spent}/{budget}；"
+        "这个视频最多花 {cost}）。没有扣除任何积分。"
+        "预算将于 <t:{renews_at}:R>恢复。"
+    ),
+    "admin.usd_invalid": (
+        "请输入美元金额，例如 0.28（0 到 1000000，最多 6 位小数），而不是 {value}。"
+    ),
+    "admin.price_provider": "{provider} 不是本机器人的服务商：{allowed}。",
+    "admin.price.done": (
+        "{provider}：{model} {resolution} {duration} 秒的视频在这里现在每个 {price}。"
+    ),
+    "admin.price.unknown": "未知",
+    "admin.prices.title": "各服务商每个视频的价格（美元估算；* 为本服务器设置）：",
+    "admin.prices.line": "{provider} · {model} {resolution} {duration} 秒 · {price}{mark}",
+    "admin.money_budget.done": "服务器金额预算：每天 {daily}，每月 {monthly}。",
+    "admin.usage.money": (
+        "金额（按价格表估算）：今天 {today}（预算：{daily}）；本月 {month}（预算：{monthly}）。"
+    ),
+    "admin.usage.money_provider": "{provider}：过去 30 天 {money}（已交付 {videos} 个）",
+    "admin.usage.money_unpriced": (
+        "价格未设置、未计入的已交付视频：{count} 个。用 /海螺管理 服务商价格 设置价格。"
+    ),
+    "admin.usage.money_none": "过去 30 天没有已知价格的已交付视频。",
+    "admin.usage.money_chart_title": (
+        "Estimated USD per day and provider, last 30 days ({timezone})"
+    ),
     "admin.policy": (
         "额度：{period} {allowance} 积分（时区 {timezone}）。身份组额度：{tiers}。"
         "预算：每天 {daily}，每月 {monthly}。同时进行的任务：每位成员 {member_jobs} 个，"

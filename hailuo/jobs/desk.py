@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Collection
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from hailuo.clock import Clock
 from hailuo.jobs.notify import AdminNotice, AdminNotifier
@@ -26,6 +26,7 @@ from hailuo.moderation.screening import blocked_error, needs_approval
 from hailuo.money.budget import Admission, BudgetNotices, check_budgets
 from hailuo.money.credits import Credits, PolicySource
 from hailuo.money.quotas import AllowancePeriod, QuotaPolicy, current_period
+from hailuo.money.spend import check_money_budgets, money_report
 from hailuo.money.usage import (
     UsageReport as UsageReport,  # re-exported: cogs/admin.py imports it here
 )
@@ -104,7 +105,7 @@ class JobDesk:
         )
         policy = await self.policy(guild_id)
         cost = policy.cost(spec)
-        admission = await self._admit(None, policy, guild_id, user_id, roles, cost)
+        admission = await self._admit(None, policy, guild_id, user_id, roles, cost, spec)
         if admission.refusal is not None:
             if admission.refused_by is not None:
                 # Not a credit write: only the note that the budget's 100 % notice is due.
@@ -148,7 +149,7 @@ class JobDesk:
                 screened=screened,
             )
             admission = await self._admit(
-                tx, policy, request.guild_id, request.user_id, request.roles, cost
+                tx, policy, request.guild_id, request.user_id, request.roles, cost, request.spec
             )
             if admission.refused_by is not None:
                 due += await self.budget_notices.full(
@@ -192,6 +193,7 @@ class JobDesk:
         user_id: int,
         roles: Collection[int],
         cost: int,
+        spec: JobSpec,
     ) -> Admission:
         """Every rule a new job must pass, in order; the member's own rules raise at once.
 
@@ -223,7 +225,13 @@ class JobDesk:
                 allowance=balance.allowance,
                 renews_at=int(balance.renews_at),
             )
-        return await check_budgets(self.ledger, policy, guild_id, cost, now, tx)
+        admission = await check_budgets(self.ledger, policy, guild_id, cost, now, tx)
+        if admission.refusal is None:
+            # The owner's money, like the credits: refused before anything is charged.
+            money = await check_money_budgets(self.guilds, policy, guild_id, spec, now, tx)
+            if money is not None:
+                return Admission(admission.budgets, money)
+        return admission
 
     def wake(self) -> None:
         """Have the worker look again now (a job's card appeared, a job was created)."""
@@ -265,7 +273,10 @@ class JobDesk:
     async def usage(self, guild_id: int, days: int = 30, top: int = 10) -> UsageReport:
         """Spend per local day for the last ``days`` days and the members who spent most."""
         policy = await self.policy(guild_id)
-        return await usage_report(self.ledger, policy, guild_id, self.clock(), days=days, top=top)
+        now = self.clock()
+        report = await usage_report(self.ledger, policy, guild_id, now, days=days, top=top)
+        money = await money_report(self.guilds, policy, guild_id, now, days=days)
+        return replace(report, money=money)
 
 
 def _new_job(request: JobRequest, cost: int, period: str, *, held: bool = False) -> NewJob:

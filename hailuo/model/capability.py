@@ -14,7 +14,7 @@ No I/O and no catalog here.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Final
 
@@ -119,6 +119,11 @@ class ProviderCapability:
     #: ``result_url`` hands out a new URL each time (a re-query, files/retrieve): an
     #: expired URL (403/404/410) is then asked again; otherwise it ends the delivery.
     fresh_url: bool = True
+    #: The list price of one video in micro-dollars (USD 0.28 = 280000), by (model,
+    #: resolution, duration), as the provider's public price page states it (dated in
+    #: README.md). A combination left out has no stated price: the money view calls it
+    #: unknown, and a server's admins set it with ``/hailuo-admin price``.
+    prices: Mapping[tuple[str, str, int], int] = field(default_factory=dict)
 
     def offers(self, model: str, mode: Mode) -> dict[str, frozenset[int]]:
         """Resolution -> durations this provider serves for ``model`` x ``mode``."""

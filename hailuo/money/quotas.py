@@ -27,6 +27,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 from hailuo.clock import Clock, to_datetime
 from hailuo.model.errors import UserInputError
 from hailuo.model.spec import MODEL_RULES, JobSpec
+from hailuo.money.prices import PriceKey
 from storage.guilds import GuildConfig
 from storage.port import Storage
 
@@ -87,6 +88,12 @@ class QuotaPolicy:
     cooldown_seconds: int = 0  # between two of a member's jobs; 0: off
     costs: Mapping[CostKey, int] = field(default_factory=dict)  # overrides of DEFAULT_COSTS
     notice_channel_id: int | None = None  # where budget notices go
+    #: Micro-dollars per video: the providers' declared prices with the server's on top.
+    prices: Mapping[PriceKey, int] = field(default_factory=dict)
+    #: The configured providers, in failover order: whose prices an estimate reads.
+    priced_providers: tuple[str, ...] = ()
+    daily_money_budget: int | None = None  # micro-dollars a day for the server; None: none
+    monthly_money_budget: int | None = None
 
     def allowance_for(self, roles: Collection[int] = ()) -> int:
         """The highest of the server's allowance and the member's role tiers."""
@@ -100,6 +107,18 @@ class QuotaPolicy:
 
     def budget(self, scope: str) -> int | None:
         return self.daily_budget if scope == "day" else self.monthly_budget
+
+    def money_budget(self, scope: str) -> int | None:
+        return self.daily_money_budget if scope == "day" else self.monthly_money_budget
+
+    def price_table(self) -> dict[PriceKey, int | None]:
+        """Every price the configured providers could charge (``None``: nobody stated it)."""
+        table: dict[PriceKey, int | None] = {}
+        for provider in self.priced_providers:
+            for model, resolution, duration in DEFAULT_COSTS:
+                key = (provider, model, resolution, duration)
+                table[key] = self.prices.get(key)
+        return table
 
     def overlaid(self, stored: GuildConfig) -> QuotaPolicy:
         """These defaults with what a server's admins stored on top (NULL keeps the default)."""
@@ -116,6 +135,10 @@ class QuotaPolicy:
             cooldown_seconds=_pick(s.cooldown_seconds, self.cooldown_seconds),
             costs={**self.costs, **stored.costs},
             notice_channel_id=_pick(s.notice_channel_id, self.notice_channel_id),
+            prices={**self.prices, **stored.prices},
+            priced_providers=self.priced_providers,
+            daily_money_budget=_pick(s.daily_money_budget, self.daily_money_budget),
+            monthly_money_budget=_pick(s.monthly_money_budget, self.monthly_money_budget),
         )
 
 
@@ -282,6 +305,33 @@ class GuildPolicies:
                 values[column] = value or None
         if values:
             await self.repo.update_settings(guild_id, actor_id=actor_id, now=self.clock(), **values)
+        return await self(guild_id)
+
+    async def set_money_budget(
+        self, guild_id: int, actor_id: int, *, daily: int | None, monthly: int | None
+    ) -> QuotaPolicy:
+        """Set either money budget in micro-dollars; ``0`` removes it, ``None`` leaves it."""
+        values: dict[str, int | None] = {}
+        for column, value in (("daily_money_budget", daily), ("monthly_money_budget", monthly)):
+            if value is not None:
+                values[column] = value or None
+        if values:
+            await self.repo.update_settings(guild_id, actor_id=actor_id, now=self.clock(), **values)
+        return await self(guild_id)
+
+    async def set_price(
+        self, guild_id: int, key: PriceKey, micros: int | None, actor_id: int
+    ) -> QuotaPolicy:
+        """One provider's price of a video here; ``None`` goes back to the declared one."""
+        provider, model, resolution, duration = key
+        if provider not in self.defaults.priced_providers:
+            raise UserInputError(
+                "admin.price_provider",
+                provider=provider,
+                allowed=", ".join(self.defaults.priced_providers),
+            )
+        check_cost_key((model, resolution, duration))
+        await self.repo.set_price(guild_id, key, micros, actor_id=actor_id, now=self.clock())
         return await self(guild_id)
 
     async def set_timezone(self, guild_id: int, name: str, actor_id: int) -> QuotaPolicy:

@@ -12,6 +12,7 @@ from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from hailuo.money.quotas import QuotaPolicy, budget_period, local_date
+from hailuo.money.spend import MoneyReport
 from storage.port import LedgerStore
 
 
@@ -26,6 +27,8 @@ class UsageReport:
     month: int
     daily_budget: int | None
     monthly_budget: int | None
+    #: The same days in money (estimated from the providers' prices); filled by the desk.
+    money: MoneyReport | None = None
 
 
 async def usage_report(
