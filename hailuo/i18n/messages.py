@@ -593,7 +593,10 @@ CATALOG: dict[str, dict[str, str]] = {
         "help.camera": (
             "**Camera commands**: write them in square brackets in your prompt, in English or "
             "Chinese. Several in one bracket act together (at most {maximum} recommended); "
-            "brackets in a row act in order. The camera option adds one at the end."
+            "brackets in a row act in order. The camera option adds one at the end. "
+            "A bracket that is no camera command stays in your prompt as text "
+            '("a sign saying [OPEN]"); write \\\\[ and \\\\] for a bracket that '
+            "should stay text even though it reads like a command."
         ),
         "help.offers": "What this server offers",
         "help.offer_line": "{mode}: {resolutions} (models: {models})",
