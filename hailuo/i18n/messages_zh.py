@@ -69,8 +69,8 @@ ZH_CN: dict[str, str] = {
     "camera.describe.static_shot": "镜头完全不动。",
     "image.declared_type": "附件不是图片（而是 {actual}）。请附上 JPG、PNG 或 WebP 图片。",
     "image.format": "图片必须是 {allowed}（按文件内容判断，而不是文件名）；你的图片是 {actual}。",
-    "image.too_big": "图片必须小于 {limit:,} 字节；你的图片有 {actual:,} 字节。",
-    "image.too_big_streamed": "图片必须小于 {limit:,} 字节；你的图片超过了这个大小。",
+    "image.too_big": "图片必须小于 {limit:MB}；你的图片有 {actual:MB}。",
+    "image.too_big_streamed": "图片必须小于 {limit:MB}；你的图片超过了这个大小。",
     "image.short_edge": "图片的短边至少要有 {minimum} 像素；你的图片是 {actual}。",
     "image.aspect": (
         "图片的宽高比必须在 {minimum} 到 {maximum} 之间（不含两端）；"
@@ -79,7 +79,7 @@ ZH_CN: dict[str, str] = {
     "image.corrupt": "无法读取这张图片，它可能已损坏或不完整。",
     "image.animated": "不接受动图（你的图片有 {frames} 帧）：请附上静态图片。",
     "image.too_many_pixels": "图片有 {actual:,} 像素，上限为 {maximum:,}。请附上更小的图片。",
-    "image.too_large_after_prepare": "图片压缩后仍大于 {limit:,} 字节：请附上更小的图片。",
+    "image.too_large_after_prepare": "图片压缩后仍大于 {limit:MB}：请附上更小的图片。",
     "image.last_frame": "尾帧：{reason}",
     # money
     "quota.credits": (
@@ -464,7 +464,7 @@ ZH_CN: dict[str, str] = {
     "help.camera": (
         "**运镜指令**：用方括号写在提示词里，中英文均可。同一个方括号里的多条指令同时生效"
         "（建议最多 {maximum} 条）；连续的方括号按顺序生效。“运镜”选项会在末尾再加一条。"
-        "不是运镜指令的方括号会作为文字保留在提示词中（如“招牌上写着 [OPEN]”）；"
+        "不是运镜指令的方括号会作为文字保留在提示词中（如“招牌上写着 [营业中]”）；"
         "若方括号内容看起来像运镜指令但你想保留为文字，请写成 \\\\[ 和 \\\\]。"
     ),
     "help.offers": "本服务器提供的视频",
@@ -475,7 +475,7 @@ ZH_CN: dict[str, str] = {
     "help.costs": "{costs}。用 /海螺 额度 查看你还剩多少积分。",
     "help.images_title": "图片",
     "help.images": (
-        "{formats}，静态图，小于 {max_bytes:,} 字节且不超过 {max_pixels:,} 像素；"
+        "{formats}，静态图，小于 {max_bytes:MB} 且不超过 {max_pixels:,} 像素；"
         "短边至少 {min_short_edge} 像素；宽高比在 {aspect_min} 到 {aspect_max} 之间"
         "（不含两端）。发送前会重新编码为 {send_formats}。"
     ),
@@ -491,4 +491,16 @@ ZH_CN: dict[str, str] = {
     "permission.attach_files": "附加文件",
     "permission.embed_links": "嵌入链接",
     "permission.read_message_history": "阅读消息历史",
+    # 中文没有复数形式：one 与 other 相同
+    "plural.credit.one": "{count} 积分",
+    "plural.credit.other": "{count} 积分",
+    "plural.day.one": "{count} 天",
+    "plural.day.other": "{count} 天",
+    "plural.refusal.one": "{count} 次服务商拒绝",
+    "plural.refusal.other": "{count} 次服务商拒绝",
+    "plural.entry.one": "{count} 条",
+    "plural.entry.other": "{count} 条",
+    "plural.video.one": "{count} 个视频",
+    "plural.video.other": "{count} 个视频",
+    "unit.megabytes": "{amount} MB",
 }
