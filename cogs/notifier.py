@@ -326,13 +326,15 @@ class DiscordNotifier:
 
     async def admin_notice(self, notice: AdminNotice) -> None:
         guild = self.client.get_guild(notice.guild_id)
-        channel_id = notice.channel_id
-        if channel_id is None and guild is not None:
-            # No notice channel chosen: the server's own updates or system channel.
-            fallback = guild.public_updates_channel or guild.system_channel
-            channel_id = fallback.id if fallback is not None else None
+        # The notice channel, else the log channel; never a public channel members read.
+        channel_id = notice.channel_id or notice.log_channel_id
         if channel_id is None:
-            log.warning("admin notice %s for guild %d: no channel", notice.rule, notice.guild_id)
+            log.warning(
+                "admin notice %s for guild %d: no notice or log channel set; "
+                "set one with /hailuo-admin",
+                notice.rule,
+                notice.guild_id,
+            )
             return
         locale = str(guild.preferred_locale) if guild is not None else None
         text = render(notice.rule, locale, **notice.params)

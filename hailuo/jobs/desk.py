@@ -75,7 +75,9 @@ class JobDesk:
         self.approvals = db.approvals
         self.clock = clock
         self.policy = policy
-        self.budget_notices = BudgetNotices(self.guilds, clock, notices)
+        self.budget_notices = BudgetNotices(
+            self.guilds, clock, notices, moderation or db.moderation
+        )
         self.credits = Credits(db, self.ledger, db.audit, clock, policy)
         # The desk answers for the credits too: a member's balance, an admin's grant or reset.
         self.balance = self.credits.balance
