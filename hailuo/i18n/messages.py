@@ -170,8 +170,13 @@ CATALOG: dict[str, dict[str, str]] = {
         "provider.invalid_request": "The provider refused the request's parameters.",
         "provider.rate_limited": "The provider is busy; your video is waiting in line.",
         "provider.unavailable": "The provider could not make this video.",
-        "provider.auth": "The provider refused the bot's key; the server's admins must fix it.",
-        "provider.balance": "The provider account is out of balance; the admins are told.",
+        "provider.auth": (
+            "The bot cannot reach its video service right now: the provider refused its key."
+        ),
+        "provider.balance": (
+            "The bot cannot reach its video service right now: its account there is empty."
+        ),
+        "provider.unsupported": "The provider does not take this request as it stands.",
         "provider.not_found": "The provider lost track of this task.",
         "provider.bad_reply": "The provider gave an answer the bot could not read.",
         "provider.unknown_outcome": "The provider did not answer in time.",
@@ -182,6 +187,26 @@ CATALOG: dict[str, dict[str, str]] = {
         ),
         "job.provider_timeout": "The provider took too long; the bot stopped waiting.",
         "job.no_provider": "No provider could take this video right now.",
+        "job.service_unreachable": "The bot cannot reach its video service right now.",
+        "job.tier_not_offered": (
+            "{provider} no longer makes {resolution} videos and no other provider here can; "
+            "the bot never switches to another resolution on its own. Try another resolution."
+        ),
+        "job.image_not_taken": (
+            "{provider} would not take your image as the bot sends it, and no other provider "
+            "here takes images."
+        ),
+        # to the server's log channel, once per incident (hailuo.jobs.resilience.AccountAlerts)
+        "notice.provider_auth": (
+            "The video service {provider} refused the bot's API key. Members' videos go to "
+            "another provider if there is one, otherwise they fail and are refunded. The bot's "
+            "operator must set a valid key (the bot's log says which setting)."
+        ),
+        "notice.provider_balance": (
+            "The {provider} account is out of balance. Members' videos go to another provider "
+            "if there is one, otherwise they fail and are refunded, until the account is "
+            "topped up."
+        ),
         "job.queue_timeout": (
             "No provider took this video within {minutes} minutes ({providers}: busy or down)."
         ),

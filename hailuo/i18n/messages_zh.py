@@ -124,8 +124,9 @@ ZH_CN: dict[str, str] = {
     "provider.invalid_request": "服务商拒绝了这个请求的参数。",
     "provider.rate_limited": "服务商正忙，你的视频正在排队。",
     "provider.unavailable": "服务商无法制作这个视频。",
-    "provider.auth": "服务商拒绝了机器人的密钥，需要服务器管理员处理。",
-    "provider.balance": "服务商账户余额不足，已通知管理员。",
+    "provider.auth": "机器人目前无法连接视频服务：服务商拒绝了它的密钥。",
+    "provider.balance": "机器人目前无法连接视频服务：它在服务商的账户余额不足。",
+    "provider.unsupported": "服务商不接受当前形式的这个请求。",
     "provider.not_found": "服务商找不到这个任务了。",
     "provider.bad_reply": "服务商返回了机器人无法识别的内容。",
     "provider.unknown_outcome": "服务商没有及时响应。",
@@ -134,6 +135,22 @@ ZH_CN: dict[str, str] = {
     "job.interrupted_submit": "提交时被中断；为避免重复扣费，没有再次提交。",
     "job.provider_timeout": "服务商耗时太久，机器人已停止等待。",
     "job.no_provider": "目前没有服务商能接下这个视频。",
+    "job.service_unreachable": "机器人目前无法连接它的视频服务。",
+    "job.tier_not_offered": (
+        "{provider} 已不再制作 {resolution} 视频，本服务器也没有其他服务商可以制作；"
+        "机器人绝不会自行改换分辨率。请换一个分辨率再试。"
+    ),
+    "job.image_not_taken": (
+        "{provider} 不接受机器人发送的这张图片，本服务器也没有其他服务商接受图片。"
+    ),
+    "notice.provider_auth": (
+        "视频服务 {provider} 拒绝了机器人的 API 密钥。成员的视频会转给其他服务商（如果有），"
+        "否则会失败并退还积分。机器人的运营者需要设置有效的密钥（机器人日志会写明是哪一项设置）。"
+    ),
+    "notice.provider_balance": (
+        "{provider} 账户余额不足。在充值之前，成员的视频会转给其他服务商（如果有），"
+        "否则会失败并退还积分。"
+    ),
     "job.queue_timeout": "{minutes} 分钟内没有服务商接下这个视频（{providers}：繁忙或不可用）。",
     "job.delivery_failed": "视频已生成，但无法发布到这里。",
     "job.delivery_unreachable": "视频已生成，但机器人已无法在该频道发布，而你也不接收它的私信。",

@@ -38,7 +38,12 @@ from hailuo.jobs.capabilities import can_serve
 from hailuo.jobs.resilience import AccountAlerts, CircuitState, Resilience
 from hailuo.jobs.steps import Step, StepKit
 from hailuo.model.capability import Table
-from hailuo.model.errors import ProviderError, ProviderErrorKind
+from hailuo.model.errors import (
+    UNSUPPORTED_IMAGE,
+    UNSUPPORTED_TIER,
+    ProviderError,
+    ProviderErrorKind,
+)
 from hailuo.model.job import Job
 from hailuo.model.provider import PreparedInput
 from hailuo.model.spec import JobSpec
@@ -51,6 +56,13 @@ log = logging.getLogger(__name__)
 INTERRUPTED_SUBMIT = "job.interrupted_submit"
 NO_PROVIDER = "job.no_provider"
 QUEUE_TIMEOUT = "job.queue_timeout"
+#: No provider left, and the last one given up refused the bot's key or account: the
+#: member is told the bot cannot reach its video service (the admins hear of it).
+SERVICE_UNREACHABLE = "job.service_unreachable"
+#: ... refused the tier (Freepik's retired 768p): the job is never moved to another tier.
+TIER_NOT_OFFERED = "job.tier_not_offered"
+#: ... refused the image as the bot sends it (odkkk's ``image_processing_error``).
+IMAGE_NOT_TAKEN = "job.image_not_taken"
 
 
 class Submitter(Step):
@@ -107,7 +119,7 @@ class Submitter(Step):
             return None
         candidates = self.candidates(job)
         if not candidates:
-            return self._fail(job, NO_PROVIDER, {})
+            return self._fail(job, *no_provider_left(job))
         name = self.resilience.admit(candidates)
         if name is None:
             return None  # every candidate is open-circuited, or the first healthy one is full
@@ -158,6 +170,7 @@ class Submitter(Step):
             next_poll_at=now + self.config.poll_seconds,
         )
         self.resilience.record_submit(name, None)
+        self.alerts.resolved(name)
         self.metrics.provider_call(name, "submit", "ok")
         log.info("submitted %s", job.log_context())
         await self._show(job)
@@ -177,7 +190,10 @@ class Submitter(Step):
             return
         account = exc.kind in (ProviderErrorKind.AUTH, ProviderErrorKind.BALANCE)
         if account:
-            self.alerts.report(name, exc.kind)
+            self.alerts.report(name, exc.kind, guild_id=job.guild_id)
+        # A provider that does not take this request (a retired tier, an image form) is
+        # left at once, like a refused key: waiting would not change its answer.
+        unsupported = exc.kind is ProviderErrorKind.UNSUPPORTED
         meta = dict(job.provider_meta)
         first_failure = dict(meta.get("first_failure", {}))
         if exc.kind is not ProviderErrorKind.RATE_LIMITED:
@@ -187,11 +203,14 @@ class Submitter(Step):
         patience_over = now - first_failure.get(name, now) >= self.config.failover_patience
         # A rate limit never moves or fails a job; an outage moves it only when there
         # is somewhere to go (the last provider is retried until the queue deadline).
-        give_up = account or (
-            exc.kind is not ProviderErrorKind.RATE_LIMITED and patience_over and bool(others)
+        give_up = (
+            account
+            or unsupported
+            or (exc.kind is not ProviderErrorKind.RATE_LIMITED and patience_over and bool(others))
         )
         if give_up:
             meta["given_up"] = [*meta.get("given_up", []), name]
+            meta["given_up_why"] = {**meta.get("given_up_why", {}), name: _why(exc)}
             log.warning("moving %s on from %s", job.log_context(), name)
         if give_up or (others and not self.resilience.breaker(name).available()):
             delay = 0.0  # the next provider at once (an open circuit is skipped by admit)
@@ -215,7 +234,7 @@ class Submitter(Step):
             next_attempt_at=now + delay,
         )
         if give_up and not others:
-            await self._fail(job, NO_PROVIDER, {})
+            await self._fail(job, *no_provider_left(job))
             return
         self._wake()
 
@@ -273,6 +292,35 @@ class QueueForecast:
             self._slots[name] = slots
         at = max(slots[ahead - 1], job.next_attempt_at, self._now + reopens)
         return max(0.0, at - self._now)
+
+
+def _why(exc: ProviderError) -> str:
+    """Why a provider was given up, as stored in the job: the kind, or the unsupported part."""
+    if exc.kind is ProviderErrorKind.UNSUPPORTED and exc.provider_code:
+        return f"{exc.kind.value}:{exc.provider_code}"
+    return exc.kind.value
+
+
+def no_provider_left(job: Job) -> tuple[str, dict[str, Any]]:
+    """The failure rule (and its numbers) of a job no provider is left for.
+
+    The member reads why: the last provider given up says it (a refused key or an
+    empty account is "the bot cannot reach its video service"; a refused tier or
+    image names it), else the plain "no provider could take it".
+    """
+    given_up: list[str] = job.provider_meta.get("given_up", [])
+    why: dict[str, str] = job.provider_meta.get("given_up_why", {})
+    if not given_up or given_up[-1] not in why:
+        return NO_PROVIDER, {}
+    last = given_up[-1]
+    reason = why[last]
+    if reason in (ProviderErrorKind.AUTH.value, ProviderErrorKind.BALANCE.value):
+        return SERVICE_UNREACHABLE, {}
+    if reason == f"{ProviderErrorKind.UNSUPPORTED.value}:{UNSUPPORTED_TIER}":
+        return TIER_NOT_OFFERED, {"provider": last, "resolution": job.spec.resolution}
+    if reason == f"{ProviderErrorKind.UNSUPPORTED.value}:{UNSUPPORTED_IMAGE}":
+        return IMAGE_NOT_TAKEN, {"provider": last}
+    return NO_PROVIDER, {}
 
 
 async def prepared_input(jobs: JobStore, job: Job) -> PreparedInput:

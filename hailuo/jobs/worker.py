@@ -32,7 +32,7 @@ from hailuo.clock import Clock
 from hailuo.jobs.cards import StatusCards
 from hailuo.jobs.delivering import Deliverer
 from hailuo.jobs.failures import Failures
-from hailuo.jobs.notify import Notifier
+from hailuo.jobs.notify import AdminNotice, Notifier
 from hailuo.jobs.resilience import AccountAlerts, Resilience
 from hailuo.jobs.retry import Backoff, poll_interval
 from hailuo.jobs.steps import StepKit
@@ -99,7 +99,10 @@ class Worker:
         self.metrics = deps.metrics
         self.config = config
         self.backoff = Backoff()
-        self.alerts = AccountAlerts(clock, on_alert=self._alerted)
+        self.storage = deps.storage
+        self.alerts = AccountAlerts(
+            clock, on_alert=self._alerted, on_guild_alert=self._guild_alerted
+        )
         self.cards = StatusCards(
             notifier,
             clock,
@@ -290,7 +293,7 @@ class Worker:
             self.metrics.provider_call(job.provider, "query", exc.kind.value)
             log.warning("query failed %s: %s (%s)", job.log_context(), exc, exc.detail)
             if exc.kind in (ProviderErrorKind.AUTH, ProviderErrorKind.BALANCE):
-                self.alerts.report(job.provider, exc.kind)
+                self.alerts.report(job.provider, exc.kind, guild_id=job.guild_id)
             meta = dict(job.provider_meta)
             if exc.kind is ProviderErrorKind.NOT_FOUND:
                 # The provider no longer knows the task: a few answers in a row settle it
@@ -345,3 +348,25 @@ class Worker:
 
     def _alerted(self, provider: str, kind: ProviderErrorKind) -> None:
         self.metrics.provider_call(provider, "admin_alert", kind.value)
+
+    def _guild_alerted(self, guild_id: int, provider: str, kind: ProviderErrorKind) -> None:
+        """Post the server's alert in the background (``drain`` waits for it)."""
+        task = asyncio.create_task(
+            self._tell_guild(guild_id, provider, kind), name="hailuo-account-alert"
+        )
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+    async def _tell_guild(self, guild_id: int, provider: str, kind: ProviderErrorKind) -> None:
+        """A refused key or an empty account, in the server's log channel (never a public one)."""
+        try:
+            settings = await self.storage.moderation.get(guild_id)
+            notice = AdminNotice(
+                guild_id,
+                f"notice.provider_{kind.value}",
+                {"provider": provider},
+                log_channel_id=settings.log_channel_id,
+            )
+            await self.notifier.admin_notice(notice)
+        except Exception:  # best effort: the operator's log has it either way
+            log.exception("could not tell guild %d of %s's %s", guild_id, provider, kind.value)
