@@ -28,7 +28,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from pathlib import Path
 
 import aiohttp
@@ -323,6 +323,20 @@ class DiscordNotifier:
     async def guild_upload_limit(self, guild_id: int) -> int | None:
         guild = self.client.get_guild(guild_id)
         return guild.filesize_limit if guild else None
+
+    async def tell_member(self, job: Job, rule: str, params: Mapping[str, object]) -> bool:
+        """A direct message to the job's member, in their language; never raises."""
+        text = render(rule, job.locale, **params)
+        try:
+            channel = await self._direct_channel(job)
+            await self.outbox.post(
+                _lane(channel, job),
+                lambda: channel.send(text, allowed_mentions=discord.AllowedMentions.none()),
+            )
+        except (discord.DiscordException, PostFailed, *NETWORK_ERRORS) as exc:
+            log.info("could not tell the member of %s (%s): %r", job.log_context(), rule, exc)
+            return False
+        return True
 
     async def admin_notice(self, notice: AdminNotice) -> None:
         guild = self.client.get_guild(notice.guild_id)

@@ -42,3 +42,37 @@ def test_honest_every_plural_key_has_both_forms(locale: str) -> None:
     nouns = {code.split(".")[1] for code in CATALOG[locale] if code.startswith("plural.")}
     for noun in nouns:
         assert {f"plural.{noun}.one", f"plural.{noun}.other"} <= set(CATALOG[locale])
+
+
+#: The catalog keys issue 15's honest messages brought; each must read in both languages.
+NEW_KEYS = [
+    "plural.credit.one",
+    "plural.credit.other",
+    "plural.day.one",
+    "plural.day.other",
+    "plural.refusal.one",
+    "plural.refusal.other",
+    "plural.entry.one",
+    "plural.entry.other",
+    "plural.video.one",
+    "plural.video.other",
+    "unit.megabytes",
+    "provider.unsupported",
+    "job.service_unreachable",
+    "job.tier_not_offered",
+    "job.image_not_taken",
+    "notice.provider_auth",
+    "notice.provider_balance",
+    "moderation.strike_notice",
+    "moderation.approval_needs_channel",
+]
+
+
+@pytest.mark.parametrize("code", NEW_KEYS)
+def test_honest_every_new_key_in_both_languages(code: str) -> None:
+    english, chinese = CATALOG["en"][code], CATALOG["zh-CN"][code]
+    assert english.strip() and chinese.strip() and english != chinese or code == "unit.megabytes"
+    params = {"provider": "freepik", "resolution": "768P", "count": 2, "threshold": 3}
+    params |= {"days": 7, "job_id": 5, "amount": "20"}
+    assert "?" not in render(code, "en", **params)
+    assert "?" not in render(code, "zh-CN", **params)

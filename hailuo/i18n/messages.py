@@ -187,6 +187,12 @@ CATALOG: dict[str, dict[str, str]] = {
         ),
         "job.provider_timeout": "The provider took too long; the bot stopped waiting.",
         "job.no_provider": "No provider could take this video right now.",
+        # a direct message to the member (hailuo.jobs.failures.STRIKE_NOTICE)
+        "moderation.strike_notice": (
+            "The provider refused the content of your video #{job_id}. That counts as a "
+            "strike: you have {count} of {threshold} within {days:@day}; at {threshold} you "
+            "cannot make videos in this server for a while. Your credits for it were refunded."
+        ),
         "job.service_unreachable": "The bot cannot reach its video service right now.",
         "job.tier_not_offered": (
             "{provider} no longer makes {resolution} videos and no other provider here can; "
@@ -229,6 +235,10 @@ CATALOG: dict[str, dict[str, str]] = {
         "moderation.blocked": "You are blocked from making videos on this server.",
         "moderation.blocked_until": (
             "You are blocked from making videos on this server until <t:{until}:f>."
+        ),
+        "moderation.approval_needs_channel": (
+            "Approval needs a log channel first: that is where moderators are asked, with the "
+            "member's image, and never a public channel. Set log_channel in the same command."
         ),
         "moderation.entry_empty": "That blocklist entry is empty once spaces and symbols go.",
         "moderation.entry_too_long": (

@@ -135,6 +135,11 @@ ZH_CN: dict[str, str] = {
     "job.interrupted_submit": "提交时被中断；为避免重复扣费，没有再次提交。",
     "job.provider_timeout": "服务商耗时太久，机器人已停止等待。",
     "job.no_provider": "目前没有服务商能接下这个视频。",
+    "moderation.strike_notice": (
+        "服务商拒绝了你的视频 #{job_id} 的内容，这记为一次警告：{days} 天内你已有 {count} 次，"
+        "上限为 {threshold} 次；达到 {threshold} 次后你将暂时无法在本服务器制作视频。"
+        "这个视频的积分已退还。"
+    ),
     "job.service_unreachable": "机器人目前无法连接它的视频服务。",
     "job.tier_not_offered": (
         "{provider} 已不再制作 {resolution} 视频，本服务器也没有其他服务商可以制作；"
@@ -162,6 +167,10 @@ ZH_CN: dict[str, str] = {
     "moderation.role_required": "你需要以下身份组之一才能在这里制作视频：{roles}。",
     "moderation.blocked": "你已被禁止在本服务器制作视频。",
     "moderation.blocked_until": "你被禁止在本服务器制作视频，直到 <t:{until}:f>。",
+    "moderation.approval_needs_channel": (
+        "开启审核前请先设置日志频道：版主会在那里收到带有成员图片的审核请求，绝不会发到公开频道。"
+        "请在同一条命令里设置日志频道。"
+    ),
     "moderation.entry_empty": "去掉空格和符号后，这条屏蔽词就是空的。",
     "moderation.entry_too_long": "屏蔽词最长 {maximum} 个字符；你的有 {actual} 个。",
     "moderation.pattern_invalid": "这个模式不是有效的正则表达式：{error}。",

@@ -147,3 +147,11 @@ class Notifier(AdminNotifier, AuditNotifier, Protocol):
     async def guild_upload_limit(self, guild_id: int) -> int | None:
         """The server's own upload limit in bytes, if known."""
         ...
+
+    async def tell_member(self, job: Job, rule: str, params: Mapping[str, object]) -> bool:
+        """Tell the job's member privately (a direct message) the catalog text ``rule``.
+
+        For what concerns the member alone (a strike against them), never a public post.
+        Best effort: never raises; False when the member could not be reached.
+        """
+        ...

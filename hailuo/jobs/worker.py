@@ -109,7 +109,7 @@ class Worker:
             edit_interval=config.status_edit_interval,
             old_card_age=config.old_card_age,
         )
-        self.failures = Failures(deps.storage, clock, self.cards.show)
+        self.failures = Failures(deps.storage, clock, self.cards.show, notifier.tell_member)
         kit = StepKit(
             jobs,
             providers,
