@@ -71,7 +71,7 @@ NEW_KEYS = [
 @pytest.mark.parametrize("code", NEW_KEYS)
 def test_honest_every_new_key_in_both_languages(code: str) -> None:
     english, chinese = CATALOG["en"][code], CATALOG["zh-CN"][code]
-    assert english.strip() and chinese.strip() and english != chinese or code == "unit.megabytes"
+    assert (english.strip() and chinese.strip() and english != chinese) or code == "unit.megabytes"
     params = {"provider": "freepik", "resolution": "768P", "count": 2, "threshold": 3}
     params |= {"days": 7, "job_id": 5, "amount": "20"}
     assert "?" not in render(code, "en", **params)

@@ -156,9 +156,7 @@ async def test_each_change_is_one_audit_row_and_one_log_message(discord_sim, min
         assert said(refused).startswith("Approval needs a log channel first")
         assert await count(db, "audit") == total
         # Once the log channel is unset, nothing is mirrored (that change neither).
-        await admin(
-            discord_sim, "moderation", {"approval": "off", "clear": "log_channel"}
-        )
+        await admin(discord_sim, "moderation", {"approval": "off", "clear": "log_channel"})
         await admin(discord_sim, "channels", {"action": "all"})
         await mirrored(app)
         assert len(log_titles(discord_sim, log.id)) == total
