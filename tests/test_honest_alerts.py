@@ -58,3 +58,18 @@ async def test_honest_account_alert_once_per_incident(world, db, clock) -> None:
     fourth = await failed(core, clock)
     assert fourth.failure_rule == "job.service_unreachable"
     assert len([n for n in core.notifier.notices if n.rule.startswith("notice.provider")]) == 2
+
+
+async def test_honest_unexpected_error_says_what_became_of_the_credits(world) -> None:
+    from cogs.errors import describe
+
+    _, core = world
+    job = await core.new_job(interaction_id=5555)
+    made = await core.desk.made_by(5555)
+    assert made is not None and made.id == job.id
+    assert await core.desk.made_by(6666) is None
+    text = describe(RuntimeError("boom"), "en-US", made)
+    assert f"video #{job.id} was made: it is queued and holds 1 credit" in text
+    assert "Nothing was charged" not in text
+    assert "Nothing was charged" in describe(RuntimeError("boom"), "en-US", None)
+    assert f"#{job.id}" in describe(RuntimeError("boom"), "zh-CN", made)

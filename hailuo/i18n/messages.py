@@ -642,6 +642,11 @@ CATALOG: dict[str, dict[str, str]] = {
         "error.unexpected": (
             "Something went wrong on our side (incident {incident}). Nothing was charged."
         ),
+        "error.unexpected_job": (
+            "Something went wrong on our side (incident {incident}), after your video "
+            "#{job_id} was made: it is {state} and holds {cost:@credit}. It goes on; if it "
+            "fails, the credits come back. /hailuo jobs shows it."
+        ),
         "error.guild_only": "Use this command in a server channel.",
         # the bot's own permissions where a job would live (hailuo/jobs/access.py)
         "access.bot_missing": (

@@ -507,6 +507,10 @@ ZH_CN: dict[str, str] = {
     ),
     # errors without a rule
     "error.unexpected": "我们这边出了点问题（事件编号 {incident}）。没有扣除任何积分。",
+    "error.unexpected_job": (
+        "我们这边出了点问题（事件编号 {incident}），但你的视频 #{job_id} 已经创建：状态为 {state}，"
+        "占用 {cost} 积分。它会继续进行；如果失败，积分会退还。用 /海螺 我的视频 查看。"
+    ),
     "error.guild_only": "请在服务器的频道里使用这个命令。",
     "access.bot_missing": (
         "我无法在此频道制作视频：我在这里缺少 {permissions} 权限。"

@@ -260,6 +260,10 @@ class JobDesk:
     async def remember(self, key: str, value: str) -> None:
         await self.jobs.put_state(key, value)
 
+    async def made_by(self, interaction_id: int) -> Job | None:
+        """The job an interaction made, if any: what an unexpected error must own up to."""
+        return await self.jobs.by_interaction(interaction_id)
+
     async def notices_sent(self) -> None:
         """Wait for the budget notices in flight (tests, shutdown)."""
         await self.budget_notices.sent()
