@@ -33,7 +33,7 @@ from hailuo.media.intake import ImageIntake
 from hailuo.model import camera
 from hailuo.model.capability import DEFAULT_RULES
 from hailuo.model.errors import HailuoError, UserInputError
-from hailuo.model.spec import DEFAULT_MODEL, JobSpec, Mode, models_for, resolutions_offered
+from hailuo.model.spec import DEFAULT_MODEL, JobSpec, Mode
 from providers.registry import TABLE
 
 if TYPE_CHECKING:
@@ -291,13 +291,38 @@ _IMAGE_HELP = (
 )
 
 
-def _option_choices(*modes: Mode) -> dict[str, list[app_commands.Choice[str]]]:
-    """The resolutions and models offered for ``modes``, and the camera commands."""
-    return {
-        "resolution": _choices(resolutions_offered(*modes)),
-        "model": _choices(models_for(*modes)),
-        "camera": _choices(camera.CHOICES),
-    }
+#: Discord shows at most 25 autocomplete suggestions.
+_MAX_SUGGESTIONS = 25
+
+
+def suggestions(
+    interaction: discord.Interaction,
+    current: str,
+    option: str,
+    order: Sequence[str],
+    *modes: Mode,
+) -> list[app_commands.Choice[str]]:
+    """What ``option`` (``model`` or ``resolution``) may be here, for the autocomplete.
+
+    Read from the configured providers' capabilities through the core
+    (``capabilities.option_values``) for the mode and the duration (and model)
+    the member has chosen so far, so the list fits this server.
+    """
+    namespace = interaction.namespace
+    if len(modes) > 1:  # /hailuo animate: a last frame makes it first+last frame
+        modes = (Mode.FIRST_LAST,) if getattr(namespace, "last_frame", None) else (Mode.IMAGE,)
+    duration = getattr(namespace, "duration", None)
+    model = getattr(namespace, "model", None)
+    models, resolutions = capabilities.option_values(
+        order,
+        TABLE,
+        modes,
+        duration=duration if isinstance(duration, int) else None,
+        model=model if isinstance(model, str) else None,
+    )
+    values = models if option == "model" else resolutions
+    typed = current.strip().casefold()
+    return _choices([v for v in values if typed in v.casefold()][:_MAX_SUGGESTIONS])
 
 
 class GenerateCommands(commands.Cog):
@@ -311,7 +336,7 @@ class GenerateCommands(commands.Cog):
         resolution="Video resolution",
         **_OPTION_HELP,
     )
-    @app_commands.choices(**_option_choices(Mode.TEXT))
+    @app_commands.choices(camera=_choices(camera.CHOICES))
     async def text(
         self,
         interaction: discord.Interaction,
@@ -344,7 +369,7 @@ class GenerateCommands(commands.Cog):
         resolution="Video resolution (512P: image to video only)",
         **_OPTION_HELP,
     )
-    @app_commands.choices(**_option_choices(*_IMAGE_MODES))
+    @app_commands.choices(camera=_choices(camera.CHOICES))
     async def animate(
         self,
         interaction: discord.Interaction,
@@ -370,3 +395,35 @@ class GenerateCommands(commands.Cog):
             fast_pretreatment=fast_pretreatment,
         )
         await animate(self.bot, interaction, spec, image, last_frame, serving=serving)
+
+    @text.autocomplete("model")
+    async def _text_model(
+        self, interaction: discord.Interaction, current: str
+    ) -> list[app_commands.Choice[str]]:
+        return suggestions(
+            interaction, current, "model", self.bot.settings.provider_names, Mode.TEXT
+        )
+
+    @text.autocomplete("resolution")
+    async def _text_resolution(
+        self, interaction: discord.Interaction, current: str
+    ) -> list[app_commands.Choice[str]]:
+        return suggestions(
+            interaction, current, "resolution", self.bot.settings.provider_names, Mode.TEXT
+        )
+
+    @animate.autocomplete("model")
+    async def _animate_model(
+        self, interaction: discord.Interaction, current: str
+    ) -> list[app_commands.Choice[str]]:
+        return suggestions(
+            interaction, current, "model", self.bot.settings.provider_names, *_IMAGE_MODES
+        )
+
+    @animate.autocomplete("resolution")
+    async def _animate_resolution(
+        self, interaction: discord.Interaction, current: str
+    ) -> list[app_commands.Choice[str]]:
+        return suggestions(
+            interaction, current, "resolution", self.bot.settings.provider_names, *_IMAGE_MODES
+        )

@@ -52,7 +52,7 @@ async def test_honest_empty_account_told_in_log_channel_and_card_says_the_truth(
         await app.bot.services.worker.drain()
         job = (await app.bot.desk.jobs.recent_for_member(guild.id, inter.user_id, 1))[0]
         ledger = await app.bot.desk.ledger.for_job(job.id)
-    assert "Refunded to you: 1 credit." in str(card.embeds)
+    assert "1 credit refunded to you." in str(card.embeds)
     assert [e.kind.value for e in ledger] == ["reserve", "refund"]
     # the log channel also mirrors the audit row of the setting itself (an embed, no text)
     alerts = [m.content for m in discord_sim.channel_messages(log_room.id) if m.content]
