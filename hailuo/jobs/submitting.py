@@ -210,7 +210,7 @@ class Submitter(Step):
         )
         if give_up:
             meta["given_up"] = [*meta.get("given_up", []), name]
-            meta["given_up_why"] = {**meta.get("given_up_why", {}), name: _why(exc)}
+            meta["given_up_why"] = {**meta.get("given_up_why", {}), name: why_given_up(exc)}
             log.warning("moving %s on from %s", job.log_context(), name)
         if give_up or (others and not self.resilience.breaker(name).available()):
             delay = 0.0  # the next provider at once (an open circuit is skipped by admit)
@@ -294,7 +294,7 @@ class QueueForecast:
         return max(0.0, at - self._now)
 
 
-def _why(exc: ProviderError) -> str:
+def why_given_up(exc: ProviderError) -> str:
     """Why a provider was given up, as stored in the job: the kind, or the unsupported part."""
     if exc.kind is ProviderErrorKind.UNSUPPORTED and exc.provider_code:
         return f"{exc.kind.value}:{exc.provider_code}"

@@ -37,7 +37,7 @@ from hailuo.jobs.resilience import AccountAlerts, Resilience
 from hailuo.jobs.retry import Backoff, poll_interval
 from hailuo.jobs.steps import StepKit
 from hailuo.jobs.steps import WorkerConfig as WorkerConfig  # re-exported: imported from here
-from hailuo.jobs.submitting import INTERRUPTED_SUBMIT, Submitter
+from hailuo.jobs.submitting import INTERRUPTED_SUBMIT, Submitter, why_given_up
 from hailuo.media.downloads import Downloader
 from hailuo.media.shrink import Shrinker
 from hailuo.model.capability import Table
@@ -329,6 +329,8 @@ class Worker:
             return job
         if state.phase is Phase.FAILED:
             failure = state.failure
+            if failure is not None and failure.kind is ProviderErrorKind.UNSUPPORTED:
+                return await self._elsewhere(job, failure)
             rule = failure.rule if failure else "provider.failed"
             code = failure.provider_code if failure else None
             await self.failures.fail(
@@ -344,6 +346,29 @@ class Worker:
         else:
             job = await self.jobs.update(job, now, **updates)
         await self.cards.show(job)
+        return job
+
+    async def _elsewhere(self, job: Job, failure: ProviderError) -> Job:
+        """A task that failed because its provider cannot take the request as sent: the
+        provider made nothing, so the job goes back in line for the next one that can
+        (or fails, refunded, saying why, when none is left)."""
+        now = self.clock()
+        name = job.provider or failure.provider
+        meta = dict(job.provider_meta)
+        meta["given_up"] = [*meta.get("given_up", []), name]
+        meta["given_up_why"] = {**meta.get("given_up_why", {}), name: why_given_up(failure)}
+        log.warning("moving %s on from %s: %s", job.log_context(), name, failure)
+        job = await self.jobs.transition(
+            job,
+            JobStatus.QUEUED,
+            now,
+            provider=None,
+            provider_task_id=None,
+            provider_meta=meta,
+            next_attempt_at=now,
+        )
+        await self.cards.show(job)
+        self.wake()
         return job
 
     def _alerted(self, provider: str, kind: ProviderErrorKind) -> None:
