@@ -23,6 +23,7 @@ from discord.ext import commands
 from cogs.access import check_channel_access
 from cogs.account import member_roles
 from cogs.answers import catch_up, first_answer_failed
+from cogs.choices import suggestions
 from cogs.controls import attachment_limit, controls_view, joined_at, parent_channel
 from cogs.errors import answer_privately, describe
 from cogs.render import checking_embed, status_embed
@@ -289,40 +290,6 @@ _IMAGE_HELP = (
     f"A {', '.join(sorted(DEFAULT_RULES.formats))} picture "
     f"(shorter side at least {DEFAULT_RULES.min_short_edge} px)"
 )
-
-
-#: Discord shows at most 25 autocomplete suggestions.
-_MAX_SUGGESTIONS = 25
-
-
-def suggestions(
-    interaction: discord.Interaction,
-    current: str,
-    option: str,
-    order: Sequence[str],
-    *modes: Mode,
-) -> list[app_commands.Choice[str]]:
-    """What ``option`` (``model`` or ``resolution``) may be here, for the autocomplete.
-
-    Read from the configured providers' capabilities through the core
-    (``capabilities.option_values``) for the mode and the duration (and model)
-    the member has chosen so far, so the list fits this server.
-    """
-    namespace = interaction.namespace
-    if len(modes) > 1:  # /hailuo animate: a last frame makes it first+last frame
-        modes = (Mode.FIRST_LAST,) if getattr(namespace, "last_frame", None) else (Mode.IMAGE,)
-    duration = getattr(namespace, "duration", None)
-    model = getattr(namespace, "model", None)
-    models, resolutions = capabilities.option_values(
-        order,
-        TABLE,
-        modes,
-        duration=duration if isinstance(duration, int) else None,
-        model=model if isinstance(model, str) else None,
-    )
-    values = models if option == "model" else resolutions
-    typed = current.strip().casefold()
-    return _choices([v for v in values if typed in v.casefold()][:_MAX_SUGGESTIONS])
 
 
 class GenerateCommands(commands.Cog):

@@ -66,6 +66,9 @@ CAPABILITY = ProviderCapability(
     ),
     result_lifetime=24 * HOUR,
     fresh_url=False,
+    # Seed 002 documents ``image_urls`` as URLs; a data URL may be refused
+    # (``image_processing_error``): served from the bot when HAILUO_PUBLIC_URL is set.
+    images_as_url=True,
 )
 SUBMIT_PATH = "/v1/videos/generations"
 TASK_PATH = "/v1/tasks/{task_id}"

@@ -81,6 +81,7 @@ class Submitter(Step):
         serves: Callable[[str, JobSpec], bool] | None = None,
         callback_url: Callable[[str, int], str | None] | None = None,
         resilience: Resilience | None = None,
+        image_url: Callable[[str, Job, str], str | None] | None = None,
     ) -> None:
         super().__init__(kit)
         self.order = order
@@ -95,6 +96,8 @@ class Submitter(Step):
         self.capabilities = capabilities
         self.serves = serves or (lambda name, spec: can_serve(name, spec, self.capabilities))
         self.callback_url = callback_url
+        #: A signed URL of the bot's own server for a provider that wants image URLs.
+        self.image_url = image_url
         #: Submits under way; a stop waits for them (``Worker.finish_submits``).
         self.in_flight: set[asyncio.Future[None]] = set()
 
@@ -137,6 +140,8 @@ class Submitter(Step):
         url = self.callback_url(name, job.id) if self.callback_url else None
         if url:
             prepared = dataclasses.replace(prepared, callback_url=url)
+        if self.image_url is not None:
+            prepared = self._image_urls(prepared, job, name)
         job = await self.jobs.transition(
             job,
             JobStatus.SUBMITTING,
@@ -237,6 +242,17 @@ class Submitter(Step):
             await self._fail(job, *no_provider_left(job))
             return
         self._wake()
+
+    def _image_urls(self, prepared: PreparedInput, job: Job, name: str) -> PreparedInput:
+        """The images as signed URLs of the bot's server, where ``name`` wants URLs."""
+        assert self.image_url is not None
+        first = self.image_url(name, job, "first") if prepared.first_frame else None
+        last = self.image_url(name, job, "last") if prepared.last_frame else None
+        return dataclasses.replace(
+            prepared,
+            first_frame=first or prepared.first_frame,
+            last_frame=last or prepared.last_frame,
+        )
 
     def forecast(self, now: float) -> QueueForecast:
         """Waiting times for the jobs that stay in line this tick."""

@@ -83,6 +83,8 @@ class WorkerDeps:
     downloaders: Mapping[str, Downloader] | None = None
     shrinker: Shrinker | None = None
     resilience: Resilience | None = None
+    #: Signed image URLs for providers that want URLs (``hailuo.web.images``), if public.
+    image_url: Callable[[str, Job, str], str | None] | None = None
 
 
 class Worker:
@@ -131,6 +133,7 @@ class Worker:
             submit_caps=deps.submit_caps,
             serves=deps.serves,
             callback_url=deps.callback_url,
+            image_url=deps.image_url,
             resilience=deps.resilience,
         )
         self.deliverer = Deliverer(

@@ -119,6 +119,10 @@ class ProviderCapability:
     #: ``result_url`` hands out a new URL each time (a re-query, files/retrieve): an
     #: expired URL (403/404/410) is then asked again; otherwise it ends the delivery.
     fresh_url: bool = True
+    #: Its image fields are documented as URLs (a data URL may be refused): with
+    #: ``HAILUO_PUBLIC_URL`` set, the bot sends a signed URL of its own server instead
+    #: (``hailuo.web.images``).
+    images_as_url: bool = False
 
     def offers(self, model: str, mode: Mode) -> dict[str, frozenset[int]]:
         """Resolution -> durations this provider serves for ``model`` x ``mode``."""
