@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import pytest
 
+from hailuo.jobs.worker import WorkerConfig
 from hailuo.model.status import JobStatus
 from tests.core import Core
 from tests.provider_matrix import ledger_kinds, provider_core
@@ -73,3 +74,20 @@ async def test_honest_unexpected_error_says_what_became_of_the_credits(world) ->
     assert "Nothing was charged" not in text
     assert "Nothing was charged" in describe(RuntimeError("boom"), "en-US", None)
     assert f"#{job.id}" in describe(RuntimeError("boom"), "zh-CN", made)
+
+
+async def test_honest_a_job_waiting_on_an_empty_account_says_so_at_the_deadline(db, clock) -> None:
+    config = WorkerConfig(poll_seconds=5, queue_deadline=120)  # shorter than the open circuit
+    async with provider_core("minimax", db, clock, core_options={"config": config}) as (
+        sim,
+        core,
+    ):
+        sim.inject("submit", "no_balance")
+        first = await failed(core, clock)
+        assert first.failure_rule == "job.service_unreachable"
+        # The circuit is open for the account: the next job waits in line, then is told why.
+        second = await core.new_job()
+        second = await core.run_until(second.id, JobStatus.FAILED, steps=400)
+    assert second.failure_rule == "job.service_unreachable"
+    assert len(sim.requests_to("submit")) == 1  # never sent while the circuit was open
+    assert await ledger_kinds(db, second.id) == ["reserve", "refund"]

@@ -267,6 +267,8 @@ class AccountAlerts:
         self._last: dict[str, float] = {}
         #: Provider -> the servers told of its open incident.
         self._told: dict[str, set[int]] = {}
+        #: Providers whose incident is open.
+        self._open: set[str] = set()
 
     def report(
         self, provider: str, kind: ProviderErrorKind, *, guild_id: int | None = None
@@ -275,6 +277,7 @@ class AccountAlerts:
 
         ``guild_id``: the server whose job met it, told once per incident.
         """
+        self._open.add(provider)
         if guild_id is not None:
             told = self._told.setdefault(provider, set())
             if guild_id not in told:
@@ -303,7 +306,12 @@ class AccountAlerts:
             self.on_alert(provider, kind)
         return True
 
+    def in_trouble(self, provider: str) -> bool:
+        """Whether ``provider``'s key or account problem is open (no submission accepted since)."""
+        return provider in self._open
+
     def resolved(self, provider: str) -> None:
         """The provider accepted a submission: its incident, if any, is over."""
+        self._open.discard(provider)
         if self._told.pop(provider, None):
             log.info("Provider %s accepts submissions again", provider)

@@ -117,7 +117,11 @@ class Submitter(Step):
         if now - float(job.provider_meta.get("queued_at", job.created_at)) > (
             self.config.queue_deadline
         ):
-            return self._fail(job, QUEUE_TIMEOUT, self._timeout_params(job))
+            params = self._timeout_params(job)
+            if params["providers"] and all(map(self.alerts.in_trouble, params["providers"])):
+                # Every provider it waited for has a refused key or an empty account.
+                return self._fail(job, SERVICE_UNREACHABLE, {})
+            return self._fail(job, QUEUE_TIMEOUT, params)
         if job.next_attempt_at > now:
             return None
         candidates = self.candidates(job)
