@@ -23,6 +23,7 @@ from discord.ext import commands
 from cogs.access import check_channel_access
 from cogs.account import member_roles
 from cogs.answers import catch_up, first_answer_failed
+from cogs.choices import suggestions
 from cogs.controls import attachment_limit, controls_view, joined_at, parent_channel
 from cogs.errors import answer_privately, describe
 from cogs.render import checking_embed, status_embed
@@ -33,7 +34,7 @@ from hailuo.media.intake import ImageIntake
 from hailuo.model import camera
 from hailuo.model.capability import DEFAULT_RULES
 from hailuo.model.errors import HailuoError, UserInputError
-from hailuo.model.spec import DEFAULT_MODEL, JobSpec, Mode, models_for, resolutions_offered
+from hailuo.model.spec import DEFAULT_MODEL, JobSpec, Mode
 from providers.registry import TABLE
 
 if TYPE_CHECKING:
@@ -291,15 +292,6 @@ _IMAGE_HELP = (
 )
 
 
-def _option_choices(*modes: Mode) -> dict[str, list[app_commands.Choice[str]]]:
-    """The resolutions and models offered for ``modes``, and the camera commands."""
-    return {
-        "resolution": _choices(resolutions_offered(*modes)),
-        "model": _choices(models_for(*modes)),
-        "camera": _choices(camera.CHOICES),
-    }
-
-
 class GenerateCommands(commands.Cog):
     """``/hailuo text`` and ``/hailuo animate``; mixed into the one ``/hailuo`` group cog."""
 
@@ -311,7 +303,7 @@ class GenerateCommands(commands.Cog):
         resolution="Video resolution",
         **_OPTION_HELP,
     )
-    @app_commands.choices(**_option_choices(Mode.TEXT))
+    @app_commands.choices(camera=_choices(camera.CHOICES))
     async def text(
         self,
         interaction: discord.Interaction,
@@ -344,7 +336,7 @@ class GenerateCommands(commands.Cog):
         resolution="Video resolution (512P: image to video only)",
         **_OPTION_HELP,
     )
-    @app_commands.choices(**_option_choices(*_IMAGE_MODES))
+    @app_commands.choices(camera=_choices(camera.CHOICES))
     async def animate(
         self,
         interaction: discord.Interaction,
@@ -370,3 +362,35 @@ class GenerateCommands(commands.Cog):
             fast_pretreatment=fast_pretreatment,
         )
         await animate(self.bot, interaction, spec, image, last_frame, serving=serving)
+
+    @text.autocomplete("model")
+    async def _text_model(
+        self, interaction: discord.Interaction, current: str
+    ) -> list[app_commands.Choice[str]]:
+        return suggestions(
+            interaction, current, "model", self.bot.settings.provider_names, Mode.TEXT
+        )
+
+    @text.autocomplete("resolution")
+    async def _text_resolution(
+        self, interaction: discord.Interaction, current: str
+    ) -> list[app_commands.Choice[str]]:
+        return suggestions(
+            interaction, current, "resolution", self.bot.settings.provider_names, Mode.TEXT
+        )
+
+    @animate.autocomplete("model")
+    async def _animate_model(
+        self, interaction: discord.Interaction, current: str
+    ) -> list[app_commands.Choice[str]]:
+        return suggestions(
+            interaction, current, "model", self.bot.settings.provider_names, *_IMAGE_MODES
+        )
+
+    @animate.autocomplete("resolution")
+    async def _animate_resolution(
+        self, interaction: discord.Interaction, current: str
+    ) -> list[app_commands.Choice[str]]:
+        return suggestions(
+            interaction, current, "resolution", self.bot.settings.provider_names, *_IMAGE_MODES
+        )

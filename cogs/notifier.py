@@ -28,7 +28,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from pathlib import Path
 
 import aiohttp
@@ -324,15 +324,31 @@ class DiscordNotifier:
         guild = self.client.get_guild(guild_id)
         return guild.filesize_limit if guild else None
 
+    async def tell_member(self, job: Job, rule: str, params: Mapping[str, object]) -> bool:
+        """A direct message to the job's member, in their language; never raises."""
+        text = render(rule, job.locale, **params)
+        try:
+            channel = await self._direct_channel(job)
+            await self.outbox.post(
+                _lane(channel, job),
+                lambda: channel.send(text, allowed_mentions=discord.AllowedMentions.none()),
+            )
+        except (discord.DiscordException, PostFailed, *NETWORK_ERRORS) as exc:
+            log.info("could not tell the member of %s (%s): %r", job.log_context(), rule, exc)
+            return False
+        return True
+
     async def admin_notice(self, notice: AdminNotice) -> None:
         guild = self.client.get_guild(notice.guild_id)
-        channel_id = notice.channel_id
-        if channel_id is None and guild is not None:
-            # No notice channel chosen: the server's own updates or system channel.
-            fallback = guild.public_updates_channel or guild.system_channel
-            channel_id = fallback.id if fallback is not None else None
+        # The notice channel, else the log channel; never a public channel members read.
+        channel_id = notice.channel_id or notice.log_channel_id
         if channel_id is None:
-            log.warning("admin notice %s for guild %d: no channel", notice.rule, notice.guild_id)
+            log.warning(
+                "admin notice %s for guild %d: no notice or log channel set; "
+                "set one with /hailuo-admin",
+                notice.rule,
+                notice.guild_id,
+            )
             return
         locale = str(guild.preferred_locale) if guild is not None else None
         text = render(notice.rule, locale, **notice.params)

@@ -48,6 +48,7 @@ from hailuo.money.prices import default_prices
 from hailuo.money.quotas import GuildPolicies, QuotaPolicy
 from hailuo.settings import Settings
 from hailuo.web.callbacks import CallbackRoutes, CallbackTokens, accepting, callback_urls
+from hailuo.web.images import ImageLinks
 from hailuo.web.metrics import Metrics
 from providers.demo import DemoProvider
 from providers.registry import TABLE, build_providers
@@ -163,6 +164,10 @@ def build_core(
         )
     policies = GuildPolicies(db, defaults, clock)
     tokens = CallbackTokens(jobs)
+    # Providers that want image URLs get the bot's own signed ones when it is public.
+    images = (
+        ImageLinks(tokens, jobs, clock, settings.public_url, TABLE) if settings.public_url else None
+    )
     answering = accepting(providers, settings.freepik_webhook_secret)
     # The demo's result URL is our own loopback server, so only its downloads may be private.
     demos = [p for p in providers.values() if isinstance(p, DemoProvider)]
@@ -201,6 +206,7 @@ def build_core(
             downloaders={} if parts.downloader else {demo.name: own for demo in demos},
             shrinker=parts.shrinker or Shrinker(settings.ffmpeg, timeout=settings.shrink_timeout),
             resilience=parts.resilience,
+            image_url=images.url if images is not None else None,
         )
     )
     callbacks = CallbackRoutes(
@@ -263,5 +269,5 @@ def build_core(
         ),
         tokens=tokens,
         mounts=tuple(demo.mount for demo in demos),
-        public_mounts=(callbacks.mount,),
+        public_mounts=(callbacks.mount,) + ((images.mount,) if images is not None else ()),
     )

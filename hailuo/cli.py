@@ -17,6 +17,7 @@ import logging
 import shutil
 import sys
 import tempfile
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TextIO
@@ -99,6 +100,11 @@ class CliNotifier:
 
     async def admin_notice(self, notice: AdminNotice) -> None:
         self.stream.write("\n" + render(notice.rule, None, **notice.params) + "\n")
+
+    async def tell_member(self, job: Job, rule: str, params: Mapping[str, object]) -> bool:
+        """The terminal is the member's own: said there."""
+        self.stream.write("\n" + render(rule, job.locale, **params) + "\n")
+        return True
 
     async def log_event(self, channel_id: int, entry: AuditEntry) -> None:
         """The CLI's throw-away server has no log channel: nothing to mirror."""

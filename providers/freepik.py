@@ -3,8 +3,10 @@
 Freepik has no resolution field: ``768P`` goes to ``.../minimax-hailuo-02-768p`` and
 ``1080P`` to ``...-1080p`` (6 s only), and a task can only be queried on the tier path
 it was created on, so the tier travels in ``SubmitReceipt.meta``. One third party says
-the 768p endpoints were retired; a 404 there is retried once on 1080p when the spec
-allows it (6 s), and ``meta`` says which tier took the job.
+the 768p endpoints were retired; a 404 there is an ``UNSUPPORTED`` refusal (code
+``tier``): the job goes to the next provider, or fails refunded saying why. It is
+never sent to 1080p instead: that would change what the member asked for and what
+the owner pays, silently.
 
 The key header is ``x-freepik-api-key``, or ``x-magnific-api-key`` when the base URL's
 host is magnific.com (the rebrand); a constructor argument overrides both.
@@ -29,7 +31,7 @@ from hailuo.model.capability import (
     WireNames,
     wire_values,
 )
-from hailuo.model.errors import ProviderError, ProviderErrorKind
+from hailuo.model.errors import UNSUPPORTED_TIER, ProviderError, ProviderErrorKind
 from hailuo.model.provider import Phase, PreparedInput, SubmitReceipt, TaskState
 from providers.http import (
     DEFAULT_TIMEOUT,
@@ -155,16 +157,12 @@ class FreepikProvider(Adapter):
         body = self.submit_body(job)
         reply = await self._post(tier, body)
         meta: dict[str, Any] = {"tier": tier}
-        if reply.status == 404 and tier == "768p" and job.spec.duration in TIER_DURATIONS["1080p"]:
-            # A 404 created nothing, so a second POST cannot make a second task.
-            log.warning("freepik: the 768p endpoint answered 404; trying 1080p once")
-            tier = "1080p"
-            reply = await self._post(tier, body)
-            meta = {"tier": tier, "tier_requested": "768p"}
         if reply.status == 404:
-            # The endpoint is gone: a fact about this provider, so the job may go elsewhere.
+            # The tier's endpoint is gone: this provider cannot make this job as asked,
+            # another may. Never another tier: the job's resolution and price are fixed.
+            log.warning("freepik: the %s endpoint answered 404; not taking this job", tier)
             raise self.http.error(
-                ProviderErrorKind.UNAVAILABLE, "404", f"no {tier} endpoint (HTTP 404)"
+                ProviderErrorKind.UNSUPPORTED, UNSUPPORTED_TIER, f"no {tier} endpoint (HTTP 404)"
             )
         if not 200 <= reply.status < 300:
             raise self._status_error(reply)

@@ -24,7 +24,7 @@ from hailuo.model.capability import (
     WireNames,
     wire_values,
 )
-from hailuo.model.errors import ProviderError, ProviderErrorKind
+from hailuo.model.errors import UNSUPPORTED_IMAGE, ProviderError, ProviderErrorKind
 from hailuo.model.provider import TASK_FAILURE_KINDS, Phase, PreparedInput, SubmitReceipt, TaskState
 from hailuo.model.spec import RESOLUTIONS
 from providers.http import BearerAdapter, Reply, classify_status, whole_number
@@ -69,6 +69,9 @@ CAPABILITY = ProviderCapability(
     # No price of this provider is in the project's references (providers.md, the seeds)
     # as of 2026-12-07: unknown until a server sets its own (``/hailuo-admin price``).
     prices=MappingProxyType({}),
+    # Seed 002 documents ``image_urls`` as URLs; a data URL may be refused
+    # (``image_processing_error``): served from the bot when HAILUO_PUBLIC_URL is set.
+    images_as_url=True,
 )
 SUBMIT_PATH = "/v1/videos/generations"
 TASK_PATH = "/v1/tasks/{task_id}"
@@ -87,7 +90,9 @@ _PHASES = {
 ERROR_CODE_KINDS: dict[str, ProviderErrorKind] = {
     "content_policy_violation": ProviderErrorKind.MODERATION,
     "invalid_parameters": ProviderErrorKind.INVALID_REQUEST,
-    "image_processing_error": ProviderErrorKind.INVALID_REQUEST,
+    # The image as sent (a data URL: its documented ``image_urls`` take URLs) could not
+    # be processed: this provider cannot take it, the next one that takes images may.
+    "image_processing_error": ProviderErrorKind.UNSUPPORTED,
     "image_dimension_mismatch": ProviderErrorKind.INVALID_REQUEST,
     "request_cancelled": ProviderErrorKind.UNAVAILABLE,
     "generation_failed_no_content": ProviderErrorKind.UNAVAILABLE,
@@ -180,6 +185,8 @@ class OdkkkProvider(BearerAdapter):
             kind = None
         if "content policy" in message.lower() or "safety filter" in message.lower():
             kind = ProviderErrorKind.MODERATION
+        if kind is ProviderErrorKind.UNSUPPORTED:
+            return kind, UNSUPPORTED_IMAGE, message
         if kind not in TASK_FAILURE_KINDS:
             kind = ProviderErrorKind.UNAVAILABLE
         return kind, (str(code) if code is not None else None), message
@@ -210,6 +217,8 @@ class OdkkkProvider(BearerAdapter):
         if kind is None:
             kind = classify_status(reply.status)
         provider_code = str(code) if code not in (None, "") else (etype or str(reply.status))
+        if kind is ProviderErrorKind.UNSUPPORTED:
+            provider_code = UNSUPPORTED_IMAGE
         detail = f"HTTP {reply.status} {etype or ''}: {message}"
         return self.http.error(kind, str(provider_code), detail, reply.retry_after())
 

@@ -48,6 +48,7 @@ ON CONFLICT (hash) DO NOTHING
 INSERT_IMAGE_REF = "INSERT INTO job_image_refs (job_id, role, hash) VALUES (:job, :role, :hash)"
 SELECT_JOB = "SELECT * FROM jobs WHERE id = :id"
 SELECT_BY_INTERACTION = "SELECT id FROM jobs WHERE interaction_id = :interaction"
+SELECT_JOB_BY_INTERACTION = "SELECT * FROM jobs WHERE interaction_id = :interaction"
 SELECT_IMAGES = """
 SELECT r.role, i.mime, i.data FROM job_image_refs r JOIN images i ON i.hash = r.hash
 WHERE r.job_id = :id
@@ -176,6 +177,11 @@ class JobRepository:
     async def get(self, job_id: int, tx: UnitOfWork | None = None) -> Job | None:
         """The job as committed, or as the caller's unit of work ``tx`` sees it."""
         row = await reading(self.db, tx).fetch_one(SELECT_JOB, {"id": job_id})
+        return Job.from_row(row) if row else None
+
+    async def by_interaction(self, interaction_id: int) -> Job | None:
+        """The job an interaction made, if it made one (one at most: migration 004)."""
+        row = await self.db.fetch_one(SELECT_JOB_BY_INTERACTION, {"interaction": interaction_id})
         return Job.from_row(row) if row else None
 
     async def images(self, job_id: int) -> dict[str, StoredImage]:

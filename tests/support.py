@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -58,6 +59,7 @@ class RecordingNotifier:
     posted: list[Posted] = field(default_factory=list)
     notices: list[AdminNotice] = field(default_factory=list)
     logged: list[tuple[int, AuditEntry]] = field(default_factory=list)  # (channel, row)
+    told: list[tuple[int, str, dict[str, object]]] = field(default_factory=list)  # private
     _next_id: int = 1000
 
     async def show_status(self, view: StatusView) -> None:
@@ -96,6 +98,10 @@ class RecordingNotifier:
 
     async def guild_upload_limit(self, guild_id: int) -> int | None:
         return self.upload_limit
+
+    async def tell_member(self, job: Job, rule: str, params: Mapping[str, object]) -> bool:
+        self.told.append((job.user_id, rule, dict(params)))
+        return True
 
     async def admin_notice(self, notice: AdminNotice) -> None:
         self.notices.append(notice)

@@ -107,7 +107,7 @@ async def test_admins_set_the_policy_with_commands(discord_sim, minimax, env) ->
         inter = await admin(
             discord_sim, "cost", {"resolution": "768P", "duration": 10, "credits": 3}
         )
-        assert said(inter) == "MiniMax-Hailuo-02 768P 10 s now costs 3 credit(s) here."
+        assert said(inter) == "MiniMax-Hailuo-02 768P 10 s now costs 3 credits here."
         inter = await admin(
             discord_sim, "cost", {"resolution": "1080P", "duration": 10, "credits": 3}
         )
@@ -134,18 +134,18 @@ async def test_grant_take_reset_block_and_unblock(discord_sim, minimax, env) -> 
     guild_id = discord_sim.guilds[0].id
     async with running_bot(env) as app:
         inter = await admin(discord_sim, "grant", {"member": user(MEMBER), "credits": 5})
-        assert said(inter) == f"<@{MEMBER}> got 5 credit(s); 15 left this period."
+        assert said(inter) == f"<@{MEMBER}> got 5 credits; 15 left this period."
         inter = await admin(discord_sim, "take", {"member": user(MEMBER), "credits": 20})
-        assert said(inter) == "Cannot take back 20 credit(s): the member has only 15 left."
+        assert said(inter) == "Cannot take back 20 credits: the member has only 15 left."
         inter = await admin(
             discord_sim, "take", {"member": user(MEMBER), "credits": 15, "reason": "abuse"}
         )
-        assert said(inter) == f"15 credit(s) taken back from <@{MEMBER}>; 0 left this period."
+        assert said(inter) == f"15 credits taken back from <@{MEMBER}>; 0 left this period."
         inter = await discord_sim.send_slash(["hailuo", "text"], {"prompt": "x"}, user_id=MEMBER)
         await inter.wait_response()
         assert inter.ephemeral and "you have 0 left of 10" in said(inter)
         inter = await admin(discord_sim, "reset", {"member": user(MEMBER)})
-        assert said(inter) == f"<@{MEMBER}> is back to 10 credit(s) this period."
+        assert said(inter) == f"<@{MEMBER}> is back to 10 credits this period."
 
         inter = await admin(discord_sim, "block", {"member": user(MEMBER), "reason": "spam"})
         assert said(inter) == f"<@{MEMBER}> can no longer make videos here."
@@ -178,7 +178,7 @@ async def test_usage_attaches_a_png_chart_and_names_the_top_members(
         inter = await admin(discord_sim, "usage")
     text = said(inter)
     assert "Spent today: 3 (budget: none). This month: 3 (budget: none)." in text
-    assert f"1. <@{MEMBER}> · 2 credit(s)\n2. <@{MEMBER + 1}> · 1 credit(s)" in text
+    assert f"1. <@{MEMBER}> · 2 credits\n2. <@{MEMBER + 1}> · 1 credit" in text
     assert [f.filename for f in inter.response_files] == ["usage.png", "money.png"]
     image = Image.open(io.BytesIO(inter.response_files[0].data))
     assert (image.format, image.size) == ("PNG", (900, 360))

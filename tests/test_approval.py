@@ -35,6 +35,7 @@ from tests.sims.minimax import MiniMaxSimulator
 GUILD, MEMBER, ADMIN = 1, 42, 7
 MOD_ROLE, MOD_A, MOD_B = 500, 501, 502
 LOG_CHANNEL = 900
+MODS_CHANNEL = 4242  # the moderators' (log) channel of the default fixture
 MODERATOR = Actor(MOD_A, frozenset({MOD_ROLE}))
 
 
@@ -104,7 +105,12 @@ async def moderated_core(
         remover=remover or NoRemover(),
     )
     queue, controls = core.assembled.approvals, core.assembled.controls
-    changes = {"approval_mode": "everyone", "moderator_role_id": MOD_ROLE, **settings}
+    changes = {
+        "approval_mode": "everyone",
+        "moderator_role_id": MOD_ROLE,
+        "log_channel_id": MODS_CHANNEL,  # approval needs the moderators' channel
+        **settings,
+    }
     await ModerationSettingsRepository(db).update(GUILD, changes, actor_id=ADMIN, now=clock())
     return Moderated(core, queue, controls, mods, sim)
 
@@ -145,7 +151,7 @@ async def test_a_held_job_waits_then_is_approved_submitted_once_and_delivered(
 
     await mod.tick()
     await mod.tick()  # a second sweep posts nothing twice
-    assert [(c, j) for c, j, _ in mod.mods.posted] == [(2, job.id)]  # no log channel: here
+    assert [(c, j) for c, j, _ in mod.mods.posted] == [(MODS_CHANNEL, job.id)]
     image = mod.mods.posted[0][2]
     assert image is not None and image.mime == "image/png" and image.role == "first"
     request = await mod.queue.approvals.get(job.id)

@@ -151,11 +151,33 @@ def test_unknown_command_refused_with_suggestions(prompt, command, first):
     assert set(suggestions) <= set(CHOICES)
 
 
-def test_bracket_that_is_not_camera_at_all_is_refused():
-    error = refused("a poster saying [SALE 50% off]")
+@pytest.mark.parametrize(
+    "prompt", ["a sign saying [OPEN]", "a poster saying [SALE 50% off]", "[1] a [b] c"]
+)
+def test_bracket_close_to_no_command_is_kept_as_text(prompt):
+    parsed = parse_prompt(prompt)
+    assert parsed.groups == ()
+    assert parsed.render(Spelling.ENGLISH) == prompt
+    assert parsed.render(Spelling.CHINESE) == prompt
+    assert parsed.camera_free_text() == prompt.strip()
+
+
+def test_bracket_text_beside_a_real_command_keeps_both():
+    parsed = parse_prompt("a sign saying [OPEN] [Pan left]")
+    assert [g.render(Spelling.ENGLISH) for g in parsed.groups] == ["[Pan left]"]
+    assert parsed.render(Spelling.CHINESE) == "a sign saying [OPEN] [左摇]"
+
+
+def test_bracket_escaped_is_text_even_when_it_reads_as_a_command():
+    parsed = parse_prompt(r"a sign saying \[Pan lft\] [Shake]")
+    assert parsed.render(Spelling.CHINESE) == "a sign saying [Pan lft] [晃动]"
+    assert len(parsed.groups) == 1
+
+
+def test_bracket_close_to_a_command_still_refused_with_suggestion():
+    error = refused("a [Pan lft] and [OPEN]")
     assert error.rule == "camera.unknown"
-    assert error.params["command"] == "SALE 50% off"
-    assert error.params["suggestions"] == ()
+    assert "Pan left" in error.params["suggestions"]
 
 
 @pytest.mark.parametrize(("prompt", "position"), [("a [] b", 2), ("[ ， ]", 0), ("x[,]", 1)])

@@ -107,7 +107,7 @@ async def test_cancel_while_queued_refunds_in_full(discord_sim, minimax, env) ->
         assert custom_ids(card) == [f"hailuo:cancel:{second}", f"hailuo:info:{second}"]
 
         cancel = await press(discord_sim, "cancel", second, card, MEMBER)
-        assert "your 1 credit(s) are back" in await private_text(cancel)
+        assert "refunded to you: 1 credit" in await private_text(cancel)
         assert await ledger(app, second) == [("reserve", -1), ("refund", 1)]
         await card_shows(discord_sim, card, "Cancelled")
         assert custom_ids(card) == [f"hailuo:reroll:{second}", f"hailuo:info:{second}"]
@@ -126,7 +126,7 @@ async def test_cancel_while_running_stays_charged_after_a_confirm(
 
         cancel = await press(discord_sim, "cancel", job_id, card, MEMBER)
         warning = await private_text(cancel)
-        assert "stay spent" in warning and "offers no way to stop it" in warning
+        assert "stays charged" in warning and "offers no way to stop it" in warning
         confirm_message = cancel.original_message
         assert confirm_message is not None
         assert custom_ids(confirm_message) == [f"hailuo:cancel-ok:{job_id}"]
@@ -137,7 +137,7 @@ async def test_cancel_while_running_stays_charged_after_a_confirm(
         confirm = await press(discord_sim, "cancel-ok", job_id, confirm_message, MEMBER)
         await confirm.wait_response()
         assert confirm.response_type == 7  # the confirm turns into the answer
-        assert "stay spent" in confirm_message.content and confirm_message.components == []
+        assert "stays charged" in confirm_message.content and confirm_message.components == []
         assert await ledger(app, job_id) == [("reserve", -1), ("charge", 0)]
         balance = await app.bot.desk.balance(discord_sim.guilds[0].id, MEMBER)
         assert (balance.used, balance.reserved, balance.remaining) == (1, 0, 9)
@@ -195,7 +195,7 @@ async def test_reroll_makes_a_second_job_with_its_own_reservation(
 
         reroll = await press(discord_sim, "reroll", first, card, MEMBER)
         offer = await private_text(reroll)
-        assert "costs 1 credit(s); you have 9 left" in offer
+        assert "costs 1 credit; you have 9 left" in offer
         confirm_message = reroll.original_message
         assert confirm_message is not None
         assert custom_ids(confirm_message) == [f"hailuo:reroll-ok:{first}"]
@@ -267,7 +267,7 @@ async def test_the_cancel_command_suggests_the_members_open_jobs(discord_sim, mi
         assert await autocomplete(discord_sim, MEMBER, typed="999") == []
 
         command = await discord_sim.send_slash(["hailuo", "cancel"], {"job": mine}, user_id=MEMBER)
-        assert "stay spent" in await private_text(command)
+        assert "stays charged" in await private_text(command)
         confirm_message = command.original_message
         assert confirm_message is not None
         confirm = await press(discord_sim, "cancel-ok", mine, confirm_message, MEMBER)

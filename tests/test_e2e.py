@@ -7,7 +7,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from hailuo.model.status import JobStatus
 from tests import media
-from tests.discord_sim import DiscordSimulator, SimAttachment
+from tests.discord_sim import DiscordSimulator, SimAttachment, SimChannel
 from tests.e2e import card_shows, channel, private_answer, running_bot
 
 pytestmark = pytest.mark.timeout(60)
@@ -254,16 +254,31 @@ async def test_hailuo_approval_is_the_default_for_servers_without_a_choice(
         inter = await discord_sim.send_slash(["hailuo", "text"], {"prompt": "wait for a mod"})
         await inter.wait_response()
         room = channel(discord_sim)
+        guild_id = discord_sim.guilds[0].id
+        job = (await app.bot.desk.jobs.recent_for_member(guild_id, inter.user_id))[0]
+        assert job.status is JobStatus.AWAITING_APPROVAL
+        # No moderators' channel yet: the request is never posted in the public channel.
+        await app.bot.services.approvals.sweep()
+        await app.bot.services.approvals.settled()
+        assert not any("hailuo:approve:" in str(m.components) for m in room.bot_messages())
+        # Once the server names one, the next sweep asks the moderators there.
+        extra = SimChannel("mods", guild_id=guild_id)
+        discord_sim.guilds[0].channels.append(extra)
+        mods = extra.id
+        await app.bot.services.moderation.update(guild_id, {"log_channel_id": mods}, actor_id=1)
+        await app.bot.services.approvals.sweep()
         held = await discord_sim.wait_for(
             lambda: next(
-                (m for m in room.bot_messages() if "hailuo:approve:" in str(m.components)), None
+                (
+                    m
+                    for m in discord_sim.channel_messages(mods)
+                    if "hailuo:approve:" in str(m.components)
+                ),
+                None,
             )
         )
-        job = (await app.bot.desk.jobs.recent_for_member(discord_sim.guilds[0].id, inter.user_id))[
-            0
-        ]
-        assert job.status is JobStatus.AWAITING_APPROVAL
         assert f"hailuo:approve:{job.id}" in str(held.components)
+        assert not any("hailuo:approve:" in str(m.components) for m in room.bot_messages())
     assert minimax.requests_to("submit") == []
 
 

@@ -267,7 +267,7 @@ async def test_help_lists_the_camera_commands_costs_and_image_rules(
         in fields["What this server offers"]
     )
     assert "768P 10 s = 2" in fields["Credits"]
-    assert "smaller than 20,000,000 bytes" in fields["Images"]
+    assert "smaller than 20 MB" in fields["Images"]
     assert "shorter side at least 301 px" in fields["Images"]
     assert "between 2:5 and 5:2" in fields["Images"]
     assert len(embed["description"]) <= 4096

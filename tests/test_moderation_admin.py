@@ -45,8 +45,8 @@ async def test_the_settings_view_shows_every_default(discord_sim, minimax, env) 
             "Moderator role: none",
             "Log channel: none",
             "Approval: off: no job waits for a moderator",
-            "Strikes: blocked after 3 provider refusal(s) within 7 day(s)",
-            "Blocklist: 0 entr(ies)",
+            "Strikes: blocked after 3 provider refusals within 7 days",
+            "Blocklist: 0 entries",
         ]:
             assert line in view, view
         assert await count(app.bot.services.db, "audit") == 0
@@ -78,9 +78,9 @@ async def test_each_change_is_one_audit_row_and_one_log_message(discord_sim, min
         view = embed_text(inter)
         assert f"Moderator role: <@&{moderators.id}>" in view
         assert f"Log channel: <#{log.id}>" in view
-        assert "jobs of members who joined less than 3 day(s) ago wait" in view
+        assert "jobs of members who joined less than 3 days ago wait" in view
         assert "A waiting job expires after 12 h" in view
-        assert "blocked after 2 provider refusal(s) within 1 day(s)" in view
+        assert "blocked after 2 provider refusals within 1 day" in view
         (row,) = (await app.bot.services.audit.page(guild.id)).entries  # type: ignore[union-attr]
         assert row.action is AuditAction.SETTING_CHANGED and row.actor_id == ADMIN
         assert row.details["approval_mode"] == {"old": "off", "new": "new_members"}
@@ -151,8 +151,12 @@ async def test_each_change_is_one_audit_row_and_one_log_message(discord_sim, min
         assert settings.moderator_role_id is None
         assert settings.approval_mode is ApprovalMode.NEW_MEMBERS
 
+        # Approval keeps its channel: clearing it while approval is on is refused.
+        refused = await admin(discord_sim, "moderation", {"clear": "log_channel"})
+        assert said(refused).startswith("Approval needs a log channel first")
+        assert await count(db, "audit") == total
         # Once the log channel is unset, nothing is mirrored (that change neither).
-        await admin(discord_sim, "moderation", {"clear": "log_channel"})
+        await admin(discord_sim, "moderation", {"approval": "off", "clear": "log_channel"})
         await admin(discord_sim, "channels", {"action": "all"})
         await mirrored(app)
         assert len(log_titles(discord_sim, log.id)) == total

@@ -121,7 +121,7 @@ async def test_a_creators_tier_and_the_quota_and_jobs_commands(discord_sim, mini
         assert "of 10 credits left today" in quota
 
         jobs = await private_text(discord_sim, await discord_sim.send_slash(["hailuo", "jobs"]))
-        assert jobs.startswith("#1 · ") and "1080P 6 s · 2 credit(s)" in jobs
+        assert jobs.startswith("#1 · ") and "1080P 6 s · 2 credits" in jobs
         other = await private_text(
             discord_sim, await discord_sim.send_slash(["hailuo", "jobs"], user_id=4242)
         )

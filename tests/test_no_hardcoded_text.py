@@ -64,6 +64,7 @@ _KEPT = sorted(
         "PNG",
         "WEBP",
         "ID",  # 任务 ID
+        "MB",  # 20 MB
     },
     key=len,
     reverse=True,

@@ -105,25 +105,20 @@ async def test_512p_is_refused_before_any_request(provider, sim) -> None:
 # --------------------------------------------------------------- tier fallback
 
 
-async def test_768p_404_is_retried_once_on_1080p(provider, sim, caplog) -> None:
+@pytest.mark.parametrize("duration", [6, 10])
+async def test_provider_correct_768p_404_is_refused_never_sent_to_1080p(
+    provider, sim, caplog, duration
+) -> None:
     sim.retire("768p")
     caplog.set_level(logging.WARNING)
-    _, meta = await run_to_success(provider, prepared())
-    assert meta["tier"] == "1080p" and meta["tier_requested"] == "768p"
+    error = await raised(provider.submit(prepared(duration=duration)))
+    assert error.kind is ProviderErrorKind.UNSUPPORTED  # this provider, not the job
+    assert error.provider_code == "tier"
     paths = [r.path for r in sim.requests_to("submit")]
-    assert [p.rsplit("-", 1)[1] for p in paths] == ["768p", "1080p"]
-    assert len(sim.tasks) == 1 and next(iter(sim.tasks.values())).tier == "1080p"
-    assert all(r.path.rsplit("/", 1)[0].endswith("1080p") for r in sim.requests_to("query"))
+    assert [p.rsplit("-", 1)[1] for p in paths] == ["768p"]  # no second POST at 1080p
+    assert sim.tasks == {}
     assert "768p endpoint answered 404" in caplog.text
     assert sim.violations == []
-
-
-async def test_768p_404_with_10_seconds_cannot_fall_back(provider, sim) -> None:
-    sim.retire("768p")
-    error = await raised(provider.submit(prepared(duration=10)))
-    assert error.kind is ProviderErrorKind.UNAVAILABLE  # this provider, not the job
-    assert error.provider_code == "404"
-    assert len(sim.requests_to("submit")) == 1
 
 
 # ---------------------------------------------------------------------- faults

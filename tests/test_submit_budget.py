@@ -149,7 +149,7 @@ async def test_submit_budget_a_provider_that_never_recovers_fails_with_a_refund_
     assert await ledger_kinds(db, job.id) == ["reserve", "refund"]
     assert status_line(job) == (
         "Failed: No provider took this video within 10 minutes (minimax: busy or down). "
-        "Your 1 credit(s) were refunded."
+        "1 credit refunded to you."
     )
     assert "10 分钟内没有服务商接下这个视频（minimax" in render(
         QUEUE_TIMEOUT, "zh-CN", **job.failure_params

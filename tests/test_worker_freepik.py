@@ -9,21 +9,24 @@ from tests.provider_matrix import core_fixtures, ledger_kinds
 world, sim, core = core_fixtures("freepik")
 
 
-async def test_retired_768p_falls_back_to_1080p_and_is_followed_there(core: Core, sim) -> None:
+async def test_provider_correct_retired_768p_fails_refunded_never_1080p(
+    core: Core, sim, db
+) -> None:
     sim.retire("768p")
     job = await core.new_job()
-    job = await core.run_until(job.id, JobStatus.DELIVERED)
-    assert job.provider_meta["tier"] == "1080p"
-    assert job.provider_meta["tier_requested"] == "768p"
-    assert len(sim.submits) == 1 and len(sim.requests_to("submit")) == 2
-    assert all("-1080p/" in r.path for r in sim.requests_to("query"))
+    job = await core.run_until(job.id, JobStatus.FAILED)
+    assert job.spec.resolution == "768P"
+    assert job.failure_rule == "job.tier_not_offered"
+    assert job.failure_params == {"provider": "freepik", "resolution": "768P"}
+    assert sim.submits == [] and len(sim.requests_to("submit")) == 1
+    assert await ledger_kinds(db, job.id) == ["reserve", "refund"]
 
 
 async def test_no_credits_at_freepik_moves_nowhere_and_refunds(core: Core, sim, db) -> None:
     sim.inject("submit", "http_402")
     job = await core.new_job()
     job = await core.run_until(job.id, JobStatus.FAILED)
-    assert job.failure_rule == "job.no_provider"
+    assert job.failure_rule == "job.service_unreachable"
     assert len(sim.requests_to("submit")) == 1
     assert await ledger_kinds(db, job.id) == ["reserve", "refund"]
 

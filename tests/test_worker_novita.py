@@ -21,5 +21,5 @@ async def test_not_enough_balance_gives_up_on_novita(core: Core, sim, db) -> Non
     sim.inject("submit", "no_balance")
     job = await core.new_job()
     job = await core.run_until(job.id, JobStatus.FAILED)
-    assert job.failure_rule == "job.no_provider"
+    assert job.failure_rule == "job.service_unreachable"
     assert await ledger_kinds(db, job.id) == ["reserve", "refund"]

@@ -100,11 +100,9 @@ CATALOG: dict[str, dict[str, str]] = {
         "image.format": (
             "The image must be {allowed} (judged by its content, not its name); yours is {actual}."
         ),
-        "image.too_big": (
-            "The image must be smaller than {limit:,} bytes; yours is {actual:,} bytes."
-        ),
+        "image.too_big": ("The image must be smaller than {limit:MB}; yours is {actual:MB}."),
         "image.too_big_streamed": (
-            "The image must be smaller than {limit:,} bytes; yours is larger than that."
+            "The image must be smaller than {limit:MB}; yours is larger than that."
         ),
         "image.short_edge": (
             "The image's shorter side must be at least {minimum} pixels; yours is {actual}."
@@ -121,13 +119,12 @@ CATALOG: dict[str, dict[str, str]] = {
             "The image has {actual:,} pixels; the limit is {maximum:,}. Attach a smaller picture."
         ),
         "image.too_large_after_prepare": (
-            "The image stays larger than {limit:,} bytes even when compressed: "
-            "attach a smaller picture."
+            "The image stays larger than {limit:MB} even when compressed: attach a smaller picture."
         ),
         "image.last_frame": "The last frame: {reason}",
         # money
         "quota.credits": (
-            "This video costs {cost} credit(s) and you have {remaining} left of {allowance} "
+            "This video costs {cost:@credit} and you have {remaining} left of {allowance} "
             "today. Your credits renew <t:{renews_at}:R>."
         ),
         "quota.member_in_flight": (
@@ -137,7 +134,7 @@ CATALOG: dict[str, dict[str, str]] = {
             "This server already has {maximum} videos in the making; try again in a few minutes."
         ),
         "quota.credits_week": (
-            "This video costs {cost} credit(s) and you have {remaining} left of {allowance} "
+            "This video costs {cost:@credit} and you have {remaining} left of {allowance} "
             "this week. Your credits renew <t:{renews_at}:R>."
         ),
         "quota.cooldown": (
@@ -173,8 +170,13 @@ CATALOG: dict[str, dict[str, str]] = {
         "provider.invalid_request": "The provider refused the request's parameters.",
         "provider.rate_limited": "The provider is busy; your video is waiting in line.",
         "provider.unavailable": "The provider could not make this video.",
-        "provider.auth": "The provider refused the bot's key; the server's admins must fix it.",
-        "provider.balance": "The provider account is out of balance; the admins are told.",
+        "provider.auth": (
+            "The bot cannot reach its video service right now: the provider refused its key."
+        ),
+        "provider.balance": (
+            "The bot cannot reach its video service right now: its account there is empty."
+        ),
+        "provider.unsupported": "The provider does not take this request as it stands.",
         "provider.not_found": "The provider lost track of this task.",
         "provider.bad_reply": "The provider gave an answer the bot could not read.",
         "provider.unknown_outcome": "The provider did not answer in time.",
@@ -185,6 +187,32 @@ CATALOG: dict[str, dict[str, str]] = {
         ),
         "job.provider_timeout": "The provider took too long; the bot stopped waiting.",
         "job.no_provider": "No provider could take this video right now.",
+        # a direct message to the member (hailuo.jobs.failures.STRIKE_NOTICE)
+        "moderation.strike_notice": (
+            "The provider refused the content of your video #{job_id}. That counts as a "
+            "strike: you have {count} of {threshold} within {days:@day}; at {threshold} you "
+            "cannot make videos in this server for a while. Your credits for it were refunded."
+        ),
+        "job.service_unreachable": "The bot cannot reach its video service right now.",
+        "job.tier_not_offered": (
+            "{provider} no longer makes {resolution} videos and no other provider here can; "
+            "the bot never switches to another resolution on its own. Try another resolution."
+        ),
+        "job.image_not_taken": (
+            "{provider} would not take your image as the bot sends it, and no other provider "
+            "here takes images."
+        ),
+        # to the server's log channel, once per incident (hailuo.jobs.resilience.AccountAlerts)
+        "notice.provider_auth": (
+            "The video service {provider} refused the bot's API key. Members' videos go to "
+            "another provider if there is one, otherwise they fail and are refunded. The bot's "
+            "operator must set a valid key (the bot's log says which setting)."
+        ),
+        "notice.provider_balance": (
+            "The {provider} account is out of balance. Members' videos go to another provider "
+            "if there is one, otherwise they fail and are refunded, until the account is "
+            "topped up."
+        ),
         "job.queue_timeout": (
             "No provider took this video within {minutes} minutes ({providers}: busy or down)."
         ),
@@ -207,6 +235,10 @@ CATALOG: dict[str, dict[str, str]] = {
         "moderation.blocked": "You are blocked from making videos on this server.",
         "moderation.blocked_until": (
             "You are blocked from making videos on this server until <t:{until}:f>."
+        ),
+        "moderation.approval_needs_channel": (
+            "Approval needs a log channel first: that is where moderators are asked, with the "
+            "member's image, and never a public channel. Set log_channel in the same command."
         ),
         "moderation.entry_empty": "That blocklist entry is empty once spaces and symbols go.",
         "moderation.entry_too_long": (
@@ -256,20 +288,18 @@ CATALOG: dict[str, dict[str, str]] = {
         "modadmin.approval": "Approval",
         "modadmin.approval.off": "off: no job waits for a moderator",
         "modadmin.approval.new_members": (
-            "jobs of members who joined less than {days} day(s) ago wait for a moderator"
+            "jobs of members who joined less than {days:@day} ago wait for a moderator"
         ),
         "modadmin.approval.untrusted": (
-            "jobs of members who joined less than {days} day(s) ago, or who hold none of "
+            "jobs of members who joined less than {days:@day} ago, or who hold none of "
             "{roles}, wait for a moderator"
         ),
         "modadmin.approval.everyone": "every job waits for a moderator",
         "modadmin.expiry": "A waiting job expires after {hours} h",
         "modadmin.strikes": "Strikes",
-        "modadmin.strikes_value": (
-            "blocked after {threshold} provider refusal(s) within {days} day(s)"
-        ),
+        "modadmin.strikes_value": ("blocked after {threshold:@refusal} within {days:@day}"),
         "modadmin.blocklist": "Blocklist",
-        "modadmin.blocklist_value": "{count} entr(ies); /hailuo-admin blocklist list shows them",
+        "modadmin.blocklist_value": "{count:@entry}; /hailuo-admin blocklist list shows them",
         "modadmin.none": "none",
         "modadmin.role_not_listed": "{role} is not in that list.",
         "modadmin.channel_needed": "Name a channel for this action.",
@@ -277,7 +307,7 @@ CATALOG: dict[str, dict[str, str]] = {
         "blocklist.added": "Blocklist entry #{id} added ({kind}); members are told: {label}.",
         "blocklist.removed": "Blocklist entry #{id} removed.",
         "blocklist.missing": "This server has no blocklist entry #{id}.",
-        "blocklist.title": "Blocklist: {count} entr(ies)",
+        "blocklist.title": "Blocklist: {count:@entry}",
         "blocklist.empty": "The blocklist is empty.",
         "blocklist.line": "#{id} · {kind} · `{text}` · {label}",
         "blocklist.kind.word": "word",
@@ -318,11 +348,11 @@ CATALOG: dict[str, dict[str, str]] = {
         "status.running_progress": "Generating… {progress}%",
         "status.succeeded": "Done; posting the video…",
         "status.delivered": "Delivered",
-        "status.failed": "Failed: {reason} Your {cost} credit(s) were refunded.",
-        "status.delivery_failed": "Failed: {reason} Your {cost} credit(s) were refunded.",
+        "status.failed": "Failed: {reason} {cost:@credit} refunded to you.",
+        "status.delivery_failed": "Failed: {reason} {cost:@credit} refunded to you.",
         "status.cancelled": "Cancelled",
-        "status.rejected": "Rejected by a moderator. Your {cost} credit(s) were refunded.",
-        "status.expired": "Nobody approved it in time. Your {cost} credit(s) were refunded.",
+        "status.rejected": "Rejected by a moderator. {cost:@credit} refunded to you.",
+        "status.expired": "Nobody approved it in time. {cost:@credit} refunded to you.",
         "status.awaiting_approval": "Waiting for a moderator's approval",
         "status.title": "Hailuo video #{job_id}",
         "status.no_card": (
@@ -340,7 +370,7 @@ CATALOG: dict[str, dict[str, str]] = {
         "status.field.settings": "Settings",
         "status.field.cost": "Cost",
         "status.settings": "{mode} · {resolution} · {duration} s · {model}",
-        "status.cost": "{cost} credit(s)",
+        "status.cost": "{cost:@credit}",
         # delivery
         "delivery.posted": "<@{user_id}> your video is ready (job #{job_id}).",
         "delivery.link": (
@@ -394,7 +424,7 @@ CATALOG: dict[str, dict[str, str]] = {
         "ledger.why.delivery_failed": "it could not be posted",
         "jobs.none": "You have made no videos in this server yet.",
         "jobs.line": (
-            "#{job_id} · {state} · {resolution} {duration} s · {cost} credit(s) · <t:{at}:R>"
+            "#{job_id} · {state} · {resolution} {duration} s · {cost:@credit} · <t:{at}:R>"
         ),
         "state.awaiting_approval": "waiting for approval",
         "state.queued": "queued",
@@ -423,7 +453,7 @@ CATALOG: dict[str, dict[str, str]] = {
             "{model} has no {resolution} {duration} s videos. Costs exist for: {allowed}."
         ),
         "admin.take_too_many": (
-            "Cannot take back {amount} credit(s): the member has only {remaining} left."
+            "Cannot take back {amount:@credit}: the member has only {remaining} left."
         ),
         "admin.period.day": "a day",
         "admin.period.week": "a week (renewing on Mondays)",
@@ -441,15 +471,13 @@ CATALOG: dict[str, dict[str, str]] = {
             "Jobs in flight: at most {member_jobs} per member and {server_jobs} for the server; "
             "cool-down: {cooldown}."
         ),
-        "admin.cost.done": (
-            "{model} {resolution} {duration} s now costs {credits} credit(s) here."
-        ),
+        "admin.cost.done": ("{model} {resolution} {duration} s now costs {credits:@credit} here."),
         "admin.channel.done": "Budget notices now go to <#{channel_id}>.",
-        "admin.grant.done": "<@{user_id}> got {amount} credit(s); {remaining} left this period.",
+        "admin.grant.done": "<@{user_id}> got {amount:@credit}; {remaining} left this period.",
         "admin.take.done": (
-            "{amount} credit(s) taken back from <@{user_id}>; {remaining} left this period."
+            "{amount:@credit} taken back from <@{user_id}>; {remaining} left this period."
         ),
-        "admin.reset.done": "<@{user_id}> is back to {remaining} credit(s) this period.",
+        "admin.reset.done": "<@{user_id}> is back to {remaining:@credit} this period.",
         "admin.block.done": "<@{user_id}> can no longer make videos here.",
         "admin.unblock.done": "<@{user_id}> can make videos here again.",
         "admin.unblock.none": "<@{user_id}> was not blocked.",
@@ -458,7 +486,7 @@ CATALOG: dict[str, dict[str, str]] = {
             "Days are counted in {timezone}."
         ),
         "admin.usage.top": "Top members over the last 30 days:",
-        "admin.usage.top_line": "{rank}. <@{user_id}> · {credits} credit(s)",
+        "admin.usage.top_line": "{rank}. <@{user_id}> · {credits:@credit}",
         "admin.usage.nobody": "Nobody has spent credits in the last 30 days.",
         "admin.usage.chart_title": "Credits spent per day, last 30 days ({timezone})",
         "quota.money_budget_day": (
@@ -540,7 +568,7 @@ CATALOG: dict[str, dict[str, str]] = {
             "approved. Reject it instead."
         ),
         "approval.member_in_flight": (
-            "<@{user_id}> already has {maximum} video(s) in the making; approve video #{job_id} "
+            "<@{user_id}> already has {maximum:@video} in the making; approve video #{job_id} "
             "once one of them is done."
         ),
         "approval.guild_in_flight": (
@@ -559,7 +587,7 @@ CATALOG: dict[str, dict[str, str]] = {
         "control.button.cancel": "Cancel",
         "control.button.confirm_cancel": "Stop it anyway",
         "control.button.reroll": "Re-roll",
-        "control.button.confirm_reroll": "Re-roll for {cost} credit(s)",
+        "control.button.confirm_reroll": "Re-roll for {cost:@credit}",
         "control.button.delete": "Delete video",
         "control.button.info": "Info",
         "control.unknown_job": "There is no video #{job_id} in this server.",
@@ -576,7 +604,7 @@ CATALOG: dict[str, dict[str, str]] = {
         "control.cancel.finished": "Video #{job_id} is {state} already; nothing to cancel.",
         "control.cancel.confirm": (
             "The provider has already accepted video #{job_id} and offers no way to stop it, so "
-            "its {cost} credit(s) stay spent. Cancelling only stops the bot from following it "
+            "it stays charged ({cost:@credit}). Cancelling only stops the bot from following it "
             "and posting it. Stop it anyway?"
         ),
         "control.cancel.needs_confirm": (
@@ -584,11 +612,11 @@ CATALOG: dict[str, dict[str, str]] = {
             "stopping it costs."
         ),
         "control.cancel.done_refund": (
-            "Video #{job_id} is cancelled; your {cost} credit(s) are back."
+            "Video #{job_id} is cancelled; refunded to you: {cost:@credit}."
         ),
         "control.cancel.done_charged": (
-            "Video #{job_id} is cancelled: the bot stopped following it. Its {cost} credit(s) "
-            "stay spent."
+            "Video #{job_id} is cancelled: the bot stopped following it. It stays charged "
+            "({cost:@credit})."
         ),
         "control.cancel.choice": "#{job_id} · {state} · {prompt}",
         "control.reroll.not_yours": "Only the member who asked for video #{job_id} can re-roll it.",
@@ -599,8 +627,8 @@ CATALOG: dict[str, dict[str, str]] = {
             "after a video ends); start a new /hailuo animate with the image instead."
         ),
         "control.reroll.confirm": (
-            "Make video #{job_id} again, with the same request and images? It costs {cost} "
-            "credit(s); you have {remaining} left."
+            "Make video #{job_id} again, with the same request and images? It costs "
+            "{cost:@credit}; you have {remaining} left."
         ),
         "control.reroll.done": "Re-rolled video #{job_id} as #{new_id}.",
         "control.delete.not_yours": (
@@ -632,7 +660,10 @@ CATALOG: dict[str, dict[str, str]] = {
         "help.camera": (
             "**Camera commands**: write them in square brackets in your prompt, in English or "
             "Chinese. Several in one bracket act together (at most {maximum} recommended); "
-            "brackets in a row act in order. The camera option adds one at the end."
+            "brackets in a row act in order. The camera option adds one at the end. "
+            "A bracket that is no camera command stays in your prompt as text "
+            '("a sign saying [OPEN]"); write \\\\[ and \\\\] for a bracket that '
+            "should stay text even though it reads like a command."
         ),
         "help.offers": "What this server offers",
         "help.offer_line": "{mode}: {resolutions} (models: {models})",
@@ -642,7 +673,7 @@ CATALOG: dict[str, dict[str, str]] = {
         "help.costs": "{costs}. /hailuo quota shows what you have left.",
         "help.images_title": "Images",
         "help.images": (
-            "{formats}, still, smaller than {max_bytes:,} bytes and at most {max_pixels:,} "
+            "{formats}, still, smaller than {max_bytes:MB} and at most {max_pixels:,} "
             "pixels; shorter side at least {min_short_edge} px; width:height between "
             "{aspect_min} and {aspect_max} (both excluded). Sent re-encoded as {send_formats}."
         ),
@@ -650,11 +681,16 @@ CATALOG: dict[str, dict[str, str]] = {
         "error.unexpected": (
             "Something went wrong on our side (incident {incident}). Nothing was charged."
         ),
+        "error.unexpected_job": (
+            "Something went wrong on our side (incident {incident}), after your video "
+            "#{job_id} was made: it is {state} and holds {cost:@credit}. It goes on; if it "
+            "fails, the credits come back. /hailuo jobs shows it."
+        ),
         "error.guild_only": "Use this command in a server channel.",
         # the bot's own permissions where a job would live (hailuo/jobs/access.py)
         "access.bot_missing": (
-            "I cannot make videos in this channel: I am missing the {permissions} "
-            "permission(s) here. Ask an admin to give my role these permissions in this "
+            "I cannot make videos in this channel: I am missing these permissions here: "
+            "{permissions}. Ask an admin to give my role these permissions in this "
             "channel. Nothing was charged."
         ),
         "permission.view_channel": "View Channel",
@@ -662,6 +698,19 @@ CATALOG: dict[str, dict[str, str]] = {
         "permission.attach_files": "Attach Files",
         "permission.embed_links": "Embed Links",
         "permission.read_message_history": "Read Message History",
+        # a number with its noun: {cost:@credit} picks plural.credit.one or .other
+        # (hailuo.i18n.messages.plural_category); {limit:MB} renders unit.megabytes
+        "plural.credit.one": "{count} credit",
+        "plural.credit.other": "{count} credits",
+        "plural.day.one": "{count} day",
+        "plural.day.other": "{count} days",
+        "plural.refusal.one": "{count} provider refusal",
+        "plural.refusal.other": "{count} provider refusals",
+        "plural.entry.one": "{count} entry",
+        "plural.entry.other": "{count} entries",
+        "plural.video.one": "{count} video",
+        "plural.video.other": "{count} videos",
+        "unit.megabytes": "{amount} MB",
     },
 }
 # Simplified Chinese; zh-TW and other variants fall back to English.
@@ -679,6 +728,7 @@ def render(code: str, locale: str | None = None, /, **params: object) -> str:
     template = table.get(code) or CATALOG[FALLBACK_LOCALE].get(code)
     if template is None:
         return CATALOG[FALLBACK_LOCALE]["error.unexpected"].format(incident=code)
+    template = expand_words(template, params, locale)
     values = _Params({k: _display(v, locale) for k, v in params.items()})
     try:
         return template.format_map(values)
@@ -686,6 +736,46 @@ def render(code: str, locale: str | None = None, /, **params: object) -> str:
         # A value of the wrong type for its format spec (e.g. "?" for ``{limit:,}``):
         # drop the specs rather than fail in front of a member.
         return _SPEC.sub(r"{\1}", template).format_map(values)
+
+
+#: ``{cost:@credit}``: the number with its noun in the right plural form, from the
+#: catalog's ``plural.credit.one`` / ``plural.credit.other``; ``{limit:MB}``: a byte
+#: count shown in megabytes ("20 MB", never "20,000,000 bytes").
+_WORD_SPEC = re.compile(r"\{(\w+):(@[\w]+|MB)\}")
+
+
+def plural_category(count: object, locale: str | None) -> str:
+    """The plural form ``count`` takes in ``locale``: ``one`` or ``other``.
+
+    The catalog's own rules, the two CLDR categories its languages use:
+    English says "1 credit" and "2 credits" (``one`` is exactly 1); Chinese
+    has no plural form (always ``other``). Anything not a number is ``other``.
+    """
+    if _language(locale) == "zh-CN":
+        return "other"
+    is_one = isinstance(count, int) and not isinstance(count, bool) and count == 1
+    return "one" if is_one else "other"
+
+
+def megabytes(size: object) -> str:
+    """A byte count as megabytes (10^6), at most two decimals: 20000000 -> "20"."""
+    if not isinstance(size, int | float) or isinstance(size, bool):
+        return str(size)
+    return f"{size / 1_000_000:.2f}".rstrip("0").rstrip(".")
+
+
+def expand_words(template: str, params: Mapping[str, object], locale: str | None) -> str:
+    """``template`` with its ``{n:@noun}`` and ``{n:MB}`` fields written out for ``locale``."""
+    return _WORD_SPEC.sub(lambda m: _word(m, params, locale), template)
+
+
+def _word(match: re.Match[str], params: Mapping[str, object], locale: str | None) -> str:
+    name, spec = match.group(1), match.group(2)
+    value = params.get(name, "?")
+    if spec == "MB":
+        return render("unit.megabytes", locale, amount=megabytes(value))
+    noun = spec[1:]
+    return render(f"plural.{noun}.{plural_category(value, locale)}", locale, count=value)
 
 
 def placeholders(template: str) -> set[str]:

@@ -69,8 +69,8 @@ ZH_CN: dict[str, str] = {
     "camera.describe.static_shot": "镜头完全不动。",
     "image.declared_type": "附件不是图片（而是 {actual}）。请附上 JPG、PNG 或 WebP 图片。",
     "image.format": "图片必须是 {allowed}（按文件内容判断，而不是文件名）；你的图片是 {actual}。",
-    "image.too_big": "图片必须小于 {limit:,} 字节；你的图片有 {actual:,} 字节。",
-    "image.too_big_streamed": "图片必须小于 {limit:,} 字节；你的图片超过了这个大小。",
+    "image.too_big": "图片必须小于 {limit:MB}；你的图片有 {actual:MB}。",
+    "image.too_big_streamed": "图片必须小于 {limit:MB}；你的图片超过了这个大小。",
     "image.short_edge": "图片的短边至少要有 {minimum} 像素；你的图片是 {actual}。",
     "image.aspect": (
         "图片的宽高比必须在 {minimum} 到 {maximum} 之间（不含两端）；"
@@ -79,7 +79,7 @@ ZH_CN: dict[str, str] = {
     "image.corrupt": "无法读取这张图片，它可能已损坏或不完整。",
     "image.animated": "不接受动图（你的图片有 {frames} 帧）：请附上静态图片。",
     "image.too_many_pixels": "图片有 {actual:,} 像素，上限为 {maximum:,}。请附上更小的图片。",
-    "image.too_large_after_prepare": "图片压缩后仍大于 {limit:,} 字节：请附上更小的图片。",
+    "image.too_large_after_prepare": "图片压缩后仍大于 {limit:MB}：请附上更小的图片。",
     "image.last_frame": "尾帧：{reason}",
     # money
     "quota.credits": (
@@ -124,8 +124,9 @@ ZH_CN: dict[str, str] = {
     "provider.invalid_request": "服务商拒绝了这个请求的参数。",
     "provider.rate_limited": "服务商正忙，你的视频正在排队。",
     "provider.unavailable": "服务商无法制作这个视频。",
-    "provider.auth": "服务商拒绝了机器人的密钥，需要服务器管理员处理。",
-    "provider.balance": "服务商账户余额不足，已通知管理员。",
+    "provider.auth": "机器人目前无法连接视频服务：服务商拒绝了它的密钥。",
+    "provider.balance": "机器人目前无法连接视频服务：它在服务商的账户余额不足。",
+    "provider.unsupported": "服务商不接受当前形式的这个请求。",
     "provider.not_found": "服务商找不到这个任务了。",
     "provider.bad_reply": "服务商返回了机器人无法识别的内容。",
     "provider.unknown_outcome": "服务商没有及时响应。",
@@ -134,6 +135,27 @@ ZH_CN: dict[str, str] = {
     "job.interrupted_submit": "提交时被中断；为避免重复扣费，没有再次提交。",
     "job.provider_timeout": "服务商耗时太久，机器人已停止等待。",
     "job.no_provider": "目前没有服务商能接下这个视频。",
+    "moderation.strike_notice": (
+        "服务商拒绝了你的视频 #{job_id} 的内容，这记为一次警告：{days} 天内你已有 {count} 次，"
+        "上限为 {threshold} 次；达到 {threshold} 次后你将暂时无法在本服务器制作视频。"
+        "这个视频的积分已退还。"
+    ),
+    "job.service_unreachable": "机器人目前无法连接它的视频服务。",
+    "job.tier_not_offered": (
+        "{provider} 已不再制作 {resolution} 视频，本服务器也没有其他服务商可以制作；"
+        "机器人绝不会自行改换分辨率。请换一个分辨率再试。"
+    ),
+    "job.image_not_taken": (
+        "{provider} 不接受机器人发送的这张图片，本服务器也没有其他服务商接受图片。"
+    ),
+    "notice.provider_auth": (
+        "视频服务 {provider} 拒绝了机器人的 API 密钥。成员的视频会转给其他服务商（如果有），"
+        "否则会失败并退还积分。机器人的运营者需要设置有效的密钥（机器人日志会写明是哪一项设置）。"
+    ),
+    "notice.provider_balance": (
+        "{provider} 账户余额不足。在充值之前，成员的视频会转给其他服务商（如果有），"
+        "否则会失败并退还积分。"
+    ),
     "job.queue_timeout": "{minutes} 分钟内没有服务商接下这个视频（{providers}：繁忙或不可用）。",
     "job.delivery_failed": "视频已生成，但无法发布到这里。",
     "job.delivery_unreachable": "视频已生成，但机器人已无法在该频道发布，而你也不接收它的私信。",
@@ -145,6 +167,10 @@ ZH_CN: dict[str, str] = {
     "moderation.role_required": "你需要以下身份组之一才能在这里制作视频：{roles}。",
     "moderation.blocked": "你已被禁止在本服务器制作视频。",
     "moderation.blocked_until": "你被禁止在本服务器制作视频，直到 <t:{until}:f>。",
+    "moderation.approval_needs_channel": (
+        "开启审核前请先设置日志频道：版主会在那里收到带有成员图片的审核请求，绝不会发到公开频道。"
+        "请在同一条命令里设置日志频道。"
+    ),
     "moderation.entry_empty": "去掉空格和符号后，这条屏蔽词就是空的。",
     "moderation.entry_too_long": "屏蔽词最长 {maximum} 个字符；你的有 {actual} 个。",
     "moderation.pattern_invalid": "这个模式不是有效的正则表达式：{error}。",
@@ -497,6 +523,8 @@ ZH_CN: dict[str, str] = {
     "help.camera": (
         "**运镜指令**：用方括号写在提示词里，中英文均可。同一个方括号里的多条指令同时生效"
         "（建议最多 {maximum} 条）；连续的方括号按顺序生效。“运镜”选项会在末尾再加一条。"
+        "不是运镜指令的方括号会作为文字保留在提示词中（如“招牌上写着 [营业中]”）；"
+        "若方括号内容看起来像运镜指令但你想保留为文字，请写成 \\\\[ 和 \\\\]。"
     ),
     "help.offers": "本服务器提供的视频",
     "help.offer_line": "{mode}：{resolutions}（模型：{models}）",
@@ -506,12 +534,16 @@ ZH_CN: dict[str, str] = {
     "help.costs": "{costs}。用 /海螺 额度 查看你还剩多少积分。",
     "help.images_title": "图片",
     "help.images": (
-        "{formats}，静态图，小于 {max_bytes:,} 字节且不超过 {max_pixels:,} 像素；"
+        "{formats}，静态图，小于 {max_bytes:MB} 且不超过 {max_pixels:,} 像素；"
         "短边至少 {min_short_edge} 像素；宽高比在 {aspect_min} 到 {aspect_max} 之间"
         "（不含两端）。发送前会重新编码为 {send_formats}。"
     ),
     # errors without a rule
     "error.unexpected": "我们这边出了点问题（事件编号 {incident}）。没有扣除任何积分。",
+    "error.unexpected_job": (
+        "我们这边出了点问题（事件编号 {incident}），但你的视频 #{job_id} 已经创建：状态为 {state}，"
+        "占用 {cost} 积分。它会继续进行；如果失败，积分会退还。用 /海螺 我的视频 查看。"
+    ),
     "error.guild_only": "请在服务器的频道里使用这个命令。",
     "access.bot_missing": (
         "我无法在此频道制作视频：我在这里缺少 {permissions} 权限。"
@@ -522,4 +554,16 @@ ZH_CN: dict[str, str] = {
     "permission.attach_files": "附加文件",
     "permission.embed_links": "嵌入链接",
     "permission.read_message_history": "阅读消息历史",
+    # 中文没有复数形式：one 与 other 相同
+    "plural.credit.one": "{count} 积分",
+    "plural.credit.other": "{count} 积分",
+    "plural.day.one": "{count} 天",
+    "plural.day.other": "{count} 天",
+    "plural.refusal.one": "{count} 次服务商拒绝",
+    "plural.refusal.other": "{count} 次服务商拒绝",
+    "plural.entry.one": "{count} 条",
+    "plural.entry.other": "{count} 条",
+    "plural.video.one": "{count} 个视频",
+    "plural.video.other": "{count} 个视频",
+    "unit.megabytes": "{amount} MB",
 }

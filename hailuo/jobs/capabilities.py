@@ -58,6 +58,7 @@ __all__ = [
     "data_url_budget",
     "image_plan",
     "offered",
+    "option_values",
     "refusal_for",
     "serving_providers",
     "validate",
@@ -275,6 +276,39 @@ def offered(
             ordered = {r: resolutions[r] for r in RESOLUTIONS if r in resolutions}
             out[mode] = (models, ordered)
     return out
+
+
+def option_values(
+    order: Sequence[str],
+    table: Table,
+    modes: Collection[Mode],
+    *,
+    duration: int | None = None,
+    model: str | None = None,
+) -> tuple[list[str], list[str]]:
+    """The models and resolutions a member may choose here: ``(models, resolutions)``.
+
+    What some configured provider in ``order`` serves for one of ``modes``, at
+    ``duration`` when chosen already; the resolutions for ``model`` when chosen
+    already (an unknown model narrows nothing). The slash commands' autocomplete
+    lists these, so a member picks from what this server can make, not from every
+    value any provider knows, and learns nothing only after choosing.
+    """
+    caps = _caps(order, table)
+    narrow = model if model in MODEL_RULES else None
+    models: list[str] = []
+    resolutions: set[str] = set()
+    for name in MODEL_RULES:
+        for cap in caps:
+            for mode in modes:
+                for resolution, durations in cap.offers(name, mode).items():
+                    if duration is not None and duration not in durations:
+                        continue
+                    if name not in models:
+                        models.append(name)
+                    if narrow is None or name == narrow:
+                        resolutions.add(resolution)
+    return models, [r for r in RESOLUTIONS if r in resolutions]
 
 
 # --- images -----------------------------------------------------------------

@@ -76,7 +76,9 @@ class JobDesk:
         self.approvals = db.approvals
         self.clock = clock
         self.policy = policy
-        self.budget_notices = BudgetNotices(self.guilds, clock, notices)
+        self.budget_notices = BudgetNotices(
+            self.guilds, clock, notices, moderation or db.moderation
+        )
         self.credits = Credits(db, self.ledger, db.audit, clock, policy)
         # The desk answers for the credits too: a member's balance, an admin's grant or reset.
         self.balance = self.credits.balance
@@ -265,6 +267,10 @@ class JobDesk:
 
     async def remember(self, key: str, value: str) -> None:
         await self.jobs.put_state(key, value)
+
+    async def made_by(self, interaction_id: int) -> Job | None:
+        """The job an interaction made, if any: what an unexpected error must own up to."""
+        return await self.jobs.by_interaction(interaction_id)
 
     async def notices_sent(self) -> None:
         """Wait for the budget notices in flight (tests, shutdown)."""

@@ -10,17 +10,20 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from hailuo.clock import Clock
 from hailuo.model.job import Job
 from hailuo.model.status import JobStatus
-from hailuo.moderation.screening import counts_as_strike, record_strike
+from hailuo.moderation.screening import StrikeOutcome, counts_as_strike, record_strike
 from storage.port import Storage
 
 log = logging.getLogger(__name__)
+
+#: What a member is told privately when a provider's content refusal counts against them.
+STRIKE_NOTICE = "moderation.strike_notice"
 
 
 @dataclass(frozen=True)
@@ -30,6 +33,8 @@ class Failures:
     storage: Storage
     clock: Clock
     show: Callable[[Job], Awaitable[None]]
+    #: A private word to the job's member (``Notifier.tell_member``): a strike against them.
+    tell: Callable[[Job, str, Mapping[str, object]], Awaitable[bool]] | None = None
 
     async def fail(
         self,
@@ -68,3 +73,16 @@ class Failures:
             return
         if outcome.newly_blocked:
             log.info("blocked after %d strikes %s", outcome.strikes, job.log_context())
+        elif outcome.counted and not outcome.blocked and self.tell is not None:
+            # The member learns of a strike when it is counted, not only once blocked.
+            await self.tell(job, STRIKE_NOTICE, strike_params(outcome, job))
+
+
+def strike_params(outcome: StrikeOutcome, job: Job) -> dict[str, object]:
+    """The numbers of a strike notice: how many, of how many, within how many days."""
+    return {
+        "job_id": job.id,
+        "count": outcome.strikes,
+        "threshold": outcome.threshold,
+        "days": max(1, round(outcome.window_seconds / 86400)),
+    }

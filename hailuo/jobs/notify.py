@@ -71,18 +71,22 @@ class AdminNotice:
     """Something a server's admins must hear (a budget threshold, a provider problem).
 
     ``rule`` is a catalog code and ``params`` its numbers, like an error's;
-    ``channel_id`` is the server's chosen notice channel, if it picked one.
+    ``channel_id`` is the server's chosen notice channel, if it picked one, and
+    ``log_channel_id`` its log channel, where the notice goes failing that. With
+    neither it goes to the operator's log only: never to a public channel, which
+    members read.
     """
 
     guild_id: int
     rule: str
     params: Mapping[str, object] = field(default_factory=dict)
     channel_id: int | None = None
+    log_channel_id: int | None = None
 
 
 class AdminNotifier(Protocol):
     async def admin_notice(self, notice: AdminNotice) -> None:
-        """Tell the server's admins (their notice channel, else the server's own); never raises."""
+        """Tell the server's admins (their notice channel, else their log channel); never raises."""
         ...
 
 
@@ -142,4 +146,12 @@ class Notifier(AdminNotifier, AuditNotifier, Protocol):
 
     async def guild_upload_limit(self, guild_id: int) -> int | None:
         """The server's own upload limit in bytes, if known."""
+        ...
+
+    async def tell_member(self, job: Job, rule: str, params: Mapping[str, object]) -> bool:
+        """Tell the job's member privately (a direct message) the catalog text ``rule``.
+
+        For what concerns the member alone (a strike against them), never a public post.
+        Best effort: never raises; False when the member could not be reached.
+        """
         ...

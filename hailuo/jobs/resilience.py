@@ -243,7 +243,14 @@ class Resilience:
 
 
 class AccountAlerts:
-    """Tell the admins of a rejected key or an empty balance: ERROR once per provider per hour."""
+    """Tell of a rejected key or an empty balance: the operator's log, and each server's admins.
+
+    The operator's log gets an ERROR once per provider per hour. Each server whose
+    job met the problem is told once per incident (``on_guild_alert``: its log
+    channel): an incident lasts from the first such refusal until the provider
+    accepts a submission again (``resolved``), so a hundred jobs refused by an empty
+    account make one message in the server, not a hundred.
+    """
 
     def __init__(
         self,
@@ -251,14 +258,32 @@ class AccountAlerts:
         *,
         every: float = 3600.0,
         on_alert: Callable[[str, ProviderErrorKind], None] | None = None,
+        on_guild_alert: Callable[[int, str, ProviderErrorKind], None] | None = None,
     ) -> None:
         self.clock = clock
         self.every = every
         self.on_alert = on_alert
+        self.on_guild_alert = on_guild_alert
         self._last: dict[str, float] = {}
+        #: Provider -> the servers told of its open incident.
+        self._told: dict[str, set[int]] = {}
+        #: Providers whose incident is open.
+        self._open: set[str] = set()
 
-    def report(self, provider: str, kind: ProviderErrorKind) -> bool:
-        """Log the problem unless this provider's was logged within the hour; True if logged."""
+    def report(
+        self, provider: str, kind: ProviderErrorKind, *, guild_id: int | None = None
+    ) -> bool:
+        """Log the problem unless this provider's was logged within the hour; True if logged.
+
+        ``guild_id``: the server whose job met it, told once per incident.
+        """
+        self._open.add(provider)
+        if guild_id is not None:
+            told = self._told.setdefault(provider, set())
+            if guild_id not in told:
+                told.add(guild_id)
+                if self.on_guild_alert is not None:
+                    self.on_guild_alert(guild_id, provider, kind)
         now = self.clock()
         last = self._last.get(provider)
         if last is not None and now - last < self.every:
@@ -280,3 +305,13 @@ class AccountAlerts:
         if self.on_alert is not None:
             self.on_alert(provider, kind)
         return True
+
+    def in_trouble(self, provider: str) -> bool:
+        """Whether ``provider``'s key or account problem is open (no submission accepted since)."""
+        return provider in self._open
+
+    def resolved(self, provider: str) -> None:
+        """The provider accepted a submission: its incident, if any, is over."""
+        self._open.discard(provider)
+        if self._told.pop(provider, None):
+            log.info("Provider %s accepts submissions again", provider)

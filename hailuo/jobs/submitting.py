@@ -38,7 +38,12 @@ from hailuo.jobs.capabilities import can_serve
 from hailuo.jobs.resilience import AccountAlerts, CircuitState, Resilience
 from hailuo.jobs.steps import Step, StepKit
 from hailuo.model.capability import Table
-from hailuo.model.errors import ProviderError, ProviderErrorKind
+from hailuo.model.errors import (
+    UNSUPPORTED_IMAGE,
+    UNSUPPORTED_TIER,
+    ProviderError,
+    ProviderErrorKind,
+)
 from hailuo.model.job import Job
 from hailuo.model.provider import PreparedInput
 from hailuo.model.spec import JobSpec
@@ -51,6 +56,13 @@ log = logging.getLogger(__name__)
 INTERRUPTED_SUBMIT = "job.interrupted_submit"
 NO_PROVIDER = "job.no_provider"
 QUEUE_TIMEOUT = "job.queue_timeout"
+#: No provider left, and the last one given up refused the bot's key or account: the
+#: member is told the bot cannot reach its video service (the admins hear of it).
+SERVICE_UNREACHABLE = "job.service_unreachable"
+#: ... refused the tier (Freepik's retired 768p): the job is never moved to another tier.
+TIER_NOT_OFFERED = "job.tier_not_offered"
+#: ... refused the image as the bot sends it (odkkk's ``image_processing_error``).
+IMAGE_NOT_TAKEN = "job.image_not_taken"
 
 
 class Submitter(Step):
@@ -69,6 +81,7 @@ class Submitter(Step):
         serves: Callable[[str, JobSpec], bool] | None = None,
         callback_url: Callable[[str, int], str | None] | None = None,
         resilience: Resilience | None = None,
+        image_url: Callable[[str, Job, str], str | None] | None = None,
     ) -> None:
         super().__init__(kit)
         self.order = order
@@ -83,6 +96,8 @@ class Submitter(Step):
         self.capabilities = capabilities
         self.serves = serves or (lambda name, spec: can_serve(name, spec, self.capabilities))
         self.callback_url = callback_url
+        #: A signed URL of the bot's own server for a provider that wants image URLs.
+        self.image_url = image_url
         #: Submits under way; a stop waits for them (``Worker.finish_submits``).
         self.in_flight: set[asyncio.Future[None]] = set()
 
@@ -102,12 +117,16 @@ class Submitter(Step):
         if now - float(job.provider_meta.get("queued_at", job.created_at)) > (
             self.config.queue_deadline
         ):
-            return self._fail(job, QUEUE_TIMEOUT, self._timeout_params(job))
+            params = self._timeout_params(job)
+            if params["providers"] and all(map(self.alerts.in_trouble, params["providers"])):
+                # Every provider it waited for has a refused key or an empty account.
+                return self._fail(job, SERVICE_UNREACHABLE, {})
+            return self._fail(job, QUEUE_TIMEOUT, params)
         if job.next_attempt_at > now:
             return None
         candidates = self.candidates(job)
         if not candidates:
-            return self._fail(job, NO_PROVIDER, {})
+            return self._fail(job, *no_provider_left(job))
         name = self.resilience.admit(candidates)
         if name is None:
             return None  # every candidate is open-circuited, or the first healthy one is full
@@ -125,6 +144,8 @@ class Submitter(Step):
         url = self.callback_url(name, job.id) if self.callback_url else None
         if url:
             prepared = dataclasses.replace(prepared, callback_url=url)
+        if self.image_url is not None:
+            prepared = self._image_urls(prepared, job, name)
         job = await self.jobs.transition(
             job,
             JobStatus.SUBMITTING,
@@ -158,6 +179,7 @@ class Submitter(Step):
             next_poll_at=now + self.config.poll_seconds,
         )
         self.resilience.record_submit(name, None)
+        self.alerts.resolved(name)
         self.metrics.provider_call(name, "submit", "ok")
         log.info("submitted %s", job.log_context())
         await self._show(job)
@@ -177,7 +199,10 @@ class Submitter(Step):
             return
         account = exc.kind in (ProviderErrorKind.AUTH, ProviderErrorKind.BALANCE)
         if account:
-            self.alerts.report(name, exc.kind)
+            self.alerts.report(name, exc.kind, guild_id=job.guild_id)
+        # A provider that does not take this request (a retired tier, an image form) is
+        # left at once, like a refused key: waiting would not change its answer.
+        unsupported = exc.kind is ProviderErrorKind.UNSUPPORTED
         meta = dict(job.provider_meta)
         first_failure = dict(meta.get("first_failure", {}))
         if exc.kind is not ProviderErrorKind.RATE_LIMITED:
@@ -187,11 +212,14 @@ class Submitter(Step):
         patience_over = now - first_failure.get(name, now) >= self.config.failover_patience
         # A rate limit never moves or fails a job; an outage moves it only when there
         # is somewhere to go (the last provider is retried until the queue deadline).
-        give_up = account or (
-            exc.kind is not ProviderErrorKind.RATE_LIMITED and patience_over and bool(others)
+        give_up = (
+            account
+            or unsupported
+            or (exc.kind is not ProviderErrorKind.RATE_LIMITED and patience_over and bool(others))
         )
         if give_up:
             meta["given_up"] = [*meta.get("given_up", []), name]
+            meta["given_up_why"] = {**meta.get("given_up_why", {}), name: why_given_up(exc)}
             log.warning("moving %s on from %s", job.log_context(), name)
         if give_up or (others and not self.resilience.breaker(name).available()):
             delay = 0.0  # the next provider at once (an open circuit is skipped by admit)
@@ -215,9 +243,20 @@ class Submitter(Step):
             next_attempt_at=now + delay,
         )
         if give_up and not others:
-            await self._fail(job, NO_PROVIDER, {})
+            await self._fail(job, *no_provider_left(job))
             return
         self._wake()
+
+    def _image_urls(self, prepared: PreparedInput, job: Job, name: str) -> PreparedInput:
+        """The images as signed URLs of the bot's server, where ``name`` wants URLs."""
+        assert self.image_url is not None
+        first = self.image_url(name, job, "first") if prepared.first_frame else None
+        last = self.image_url(name, job, "last") if prepared.last_frame else None
+        return dataclasses.replace(
+            prepared,
+            first_frame=first or prepared.first_frame,
+            last_frame=last or prepared.last_frame,
+        )
 
     def forecast(self, now: float) -> QueueForecast:
         """Waiting times for the jobs that stay in line this tick."""
@@ -273,6 +312,35 @@ class QueueForecast:
             self._slots[name] = slots
         at = max(slots[ahead - 1], job.next_attempt_at, self._now + reopens)
         return max(0.0, at - self._now)
+
+
+def why_given_up(exc: ProviderError) -> str:
+    """Why a provider was given up, as stored in the job: the kind, or the unsupported part."""
+    if exc.kind is ProviderErrorKind.UNSUPPORTED and exc.provider_code:
+        return f"{exc.kind.value}:{exc.provider_code}"
+    return exc.kind.value
+
+
+def no_provider_left(job: Job) -> tuple[str, dict[str, Any]]:
+    """The failure rule (and its numbers) of a job no provider is left for.
+
+    The member reads why: the last provider given up says it (a refused key or an
+    empty account is "the bot cannot reach its video service"; a refused tier or
+    image names it), else the plain "no provider could take it".
+    """
+    given_up: list[str] = job.provider_meta.get("given_up", [])
+    why: dict[str, str] = job.provider_meta.get("given_up_why", {})
+    if not given_up or given_up[-1] not in why:
+        return NO_PROVIDER, {}
+    last = given_up[-1]
+    reason = why[last]
+    if reason in (ProviderErrorKind.AUTH.value, ProviderErrorKind.BALANCE.value):
+        return SERVICE_UNREACHABLE, {}
+    if reason == f"{ProviderErrorKind.UNSUPPORTED.value}:{UNSUPPORTED_TIER}":
+        return TIER_NOT_OFFERED, {"provider": last, "resolution": job.spec.resolution}
+    if reason == f"{ProviderErrorKind.UNSUPPORTED.value}:{UNSUPPORTED_IMAGE}":
+        return IMAGE_NOT_TAKEN, {"provider": last}
+    return NO_PROVIDER, {}
 
 
 async def prepared_input(jobs: JobStore, job: Job) -> PreparedInput:

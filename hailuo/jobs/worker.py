@@ -32,12 +32,12 @@ from hailuo.clock import Clock
 from hailuo.jobs.cards import StatusCards
 from hailuo.jobs.delivering import Deliverer
 from hailuo.jobs.failures import Failures
-from hailuo.jobs.notify import Notifier
+from hailuo.jobs.notify import AdminNotice, Notifier
 from hailuo.jobs.resilience import AccountAlerts, Resilience
 from hailuo.jobs.retry import Backoff, poll_interval
 from hailuo.jobs.steps import StepKit
 from hailuo.jobs.steps import WorkerConfig as WorkerConfig  # re-exported: imported from here
-from hailuo.jobs.submitting import INTERRUPTED_SUBMIT, Submitter
+from hailuo.jobs.submitting import INTERRUPTED_SUBMIT, Submitter, why_given_up
 from hailuo.media.downloads import Downloader
 from hailuo.media.shrink import Shrinker
 from hailuo.model.capability import Table
@@ -83,6 +83,8 @@ class WorkerDeps:
     downloaders: Mapping[str, Downloader] | None = None
     shrinker: Shrinker | None = None
     resilience: Resilience | None = None
+    #: Signed image URLs for providers that want URLs (``hailuo.web.images``), if public.
+    image_url: Callable[[str, Job, str], str | None] | None = None
 
 
 class Worker:
@@ -99,14 +101,17 @@ class Worker:
         self.metrics = deps.metrics
         self.config = config
         self.backoff = Backoff()
-        self.alerts = AccountAlerts(clock, on_alert=self._alerted)
+        self.storage = deps.storage
+        self.alerts = AccountAlerts(
+            clock, on_alert=self._alerted, on_guild_alert=self._guild_alerted
+        )
         self.cards = StatusCards(
             notifier,
             clock,
             edit_interval=config.status_edit_interval,
             old_card_age=config.old_card_age,
         )
-        self.failures = Failures(deps.storage, clock, self.cards.show)
+        self.failures = Failures(deps.storage, clock, self.cards.show, notifier.tell_member)
         kit = StepKit(
             jobs,
             providers,
@@ -128,6 +133,7 @@ class Worker:
             submit_caps=deps.submit_caps,
             serves=deps.serves,
             callback_url=deps.callback_url,
+            image_url=deps.image_url,
             resilience=deps.resilience,
         )
         self.deliverer = Deliverer(
@@ -290,7 +296,7 @@ class Worker:
             self.metrics.provider_call(job.provider, "query", exc.kind.value)
             log.warning("query failed %s: %s (%s)", job.log_context(), exc, exc.detail)
             if exc.kind in (ProviderErrorKind.AUTH, ProviderErrorKind.BALANCE):
-                self.alerts.report(job.provider, exc.kind)
+                self.alerts.report(job.provider, exc.kind, guild_id=job.guild_id)
             meta = dict(job.provider_meta)
             if exc.kind is ProviderErrorKind.NOT_FOUND:
                 # The provider no longer knows the task: a few answers in a row settle it
@@ -326,6 +332,8 @@ class Worker:
             return job
         if state.phase is Phase.FAILED:
             failure = state.failure
+            if failure is not None and failure.kind is ProviderErrorKind.UNSUPPORTED:
+                return await self._elsewhere(job, failure)
             rule = failure.rule if failure else "provider.failed"
             code = failure.provider_code if failure else None
             await self.failures.fail(
@@ -343,5 +351,50 @@ class Worker:
         await self.cards.show(job)
         return job
 
+    async def _elsewhere(self, job: Job, failure: ProviderError) -> Job:
+        """A task that failed because its provider cannot take the request as sent: the
+        provider made nothing, so the job goes back in line for the next one that can
+        (or fails, refunded, saying why, when none is left)."""
+        now = self.clock()
+        name = job.provider or failure.provider
+        meta = dict(job.provider_meta)
+        meta["given_up"] = [*meta.get("given_up", []), name]
+        meta["given_up_why"] = {**meta.get("given_up_why", {}), name: why_given_up(failure)}
+        log.warning("moving %s on from %s: %s", job.log_context(), name, failure)
+        job = await self.jobs.transition(
+            job,
+            JobStatus.QUEUED,
+            now,
+            provider=None,
+            provider_task_id=None,
+            provider_meta=meta,
+            next_attempt_at=now,
+        )
+        await self.cards.show(job)
+        self.wake()
+        return job
+
     def _alerted(self, provider: str, kind: ProviderErrorKind) -> None:
         self.metrics.provider_call(provider, "admin_alert", kind.value)
+
+    def _guild_alerted(self, guild_id: int, provider: str, kind: ProviderErrorKind) -> None:
+        """Post the server's alert in the background (``drain`` waits for it)."""
+        task = asyncio.create_task(
+            self._tell_guild(guild_id, provider, kind), name="hailuo-account-alert"
+        )
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+    async def _tell_guild(self, guild_id: int, provider: str, kind: ProviderErrorKind) -> None:
+        """A refused key or an empty account, in the server's log channel (never a public one)."""
+        try:
+            settings = await self.storage.moderation.get(guild_id)
+            notice = AdminNotice(
+                guild_id,
+                f"notice.provider_{kind.value}",
+                {"provider": provider},
+                log_channel_id=settings.log_channel_id,
+            )
+            await self.notifier.admin_notice(notice)
+        except Exception:  # best effort: the operator's log has it either way
+            log.exception("could not tell guild %d of %s's %s", guild_id, provider, kind.value)

@@ -1,4 +1,4 @@
-"""The 15 Hailuo camera commands, their two spellings, and prompt parsing.
+r"""The 15 Hailuo camera commands, their two spellings, and prompt parsing.
 
 A member writes camera commands in square brackets inside the prompt, in
 English (``[Pan left,Pedestal up]``) or Chinese (``[左摇,上升]``), mixed if they
@@ -7,8 +7,11 @@ prompt is parsed once into text and command groups and rendered again in the
 spelling of the provider it is sent to. The 2000-character limit counts the
 prompt as sent, hence :func:`sent_length`.
 
-Every bracket in a prompt must hold camera commands: anything else is refused
-rather than sent on, since the model would read it as a command anyway.
+A bracket that holds a camera command, or something close to one (a typo),
+is read as a command group: a typo is refused with the nearest commands, since
+the model would read it as a command anyway. A bracket close to no command at
+all ("a sign saying [OPEN]") is the member's text and is sent on as written.
+``\[`` and ``\]`` write a literal bracket, for text that looks like a command.
 """
 
 from __future__ import annotations
@@ -84,7 +87,9 @@ _SUGGESTABLE = {
     **{k: c.english for k, c in _BY_CHINESE.items()},
 }
 _SEPARATORS = re.compile(r"[,，、]")
-_BRACKETS = re.compile(r"[\[\]]")
+_BRACKETS = re.compile(r"\\[\[\]]|[\[\]]")
+#: An escaped bracket (``\[``, ``\]``) in free text, sent as the bare bracket.
+_ESCAPED = re.compile(r"\\([\[\]])")
 
 
 @dataclass(frozen=True)
@@ -105,7 +110,7 @@ class CommandGroup:
         return "[" + ",".join(c.spelled(spelling) for c in self.commands) + "]"
 
 
-#: A prompt piece: free text (never containing a bracket) or a command group.
+#: A prompt piece: free text (literal brackets only) or a command group.
 Segment = str | CommandGroup
 
 
@@ -167,13 +172,28 @@ def _suggestions(item: str) -> tuple[str, ...]:
     return tuple(found[:3])
 
 
+def _is_literal(items: list[str]) -> bool:
+    """Whether a bracket's items are text: no command, no near-miss of one.
+
+    Such a bracket ("[OPEN]", "[SALE 50% off]") cannot be a mistyped command,
+    so it is the member's words and refusing it would only get in the way.
+    """
+    return all(
+        _lookup(item) is None and _normalise(item) != _PUSH_OUT and not _suggestions(item)
+        for item in items
+    )
+
+
 def _parse_group(
     content: str, position: int, number: int, warnings: list[CameraWarning]
-) -> CommandGroup:
+) -> CommandGroup | None:
+    """The group in one bracket, or ``None`` when the bracket is plain text."""
     items = [item.strip() for item in _SEPARATORS.split(content)]
     items = [item for item in items if item]  # "[Pan left, ]" is a harmless slip
     if not items:
         raise UserInputError("camera.empty", position=position)
+    if _is_literal(items):
+        return None
     commands: list[CameraCommand] = []
     for item in items:
         command = _lookup(item)
@@ -206,31 +226,44 @@ def parse_prompt(prompt: str) -> CameraPrompt:
     Raises ``UserInputError`` with ``camera.unbalanced`` (``position``,
     ``bracket``), ``camera.empty`` (``position``) or ``camera.unknown``
     (``command``, ``suggestions``). Positions are 0-based character offsets
-    of the offending bracket.
+    of the offending bracket. A bracket close to no command stays text, and
+    an escaped bracket (``\\[``) is text without its backslash.
     """
     segments: list[Segment] = []
     warnings: list[CameraWarning] = []
     start = 0  # where the current text segment begins
     opened: int | None = None
+
+    def text(piece: str) -> None:
+        piece = _ESCAPED.sub(r"\1", piece)
+        if segments and isinstance(segments[-1], str):
+            segments[-1] += piece
+        elif piece:
+            segments.append(piece)
+
     for match in _BRACKETS.finditer(prompt):
         at = match.start()
+        if match.group().startswith("\\"):
+            continue  # escaped: part of the text around it
         if match.group() == "[":
             if opened is not None:
                 raise UserInputError("camera.unbalanced", position=at, bracket="[")
-            if at > start:
-                segments.append(prompt[start:at])
+            text(prompt[start:at])
             opened = at
         else:
             if opened is None:
                 raise UserInputError("camera.unbalanced", position=at, bracket="]")
             number = sum(isinstance(s, CommandGroup) for s in segments) + 1
-            segments.append(_parse_group(prompt[opened + 1 : at], opened, number, warnings))
+            group = _parse_group(prompt[opened + 1 : at], opened, number, warnings)
+            if group is None:
+                text(prompt[opened : at + 1])
+            else:
+                segments.append(group)
             opened = None
             start = at + 1
     if opened is not None:
         raise UserInputError("camera.unbalanced", position=opened, bracket="[")
-    if start < len(prompt):
-        segments.append(prompt[start:])
+    text(prompt[start:])
     return CameraPrompt(tuple(segments), tuple(warnings))
 
 

@@ -124,6 +124,10 @@ class ProviderCapability:
     #: README.md). A combination left out has no stated price: the money view calls it
     #: unknown, and a server's admins set it with ``/hailuo-admin price``.
     prices: Mapping[tuple[str, str, int], int] = field(default_factory=dict)
+    #: Its image fields are documented as URLs (a data URL may be refused): with
+    #: ``HAILUO_PUBLIC_URL`` set, the bot sends a signed URL of its own server instead
+    #: (``hailuo.web.images``).
+    images_as_url: bool = False
 
     def offers(self, model: str, mode: Mode) -> dict[str, frozenset[int]]:
         """Resolution -> durations this provider serves for ``model`` x ``mode``."""

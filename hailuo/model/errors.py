@@ -54,6 +54,9 @@ class ProviderErrorKind(enum.StrEnum):
     UNKNOWN_OUTCOME = "unknown_outcome"  # body sent, no answer: maybe accepted
     BAD_REPLY = "bad_reply"  # an answer we could not read
     EXPIRED = "expired"  # a result URL that no longer serves the file
+    #: This provider does not take the request as it stands (a retired tier, an image
+    #: form it refuses), though another may: the next provider, never a changed job.
+    UNSUPPORTED = "unsupported"
 
 
 #: Kinds that are about the provider, not the request: the job may go back
@@ -65,8 +68,14 @@ PROVIDER_SIDE_KINDS = frozenset(
         ProviderErrorKind.AUTH,
         ProviderErrorKind.BALANCE,
         ProviderErrorKind.BAD_REPLY,
+        ProviderErrorKind.UNSUPPORTED,
     }
 )
+
+#: Why a provider does not take a request (``ProviderError.provider_code`` of an
+#: ``UNSUPPORTED`` refusal): the tier asked for, or the image as the bot sends it.
+UNSUPPORTED_TIER = "tier"
+UNSUPPORTED_IMAGE = "image"
 
 
 class ProviderError(HailuoError):

@@ -60,11 +60,26 @@ TRANSITIONS: dict[JobStatus, frozenset[JobStatus]] = {
     ),
     JobStatus.QUEUED: frozenset({JobStatus.SUBMITTING, JobStatus.CANCELLED, JobStatus.FAILED}),
     JobStatus.SUBMITTING: frozenset({JobStatus.SUBMITTED, JobStatus.QUEUED, JobStatus.FAILED}),
+    # -> queued: the provider's task failed because it cannot take the request as sent
+    # (odkkk's ``image_processing_error`` of a data URL): it made nothing, so the job
+    # goes to the next provider that can (``Worker.apply_state``), never charged twice.
     JobStatus.SUBMITTED: frozenset(
-        {JobStatus.RUNNING, JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.CANCELLED}
+        {
+            JobStatus.RUNNING,
+            JobStatus.SUCCEEDED,
+            JobStatus.FAILED,
+            JobStatus.CANCELLED,
+            JobStatus.QUEUED,
+        }
     ),
     JobStatus.RUNNING: frozenset(
-        {JobStatus.RUNNING, JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.CANCELLED}
+        {
+            JobStatus.RUNNING,
+            JobStatus.SUCCEEDED,
+            JobStatus.FAILED,
+            JobStatus.CANCELLED,
+            JobStatus.QUEUED,
+        }
     ),
     JobStatus.SUCCEEDED: frozenset({JobStatus.DELIVERED, JobStatus.DELIVERY_FAILED}),
 }

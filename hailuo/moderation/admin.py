@@ -15,7 +15,7 @@ from typing import Any
 
 from hailuo.clock import Clock
 from hailuo.model.errors import UserInputError
-from hailuo.model.moderation import ModerationSettings, SettingsChange
+from hailuo.model.moderation import ApprovalMode, ModerationSettings, SettingsChange
 from hailuo.moderation.audit import AuditLog
 from hailuo.moderation.screening import check_room, validate_entry
 from storage.audit import AuditAction, AuditPage
@@ -47,7 +47,18 @@ class ModerationAdmin:
     async def update(
         self, guild_id: int, changes: Mapping[str, Any], *, actor_id: int
     ) -> SettingsChange:
-        """Change some settings: one ``setting_changed`` row lists each (old, new)."""
+        """Change some settings: one ``setting_changed`` row lists each (old, new).
+
+        Approval needs a moderators' channel (the log channel): a request holds the
+        member's image before any moderation, and is never posted where every member
+        reads. Turning approval on without one, or clearing it while approval is on,
+        is refused with the rule.
+        """
+        current = await self._settings.get(guild_id)
+        mode = ApprovalMode(changes.get("approval_mode", current.approval_mode))
+        channel = changes.get("log_channel_id", current.log_channel_id)
+        if mode is not ApprovalMode.OFF and channel is None:
+            raise UserInputError("moderation.approval_needs_channel")
         return await self._settings.update(guild_id, changes, actor_id=actor_id, now=self.clock())
 
     async def entries(self, guild_id: int) -> tuple[BlocklistEntry, ...]:

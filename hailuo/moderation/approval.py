@@ -74,9 +74,15 @@ def may_moderate(settings: ModerationSettings, actor: Actor) -> bool:
     return role is not None and role in actor.role_ids
 
 
-def approval_channel(settings: ModerationSettings, job: Job) -> int:
-    """Where the moderators are asked: the log channel, else the channel of the request."""
-    return settings.log_channel_id or job.channel_id
+def approval_channel(settings: ModerationSettings, job: Job) -> int | None:
+    """Where the moderators are asked: the log channel, or nowhere (None).
+
+    Never the channel of the request: the request shows the member's image before
+    any moderation, and that channel is public. ``/hailuo-admin moderation`` refuses
+    approval without a log channel; a server that has it from ``HAILUO_APPROVAL``
+    alone gets no post, and its held jobs expire refunded unless decided otherwise.
+    """
+    return settings.log_channel_id
 
 
 def already_decided(request: ApprovalRequest) -> ActionRefused:
@@ -155,7 +161,9 @@ class ApprovalQueue:
         if request is not None and request.mod_message_channel_id is not None:
             channels.append(request.mod_message_channel_id)
         else:
-            channels.append(approval_channel(await self.settings.get(job.guild_id), job))
+            asked = approval_channel(await self.settings.get(job.guild_id), job)
+            if asked is not None:
+                channels.append(asked)
         return tuple(channels)
 
     async def check_pending(self, guild_id: int, job_id: int, actor: Actor) -> ApprovalRequest:
@@ -289,6 +297,15 @@ class ApprovalQueue:
                 return
             settings = await self.settings.get(job.guild_id)
             channel_id = approval_channel(settings, job)
+            if channel_id is None:
+                # No moderators' channel: never the public one (the image is unmoderated).
+                log.warning(
+                    "approval request for job %d not posted: guild %d has no log channel; "
+                    "set one with /hailuo-admin moderation",
+                    job_id,
+                    job.guild_id,
+                )
+                return
             image = (await self.jobs.images(job_id)).get("first")
             try:
                 message_id = await self.notifier.post_request(channel_id, job, request, image)

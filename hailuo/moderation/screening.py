@@ -320,6 +320,7 @@ class StrikeOutcome:
     blocked: bool  # the member is blocked now
     newly_blocked: bool  # by this strike
     block: Block | None
+    window_seconds: int = 0  # strikes count within this long
 
 
 async def record_strike(
@@ -353,4 +354,12 @@ async def record_strike(
                 now=now,
                 tx=tx,
             )
-    return StrikeOutcome(counted, count, settings.strike_threshold, block is not None, newly, block)
+    return StrikeOutcome(
+        counted,
+        count,
+        settings.strike_threshold,
+        block is not None,
+        newly,
+        block,
+        settings.strike_window_seconds,
+    )

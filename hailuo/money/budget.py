@@ -10,6 +10,7 @@ and posted in the background afterwards so the member's answer never waits.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 from dataclasses import dataclass
 
@@ -17,7 +18,7 @@ from hailuo.clock import Clock
 from hailuo.jobs.notify import AdminNotice, AdminNotifier
 from hailuo.model.errors import QuotaExceeded
 from hailuo.money.quotas import QuotaPolicy, budget_period, thresholds_crossed
-from storage.port import GuildStore, LedgerStore, UnitOfWork
+from storage.port import GuildStore, LedgerStore, ModerationSettingsStore, UnitOfWork
 
 log = logging.getLogger(__name__)
 
@@ -76,10 +77,18 @@ async def check_budgets(
 class BudgetNotices:
     """Records which budget notices are due (once per period) and posts them."""
 
-    def __init__(self, guilds: GuildStore, clock: Clock, notifier: AdminNotifier | None) -> None:
+    def __init__(
+        self,
+        guilds: GuildStore,
+        clock: Clock,
+        notifier: AdminNotifier | None,
+        moderation: ModerationSettingsStore | None = None,
+    ) -> None:
         self.guilds = guilds
         self.clock = clock
         self.notifier = notifier
+        #: The servers' log channels: where a notice goes when no notice channel is set.
+        self.moderation = moderation
         self._sending: set[asyncio.Task[None]] = set()
 
     async def full(
@@ -140,14 +149,18 @@ class BudgetNotices:
         """Post the notices in the background: the member's answer must not wait for them."""
         if not notices or self.notifier is None:
             return
-        task = asyncio.create_task(self._deliver(self.notifier, notices), name="hailuo-notices")
+        task = asyncio.create_task(self._deliver(notices), name="hailuo-notices")
         self._sending.add(task)
         task.add_done_callback(self._sending.discard)
 
-    @staticmethod
-    async def _deliver(notifier: AdminNotifier, notices: list[AdminNotice]) -> None:
+    async def _deliver(self, notices: list[AdminNotice]) -> None:
+        notifier = self.notifier
+        assert notifier is not None  # send() posts nothing without one
         for notice in notices:
             try:
+                if notice.channel_id is None and self.moderation is not None:
+                    settings = await self.moderation.get(notice.guild_id)
+                    notice = dataclasses.replace(notice, log_channel_id=settings.log_channel_id)
                 await notifier.admin_notice(notice)
             except Exception:  # a notice is best effort; it never breaks a job
                 log.exception("admin notice %s for guild %s failed", notice.rule, notice.guild_id)

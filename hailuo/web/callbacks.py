@@ -96,10 +96,20 @@ class CallbackTokens:
         return job_id
 
     def _mac(self, provider: str, job_id: int) -> str:
+        return self.sign(f"{provider}:{job_id}")
+
+    def sign(self, text: str) -> str:
+        """The install's MAC of ``text`` (URL-safe): callback tokens, signed image URLs."""
         if self._secret is None:
             raise RuntimeError("CallbackTokens.load() must run before tokens are issued")
-        digest = hmac.new(self._secret, f"{provider}:{job_id}".encode(), hashlib.sha256).digest()
+        digest = hmac.new(self._secret, text.encode(), hashlib.sha256).digest()
         return base64.urlsafe_b64encode(digest).decode("ascii")[:_MAC_CHARS]
+
+    def signed(self, text: str, mac: str) -> bool:
+        """Whether ``mac`` is ours for ``text`` (constant time); False before ``load``."""
+        if self._secret is None:
+            return False
+        return hmac.compare_digest(mac.encode(), self.sign(text).encode())
 
 
 def accepting(providers: Iterable[str], freepik_secret: Secret | None) -> frozenset[str]:

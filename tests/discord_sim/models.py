@@ -247,6 +247,8 @@ class SimGuild:
     owner_id: int | None = None
     features: list[str] = field(default_factory=list)
     preferred_locale: str = "en-US"
+    #: The channel Discord posts joins and boosts in, which every member reads (None: unset).
+    system_channel_id: int | None = None
     upload_limit: int | None = None
     members: dict[int, SimMember] = field(default_factory=dict)
     #: The bot's own role (``BOT_PERMISSIONS``), added by the simulator; kept apart from
@@ -331,7 +333,9 @@ class SimGuild:
             "roles": self.role_payloads(),
             "emojis": [],
             "stickers": [],
-            "system_channel_id": None,
+            "system_channel_id": (
+                str(self.system_channel_id) if self.system_channel_id is not None else None
+            ),
             "system_channel_flags": 0,
             "rules_channel_id": None,
             "public_updates_channel_id": None,

@@ -24,6 +24,7 @@ from aiohttp import web
 from .interaction_routes import InteractionRoutes
 from .interactions import (
     APPLICATION_COMMAND,
+    AUTOCOMPLETE,
     COMPONENT,
     MODAL_SUBMIT,
     InteractionContext,
@@ -255,8 +256,12 @@ class DiscordSimulator(SimState):
         attachment_size_limit: int | None = None,
         command_guild_id: int | None = None,
         app_permissions: int | None = None,
+        focused: str | None = None,
     ) -> SimInteraction:
         """Dispatch a chat-input command (INTERACTION_CREATE type 2) over the gateway.
+
+        ``focused``: the option being typed, as Discord sends while the member types it
+        (an APPLICATION_COMMAND_AUTOCOMPLETE interaction, type 4; the answer is type 8).
 
         ``path`` is ``[command]``, ``[command, sub]`` or ``[command, group, sub]``. Attachment
         options are served by the CDN and described in ``data.resolved.attachments``; a channel
@@ -279,6 +284,9 @@ class DiscordSimulator(SimState):
             app_permissions=app_permissions,
         )
         leaf = [option_payload(name, value) for name, value in (options or {}).items()]
+        for option in leaf:
+            if option["name"] == focused:
+                option["focused"] = True
         resolved: JSON = {}
         for name, att in (attachments or {}).items():
             attachment_id = snowflake_at(self.clock())
@@ -309,7 +317,8 @@ class DiscordSimulator(SimState):
             }
         if scope is not None:
             data["guild_id"] = str(scope)
-        return await self._dispatch_interaction(APPLICATION_COMMAND, ctx, data, age_seconds)
+        kind = APPLICATION_COMMAND if focused is None else AUTOCOMPLETE
+        return await self._dispatch_interaction(kind, ctx, data, age_seconds)
 
     async def send_component(
         self,

@@ -65,6 +65,13 @@ FAULTS: dict[str, Fault] = {
         "generation_failed",
         body={"code": "generation_failed_no_content", "message": "no content generated"},
     ),
+    # The image was not processed (its documented ``image_urls`` take URLs; a data URL
+    # may be refused): the task fails with this client-error code.
+    "image_processing": Fault(
+        "task_fail",
+        "image_processing",
+        body={"code": "image_processing_error", "message": "Failed to process the image"},
+    ),
     "generation_failed_int": Fault(
         "task_fail", "generation_failed_int", body={"code": 500, "message": "generation failed"}
     ),
