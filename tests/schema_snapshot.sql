@@ -4,11 +4,13 @@ CREATE INDEX audit_guild ON audit (guild_id, action, id);
 CREATE INDEX audit_target ON audit (guild_id, target_user_id, id);
 CREATE UNIQUE INDEX blocks_one_open ON blocks (guild_id, user_id) WHERE lifted_at IS NULL;
 CREATE INDEX job_image_refs_hash ON job_image_refs (hash);
+CREATE INDEX jobs_delivery_due ON jobs (next_delivery_at) WHERE status = 'succeeded';
 CREATE INDEX jobs_member ON jobs (guild_id, user_id, created_at);
 CREATE UNIQUE INDEX jobs_one_per_interaction ON jobs (interaction_id)
     WHERE interaction_id IS NOT NULL;
 CREATE INDEX jobs_open ON jobs (status) WHERE status NOT IN
     ('delivered', 'rejected', 'expired', 'cancelled', 'failed', 'delivery_failed');
+CREATE INDEX jobs_poll_due ON jobs (next_poll_at) WHERE status IN ('submitted', 'running');
 CREATE UNIQUE INDEX jobs_provider_task ON jobs (provider, provider_task_id)
     WHERE provider_task_id IS NOT NULL;
 CREATE INDEX ledger_guild_time ON ledger (guild_id, kind, created_at, delta);
@@ -159,6 +161,13 @@ CREATE TABLE jobs (
     updated_at          REAL NOT NULL,
     submitted_at        REAL,
     finished_at         REAL
+, card_seen TEXT);
+CREATE TABLE learned_durations (
+    key TEXT PRIMARY KEY,
+    mean REAL NOT NULL,
+    spread REAL NOT NULL,
+    samples INTEGER NOT NULL,
+    updated_at REAL NOT NULL
 );
 CREATE TABLE ledger (
     id          INTEGER PRIMARY KEY,

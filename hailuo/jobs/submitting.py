@@ -69,6 +69,7 @@ class Submitter(Step):
         serves: Callable[[str, JobSpec], bool] | None = None,
         callback_url: Callable[[str, int], str | None] | None = None,
         resilience: Resilience | None = None,
+        first_poll: Callable[[str, Job, bool], float] | None = None,
     ) -> None:
         super().__init__(kit)
         self.order = order
@@ -83,6 +84,9 @@ class Submitter(Step):
         self.capabilities = capabilities
         self.serves = serves or (lambda name, spec: can_serve(name, spec, self.capabilities))
         self.callback_url = callback_url
+        #: Seconds from a submit to its first status query (provider, job, calls back?);
+        #: the worker's learned schedule (``jobs.schedule``), else ``poll_seconds``.
+        self.first_poll = first_poll or (lambda name, job, called_back: kit.config.poll_seconds)
         #: Submits under way; a stop waits for them (``Worker.finish_submits``).
         self.in_flight: set[asyncio.Future[None]] = set()
 
@@ -155,7 +159,7 @@ class Submitter(Step):
             provider_task_id=receipt.task_id,
             provider_meta={**job.provider_meta, **receipt.meta},
             submitted_at=now,
-            next_poll_at=now + self.config.poll_seconds,
+            next_poll_at=now + self.first_poll(name, job, bool(url)),
         )
         self.resilience.record_submit(name, None)
         self.metrics.provider_call(name, "submit", "ok")

@@ -34,7 +34,8 @@ from hailuo.jobs.delivering import Deliverer
 from hailuo.jobs.failures import Failures
 from hailuo.jobs.notify import Notifier
 from hailuo.jobs.resilience import AccountAlerts, Resilience
-from hailuo.jobs.retry import Backoff, poll_interval
+from hailuo.jobs.retry import Backoff
+from hailuo.jobs.schedule import Durations, Estimate, PollPlan, duration_key
 from hailuo.jobs.steps import StepKit
 from hailuo.jobs.steps import WorkerConfig as WorkerConfig  # re-exported: imported from here
 from hailuo.jobs.submitting import INTERRUPTED_SUBMIT, Submitter
@@ -54,6 +55,16 @@ log = logging.getLogger(__name__)
 
 #: The failure rule a member may read (it has a catalog entry).
 PROVIDER_TIMEOUT = "job.provider_timeout"
+
+#: At most this many polls and this many deliveries are read and started per tick (due
+#: first): 10,000 jobs due at once after a restart are taken in slices, not all at once.
+BATCH = 256
+#: Queue-position edits go to the first few queued jobs of each channel only: a move
+#: further back in line is not worth an edit of every waiting card at every tick.
+QUEUE_CARDS_PER_CHANNEL = 5
+#: The schedule's constants are written for the production pace (``poll_seconds`` 5 s);
+#: a faster pace (tests, simulators) shrinks them in proportion.
+PRODUCTION_POLL_SECONDS = 5.0
 
 
 @dataclass(frozen=True)
@@ -105,7 +116,20 @@ class Worker:
             clock,
             edit_interval=config.status_edit_interval,
             old_card_age=config.old_card_age,
+            remember=jobs.set_card_seen,
         )
+        unit = config.poll_seconds / PRODUCTION_POLL_SECONDS
+        #: When each task is asked about: near its learned finish (``jobs.schedule``).
+        self.plan = PollPlan(
+            gap=18.0 * unit,
+            shortest=config.poll_seconds,
+            slowest=60.0 * unit,
+            net_margin=30.0 * unit,
+        )
+        self.durations = Durations(prior=Estimate(90.0 * unit, 45.0 * unit))
+        self._durations_loaded = False
+        self._more = False
+        self.callback_url = deps.callback_url
         self.failures = Failures(deps.storage, clock, self.cards.show)
         kit = StepKit(
             jobs,
@@ -129,6 +153,7 @@ class Worker:
             serves=deps.serves,
             callback_url=deps.callback_url,
             resilience=deps.resilience,
+            first_poll=self._first_poll,
         )
         self.deliverer = Deliverer(
             kit,
@@ -155,6 +180,7 @@ class Worker:
 
     async def recover(self) -> None:
         """At start-up: end each job a crash left in ``submitting``; the rest resume in ``tick``."""
+        await self._load_durations()
         for job in await self.jobs.by_status(JobStatus.SUBMITTING):
             log.warning("recovering interrupted submit %s", job.log_context())
             await self.failures.fail(job, INTERRUPTED_SUBMIT, {"provider": job.provider or ""})
@@ -169,11 +195,49 @@ class Worker:
             except Exception:
                 log.exception("worker tick failed; continuing")
             self._wake.clear()
+            if self._more:
+                await asyncio.sleep(0)  # a full slice was taken: the rest is due too
+                continue
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), timeout=self._idle_wait())
 
     def _idle_wait(self) -> float:
         return max(0.01, min(self.config.poll_seconds, 1.0))
+
+    async def _load_durations(self) -> None:
+        if not self._durations_loaded:
+            self._durations_loaded = True
+            self.durations.load(await self.jobs.durations())
+
+    def _estimate(self, provider: str, job: Job) -> Estimate:
+        return self.durations.estimate(duration_key(provider, job.spec))
+
+    def _called_back(self, provider: str, job: Job) -> bool:
+        """Whether the provider was given a callback for this job (its polls are a net)."""
+        return self.callback_url is not None and bool(self.callback_url(provider, job.id))
+
+    def _first_poll(self, provider: str, job: Job, called_back: bool) -> float:
+        return self.plan.first(self._estimate(provider, job), called_back=called_back)
+
+    def _next_poll(self, job: Job, now: float) -> float:
+        assert job.provider is not None
+        age = now - (job.submitted_at or job.created_at)
+        called_back = self._called_back(job.provider, job)
+        return self.plan.next(self._estimate(job.provider, job), age, called_back=called_back)
+
+    async def _learn(self, job: Job, now: float, prompted: bool) -> None:
+        """Fold a finished task's duration into its kind's estimate, and store it.
+
+        A finish seen by a poll happened between the previous query (the job's last
+        update) and this one: the middle is the estimate. A callback's is exact."""
+        if job.provider is None or job.submitted_at is None:
+            return
+        finished = now
+        if not prompted and job.polls > 0:
+            finished = (max(job.updated_at, job.submitted_at) + now) / 2
+        key = duration_key(job.provider, job.spec)
+        new = self.durations.learn(key, finished - job.submitted_at)
+        await self.jobs.put_duration(key, new.mean, new.spread, new.samples, now)
 
     async def tick(self) -> None:
         """Take one due step of every open job, concurrently, and wait for them all.
@@ -189,19 +253,26 @@ class Worker:
                 raise
             except Exception:
                 log.exception("sweep %r failed; continuing", sweep)
+        await self._load_durations()
         now = self.clock()
         steps: list[asyncio.Future[None]] = []
         position = 0
+        in_line: dict[int, int] = {}
         forecast = self.submitter.forecast(now)
-        for job in await self.jobs.open_jobs():
+        # Only what is due (the schedule's indexes), never every open job.
+        due = await self.jobs.due(now, BATCH)
+        self._more = sum(job.status is not JobStatus.QUEUED for job in due) >= BATCH
+        for job in due:
             if job.id in self._busy:
                 continue
             if job.status is JobStatus.QUEUED:
                 action = self.submitter.admit(job, now)
                 if action is None:
                     position += 1
-                    eta = forecast.eta(job)
-                    steps.append(self._start(job, self.cards.show(job, position, eta)))
+                    in_line[job.channel_id] = in_line.get(job.channel_id, 0) + 1
+                    if in_line[job.channel_id] <= QUEUE_CARDS_PER_CHANNEL:
+                        eta = forecast.eta(job)
+                        steps.append(self._start(job, self.cards.show(job, position, eta)))
                 else:
                     steps.append(self._start(job, action))
             elif self._due(job, now):
@@ -241,7 +312,7 @@ class Worker:
             return
         if job.status not in (JobStatus.SUBMITTED, JobStatus.RUNNING):
             return
-        await self._start(job, self._poll(job))
+        await self._start(job, self._poll(job, prompted=True))
 
     def _due(self, job: Job, now: float) -> bool:
         if job.status in (JobStatus.SUBMITTED, JobStatus.RUNNING):
@@ -276,7 +347,7 @@ class Worker:
 
     # -- follow ----------------------------------------------------------------------------
 
-    async def _poll(self, job: Job) -> None:
+    async def _poll(self, job: Job, *, prompted: bool = False) -> None:
         now = self.clock()
         assert job.provider is not None and job.provider_task_id is not None
         provider = self.providers.get(job.provider)
@@ -305,14 +376,17 @@ class Worker:
             )
             return
         self.metrics.provider_call(job.provider, "query", "ok")
-        await self.apply_state(job, state)
+        await self.apply_state(job, state, prompted=prompted)
 
-    async def apply_state(self, job: Job, state: TaskState) -> Job:
-        """Record what the provider said of the task (from a poll or a verified callback)."""
+    async def apply_state(self, job: Job, state: TaskState, *, prompted: bool = True) -> Job:
+        """Record what the provider said of the task (from a poll or a verified callback).
+
+        ``prompted``: the query was prompted by the provider's callback, so a finish it
+        reports happened just now (a scheduled poll's happened since the previous one)."""
         now = self.clock()
-        started = job.submitted_at or job.created_at
-        next_poll = now + poll_interval(now - started, self.config.poll_seconds)
+        next_poll = now + self._next_poll(job, now)
         if state.phase is Phase.SUCCEEDED:
+            await self._learn(job, now, prompted)
             job = await self.jobs.transition(
                 job,
                 JobStatus.SUCCEEDED,
