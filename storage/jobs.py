@@ -87,12 +87,10 @@ SELECT MIN(t) AS t FROM (
 )
 """
 SET_CARD_SEEN = "UPDATE jobs SET card_seen = :seen WHERE id = :id"
-SELECT_DURATIONS = "SELECT key, mean, spread, samples FROM learned_durations"
+SELECT_DURATIONS = "SELECT key, recent FROM learned_durations"
 PUT_DURATION = """
-INSERT INTO learned_durations (key, mean, spread, samples, updated_at)
-VALUES (:key, :mean, :spread, :samples, :now)
-ON CONFLICT (key) DO UPDATE SET mean = excluded.mean, spread = excluded.spread,
-    samples = excluded.samples, updated_at = excluded.updated_at
+INSERT INTO learned_durations (key, recent, updated_at) VALUES (:key, :recent, :now)
+ON CONFLICT (key) DO UPDATE SET recent = excluded.recent, updated_at = excluded.updated_at
 """
 SELECT_ENDED_WITHOUT_CARD = """
 SELECT * FROM jobs WHERE status_message_id IS NULL AND channel_id != 0 AND finished_at >= :since
@@ -242,19 +240,15 @@ class JobRepository:
         async with self.db.transaction() as tx:
             await tx.execute(SET_CARD_SEEN, {"id": job_id, "seen": seen})
 
-    async def durations(self) -> dict[str, tuple[float, float, int]]:
-        """Every learned task duration: key -> (mean, spread, samples)."""
+    async def durations(self) -> dict[str, list[float]]:
+        """Every kind of task's recent durations at its provider (seconds, oldest first)."""
         rows = await self.db.fetch_all(SELECT_DURATIONS)
-        return {r["key"]: (r["mean"], r["spread"], r["samples"]) for r in rows}
+        return {r["key"]: [float(v) for v in json.loads(r["recent"])] for r in rows}
 
-    async def put_duration(
-        self, key: str, mean: float, spread: float, samples: int, now: float
-    ) -> None:
+    async def put_duration(self, key: str, recent: list[float], now: float) -> None:
+        """Store a kind of task's recent durations (they replace the stored ones)."""
         async with self.db.transaction() as tx:
-            await tx.execute(
-                PUT_DURATION,
-                {"key": key, "mean": mean, "spread": spread, "samples": samples, "now": now},
-            )
+            await tx.execute(PUT_DURATION, {"key": key, "recent": json.dumps(recent), "now": now})
 
     async def by_status(self, status: JobStatus) -> list[Job]:
         rows = await self.db.fetch_all(SELECT_BY_STATUS, {"status": status.value})

@@ -164,9 +164,7 @@ CREATE TABLE jobs (
 , card_seen TEXT);
 CREATE TABLE learned_durations (
     key TEXT PRIMARY KEY,
-    mean REAL NOT NULL,
-    spread REAL NOT NULL,
-    samples INTEGER NOT NULL,
+    recent TEXT NOT NULL,  -- JSON array of the most recent durations (seconds), newest last
     updated_at REAL NOT NULL
 );
 CREATE TABLE ledger (

@@ -3,10 +3,10 @@
 A fixed poll spends most of its calls on tasks that cannot be done yet: a 240 s task
 polled every 20 s is asked 12 times, 11 of them too early. Tasks of one kind (provider x
 model x resolution x duration) take a similar time, so this bot learns that time from
-its own finished jobs (an exponentially weighted mean and mean deviation, stored in
+its own finished jobs (the most recent durations of each kind, stored in
 ``learned_durations``) and plans the queries around it:
 
-- nothing is asked before the earliest plausible finish (``mean - 2 x spread``);
+- nothing is asked before the earliest plausible finish (about the 10th percentile);
 - the first query comes one ``gap`` after that (or at the latest plausible finish when
   the kind is that regular), then one every ``gap`` through the expected window: a
   finish waits ``gap / 2`` on average, the same as a fixed 20 s poll's 10 s;
@@ -32,22 +32,19 @@ PRIOR_SPREAD = 45.0
 
 @dataclass(frozen=True)
 class Estimate:
-    """How long a kind of task takes: its mean, its mean deviation, how many were seen."""
+    """How long a kind of task takes: the window its finishes fall in, and its middle."""
 
-    mean: float
-    spread: float
+    earliest: float
+    latest: float
     samples: int = 0
 
     @property
-    def earliest(self) -> float:
-        return max(0.0, self.mean - 2 * self.spread)
-
-    @property
-    def latest(self) -> float:
-        return self.mean + 2 * self.spread
+    def middle(self) -> float:
+        return (self.earliest + self.latest) / 2
 
 
-PRIOR = Estimate(PRIOR_MEAN, PRIOR_SPREAD)
+#: No Hailuo-02 video is made in under 30 s; few take over 3 minutes.
+PRIOR = Estimate(30.0, PRIOR_MEAN + 2 * PRIOR_SPREAD)
 
 
 def duration_key(provider: str, spec: JobSpec) -> str:
@@ -63,12 +60,18 @@ class PollPlan:
     shortest: float = 5.0
     slowest: float = 60.0
     net_margin: float = 30.0
+    lead: float = 9.0
 
-    def first(self, estimate: Estimate, *, called_back: bool = False) -> float:
-        """Seconds after the submission of the first status query."""
+    def first(self, estimate: Estimate, *, called_back: bool = False, dither: float = 0.0) -> float:
+        """Seconds after the submission of the first status query.
+
+        ``dither`` (-1 to 1, drawn per job) moves it by up to ``lead`` either way, so the
+        jobs of one kind are not all asked on the same grid: a finish is then learned
+        to within a gap from many phases, not rounded to the same few points."""
         if called_back:
             return max(self.shortest, estimate.latest + self.net_margin)
-        return max(self.shortest, min(estimate.earliest + self.gap, estimate.latest))
+        base = min(estimate.earliest + self.lead, estimate.latest)
+        return max(self.shortest, base + dither * self.lead)
 
     def next(self, estimate: Estimate, age: float, *, called_back: bool = False) -> float:
         """Seconds from now (``age`` after the submission) to the next status query."""
@@ -76,7 +79,7 @@ class PollPlan:
             if age < estimate.latest + self.net_margin:
                 return max(self.shortest, estimate.latest + self.net_margin - age)
             return self.slowest
-        first = self.first(estimate)
+        first = self.first(estimate, dither=-1.0)
         if age < first:
             return max(self.shortest, first - age)
         if age <= 2 * estimate.latest + self.gap:
@@ -86,33 +89,42 @@ class PollPlan:
 
 
 class Durations:
-    """The learned duration of each kind of task, updated as each one ends.
+    """The learned duration of each kind of task: the most recent ``window`` finishes.
 
-    An exponentially weighted mean and mean absolute deviation: recent tasks count most,
-    so a provider that slows down is followed within a few jobs; the first sample of a
-    kind replaces the prior's mean and keeps half its spread."""
+    The estimate is the 10th to 90th percentile of those (order-free: a batch submitted
+    together finishes shortest first, which would drag a running average to its slowest
+    members), padded by ``pad`` (the prior's spread) divided by the number of samples, so one job
+    is trusted a little and twenty much more. A provider that slows down is followed
+    within a window."""
 
-    def __init__(self, *, weight: float = 0.2, prior: Estimate = PRIOR) -> None:
-        self.weight = weight
+    def __init__(
+        self, *, window: int = 20, prior: Estimate = PRIOR, pad: float = PRIOR_SPREAD
+    ) -> None:
+        self.window = window
         self.prior = prior
-        self._known: dict[str, Estimate] = {}
+        self.pad = pad
+        self._recent: dict[str, list[float]] = {}
 
-    def load(self, known: dict[str, tuple[float, float, int]]) -> None:
-        self._known = {key: Estimate(m, s, n) for key, (m, s, n) in known.items()}
+    def load(self, known: dict[str, list[float]]) -> None:
+        self._recent = {key: list(values)[-self.window :] for key, values in known.items()}
+
+    def recent(self, key: str) -> list[float]:
+        return list(self._recent.get(key, []))
 
     def estimate(self, key: str) -> Estimate:
-        return self._known.get(key, self.prior)
+        recent = self._recent.get(key)
+        if not recent:
+            return self.prior
+        ordered = sorted(recent)
+        n = len(ordered)
+        pad = self.pad / n
+        low = ordered[int(0.1 * (n - 1))]
+        high = ordered[-1 - int(0.1 * (n - 1))]
+        return Estimate(max(0.0, low - pad), high + pad, n)
 
-    def learn(self, key: str, seconds: float) -> Estimate:
-        """Fold one finished task's duration in; the new estimate (to be stored)."""
-        seconds = max(0.0, seconds)
-        old = self._known.get(key)
-        if old is None:
-            new = Estimate(seconds, self.prior.spread / 2, 1)
-        else:
-            w = self.weight
-            mean = (1 - w) * old.mean + w * seconds
-            spread = (1 - w) * old.spread + w * abs(seconds - old.mean)
-            new = Estimate(mean, spread, old.samples + 1)
-        self._known[key] = new
-        return new
+    def learn(self, key: str, seconds: float) -> list[float]:
+        """Add one finished task's duration; the kind's recent durations (to be stored)."""
+        recent = self._recent.setdefault(key, [])
+        recent.append(max(0.0, seconds))
+        del recent[: -self.window]
+        return list(recent)

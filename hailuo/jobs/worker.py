@@ -122,11 +122,12 @@ class Worker:
         #: When each task is asked about: near its learned finish (``jobs.schedule``).
         self.plan = PollPlan(
             gap=18.0 * unit,
+            lead=9.0 * unit,
             shortest=config.poll_seconds,
             slowest=60.0 * unit,
             net_margin=30.0 * unit,
         )
-        self.durations = Durations(prior=Estimate(90.0 * unit, 45.0 * unit))
+        self.durations = Durations(prior=Estimate(30.0 * unit, 180.0 * unit), pad=45.0 * unit)
         self._durations_loaded = False
         self._more = False
         self.callback_url = deps.callback_url
@@ -217,7 +218,9 @@ class Worker:
         return self.callback_url is not None and bool(self.callback_url(provider, job.id))
 
     def _first_poll(self, provider: str, job: Job, called_back: bool) -> float:
-        return self.plan.first(self._estimate(provider, job), called_back=called_back)
+        estimate = self._estimate(provider, job)
+        dither = self.rng.uniform(-1.0, 1.0)
+        return self.plan.first(estimate, called_back=called_back, dither=dither)
 
     def _next_poll(self, job: Job, now: float) -> float:
         assert job.provider is not None
@@ -226,18 +229,21 @@ class Worker:
         return self.plan.next(self._estimate(job.provider, job), age, called_back=called_back)
 
     async def _learn(self, job: Job, now: float, prompted: bool) -> None:
-        """Fold a finished task's duration into its kind's estimate, and store it.
+        """Add a finished task's duration to its kind's recent ones, and store them.
 
-        A finish seen by a poll happened between the previous query (the job's last
-        update) and this one: the middle is the estimate. A callback's is exact."""
+        A finish seen by a poll happened since the previous query (the job's last update,
+        or its submission), and at most one ``gap`` ago: the middle of that is the
+        estimate (a first query that finds the task done thus still lets the estimate
+        move earlier). A callback's is exact."""
         if job.provider is None or job.submitted_at is None:
             return
         finished = now
-        if not prompted and job.polls > 0:
-            finished = (max(job.updated_at, job.submitted_at) + now) / 2
+        if not prompted:
+            previous = job.updated_at if job.polls > 0 else job.submitted_at
+            finished = now - min(self.plan.gap, max(0.0, now - previous)) / 2
         key = duration_key(job.provider, job.spec)
-        new = self.durations.learn(key, finished - job.submitted_at)
-        await self.jobs.put_duration(key, new.mean, new.spread, new.samples, now)
+        recent = self.durations.learn(key, finished - job.submitted_at)
+        await self.jobs.put_duration(key, recent, now)
 
     async def tick(self) -> None:
         """Take one due step of every open job, concurrently, and wait for them all.

@@ -10,8 +10,6 @@ ALTER TABLE jobs ADD COLUMN card_seen TEXT;
 -- near the expected finish instead of every few seconds from the submission.
 CREATE TABLE learned_durations (
     key TEXT PRIMARY KEY,
-    mean REAL NOT NULL,
-    spread REAL NOT NULL,
-    samples INTEGER NOT NULL,
+    recent TEXT NOT NULL,  -- JSON array of the most recent durations (seconds), newest last
     updated_at REAL NOT NULL
 );
