@@ -111,7 +111,7 @@ async def follow(
             core = build_core(db, clock, session, providers, policy=policy)
             if callbacks:
                 url = lambda name, job_id: f"https://bot.example/cb/{job_id}"  # noqa: E731
-                core.worker.callback_url = url
+                core.worker.schedule.callback_url = url
                 core.worker.submitter.callback_url = url
             total = 0
             for durations in rounds:

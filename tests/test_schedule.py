@@ -66,7 +66,8 @@ def core_for(
     provider: TimedProvider,
     notifier: RecordingNotifier | None = None,
 ) -> Core:
-    return build_core(db, clock, session, {"minimax": provider}, notifier=notifier)  # type: ignore[dict-item]
+    providers: dict[str, Any] = {"minimax": provider}
+    return build_core(db, clock, session, providers, notifier=notifier)
 
 
 async def submitted(core: Core, spec: JobSpec = SPEC, user_id: int = 42) -> int:
@@ -150,12 +151,8 @@ async def test_schedule_reads_only_due_jobs_in_due_order(db: Database, session: 
 
     provider.queries.clear()
     await core.worker.tick()
-    assert sorted(t for t, _ in provider.queries) == sorted(
-        [
-            (await core.jobs.get(ids[3])).provider_task_id,
-            (await core.jobs.get(ids[1])).provider_task_id,
-        ]  # type: ignore[union-attr]
-    )
+    tasks = {job.id: job.provider_task_id for job in await core.jobs.open_jobs()}
+    assert sorted(t for t, _ in provider.queries) == sorted([tasks[ids[3]], tasks[ids[1]]])
     plan = await db.fetch_all(
         "EXPLAIN QUERY PLAN SELECT * FROM jobs WHERE status IN ('submitted', 'running')"
         " AND next_poll_at <= 0 ORDER BY next_poll_at LIMIT 5"
@@ -176,9 +173,9 @@ async def test_schedule_first_query_near_the_learned_duration(db: Database, sess
     job = await core.jobs.get(job_id)
     assert job is not None and job.submitted_at is not None
     first = job.next_poll_at - job.submitted_at
-    estimate = core.worker.durations.estimate(KEY)
+    estimate = core.worker.schedule.durations.estimate(KEY)
     assert estimate.samples == 20
-    assert estimate.earliest - 1 <= first <= estimate.earliest + 2 * core.worker.plan.lead
+    assert estimate.earliest - 1 <= first <= estimate.earliest + 2 * core.worker.schedule.plan.lead
     while clock() < job.next_poll_at - 1:
         await core.worker.tick()
         clock.advance(5)
@@ -187,7 +184,7 @@ async def test_schedule_first_query_near_the_learned_duration(db: Database, sess
         job_id, JobStatus.SUCCEEDED, JobStatus.DELIVERED, JobStatus.DELIVERY_FAILED
     )
     assert len(provider.queries) <= 3
-    assert provider.queries[-1][1] - provider.finish["t0"] <= core.worker.plan.gap
+    assert provider.queries[-1][1] - provider.finish["t0"] <= core.worker.schedule.plan.gap
     stored = (await core.jobs.durations())[KEY]
     assert len(stored) == 20 and stored[:-1] == learned[1:]  # the newest replaced the oldest
     assert done.status is not JobStatus.FAILED
@@ -198,12 +195,12 @@ async def test_schedule_callback_replaces_polls(db: Database, session: Any) -> N
     provider = TimedProvider(clock, 120.0)
     core = core_for(db, clock, session, provider)
     url = lambda name, job_id: f"https://bot.example/cb/{job_id}"  # noqa: E731
-    core.worker.callback_url = url
+    core.worker.schedule.callback_url = url
     core.worker.submitter.callback_url = url
     job_id = await submitted(core)
     job = await core.jobs.get(job_id)
     assert job is not None and job.submitted_at is not None
-    prior = core.worker.durations.estimate(KEY)
+    prior = core.worker.schedule.durations.estimate(KEY)
     assert job.next_poll_at - job.submitted_at >= prior.latest  # only a safety net
     while clock() < job.submitted_at + 120.0:
         await core.worker.tick()
@@ -215,7 +212,8 @@ async def test_schedule_callback_replaces_polls(db: Database, session: Any) -> N
     assert job is not None and job.status is JobStatus.SUCCEEDED
     assert len(provider.queries) == 1
     # a callback's finish is exact: learned as the task's duration
-    assert core.worker.durations.recent(KEY) == [clock() - job.submitted_at]
+    assert job.submitted_at is not None
+    assert core.worker.schedule.durations.recent(KEY) == [clock() - job.submitted_at]
 
 
 async def test_schedule_no_card_edit_after_a_restart_for_an_unchanged_card(

@@ -16,15 +16,23 @@ A task whose provider calls back when it ends is polled only as a slow safety ne
 the first query after the latest plausible finish plus ``net_margin``, then every
 ``slowest``; the callback prompts the query that sees the finish.
 
-Pure: no clock and no I/O; ``Durations`` holds the figures, the worker persists them.
+``PollPlan`` and ``Durations`` are pure (no clock, no I/O); ``TaskSchedule`` puts them to
+work for the worker and keeps the learned figures in the database.
 """
 
 from __future__ import annotations
 
+import random
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Protocol
 
+from hailuo.model.job import Job
 from hailuo.model.spec import JobSpec
 
+#: The constants are written for the production pace (``poll_seconds`` 5 s); a faster
+#: pace (tests, simulators) shrinks them in proportion.
+PRODUCTION_POLL_SECONDS = 5.0
 #: A sane prior before any job of a kind finished: Hailuo-02 tasks take one to a few minutes.
 PRIOR_MEAN = 90.0
 PRIOR_SPREAD = 45.0
@@ -128,3 +136,82 @@ class Durations:
         recent.append(max(0.0, seconds))
         del recent[: -self.window]
         return list(recent)
+
+
+class DurationBook(Protocol):
+    """Where the learned durations are kept (``storage.jobs.JobRepository``)."""
+
+    async def durations(self) -> dict[str, list[float]]: ...
+
+    async def put_duration(self, key: str, recent: list[float], now: float) -> None: ...
+
+
+class TaskSchedule:
+    """The worker's status-query times: the plan, the learned durations, and their store."""
+
+    def __init__(
+        self,
+        book: DurationBook,
+        rng: random.Random,
+        *,
+        poll_seconds: float,
+        callback_url: Callable[[str, int], str | None] | None = None,
+    ) -> None:
+        unit = poll_seconds / PRODUCTION_POLL_SECONDS
+        self.book = book
+        self.rng = rng
+        self.plan = PollPlan(
+            gap=18.0 * unit,
+            lead=9.0 * unit,
+            shortest=poll_seconds,
+            slowest=60.0 * unit,
+            net_margin=30.0 * unit,
+        )
+        self.durations = Durations(
+            prior=Estimate(PRIOR.earliest * unit, PRIOR.latest * unit), pad=PRIOR_SPREAD * unit
+        )
+        #: Whether a provider is given a callback for a job (then polls are only a net).
+        self.callback_url = callback_url
+        self._loaded = False
+
+    async def load(self) -> None:
+        """Read what earlier processes learned (once)."""
+        if not self._loaded:
+            self._loaded = True
+            self.durations.load(await self.book.durations())
+
+    def estimate(self, provider: str, job: Job) -> Estimate:
+        return self.durations.estimate(duration_key(provider, job.spec))
+
+    def called_back(self, provider: str, job: Job) -> bool:
+        return self.callback_url is not None and bool(self.callback_url(provider, job.id))
+
+    def first_poll(self, provider: str, job: Job, called_back: bool) -> float:
+        """Seconds from the submit to the first query (a dither drawn per job)."""
+        dither = self.rng.uniform(-1.0, 1.0)
+        estimate = self.estimate(provider, job)
+        return self.plan.first(estimate, called_back=called_back, dither=dither)
+
+    def next_poll(self, job: Job, now: float) -> float:
+        """Seconds from ``now`` to the job's next query."""
+        assert job.provider is not None
+        age = now - (job.submitted_at or job.created_at)
+        called_back = self.called_back(job.provider, job)
+        return self.plan.next(self.estimate(job.provider, job), age, called_back=called_back)
+
+    async def learn(self, job: Job, now: float, prompted: bool) -> None:
+        """Add a finished task's duration to its kind's recent ones, and store them.
+
+        A finish seen by a poll happened since the previous query (the job's last update,
+        or its submission), and at most one ``gap`` ago: the middle of that is the
+        estimate (a first query that finds the task done thus still lets the estimate
+        move earlier). A callback's (``prompted``) is exact."""
+        if job.provider is None or job.submitted_at is None:
+            return
+        finished = now
+        if not prompted:
+            previous = job.updated_at if job.polls > 0 else job.submitted_at
+            finished = now - min(self.plan.gap, max(0.0, now - previous)) / 2
+        key = duration_key(job.provider, job.spec)
+        recent = self.durations.learn(key, finished - job.submitted_at)
+        await self.book.put_duration(key, recent, now)

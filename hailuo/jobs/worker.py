@@ -35,7 +35,7 @@ from hailuo.jobs.failures import Failures
 from hailuo.jobs.notify import Notifier
 from hailuo.jobs.resilience import AccountAlerts, Resilience
 from hailuo.jobs.retry import Backoff
-from hailuo.jobs.schedule import Durations, Estimate, PollPlan, duration_key
+from hailuo.jobs.schedule import TaskSchedule
 from hailuo.jobs.steps import StepKit
 from hailuo.jobs.steps import WorkerConfig as WorkerConfig  # re-exported: imported from here
 from hailuo.jobs.submitting import INTERRUPTED_SUBMIT, Submitter
@@ -62,9 +62,6 @@ BATCH = 256
 #: Queue-position edits go to the first few queued jobs of each channel only: a move
 #: further back in line is not worth an edit of every waiting card at every tick.
 QUEUE_CARDS_PER_CHANNEL = 5
-#: The schedule's constants are written for the production pace (``poll_seconds`` 5 s);
-#: a faster pace (tests, simulators) shrinks them in proportion.
-PRODUCTION_POLL_SECONDS = 5.0
 
 
 @dataclass(frozen=True)
@@ -118,17 +115,10 @@ class Worker:
             old_card_age=config.old_card_age,
             remember=jobs.set_card_seen,
         )
-        unit = config.poll_seconds / PRODUCTION_POLL_SECONDS
         #: When each task is asked about: near its learned finish (``jobs.schedule``).
-        self.plan = PollPlan(
-            gap=18.0 * unit,
-            lead=9.0 * unit,
-            shortest=config.poll_seconds,
-            slowest=60.0 * unit,
-            net_margin=30.0 * unit,
+        self.schedule = TaskSchedule(
+            jobs, deps.rng, poll_seconds=config.poll_seconds, callback_url=deps.callback_url
         )
-        self.durations = Durations(prior=Estimate(30.0 * unit, 180.0 * unit), pad=45.0 * unit)
-        self._durations_loaded = False
         self._more = False
         self.callback_url = deps.callback_url
         self.failures = Failures(deps.storage, clock, self.cards.show)
@@ -154,7 +144,7 @@ class Worker:
             serves=deps.serves,
             callback_url=deps.callback_url,
             resilience=deps.resilience,
-            first_poll=self._first_poll,
+            first_poll=self.schedule.first_poll,
         )
         self.deliverer = Deliverer(
             kit,
@@ -181,7 +171,7 @@ class Worker:
 
     async def recover(self) -> None:
         """At start-up: end each job a crash left in ``submitting``; the rest resume in ``tick``."""
-        await self._load_durations()
+        await self.schedule.load()
         for job in await self.jobs.by_status(JobStatus.SUBMITTING):
             log.warning("recovering interrupted submit %s", job.log_context())
             await self.failures.fail(job, INTERRUPTED_SUBMIT, {"provider": job.provider or ""})
@@ -205,46 +195,6 @@ class Worker:
     def _idle_wait(self) -> float:
         return max(0.01, min(self.config.poll_seconds, 1.0))
 
-    async def _load_durations(self) -> None:
-        if not self._durations_loaded:
-            self._durations_loaded = True
-            self.durations.load(await self.jobs.durations())
-
-    def _estimate(self, provider: str, job: Job) -> Estimate:
-        return self.durations.estimate(duration_key(provider, job.spec))
-
-    def _called_back(self, provider: str, job: Job) -> bool:
-        """Whether the provider was given a callback for this job (its polls are a net)."""
-        return self.callback_url is not None and bool(self.callback_url(provider, job.id))
-
-    def _first_poll(self, provider: str, job: Job, called_back: bool) -> float:
-        estimate = self._estimate(provider, job)
-        dither = self.rng.uniform(-1.0, 1.0)
-        return self.plan.first(estimate, called_back=called_back, dither=dither)
-
-    def _next_poll(self, job: Job, now: float) -> float:
-        assert job.provider is not None
-        age = now - (job.submitted_at or job.created_at)
-        called_back = self._called_back(job.provider, job)
-        return self.plan.next(self._estimate(job.provider, job), age, called_back=called_back)
-
-    async def _learn(self, job: Job, now: float, prompted: bool) -> None:
-        """Add a finished task's duration to its kind's recent ones, and store them.
-
-        A finish seen by a poll happened since the previous query (the job's last update,
-        or its submission), and at most one ``gap`` ago: the middle of that is the
-        estimate (a first query that finds the task done thus still lets the estimate
-        move earlier). A callback's is exact."""
-        if job.provider is None or job.submitted_at is None:
-            return
-        finished = now
-        if not prompted:
-            previous = job.updated_at if job.polls > 0 else job.submitted_at
-            finished = now - min(self.plan.gap, max(0.0, now - previous)) / 2
-        key = duration_key(job.provider, job.spec)
-        recent = self.durations.learn(key, finished - job.submitted_at)
-        await self.jobs.put_duration(key, recent, now)
-
     async def tick(self) -> None:
         """Take one due step of every open job, concurrently, and wait for them all.
 
@@ -259,7 +209,7 @@ class Worker:
                 raise
             except Exception:
                 log.exception("sweep %r failed; continuing", sweep)
-        await self._load_durations()
+        await self.schedule.load()
         now = self.clock()
         steps: list[asyncio.Future[None]] = []
         position = 0
@@ -390,9 +340,9 @@ class Worker:
         ``prompted``: the query was prompted by the provider's callback, so a finish it
         reports happened just now (a scheduled poll's happened since the previous one)."""
         now = self.clock()
-        next_poll = now + self._next_poll(job, now)
+        next_poll = now + self.schedule.next_poll(job, now)
         if state.phase is Phase.SUCCEEDED:
-            await self._learn(job, now, prompted)
+            await self.schedule.learn(job, now, prompted)
             job = await self.jobs.transition(
                 job,
                 JobStatus.SUCCEEDED,
