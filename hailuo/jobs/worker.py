@@ -58,7 +58,7 @@ PROVIDER_TIMEOUT = "job.provider_timeout"
 
 #: At most this many polls and this many deliveries are read and started per tick (due
 #: first): 10,000 jobs due at once after a restart are taken in slices, not all at once.
-BATCH = 256
+BATCH = 64
 #: Queue-position edits go to the first few queued jobs of each channel only: a move
 #: further back in line is not worth an edit of every waiting card at every tick.
 QUEUE_CARDS_PER_CHANNEL = 5
