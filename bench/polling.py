@@ -11,6 +11,9 @@ running until its time has come (network cost is not what this measures).
 - ``lag_p50_s`` / ``lag_p95_s``: from the provider's finish to that query;
 - ``with_callbacks``: the same with the provider calling back at its finish (the
   callback route's ``Worker.poll_soon``) while polling goes on as the fallback;
+- each duration class is its own kind of task (768P 6 s, 1080P 6 s, 768P 10 s), and
+  the bot first follows one round of each (``cold``: it starts from its prior and
+  learns), then the measured round with what it learned from its own finished jobs;
 - ``anchor_calls_per_job`` / ``anchor_lag_*``: the same tasks polled every 20 s from
   their submission, as MiniMax's own MCP server does.
 
@@ -43,6 +46,8 @@ from tests.core import build_core
 from tests.support import FakeClock
 
 DURATIONS = (60, 120, 240)
+#: The kind of task behind each duration class: (resolution, seconds of video).
+KINDS = {60: ("768P", 6), 120: ("1080P", 6), 240: ("768P", 10)}
 SPREAD = 0.15
 ANCHOR_EVERY = 20.0
 PLENTY = 10**6
@@ -89,10 +94,13 @@ def summary(calls: list[float], lags: list[float]) -> dict[str, float]:
     }
 
 
-async def follow(folder: Path, durations: list[float], callbacks: bool) -> TimedProvider:
-    """Run the worker until every job's finish was seen; each task's own durations."""
+async def follow(
+    folder: Path, rounds: list[list[float]], classes: list[int], callbacks: bool
+) -> TimedProvider:
+    """Run the worker round after round until every job's finish was seen (task ``t<n>``
+    has the ``n``-th duration of all rounds together)."""
     clock = FakeClock()
-    provider = TimedProvider(clock, durations)
+    provider = TimedProvider(clock, [d for durations in rounds for d in durations])
     db = await Database.open(folder / f"polling-{callbacks}.sqlite3")
     policy = QuotaPolicy(
         daily_credits=PLENTY, max_jobs_per_member=PLENTY, max_jobs_per_guild=PLENTY
@@ -102,45 +110,64 @@ async def follow(folder: Path, durations: list[float], callbacks: bool) -> Timed
             providers: dict[str, Any] = {"minimax": provider}
             core = build_core(db, clock, session, providers, policy=policy)
             if callbacks:
-                core.worker.callback_url = lambda name, job_id: f"https://bot.example/cb/{job_id}"
-            for n in range(len(durations)):
-                await core.new_job(JobSpec(mode=Mode.TEXT, prompt=f"job {n}"), user_id=n)
-            task_of: dict[int, str] = {}
-            called_back: set[str] = set()
-            while len(provider.seen_done) < len(durations):
-                await core.worker.tick()
-                await core.worker.drain()
-                now = clock()
-                events: list[float] = []
-                for job in await core.jobs.open_jobs():
-                    if job.provider_task_id is not None:
-                        task_of[job.id] = job.provider_task_id
-                    if job.status is JobStatus.SUCCEEDED:
-                        # Delivery is not measured: take the job off the worker's hands.
-                        await core.jobs.transition(job, JobStatus.DELIVERED, now)
-                    elif job.status in (JobStatus.SUBMITTED, JobStatus.RUNNING):
-                        events.append(job.next_poll_at)
-                    else:
-                        events.append(max(now + 0.1, job.next_attempt_at))
-                if callbacks:
-                    for job_id, task_id in task_of.items():
-                        finish = provider.finish[task_id]
-                        if task_id in called_back:
-                            continue
-                        if finish <= now:
-                            called_back.add(task_id)
-                            core.worker.poll_soon(job_id, "minimax")
-                        else:
-                            events.append(finish)
-                    await core.worker.drain()  # the callback's query runs at its moment
-                    for job in await core.jobs.by_status(JobStatus.SUCCEEDED):
-                        await core.jobs.transition(job, JobStatus.DELIVERED, now)
-                if not events:
-                    break
-                clock.now = max(now + 0.01, min(events))
+                url = lambda name, job_id: f"https://bot.example/cb/{job_id}"  # noqa: E731
+                core.worker.schedule.callback_url = url
+                core.worker.submitter.callback_url = url
+            total = 0
+            for durations in rounds:
+                total += len(durations)
+                await one_round(core, clock, provider, classes, total, callbacks)
     finally:
         await db.close()
     return provider
+
+
+async def one_round(
+    core: Any,
+    clock: FakeClock,
+    provider: TimedProvider,
+    classes: list[int],
+    total: int,
+    callbacks: bool,
+) -> None:
+    """Submit one job per entry of ``classes`` and follow them until all were seen done."""
+    for n, cls in enumerate(classes):
+        resolution, seconds = KINDS[cls]
+        spec = JobSpec(mode=Mode.TEXT, prompt=f"job {n}", resolution=resolution, duration=seconds)
+        await core.new_job(spec, user_id=n)
+    task_of: dict[int, str] = {}
+    called_back: set[str] = set()
+    while len(provider.seen_done) < total:
+        await core.worker.tick()
+        await core.worker.drain()
+        now = clock()
+        events: list[float] = []
+        for job in await core.jobs.open_jobs():
+            if job.provider_task_id is not None:
+                task_of[job.id] = job.provider_task_id
+            if job.status is JobStatus.SUCCEEDED:
+                # Delivery is not measured: take the job off the worker's hands.
+                await core.jobs.transition(job, JobStatus.DELIVERED, now)
+            elif job.status in (JobStatus.SUBMITTED, JobStatus.RUNNING):
+                events.append(job.next_poll_at)
+            else:
+                events.append(max(now + 0.1, job.next_attempt_at))
+        if callbacks:
+            for job_id, task_id in task_of.items():
+                finish = provider.finish[task_id]
+                if task_id in called_back:
+                    continue
+                if finish <= now:
+                    called_back.add(task_id)
+                    core.worker.poll_soon(job_id, "minimax")
+                else:
+                    events.append(finish)
+            await core.worker.drain()  # the callback's query runs at its moment
+            for job in await core.jobs.by_status(JobStatus.SUCCEEDED):
+                await core.jobs.transition(job, JobStatus.DELIVERED, now)
+        if not events:
+            break
+        clock.now = max(now + 0.01, min(events))
 
 
 def anchor(durations: list[float]) -> tuple[list[float], list[float]]:
@@ -153,23 +180,26 @@ def anchor(durations: list[float]) -> tuple[list[float], list[float]]:
 async def main(per_class: int) -> dict[str, Any]:
     rng = random.Random(13)
     classes: list[int] = [d for d in DURATIONS for _ in range(per_class)]
+    warmup = [d * rng.uniform(1 - SPREAD, 1 + SPREAD) for d in classes]
     durations = [d * rng.uniform(1 - SPREAD, 1 + SPREAD) for d in classes]
     out: dict[str, Any] = {}
     with tempfile.TemporaryDirectory(prefix="hailuo-bench-") as tmp:
         for callbacks in (False, True):
-            provider = await follow(Path(tmp), durations, callbacks)
-            per: dict[str, dict[str, float]] = {}
-            for cls in DURATIONS:
-                tasks = [f"t{i}" for i, c in enumerate(classes) if c == cls]
-                calls = [float(provider.calls[t]) for t in tasks]
-                lags = [provider.seen_done[t] - provider.finish[t] for t in tasks]
-                per[str(cls)] = summary(calls, lags)
-            out["with_callbacks" if callbacks else "polled"] = per
+            provider = await follow(Path(tmp), [warmup, durations], classes, callbacks)
+            for name, offset in (("cold", 0), ("warm", len(classes))):
+                per: dict[str, dict[str, float]] = {}
+                for cls in DURATIONS:
+                    tasks = [f"t{offset + i}" for i, c in enumerate(classes) if c == cls]
+                    calls = [float(provider.calls[t]) for t in tasks]
+                    lags = [provider.seen_done[t] - provider.finish[t] for t in tasks]
+                    per[str(cls)] = summary(calls, lags)
+                out[f"{name}_{'with_callbacks' if callbacks else 'polled'}"] = per
     anchored: dict[str, dict[str, float]] = {}
     for cls in DURATIONS:
         calls, lags = anchor([d for d, c in zip(durations, classes, strict=True) if c == cls])
         anchored[str(cls)] = summary(calls, lags)
-    polled, called = out["polled"], out["with_callbacks"]
+    polled, called = out["warm_polled"], out["warm_with_callbacks"]
+    cold, cold_called = out["cold_polled"], out["cold_with_callbacks"]
 
     def pick(source: dict[str, dict[str, float]], key: str) -> dict[str, float]:
         return {cls: figures[key] for cls, figures in source.items()}
@@ -184,6 +214,15 @@ async def main(per_class: int) -> dict[str, Any]:
                 "calls_per_job": pick(called, "calls_per_job"),
                 "lag_p50_s": pick(called, "lag_p50_s"),
                 "lag_p95_s": pick(called, "lag_p95_s"),
+                "lag_mean_s": pick(called, "lag_mean_s"),
+            },
+            "cold": {
+                "calls_per_job": pick(cold, "calls_per_job"),
+                "lag_p50_s": pick(cold, "lag_p50_s"),
+                "lag_p95_s": pick(cold, "lag_p95_s"),
+                "lag_mean_s": pick(cold, "lag_mean_s"),
+                "with_callbacks_calls_per_job": pick(cold_called, "calls_per_job"),
+                "with_callbacks_lag_p95_s": pick(cold_called, "lag_p95_s"),
             },
             "anchor_calls_per_job": pick(anchored, "calls_per_job"),
             "anchor_lag_p50_s": pick(anchored, "lag_p50_s"),

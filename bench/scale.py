@@ -35,7 +35,9 @@ from typing import Any
 import aiosqlite
 
 from bench._common import ROOT, SimHost, quick, rss_mb
+from hailuo.jobs.cards import seen_digest
 from hailuo.model.spec import JobSpec, Mode
+from hailuo.model.status import JobStatus
 
 # The project's imports, in one place (module paths may move).
 from hailuo.money.quotas import current_period
@@ -65,7 +67,8 @@ def weighted_lag(lates: list[float], wall: float, share: float = 0.01) -> float:
 
 
 async def seed(path: Path, sims: SimHost, count: int) -> None:
-    """``count`` open MiniMax jobs, due now, each with its card in the simulator."""
+    """``count`` open MiniMax jobs, due now, each with its card in the simulator (and, as
+    the previous process left it, the digest of what that card shows)."""
     db = await Database.open(path)
     await db.close()
     pairs = await sims.ask(op="seed", count=count)
@@ -90,6 +93,7 @@ async def seed(path: Path, sims: SimHost, count: int) -> None:
             now - 30,
             now - 30,
             now - 30,
+            seen_digest((JobStatus.RUNNING if n % 2 else JobStatus.SUBMITTED, None, None, None)),
         )
         for n, (task_id, message_id) in enumerate(pairs)
     ]
@@ -98,7 +102,7 @@ async def seed(path: Path, sims: SimHost, count: int) -> None:
         await conn.executemany(
             "INSERT INTO jobs (guild_id, channel_id, user_id, status_message_id, status, spec,"
             " cost, period, provider, provider_task_id, polls, next_poll_at, created_at,"
-            " updated_at, submitted_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+            " updated_at, submitted_at, card_seen) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
             rows,
         )
         await conn.execute("COMMIT")

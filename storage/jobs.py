@@ -69,6 +69,30 @@ SELECT * FROM jobs WHERE status NOT IN
 ORDER BY id
 """
 SELECT_BY_STATUS = "SELECT * FROM jobs WHERE status = :status ORDER BY id"
+#: The worker's schedule: only what is due, in due order, through the partial indexes
+#: ``jobs_poll_due`` and ``jobs_delivery_due`` (migration 007); never a scan of every open job.
+SELECT_QUEUED = "SELECT * FROM jobs WHERE status = 'queued' ORDER BY id"
+SELECT_POLL_DUE = """
+SELECT * FROM jobs WHERE status IN ('submitted', 'running') AND next_poll_at <= :now
+ORDER BY next_poll_at LIMIT :limit
+"""
+SELECT_DELIVERY_DUE = """
+SELECT * FROM jobs WHERE status = 'succeeded' AND next_delivery_at <= :now
+ORDER BY next_delivery_at LIMIT :limit
+"""
+SELECT_NEXT_DUE = """
+SELECT MIN(t) AS t FROM (
+    SELECT MIN(next_poll_at) AS t FROM jobs WHERE status IN ('submitted', 'running')
+    UNION ALL
+    SELECT MIN(next_delivery_at) AS t FROM jobs WHERE status = 'succeeded'
+)
+"""
+SET_CARD_SEEN = "UPDATE jobs SET card_seen = :seen WHERE id = :id"
+SELECT_DURATIONS = "SELECT key, recent FROM learned_durations"
+PUT_DURATION = """
+INSERT INTO learned_durations (key, recent, updated_at) VALUES (:key, :recent, :now)
+ON CONFLICT (key) DO UPDATE SET recent = excluded.recent, updated_at = excluded.updated_at
+"""
 SELECT_ENDED_WITHOUT_CARD = """
 SELECT * FROM jobs WHERE status_message_id IS NULL AND channel_id != 0 AND finished_at >= :since
 AND status IN ('delivered', 'rejected', 'expired', 'cancelled', 'failed', 'delivery_failed')
@@ -203,6 +227,34 @@ class JobRepository:
 
     async def open_jobs(self) -> list[Job]:
         return [Job.from_row(r) for r in await self.db.fetch_all(SELECT_OPEN)]
+
+    async def due(self, now: float, limit: int) -> list[Job]:
+        """The worker's work at ``now``: every queued job (id order), then up to ``limit``
+        polls and ``limit`` deliveries whose time has come, earliest first."""
+        queued = await self.db.fetch_all(SELECT_QUEUED)
+        polls = await self.db.fetch_all(SELECT_POLL_DUE, {"now": now, "limit": limit})
+        deliveries = await self.db.fetch_all(SELECT_DELIVERY_DUE, {"now": now, "limit": limit})
+        return [Job.from_row(r) for r in (*queued, *polls, *deliveries)]
+
+    async def next_due(self) -> float | None:
+        """The earliest time a poll or a delivery falls due (None when nothing is open)."""
+        row = await self.db.fetch_one(SELECT_NEXT_DUE)
+        return None if row is None or row["t"] is None else float(row["t"])
+
+    async def set_card_seen(self, job_id: int, seen: str) -> None:
+        """Remember what the job's card shows now (a digest), for the next start."""
+        async with self.db.transaction() as tx:
+            await tx.execute(SET_CARD_SEEN, {"id": job_id, "seen": seen})
+
+    async def durations(self) -> dict[str, list[float]]:
+        """Every kind of task's recent durations at its provider (seconds, oldest first)."""
+        rows = await self.db.fetch_all(SELECT_DURATIONS)
+        return {r["key"]: [float(v) for v in json.loads(r["recent"])] for r in rows}
+
+    async def put_duration(self, key: str, recent: list[float], now: float) -> None:
+        """Store a kind of task's recent durations (they replace the stored ones)."""
+        async with self.db.transaction() as tx:
+            await tx.execute(PUT_DURATION, {"key": key, "recent": json.dumps(recent), "now": now})
 
     async def by_status(self, status: JobStatus) -> list[Job]:
         rows = await self.db.fetch_all(SELECT_BY_STATUS, {"status": status.value})

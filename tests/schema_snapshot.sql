@@ -4,12 +4,14 @@ CREATE INDEX audit_guild ON audit (guild_id, action, id);
 CREATE INDEX audit_target ON audit (guild_id, target_user_id, id);
 CREATE UNIQUE INDEX blocks_one_open ON blocks (guild_id, user_id) WHERE lifted_at IS NULL;
 CREATE INDEX job_image_refs_hash ON job_image_refs (hash);
+CREATE INDEX jobs_delivery_due ON jobs (next_delivery_at) WHERE status = 'succeeded';
 CREATE INDEX jobs_guild_time ON jobs (guild_id, created_at);
 CREATE INDEX jobs_member ON jobs (guild_id, user_id, created_at);
 CREATE UNIQUE INDEX jobs_one_per_interaction ON jobs (interaction_id)
     WHERE interaction_id IS NOT NULL;
 CREATE INDEX jobs_open ON jobs (status) WHERE status NOT IN
     ('delivered', 'rejected', 'expired', 'cancelled', 'failed', 'delivery_failed');
+CREATE INDEX jobs_poll_due ON jobs (next_poll_at) WHERE status IN ('submitted', 'running');
 CREATE UNIQUE INDEX jobs_provider_task ON jobs (provider, provider_task_id)
     WHERE provider_task_id IS NOT NULL;
 CREATE INDEX ledger_guild_time ON ledger (guild_id, kind, created_at, delta);
@@ -173,6 +175,11 @@ CREATE TABLE jobs (
     updated_at          REAL NOT NULL,
     submitted_at        REAL,
     finished_at         REAL
+, card_seen TEXT);
+CREATE TABLE learned_durations (
+    key TEXT PRIMARY KEY,
+    recent TEXT NOT NULL,  -- JSON array of the most recent durations (seconds), newest last
+    updated_at REAL NOT NULL
 );
 CREATE TABLE ledger (
     id          INTEGER PRIMARY KEY,

@@ -258,8 +258,9 @@ async def test_delete_by_someone_else_is_refused_and_info_shows_the_task(
 async def test_the_cancel_command_suggests_the_members_open_jobs(discord_sim, minimax, env) -> None:
     async with running_bot(env) as app:
         card, mine = await ask(discord_sim, app, "my own clip")
-        _, theirs = await ask(discord_sim, app, "their clip", user=OTHER)
+        their_card, theirs = await ask(discord_sim, app, "their clip", user=OTHER)
         await card_shows(discord_sim, card, "Generating")
+        await card_shows(discord_sim, their_card, "Generating")  # each asked on its own time
         choices = await autocomplete(discord_sim, MEMBER)
         assert [c["value"] for c in choices] == [mine]
         assert choices[0]["name"].startswith(f"#{mine} · ") and "my own clip" in choices[0]["name"]

@@ -313,6 +313,9 @@ async def test_upload_limit_attaches_what_fits_and_links_the_rest(
             for size in (12_000_000, 40_000_000):
                 minimax.video = mp4_of_size(size)
                 card, job_id = await start_job(sim, attachment_size_limit=limit)
+                # The second job's first query waits for the duration learned from the
+                # first (on the skipped-ahead clock): skip ahead until the provider runs it.
+                await tick_until(app, clock, job_id, JobStatus.RUNNING)
                 task_id = await finished_task(sim, minimax, card)
                 minimax.complete(task_id)
                 job = await tick_until(

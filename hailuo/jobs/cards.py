@@ -15,6 +15,7 @@ the card, and the command brings it up to date once its id is stored.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import Protocol
 
 from hailuo.clock import Clock
@@ -108,15 +109,32 @@ class CardBook(Protocol):
 Seen = tuple[JobStatus, int | None, int | None, int | None]
 
 
+def seen_digest(seen: Seen) -> str:
+    """What a card shows, as the short text stored with the job (``jobs.card_seen``)."""
+    status, position, eta, progress = seen
+    return "|".join(
+        ["-" if part is None else str(part) for part in (position, eta, progress)] + [status.value]
+    )
+
+
 class StatusCards:
     def __init__(
-        self, notifier: Notifier, clock: Clock, *, edit_interval: float, old_card_age: float
+        self,
+        notifier: Notifier,
+        clock: Clock,
+        *,
+        edit_interval: float,
+        old_card_age: float,
+        remember: Callable[[int, str], Awaitable[None]] | None = None,
     ) -> None:
         self.notifier = notifier
         self.clock = clock
         self.edit_interval = edit_interval
         self.old_card_age = old_card_age
         self._shown: dict[int, tuple[Seen, float]] = {}
+        #: Stores what a card shows after each edit (``JobStore.set_card_seen``), so the
+        #: next process does not edit every card again at its first poll.
+        self.remember = remember
 
     async def show(self, job: Job, position: int | None = None, eta: float | None = None) -> None:
         """Edit the status message on a change of state; progress, queue position and
@@ -124,6 +142,10 @@ class StatusCards:
         now = self.clock()
         seen: Seen = (job.status, position, eta_minutes(eta), job.progress)
         last = self._shown.get(job.id)
+        if last is None and job.card_seen is not None and job.card_seen == seen_digest(seen):
+            # Shown by an earlier process and unchanged since: no edit after a restart.
+            self._shown[job.id] = (seen, now)
+            return
         if last is not None:
             if last[0] == seen:
                 return
@@ -136,3 +158,5 @@ class StatusCards:
             self._shown.pop(job.id, None)
         view = StatusView(job=job, queue_position=position, queue_eta=eta)
         await self.notifier.show_status(view)
+        if self.remember is not None and not job.status.terminal:
+            await self.remember(job.id, seen_digest(seen))

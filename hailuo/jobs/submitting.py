@@ -82,6 +82,7 @@ class Submitter(Step):
         callback_url: Callable[[str, int], str | None] | None = None,
         resilience: Resilience | None = None,
         image_url: Callable[[str, Job, str], str | None] | None = None,
+        first_poll: Callable[[str, Job, bool], float] | None = None,
     ) -> None:
         super().__init__(kit)
         self.order = order
@@ -98,6 +99,9 @@ class Submitter(Step):
         self.callback_url = callback_url
         #: A signed URL of the bot's own server for a provider that wants image URLs.
         self.image_url = image_url
+        #: Seconds from a submit to its first status query (provider, job, calls back?);
+        #: the worker's learned schedule (``jobs.schedule``), else ``poll_seconds``.
+        self.first_poll = first_poll or (lambda name, job, called_back: kit.config.poll_seconds)
         #: Submits under way; a stop waits for them (``Worker.finish_submits``).
         self.in_flight: set[asyncio.Future[None]] = set()
 
@@ -176,7 +180,7 @@ class Submitter(Step):
             provider_task_id=receipt.task_id,
             provider_meta={**job.provider_meta, **receipt.meta},
             submitted_at=now,
-            next_poll_at=now + self.config.poll_seconds,
+            next_poll_at=now + self.first_poll(name, job, bool(url)),
         )
         self.resilience.record_submit(name, None)
         self.alerts.resolved(name)

@@ -34,7 +34,8 @@ from hailuo.jobs.delivering import Deliverer
 from hailuo.jobs.failures import Failures
 from hailuo.jobs.notify import AdminNotice, Notifier
 from hailuo.jobs.resilience import AccountAlerts, Resilience
-from hailuo.jobs.retry import Backoff, poll_interval
+from hailuo.jobs.retry import Backoff
+from hailuo.jobs.schedule import TaskSchedule
 from hailuo.jobs.steps import StepKit
 from hailuo.jobs.steps import WorkerConfig as WorkerConfig  # re-exported: imported from here
 from hailuo.jobs.submitting import INTERRUPTED_SUBMIT, Submitter, why_given_up
@@ -54,6 +55,13 @@ log = logging.getLogger(__name__)
 
 #: The failure rule a member may read (it has a catalog entry).
 PROVIDER_TIMEOUT = "job.provider_timeout"
+
+#: At most this many polls and this many deliveries are read and started per tick (due
+#: first): 10,000 jobs due at once after a restart are taken in slices, not all at once.
+BATCH = 64
+#: Queue-position edits go to the first few queued jobs of each channel only: a move
+#: further back in line is not worth an edit of every waiting card at every tick.
+QUEUE_CARDS_PER_CHANNEL = 5
 
 
 @dataclass(frozen=True)
@@ -110,7 +118,14 @@ class Worker:
             clock,
             edit_interval=config.status_edit_interval,
             old_card_age=config.old_card_age,
+            remember=jobs.set_card_seen,
         )
+        #: When each task is asked about: near its learned finish (``jobs.schedule``).
+        self.schedule = TaskSchedule(
+            jobs, deps.rng, poll_seconds=config.poll_seconds, callback_url=deps.callback_url
+        )
+        self._more = False
+        self.callback_url = deps.callback_url
         self.failures = Failures(deps.storage, clock, self.cards.show, notifier.tell_member)
         kit = StepKit(
             jobs,
@@ -135,6 +150,7 @@ class Worker:
             callback_url=deps.callback_url,
             image_url=deps.image_url,
             resilience=deps.resilience,
+            first_poll=self.schedule.first_poll,
         )
         self.deliverer = Deliverer(
             kit,
@@ -161,6 +177,7 @@ class Worker:
 
     async def recover(self) -> None:
         """At start-up: end each job a crash left in ``submitting``; the rest resume in ``tick``."""
+        await self.schedule.load()
         for job in await self.jobs.by_status(JobStatus.SUBMITTING):
             log.warning("recovering interrupted submit %s", job.log_context())
             await self.failures.fail(job, INTERRUPTED_SUBMIT, {"provider": job.provider or ""})
@@ -175,6 +192,9 @@ class Worker:
             except Exception:
                 log.exception("worker tick failed; continuing")
             self._wake.clear()
+            if self._more:
+                await asyncio.sleep(0)  # a full slice was taken: the rest is due too
+                continue
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), timeout=self._idle_wait())
 
@@ -195,19 +215,26 @@ class Worker:
                 raise
             except Exception:
                 log.exception("sweep %r failed; continuing", sweep)
+        await self.schedule.load()
         now = self.clock()
         steps: list[asyncio.Future[None]] = []
         position = 0
+        in_line: dict[int, int] = {}
         forecast = self.submitter.forecast(now)
-        for job in await self.jobs.open_jobs():
+        # Only what is due (the schedule's indexes), never every open job.
+        due = await self.jobs.due(now, BATCH)
+        self._more = sum(job.status is not JobStatus.QUEUED for job in due) >= BATCH
+        for job in due:
             if job.id in self._busy:
                 continue
             if job.status is JobStatus.QUEUED:
                 action = self.submitter.admit(job, now)
                 if action is None:
                     position += 1
-                    eta = forecast.eta(job)
-                    steps.append(self._start(job, self.cards.show(job, position, eta)))
+                    in_line[job.channel_id] = in_line.get(job.channel_id, 0) + 1
+                    if in_line[job.channel_id] <= QUEUE_CARDS_PER_CHANNEL:
+                        eta = forecast.eta(job)
+                        steps.append(self._start(job, self.cards.show(job, position, eta)))
                 else:
                     steps.append(self._start(job, action))
             elif self._due(job, now):
@@ -247,7 +274,7 @@ class Worker:
             return
         if job.status not in (JobStatus.SUBMITTED, JobStatus.RUNNING):
             return
-        await self._start(job, self._poll(job))
+        await self._start(job, self._poll(job, prompted=True))
 
     def _due(self, job: Job, now: float) -> bool:
         if job.status in (JobStatus.SUBMITTED, JobStatus.RUNNING):
@@ -282,7 +309,7 @@ class Worker:
 
     # -- follow ----------------------------------------------------------------------------
 
-    async def _poll(self, job: Job) -> None:
+    async def _poll(self, job: Job, *, prompted: bool = False) -> None:
         now = self.clock()
         assert job.provider is not None and job.provider_task_id is not None
         provider = self.providers.get(job.provider)
@@ -311,14 +338,17 @@ class Worker:
             )
             return
         self.metrics.provider_call(job.provider, "query", "ok")
-        await self.apply_state(job, state)
+        await self.apply_state(job, state, prompted=prompted)
 
-    async def apply_state(self, job: Job, state: TaskState) -> Job:
-        """Record what the provider said of the task (from a poll or a verified callback)."""
+    async def apply_state(self, job: Job, state: TaskState, *, prompted: bool = True) -> Job:
+        """Record what the provider said of the task (from a poll or a verified callback).
+
+        ``prompted``: the query was prompted by the provider's callback, so a finish it
+        reports happened just now (a scheduled poll's happened since the previous one)."""
         now = self.clock()
-        started = job.submitted_at or job.created_at
-        next_poll = now + poll_interval(now - started, self.config.poll_seconds)
+        next_poll = now + self.schedule.next_poll(job, now)
         if state.phase is Phase.SUCCEEDED:
+            await self.schedule.learn(job, now, prompted)
             job = await self.jobs.transition(
                 job,
                 JobStatus.SUCCEEDED,

@@ -57,6 +57,9 @@ class Job:
     updated_at: float
     submitted_at: float | None
     finished_at: float | None
+    #: A digest of what the job's card last showed (``jobs.cards``): a restart does not
+    #: edit a card whose state is unchanged.
+    card_seen: str | None = None
 
     @classmethod
     def from_row(cls, row: Row | Mapping[str, Any]) -> Job:

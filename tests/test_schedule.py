@@ -1,0 +1,269 @@
+"""The worker's schedule: only due jobs are read, each task is first asked near its learned
+finish, a provider's callback replaces the polls, and a restart does not edit unchanged
+cards. All on an injected clock, against a real SQLite file; no timing asserted."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import AsyncIterator
+from typing import Any
+
+import aiohttp
+import pytest
+
+from hailuo.jobs.schedule import Durations, Estimate, PollPlan, duration_key
+from hailuo.jobs.worker import QUEUE_CARDS_PER_CHANNEL
+from hailuo.model.provider import Phase, PreparedInput, SubmitReceipt, TaskState
+from hailuo.model.spec import JobSpec, Mode
+from hailuo.model.status import JobStatus
+from storage.db import Database
+from tests.core import Core, build_core
+from tests.support import FakeClock, RecordingNotifier
+
+
+class TimedProvider:
+    """A provider stand-in whose tasks finish ``duration`` seconds after their submission."""
+
+    name = "minimax"
+
+    def __init__(self, clock: FakeClock, duration: float, progress: int | None = None) -> None:
+        self.clock = clock
+        self.duration = duration
+        self.progress = progress
+        self.finish: dict[str, float] = {}
+        self.queries: list[tuple[str, float]] = []
+
+    async def submit(self, job: PreparedInput) -> SubmitReceipt:
+        task_id = f"t{len(self.finish)}"
+        self.finish[task_id] = self.clock() + self.duration
+        return SubmitReceipt(task_id)
+
+    async def query(self, task_id: str, meta: dict[str, Any]) -> TaskState:
+        now = self.clock()
+        self.queries.append((task_id, now))
+        if now >= self.finish[task_id]:
+            return TaskState(Phase.SUCCEEDED, 100, locator="file")
+        return TaskState(Phase.RUNNING, progress=self.progress)
+
+    async def result_url(self, locator: str, meta: dict[str, Any]) -> str:
+        raise NotImplementedError("not delivered here")
+
+
+SPEC = JobSpec(mode=Mode.TEXT, prompt="a schedule test", resolution="1080P", duration=6)
+KEY = duration_key("minimax", SPEC)
+
+
+@pytest.fixture
+async def session() -> AsyncIterator[aiohttp.ClientSession]:
+    async with aiohttp.ClientSession() as s:
+        yield s
+
+
+def core_for(
+    db: Database,
+    clock: FakeClock,
+    session: aiohttp.ClientSession,
+    provider: TimedProvider,
+    notifier: RecordingNotifier | None = None,
+) -> Core:
+    providers: dict[str, Any] = {"minimax": provider}
+    return build_core(db, clock, session, providers, notifier=notifier)
+
+
+async def submitted(core: Core, spec: JobSpec = SPEC, user_id: int = 42) -> int:
+    job = await core.new_job(spec, user_id=user_id)
+    job = await core.run_until(job.id, JobStatus.SUBMITTED)
+    return job.id
+
+
+# -- the pure rule -----------------------------------------------------------------------------
+
+
+def test_learned_duration_is_order_free_and_follows_recent_jobs() -> None:
+    """A batch finishes shortest first; the estimate is the same whatever the order, and
+    the window keeps only the most recent finishes (a provider that slows is followed)."""
+    rng = random.Random(3)
+    durations = [rng.uniform(102, 138) for _ in range(20)]
+    ordered, shuffled = Durations(), Durations()
+    for d in sorted(durations):
+        ordered.learn(KEY, d)
+    for d in rng.sample(durations, len(durations)):
+        shuffled.learn(KEY, d)
+    assert ordered.estimate(KEY) == shuffled.estimate(KEY)
+    estimate = ordered.estimate(KEY)
+    assert 95 <= estimate.earliest <= 112 and 128 <= estimate.latest <= 145
+    assert estimate.samples == 20
+    for _ in range(20):
+        ordered.learn(KEY, 300.0)  # the provider slowed down
+    assert ordered.estimate(KEY).earliest > 290
+    assert Durations().estimate("never seen") == Durations().prior
+
+
+def test_learned_duration_one_sample_is_trusted_a_little() -> None:
+    durations = Durations(pad=45.0)
+    durations.learn(KEY, 120.0)
+    one = durations.estimate(KEY)
+    assert one.earliest == 75.0 and one.latest == 165.0
+    for _ in range(9):
+        durations.learn(KEY, 120.0)
+    ten = durations.estimate(KEY)
+    assert ten.earliest == 115.5 and ten.latest == 124.5
+
+
+def test_schedule_first_query_near_the_expected_finish() -> None:
+    plan = PollPlan(gap=18.0, lead=9.0, shortest=5.0)
+    estimate = Estimate(102.0, 138.0, 20)
+    firsts = [plan.first(estimate, dither=d) for d in (-1.0, 0.0, 1.0)]
+    assert firsts == [102.0, 111.0, 120.0]
+    # then one query every gap through the window, widening far beyond it
+    assert plan.next(estimate, 60.0) == 42.0  # asked too early (a restart): wait for the window
+    assert plan.next(estimate, 120.0) == 18.0
+    assert plan.next(estimate, 1000.0) == 60.0
+    # a kind so regular that its window is narrower than the lead: asked at its end
+    assert plan.first(Estimate(60.0, 62.0, 20)) == 62.0
+
+
+def test_schedule_callback_polls_are_a_slow_safety_net() -> None:
+    plan = PollPlan(gap=18.0, lead=9.0, shortest=5.0, slowest=60.0, net_margin=30.0)
+    estimate = Estimate(102.0, 138.0, 20)
+    assert plan.first(estimate, called_back=True) == 168.0
+    assert plan.next(estimate, 10.0, called_back=True) == 158.0
+    assert plan.next(estimate, 200.0, called_back=True) == 60.0
+
+
+# -- the worker ----------------------------------------------------------------------------------
+
+
+async def test_schedule_reads_only_due_jobs_in_due_order(db: Database, session: Any) -> None:
+    clock = FakeClock()
+    provider = TimedProvider(clock, 10_000.0)
+    core = core_for(db, clock, session, provider)
+    ids = [await submitted(core, user_id=n) for n in range(4)]
+    now = clock()
+    for offset, job_id in zip((30.0, -5.0, 60.0, -20.0), ids, strict=True):
+        job = await core.jobs.get(job_id)
+        assert job is not None
+        await core.jobs.update(job, now, next_poll_at=now + offset)
+    due = await core.jobs.due(now, 10)
+    assert [j.id for j in due] == [ids[3], ids[1]]  # the due ones only, earliest first
+    assert [j.id for j in await core.jobs.due(now, 1)] == [ids[3]]
+    assert await core.jobs.next_due() == now - 20.0
+
+    provider.queries.clear()
+    await core.worker.tick()
+    tasks = {job.id: job.provider_task_id for job in await core.jobs.open_jobs()}
+    assert sorted(t for t, _ in provider.queries) == sorted([tasks[ids[3]], tasks[ids[1]]])
+    plan = await db.fetch_all(
+        "EXPLAIN QUERY PLAN SELECT * FROM jobs WHERE status IN ('submitted', 'running')"
+        " AND next_poll_at <= 0 ORDER BY next_poll_at LIMIT 5"
+    )
+    assert any("jobs_poll_due" in str(tuple(row)) for row in plan)
+
+
+async def test_schedule_first_query_near_the_learned_duration(db: Database, session: Any) -> None:
+    """A kind learned at ~120 s: nothing is asked for the first ~100 s, the finish is seen
+    within a gap, and the finish is learned (stored, so the next process knows it)."""
+    clock = FakeClock()
+    learned = [110.0 + n for n in range(20)]
+    core = core_for(db, clock, session, TimedProvider(clock, 125.0))
+    await core.jobs.put_duration(KEY, learned, clock())
+    provider = TimedProvider(clock, 125.0)
+    core = core_for(db, clock, session, provider)  # a fresh process loads what was learned
+    job_id = await submitted(core)
+    job = await core.jobs.get(job_id)
+    assert job is not None and job.submitted_at is not None
+    first = job.next_poll_at - job.submitted_at
+    estimate = core.worker.schedule.durations.estimate(KEY)
+    assert estimate.samples == 20
+    assert estimate.earliest - 1 <= first <= estimate.earliest + 2 * core.worker.schedule.plan.lead
+    while clock() < job.next_poll_at - 1:
+        await core.worker.tick()
+        clock.advance(5)
+    assert provider.queries == []
+    done = await core.run_until(
+        job_id, JobStatus.SUCCEEDED, JobStatus.DELIVERED, JobStatus.DELIVERY_FAILED
+    )
+    assert len(provider.queries) <= 3
+    assert provider.queries[-1][1] - provider.finish["t0"] <= core.worker.schedule.plan.gap
+    stored = (await core.jobs.durations())[KEY]
+    assert len(stored) == 20 and stored[:-1] == learned[1:]  # the newest replaced the oldest
+    assert done.status is not JobStatus.FAILED
+
+
+async def test_schedule_callback_replaces_polls(db: Database, session: Any) -> None:
+    clock = FakeClock()
+    provider = TimedProvider(clock, 120.0)
+    core = core_for(db, clock, session, provider)
+    url = lambda name, job_id: f"https://bot.example/cb/{job_id}"  # noqa: E731
+    core.worker.schedule.callback_url = url
+    core.worker.submitter.callback_url = url
+    job_id = await submitted(core)
+    job = await core.jobs.get(job_id)
+    assert job is not None and job.submitted_at is not None
+    prior = core.worker.schedule.durations.estimate(KEY)
+    assert job.next_poll_at - job.submitted_at >= prior.latest  # only a safety net
+    while clock() < job.submitted_at + 120.0:
+        await core.worker.tick()
+        clock.advance(5)
+    assert provider.queries == []
+    core.worker.poll_soon(job_id, "minimax")  # the provider called back
+    await core.worker.drain()
+    job = await core.jobs.get(job_id)
+    assert job is not None and job.status is JobStatus.SUCCEEDED
+    assert len(provider.queries) == 1
+    # a callback's finish is exact: learned as the task's duration
+    assert job.submitted_at is not None
+    assert core.worker.schedule.durations.recent(KEY) == [clock() - job.submitted_at]
+
+
+async def test_schedule_no_card_edit_after_a_restart_for_an_unchanged_card(
+    db: Database, session: Any
+) -> None:
+    clock = FakeClock()
+    notifier = RecordingNotifier()
+    provider = TimedProvider(clock, 10_000.0, progress=40)
+    core = core_for(db, clock, session, provider, notifier)
+    job_id = await submitted(core)
+    job = await core.jobs.get(job_id)
+    assert job is not None
+    clock.now = job.next_poll_at
+    await core.worker.tick()
+    job = await core.jobs.get(job_id)
+    assert job is not None and job.status is JobStatus.RUNNING
+    assert notifier.states(job_id)[-1] == "running" and job.card_seen is not None
+    shown = len(notifier.statuses)
+
+    # a restart: a new core (empty card cache) on the same database; the task is unchanged
+    notifier2 = RecordingNotifier()
+    core2 = core_for(db, clock, session, provider, notifier2)
+    clock.now = job.next_poll_at
+    await core2.worker.tick()
+    assert len(provider.queries) == 2  # it was asked ...
+    assert notifier2.statuses == []  # ... and its card, unchanged, was not edited
+    assert len(notifier.statuses) == shown
+
+    provider.progress = 70  # a real change is still shown
+    job = await core2.jobs.get(job_id)
+    assert job is not None
+    clock.now = job.next_poll_at + core2.worker.config.status_edit_interval
+    await core2.worker.tick()
+    assert [v.job.progress for v in notifier2.statuses] == [70]
+
+
+async def test_schedule_queue_cards_only_for_the_first_of_a_channel(
+    db: Database, session: Any
+) -> None:
+    """Queued jobs beyond the first few of a channel get no position edits at each tick."""
+    clock = FakeClock()
+    notifier = RecordingNotifier()
+    core = core_for(db, clock, session, TimedProvider(clock, 60.0), notifier)
+    core.worker.submitter.admit = lambda job, now: None  # type: ignore[method-assign]
+    ids = [(await core.new_job(SPEC, user_id=n)).id for n in range(QUEUE_CARDS_PER_CHANNEL + 4)]
+    notifier.statuses.clear()
+    await core.worker.tick()
+    edited = {view.job.id for view in notifier.statuses}
+    assert edited == set(ids[:QUEUE_CARDS_PER_CHANNEL])
+    notifier.statuses.clear()
+    clock.advance(60)
+    await core.worker.tick()
+    assert {view.job.id for view in notifier.statuses} <= set(ids[:QUEUE_CARDS_PER_CHANNEL])
