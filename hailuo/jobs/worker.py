@@ -23,33 +23,25 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import random
-from collections.abc import Awaitable, Callable, Coroutine, Mapping
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
 
-from hailuo.clock import Clock
 from hailuo.jobs.cards import StatusCards
 from hailuo.jobs.delivering import Deliverer
+from hailuo.jobs.deps import WorkerDeps as WorkerDeps  # re-exported: imported from here
 from hailuo.jobs.failures import Failures
-from hailuo.jobs.notify import AdminNotice, Notifier
+from hailuo.jobs.notify import AdminNotice
 from hailuo.jobs.resilience import AccountAlerts, Resilience
 from hailuo.jobs.retry import Backoff
 from hailuo.jobs.schedule import TaskSchedule
 from hailuo.jobs.steps import StepKit
 from hailuo.jobs.steps import WorkerConfig as WorkerConfig  # re-exported: imported from here
 from hailuo.jobs.submitting import INTERRUPTED_SUBMIT, Submitter, why_given_up
-from hailuo.media.downloads import Downloader
-from hailuo.media.shrink import Shrinker
-from hailuo.model.capability import Table
 from hailuo.model.errors import ProviderError, ProviderErrorKind
 from hailuo.model.job import Job
-from hailuo.model.provider import Phase, PreparedInput, Provider, TaskState
-from hailuo.model.spec import JobSpec
+from hailuo.model.provider import Phase, TaskState
 from hailuo.model.status import JobStatus
-from hailuo.web.metrics import Metrics
 from storage.jobs import StaleTransition
-from storage.port import Storage
 
 log = logging.getLogger(__name__)
 
@@ -62,37 +54,6 @@ BATCH = 64
 #: Queue-position edits go to the first few queued jobs of each channel only: a move
 #: further back in line is not worth an edit of every waiting card at every tick.
 QUEUE_CARDS_PER_CHANNEL = 5
-
-
-@dataclass(frozen=True)
-class WorkerDeps:
-    """What a worker works with, built once by ``hailuo.assembly.build_core``.
-
-    The optional parts have the production default when left out: the capability
-    tables decide who ``serves`` a spec, each provider gets a fresh ``Resilience``
-    (fixed caps from ``submit_caps``), no provider calls back, nothing is shrunk.
-    """
-
-    storage: Storage
-    providers: Mapping[str, Provider]
-    order: tuple[str, ...]
-    notifier: Notifier
-    downloader: Downloader
-    clock: Clock
-    rng: random.Random
-    metrics: Metrics
-    config: WorkerConfig
-    prepare: Callable[[Job], Awaitable[PreparedInput]]
-    #: Every provider's capability (``providers.registry.TABLE``, passed in by the builder).
-    capabilities: Table
-    submit_caps: Mapping[str, int | None] | None = None
-    serves: Callable[[str, JobSpec], bool] | None = None
-    callback_url: Callable[[str, int], str | None] | None = None
-    downloaders: Mapping[str, Downloader] | None = None
-    shrinker: Shrinker | None = None
-    resilience: Resilience | None = None
-    #: Signed image URLs for providers that want URLs (``hailuo.web.images``), if public.
-    image_url: Callable[[str, Job, str], str | None] | None = None
 
 
 class Worker:
