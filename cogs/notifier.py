@@ -84,6 +84,19 @@ def _lane(channel: discord.abc.Messageable, job: Job) -> int:
     return channel.id if isinstance(channel, discord.DMChannel) else job.channel_id
 
 
+def _card_ref(job: Job) -> discord.MessageReference | None:
+    """The delivery replies to the job's card (so the two are tied together in the channel);
+    a card deleted meanwhile does not stop the post (``fail_if_not_exists=False``)."""
+    if job.status_message_id is None:
+        return None
+    return discord.MessageReference(
+        message_id=job.status_message_id,
+        channel_id=job.channel_id,
+        guild_id=job.guild_id,
+        fail_if_not_exists=False,
+    )
+
+
 def _sorted(exc: Exception, what: str, *, direct: bool = False) -> PostFailed:
     """One Discord failure as the core's kind: lost for good, DMs closed, or retry later."""
     if isinstance(exc, discord.RateLimited):
@@ -125,7 +138,7 @@ class DiscordNotifier:
                 await self.post_card(job)
             return
         message = self._channel(job).get_partial_message(job.status_message_id)
-        embed = status_embed(job, view.queue_position, view.queue_eta)
+        embed = status_embed(job, view.queue_position, view.queue_eta, view.done_at)
         controls = controls_view(job)
 
         async def edit() -> None:
@@ -177,7 +190,9 @@ class DiscordNotifier:
                 limit_mb=megabytes(shrunk.limit),
                 url=shrunk.url,
             )
-        return await self._send_file(self._channel(job), job, video, text, f"hailuo-{job.id}-v")
+        return await self._send_file(
+            self._channel(job), job, video, text, f"hailuo-{job.id}-v", reference=_card_ref(job)
+        )
 
     async def post_link(
         self, job: Job, url: str, reason: str, *, size: int | None = None, limit: int | None = None
@@ -235,6 +250,7 @@ class DiscordNotifier:
         nonce: str,
         *,
         direct: bool = False,
+        reference: discord.MessageReference | None = None,
     ) -> int:
 
         async def send() -> discord.Message:
@@ -242,6 +258,8 @@ class DiscordNotifier:
                 text,
                 file=discord.File(video, filename=f"hailuo-{job.id}.mp4"),  # fresh per try
                 nonce=nonce,
+                reference=reference,  # type: ignore[arg-type]
+                mention_author=False,
                 allowed_mentions=discord.AllowedMentions(users=[discord.Object(job.user_id)]),
             )
 

@@ -31,6 +31,7 @@ from typing import Any
 from hailuo.clock import Clock
 from hailuo.jobs.cards import StatusCards
 from hailuo.jobs.delivering import Deliverer
+from hailuo.jobs.durations import DurationBook
 from hailuo.jobs.failures import Failures
 from hailuo.jobs.notify import Notifier
 from hailuo.jobs.resilience import AccountAlerts, Resilience
@@ -83,6 +84,8 @@ class WorkerDeps:
     downloaders: Mapping[str, Downloader] | None = None
     shrinker: Shrinker | None = None
     resilience: Resilience | None = None
+    #: Measured run times, for the cards' ETA (a fresh book when left out).
+    durations: DurationBook | None = None
 
 
 class Worker:
@@ -100,11 +103,13 @@ class Worker:
         self.config = config
         self.backoff = Backoff()
         self.alerts = AccountAlerts(clock, on_alert=self._alerted)
+        self.durations = deps.durations if deps.durations is not None else DurationBook()
         self.cards = StatusCards(
             notifier,
             clock,
             edit_interval=config.status_edit_interval,
             old_card_age=config.old_card_age,
+            durations=self.durations,
         )
         self.failures = Failures(deps.storage, clock, self.cards.show)
         kit = StepKit(
@@ -313,6 +318,8 @@ class Worker:
         started = job.submitted_at or job.created_at
         next_poll = now + poll_interval(now - started, self.config.poll_seconds)
         if state.phase is Phase.SUCCEEDED:
+            if job.submitted_at is not None:
+                self.durations.record(job.spec, now - job.submitted_at)
             job = await self.jobs.transition(
                 job,
                 JobStatus.SUCCEEDED,

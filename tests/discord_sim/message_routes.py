@@ -44,11 +44,28 @@ class MessageRoutes:
         duplicate = self._nonce_duplicate(channel.id, body)
         if duplicate is not None:
             return Reply(body=self.sim.message_payload(duplicate))
-        message = self.sim.new_message(channel, body, uploads)
+        reference = self._reference(channel, body)
+        message = self.sim.new_message(
+            channel, body, uploads, message_type=19 if reference is not None else 0
+        )
+        message.reference_id = reference
         if body.get("nonce") is not None:
             self.sim.nonces[(channel.id, message.author_id, str(body["nonce"]))] = message
         await self.sim.publish(message, "MESSAGE_CREATE")
         return Reply(body=self.sim.message_payload(message))
+
+    def _reference(self, channel: SimChannel, body: JSON) -> int | None:
+        """A reply's target: a message of this channel, else 400/50035 unless
+        ``fail_if_not_exists`` is false (then the post goes up as a plain message)."""
+        ref = body.get("message_reference")
+        if not ref:
+            return None
+        target = self.sim.messages.get(int(ref["message_id"]))
+        if target is None or target.deleted or target.channel_id != channel.id:
+            if ref.get("fail_if_not_exists", True):
+                raise ApiError(400, 50035, "Invalid Form Body: Unknown message")
+            return None
+        return target.id
 
     def _nonce_duplicate(self, channel_id: int, body: JSON) -> SimMessage | None:
         """Discord's dedup: same author, same nonce, same channel, within the last few minutes."""
