@@ -20,6 +20,7 @@ from PIL import Image, ImageDraw, ImageFont
 
 from cogs.account import cost_list
 from cogs.moderation import ModerationAdminCommands
+from cogs.results import ResultsAdminCommands, describe_results
 from hailuo.i18n.messages import render
 from hailuo.jobs.desk import UsageReport
 from hailuo.model.errors import UserInputError
@@ -376,8 +377,15 @@ class MoneyAdminCommands(commands.Cog):
 
     @app_commands.command(name="policy", description="This server's settings, all in one place")
     async def policy(self, interaction: discord.Interaction) -> None:
-        policy = await self.bot.desk.policy(_guild_id(interaction))
-        await self._reply(interaction, describe_policy(policy, str(interaction.locale)))
+        guild_id = _guild_id(interaction)
+        policy = await self.bot.desk.policy(guild_id)
+        locale = str(interaction.locale)
+        results = describe_results(
+            await self.bot.desk.results_in(guild_id),
+            await self.bot.desk.notify_mode(guild_id, interaction.user.id),
+            locale,
+        )
+        await self._reply(interaction, describe_policy(policy, locale) + "\n" + results)
 
 
 @app_commands.guild_only()
@@ -385,6 +393,7 @@ class MoneyAdminCommands(commands.Cog):
 class AdminCommands(
     MoneyAdminCommands,
     ModerationAdminCommands,
+    ResultsAdminCommands,
     commands.GroupCog,
     group_name="hailuo-admin",
     group_description="Run this server's Hailuo credits, budgets and members",

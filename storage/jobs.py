@@ -36,9 +36,9 @@ class StaleTransition(Exception):
 
 INSERT_JOB = """
 INSERT INTO jobs (guild_id, channel_id, user_id, interaction_id, status_message_id, status,
-                  spec, cost, period, locale, attachment_limit, created_at, updated_at)
+                  spec, cost, period, locale, attachment_limit, notify, created_at, updated_at)
 VALUES (:guild_id, :channel_id, :user_id, :interaction_id, :status_message_id, :status,
-        :spec, :cost, :period, :locale, :attachment_limit, :now, :now)
+        :spec, :cost, :period, :locale, :attachment_limit, :notify, :now, :now)
 """
 # Images are stored once by content (migration 005): a re-roll adds a reference, not bytes.
 INSERT_IMAGE = """
@@ -169,6 +169,7 @@ class JobRepository:
                 "period": new.period,
                 "locale": new.locale,
                 "attachment_limit": new.attachment_limit,
+                "notify": new.notify,
                 "now": now,
             },
         )

@@ -346,6 +346,23 @@ class StrikeStore(Protocol):
     ) -> int: ...
 
 
+class DeliveryPrefsStore(Protocol):
+    """Where results go: the server's place (channel or thread), the member's way of being
+    told (mention, dm, quiet), and a job's thread."""
+
+    async def results_in(self, guild_id: int) -> str: ...
+
+    async def set_results_in(
+        self, guild_id: int, value: str, *, actor_id: int | None, now: float
+    ) -> None: ...
+
+    async def notify(self, guild_id: int, user_id: int) -> str: ...
+
+    async def set_notify(self, guild_id: int, user_id: int, value: str, *, now: float) -> None: ...
+
+    async def set_thread(self, job_id: int, thread_id: int) -> None: ...
+
+
 class Storage(Transactions, Protocol):
     """Everything the core keeps: units of work and one repository of each kind."""
 
@@ -378,6 +395,9 @@ class Storage(Transactions, Protocol):
 
     @property
     def strikes(self) -> StrikeStore: ...
+
+    @property
+    def delivery(self) -> DeliveryPrefsStore: ...
 
 
 if TYPE_CHECKING:

@@ -344,6 +344,20 @@ CATALOG: dict[str, dict[str, str]] = {
         "status.field.cost": "Cost",
         "status.settings": "{mode} · {resolution} · {duration} s · {model}",
         "status.cost": "{cost} credit(s)",
+        # where results go (cogs/results.py)
+        "results.thread_name": "Video #{job_id}",
+        "results.place.channel": "in the channel",
+        "results.place.thread": "in a thread per job",
+        "results.notify.mention": "mention me",
+        "results.notify.dm": "send me a direct message",
+        "results.notify.quiet": "quiet (no mention)",
+        "results.set": "Results are now posted {place}.",
+        "results.notify_now": "When your video is ready: {notify}.",
+        "results.policy": "Results: {place}. Your notifications: {notify}.",
+        "delivery.posted_quiet": "Your video is ready (job #{job_id}).",
+        "delivery.dm_notice": "Your video is ready (job #{job_id}): {url}",
+        "permission.create_public_threads": "Create Public Threads",
+        "permission.send_messages_in_threads": "Send Messages in Threads",
         # delivery
         "delivery.posted": "<@{user_id}> your video is ready (job #{job_id}).",
         "delivery.link": (

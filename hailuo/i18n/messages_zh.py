@@ -260,6 +260,20 @@ ZH_CN: dict[str, str] = {
     "status.settings": "{mode} · {resolution} · {duration} 秒 · {model}",
     "status.cost": "{cost} 积分",
     # delivery; "(job #N)" stays as it is: cogs/notifier.find_delivery looks for it after a crash
+    # where results go (cogs/results.py)
+    "results.thread_name": "视频 #{job_id}",
+    "results.place.channel": "在频道中",
+    "results.place.thread": "每个任务一个子区",
+    "results.notify.mention": "提及我",
+    "results.notify.dm": "私信我",
+    "results.notify.quiet": "安静（不提及）",
+    "results.set": "结果现在发布{place}。",
+    "results.notify_now": "视频做好时：{notify}。",
+    "results.policy": "结果：{place}。你的通知方式：{notify}。",
+    "delivery.posted_quiet": "你的视频做好了 (job #{job_id})。",
+    "delivery.dm_notice": "你的视频做好了 (job #{job_id})：{url}",
+    "permission.create_public_threads": "创建公开子区",
+    "permission.send_messages_in_threads": "在子区中发送消息",
     "delivery.posted": "<@{user_id}> 你的视频做好了 (job #{job_id})。",
     "delivery.link": (
         "<@{user_id}> 你的视频做好了 (job #{job_id})，但{reason}"
