@@ -20,7 +20,7 @@ from PIL import Image, ImageDraw, ImageFont
 
 from cogs.account import cost_list
 from cogs.moderation import ModerationAdminCommands
-from cogs.results import ResultsAdminCommands, describe_results
+from cogs.results import ResultsAdminCommands, results_line
 from hailuo.i18n.messages import render
 from hailuo.jobs.desk import UsageReport
 from hailuo.model.errors import UserInputError
@@ -377,15 +377,9 @@ class MoneyAdminCommands(commands.Cog):
 
     @app_commands.command(name="policy", description="This server's settings, all in one place")
     async def policy(self, interaction: discord.Interaction) -> None:
-        guild_id = _guild_id(interaction)
-        policy = await self.bot.desk.policy(guild_id)
-        locale = str(interaction.locale)
-        results = describe_results(
-            await self.bot.desk.results_in(guild_id),
-            await self.bot.desk.notify_mode(guild_id, interaction.user.id),
-            locale,
-        )
-        await self._reply(interaction, describe_policy(policy, locale) + "\n" + results)
+        policy = await self.bot.desk.policy(_guild_id(interaction))
+        results = await results_line(self.bot, interaction)
+        await self._reply(interaction, describe_policy(policy, str(interaction.locale)) + results)
 
 
 @app_commands.guild_only()

@@ -39,6 +39,7 @@ from cogs.controls import controls_view
 from cogs.links import fresh_link_view
 from cogs.outbox import Outbox
 from cogs.render import status_embed
+from cogs.replies import card_reference, dm_notice, mentions
 from hailuo.clock import Clock, system_clock, to_datetime
 from hailuo.i18n.messages import render
 from hailuo.jobs.cards import CardBook, FirstAnswers, announces_without_card
@@ -82,19 +83,6 @@ def megabytes(size: int) -> str:
 def _lane(channel: discord.abc.Messageable, job: Job) -> int:
     """The outbox lane of a send: the channel's own id (a DM channel has its own)."""
     return channel.id if isinstance(channel, discord.DMChannel) else job.channel_id
-
-
-def _card_ref(job: Job) -> discord.MessageReference | None:
-    """The delivery replies to the job's card (so the two are tied together in the channel);
-    a card deleted meanwhile does not stop the post (``fail_if_not_exists=False``)."""
-    if job.status_message_id is None:
-        return None
-    return discord.MessageReference(
-        message_id=job.status_message_id,
-        channel_id=job.channel_id,
-        guild_id=job.guild_id,
-        fail_if_not_exists=False,
-    )
 
 
 def _sorted(exc: Exception, what: str, *, direct: bool = False) -> PostFailed:
@@ -179,7 +167,8 @@ class DiscordNotifier:
         self, job: Job, video: Path, size: int, *, shrunk: Shrunk | None = None
     ) -> int:
         if shrunk is None:
-            text = render("delivery.posted", job.locale, user_id=job.user_id, job_id=job.id)
+            code = "delivery.posted" if job.notify == "mention" else "delivery.posted_quiet"
+            text = render(code, job.locale, user_id=job.user_id, job_id=job.id)
         else:
             text = render(
                 "delivery.compressed",
@@ -190,17 +179,26 @@ class DiscordNotifier:
                 limit_mb=megabytes(shrunk.limit),
                 url=shrunk.url,
             )
-        return await self._send_file(
-            self._channel(job), job, video, text, f"hailuo-{job.id}-v", reference=_card_ref(job)
+        reference = card_reference(job) if job.thread_id is None else None
+        message_id = await self._send_file(
+            self._results(job), job, video, text, f"hailuo-{job.id}-v", reference=reference
         )
+        await dm_notice(self, job, message_id)
+        return message_id
 
     async def post_link(
         self, job: Job, url: str, reason: str, *, size: int | None = None, limit: int | None = None
     ) -> int:
         text = self._link_text(job, url, reason, size, limit)
-        return await self._send_text(
-            self._channel(job), text, f"hailuo-{job.id}-l", job, view=fresh_link_view(job)
+        message_id = await self._send_text(
+            self._results(job), text, f"hailuo-{job.id}-l", job, view=fresh_link_view(job)
         )
+        await dm_notice(self, job, message_id)
+        return message_id
+
+    def _results(self, job: Job) -> discord.PartialMessageable:
+        """Where the job's result goes: its thread (a server's choice) or its channel."""
+        return self.client.get_partial_messageable(job.results_channel_id, guild_id=job.guild_id)
 
     async def dm_video(self, job: Job, video: Path, size: int) -> int:
         text = self._direct_text(
@@ -260,7 +258,7 @@ class DiscordNotifier:
                 nonce=nonce,
                 reference=reference,  # type: ignore[arg-type]
                 mention_author=False,
-                allowed_mentions=discord.AllowedMentions(users=[discord.Object(job.user_id)]),
+                allowed_mentions=mentions(job),
             )
 
         try:
@@ -290,7 +288,7 @@ class DiscordNotifier:
                     text,
                     nonce=nonce,
                     view=view or discord.utils.MISSING,
-                    allowed_mentions=discord.AllowedMentions(users=[discord.Object(job.user_id)]),
+                    allowed_mentions=mentions(job),
                 ),
             )
         except (discord.DiscordException, *NETWORK_ERRORS) as exc:
@@ -306,7 +304,7 @@ class DiscordNotifier:
         channel's delivery goes. Any other failure raises PostFailed.
         """
         try:
-            return await self._search(self._channel(job), job)
+            return await self._search(self._results(job), job)
         except (discord.DiscordException, *NETWORK_ERRORS) as exc:
             if not (isinstance(exc, discord.HTTPException) and exc.code == UNKNOWN_CHANNEL):
                 raise _sorted(exc, "history") from None

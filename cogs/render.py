@@ -53,7 +53,7 @@ def live_lines(job: Job, done_at: float | None) -> list[str]:
     the video's message."""
     locale = job.locale
     if job.status is JobStatus.DELIVERED and job.delivered_message_id is not None:
-        url = message_url(job.guild_id, job.channel_id, job.delivered_message_id)
+        url = message_url(job.guild_id, job.results_channel_id, job.delivered_message_id)
         return [render("status.video_link", locale, url=url)]
     if job.status.terminal:
         return []

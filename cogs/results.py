@@ -65,9 +65,13 @@ async def start_thread(bot: HailuoBot, job: Job, card_id: int | None) -> None:
     await bot.desk.set_thread(job.id, thread.id)
 
 
-def describe_results(place: str, notify: str, locale: str | None) -> str:
-    """The policy's line on where results go and how the asking member is told."""
-    return render(
+async def results_line(bot: HailuoBot, interaction: discord.Interaction) -> str:
+    """The policy's line (with its newline) on where results go and how the asking member
+    is told."""
+    guild_id, locale = _guild_id(interaction), str(interaction.locale)
+    place = await bot.desk.results_in(guild_id)
+    notify = await bot.desk.notify_mode(guild_id, interaction.user.id)
+    return "\n" + render(
         "results.policy",
         locale,
         place=render(f"results.place.{place}", locale),

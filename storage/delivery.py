@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from storage.audit import AuditAction, append_audit
 
@@ -31,15 +31,33 @@ ON CONFLICT (guild_id, user_id) DO UPDATE SET
 SET_THREAD = "UPDATE jobs SET thread_id = :thread WHERE id = :id AND thread_id IS NULL"
 
 
+class DeliveryPrefsStore(Protocol):
+    """The port's view (``storage.port.Storage.delivery``): a server's place for results
+    ("channel" or "thread"), a member's way of being told ("mention", "dm", "quiet"),
+    and a job's thread."""
+
+    async def place(self, guild_id: int) -> str: ...
+
+    async def set_place(
+        self, guild_id: int, value: str, *, actor_id: int | None, now: float
+    ) -> None: ...
+
+    async def notify(self, guild_id: int, user_id: int) -> str: ...
+
+    async def set_notify(self, guild_id: int, user_id: int, value: str, *, now: float) -> None: ...
+
+    async def set_thread(self, job_id: int, thread_id: int) -> None: ...
+
+
 class DeliveryPrefsRepository:
     def __init__(self, db: Database) -> None:
         self.db = db
 
-    async def results_in(self, guild_id: int) -> str:
+    async def place(self, guild_id: int) -> str:
         row = await self.db.fetch_one(SELECT_RESULTS_IN, {"guild": guild_id})
         return str(row["results_in"]) if row else RESULTS_IN[0]
 
-    async def set_results_in(
+    async def set_place(
         self, guild_id: int, value: str, *, actor_id: int | None, now: float
     ) -> None:
         if value not in RESULTS_IN:

@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     from storage.approvals import ApprovalDecision, ApprovalRequest, DecisionResult
     from storage.audit import AuditAction, AuditPage
     from storage.blocklist import BlocklistEntry, BlocklistKind
+    from storage.delivery import DeliveryPrefsStore
     from storage.guilds import GuildConfig, GuildSettings
     from storage.ledger import LedgerEntry, LedgerEntryKind, PeriodUsage, SpendRow
 
@@ -344,23 +345,6 @@ class StrikeStore(Protocol):
     async def count_since(
         self, guild_id: int, user_id: int, since: float, tx: UnitOfWork | None = None
     ) -> int: ...
-
-
-class DeliveryPrefsStore(Protocol):
-    """Where results go: the server's place (channel or thread), the member's way of being
-    told (mention, dm, quiet), and a job's thread."""
-
-    async def results_in(self, guild_id: int) -> str: ...
-
-    async def set_results_in(
-        self, guild_id: int, value: str, *, actor_id: int | None, now: float
-    ) -> None: ...
-
-    async def notify(self, guild_id: int, user_id: int) -> str: ...
-
-    async def set_notify(self, guild_id: int, user_id: int, value: str, *, now: float) -> None: ...
-
-    async def set_thread(self, job_id: int, thread_id: int) -> None: ...
 
 
 class Storage(Transactions, Protocol):

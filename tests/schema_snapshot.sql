@@ -89,6 +89,12 @@ CREATE TABLE guild_costs (
     updated_at  REAL NOT NULL,
     PRIMARY KEY (guild_id, model, resolution, duration)
 );
+CREATE TABLE guild_delivery (
+    guild_id    INTEGER PRIMARY KEY,
+    results_in  TEXT NOT NULL DEFAULT 'channel' CHECK (results_in IN ('channel', 'thread')),
+    updated_by  INTEGER,
+    updated_at  REAL NOT NULL
+);
 CREATE TABLE guild_settings (
     guild_id            INTEGER PRIMARY KEY,
     allowance           INTEGER CHECK (allowance IS NULL OR allowance >= 0),
@@ -159,7 +165,7 @@ CREATE TABLE jobs (
     updated_at          REAL NOT NULL,
     submitted_at        REAL,
     finished_at         REAL
-);
+, notify TEXT NOT NULL DEFAULT 'mention', thread_id INTEGER);
 CREATE TABLE ledger (
     id          INTEGER PRIMARY KEY,
     guild_id    INTEGER NOT NULL,
@@ -171,6 +177,13 @@ CREATE TABLE ledger (
     actor_id    INTEGER,
     reason      TEXT NOT NULL DEFAULT '',
     created_at  REAL NOT NULL
+);
+CREATE TABLE member_settings (
+    guild_id    INTEGER NOT NULL,
+    user_id     INTEGER NOT NULL,
+    notify      TEXT NOT NULL DEFAULT 'mention' CHECK (notify IN ('mention', 'dm', 'quiet')),
+    updated_at  REAL NOT NULL,
+    PRIMARY KEY (guild_id, user_id)
 );
 CREATE TABLE moderation_settings (
     guild_id                INTEGER PRIMARY KEY,

@@ -263,10 +263,10 @@ class JobDesk:
 
     async def results_in(self, guild_id: int) -> str:
         """ "channel" (default) or "thread": a thread per job, started from its card."""
-        return await self.db.delivery.results_in(guild_id)
+        return await self.db.delivery.place(guild_id)
 
     async def set_results_in(self, guild_id: int, value: str, *, actor_id: int | None) -> None:
-        await self.db.delivery.set_results_in(guild_id, value, actor_id=actor_id, now=self.clock())
+        await self.db.delivery.set_place(guild_id, value, actor_id=actor_id, now=self.clock())
 
     async def notify_mode(self, guild_id: int, user_id: int) -> str:
         """ "mention" (default), "dm" or "quiet": how the member is told of a result."""
