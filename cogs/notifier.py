@@ -36,6 +36,7 @@ import discord
 
 from cogs.audit import audit_embed
 from cogs.controls import controls_view
+from cogs.extend import extend_view
 from cogs.links import fresh_link_view
 from cogs.outbox import Outbox
 from cogs.render import status_embed
@@ -181,7 +182,13 @@ class DiscordNotifier:
             )
         reference = card_reference(job) if job.thread_id is None else None
         message_id = await self._send_file(
-            self._results(job), job, video, text, f"hailuo-{job.id}-v", reference=reference
+            self._results(job),
+            job,
+            video,
+            text,
+            f"hailuo-{job.id}-v",
+            reference=reference,
+            view=extend_view(job),
         )
         await dm_notice(self, job, message_id)
         return message_id
@@ -249,6 +256,7 @@ class DiscordNotifier:
         *,
         direct: bool = False,
         reference: discord.MessageReference | None = None,
+        view: discord.ui.View | None = None,
     ) -> int:
 
         async def send() -> discord.Message:
@@ -257,6 +265,7 @@ class DiscordNotifier:
                 file=discord.File(video, filename=f"hailuo-{job.id}.mp4"),  # fresh per try
                 nonce=nonce,
                 reference=reference,  # type: ignore[arg-type]
+                view=view or discord.utils.MISSING,
                 mention_author=False,
                 allowed_mentions=mentions(job),
             )

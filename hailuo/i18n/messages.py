@@ -537,6 +537,24 @@ CATALOG: dict[str, dict[str, str]] = {
         "control.button.cancel": "Cancel",
         "control.button.confirm_cancel": "Stop it anyway",
         "control.button.reroll": "Re-roll",
+        "control.button.extend": "Extend",
+        "control.button.confirm_extend": "Extend for {cost} credit(s)",
+        "extend.modal.title": "Extend video #{job_id}",
+        "extend.modal.prompt": "What happens next?",
+        "extend.confirm": (
+            "Video #{job_id} continues from its last frame. This costs {cost} credit(s); "
+            "press the button to start."
+        ),
+        "extend.started": "Video #{new_id} continues video #{job_id}; its card is in the channel.",
+        "extend.expired": "Extending video #{job_id} timed out: press Extend again.",
+        "extend.not_delivered": (
+            "Video #{job_id} has not been delivered, so it cannot be extended."
+        ),
+        "extend.no_frame": "The last frame of video #{job_id} could not be read.",
+        "extend.video_gone": (
+            "Video #{job_id} is no longer available (its post and the provider's file are gone), "
+            "so it cannot be extended."
+        ),
         "control.button.confirm_reroll": "Re-roll for {cost} credit(s)",
         "control.button.delete": "Delete video",
         "control.button.info": "Info",
