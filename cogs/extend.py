@@ -45,8 +45,6 @@ log = logging.getLogger(__name__)
 
 #: The longest next prompt the modal takes (the model's own prompt limit is checked later).
 PROMPT_LIMIT = 2000
-#: Frames prepared and waiting for their confirm: (member, source job) -> frame.
-_PENDING: dict[tuple[int, int], ExtendFrame] = {}
 
 
 class ExtendButton(JobButton, template=rf"hailuo:extend:{JOB}"):
@@ -64,12 +62,16 @@ class ExtendModal(discord.ui.Modal):
     """The next prompt; on submit, the frame and the cost."""
 
     def __init__(self, job_id: int, locale: str) -> None:
-        super().__init__(title=render("extend.modal.title", locale, job_id=job_id)[:45])
+        super().__init__(
+            title=render("extend.modal.title", locale, job_id=job_id)[:45],
+            custom_id=f"hailuo:extend-prompt:{job_id}",
+        )
         self.job_id = job_id
         self.prompt: discord.ui.TextInput[ExtendModal] = discord.ui.TextInput(
             label=render("extend.modal.prompt", locale)[:45],
             style=discord.TextStyle.paragraph,
             max_length=PROMPT_LIMIT,
+            custom_id="prompt",
         )
         self.add_item(self.prompt)
 
@@ -97,7 +99,7 @@ class ExtendModal(discord.ui.Modal):
             channel_id=interaction.channel_id,
             parent_channel_id=parent_channel(interaction),
         )
-        _PENDING[(interaction.user.id, self.job_id)] = frame
+        bot.services.extender.hold(interaction.user.id, frame)
         view = ControlsView().add_item(ConfirmExtendButton(self.job_id, locale, cost=cost))
         text = render("extend.confirm", locale, job_id=self.job_id, cost=cost)
         await interaction.followup.send(text, view=view, ephemeral=True)
@@ -119,7 +121,7 @@ class ConfirmExtendButton(JobButton, template=rf"hailuo:extend-ok:{JOB}"):
         bot = hailuo_bot(interaction)
         locale = str(interaction.locale)
         check_channel_access(interaction)  # the new job lives where the confirm is pressed
-        frame = _PENDING.pop((interaction.user.id, self.job_id), None)
+        frame = bot.services.extender.take(interaction.user.id, self.job_id)
         if frame is None:
             raise ActionRefused("extend.expired", job_id=self.job_id)
         job = await bot.desk.create(_request(interaction, frame, locale))

@@ -29,6 +29,9 @@ from storage.port import JobStore
 
 log = logging.getLogger(__name__)
 
+#: Prepared frames kept waiting for a confirm at most (the oldest is dropped first).
+MAX_WAITING = 200
+
 
 @dataclass(frozen=True)
 class ExtendFrame:
@@ -53,6 +56,18 @@ class Extender:
         self.links = links
         self.downloader = downloader
         self.intake = intake
+        #: Frames prepared and waiting for their member's confirm, in this process only.
+        self._waiting: dict[tuple[int, int], ExtendFrame] = {}
+
+    def hold(self, user_id: int, frame: ExtendFrame) -> None:
+        """Keep ``frame`` until its member confirms (the newest per member and video)."""
+        while len(self._waiting) >= MAX_WAITING:
+            self._waiting.pop(next(iter(self._waiting)))
+        self._waiting[(user_id, frame.source.id)] = frame
+
+    def take(self, user_id: int, job_id: int) -> ExtendFrame | None:
+        """The frame the member's confirm starts from, once; None after a restart."""
+        return self._waiting.pop((user_id, job_id), None)
 
     async def source(self, guild_id: int, job_id: int) -> Job:
         """The delivered job to extend, in this server; refused otherwise."""
