@@ -14,6 +14,7 @@ from typing import Any
 
 from hailuo.model.errors import UserInputError
 from hailuo.model.job import Job, NewJob, StoredImage
+from hailuo.model.spec import JobSpec
 from hailuo.model.status import JobStatus, Settlement, can_transition, settlement
 from storage.db import Database, Tx, reading, sha256_hex, statements, within
 from storage.ledger import LedgerEntryKind, append_entry
@@ -72,6 +73,13 @@ SELECT_ENDED_WITHOUT_CARD = """
 SELECT * FROM jobs WHERE status_message_id IS NULL AND channel_id != 0 AND finished_at >= :since
 AND status IN ('delivered', 'rejected', 'expired', 'cancelled', 'failed', 'delivery_failed')
 ORDER BY id
+"""
+#: Measured run times (acceptance to success) of the latest delivered jobs, newest first.
+SELECT_RECENT_RUNS = """
+SELECT spec, json_extract(provider_meta, '$.succeeded_at') - submitted_at AS seconds FROM jobs
+WHERE status = 'delivered' AND submitted_at IS NOT NULL
+AND json_extract(provider_meta, '$.succeeded_at') IS NOT NULL
+ORDER BY id DESC LIMIT :limit
 """
 SELECT_BY_TASK = "SELECT * FROM jobs WHERE provider = :provider AND provider_task_id = :task"
 COUNT_BY_STATUS = "SELECT status, COUNT(*) AS n FROM jobs GROUP BY status"
@@ -207,6 +215,11 @@ class JobRepository:
         """Jobs that ended since ``since`` in a channel, with no card known."""
         rows = await self.db.fetch_all(SELECT_ENDED_WITHOUT_CARD, {"since": since})
         return [Job.from_row(r) for r in rows]
+
+    async def recent_runs(self, limit: int) -> list[tuple[JobSpec, float]]:
+        """Run times of the latest delivered jobs, oldest first (``hailuo.jobs.durations``)."""
+        rows = await self.db.fetch_all(SELECT_RECENT_RUNS, {"limit": limit})
+        return [(JobSpec.from_json(r["spec"]), float(r["seconds"])) for r in reversed(rows)]
 
     async def by_task(self, provider: str, task_id: str) -> Job | None:
         row = await self.db.fetch_one(SELECT_BY_TASK, {"provider": provider, "task": task_id})

@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 if TYPE_CHECKING:
     from hailuo.model.job import Job, NewJob, StoredImage
     from hailuo.model.moderation import Block, ModerationSettings, SettingsChange
+    from hailuo.model.spec import JobSpec
     from hailuo.model.status import JobStatus
     from storage.approvals import ApprovalDecision, ApprovalRequest, DecisionResult
     from storage.audit import AuditAction, AuditPage
@@ -70,6 +71,7 @@ class JobStore(Protocol):
     async def ended_without_card(self, since: float) -> list[Job]: ...
 
     async def by_task(self, provider: str, task_id: str) -> Job | None: ...
+    async def recent_runs(self, limit: int) -> list[tuple[JobSpec, float]]: ...
 
     async def recent_for_member(
         self, guild_id: int, user_id: int, limit: int = 10

@@ -84,6 +84,11 @@ async def test_eta_card_timestamps_from_measured_runs_and_video_replies_to_card(
         await card_shows(discord_sim, card2, f"<t:{int(second.submitted_at + measured)}:R>")
         await card_shows(discord_sim, card2, f"<t:{int(second.created_at)}:R>")
         assert "Expected ready" in str(card2.embeds)
+    # A restart keeps what was measured: the book is seeded from the delivered jobs.
+    async with running_bot(env, clock=clock) as app:
+        await app.bot.worker.tick()
+        assert app.bot.worker.durations.measured(done.spec) == 1
+        assert app.bot.worker.durations.expected(done.spec) == measured
 
 
 class Shown:

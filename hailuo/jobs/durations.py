@@ -15,6 +15,7 @@ from __future__ import annotations
 import statistics
 from collections import deque
 from collections.abc import Iterable
+from typing import Protocol
 
 from hailuo.model.spec import JobSpec
 
@@ -68,3 +69,25 @@ class DurationBook:
     def measured(self, spec: JobSpec) -> int:
         """How many runs of this kind the book holds."""
         return len(self._seen.get(kind_of(spec), ()))
+
+
+class RunHistory(Protocol):
+    async def recent_runs(self, limit: int) -> list[tuple[JobSpec, float]]:
+        """Run times of the latest delivered jobs, oldest first."""
+        ...
+
+
+class DurationSeed:
+    """A worker sweep that fills the book once, at the first tick, from the stored history."""
+
+    def __init__(self, history: RunHistory, book: DurationBook, *, limit: int = 500) -> None:
+        self.history = history
+        self.book = book
+        self.limit = limit
+        self.done = False
+
+    async def __call__(self) -> None:
+        if self.done:
+            return
+        self.done = True
+        self.book.seed(await self.history.recent_runs(self.limit))

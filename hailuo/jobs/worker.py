@@ -31,7 +31,7 @@ from typing import Any
 from hailuo.clock import Clock
 from hailuo.jobs.cards import StatusCards
 from hailuo.jobs.delivering import Deliverer
-from hailuo.jobs.durations import DurationBook
+from hailuo.jobs.durations import DurationBook, DurationSeed
 from hailuo.jobs.failures import Failures
 from hailuo.jobs.notify import Notifier
 from hailuo.jobs.resilience import AccountAlerts, Resilience
@@ -148,7 +148,7 @@ class Worker:
         self._wake = asyncio.Event()
         self._slots = asyncio.Semaphore(config.concurrency)
         #: Work run at the start of every tick (the approval queue's expiry and posts).
-        self.sweeps: list[Callable[[], Awaitable[None]]] = []
+        self.sweeps: list[Callable[[], Awaitable[None]]] = [DurationSeed(jobs, self.durations)]
 
     @property
     def resilience(self) -> Resilience:
