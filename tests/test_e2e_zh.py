@@ -66,7 +66,10 @@ async def test_a_zh_cn_member_reads_every_reply_of_a_job_in_chinese(
         # and the card, edited through the channel, ends delivered
         message = inter.original_message
         await discord_sim.wait_for(
-            lambda: message.embeds and message.embeds[0].get("description") == "已送达"
+            lambda: (
+                message.embeds
+                and str(message.embeds[0].get("description")).startswith("已送达\n[查看视频](")
+            )
         )
         assert message.embeds[0]["title"] == f"海螺视频 #{job_id}"
         states = [
