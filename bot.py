@@ -34,6 +34,7 @@ from cogs.audit import AuditPageButton
 from cogs.commands import HailuoCommands
 from cogs.controls import CONTROL_ITEMS, DiscordVideoRemover
 from cogs.errors import HailuoTree
+from cogs.extend import EXTEND_ITEMS
 from cogs.links import FreshLinkButton
 from cogs.notifier import DiscordNotifier
 from cogs.outbox import Outbox
@@ -94,7 +95,7 @@ class HailuoBot(commands.Bot):
         await self.add_cog(AdminCommands(self, self.services.policies))
         self.add_dynamic_items(AuditPageButton)
         await self.add_cog(ApprovalEvents(self))
-        self.add_dynamic_items(*APPROVAL_ITEMS, *CONTROL_ITEMS, FreshLinkButton)
+        self.add_dynamic_items(*APPROVAL_ITEMS, *CONTROL_ITEMS, *EXTEND_ITEMS, FreshLinkButton)
         # Before the hash: the translations are part of what a sync sends.
         await self.tree.set_translator(HailuoTranslator())
         await self.sync_commands_if_changed()

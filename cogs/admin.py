@@ -20,6 +20,7 @@ from PIL import Image, ImageDraw, ImageFont
 
 from cogs.account import cost_list
 from cogs.moderation import ModerationAdminCommands
+from cogs.results import ResultsAdminCommands, results_line
 from cogs.spend import SpendAdminCommands, money_part
 from hailuo.i18n.messages import render
 from hailuo.jobs.desk import UsageReport
@@ -361,7 +362,8 @@ class MoneyAdminCommands(commands.Cog):
     @app_commands.command(name="policy", description="This server's settings, all in one place")
     async def policy(self, interaction: discord.Interaction) -> None:
         policy = await self.bot.desk.policy(_guild_id(interaction))
-        await self._reply(interaction, describe_policy(policy, str(interaction.locale)))
+        results = await results_line(self.bot, interaction)
+        await self._reply(interaction, describe_policy(policy, str(interaction.locale)) + results)
 
 
 @app_commands.guild_only()
@@ -370,6 +372,7 @@ class AdminCommands(
     MoneyAdminCommands,
     SpendAdminCommands,
     ModerationAdminCommands,
+    ResultsAdminCommands,
     commands.GroupCog,
     group_name="hailuo-admin",
     group_description="Run this server's Hailuo credits, budgets and members",

@@ -16,6 +16,7 @@ from cogs.account import AccountCommands
 from cogs.controls import ControlCommands
 from cogs.generate import GenerateCommands
 from cogs.help import HelpCommands
+from cogs.results import MemberSettingsCommands
 
 if TYPE_CHECKING:
     from bot import HailuoBot
@@ -27,6 +28,7 @@ class HailuoCommands(
     AccountCommands,
     HelpCommands,
     ControlCommands,
+    MemberSettingsCommands,
     commands.GroupCog,
     group_name="hailuo",
     group_description="Make short AI videos with MiniMax Hailuo-02",

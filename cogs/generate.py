@@ -27,6 +27,7 @@ from cogs.choices import suggestions
 from cogs.controls import attachment_limit, controls_view, joined_at, parent_channel
 from cogs.errors import answer_privately, describe
 from cogs.render import checking_embed, status_embed
+from cogs.results import check_thread_access, start_thread
 from hailuo.i18n.messages import render
 from hailuo.jobs import capabilities
 from hailuo.jobs.desk import JobRequest
@@ -106,6 +107,7 @@ async def _precheck(
     bot: HailuoBot, interaction: discord.Interaction, spec: JobSpec, guild_id: int, channel_id: int
 ) -> None:
     """The checks that need no download; a broken rule is raised before anything is spent."""
+    await check_thread_access(bot, interaction)
     await bot.desk.precheck(
         guild_id,
         interaction.user.id,
@@ -163,6 +165,7 @@ async def text(bot: HailuoBot, interaction: discord.Interaction, spec: JobSpec) 
             await bot.desk.attach_card(job.id, channel_id, callback.message_id)
     finally:
         answers.end(interaction.id)
+    await start_thread(bot, job, callback.message_id)
     bot.desk.wake()
     await catch_up(bot, job)
     await _tell_camera_notes(interaction, spec)
@@ -247,6 +250,7 @@ async def _check_images(
         return
     if message_id is not None:
         await _edit(bot, channel_id, message_id, status_embed(job), controls_view(job))
+    await start_thread(bot, job, message_id)
     bot.desk.wake()
     await _tell_camera_notes(interaction, spec)
 

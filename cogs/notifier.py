@@ -36,9 +36,11 @@ import discord
 
 from cogs.audit import audit_embed
 from cogs.controls import controls_view
+from cogs.extend import extend_view
 from cogs.links import fresh_link_view
 from cogs.outbox import Outbox
 from cogs.render import status_embed
+from cogs.replies import card_reference, dm_notice, mentions
 from hailuo.clock import Clock, system_clock, to_datetime
 from hailuo.i18n.messages import render
 from hailuo.jobs.cards import CardBook, FirstAnswers, announces_without_card
@@ -125,7 +127,7 @@ class DiscordNotifier:
                 await self.post_card(job)
             return
         message = self._channel(job).get_partial_message(job.status_message_id)
-        embed = status_embed(job, view.queue_position, view.queue_eta)
+        embed = status_embed(job, view.queue_position, view.queue_eta, view.done_at)
         controls = controls_view(job)
 
         async def edit() -> None:
@@ -166,7 +168,8 @@ class DiscordNotifier:
         self, job: Job, video: Path, size: int, *, shrunk: Shrunk | None = None
     ) -> int:
         if shrunk is None:
-            text = render("delivery.posted", job.locale, user_id=job.user_id, job_id=job.id)
+            code = "delivery.posted" if job.notify == "mention" else "delivery.posted_quiet"
+            text = render(code, job.locale, user_id=job.user_id, job_id=job.id)
         else:
             text = render(
                 "delivery.compressed",
@@ -177,15 +180,32 @@ class DiscordNotifier:
                 limit_mb=megabytes(shrunk.limit),
                 url=shrunk.url,
             )
-        return await self._send_file(self._channel(job), job, video, text, f"hailuo-{job.id}-v")
+        reference = card_reference(job) if job.thread_id is None else None
+        message_id = await self._send_file(
+            self._results(job),
+            job,
+            video,
+            text,
+            f"hailuo-{job.id}-v",
+            reference=reference,
+            view=extend_view(job),
+        )
+        await dm_notice(self, job, message_id)
+        return message_id
 
     async def post_link(
         self, job: Job, url: str, reason: str, *, size: int | None = None, limit: int | None = None
     ) -> int:
         text = self._link_text(job, url, reason, size, limit)
-        return await self._send_text(
-            self._channel(job), text, f"hailuo-{job.id}-l", job, view=fresh_link_view(job)
+        message_id = await self._send_text(
+            self._results(job), text, f"hailuo-{job.id}-l", job, view=fresh_link_view(job)
         )
+        await dm_notice(self, job, message_id)
+        return message_id
+
+    def _results(self, job: Job) -> discord.PartialMessageable:
+        """Where the job's result goes: its thread (a server's choice) or its channel."""
+        return self.client.get_partial_messageable(job.results_channel_id, guild_id=job.guild_id)
 
     async def dm_video(self, job: Job, video: Path, size: int) -> int:
         text = self._direct_text(
@@ -235,6 +255,8 @@ class DiscordNotifier:
         nonce: str,
         *,
         direct: bool = False,
+        reference: discord.MessageReference | None = None,
+        view: discord.ui.View | None = None,
     ) -> int:
 
         async def send() -> discord.Message:
@@ -242,7 +264,10 @@ class DiscordNotifier:
                 text,
                 file=discord.File(video, filename=f"hailuo-{job.id}.mp4"),  # fresh per try
                 nonce=nonce,
-                allowed_mentions=discord.AllowedMentions(users=[discord.Object(job.user_id)]),
+                reference=reference,  # type: ignore[arg-type]
+                view=view or discord.utils.MISSING,
+                mention_author=False,
+                allowed_mentions=mentions(job),
             )
 
         try:
@@ -272,7 +297,7 @@ class DiscordNotifier:
                     text,
                     nonce=nonce,
                     view=view or discord.utils.MISSING,
-                    allowed_mentions=discord.AllowedMentions(users=[discord.Object(job.user_id)]),
+                    allowed_mentions=mentions(job),
                 ),
             )
         except (discord.DiscordException, *NETWORK_ERRORS) as exc:
@@ -288,7 +313,7 @@ class DiscordNotifier:
         channel's delivery goes. Any other failure raises PostFailed.
         """
         try:
-            return await self._search(self._channel(job), job)
+            return await self._search(self._results(job), job)
         except (discord.DiscordException, *NETWORK_ERRORS) as exc:
             if not (isinstance(exc, discord.HTTPException) and exc.code == UNKNOWN_CHANNEL):
                 raise _sorted(exc, "history") from None

@@ -21,12 +21,14 @@ _COLOURS = {
 }
 
 
-def status_embed(job: Job, position: int | None = None, eta: float | None = None) -> discord.Embed:
+def status_embed(
+    job: Job, position: int | None = None, eta: float | None = None, done_at: float | None = None
+) -> discord.Embed:
     locale = job.locale
     spec = job.spec
     embed = discord.Embed(
         title=render("status.title", locale, job_id=job.id),
-        description=status_line(job, position, eta),
+        description="\n".join([status_line(job, position, eta), *live_lines(job, done_at)]),
         colour=_COLOURS.get(job.status, discord.Colour.blurple()),
     )
     if spec.prompt:
@@ -43,6 +45,27 @@ def status_embed(job: Job, position: int | None = None, eta: float | None = None
             name=render("status.field.reason", locale), value=clip(str(reason), 1000), inline=False
         )
     return embed
+
+
+def live_lines(job: Job, done_at: float | None) -> list[str]:
+    """The card's clock: since when the job runs and when its video is expected, as Discord
+    timestamps (they tick on the member's screen with no edit); once delivered, a link to
+    the video's message."""
+    locale = job.locale
+    if job.status is JobStatus.DELIVERED and job.delivered_message_id is not None:
+        url = message_url(job.guild_id, job.results_channel_id, job.delivered_message_id)
+        return [render("status.video_link", locale, url=url)]
+    if job.status.terminal:
+        return []
+    lines = [render("status.elapsed", locale, since=int(job.created_at))]
+    if done_at is not None and job.status is not JobStatus.SUCCEEDED:
+        lines.append(render("status.eta", locale, at=int(done_at)))
+    return lines
+
+
+def message_url(guild_id: int, channel_id: int, message_id: int) -> str:
+    """A message's jump link."""
+    return f"https://discord.com/channels/{guild_id}/{channel_id}/{message_id}"
 
 
 def add_settings_field(embed: discord.Embed, spec: JobSpec, locale: str | None) -> None:

@@ -38,6 +38,8 @@ COMMAND_NAMES: Mapping[str, str] = {
     "help": "帮助",
     "quota": "额度",
     "jobs": "我的视频",
+    "settings": "设置",
+    "results": "结果位置",
     # /hailuo-admin
     "blocklist": "屏蔽词",
     "add": "添加",
@@ -75,6 +77,8 @@ DESCRIPTIONS: Mapping[str, str] = {
     "Cancel one of your videos in the making": "取消一个正在制作的视频",
     "Camera commands, resolutions, costs, images": "运镜指令、分辨率、价格和图片要求",
     "How many credits you have left": "查看你还剩多少积分",
+    "How you are told that a video is ready": "视频做好时如何通知你",
+    "Post results in the channel or a thread": "结果发在频道中还是子区中",
     "Your recent videos and their states": "你最近的视频及其状态",
     "Run this server's Hailuo credits, budgets and members": "管理本服务器的海螺积分、预算和成员",
     "Words, phrases and patterns refused in prompts": "提示词中禁止出现的词语、短语和模式",
@@ -137,6 +141,8 @@ OPTION_NAMES: Mapping[str, str] = {
     "before": "早于",
     "credits": "积分",
     "period": "周期",
+    "notify": "通知",
+    "place": "位置",
     "daily": "每日",
     "monthly": "每月",
     "name": "时区名称",
@@ -157,6 +163,8 @@ OPTION_DESCRIPTIONS: Mapping[str, str] = {
     ),
     "Length in seconds (1080P is 6 s only)": "时长（秒；1080P 只有 6 秒）",
     "Video resolution": "视频分辨率",
+    "Mention me (default), DM me, or quiet": "提及我（默认）、私信我或安静",
+    "In the channel (default) or in a thread per job": "在频道中（默认）或每个任务一个子区",
     "Video resolution (512P: image to video only)": "视频分辨率（512P 仅限图生视频）",
     "Which Hailuo model (default MiniMax-Hailuo-02)": "海螺模型（默认 MiniMax-Hailuo-02）",
     "A camera command added at the end of the prompt (see /hailuo help)": (
@@ -244,6 +252,12 @@ CHOICE_NAMES: Mapping[str, str] = {
     "6": "6 秒",
     "10": "10 秒",
     **{command.english: command.chinese for command in camera.COMMANDS},
+    # /hailuo settings notify, /hailuo-admin results place
+    "mention": "提及我",
+    "dm": "私信我",
+    "quiet": "安静",
+    "channel": "在频道中",
+    "thread": "每个任务一个子区",
     # /hailuo-admin blocklist add kind
     "word": "词语",
     "phrase": "短语",

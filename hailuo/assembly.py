@@ -18,7 +18,7 @@ from __future__ import annotations
 import random
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
-from functools import partial
+from functools import cached_property, partial
 from pathlib import Path
 
 import aiohttp
@@ -28,6 +28,7 @@ from hailuo.clock import Clock
 from hailuo.jobs.cards import CardBook, CardlessSweep, FirstAnswers
 from hailuo.jobs.controls import JobControls, VideoRemover
 from hailuo.jobs.desk import JobDesk
+from hailuo.jobs.extending import Extender
 from hailuo.jobs.links import FreshLinks
 from hailuo.jobs.notify import Notifier
 from hailuo.jobs.resilience import Resilience
@@ -118,6 +119,11 @@ class Core:
     async def start(self) -> None:
         """What needs the loop before the first request: the callback tokens' secret."""
         await self.tokens.load()
+
+    @cached_property
+    def extender(self) -> Extender:
+        """Extend a delivered video from its last frame, with the worker's own downloader."""
+        return Extender(self.db.jobs, self.links, self.worker.deliverer.downloader, self.intake)
 
     def close(self) -> None:
         """Release the image threads (after the front end stopped)."""

@@ -39,6 +39,7 @@ if TYPE_CHECKING:
     from storage.approvals import ApprovalRepository
     from storage.audit import AuditRepository
     from storage.blocklist import BlocklistRepository
+    from storage.delivery import DeliveryPrefsRepository
     from storage.guilds import GuildRepository
     from storage.jobs import JobRepository
     from storage.ledger import LedgerRepository
@@ -136,6 +137,12 @@ class Database:
         from storage.moderation import StrikeRepository
 
         return StrikeRepository(self)
+
+    @functools.cached_property
+    def delivery(self) -> DeliveryPrefsRepository:
+        from storage.delivery import DeliveryPrefsRepository
+
+        return DeliveryPrefsRepository(self)
 
     @classmethod
     async def open(cls, path: Path | str) -> Database:

@@ -14,6 +14,7 @@ from typing import Any
 
 from hailuo.model.errors import UserInputError
 from hailuo.model.job import Job, NewJob, StoredImage
+from hailuo.model.spec import JobSpec
 from hailuo.model.status import JobStatus, Settlement, can_transition, settlement
 from storage.db import Database, Tx, reading, sha256_hex, statements, within
 from storage.ledger import LedgerEntryKind, append_entry
@@ -36,9 +37,9 @@ class StaleTransition(Exception):
 
 INSERT_JOB = """
 INSERT INTO jobs (guild_id, channel_id, user_id, interaction_id, status_message_id, status,
-                  spec, cost, period, locale, attachment_limit, created_at, updated_at)
+                  spec, cost, period, locale, attachment_limit, notify, created_at, updated_at)
 VALUES (:guild_id, :channel_id, :user_id, :interaction_id, :status_message_id, :status,
-        :spec, :cost, :period, :locale, :attachment_limit, :now, :now)
+        :spec, :cost, :period, :locale, :attachment_limit, :notify, :now, :now)
 """
 # Images are stored once by content (migration 005): a re-roll adds a reference, not bytes.
 INSERT_IMAGE = """
@@ -97,6 +98,13 @@ SELECT_ENDED_WITHOUT_CARD = """
 SELECT * FROM jobs WHERE status_message_id IS NULL AND channel_id != 0 AND finished_at >= :since
 AND status IN ('delivered', 'rejected', 'expired', 'cancelled', 'failed', 'delivery_failed')
 ORDER BY id
+"""
+#: Measured run times (acceptance to success) of the latest delivered jobs, newest first.
+SELECT_RECENT_RUNS = """
+SELECT spec, json_extract(provider_meta, '$.succeeded_at') - submitted_at AS seconds FROM jobs
+WHERE status = 'delivered' AND submitted_at IS NOT NULL
+AND json_extract(provider_meta, '$.succeeded_at') IS NOT NULL
+ORDER BY id DESC LIMIT :limit
 """
 SELECT_BY_TASK = "SELECT * FROM jobs WHERE provider = :provider AND provider_task_id = :task"
 COUNT_BY_STATUS = "SELECT status, COUNT(*) AS n FROM jobs GROUP BY status"
@@ -194,6 +202,7 @@ class JobRepository:
                 "period": new.period,
                 "locale": new.locale,
                 "attachment_limit": new.attachment_limit,
+                "notify": new.notify,
                 "now": now,
             },
         )
@@ -264,6 +273,11 @@ class JobRepository:
         """Jobs that ended since ``since`` in a channel, with no card known."""
         rows = await self.db.fetch_all(SELECT_ENDED_WITHOUT_CARD, {"since": since})
         return [Job.from_row(r) for r in rows]
+
+    async def recent_runs(self, limit: int) -> list[tuple[JobSpec, float]]:
+        """Run times of the latest delivered jobs, oldest first (``hailuo.jobs.durations``)."""
+        rows = await self.db.fetch_all(SELECT_RECENT_RUNS, {"limit": limit})
+        return [(JobSpec.from_json(r["spec"]), float(r["seconds"])) for r in reversed(rows)]
 
     async def by_task(self, provider: str, task_id: str) -> Job | None:
         row = await self.db.fetch_one(SELECT_BY_TASK, {"provider": provider, "task": task_id})

@@ -31,7 +31,9 @@ from storage.moderation_port import StrikeStore as StrikeStore
 
 if TYPE_CHECKING:
     from hailuo.model.job import Job, NewJob, StoredImage
+    from hailuo.model.spec import JobSpec
     from hailuo.model.status import JobStatus
+    from storage.delivery import DeliveryPrefsStore
     from storage.guilds import GuildConfig, GuildSettings, PricedJob, PriceKey
     from storage.ledger import LedgerEntry, LedgerEntryKind, PeriodUsage, SpendRow
 
@@ -85,6 +87,7 @@ class JobStore(Protocol):
     async def ended_without_card(self, since: float) -> list[Job]: ...
 
     async def by_task(self, provider: str, task_id: str) -> Job | None: ...
+    async def recent_runs(self, limit: int) -> list[tuple[JobSpec, float]]: ...
 
     async def recent_for_member(
         self, guild_id: int, user_id: int, limit: int = 10
@@ -239,6 +242,9 @@ class Storage(Transactions, Protocol):
 
     @property
     def strikes(self) -> StrikeStore: ...
+
+    @property
+    def delivery(self) -> DeliveryPrefsStore: ...
 
 
 if TYPE_CHECKING:

@@ -92,6 +92,12 @@ CREATE TABLE guild_costs (
     updated_at  REAL NOT NULL,
     PRIMARY KEY (guild_id, model, resolution, duration)
 );
+CREATE TABLE guild_delivery (
+    guild_id    INTEGER PRIMARY KEY,
+    results_in  TEXT NOT NULL DEFAULT 'channel' CHECK (results_in IN ('channel', 'thread')),
+    updated_by  INTEGER,
+    updated_at  REAL NOT NULL
+);
 CREATE TABLE guild_prices (
     guild_id     INTEGER NOT NULL,
     provider     TEXT NOT NULL,
@@ -175,7 +181,7 @@ CREATE TABLE jobs (
     updated_at          REAL NOT NULL,
     submitted_at        REAL,
     finished_at         REAL
-, card_seen TEXT);
+, card_seen TEXT, notify TEXT NOT NULL DEFAULT 'mention', thread_id INTEGER);
 CREATE TABLE learned_durations (
     key TEXT PRIMARY KEY,
     recent TEXT NOT NULL,  -- JSON array of the most recent durations (seconds), newest last
@@ -192,6 +198,13 @@ CREATE TABLE ledger (
     actor_id    INTEGER,
     reason      TEXT NOT NULL DEFAULT '',
     created_at  REAL NOT NULL
+);
+CREATE TABLE member_settings (
+    guild_id    INTEGER NOT NULL,
+    user_id     INTEGER NOT NULL,
+    notify      TEXT NOT NULL DEFAULT 'mention' CHECK (notify IN ('mention', 'dm', 'quiet')),
+    updated_at  REAL NOT NULL,
+    PRIMARY KEY (guild_id, user_id)
 );
 CREATE TABLE moderation_settings (
     guild_id                INTEGER PRIMARY KEY,

@@ -49,7 +49,8 @@ async def test_a_zh_cn_member_reads_every_reply_of_a_job_in_chinese(
         assert inter.response_type == 4 and not inter.ephemeral
         card = inter.response_data["embeds"][0]
         assert card["title"].startswith("海螺视频 #")
-        assert card["description"] == "排队中"
+        assert card["description"].split("\n")[0] == "排队中"
+        assert "开始于 <t:" in card["description"]  # the elapsed time, a Discord timestamp
         fields = {f["name"]: f["value"] for f in card["fields"]}
         assert fields["提示词"] == "一只猫在冲浪"
         assert fields["费用"] == "1 积分"
@@ -65,7 +66,10 @@ async def test_a_zh_cn_member_reads_every_reply_of_a_job_in_chinese(
         # and the card, edited through the channel, ends delivered
         message = inter.original_message
         await discord_sim.wait_for(
-            lambda: message.embeds and message.embeds[0].get("description") == "已送达"
+            lambda: (
+                message.embeds
+                and str(message.embeds[0].get("description")).startswith("已送达\n[查看视频](")
+            )
         )
         assert message.embeds[0]["title"] == f"海螺视频 #{job_id}"
         states = [

@@ -348,6 +348,9 @@ CATALOG: dict[str, dict[str, str]] = {
         "status.running_progress": "Generating… {progress}%",
         "status.succeeded": "Done; posting the video…",
         "status.delivered": "Delivered",
+        "status.elapsed": "Started <t:{since}:R>",
+        "status.eta": "Expected ready <t:{at}:R>",
+        "status.video_link": "[Jump to the video]({url})",
         "status.failed": "Failed: {reason} {cost:@credit} refunded to you.",
         "status.delivery_failed": "Failed: {reason} {cost:@credit} refunded to you.",
         "status.cancelled": "Cancelled",
@@ -371,6 +374,20 @@ CATALOG: dict[str, dict[str, str]] = {
         "status.field.cost": "Cost",
         "status.settings": "{mode} · {resolution} · {duration} s · {model}",
         "status.cost": "{cost:@credit}",
+        # where results go (cogs/results.py)
+        "results.thread_name": "Video #{job_id}",
+        "results.place.channel": "in the channel",
+        "results.place.thread": "in a thread per job",
+        "results.notify.mention": "mention me",
+        "results.notify.dm": "send me a direct message",
+        "results.notify.quiet": "quiet (no mention)",
+        "results.set": "Results are now posted {place}.",
+        "results.notify_now": "When your video is ready: {notify}.",
+        "results.policy": "Results: {place}. Your notifications: {notify}.",
+        "delivery.posted_quiet": "Your video is ready (job #{job_id}).",
+        "delivery.dm_notice": "Your video is ready (job #{job_id}): {url}",
+        "permission.create_public_threads": "Create Public Threads",
+        "permission.send_messages_in_threads": "Send Messages in Threads",
         # delivery
         "delivery.posted": "<@{user_id}> your video is ready (job #{job_id}).",
         "delivery.link": (
@@ -587,6 +604,24 @@ CATALOG: dict[str, dict[str, str]] = {
         "control.button.cancel": "Cancel",
         "control.button.confirm_cancel": "Stop it anyway",
         "control.button.reroll": "Re-roll",
+        "control.button.extend": "Extend",
+        "control.button.confirm_extend": "Extend for {cost:@credit}",
+        "extend.modal.title": "Extend video #{job_id}",
+        "extend.modal.prompt": "What happens next?",
+        "extend.confirm": (
+            "Video #{job_id} continues from its last frame. This costs {cost:@credit}; "
+            "press the button to start."
+        ),
+        "extend.started": "Video #{new_id} continues video #{job_id}; its card is in the channel.",
+        "extend.expired": "Extending video #{job_id} timed out: press Extend again.",
+        "extend.not_delivered": (
+            "Video #{job_id} has not been delivered, so it cannot be extended."
+        ),
+        "extend.no_frame": "The last frame of video #{job_id} could not be read.",
+        "extend.video_gone": (
+            "Video #{job_id} is no longer available (its post and the provider's file are gone), "
+            "so it cannot be extended."
+        ),
         "control.button.confirm_reroll": "Re-roll for {cost:@credit}",
         "control.button.delete": "Delete video",
         "control.button.info": "Info",

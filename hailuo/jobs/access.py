@@ -25,6 +25,8 @@ PERMISSION_BITS: Mapping[str, int] = {
     "embed_links": 1 << 14,
     "attach_files": 1 << 15,
     "read_message_history": 1 << 16,
+    "create_public_threads": 1 << 35,
+    "send_messages_in_threads": 1 << 38,
 }
 #: What a job needs in its channel, in the order a refusal names them.
 REQUIRED: tuple[str, ...] = (
@@ -50,6 +52,21 @@ def missing(granted: Collection[str]) -> list[str]:
 def check_channel(granted: Collection[str]) -> None:
     """Raise the rule naming every missing permission, before anything is reserved."""
     lacking = missing(granted)
+    if lacking:
+        raise UserInputError(
+            "access.bot_missing", permissions=[Term(f"permission.{name}") for name in lacking]
+        )
+
+
+#: What a thread per job (a server's choice) needs besides ``REQUIRED``.
+THREAD_REQUIRED: tuple[str, ...] = ("create_public_threads", "send_messages_in_threads")
+
+
+def check_threads(granted: Collection[str]) -> None:
+    """Raise the rule naming what a thread per job lacks, before anything is reserved."""
+    if "administrator" in granted:
+        return
+    lacking = [name for name in THREAD_REQUIRED if name not in granted]
     if lacking:
         raise UserInputError(
             "access.bot_missing", permissions=[Term(f"permission.{name}") for name in lacking]

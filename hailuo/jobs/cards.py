@@ -1,8 +1,12 @@
 """Edits of each job's public status message (its card), throttled for Discord's limits.
 
-A change of state is shown at once; progress and queue-position changes at
-most every ``edit_interval`` seconds per job; an older card only on a change
-of state, since Discord caps edits of hour-old messages (error 30046).
+A change of state is shown at once; progress, queue-position and ETA changes at
+most every ``edit_interval`` seconds per job, and on a card older than
+``old_card_age`` at most every ``old_card_interval`` seconds (Discord caps edits of
+hour-old messages, error 30046), for as long as the job runs. The elapsed time and
+the expected end are Discord timestamps, which tick on the member's screen without
+an edit; the expected end comes from this bot's own measured run times
+(``hailuo.jobs.durations``).
 
 A job may have no known card: ``/hailuo text`` stores the card's id only once the
 first answer returned, so a crash in those milliseconds (or a card post that failed)
@@ -20,6 +24,7 @@ from typing import Protocol
 
 from hailuo.clock import Clock
 from hailuo.i18n.status_text import eta_minutes
+from hailuo.jobs.durations import DurationBook
 from hailuo.jobs.notify import Notifier, StatusView
 from hailuo.model.job import Job
 from hailuo.model.status import JobStatus
@@ -105,16 +110,21 @@ class CardBook(Protocol):
         ...
 
 
-#: What a card shows that may change: state, queue position, waiting time (minutes), progress.
-Seen = tuple[JobStatus, int | None, int | None, int | None]
+#: What a card shows that may change: state, queue position, waiting time (minutes),
+#: progress, expected end (minute).
+Seen = tuple[JobStatus, int | None, int | None, int | None, int | None]
+
+#: How often a card older than an hour may still be edited while its job runs.
+OLD_CARD_INTERVAL = 300.0
+#: An expected end closer than this is not moved on the card: it ticks by itself.
+ETA_STEP = 60.0
 
 
 def seen_digest(seen: Seen) -> str:
     """What a card shows, as the short text stored with the job (``jobs.card_seen``)."""
-    status, position, eta, progress = seen
-    return "|".join(
-        ["-" if part is None else str(part) for part in (position, eta, progress)] + [status.value]
-    )
+    status, position, eta, progress, step = seen
+    parts = (position, eta, progress, step)
+    return "|".join(["-" if part is None else str(part) for part in parts] + [status.value])
 
 
 class StatusCards:
@@ -126,21 +136,44 @@ class StatusCards:
         edit_interval: float,
         old_card_age: float,
         remember: Callable[[int, str], Awaitable[None]] | None = None,
+        old_card_interval: float = OLD_CARD_INTERVAL,
+        durations: DurationBook | None = None,
     ) -> None:
         self.notifier = notifier
         self.clock = clock
         self.edit_interval = edit_interval
         self.old_card_age = old_card_age
+        self.old_card_interval = old_card_interval
+        self.durations = durations if durations is not None else DurationBook()
         self._shown: dict[int, tuple[Seen, float]] = {}
         #: Stores what a card shows after each edit (``JobStore.set_card_seen``), so the
         #: next process does not edit every card again at its first poll.
         self.remember = remember
 
+    def done_at(self, job: Job, eta: float | None, now: float) -> float | None:
+        """When the job's video is expected to be ready (epoch seconds), or None.
+
+        Queued: its wait in line plus a measured run; accepted or running: its
+        acceptance plus a measured run. An end already past is unknown, not "now"."""
+        run = self.durations.expected(job.spec)
+        if job.status is JobStatus.QUEUED:
+            return None if eta is None else now + eta + run
+        if job.status in (JobStatus.SUBMITTED, JobStatus.RUNNING):
+            start = job.submitted_at if job.submitted_at is not None else now
+            if job.progress and job.progress > 5 and job.submitted_at is not None:
+                # The provider says how far it is: its own pace beats the book's.
+                run = (now - start) * 100 / job.progress
+            end = start + run
+            return end if end > now else None
+        return None
+
     async def show(self, job: Job, position: int | None = None, eta: float | None = None) -> None:
         """Edit the status message on a change of state; progress, queue position and
         waiting time changes at most every ~10 s; nothing when nothing visible changed."""
         now = self.clock()
-        seen: Seen = (job.status, position, eta_minutes(eta), job.progress)
+        done_at = self.done_at(job, eta, now)
+        step = None if done_at is None else round(done_at / ETA_STEP)
+        seen: Seen = (job.status, position, eta_minutes(eta), job.progress, step)
         last = self._shown.get(job.id)
         if last is None and job.card_seen is not None and job.card_seen == seen_digest(seen):
             # Shown by an earlier process and unchanged since: no edit after a restart.
@@ -151,12 +184,16 @@ class StatusCards:
                 return
             if last[0][0] is job.status and now - last[1] < self.edit_interval:
                 return
-            if last[0][0] is job.status and now - job.created_at > self.old_card_age:
-                return  # Discord caps edits of hour-old messages (a job held for approval)
+            if (
+                last[0][0] is job.status
+                and now - job.created_at > self.old_card_age
+                and now - last[1] < self.old_card_interval
+            ):
+                return  # Discord caps edits of hour-old messages (30046): fewer, not none
         self._shown[job.id] = (seen, now)
         if job.status.terminal:
             self._shown.pop(job.id, None)
-        view = StatusView(job=job, queue_position=position, queue_eta=eta)
+        view = StatusView(job=job, queue_position=position, queue_eta=eta, done_at=done_at)
         await self.notifier.show_status(view)
         if self.remember is not None and not job.status.terminal:
             await self.remember(job.id, seen_digest(seen))

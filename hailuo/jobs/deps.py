@@ -7,6 +7,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 
 from hailuo.clock import Clock
+from hailuo.jobs.durations import DurationBook
 from hailuo.jobs.notify import Notifier
 from hailuo.jobs.resilience import Resilience
 from hailuo.jobs.steps import WorkerConfig
@@ -47,5 +48,7 @@ class WorkerDeps:
     downloaders: Mapping[str, Downloader] | None = None
     shrinker: Shrinker | None = None
     resilience: Resilience | None = None
+    #: Measured run times, for the cards' ETA (a fresh book when left out).
+    durations: DurationBook | None = None
     #: Signed image URLs for providers that want URLs (``hailuo.web.images``), if public.
     image_url: Callable[[str, Job, str], str | None] | None = None

@@ -136,6 +136,7 @@ class JobDesk:
     async def _create(self, request: JobRequest, screened: Screening) -> Job:
         policy = await self.policy(request.guild_id)
         cost = policy.cost(request.spec)
+        notify = await self.db.delivery.notify(request.guild_id, request.user_id)
         now = self.clock()
         period = current_period(now, policy.timezone, policy.period)
         due: list[AdminNotice] = []
@@ -163,7 +164,7 @@ class JobDesk:
                 held = needs_approval(
                     settings, role_ids=request.roles, joined_at=request.joined_at, now=now
                 )
-                new = _new_job(request, cost, period.key, held=held)
+                new = _new_job(request, cost, period.key, held=held, notify=notify)
                 job_id = await self.jobs.create(tx, new, now)
                 if held:
                     expires_at = now + settings.approval_expiry_seconds
@@ -272,6 +273,27 @@ class JobDesk:
         """The job an interaction made, if any: what an unexpected error must own up to."""
         return await self.jobs.by_interaction(interaction_id)
 
+    # -- where results go (a server's place, a member's way of being told) ----------------
+
+    async def results_in(self, guild_id: int) -> str:
+        """ "channel" (default) or "thread": a thread per job, started from its card."""
+        return await self.db.delivery.place(guild_id)
+
+    async def set_results_in(self, guild_id: int, value: str, *, actor_id: int | None) -> None:
+        await self.db.delivery.set_place(guild_id, value, actor_id=actor_id, now=self.clock())
+
+    async def notify_mode(self, guild_id: int, user_id: int) -> str:
+        """ "mention" (default), "dm" or "quiet": how the member is told of a result."""
+        return await self.db.delivery.notify(guild_id, user_id)
+
+    async def set_notify(self, guild_id: int, user_id: int, value: str) -> None:
+        """Applies to the member's jobs made from now on (a job keeps its own choice)."""
+        await self.db.delivery.set_notify(guild_id, user_id, value, now=self.clock())
+
+    async def set_thread(self, job_id: int, thread_id: int) -> None:
+        """The job's results go to ``thread_id`` (started from its card) from now on."""
+        await self.db.delivery.set_thread(job_id, thread_id)
+
     async def notices_sent(self) -> None:
         """Wait for the budget notices in flight (tests, shutdown)."""
         await self.budget_notices.sent()
@@ -285,7 +307,9 @@ class JobDesk:
         return replace(report, money=money)
 
 
-def _new_job(request: JobRequest, cost: int, period: str, *, held: bool = False) -> NewJob:
+def _new_job(
+    request: JobRequest, cost: int, period: str, *, held: bool = False, notify: str = "mention"
+) -> NewJob:
     return NewJob(
         guild_id=request.guild_id,
         channel_id=request.channel_id,
@@ -299,4 +323,5 @@ def _new_job(request: JobRequest, cost: int, period: str, *, held: bool = False)
         locale=request.locale,
         attachment_limit=request.attachment_limit,
         images=request.images,
+        notify=notify,
     )

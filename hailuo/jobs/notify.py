@@ -64,6 +64,7 @@ class StatusView:
     job: Job
     queue_position: int | None = None  # 1-based among queued jobs, when queued
     queue_eta: float | None = None  # seconds until it is expected to be sent, when queued
+    done_at: float | None = None  # when the video is expected to be ready (epoch seconds)
 
 
 @dataclass(frozen=True)

@@ -29,6 +29,7 @@ from typing import Any
 from hailuo.jobs.cards import StatusCards
 from hailuo.jobs.delivering import Deliverer
 from hailuo.jobs.deps import WorkerDeps as WorkerDeps  # re-exported: imported from here
+from hailuo.jobs.durations import DurationBook, DurationSeed
 from hailuo.jobs.failures import Failures
 from hailuo.jobs.notify import AdminNotice
 from hailuo.jobs.resilience import AccountAlerts, Resilience
@@ -74,12 +75,14 @@ class Worker:
         self.alerts = AccountAlerts(
             clock, on_alert=self._alerted, on_guild_alert=self._guild_alerted
         )
+        self.durations = deps.durations if deps.durations is not None else DurationBook()
         self.cards = StatusCards(
             notifier,
             clock,
             edit_interval=config.status_edit_interval,
             old_card_age=config.old_card_age,
             remember=jobs.set_card_seen,
+            durations=self.durations,
         )
         #: When each task is asked about: near its learned finish (``jobs.schedule``).
         self.schedule = TaskSchedule(
@@ -126,7 +129,7 @@ class Worker:
         self._wake = asyncio.Event()
         self._slots = asyncio.Semaphore(config.concurrency)
         #: Work run at the start of every tick (the approval queue's expiry and posts).
-        self.sweeps: list[Callable[[], Awaitable[None]]] = []
+        self.sweeps: list[Callable[[], Awaitable[None]]] = [DurationSeed(jobs, self.durations)]
 
     @property
     def resilience(self) -> Resilience:
@@ -310,6 +313,8 @@ class Worker:
         next_poll = now + self.schedule.next_poll(job, now)
         if state.phase is Phase.SUCCEEDED:
             await self.schedule.learn(job, now, prompted)
+            if job.submitted_at is not None:
+                self.durations.record(job.spec, now - job.submitted_at)
             job = await self.jobs.transition(
                 job,
                 JobStatus.SUCCEEDED,

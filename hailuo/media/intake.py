@@ -115,6 +115,17 @@ class ImageIntake:
                 checked, accepted_formats=plan.send_formats, max_bytes=plan.max_bytes
             )
 
+    async def prepared_data(self, data: bytes, plan: ImagePlan) -> PreparedImage:
+        """Bytes the bot made itself (an Extend's last frame), checked and re-encoded like
+        an upload, so a provider receives the same kind of image either way."""
+        if len(data) >= plan.check.max_bytes:
+            raise UserInputError("image.too_big", limit=plan.check.max_bytes, actual=len(data))
+        async with self.workers.slot():
+            checked = await self.workers.inspect(data, plan.check)
+            return await self.workers.prepare(
+                checked, accepted_formats=plan.send_formats, max_bytes=plan.max_bytes
+            )
+
     async def read(self, url: str, limit: int) -> bytes:
         """The file's bytes, refused at ``limit`` (exclusive) whatever size was declared."""
         body = bytearray()

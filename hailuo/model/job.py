@@ -60,6 +60,10 @@ class Job:
     #: A digest of what the job's card last showed (``jobs.cards``): a restart does not
     #: edit a card whose state is unchanged.
     card_seen: str | None = None
+    #: How the member is told of the result: "mention", "dm" or "quiet" (chosen at creation).
+    notify: str = "mention"
+    #: The thread started from the card, where results go (a server's choice), once made.
+    thread_id: int | None = None
 
     @classmethod
     def from_row(cls, row: Row | Mapping[str, Any]) -> Job:
@@ -70,6 +74,11 @@ class Job:
         data["provider_meta"] = json.loads(data["provider_meta"])
         data["failure_params"] = json.loads(data["failure_params"])
         return cls(**data)
+
+    @property
+    def results_channel_id(self) -> int:
+        """Where the result is posted: the job's thread when it has one, else its channel."""
+        return self.thread_id if self.thread_id is not None else self.channel_id
 
     def log_context(self) -> str:
         """Ids and states for log lines: never the prompt, never a secret."""
@@ -93,6 +102,7 @@ class NewJob:
     locale: str = "en-US"
     attachment_limit: int | None = None
     images: dict[str, tuple[str, bytes]] = field(default_factory=dict)  # role -> (mime, data)
+    notify: str = "mention"
 
 
 @dataclass(frozen=True)

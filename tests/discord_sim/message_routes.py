@@ -32,6 +32,9 @@ class MessageRoutes:
         router.add("GET", "/channels/{channel_id}/messages/{message_id}", self.fetch)
         router.add("PATCH", "/channels/{channel_id}/messages/{message_id}", self.edit)
         router.add("DELETE", "/channels/{channel_id}/messages/{message_id}", self.delete)
+        router.add(
+            "POST", "/channels/{channel_id}/messages/{message_id}/threads", self.start_thread
+        )
 
     async def create(self, req: ApiRequest) -> Reply:
         channel = self.sim.require_channel(req.snowflake("channel_id"))
@@ -44,11 +47,28 @@ class MessageRoutes:
         duplicate = self._nonce_duplicate(channel.id, body)
         if duplicate is not None:
             return Reply(body=self.sim.message_payload(duplicate))
-        message = self.sim.new_message(channel, body, uploads)
+        reference = self._reference(channel, body)
+        message = self.sim.new_message(
+            channel, body, uploads, message_type=19 if reference is not None else 0
+        )
+        message.reference_id = reference
         if body.get("nonce") is not None:
             self.sim.nonces[(channel.id, message.author_id, str(body["nonce"]))] = message
         await self.sim.publish(message, "MESSAGE_CREATE")
         return Reply(body=self.sim.message_payload(message))
+
+    def _reference(self, channel: SimChannel, body: JSON) -> int | None:
+        """A reply's target: a message of this channel, else 400/50035 unless
+        ``fail_if_not_exists`` is false (then the post goes up as a plain message)."""
+        ref = body.get("message_reference")
+        if not ref:
+            return None
+        target = self.sim.messages.get(int(ref["message_id"]))
+        if target is None or target.deleted or target.channel_id != channel.id:
+            if ref.get("fail_if_not_exists", True):
+                raise ApiError(400, 50035, "Invalid Form Body: Unknown message")
+            return None
+        return target.id
 
     def _nonce_duplicate(self, channel_id: int, body: JSON) -> SimMessage | None:
         """Discord's dedup: same author, same nonce, same channel, within the last few minutes."""
@@ -94,11 +114,44 @@ class MessageRoutes:
         await self.sim.delete_message(message)
         return Reply(status=204)
 
+    async def start_thread(self, req: ApiRequest) -> Reply:
+        """A public thread started from a message: it takes the message's id, lives in the
+        message's server under its channel, and inherits the channel's overwrites. Needs
+        Create Public Threads (403/50013); one per message (400/160004)."""
+        message = self._visible(req)
+        channel = self.sim.require_channel(message.channel_id)
+        if channel.is_thread or channel.type == 1:
+            raise ApiError(400, 50024, "Cannot execute action on this channel type")
+        if channel.bot_lacks(create_public_threads=True):
+            raise ApiError(403, 50013, "Missing Permissions")
+        if self.sim.find_channel(message.id) is not None:
+            raise ApiError(400, 160004, "A thread has already been created for this message")
+        body = req.body()
+        name = str(body.get("name") or "")
+        if not 1 <= len(name) <= 100:
+            raise ApiError(400, 50035, "Invalid Form Body: name")
+        thread = SimChannel(
+            name=name,
+            id=message.id,
+            type=11,
+            parent_id=channel.id,
+            guild_id=channel.guild_id,
+            bot_denied=channel.bot_denied,
+            owner_id=self.sim.bot_user.id,
+        )
+        guild = self.sim.guild_for_channel(channel.id)
+        assert guild is not None
+        guild.channels.append(thread)
+        return Reply(status=201, body=thread.payload())
+
     def _check_post(self, channel: SimChannel, req: ApiRequest) -> None:
-        """The bot's rights to post here: see, send, attach; a DM needs the member's consent."""
+        """The bot's rights to post here: see, send (in a thread: Send Messages in Threads),
+        attach; a DM needs the member's consent."""
         if channel.bot_lacks(view_channel=True):
             raise ApiError(403, 50001, "Missing Access")
-        if channel.bot_lacks(send_messages=True):
+        if channel.is_thread and channel.bot_lacks(send_messages_in_threads=True):
+            raise ApiError(403, 50013, "Missing Permissions")
+        if not channel.is_thread and channel.bot_lacks(send_messages=True):
             raise ApiError(403, 50013, "Missing Permissions")
         if req.call.files and channel.bot_lacks(attach_files=True):
             raise ApiError(403, 50013, "Missing Permissions")

@@ -71,6 +71,7 @@ class SimMessage:
     deleted: bool = False
     deleted_at: float | None = None
     edits: list[MessageEdit] = field(default_factory=list)
+    reference_id: int | None = None  # the message this one replies to (message_reference)
 
     @property
     def created_at(self) -> float:
@@ -109,6 +110,12 @@ class SimMessage:
             out["guild_id"] = str(self.guild_id)
         if self.nonce is not None:
             out["nonce"] = self.nonce
+        if self.reference_id is not None:
+            out["message_reference"] = {
+                "type": 0,
+                "message_id": str(self.reference_id),
+                "channel_id": str(self.channel_id),
+            }
         if self.application_id is not None and self.interaction_id is not None:
             out["application_id"] = str(self.application_id)
             out["webhook_id"] = str(self.application_id)

@@ -169,12 +169,38 @@ class SimChannel:
     recipient_id: int | None = None
     #: Permission bits the bot lacks here (a channel overwrite denying them to its role).
     bot_denied: int = 0
+    #: A thread's creator (threads: type 11 public, started from a message: same id).
+    owner_id: int | None = None
 
     def bot_lacks(self, **perms: bool) -> bool:
         """Whether any of these permissions (``read_message_history=True``...) is denied."""
         return bool(self.bot_denied & discord.Permissions(**perms).value)
 
+    @property
+    def is_thread(self) -> bool:
+        return self.type in (10, 11, 12)
+
     def payload(self, recipient: SimUser | None = None) -> JSON:
+        if self.is_thread:
+            return {
+                "id": str(self.id),
+                "type": self.type,
+                "guild_id": str(self.guild_id) if self.guild_id else None,
+                "parent_id": str(self.parent_id) if self.parent_id else None,
+                "owner_id": str(self.owner_id) if self.owner_id else None,
+                "name": self.name,
+                "last_message_id": None,
+                "rate_limit_per_user": 0,
+                "message_count": 0,
+                "member_count": 1,
+                "flags": 0,
+                "thread_metadata": {
+                    "archived": False,
+                    "auto_archive_duration": 1440,
+                    "archive_timestamp": "2026-01-01T00:00:00+00:00",
+                    "locked": False,
+                },
+            }
         if self.type == 1:
             return {
                 "id": str(self.id),
