@@ -78,8 +78,11 @@ async def test_eta_card_timestamps_from_measured_runs_and_video_replies_to_card(
         assert book.measured(done.spec) == 1 and measured >= 700
 
         card2, job2 = await start_job(discord_sim)
-        await finished_task(discord_sim, minimax, card2)
-        second = await job_of(app, job2)
+        # Accepted: its card expects it after the measured run (its first status query
+        # waits for that long too, so the clock is not skipped past it here).
+        second = await tick_until(
+            app, clock, job2, JobStatus.SUBMITTED, JobStatus.RUNNING, step=1.0
+        )
         assert second.submitted_at is not None
         await card_shows(discord_sim, card2, f"<t:{int(second.submitted_at + measured)}:R>")
         await card_shows(discord_sim, card2, f"<t:{int(second.created_at)}:R>")
