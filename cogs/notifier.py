@@ -25,18 +25,17 @@ is then remembered as its card.
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
 import logging
 from collections.abc import AsyncIterator, Mapping
 from pathlib import Path
 
-import aiohttp
 import discord
 
 from cogs.audit import audit_embed
 from cogs.controls import controls_view
 from cogs.extend import extend_view
+from cogs.faults import NETWORK_ERRORS, UNKNOWN_CHANNEL, lane_of, megabytes, sorted_failure
 from cogs.links import fresh_link_view
 from cogs.outbox import Outbox
 from cogs.render import status_embed
@@ -46,8 +45,6 @@ from hailuo.i18n.messages import render
 from hailuo.jobs.cards import CardBook, FirstAnswers, announces_without_card
 from hailuo.jobs.notify import (
     AdminNotice,
-    ChannelLost,
-    DirectMessagesClosed,
     PostFailed,
     Shrunk,
     StatusView,
@@ -58,46 +55,11 @@ from hailuo.records import AuditEntry
 
 log = logging.getLogger(__name__)
 
-#: Discord's codes for a channel that can take no post, for good (Unknown Channel,
-#: Missing Access, Missing Permissions).
-UNKNOWN_CHANNEL = 10003
-MISSING_PERMISSIONS = 50013
-CHANNEL_LOST_CODES = frozenset({UNKNOWN_CHANNEL, 50001, MISSING_PERMISSIONS})
-#: Cannot send messages to this user (direct messages closed), Unknown User.
-DM_REFUSED_CODES = frozenset({50007, 10013})
-#: Errors of the connection to Discord itself: a fault, retried later like a 5xx.
-NETWORK_ERRORS = (aiohttp.ClientError, OSError, asyncio.TimeoutError)
 #: How many messages ``find_delivery`` reads at most; past it the window is not covered.
 HISTORY_SCAN_LIMIT = 5000
 #: When the job has no card yet, the window starts this long before the job's creation
 #: (our clock and Discord's may differ a little).
 CLOCK_MARGIN = 300.0
-MIB = 1024 * 1024
-
-
-def megabytes(size: int) -> str:
-    """Bytes as Discord counts an upload limit (MiB): one decimal, two digits under 1 MB."""
-    mb = size / MIB
-    return f"{mb:.1f}".removesuffix(".0") if mb >= 1 else f"{mb:.2g}"
-
-
-def _lane(channel: discord.abc.Messageable, job: Job) -> int:
-    """The outbox lane of a send: the channel's own id (a DM channel has its own)."""
-    return channel.id if isinstance(channel, discord.DMChannel) else job.channel_id
-
-
-def _sorted(exc: Exception, what: str, *, direct: bool = False) -> PostFailed:
-    """One Discord failure as the core's kind: lost for good, DMs closed, or retry later."""
-    if isinstance(exc, discord.RateLimited):
-        return PostFailed(f"{what}: rate limited", retry_after=exc.retry_after)
-    if not isinstance(exc, discord.HTTPException):
-        return PostFailed(f"{what}: {type(exc).__name__}")
-    reason = f"{what}: HTTP {exc.status} code {exc.code}"
-    if direct and (exc.code in DM_REFUSED_CODES or exc.code in CHANNEL_LOST_CODES):
-        return DirectMessagesClosed(reason)
-    if exc.code in CHANNEL_LOST_CODES:
-        return ChannelLost(reason, permission_only=exc.code == MISSING_PERMISSIONS)
-    return PostFailed(reason)
 
 
 class DiscordNotifier:
@@ -244,7 +206,7 @@ class DiscordNotifier:
         try:
             return await self.client.create_dm(discord.Object(job.user_id))
         except (discord.DiscordException, *NETWORK_ERRORS) as exc:
-            raise _sorted(exc, "open DM", direct=True) from None
+            raise sorted_failure(exc, "open DM", direct=True) from None
 
     async def _send_file(
         self,
@@ -271,13 +233,13 @@ class DiscordNotifier:
             )
 
         try:
-            message = await self.outbox.post(_lane(channel, job), send)
+            message = await self.outbox.post(lane_of(channel, job), send)
         except discord.HTTPException as exc:
             if exc.status == 413 or exc.code == 40005:
                 raise UploadTooLarge(str(exc.code)) from None
-            raise _sorted(exc, "post video", direct=direct) from None
+            raise sorted_failure(exc, "post video", direct=direct) from None
         except (discord.DiscordException, *NETWORK_ERRORS) as exc:
-            raise _sorted(exc, "post video", direct=direct) from None
+            raise sorted_failure(exc, "post video", direct=direct) from None
         return message.id
 
     async def _send_text(
@@ -292,7 +254,7 @@ class DiscordNotifier:
     ) -> int:
         try:
             message = await self.outbox.post(
-                _lane(channel, job),
+                lane_of(channel, job),
                 lambda: channel.send(
                     text,
                     nonce=nonce,
@@ -301,7 +263,7 @@ class DiscordNotifier:
                 ),
             )
         except (discord.DiscordException, *NETWORK_ERRORS) as exc:
-            raise _sorted(exc, "post link", direct=direct) from None
+            raise sorted_failure(exc, "post link", direct=direct) from None
         return message.id
 
     async def find_delivery(self, job: Job) -> int | None:
@@ -316,13 +278,13 @@ class DiscordNotifier:
             return await self._search(self._results(job), job)
         except (discord.DiscordException, *NETWORK_ERRORS) as exc:
             if not (isinstance(exc, discord.HTTPException) and exc.code == UNKNOWN_CHANNEL):
-                raise _sorted(exc, "history") from None
+                raise sorted_failure(exc, "history") from None
         log.info("channel of job %d is gone; looking in the member's DMs", job.id)
         channel = await self._direct_channel(job)
         try:
             return await self._search(channel, job)
         except (discord.DiscordException, *NETWORK_ERRORS) as exc:
-            raise _sorted(exc, "DM history", direct=True) from None
+            raise sorted_failure(exc, "DM history", direct=True) from None
 
     async def _search(self, channel: discord.abc.Messageable, job: Job) -> int | None:
         marker = f"(job #{job.id})"
@@ -355,7 +317,7 @@ class DiscordNotifier:
         try:
             channel = await self._direct_channel(job)
             await self.outbox.post(
-                _lane(channel, job),
+                lane_of(channel, job),
                 lambda: channel.send(text, allowed_mentions=discord.AllowedMentions.none()),
             )
         except (discord.DiscordException, PostFailed, *NETWORK_ERRORS) as exc:

@@ -9,6 +9,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import discord
@@ -43,7 +44,9 @@ async def delivered(app: App, sim: DiscordSimulator, prompt: str = "a fox") -> J
         assert job is not None
         if job.status.terminal:
             return job
-        await sim.wait_for(lambda: True)
+        # The first status query waits for the expected run (scaled down by the fast
+        # poll setting, well under a second): give the real clock a moment each turn.
+        await asyncio.sleep(0.02)
         app.bot.worker.wake()
         await app.bot.worker.tick()
     raise AssertionError("the job did not end")

@@ -16,7 +16,7 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from cogs.notifier import megabytes
+from cogs.faults import megabytes
 from hailuo.model.status import JobStatus
 from tests.discord_sim import DiscordSimulator, SimGuild, SimMessage
 from tests.e2e import SimSetup, card_shows, channel, custom_ids, press, private_text, running_bot

@@ -122,8 +122,10 @@ ETA_STEP = 60.0
 
 def seen_digest(seen: Seen) -> str:
     """What a card shows, as the short text stored with the job (``jobs.card_seen``)."""
-    status, position, eta, progress, step = seen
-    parts = (position, eta, progress, step)
+    # The expected end is left out: it moves with the provider's pace at every poll, and
+    # a restart must not edit every card whose state, place and progress are unchanged.
+    status, position, eta, progress, _ = seen
+    parts = (position, eta, progress)
     return "|".join(["-" if part is None else str(part) for part in parts] + [status.value])
 
 
