@@ -22,9 +22,9 @@ from discord.ext import commands
 from cogs.access import check_channel_access, permissions_in
 from cogs.account import member_roles
 from cogs.errors import answer_privately, describe
-from cogs.render import clip, request_params, status_embed
+from cogs.render import clip, info_text, status_embed
 from hailuo.i18n.messages import render
-from hailuo.jobs.controls import CANCELLABLE, REROLLABLE, JobControls, JobInfo
+from hailuo.jobs.controls import CANCELLABLE, REROLLABLE, JobControls
 from hailuo.jobs.notify import PostFailed
 from hailuo.model.errors import UserInputError
 from hailuo.model.job import Job
@@ -334,50 +334,6 @@ def controls_view(job: Job, *, video_deleted: bool = False) -> ControlsView:
         view.add_item(DeleteButton(job.id, locale))
     view.add_item(InfoButton(job.id, locale))
     return view
-
-
-def info_text(info: JobInfo, locale: str | None) -> str:
-    job = info.job
-    spec = job.spec
-    none = render("control.info.none", locale)
-
-    def at(ts: float | None) -> str:
-        return f"<t:{int(ts)}:T>" if ts else none
-
-    lines = [
-        render(
-            "control.info.title",
-            locale,
-            job_id=job.id,
-            state=render(f"state.{job.status.value}", locale),
-            user_id=job.user_id,
-        ),
-        render("control.info.request", locale, **request_params(spec)),
-    ]
-    if spec.prompt:
-        lines.append(render("control.info.prompt", locale, prompt=clip(spec.prompt, 900)))
-    lines += [
-        render(
-            "control.info.provider",
-            locale,
-            provider=job.provider or none,
-            task_id=job.provider_task_id or none,
-        ),
-        render(
-            "control.info.times",
-            locale,
-            created=at(job.created_at),
-            submitted=at(job.submitted_at),
-            finished=at(job.finished_at),
-        ),
-        render(
-            "control.info.credits",
-            locale,
-            cost=job.cost,
-            state=render(f"control.credits.{info.credits}", locale),
-        ),
-    ]
-    return "\n".join(lines)
 
 
 class ControlCommands(commands.Cog):

@@ -7,6 +7,7 @@ import discord
 from hailuo.i18n.messages import render
 from hailuo.i18n.status_text import status_line
 from hailuo.i18n.terms import MODE_LABELS
+from hailuo.jobs.controls import JobInfo
 from hailuo.model.job import Job
 from hailuo.model.spec import JobSpec
 from hailuo.model.status import JobStatus
@@ -94,3 +95,47 @@ def checking_embed(locale: str) -> discord.Embed:
 
 def clip(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def info_text(info: JobInfo, locale: str | None) -> str:
+    job = info.job
+    spec = job.spec
+    none = render("control.info.none", locale)
+
+    def at(ts: float | None) -> str:
+        return f"<t:{int(ts)}:T>" if ts else none
+
+    lines = [
+        render(
+            "control.info.title",
+            locale,
+            job_id=job.id,
+            state=render(f"state.{job.status.value}", locale),
+            user_id=job.user_id,
+        ),
+        render("control.info.request", locale, **request_params(spec)),
+    ]
+    if spec.prompt:
+        lines.append(render("control.info.prompt", locale, prompt=clip(spec.prompt, 900)))
+    lines += [
+        render(
+            "control.info.provider",
+            locale,
+            provider=job.provider or none,
+            task_id=job.provider_task_id or none,
+        ),
+        render(
+            "control.info.times",
+            locale,
+            created=at(job.created_at),
+            submitted=at(job.submitted_at),
+            finished=at(job.finished_at),
+        ),
+        render(
+            "control.info.credits",
+            locale,
+            cost=job.cost,
+            state=render(f"control.credits.{info.credits}", locale),
+        ),
+    ]
+    return "\n".join(lines)

@@ -18,9 +18,8 @@ import pytest
 
 from cogs.account import cost_list
 from cogs.approvals import approval_embed
-from cogs.controls import info_text
 from cogs.help import describe, help_embed, help_lines
-from cogs.render import status_embed
+from cogs.render import info_text, status_embed
 from hailuo.i18n.messages import CATALOG, render
 from hailuo.jobs import capabilities
 from hailuo.jobs.controls import JobInfo, cancel_plan
