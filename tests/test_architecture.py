@@ -99,8 +99,6 @@ DATA_TABLES = {
     ROOT / "hailuo" / "i18n" / "messages_zh.py",
 }
 MAX_LINES = 400
-#: Modules over the ceiling today, each with the length it may not grow past (issue 12: split
-#: them along their seams; cogs/ and bot.py are being rebuilt on the housec branch).
 
 
 def runtime_imports_of(path: Path) -> set[str]:
