@@ -93,7 +93,9 @@ async def seed(path: Path, sims: SimHost, count: int) -> None:
             now - 30,
             now - 30,
             now - 30,
-            seen_digest((JobStatus.RUNNING if n % 2 else JobStatus.SUBMITTED, None, None, None)),
+            seen_digest(
+                (JobStatus.RUNNING if n % 2 else JobStatus.SUBMITTED, None, None, None, None)
+            ),
         )
         for n, (task_id, message_id) in enumerate(pairs)
     ]
