@@ -260,9 +260,7 @@ def test_architecture_the_registry_check_sees_a_run_time_registry(tmp_path: Path
 def test_architecture_no_module_over_400_lines_but_the_catalogs() -> None:
     lengths = {rel(p): len(p.read_text(encoding="utf-8").splitlines()) for p in project_files()}
     over = {
-        name: n
-        for name, n in lengths.items()
-        if n > MAX_LINES and ROOT / name not in DATA_TABLES
+        name: n for name, n in lengths.items() if n > MAX_LINES and ROOT / name not in DATA_TABLES
     }
     assert over == {}
 
