@@ -90,6 +90,11 @@ def job_rows(database: Path) -> list[tuple[str, str | None]]:
         return conn.execute("SELECT status, failure_rule FROM jobs ORDER BY id").fetchall()
 
 
+def card_ids(database: Path) -> list[int | None]:
+    with contextlib.closing(sqlite3.connect(database)) as conn:
+        return [r[0] for r in conn.execute("SELECT status_message_id FROM jobs ORDER BY id")]
+
+
 def ledger_kinds(database: Path) -> list[str]:
     with contextlib.closing(sqlite3.connect(database)) as conn:
         return [r[0] for r in conn.execute("SELECT kind FROM ledger ORDER BY id")]
@@ -131,6 +136,9 @@ async def test_killed_while_submitting_is_never_sent_twice(world, tmp_path: Path
     database = tmp_path / "bot.sqlite3"
     # The intent is committed before the call; the simulator holds the call open.
     await wait_until(lambda: job_rows(database) == [("submitting", None)])
+    # Killed once the card's id is stored too (a kill before it is the first-answer gap,
+    # tested in tests/test_first_answer_gap.py: the end then comes as a new message).
+    await wait_until(lambda: card_ids(database) != [None])
     await bot.kill()
 
     await bot.start()
