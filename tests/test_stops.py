@@ -185,31 +185,21 @@ async def test_sigterm_during_a_submit_records_its_outcome(world: World) -> None
     await restart_posts_nothing_more(discord_sim, mm, bot, database)
 
 
-async def test_sigterm_during_a_download_finishes_the_delivery(world: World) -> None:
+@pytest.mark.parametrize("step", ["download", "upload"])
+async def test_sigterm_during_a_delivery_step_finishes_the_delivery(
+    world: World, step: str
+) -> None:
+    """Stopped while the result is downloaded from the provider, or uploaded to Discord."""
     discord_sim, mm, bot, database = world
-    mm.download_gate.close()
-    await start_job(discord_sim, bot, "stopped while downloading")
+    gate = mm.download_gate if step == "download" else discord_sim.upload_gate
+    gate.close()
+    await start_job(discord_sim, bot, f"stopped while {step}ing")
     await wait_until(lambda: bool(mm.tasks))
     mm.complete(next(iter(mm.tasks)))
-    await mm.download_gate.arrived.wait()
+    await gate.arrived.wait()
 
     await sigterm(bot, database.parent)
-    mm.download_gate.open()
-    await exits_cleanly(bot, GRACE + CLOSING)
-    assert job_rows(database) == [("delivered", None)]
-    await restart_posts_nothing_more(discord_sim, mm, bot, database)
-
-
-async def test_sigterm_during_an_upload_finishes_the_delivery(world: World) -> None:
-    discord_sim, mm, bot, database = world
-    discord_sim.upload_gate.close()
-    await start_job(discord_sim, bot, "stopped while uploading")
-    await wait_until(lambda: bool(mm.tasks))
-    mm.complete(next(iter(mm.tasks)))
-    await discord_sim.upload_gate.arrived.wait()
-
-    await sigterm(bot, database.parent)
-    discord_sim.upload_gate.open()
+    gate.open()
     await exits_cleanly(bot, GRACE + CLOSING)
     assert job_rows(database) == [("delivered", None)]
     await restart_posts_nothing_more(discord_sim, mm, bot, database)
