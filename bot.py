@@ -12,8 +12,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import hashlib
-import json
 import logging
 import signal
 import sys
@@ -38,6 +36,7 @@ from cogs.extend import EXTEND_ITEMS
 from cogs.links import FreshLinkButton
 from cogs.notifier import DiscordNotifier
 from cogs.outbox import Outbox
+from cogs.sync import sync_if_changed
 from cogs.translator import HailuoTranslator
 from hailuo.assembly import Core, PortNeeds, Ports, build_core, temp_directory
 from hailuo.clock import Clock, system_clock
@@ -51,30 +50,44 @@ from storage.db import Database, DatabaseOpenError
 
 log = logging.getLogger("hailuo")
 
-COMMANDS_HASH_KEY = "commands_hash"
-
 
 #: The bot's core as its cogs reach it (``bot.services``): built by ``hailuo.assembly``.
 Services = Core
 
 
-class HailuoBot(commands.Bot):
+class HailuoBot(commands.AutoShardedBot):
+    """The Discord client: discord.py's own sharding, on the shards the settings name.
+
+    ``shard_count``/``shard_ids`` come from ``HAILUO_SHARD_COUNT``/``HAILUO_SHARD_IDS``;
+    unset, one process runs every shard Discord recommends (``GET /gateway/bot``).
+    Gateway events arrive at the process holding their guild's shard; everything the
+    worker posts or edits goes over REST, which any process may use.
+    """
+
     def __init__(
         self,
         build: Callable[[discord.Client], Core],
         *,
         force_sync: bool = False,
         sync_only: bool = False,
+        shard_count: int | None = None,
+        shard_ids: tuple[int, ...] | None = None,
+        identify_spacing: float = 5.0,
         **options: Any,
     ) -> None:
         options.setdefault("guild_ready_timeout", 2.0)
+        if shard_ids is not None:  # discord.py takes the key's absence for "every shard"
+            options["shard_ids"] = list(shard_ids)
         super().__init__(
             command_prefix=commands.when_mentioned,
             intents=discord.Intents.default(),
             tree_cls=HailuoTree,
             max_ratelimit_timeout=60.0,
+            shard_count=shard_count,
             **options,
         )
+        #: Seconds between two shards' IDENTIFYs (Discord allows one per 5 s per bucket).
+        self.identify_spacing = identify_spacing
         # The services need the client (their notifier posts through it), so the
         # bot builds them from a factory once it exists.
         #: The per-channel queues of everything the bot posts and edits (cogs/outbox.py).
@@ -106,32 +119,35 @@ class HailuoBot(commands.Bot):
 
     async def sync_commands_if_changed(self) -> None:
         """Sync only when the definition changed (or with ``--sync``): Discord rate-limits syncs."""
-        # ``to_dict`` leaves out the *_localizations; the translated payload is what
-        # ``tree.sync`` sends when a translator is set, so a changed translation re-syncs.
-        translator = self.tree.translator
-        definition = json.dumps(
-            [
-                await command.get_translated_payload(self.tree, translator)
-                if translator is not None
-                else command.to_dict(self.tree)
-                for command in self.tree.get_commands()
-            ],
-            sort_keys=True,
+        await sync_if_changed(
+            self.tree,
+            self.desk,
+            self.clock,
+            guild_id=self.settings.sync_guild_id,
+            force=self.force_sync,
         )
-        digest = hashlib.sha256(definition.encode()).hexdigest()
-        stored = await self.desk.remembered(COMMANDS_HASH_KEY)
-        if stored == digest and not self.force_sync:
-            log.info("commands unchanged; not syncing")
-            return
-        guild = discord.Object(self.settings.sync_guild_id) if self.settings.sync_guild_id else None
-        if guild is not None:
-            self.tree.copy_global_to(guild=guild)
-        synced = await self.tree.sync(guild=guild)
-        await self.desk.remember(COMMANDS_HASH_KEY, digest)
-        log.info("synced %d commands", len(synced))
+
+    async def launch_shards(self) -> None:
+        """Ask Discord how many shards it recommends when the settings do not say, then
+        connect to ``DISCORD_GATEWAY_URL`` (discord.py would take ``/gateway/bot``'s URL)."""
+        if self.shard_count is None and not self.is_closed():
+            self.shard_count, _, _ = await self.http.get_bot_gateway()
+            log.info("Discord recommends %d shard(s); running them all", self.shard_count)
+        await super().launch_shards()
+
+    async def before_identify_hook(self, shard_id: int | None, *, initial: bool = False) -> None:
+        if not initial:
+            await asyncio.sleep(self.identify_spacing)
 
     def gateway_connected(self) -> bool:
-        return self.is_ready() and not self.is_closed()
+        """Ready, open, and every shard of this process connected."""
+        if not self.is_ready() or self.is_closed():
+            return False
+        return all(not shard.is_closed() for shard in self.shards.values())
+
+    def shard_states(self) -> dict[int, bool]:
+        """Each shard of this process: connected or not (``/healthz``, ``/metrics``)."""
+        return {shard_id: not shard.is_closed() for shard_id, shard in self.shards.items()}
 
     def worker_running(self) -> bool:
         """Whether the worker loop is alive (a dead one must not pass the health check)."""
@@ -253,6 +269,8 @@ async def application(
     try:
         async with aiohttp.ClientSession() as session:
             build = partial(build_services, settings=settings, db=db, session=session, clock=clock)
+            bot_options.setdefault("shard_count", settings.shard_count)
+            bot_options.setdefault("shard_ids", settings.shard_ids)
             bot = HailuoBot(build, force_sync=force_sync, **bot_options)
             await bot.services.start()
             if settings.demo_mode:

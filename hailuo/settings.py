@@ -74,7 +74,13 @@ class Settings:
     ffmpeg: str | None = None  # None: the binary imageio-ffmpeg ships
     shrink_timeout: float = 300.0  # seconds one re-encode to fit the upload limit may take
     log_level: str = "INFO"
+    #: ``text`` (a line for a person) or ``json`` (one object per line, for log collectors).
+    log_format: str = "text"
     sync_guild_id: int | None = None
+    #: Discord shards in all (``HAILUO_SHARD_COUNT``); None: what Discord recommends.
+    shard_count: int | None = None
+    #: The shards this process runs (``HAILUO_SHARD_IDS``); None: every one of ``shard_count``.
+    shard_ids: tuple[int, ...] | None = None
 
     @property
     def provider_names(self) -> tuple[str, ...]:
@@ -179,6 +185,7 @@ def _parse(read: _Reader, *, require_discord: bool = True) -> Settings:
     # Once providers can reach the HTTP port, it serves callbacks only; the operator's
     # pages (and the demo's files, which the bot fetches itself) move to the loopback site.
     own_url = _own_url(metrics_host, metrics_port) if public_url else _own_url(http_host, port)
+    shard_count = read.integer("HAILUO_SHARD_COUNT", None, minimum=1)
     return Settings(
         discord_token=Secret(token or ""),
         discord_api_base_url=read.url("DISCORD_API_BASE_URL", "https://discord.com/api/v10"),
@@ -211,8 +218,50 @@ def _parse(read: _Reader, *, require_discord: bool = True) -> Settings:
         ffmpeg=read.text("HAILUO_FFMPEG"),
         shrink_timeout=read.number("HAILUO_SHRINK_TIMEOUT", 300.0, minimum=1.0),
         log_level=(read.text("HAILUO_LOG_LEVEL", "INFO") or "INFO").upper(),
+        log_format=_log_format(read),
         sync_guild_id=read.integer("HAILUO_SYNC_GUILD_ID", None, minimum=1),
+        shard_count=shard_count,
+        shard_ids=_shard_ids(read, shard_count),
     )
+
+
+def _log_format(read: _Reader) -> str:
+    value = (read.text("HAILUO_LOG_FORMAT", "text") or "text").lower()
+    if value not in {"text", "json"}:
+        raise SettingsError("HAILUO_LOG_FORMAT must be text or json.")
+    return value
+
+
+def _shard_ids(read: _Reader, shard_count: int | None) -> tuple[int, ...] | None:
+    """``0-3`` or ``0,2`` or ``0-1,4``: which of the ``shard_count`` shards this process runs."""
+    text = read.text("HAILUO_SHARD_IDS")
+    if text is None:
+        return None
+    if shard_count is None:
+        raise SettingsError(
+            "HAILUO_SHARD_IDS needs HAILUO_SHARD_COUNT: set how many shards there are in all."
+        )
+    ids: list[int] = []
+    for part in (p.strip() for p in text.split(",")):
+        match = re.fullmatch(r"(\d+)(?:\s*-\s*(\d+))?", part)
+        if match is None:
+            raise SettingsError(
+                f"HAILUO_SHARD_IDS must list shard numbers or ranges such as 0-3 or 0,2, "
+                f"not {part!r}."
+            )
+        first = int(match.group(1))
+        last = int(match.group(2)) if match.group(2) is not None else first
+        if last < first:
+            raise SettingsError(f"HAILUO_SHARD_IDS has the range {part!r} backwards.")
+        ids.extend(range(first, last + 1))
+    if max(ids) >= shard_count:
+        raise SettingsError(
+            f"HAILUO_SHARD_IDS names shard {max(ids)}, but with HAILUO_SHARD_COUNT={shard_count} "
+            f"shards are numbered 0 to {shard_count - 1}."
+        )
+    if len(set(ids)) != len(ids):
+        raise SettingsError("HAILUO_SHARD_IDS must name each shard at most once.")
+    return tuple(sorted(ids))
 
 
 def _port(read: _Reader, name: str, default: int) -> int:

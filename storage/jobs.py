@@ -20,6 +20,7 @@ from storage.db import Database, Tx, reading, sha256_hex, statements, within
 from storage.jobs_sql import (
     CLAIM_STATUS_MESSAGE,
     COUNT_BY_STATUS,
+    CREATE_STATE,
     DELETE_OLD_IMAGE_REFS,
     DELETE_UNREFERENCED_IMAGES,
     GET_STATE,
@@ -45,6 +46,7 @@ from storage.jobs_sql import (
     SELECT_RECENT_RUNS,
     SET_CARD_SEEN,
     SET_STATUS_MESSAGE,
+    SWAP_STATE,
 )
 from storage.ledger import LedgerEntryKind, append_entry
 from storage.port import UnitOfWork
@@ -341,6 +343,21 @@ class JobRepository:
     async def put_state(self, key: str, value: str) -> None:
         async with self.db.transaction() as tx:
             await tx.execute(PUT_STATE, {"key": key, "value": value})
+
+    async def swap_state(self, key: str, expected: str | None, value: str) -> bool:
+        """Set ``key`` to ``value`` only if it still holds ``expected`` (None: absent).
+
+        Several processes on one database race for one-off work (the command sync):
+        exactly one of those that read the same value wins.
+        """
+        async with self.db.transaction() as tx:
+            if expected is None:
+                changed = await tx.execute(CREATE_STATE, {"key": key, "value": value})
+            else:
+                changed = await tx.execute(
+                    SWAP_STATE, {"key": key, "value": value, "expected": expected}
+                )
+        return changed == 1
 
 
 def _encode(value: Any) -> Any:

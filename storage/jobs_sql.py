@@ -89,5 +89,10 @@ PUT_STATE = """
 INSERT INTO bot_state (key, value) VALUES (:key, :value)
 ON CONFLICT (key) DO UPDATE SET value = excluded.value
 """
+#: Compare-and-set of one value: the first writer of a key, or the one that saw its value.
+CREATE_STATE = """
+INSERT INTO bot_state (key, value) VALUES (:key, :value) ON CONFLICT (key) DO NOTHING
+"""
+SWAP_STATE = "UPDATE bot_state SET value = :value WHERE key = :key AND value = :expected"
 
 #: Columns a transition (or a same-state update) may set besides ``status``.

@@ -119,6 +119,8 @@ class JobStore(Protocol):
 
     async def put_state(self, key: str, value: str) -> None: ...
 
+    async def swap_state(self, key: str, expected: str | None, value: str) -> bool: ...
+
 
 class LedgerStore(Protocol):
     """The append-only credit ledger and the sums read from it."""

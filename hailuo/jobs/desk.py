@@ -269,6 +269,10 @@ class JobDesk:
     async def remember(self, key: str, value: str) -> None:
         await self.jobs.put_state(key, value)
 
+    async def swap_remembered(self, key: str, expected: str | None, value: str) -> bool:
+        """Compare-and-set: True for the one process that replaced ``expected``."""
+        return await self.jobs.swap_state(key, expected, value)
+
     async def made_by(self, interaction_id: int) -> Job | None:
         """The job an interaction made, if any: what an unexpected error must own up to."""
         return await self.jobs.by_interaction(interaction_id)
