@@ -292,6 +292,7 @@ async def application(
                 ),
                 disk_ok=partial(disk_has_room, settings.database.parent, settings.min_free_bytes),
                 worker_alive=bot.worker_running,
+                shards=bot.shard_states,
             )
             await health.start()
             operator_port = settings.metrics_port if settings.public_url else settings.http_port

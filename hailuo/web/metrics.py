@@ -40,6 +40,12 @@ class Metrics:
             buckets=SIZE_BUCKETS,
             registry=self.registry,
         )
+        self._shards = Gauge(
+            "hailuo_gateway_shard_up",
+            "Discord shards of this process: 1 while connected.",
+            ["shard"],
+            registry=self.registry,
+        )
 
     def provider_call(self, provider: str, call: str, outcome: str) -> None:
         self._calls.labels(provider, call, outcome).inc()
@@ -62,11 +68,17 @@ class Metrics:
     def interaction_answered(self, seconds: float) -> None:
         self._answers.observe(seconds)
 
-    def render(self, jobs_by_state: dict[str, int]) -> str:
-        """The exposition text; the jobs gauge is set from the database's count at each scrape."""
+    def render(
+        self, jobs_by_state: dict[str, int], shards: Mapping[int, bool] | None = None
+    ) -> str:
+        """The exposition text; the jobs gauge is set from the database's count at each scrape,
+        the shards' from the gateway's state then."""
         self._jobs.clear()
         for state, count in sorted(jobs_by_state.items()):
             self._jobs.labels(state).set(count)
+        self._shards.clear()
+        for shard, up in sorted((shards or {}).items()):
+            self._shards.labels(str(shard)).set(1 if up else 0)
         return generate_latest(self.registry).decode("utf-8")
 
 

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 
 from aiohttp import web
 
@@ -49,6 +49,7 @@ class HealthServer:
         operator: tuple[str, int] | None = None,
         disk_ok: Callable[[], Awaitable[bool]] | None = None,
         worker_alive: Callable[[], bool] | None = None,
+        shards: Callable[[], Mapping[int, bool]] | None = None,
     ) -> None:
         self.host = host
         self.port = port
@@ -57,6 +58,8 @@ class HealthServer:
         self._database_ok = database_ok
         self._disk_ok = disk_ok
         self._worker_alive = worker_alive
+        #: Each Discord shard of this process: connected or not (shown, counted in ``gateway``).
+        self._shards = shards
         self._jobs_by_state = jobs_by_state
         self.metrics = metrics
         #: The operator's pages: health, metrics and the bot's own files.
@@ -100,17 +103,20 @@ class HealthServer:
         disk = await _within(self._disk_ok, "disk") if self._disk_ok is not None else True
         worker = self._worker_alive() if self._worker_alive is not None else True
         ok = gateway and database and disk and worker
-        body = {
+        body: dict[str, object] = {
             "status": "ok" if ok else "unhealthy",
             "gateway": gateway,
             "database": database,
             "disk": disk,
             "worker": worker,
         }
+        if self._shards is not None:
+            body["shards"] = {str(shard): up for shard, up in sorted(self._shards().items())}
         return web.json_response(body, status=200 if ok else 503)
 
     async def render_metrics(self, request: web.Request) -> web.Response:
-        text = self.metrics.render(await self._jobs_by_state())
+        shards = self._shards() if self._shards is not None else None
+        text = self.metrics.render(await self._jobs_by_state(), shards)
         return web.Response(text=text, content_type="text/plain", charset="utf-8")
 
 

@@ -23,6 +23,8 @@ from .models import (
     SimRole,
     SimUser,
     StoredAttachment,
+    guild_id_on_shard,
+    shard_of,
     snowflake_at,
     snowflake_time,
 )
@@ -46,6 +48,8 @@ __all__ = [
     "SimRole",
     "SimUser",
     "StoredAttachment",
+    "guild_id_on_shard",
+    "shard_of",
     "snowflake_at",
     "snowflake_time",
 ]

@@ -1,5 +1,10 @@
 """The gateway websocket: HELLO, heartbeat ACKs, IDENTIFY -> READY + GUILD_CREATE, RESUME.
 
+Sharded like Discord: an IDENTIFY may carry ``shard: [shard_id, shard_count]``; that
+session then gets READY, GUILD_CREATE and every event only for the guilds whose
+``(guild_id >> 22) % shard_count`` is its ``shard_id``, and events of no guild (DMs) on
+shard 0 alone. A session without ``shard`` gets everything, as shard 0 of 1 does.
+
 Frames are JSON *text*: discord.py only decompresses binary frames (gateway.py
 ``received_message``), so the ``compress`` query parameter it sends can be ignored.
 Each session keeps its dispatched frames so a RESUME can replay what a dropped connection missed.
@@ -15,7 +20,7 @@ from typing import TYPE_CHECKING
 
 from aiohttp import WSMsgType, web
 
-from .models import JSON, GatewayFrame
+from .models import JSON, GatewayFrame, shard_of
 
 if TYPE_CHECKING:
     from .state import SimState
@@ -23,7 +28,10 @@ if TYPE_CHECKING:
 DISPATCH, HEARTBEAT, IDENTIFY, RESUME, RECONNECT, REQUEST_MEMBERS = 0, 1, 2, 6, 7, 8
 INVALID_SESSION, HELLO, HEARTBEAT_ACK = 9, 10, 11
 AUTHENTICATION_FAILED = 4004
+INVALID_SHARD = 4010
 CLEAN_CLOSE_CODES = (1000, 1001)
+#: Events whose ``id`` is the guild's own (the others name it in ``guild_id``).
+GUILD_EVENTS = ("GUILD_CREATE", "GUILD_UPDATE", "GUILD_DELETE")
 
 
 @dataclass(eq=False)
@@ -36,6 +44,17 @@ class GatewaySession:
     backlog: list[JSON] = field(default_factory=list)
     connection: GatewayConnection | None = None
     invalid: bool = False
+    #: ``(shard_id, shard_count)`` from IDENTIFY; None: the session takes every guild.
+    shard: tuple[int, int] | None = None
+
+    def carries(self, guild_id: int | None) -> bool:
+        """Whether this session receives the events of ``guild_id`` (None: a DM's)."""
+        if self.shard is None:
+            return True
+        shard_id, shard_count = self.shard
+        if guild_id is None:
+            return shard_id == 0
+        return shard_of(guild_id, shard_count) == shard_id
 
 
 @dataclass(eq=False)
@@ -87,9 +106,15 @@ class Gateway:
         """Sessions a dispatch reaches: connected, or dropped but still resumable."""
         return [s for s in self.sessions.values() if not s.invalid]
 
+    def sessions_for(self, guild_id: int | None) -> list[GatewaySession]:
+        """The valid sessions that carry ``guild_id``'s events (its shard's)."""
+        return [s for s in self.valid_sessions if s.carries(guild_id)]
+
     async def dispatch(self, event: str, data: JSON) -> int:
-        """Send an event to every valid session (queued for RESUME if disconnected)."""
-        sessions = self.valid_sessions
+        """Send an event to every valid session of its guild's shard (queued for RESUME if
+        disconnected); an event naming no guild goes to shard 0."""
+        guild_id = data.get("id") if event in GUILD_EVENTS else data.get("guild_id")
+        sessions = self.sessions_for(int(guild_id) if guild_id else None)
         for session in sessions:
             await self._dispatch_to(session, event, data)
         return len(sessions)
@@ -124,13 +149,18 @@ class Gateway:
         if data.get("token") != self.sim.token:
             await conn.ws.close(code=AUTHENTICATION_FAILED, message=b"Authentication failed.")
             return
-        session = GatewaySession(id=uuid.uuid4().hex, identify=data, connection=conn)
+        shard = _shard(data.get("shard"))
+        if data.get("shard") is not None and shard is None:
+            await conn.ws.close(code=INVALID_SHARD, message=b"Invalid shard.")
+            return
+        session = GatewaySession(id=uuid.uuid4().hex, identify=data, connection=conn, shard=shard)
         self.sessions[session.id] = session
         conn.session = session
+        guilds = [g for g in self.sim.guilds if session.carries(g.id)]
         await self._dispatch_to(
-            session, "READY", self.sim.ready_payload(session.id, data.get("shard"))
+            session, "READY", self.sim.ready_payload(session.id, data.get("shard"), guilds)
         )
-        for guild in self.sim.guilds:
+        for guild in guilds:
             await self._dispatch_to(session, "GUILD_CREATE", self.sim.guild_create_payload(guild))
 
     async def _resume(self, conn: GatewayConnection, data: JSON) -> None:
@@ -192,6 +222,16 @@ class Gateway:
                 self.sim.clock(),
             )
         )
+
+
+def _shard(value: object) -> tuple[int, int] | None:
+    """IDENTIFY's ``[shard_id, shard_count]``, if well formed (``0 <= id < count``)."""
+    if not isinstance(value, list) or len(value) != 2:
+        return None
+    shard_id, shard_count = value
+    if not (isinstance(shard_id, int) and isinstance(shard_count, int)):
+        return None
+    return (shard_id, shard_count) if 0 <= shard_id < shard_count else None
 
 
 def _as_object(data: object) -> JSON:

@@ -56,6 +56,18 @@ def snowflake_at(timestamp: float) -> int:
     return discord.utils.time_snowflake(when) | (next(_low_bits) & 0x3FFFFF)
 
 
+def shard_of(guild_id: int, shard_count: int) -> int:
+    """The shard whose gateway session carries a guild's events, by Discord's formula."""
+    return (guild_id >> 22) % shard_count
+
+
+def guild_id_on_shard(shard_id: int, shard_count: int, near: float) -> int:
+    """A guild id (a snowflake about ``near``) that lands on ``shard_id`` of ``shard_count``."""
+    base = snowflake_at(near)
+    step = (shard_id - shard_of(base, shard_count)) % shard_count
+    return base + (step << 22)
+
+
 def snowflake_time(snowflake: int) -> float:
     """Unix time encoded in a snowflake (the inverse of :func:`snowflake_at`)."""
     return ((snowflake >> 22) + discord.utils.DISCORD_EPOCH) / 1000

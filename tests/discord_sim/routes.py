@@ -81,7 +81,13 @@ class InfoRoutes:
     async def get_gateway_bot(self, req: ApiRequest) -> Reply:
         """Only ``AutoShardedClient`` asks; it needs ``url``, ``shards`` and the start limit."""
         limit = {"total": 1000, "remaining": 999, "reset_after": 86_400_000, "max_concurrency": 1}
-        return Reply(body={"url": self.sim.gateway_url, "shards": 1, "session_start_limit": limit})
+        return Reply(
+            body={
+                "url": self.sim.gateway_url,
+                "shards": self.sim.shard_count,
+                "session_start_limit": limit,
+            }
+        )
 
     def _command_scope(self, req: ApiRequest) -> int | None:
         if req.snowflake("app_id") != self.sim.application_id:

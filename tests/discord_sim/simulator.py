@@ -76,9 +76,12 @@ class DiscordSimulator(SimState):
         nonce_window: float = 300.0,
         rate_limits: dict[str, Limit] | None = None,
         global_limit: Limit | None = None,
+        shard_count: int = 1,
     ) -> None:
         """``rate_limits`` maps route templates (``ratelimits.MESSAGE_CREATE``...) to their
-        limits; by default 5 message creates and 5 edits per 5 s per channel."""
+        limits; by default 5 message creates and 5 edits per 5 s per channel.
+        ``shard_count`` is what ``GET /gateway/bot`` recommends (sessions IDENTIFY with
+        ``[shard_id, shard_count]`` and get only their shard's guilds)."""
         super().__init__(
             token=token,
             application_id=application_id,
@@ -88,6 +91,7 @@ class DiscordSimulator(SimState):
             attachment_size_limit=attachment_size_limit,
             heartbeat_interval_ms=heartbeat_interval_ms,
             nonce_window=nonce_window,
+            shard_count=shard_count,
         )
         self.rate_limiter = RateLimiter(
             clock,
@@ -227,8 +231,21 @@ class DiscordSimulator(SimState):
         self.closed_dms.add(user_id)
 
     async def dispatch(self, event: str, data: JSON) -> int:
-        """Send any gateway dispatch to every session; returns how many sessions got it."""
+        """Send any gateway dispatch to the sessions of its guild's shard (every session of
+        an unsharded bot); returns how many sessions got it."""
         return await self._gateway.dispatch(event, data)
+
+    def shard_sessions(self) -> dict[int, int]:
+        """Shard id -> how many valid sessions identified on it (unsharded ones count as 0)."""
+        counts: dict[int, int] = {}
+        for session in self._gateway.valid_sessions:
+            shard_id = session.shard[0] if session.shard is not None else 0
+            counts[shard_id] = counts.get(shard_id, 0) + 1
+        return counts
+
+    def guild_sessions(self, guild_id: int) -> int:
+        """How many valid gateway sessions carry ``guild_id``'s events (its shard's)."""
+        return len(self._gateway.sessions_for(guild_id))
 
     async def reconnect_gateway(self) -> None:
         """Op 7 RECONNECT to every connection: the client should come back with RESUME."""
@@ -459,8 +476,11 @@ class DiscordSimulator(SimState):
         *,
         message: SimMessage | None = None,
     ) -> SimInteraction:
-        if not self._gateway.valid_sessions:
-            raise RuntimeError("no gateway session: start the bot and wait until it is ready")
+        if not self._gateway.sessions_for(ctx.guild.id):
+            raise RuntimeError(
+                f"no gateway session carries guild {ctx.guild.id}: start the bot (on its shard) "
+                "and wait until it is ready"
+            )
         now = self.clock()
         interaction_id = snowflake_at(now - age_seconds)
         token = f"sim-itoken-{secrets.token_urlsafe(24)}"

@@ -50,8 +50,11 @@ class SimState:
         attachment_size_limit: int,
         heartbeat_interval_ms: int,
         nonce_window: float,
+        shard_count: int = 1,
     ) -> None:
         self.token = token
+        #: The shard count ``GET /gateway/bot`` recommends.
+        self.shard_count = shard_count
         self.clock = clock
         self.upload_limit = upload_limit
         self.attachment_size_limit = attachment_size_limit
@@ -350,14 +353,20 @@ class SimState:
             data["guild_id"] = str(message.guild_id)
         await self._gateway.dispatch("MESSAGE_DELETE", data)
 
-    def ready_payload(self, session_id: str, shard: list[int] | None) -> JSON:
-        """READY as discord.py's ``parse_ready`` reads it; guilds follow as GUILD_CREATE."""
+    def ready_payload(
+        self, session_id: str, shard: list[int] | None, guilds: list[SimGuild] | None = None
+    ) -> JSON:
+        """READY as discord.py's ``parse_ready`` reads it; guilds (the session's shard's)
+        follow as GUILD_CREATE."""
         user = self.bot_user.payload()
         user.update(verified=True, mfa_enabled=False, flags=0)
         payload: JSON = {
             "v": 10,
             "user": user,
-            "guilds": [{"id": str(g.id), "unavailable": True} for g in self.guilds],
+            "guilds": [
+                {"id": str(g.id), "unavailable": True}
+                for g in (self.guilds if guilds is None else guilds)
+            ],
             "session_id": session_id,
             "session_type": "normal",
             "resume_gateway_url": self.gateway_url,
