@@ -278,3 +278,65 @@ async def test_shard_two_bots_each_get_only_their_own_guilds_and_sync_once(
     assert seen == [[discord_sim.guilds[0].id] * 2, [discord_sim.guilds[1].id] * 2]
     # Both started on one database at once: one synced, the other found the claim or the hash.
     assert len(discord_sim.command_syncs) == 1
+
+
+# -- command sync across processes: the claim on the shared database ------------------------
+
+
+class Rows:
+    """The shared ``bot_state`` rows as the desk offers them, on one database handle."""
+
+    def __init__(self, db: Database) -> None:
+        from storage.jobs import JobRepository
+
+        self.jobs = JobRepository(db)
+
+    async def remembered(self, key: str) -> str | None:
+        return await self.jobs.get_state(key)
+
+    async def remember(self, key: str, value: str) -> None:
+        await self.jobs.put_state(key, value)
+
+    async def swap_remembered(self, key: str, expected: str | None, value: str) -> bool:
+        return await self.jobs.swap_state(key, expected, value)
+
+
+async def test_shard_sync_claim_is_won_by_exactly_one_process(tmp_path: Path) -> None:
+    from hailuo.command_sync import COMMANDS_HASH_KEY, claim_sync, finish_sync
+
+    path = tmp_path / "shared.sqlite3"
+    handles = [await Database.open(path)]
+    handles += [await Database.open(path) for _ in range(3)]
+    try:
+        rows = [Rows(db) for db in handles]
+        claims = await asyncio.gather(*(claim_sync(r, "abc", 1000.0) for r in rows))
+        winners = [c for c in claims if c is not None]
+        assert len(winners) == 1
+        await finish_sync(rows[0], winners[0], "abc", ok=True)
+        assert await rows[3].remembered(COMMANDS_HASH_KEY) == "abc"
+        # The same definition again: nobody syncs; a new one: one process does.
+        assert await claim_sync(rows[1], "abc", 1001.0) is None
+        claims = await asyncio.gather(*(claim_sync(r, "def", 1002.0) for r in rows))
+        assert len([c for c in claims if c is not None]) == 1
+    finally:
+        for db in handles:
+            await db.close()
+
+
+async def test_shard_sync_claim_of_a_dead_or_failed_process_is_taken_over(db: Database) -> None:
+    from hailuo.command_sync import CLAIM_SECONDS, COMMANDS_HASH_KEY, claim_sync, finish_sync
+
+    rows = Rows(db)
+    held = await claim_sync(rows, "abc", 1000.0)
+    assert held is not None
+    # While the claim holds, another process does not sync the same definition...
+    assert await claim_sync(rows, "abc", 1000.0 + CLAIM_SECONDS - 1) is None
+    # ...once it has lapsed (its process died mid-sync), the next one does.
+    taken = await claim_sync(rows, "abc", 1000.0 + CLAIM_SECONDS + 1)
+    assert taken is not None
+    await finish_sync(rows, held, "abc", ok=True)  # the dead one's late word changes nothing
+    assert (await rows.remembered(COMMANDS_HASH_KEY) or "").startswith("syncing:")
+    await finish_sync(rows, taken, "abc", ok=False)
+    assert await rows.remembered(COMMANDS_HASH_KEY) == "failed:abc"
+    # A failed sync is tried again at the next start.
+    assert await claim_sync(rows, "abc", 2000.0) is not None
