@@ -40,6 +40,7 @@ from cogs.sync import sync_if_changed
 from cogs.translator import HailuoTranslator
 from hailuo.assembly import Core, PortNeeds, Ports, build_core, temp_directory
 from hailuo.clock import Clock, system_clock
+from hailuo.logs import configure_logging
 from hailuo.media.downloads import sweep_temporary
 from hailuo.media.housekeeping import disk_has_room
 from hailuo.settings import Settings, SettingsError, load_settings
@@ -361,10 +362,7 @@ def main(argv: list[str] | None = None) -> int:
     except SettingsError as exc:
         print(f"hailuo: {exc}", file=sys.stderr)
         return 2
-    logging.basicConfig(
-        level=settings.log_level,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
+    configure_logging(settings)  # HAILUO_LOG_FORMAT: text, or one JSON object a line
     silence_voice_warnings()
     try:
         if args.sync_only:

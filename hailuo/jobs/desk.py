@@ -17,6 +17,7 @@ from dataclasses import dataclass, field, replace
 
 from hailuo.clock import Clock
 from hailuo.jobs.notify import AdminNotice, AdminNotifier
+from hailuo.logs import job_fields
 from hailuo.model.errors import QuotaExceeded, UserInputError
 from hailuo.model.job import Job, NewJob
 from hailuo.model.spec import JobSpec
@@ -184,7 +185,7 @@ class JobDesk:
         if admission.refusal is not None:
             raise admission.refusal
         assert job is not None
-        log.info("created %s cost=%d", job.log_context(), cost)
+        log.info("created %s cost=%d", job.log_context(), cost, extra=job_fields(job))
         self._on_created()
         return job
 

@@ -38,6 +38,7 @@ from hailuo.jobs.schedule import TaskSchedule
 from hailuo.jobs.steps import StepKit
 from hailuo.jobs.steps import WorkerConfig as WorkerConfig  # re-exported: imported from here
 from hailuo.jobs.submitting import INTERRUPTED_SUBMIT, Submitter, why_given_up
+from hailuo.logs import run_for_job
 from hailuo.model.errors import ProviderError, ProviderErrorKind
 from hailuo.model.job import Job
 from hailuo.model.provider import Phase, TaskState
@@ -249,7 +250,7 @@ class Worker:
 
     def _start(self, job: Job, action: Coroutine[Any, Any, None]) -> asyncio.Future[None]:
         self._busy.add(job.id)
-        return asyncio.ensure_future(self._guarded(job, action))
+        return run_for_job(job, self._guarded(job, action))  # its log lines name the job
 
     async def _guarded(self, job: Job, action: Coroutine[Any, Any, None]) -> None:
         try:
