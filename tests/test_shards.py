@@ -340,3 +340,50 @@ async def test_shard_sync_claim_of_a_dead_or_failed_process_is_taken_over(db: Da
     assert await rows.remembered(COMMANDS_HASH_KEY) == "failed:abc"
     # A failed sync is tried again at the next start.
     assert await claim_sync(rows, "abc", 2000.0) is not None
+
+
+# -- the settings ---------------------------------------------------------------------------
+
+BASE_ENV = {"DISCORD_TOKEN": "discord-token-xyz", "MINIMAX_API_KEY": "mm-key-xyz"}
+
+
+@pytest.mark.parametrize(
+    ("env", "count", "ids"),
+    [
+        ({}, None, None),
+        ({"HAILUO_SHARD_COUNT": "4"}, 4, None),
+        ({"HAILUO_SHARD_COUNT": "4", "HAILUO_SHARD_IDS": "0-3"}, 4, (0, 1, 2, 3)),
+        ({"HAILUO_SHARD_COUNT": "4", "HAILUO_SHARD_IDS": "2, 0"}, 4, (0, 2)),
+        ({"HAILUO_SHARD_COUNT": "8", "HAILUO_SHARD_IDS": "0-1,4,6 - 7"}, 8, (0, 1, 4, 6, 7)),
+    ],
+)
+def test_shard_settings_are_read(env: dict[str, str], count: int | None, ids: Any) -> None:
+    from hailuo.settings import load_settings
+
+    settings = load_settings(environ={**BASE_ENV, **env}, dotenv_path=None)
+    assert (settings.shard_count, settings.shard_ids) == (count, ids)
+
+
+@pytest.mark.parametrize(
+    ("env", "words"),
+    [
+        ({"HAILUO_SHARD_IDS": "0"}, "HAILUO_SHARD_IDS needs HAILUO_SHARD_COUNT"),
+        ({"HAILUO_SHARD_COUNT": "0"}, "HAILUO_SHARD_COUNT must be at least 1"),
+        ({"HAILUO_SHARD_COUNT": "two"}, "HAILUO_SHARD_COUNT must be a whole number"),
+        ({"HAILUO_SHARD_COUNT": "2", "HAILUO_SHARD_IDS": "2"}, "numbered 0 to 1"),
+        ({"HAILUO_SHARD_COUNT": "2", "HAILUO_SHARD_IDS": "x"}, "ranges such as 0-3"),
+        ({"HAILUO_SHARD_COUNT": "2", "HAILUO_SHARD_IDS": "1-0"}, "backwards"),
+        ({"HAILUO_SHARD_COUNT": "3", "HAILUO_SHARD_IDS": "0-1,1"}, "at most once"),
+        ({"HAILUO_SHARD_COUNT": "3", "HAILUO_SHARD_IDS": "0,,1"}, "HAILUO_SHARD_IDS"),
+    ],
+)
+def test_shard_settings_mistakes_are_one_sentence_naming_the_setting(
+    env: dict[str, str], words: str
+) -> None:
+    from hailuo.settings import SettingsError, load_settings
+
+    with pytest.raises(SettingsError) as caught:
+        load_settings(environ={**BASE_ENV, **env}, dotenv_path=None)
+    message = str(caught.value)
+    assert words in message
+    assert message.endswith(".") and "\n" not in message
