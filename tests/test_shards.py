@@ -212,6 +212,18 @@ async def test_shard_one_process_runs_two_shards_and_delivers_jobs_from_both(
     assert discord_sim.find_calls("GET", "/gateway/bot$") == []
 
 
+async def test_shard_reconnect_resumes_each_shard(discord_sim, minimax, env) -> None:
+    env = {**env, "HAILUO_SHARD_COUNT": "2"}
+    async with running_bot(env, identify_spacing=0):
+        await discord_sim.reconnect_gateway()  # op 7: each shard comes back with RESUME
+        await discord_sim.wait_for(lambda: discord_sim.resumes == 2)
+        assert discord_sim.identifies == 2  # no new session: the shards resumed theirs
+        for guild in discord_sim.guilds:
+            inter = await discord_sim.send_slash(["hailuo", "quota"], guild_id=guild.id)
+            await inter.wait_response()
+            assert inter.ephemeral and "credits" in inter.response_data["content"]
+
+
 async def health_shows_both_shards(app: App) -> None:
     async with aiohttp.ClientSession() as http:
         base = f"http://127.0.0.1:{app.health.bound_port}"
