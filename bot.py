@@ -44,7 +44,7 @@ from hailuo.logs import configure_logging
 from hailuo.media.downloads import sweep_temporary
 from hailuo.media.housekeeping import disk_has_room
 from hailuo.settings import Settings, SettingsError, load_settings
-from hailuo.startup import silence_voice_warnings, start_failure
+from hailuo.startup import shard_refusal, silence_voice_warnings, start_failure
 from hailuo.web.server import HealthServer
 from providers.demo import DemoProvider
 from storage.db import Database, DatabaseOpenError
@@ -375,6 +375,11 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     except DatabaseOpenError as exc:
         print(f"hailuo: {exc}; check HAILUO_DATABASE.", file=sys.stderr)
+        return 2
+    except discord.ConnectionClosed as exc:
+        if (refusal := shard_refusal(exc.code)) is None:
+            raise
+        print(f"hailuo: {refusal}", file=sys.stderr)
         return 2
     except OSError as exc:
         print(f"hailuo: could not start: {start_failure(exc, settings)}", file=sys.stderr)

@@ -54,6 +54,25 @@ def start_failure(exc: OSError, settings: Settings) -> str:
     return f"{exc.strerror or exc}."
 
 
+#: Discord's gateway close codes about shards, and what the owner changes for each.
+_SHARD_REFUSALS = {
+    4010: (
+        "Discord refused a shard number: HAILUO_SHARD_IDS must name shards below "
+        "HAILUO_SHARD_COUNT, and every process must be given the same HAILUO_SHARD_COUNT."
+    ),
+    4011: (
+        "Discord requires more shards for this many servers: raise HAILUO_SHARD_COUNT "
+        "(and split the new range over the processes), or unset it to use Discord's "
+        "recommendation."
+    ),
+}
+
+
+def shard_refusal(code: int | None) -> str | None:
+    """The sentence for a gateway close about shards (None: not one of those)."""
+    return _SHARD_REFUSALS.get(code or 0)
+
+
 class _NoVoiceWarning(logging.Filter):
     """Drops discord.py's "voice will NOT be supported" lines: the bot never joins voice."""
 

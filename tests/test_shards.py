@@ -399,3 +399,27 @@ def test_shard_settings_mistakes_are_one_sentence_naming_the_setting(
     message = str(caught.value)
     assert words in message
     assert message.endswith(".") and "\n" not in message
+
+
+async def test_shard_too_few_shards_ends_in_one_sentence_naming_the_setting(
+    tmp_path: Path,
+) -> None:
+    from tests.test_first_hour import ROOT, last_sentence, run
+
+    async with DiscordSimulator(guilds=guilds_on_shards(2)) as sim:
+        sim.max_guilds_per_session = 1  # Discord's 2,500, scaled down
+        code, _, err = await run(
+            tmp_path,
+            str(ROOT / "bot.py"),
+            DISCORD_TOKEN=sim.token,
+            DISCORD_API_BASE_URL=sim.api_base,
+            DISCORD_GATEWAY_URL=sim.gateway_url,
+            HAILUO_HTTP_PORT="0",
+            HAILUO_SHARD_COUNT="1",
+        )
+    assert code == 2, err
+    assert last_sentence(err) == (
+        "hailuo: Discord requires more shards for this many servers: raise "
+        "HAILUO_SHARD_COUNT (and split the new range over the processes), or unset it to "
+        "use Discord's recommendation."
+    )

@@ -28,7 +28,7 @@ if TYPE_CHECKING:
 DISPATCH, HEARTBEAT, IDENTIFY, RESUME, RECONNECT, REQUEST_MEMBERS = 0, 1, 2, 6, 7, 8
 INVALID_SESSION, HELLO, HEARTBEAT_ACK = 9, 10, 11
 AUTHENTICATION_FAILED = 4004
-INVALID_SHARD = 4010
+INVALID_SHARD, SHARDING_REQUIRED = 4010, 4011
 CLEAN_CLOSE_CODES = (1000, 1001)
 #: Events whose ``id`` is the guild's own (the others name it in ``guild_id``).
 GUILD_EVENTS = ("GUILD_CREATE", "GUILD_UPDATE", "GUILD_DELETE")
@@ -157,6 +157,11 @@ class Gateway:
         self.sessions[session.id] = session
         conn.session = session
         guilds = [g for g in self.sim.guilds if session.carries(g.id)]
+        limit = self.sim.max_guilds_per_session
+        if limit is not None and len(guilds) > limit:
+            del self.sessions[session.id]
+            await conn.ws.close(code=SHARDING_REQUIRED, message=b"Sharding required.")
+            return
         await self._dispatch_to(
             session, "READY", self.sim.ready_payload(session.id, data.get("shard"), guilds)
         )

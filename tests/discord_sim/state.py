@@ -55,6 +55,8 @@ class SimState:
         self.token = token
         #: The shard count ``GET /gateway/bot`` recommends.
         self.shard_count = shard_count
+        #: Discord closes a session with more guilds than this with 4011 (it is 2,500).
+        self.max_guilds_per_session: int | None = None
         self.clock = clock
         self.upload_limit = upload_limit
         self.attachment_size_limit = attachment_size_limit
