@@ -154,14 +154,13 @@ class Gateway:
             await conn.ws.close(code=INVALID_SHARD, message=b"Invalid shard.")
             return
         session = GatewaySession(id=uuid.uuid4().hex, identify=data, connection=conn, shard=shard)
-        self.sessions[session.id] = session
-        conn.session = session
         guilds = [g for g in self.sim.guilds if session.carries(g.id)]
         limit = self.sim.max_guilds_per_session
         if limit is not None and len(guilds) > limit:
-            del self.sessions[session.id]
             await conn.ws.close(code=SHARDING_REQUIRED, message=b"Sharding required.")
             return
+        self.sessions[session.id] = session
+        conn.session = session
         await self._dispatch_to(
             session, "READY", self.sim.ready_payload(session.id, data.get("shard"), guilds)
         )
