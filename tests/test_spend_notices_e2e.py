@@ -29,9 +29,7 @@ ADMIN = 1
 
 @pytest.fixture
 def sim_setup() -> SimSetup:
-    guild = SimGuild(
-        channels=[SimChannel("general"), SimChannel("mod-log"), SimChannel("owners")]
-    )
+    guild = SimGuild(channels=[SimChannel("general"), SimChannel("mod-log"), SimChannel("owners")])
     guild.system_channel_id = guild.channels[0].id  # the public channel Discord posts joins in
     return SimSetup([guild])
 

@@ -326,8 +326,8 @@ ZH_CN: dict[str, str] = {
     "delivery.posted_quiet": "你的视频做好了 (job #{job_id})。",
     "delivery.dm_notice": "你的视频做好了 (job #{job_id})：{url}",
     "delivery.dm_closed": (
-        "<@{user_id}> 你的视频做好了 (job #{job_id})。你选择了私信通知，但你的私信对本机器人关闭了："
-        "请打开私信，或用 `/hailuo settings` 换一种通知方式。"
+        "<@{user_id}> 你的视频做好了 (job #{job_id})。你选择了私信通知，"
+        "但你的私信对本机器人关闭了：请打开私信，或用 `/海螺 设置` 换一种通知方式。"
     ),
     "permission.create_public_threads": "创建公开子区",
     "permission.send_messages_in_threads": "在子区中发送消息",
@@ -457,11 +457,10 @@ ZH_CN: dict[str, str] = {
     "admin.prices.line": "{provider} · {model} {resolution} {duration} 秒 · {price}{mark}",
     "admin.money_budget.done": "服务器金额预算：每天 {daily}，每月 {monthly}。",
     "admin.policy_money": (
-        "金额预算：每天 {daily}，每月 {monthly}（按价格表估算：`/hailuo-admin prices`）。"
+        "金额预算：每天 {daily}，每月 {monthly}（按价格表估算：`/海螺管理 价格表`）。"
     ),
     "admin.prices.unknown_hint": (
-        "显示为未知的价格在金额统计和预算中按零计算："
-        "请用 `/hailuo-admin price provider:… resolution:… duration:… usd:…` 设置。"
+        "显示为未知的价格在金额统计和预算中按零计算：请用 `/海螺管理 服务商价格` 设置。"
     ),
     "admin.usage.money": (
         "金额（按价格表估算）：今天 {today}（预算：{daily}）；本月 {month}（预算：{monthly}）。"
