@@ -216,12 +216,6 @@ CATALOG: dict[str, dict[str, str]] = {
             "in this server until a moderator lifts the block. Your credits for it were "
             "refunded. To appeal, ask this server's moderators."
         ),
-        "moderation.strike_blocked_until": (
-            "The provider refused the content of your video #{job_id}. That was strike "
-            "{count} of {threshold} within {days:@day}, so you are blocked from making videos "
-            "in this server until <t:{until}:f> (<t:{until}:R>). Your credits for it were "
-            "refunded. To appeal sooner, ask this server's moderators."
-        ),
         "job.service_unreachable": "The bot cannot reach its video service right now.",
         "job.tier_not_offered": (
             "{provider} no longer makes {resolution} videos and no other provider here can; "

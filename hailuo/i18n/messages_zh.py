@@ -161,11 +161,6 @@ ZH_CN: dict[str, str] = {
         "{threshold} 次），所以你已被禁止在本服务器制作视频，直到管理员解除。"
         "这个视频的积分已退还。如需申诉，请联系本服务器的管理员。"
     ),
-    "moderation.strike_blocked_until": (
-        "服务商拒绝了你的视频 #{job_id} 的内容，这是 {days} 天内的第 {count} 次警告（上限 "
-        "{threshold} 次），所以你在 <t:{until}:f>（<t:{until}:R>）之前不能在本服务器制作视频。"
-        "这个视频的积分已退还。如需提前申诉，请联系本服务器的管理员。"
-    ),
     "job.service_unreachable": "机器人目前无法连接它的视频服务。",
     "job.tier_not_offered": (
         "{provider} 已不再制作 {resolution} 视频，本服务器也没有其他服务商可以制作；"
