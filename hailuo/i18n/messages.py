@@ -255,9 +255,12 @@ CATALOG: dict[str, dict[str, str]] = {
         "moderation.default_label": "server word list",
         "moderation.channel_not_allowed": "Videos can be made only in {channels} here.",
         "moderation.role_required": "You need one of these roles to make videos here: {roles}.",
-        "moderation.blocked": "You are blocked from making videos on this server.",
+        "moderation.blocked": (
+            "You are blocked from making videos on this server. To appeal, ask its moderators."
+        ),
         "moderation.blocked_until": (
-            "You are blocked from making videos on this server until <t:{until}:f>."
+            "You are blocked from making videos on this server until <t:{until}:f>. "
+            "To appeal sooner, ask its moderators."
         ),
         "moderation.approval_needs_channel": (
             "Approval needs a log channel first: that is where moderators are asked, with the "

@@ -186,8 +186,10 @@ ZH_CN: dict[str, str] = {
     "moderation.default_label": "服务器屏蔽词",
     "moderation.channel_not_allowed": "在本服务器只能在 {channels} 中制作视频。",
     "moderation.role_required": "你需要以下身份组之一才能在这里制作视频：{roles}。",
-    "moderation.blocked": "你已被禁止在本服务器制作视频。",
-    "moderation.blocked_until": "你被禁止在本服务器制作视频，直到 <t:{until}:f>。",
+    "moderation.blocked": "你已被禁止在本服务器制作视频。如需申诉，请联系本服务器的管理员。",
+    "moderation.blocked_until": (
+        "你被禁止在本服务器制作视频，直到 <t:{until}:f>。如需提前申诉，请联系本服务器的管理员。"
+    ),
     "moderation.approval_needs_channel": (
         "开启审核前请先设置日志频道：版主会在那里收到带有成员图片的审核请求，绝不会发到公开频道。"
         "请在同一条命令里设置日志频道。"
