@@ -228,7 +228,7 @@ def discord_ports(client: discord.Client, outbox: Outbox) -> Callable[[PortNeeds
             notifier=DiscordNotifier(
                 client, outbox, cards=needs.cards, answers=needs.answers, clock=needs.clock
             ),
-            approvals=DiscordApprovalNotifier(client),
+            approvals=DiscordApprovalNotifier(client, outbox),
             remover=DiscordVideoRemover(client),
         )
 

@@ -21,7 +21,7 @@ from PIL import Image, ImageDraw, ImageFont
 from cogs.account import cost_list
 from cogs.moderation import ModerationAdminCommands
 from cogs.results import ResultsAdminCommands, results_line
-from cogs.spend import SpendAdminCommands, money_part
+from cogs.spend import SpendAdminCommands, money_part, money_policy
 from hailuo.i18n.messages import render
 from hailuo.jobs.desk import UsageReport
 from hailuo.model.errors import UserInputError
@@ -362,7 +362,7 @@ class MoneyAdminCommands(commands.Cog):
     @app_commands.command(name="policy", description="This server's settings, all in one place")
     async def policy(self, interaction: discord.Interaction) -> None:
         policy = await self.bot.desk.policy(_guild_id(interaction))
-        results = await results_line(self.bot, interaction)
+        results = money_policy(policy, interaction) + await results_line(self.bot, interaction)
         await self._reply(interaction, describe_policy(policy, str(interaction.locale)) + results)
 
 

@@ -17,7 +17,7 @@ from __future__ import annotations
 import io
 import logging
 import re
-from collections.abc import Iterator
+from collections.abc import Awaitable, Iterator
 from typing import TYPE_CHECKING, Any
 
 import discord
@@ -32,6 +32,7 @@ from cogs.controls import (
     guild_of,
     hailuo_bot,
 )
+from cogs.outbox import Outbox
 from cogs.render import add_settings_field, clip
 from hailuo.i18n.messages import render
 from hailuo.jobs.notify import PostFailed
@@ -201,8 +202,10 @@ def approval_embed(job: Job, request: ApprovalRequest, locale: str | None) -> di
 class DiscordApprovalNotifier:
     """``moderation.approval.ApprovalNotifier``: the moderators' message, through the bot token."""
 
-    def __init__(self, client: discord.Client) -> None:
+    def __init__(self, client: discord.Client, outbox: Outbox) -> None:
         self.client = client
+        #: The moderators' channel's lane: a request and its decision queue with the rest.
+        self.outbox = outbox
 
     def _locale(self, guild_id: int) -> str | None:
         guild = self.client.get_guild(guild_id)
@@ -215,33 +218,42 @@ class DiscordApprovalNotifier:
         view = ControlsView()
         view.add_item(ApproveButton(job.id, locale)).add_item(RejectButton(job.id, locale))
         channel = self.client.get_partial_messageable(channel_id, guild_id=job.guild_id)
-        options: dict[str, Any] = {}
-        if image is not None:
-            name = f"hailuo-{job.id}-first.{_EXTENSIONS.get(image.mime, 'png')}"
-            options["file"] = discord.File(io.BytesIO(image.data), filename=name)
-        try:
-            message = await channel.send(
+
+        def send() -> Awaitable[discord.Message]:
+            # Built anew at each attempt (a 429 sends it again): a File is read once.
+            options: dict[str, Any] = {}
+            if image is not None:
+                name = f"hailuo-{job.id}-first.{_EXTENSIONS.get(image.mime, 'png')}"
+                options["file"] = discord.File(io.BytesIO(image.data), filename=name)
+            return channel.send(
                 embed=approval_embed(job, request, locale),
                 view=view,
                 nonce=f"hailuo-{job.id}-a",
                 allowed_mentions=discord.AllowedMentions.none(),
                 **options,
             )
+
+        try:
+            message = await self.outbox.post(channel_id, send)
         except discord.HTTPException as exc:
             raise PostFailed(f"HTTP {exc.status} code {exc.code}") from None
+        except discord.DiscordException as exc:  # a long rate limit: the announcer retries
+            raise PostFailed(type(exc).__name__) from None
         return message.id
 
     async def show_decision(self, job: Job, request: ApprovalRequest) -> None:
         if request.mod_message_channel_id is None or request.mod_message_id is None:
             return
         locale = self._locale(job.guild_id)
-        channel = self.client.get_partial_messageable(
-            request.mod_message_channel_id, guild_id=job.guild_id
-        )
+        channel_id = request.mod_message_channel_id
+        message = self.client.get_partial_messageable(
+            channel_id, guild_id=job.guild_id
+        ).get_partial_message(request.mod_message_id)
+        embed = approval_embed(job, request, locale)
         try:
-            await channel.get_partial_message(request.mod_message_id).edit(
-                embed=approval_embed(job, request, locale), view=None
-            )
-        except discord.HTTPException as exc:
+            # In the channel's lane, awaited like a post: this runs in the background (the
+            # presser was answered already), and the decision shows once this returns.
+            await self.outbox.post(channel_id, lambda: message.edit(embed=embed, view=None))
+        except discord.DiscordException as exc:
             # Best effort: the decision is stored, and a press on a stale button is refused.
-            log.warning("approval message of job %d not edited: %s", job.id, exc.status)
+            log.warning("approval message of job %d not edited: %s", job.id, exc)

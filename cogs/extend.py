@@ -151,10 +151,12 @@ def _request(interaction: discord.Interaction, frame: ExtendFrame, locale: str) 
 async def _post_card(bot: HailuoBot, job: Job) -> None:
     """The new job's public card (and its thread); without one it ends with a new card."""
     channel = bot.get_partial_messageable(job.channel_id, guild_id=job.guild_id)
-    try:
-        card = await channel.send(embed=status_embed(job), view=controls_view(job))
-    except discord.HTTPException as exc:
-        log.warning("could not post the card of extend job %d: %s", job.id, exc.status)
+    try:  # in the channel's lane, like every post (the press was answered before)
+        card = await bot.outbox.post(
+            job.channel_id, lambda: channel.send(embed=status_embed(job), view=controls_view(job))
+        )
+    except discord.DiscordException as exc:
+        log.warning("could not post the card of extend job %d: %s", job.id, exc)
         return
     await bot.desk.attach_card(job.id, job.channel_id, card.id)
     await start_thread(bot, job, card.id)

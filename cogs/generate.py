@@ -272,14 +272,11 @@ async def _edit(
     embed: discord.Embed,
     view: discord.ui.View | None = None,
 ) -> None:
-    try:
-        await (
-            bot.get_partial_messageable(channel_id)
-            .get_partial_message(message_id)
-            .edit(embed=embed, view=view)
-        )
-    except discord.HTTPException as exc:
-        log.warning("could not edit status card %s: %s", message_id, exc.status)
+    card = bot.get_partial_messageable(channel_id).get_partial_message(message_id)
+    try:  # in the channel's lane, awaited like a post: ahead of the worker's later edits
+        await bot.outbox.post(channel_id, lambda: card.edit(embed=embed, view=view))
+    except discord.DiscordException as exc:
+        log.warning("could not edit status card %s: %s", message_id, exc)
 
 
 #: The descriptions of the options ``text`` and ``animate`` share.

@@ -67,7 +67,20 @@ def describe_prices(policy: QuotaPolicy, defaults: QuotaPolicy, locale: str) -> 
                 mark=" *" if own else "",
             )
         )
+    if None in policy.price_table().values():
+        lines.append(render("admin.prices.unknown_hint", locale))
     return "\n".join(lines)
+
+
+def money_policy(policy: QuotaPolicy, interaction: discord.Interaction) -> str:
+    """The policy's line (with its newline) on the server's money budgets."""
+    locale = str(interaction.locale)
+    return "\n" + render(
+        "admin.policy_money",
+        locale,
+        daily=_usd_or_none(policy.daily_money_budget, locale),
+        monthly=_usd_or_none(policy.monthly_money_budget, locale),
+    )
 
 
 def money_lines(money: MoneyReport, locale: str) -> list[str]:

@@ -19,6 +19,7 @@ from storage.audit import AuditAction
 from storage.db import Database
 from storage.moderation import ModerationSettingsRepository
 from tests import media
+from tests.busy_lane import busy, components_name
 from tests.discord_sim import (
     DiscordSimulator,
     SimAttachment,
@@ -308,3 +309,34 @@ async def test_the_request_buttons_work_after_a_sigkill_restart(tmp_path: Path) 
         ]
         assert [m.id for m in requests] == [request.id]
         assert discord_sim.internal_errors == []
+
+
+async def test_outbox_lane_carries_the_approval_request_and_its_decision(
+    discord_sim, minimax, env
+) -> None:
+    """In a busy moderators' channel, the request and the decision's edit wait their turn
+    behind the posts queued before them (``tests/busy_lane.py``), and nothing draws a 429."""
+    log_channel = discord_sim.guilds[0].channels[1].id
+    async with running_bot(env) as app:
+        await moderate(app.bot.services.db, discord_sim)
+        asked = busy(app, discord_sim, log_channel)
+        _, request, job_id = await held_job(app, discord_sim)
+        await asked.done()
+        posted = asked.index_of(lambda c: components_name(c, f"hailuo:approve:{job_id}"))
+        assert posted > asked.last_busy_index()
+
+        decided = busy(app, discord_sim, log_channel, "decided")
+        approve = await press(
+            discord_sim, "approve", job_id, request, MOD_A, member_roles=[mods_role(discord_sim)]
+        )
+        assert f"You approved video #{job_id}" in await private_text(approve)
+        await decided.done()
+        await discord_sim.wait_for(lambda: request.components == [])
+    edit_path = f"/channels/{log_channel}/messages/{request.id}"
+    edit = next(
+        i
+        for i, c in enumerate(discord_sim.calls)
+        if c.ok and c.method == "PATCH" and c.path == edit_path
+    )
+    assert edit > decided.last_busy_index()
+    assert discord_sim.too_many_requests() == []

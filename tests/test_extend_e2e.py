@@ -21,6 +21,7 @@ from PIL import Image, ImageChops, ImageStat
 
 from hailuo.model.spec import Mode
 from hailuo.model.status import JobStatus
+from tests.busy_lane import busy, components_name
 from tests.discord_sim import DiscordSimulator
 from tests.e2e import SimSetup, custom_ids, press, running_bot
 from tests.media import ffmpeg_exe, make_mp4
@@ -116,3 +117,37 @@ async def test_extend_sends_the_delivered_videos_last_frame_as_the_first_frame(
     last, first = frames[-1], frames[0]
     assert difference(sent, last) < TOLERANCE
     assert difference(sent, first) > 2 * TOLERANCE  # it is the last frame, not any frame
+
+
+async def test_outbox_lane_carries_the_new_card_of_an_extend(
+    discord_sim: DiscordSimulator, minimax: MiniMaxSimulator, env
+) -> None:
+    """In a busy channel, Extend's new card waits its turn behind the posts queued before it
+    in the channel's lane (``tests/busy_lane.py``), and nothing draws a 429."""
+    member = discord_sim.default_user.id
+    async with running_bot(env) as app:
+        source = await delivered(app, discord_sim, "a fox in the snow")
+        post = video_post(discord_sim, source)
+        pressed = await press(discord_sim, "extend", source.id, post, member)
+        await pressed.wait_response()
+        submit = await discord_sim.send_modal_submit(
+            f"hailuo:extend-prompt:{source.id}", {"prompt": "on and on"}, message_id=post.id
+        )
+        await submit.wait_response()
+        confirm = await discord_sim.wait_for(
+            lambda: next((m for m in submit.followups if m.ephemeral), None)
+        )
+        lane = busy(app, discord_sim, source.channel_id)
+        ok = await discord_sim.send_component(
+            f"hailuo:extend-ok:{source.id}", message_id=confirm.id, user_id=member
+        )
+        await ok.wait_response()
+        await lane.done()
+        jobs = await app.bot.desk.jobs.recent_for_member(source.guild_id, member)
+        extended = next(j for j in jobs if j.id != source.id)
+        await discord_sim.wait_for(
+            lambda: app.bot.outbox.pending(source.channel_id) == (0, 0) or None
+        )
+    card = lane.index_of(lambda c: components_name(c, f"hailuo:info:{extended.id}"))
+    assert card > lane.last_busy_index()
+    assert discord_sim.too_many_requests() == []

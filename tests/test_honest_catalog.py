@@ -65,6 +65,15 @@ NEW_KEYS = [
     "notice.provider_balance",
     "moderation.strike_notice",
     "moderation.approval_needs_channel",
+    # what was still missing of issue 15: money notices, the blocking strike, closed DMs
+    "notice.money_budget_day_80",
+    "notice.money_budget_day_100",
+    "notice.money_budget_month_80",
+    "notice.money_budget_month_100",
+    "moderation.strike_blocked",
+    "delivery.dm_closed",
+    "admin.policy_money",
+    "admin.prices.unknown_hint",
 ]
 
 
@@ -73,6 +82,7 @@ def test_honest_every_new_key_in_both_languages(code: str) -> None:
     english, chinese = CATALOG["en"][code], CATALOG["zh-CN"][code]
     assert (english.strip() and chinese.strip() and english != chinese) or code == "unit.megabytes"
     params = {"provider": "freepik", "resolution": "768P", "count": 2, "threshold": 3}
-    params |= {"days": 7, "job_id": 5, "amount": "20"}
+    params |= {"days": 7, "job_id": 5, "amount": "20", "user_id": 9, "percent": 80}
+    params |= {"spent": "$0.28", "budget": "$0.35", "renews_at": 1, "daily": "$1", "monthly": "-"}
     assert "?" not in render(code, "en", **params)
     assert "?" not in render(code, "zh-CN", **params)

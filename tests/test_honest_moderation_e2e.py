@@ -8,10 +8,13 @@ in the public channel of the job, even with approval switched on by ``HAILUO_APP
 
 from __future__ import annotations
 
+import time
+
 import pytest
 
 from hailuo.model.moderation import ApprovalMode
 from hailuo.model.status import JobStatus
+from storage.moderation import ModerationSettingsRepository
 from tests import media
 from tests.discord_sim import SimAttachment
 from tests.e2e import SimSetup, card_shows, running_bot
@@ -95,3 +98,41 @@ async def test_honest_approval_request_never_posted_in_the_public_channel(
     ]
     assert all(not m.attachments for m in posted), posted  # the unmoderated image stays private
     assert minimax.submits == []
+
+
+async def test_honest_strike_that_blocks_is_told_privately_with_how_to_appeal(
+    discord_sim, minimax, env
+) -> None:
+    """Strike 1 of 2 is told as a strike; strike 2 blocks, and the member is told that too
+    (privately: not in the channel), with how long (until a moderator lifts it) and whom
+    to ask; their next command is refused with the block."""
+    guild = discord_sim.guilds[0]
+    general = guild.channels[0]
+    minimax.inject("submit", "sensitive_prompt", times=2)
+    async with running_bot(env) as app:
+        await ModerationSettingsRepository(app.bot.services.db).update(
+            guild.id, {"strike_threshold": 2}, actor_id=1, now=time.time()
+        )
+        dm = discord_sim.dm_channel(MEMBER)
+        for told in (1, 2):
+            inter = await discord_sim.send_slash(
+                ["hailuo", "text"], {"prompt": f"a cat surfing {told}"}, user_id=MEMBER
+            )
+            await inter.wait_response()
+            await card_shows(discord_sim, inter.original_message, "Failed")
+            await discord_sim.wait_for(
+                lambda n=told: len(discord_sim.channel_messages(dm.id)) >= n or None
+            )
+        refused = await discord_sim.send_slash(
+            ["hailuo", "text"], {"prompt": "a dog"}, user_id=MEMBER
+        )
+        await refused.wait_response()
+        jobs = await app.bot.desk.jobs.recent_for_member(guild.id, MEMBER, 5)
+    first, second = [m.content for m in discord_sim.channel_messages(dm.id)]
+    assert "you have 1 of 2 within 7 days" in first, first
+    assert f"video #{jobs[0].id}" in second and "That was strike 2 of 2 within 7 days" in second
+    assert "until a moderator lifts the block" in second and "ask this server's mod" in second
+    assert refused.ephemeral and "blocked" in said(refused)
+    assert [job.status for job in jobs] == [JobStatus.FAILED, JobStatus.FAILED]
+    public = [m.content or "" for m in discord_sim.channel_messages(general.id) if not m.ephemeral]
+    assert not any("strike" in text for text in public), public

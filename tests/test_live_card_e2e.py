@@ -12,6 +12,7 @@ simulator held so the test decides when a task ends, on a clock the test skips a
 
 from __future__ import annotations
 
+import re
 from collections.abc import AsyncIterator
 from dataclasses import replace
 
@@ -24,8 +25,9 @@ from hailuo.model.job import Job
 from hailuo.model.spec import JobSpec, Mode
 from hailuo.model.status import JobStatus
 from tests.discord_sim import DiscordSimulator
-from tests.e2e import SimSetup, card_shows, running_bot
+from tests.e2e import SimSetup, bot_env, card_shows, running_bot
 from tests.sims.minimax import MiniMaxSimulator
+from tests.sims.novita import NovitaSimulator
 from tests.support import FakeClock, OffsetClock
 from tests.test_delivery_e2e import finished_task, job_of, start_job, tick_until
 
@@ -155,3 +157,37 @@ async def test_eta_queued_is_wait_plus_measured_run_and_old_cards_keep_editing()
     clock.advance(300)
     await cards.show(replace(running, progress=70))
     assert len(shown.views) == 4 and shown.views[-1].job.progress == 70
+
+
+async def test_eta_card_shows_the_provider_s_progress(
+    discord_sim: DiscordSimulator, clock: OffsetClock, tmp_path
+) -> None:
+    """Novita reports how far a task is (``progress_percent``): the card says so, and its
+    expected end follows the provider's pace; MiniMax and Freepik report none."""
+    async with NovitaSimulator(clock=clock, polls_until_done=None) as novita:
+        env = bot_env(
+            discord_sim,
+            tmp_path / "bot.sqlite3",
+            HAILUO_PROVIDERS="novita",
+            NOVITA_API_KEY=novita.api_key,
+            NOVITA_BASE_URL=novita.base_url,
+        )
+        async with running_bot(env, clock=clock) as app:
+            card, job_id = await start_job(discord_sim)
+            await tick_until(app, clock, job_id, JobStatus.RUNNING, step=5.0)
+            shown = None
+            for _ in range(200):  # each poll moves the provider's progress on
+                job = await job_of(app, job_id)
+                if job.progress and "Generating… " in str(card.embeds):
+                    shown = await discord_sim.wait_for(
+                        lambda: str(card.embeds) if "%" in str(card.embeds) else None
+                    )
+                    break
+                clock.advance(15.0)
+                await app.bot.worker.tick()
+            assert shown is not None, card.embeds
+            job = await job_of(app, job_id)
+        assert novita.violations == []
+    assert job.status is JobStatus.RUNNING and job.progress
+    assert re.search(r"Generating… \d+%", shown), shown
+    assert "Expected ready" in shown

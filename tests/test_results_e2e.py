@@ -170,3 +170,32 @@ async def test_notify_dm_sends_a_direct_message_with_the_link(
     assert f"<@{member}>" not in body["content"]
     url = f"https://discord.com/channels/{job.guild_id}/{job.channel_id}/{job.delivered_message_id}"
     assert url in note.content and f"job #{job.id}" in note.content
+
+
+async def test_notify_dm_with_closed_dms_mentions_the_member_once_and_delivers(
+    discord_sim: DiscordSimulator, minimax: MiniMaxSimulator, env
+) -> None:
+    """DMs closed (50007): the video is still posted, and the member, who asked to be told,
+    is mentioned once in the channel, in a reply to the video that says their DMs are
+    closed and how to change it."""
+    member = discord_sim.default_user.id
+    discord_sim.close_dms(member)
+    async with running_bot(env) as app:
+        await command(discord_sim, ["hailuo", "settings"], {"notify": "dm"})
+        job = await delivered(app, discord_sim)
+        await app.bot.outbox.drained()
+    assert job.status is JobStatus.DELIVERED and job.notify == "dm"
+    video = video_post(discord_sim, job)
+    assert any(a.filename.endswith(".mp4") for a in video.attachments)
+    refused = [c for c in discord_sim.find_calls("POST", r"/messages$") if c.status == 403]
+    assert [c.code for c in refused] == [50007]  # the DM was tried, once
+    calls = discord_sim.find_calls("POST", rf"/channels/{job.channel_id}/messages$")
+    notes = [c.json for c in calls if str((c.json or {}).get("nonce")) == f"hailuo-{job.id}-d"]
+    assert len(notes) == 1, notes
+    note = notes[0]
+    assert note is not None and f"<@{member}>" in note["content"]
+    assert "direct messages are closed" in note["content"] and "/hailuo settings" in note["content"]
+    assert [str(u) for u in note["allowed_mentions"]["users"]] == [str(member)]
+    assert str(note["message_reference"]["message_id"]) == str(video.id)
+    # The video post itself still does not ping: the member chose DM, not a mention.
+    assert f"<@{member}>" not in post_body(discord_sim, job.channel_id, job)["content"]

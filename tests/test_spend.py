@@ -8,8 +8,10 @@ seeded as rows in the bot's own SQLite file, beside a video the bot really deliv
 from __future__ import annotations
 
 import io
+import re
 import time
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
 from PIL import Image
@@ -18,6 +20,7 @@ from cogs.spend import money_chart
 from hailuo.model.errors import UserInputError
 from hailuo.money.prices import parse_usd, usd
 from hailuo.money.spend import MoneyReport
+from providers.registry import TABLE
 from storage.db import Database
 from tests.discord_sim import DiscordSimulator
 from tests.e2e import channel, running_bot
@@ -100,6 +103,7 @@ async def test_spend_usage_shows_money_per_day_and_provider_on_a_seeded_history(
         # No price is stated in the project's references: unknown until the owner sets one.
         inter = await admin(discord_sim, "prices")
         assert "minimax · MiniMax-Hailuo-02 768P 6 s · unknown" in said(inter)
+        assert "set it with `/hailuo-admin price provider:" in said(inter)
         for provider, resolution, price in [
             ("minimax", "768P", "0.28"),
             ("minimax", "1080P", "0.49"),
@@ -199,3 +203,25 @@ async def test_spend_money_budget_refuses_before_charging(
         )
         await third.wait_response()
         assert not third.ephemeral
+
+
+def test_spend_readme_dates_the_price_table_and_each_provider_s_defaults() -> None:
+    """The README's price table is dated and names every provider; a provider that
+    declares no price reads "unknown" there (never a made-up number)."""
+    readme = (Path(__file__).parents[1] / "README.md").read_text(encoding="utf-8")
+    heading = re.search(r"Prices as read on (\d{4}-\d{2}-\d{2})", readme)
+    assert heading is not None
+    section = readme[
+        heading.end() : readme.index("\n\n", readme.index("| provider |", heading.end()))
+    ]
+    rows = {
+        line.split("|")[1].strip().lower().replace(".", ""): line
+        for line in section.splitlines()
+        if line.startswith("| ") and not line.startswith("| provider")
+    }
+    for name, capability in TABLE.items():
+        if name == "demo":
+            continue
+        assert name in rows, name
+        if not capability.prices:
+            assert "unknown" in rows[name], rows[name]

@@ -153,7 +153,9 @@ async def test_two_refusals_block_the_member_and_the_log_channel_hears_it(
 
         inter = await generate(discord_sim, "third try", user_id=member)
         assert inter.ephemeral
-        assert said(inter) == "You are blocked from making videos on this server."
+        assert said(inter) == (
+            "You are blocked from making videos on this server. To appeal, ask its moderators."
+        )
         assert len(minimax.requests_to("submit")) == 2
         # The member's credits came back both times.
         assert (await app.bot.desk.balance(guild.id, member)).remaining == 10

@@ -165,6 +165,23 @@ CATALOG: dict[str, dict[str, str]] = {
             "Hailuo: this server's budget for this month is used up ({spent} of {budget} "
             "credits); videos that do not fit are refused until it renews <t:{renews_at}:R>."
         ),
+        "notice.money_budget_day_80": (
+            "Hailuo: this server has spent about {spent} of its {budget} money budget for "
+            "today ({percent} %, at the price table's estimates). It renews <t:{renews_at}:R>."
+        ),
+        "notice.money_budget_day_100": (
+            "Hailuo: this server's money budget for today is used up (about {spent} of "
+            "{budget}); videos that do not fit are refused until it renews <t:{renews_at}:R>."
+        ),
+        "notice.money_budget_month_80": (
+            "Hailuo: this server has spent about {spent} of its {budget} money budget for "
+            "this month ({percent} %, at the price table's estimates). It renews "
+            "<t:{renews_at}:R>."
+        ),
+        "notice.money_budget_month_100": (
+            "Hailuo: this server's money budget for this month is used up (about {spent} of "
+            "{budget}); videos that do not fit are refused until it renews <t:{renews_at}:R>."
+        ),
         # provider outcomes
         "provider.moderation": "The provider refused the content of this request.",
         "provider.invalid_request": "The provider refused the request's parameters.",
@@ -192,6 +209,12 @@ CATALOG: dict[str, dict[str, str]] = {
             "The provider refused the content of your video #{job_id}. That counts as a "
             "strike: you have {count} of {threshold} within {days:@day}; at {threshold} you "
             "cannot make videos in this server for a while. Your credits for it were refunded."
+        ),
+        "moderation.strike_blocked": (
+            "The provider refused the content of your video #{job_id}. That was strike "
+            "{count} of {threshold} within {days:@day}, so you are blocked from making videos "
+            "in this server until a moderator lifts the block. Your credits for it were "
+            "refunded. To appeal, ask this server's moderators."
         ),
         "job.service_unreachable": "The bot cannot reach its video service right now.",
         "job.tier_not_offered": (
@@ -232,9 +255,12 @@ CATALOG: dict[str, dict[str, str]] = {
         "moderation.default_label": "server word list",
         "moderation.channel_not_allowed": "Videos can be made only in {channels} here.",
         "moderation.role_required": "You need one of these roles to make videos here: {roles}.",
-        "moderation.blocked": "You are blocked from making videos on this server.",
+        "moderation.blocked": (
+            "You are blocked from making videos on this server. To appeal, ask its moderators."
+        ),
         "moderation.blocked_until": (
-            "You are blocked from making videos on this server until <t:{until}:f>."
+            "You are blocked from making videos on this server until <t:{until}:f>. "
+            "To appeal sooner, ask its moderators."
         ),
         "moderation.approval_needs_channel": (
             "Approval needs a log channel first: that is where moderators are asked, with the "
@@ -386,6 +412,11 @@ CATALOG: dict[str, dict[str, str]] = {
         "results.policy": "Results: {place}. Your notifications: {notify}.",
         "delivery.posted_quiet": "Your video is ready (job #{job_id}).",
         "delivery.dm_notice": "Your video is ready (job #{job_id}): {url}",
+        "delivery.dm_closed": (
+            "<@{user_id}> your video is ready (job #{job_id}). You asked to be told by direct "
+            "message, but your direct messages are closed to this bot: open them, or choose "
+            "another way with `/hailuo settings`."
+        ),
         "permission.create_public_threads": "Create Public Threads",
         "permission.send_messages_in_threads": "Send Messages in Threads",
         # delivery
@@ -530,6 +561,14 @@ CATALOG: dict[str, dict[str, str]] = {
         ),
         "admin.prices.line": "{provider} · {model} {resolution} {duration} s · {price}{mark}",
         "admin.money_budget.done": "Server money budget: {daily} a day, {monthly} a month.",
+        "admin.policy_money": (
+            "Money budget: {daily} a day, {monthly} a month (estimated at the price table's "
+            "prices: `/hailuo-admin prices`)."
+        ),
+        "admin.prices.unknown_hint": (
+            "A price shown as unknown counts as nothing in the money figures and budgets: "
+            "set it with `/hailuo-admin price provider:… resolution:… duration:… usd:…`."
+        ),
         "admin.usage.money": (
             "Money (estimated from the price table): today {today} (budget: "
             "{daily}); this month {month} (budget: {monthly})."

@@ -119,6 +119,22 @@ ZH_CN: dict[str, str] = {
         "海螺：本服务器本月的预算已用完（{spent}/{budget} 积分）；"
         "在 <t:{renews_at}:R>恢复之前，超出预算的视频都会被拒绝。"
     ),
+    "notice.money_budget_day_80": (
+        "海螺：本服务器今天的金额预算已花约 {spent}/{budget}（{percent} %，按价格表估算）。"
+        "预算将于 <t:{renews_at}:R>恢复。"
+    ),
+    "notice.money_budget_day_100": (
+        "海螺：本服务器今天的金额预算已用完（约 {spent}/{budget}）；"
+        "在 <t:{renews_at}:R>恢复之前，超出预算的视频都会被拒绝。"
+    ),
+    "notice.money_budget_month_80": (
+        "海螺：本服务器本月的金额预算已花约 {spent}/{budget}（{percent} %，按价格表估算）。"
+        "预算将于 <t:{renews_at}:R>恢复。"
+    ),
+    "notice.money_budget_month_100": (
+        "海螺：本服务器本月的金额预算已用完（约 {spent}/{budget}）；"
+        "在 <t:{renews_at}:R>恢复之前，超出预算的视频都会被拒绝。"
+    ),
     # provider outcomes
     "provider.moderation": "服务商拒绝了这个请求的内容。",
     "provider.invalid_request": "服务商拒绝了这个请求的参数。",
@@ -139,6 +155,11 @@ ZH_CN: dict[str, str] = {
         "服务商拒绝了你的视频 #{job_id} 的内容，这记为一次警告：{days} 天内你已有 {count} 次，"
         "上限为 {threshold} 次；达到 {threshold} 次后你将暂时无法在本服务器制作视频。"
         "这个视频的积分已退还。"
+    ),
+    "moderation.strike_blocked": (
+        "服务商拒绝了你的视频 #{job_id} 的内容，这是 {days} 天内的第 {count} 次警告（上限 "
+        "{threshold} 次），所以你已被禁止在本服务器制作视频，直到管理员解除。"
+        "这个视频的积分已退还。如需申诉，请联系本服务器的管理员。"
     ),
     "job.service_unreachable": "机器人目前无法连接它的视频服务。",
     "job.tier_not_offered": (
@@ -165,8 +186,10 @@ ZH_CN: dict[str, str] = {
     "moderation.default_label": "服务器屏蔽词",
     "moderation.channel_not_allowed": "在本服务器只能在 {channels} 中制作视频。",
     "moderation.role_required": "你需要以下身份组之一才能在这里制作视频：{roles}。",
-    "moderation.blocked": "你已被禁止在本服务器制作视频。",
-    "moderation.blocked_until": "你被禁止在本服务器制作视频，直到 <t:{until}:f>。",
+    "moderation.blocked": "你已被禁止在本服务器制作视频。如需申诉，请联系本服务器的管理员。",
+    "moderation.blocked_until": (
+        "你被禁止在本服务器制作视频，直到 <t:{until}:f>。如需提前申诉，请联系本服务器的管理员。"
+    ),
     "moderation.approval_needs_channel": (
         "开启审核前请先设置日志频道：版主会在那里收到带有成员图片的审核请求，绝不会发到公开频道。"
         "请在同一条命令里设置日志频道。"
@@ -299,6 +322,10 @@ ZH_CN: dict[str, str] = {
     "results.policy": "结果：{place}。你的通知方式：{notify}。",
     "delivery.posted_quiet": "你的视频做好了 (job #{job_id})。",
     "delivery.dm_notice": "你的视频做好了 (job #{job_id})：{url}",
+    "delivery.dm_closed": (
+        "<@{user_id}> 你的视频做好了 (job #{job_id})。你选择了私信通知，"
+        "但你的私信对本机器人关闭了：请打开私信，或用 `/海螺 设置` 换一种通知方式。"
+    ),
     "permission.create_public_threads": "创建公开子区",
     "permission.send_messages_in_threads": "在子区中发送消息",
     "delivery.posted": "<@{user_id}> 你的视频做好了 (job #{job_id})。",
@@ -426,6 +453,12 @@ ZH_CN: dict[str, str] = {
     "admin.prices.title": "各服务商每个视频的价格（美元估算；* 为本服务器设置）：",
     "admin.prices.line": "{provider} · {model} {resolution} {duration} 秒 · {price}{mark}",
     "admin.money_budget.done": "服务器金额预算：每天 {daily}，每月 {monthly}。",
+    "admin.policy_money": (
+        "金额预算：每天 {daily}，每月 {monthly}（按价格表估算：`/海螺管理 价格表`）。"
+    ),
+    "admin.prices.unknown_hint": (
+        "显示为未知的价格在金额统计和预算中按零计算：请用 `/海螺管理 服务商价格` 设置。"
+    ),
     "admin.usage.money": (
         "金额（按价格表估算）：今天 {today}（预算：{daily}）；本月 {month}（预算：{monthly}）。"
     ),

@@ -180,6 +180,9 @@ class JobDesk:
                 due += await self.budget_notices.crossed(
                     tx, policy, request.guild_id, admission.budgets, cost
                 )
+                due += await self.budget_notices.crossed(
+                    tx, policy, request.guild_id, admission.money, admission.price
+                )
                 job = await self.jobs.get(job_id, tx)
         self.budget_notices.send(due)
         if admission.refusal is not None:
@@ -233,8 +236,8 @@ class JobDesk:
         if admission.refusal is None:
             # The owner's money, like the credits: refused before anything is charged.
             money = await check_money_budgets(self.guilds, policy, guild_id, spec, now, tx)
-            if money is not None:
-                return Admission(admission.budgets, money)
+            # The money refusal, if any, and both kinds of budgets for the notices.
+            return replace(money, budgets=admission.budgets)
         return admission
 
     def wake(self) -> None:

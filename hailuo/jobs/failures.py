@@ -24,6 +24,8 @@ log = logging.getLogger(__name__)
 
 #: What a member is told privately when a provider's content refusal counts against them.
 STRIKE_NOTICE = "moderation.strike_notice"
+#: ... and when that strike blocks them (until a moderator lifts the block).
+STRIKE_BLOCKED = "moderation.strike_blocked"
 
 
 @dataclass(frozen=True)
@@ -73,9 +75,16 @@ class Failures:
             return
         if outcome.newly_blocked:
             log.info("blocked after %d strikes %s", outcome.strikes, job.log_context())
-        elif outcome.counted and not outcome.blocked and self.tell is not None:
+        if self.tell is None or not outcome.counted:
+            return
+        params = strike_params(outcome, job)
+        if outcome.newly_blocked:
+            # The strike that blocks is told too, privately, with whom to ask. A block by
+            # strikes has no end time (``record_strike``): it lasts until a moderator lifts it.
+            await self.tell(job, STRIKE_BLOCKED, params)
+        elif not outcome.blocked:
             # The member learns of a strike when it is counted, not only once blocked.
-            await self.tell(job, STRIKE_NOTICE, strike_params(outcome, job))
+            await self.tell(job, STRIKE_NOTICE, params)
 
 
 def strike_params(outcome: StrikeOutcome, job: Job) -> dict[str, object]:

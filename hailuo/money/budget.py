@@ -1,10 +1,11 @@
 """A server's spending budgets: whether a new job still fits, and the 80/100 % notices.
 
-A server may cap what its members spend together per local day and per month.
-A job that would go over either budget is refused; a job that crosses a
-notice threshold (or the refusal of a full budget) tells the admins once per
-period: the notice is recorded in the same transaction as the credit write,
-and posted in the background afterwards so the member's answer never waits.
+A server may cap what its members spend together per local day and per month, in
+credits and in money (``hailuo.money.spend``). A job that would go over any budget
+is refused; a job that crosses a notice threshold (or the refusal of a full budget)
+tells the admins once per period: the notice is recorded in the same transaction as
+the credit write, and posted in the background afterwards so the member's answer
+never waits. A money budget's notices are the same, in dollars.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from dataclasses import dataclass
 from hailuo.clock import Clock
 from hailuo.jobs.notify import AdminNotice, AdminNotifier
 from hailuo.model.errors import QuotaExceeded
+from hailuo.money.prices import usd
 from hailuo.money.quotas import QuotaPolicy, budget_period, thresholds_crossed
 from storage.port import GuildStore, LedgerStore, ModerationSettingsStore, UnitOfWork
 
@@ -32,15 +34,28 @@ class BudgetState:
     budget: int
     spent: int
     renews_at: float
+    #: A money budget: ``budget`` and ``spent`` are micro-dollars, not credits.
+    money: bool = False
+
+    @property
+    def notice_period(self) -> str:
+        """The period a notice is recorded under: a money budget's own, so its notices
+        and the credit budget's of the same day are each sent once."""
+        return f"usd:{self.period}" if self.money else self.period
 
 
 @dataclass(frozen=True)
 class Admission:
-    """What the checks found: the budgets' state, and a budget refusal if there is one."""
+    """What the checks found: the budgets' state, and a budget refusal if there is one.
+
+    ``money`` are the money budgets a job fits, and ``price`` its estimated price in
+    micro-dollars, the amount it adds to each of them."""
 
     budgets: list[BudgetState]
     refusal: QuotaExceeded | None = None
     refused_by: BudgetState | None = None
+    money: list[BudgetState] = dataclasses.field(default_factory=list)
+    price: int = 0
 
 
 async def check_budgets(
@@ -105,7 +120,8 @@ class BudgetNotices:
         budgets: list[BudgetState],
         cost: int,
     ) -> list[AdminNotice]:
-        """The notices a job of ``cost`` reaches in each budget."""
+        """The notices a job of ``cost`` (credits, or micro-dollars for money budgets)
+        reaches in each budget."""
         due: list[AdminNotice] = []
         for state in budgets:
             crossed = thresholds_crossed(state.spent, state.spent + cost, state.budget)
@@ -128,20 +144,21 @@ class BudgetNotices:
                 tx,
                 guild_id,
                 scope=state.scope,
-                period=state.period,
+                period=state.notice_period,
                 threshold=threshold,
                 spent=spent,
                 budget=state.budget,
                 now=self.clock(),
             )
             if fresh:
-                params = {
-                    "spent": spent,
-                    "budget": state.budget,
+                params: dict[str, object] = {
+                    "spent": usd(spent) if state.money else spent,
+                    "budget": usd(state.budget) if state.money else state.budget,
                     "percent": spent * 100 // state.budget,
                     "renews_at": int(state.renews_at),
                 }
-                rule = f"notice.budget_{state.scope}_{threshold}"
+                kind = "money_budget" if state.money else "budget"
+                rule = f"notice.{kind}_{state.scope}_{threshold}"
                 due.append(AdminNotice(guild_id, rule, params, policy.notice_channel_id))
         return due
 

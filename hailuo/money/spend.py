@@ -24,6 +24,7 @@ from zoneinfo import ZoneInfo
 from hailuo.model.errors import QuotaExceeded
 from hailuo.model.spec import JobSpec
 from hailuo.model.status import IN_FLIGHT, JobStatus
+from hailuo.money.budget import Admission, BudgetState
 from hailuo.money.prices import estimate, price_of, usd
 from hailuo.money.quotas import QuotaPolicy, budget_period, local_date
 from storage.port import GuildStore, UnitOfWork
@@ -122,26 +123,32 @@ async def check_money_budgets(
     spec: JobSpec,
     now: float,
     tx: UnitOfWork | None,
-) -> QuotaExceeded | None:
-    """The refusal when this job's estimated price would overrun a money budget, else None.
+) -> Admission:
+    """The money budgets this job's estimated price fits, with what was spent in each,
+    or the refusal when it would overrun one.
 
     Read in the same unit of work as the reservation when creating, so two jobs cannot
     both fit the last dollar. A job whose price nobody stated fits (it is counted as
-    nothing; the usage view says how many such videos there were).
+    nothing; the usage view says how many such videos there were). The states feed the
+    80 %/100 % notices, as the credit budgets' do (``BudgetNotices``).
     """
     cost = _job_price(policy, None, (spec.model, spec.resolution, spec.duration)) or 0
+    budgets: list[BudgetState] = []
     for scope in MONEY_SCOPES:
         budget = policy.money_budget(scope)
         if budget is None:
             continue
         window = budget_period(now, policy.timezone, scope)
         spent = await money_spent(guilds, policy, guild_id, window.starts_at, window.renews_at, tx)
+        state = BudgetState(scope, window.key, budget, spent, window.renews_at, money=True)
         if spent + cost > budget:
-            return QuotaExceeded(
+            refusal = QuotaExceeded(
                 f"quota.money_budget_{scope}",
                 cost=usd(cost),
                 spent=usd(spent),
                 budget=usd(budget),
                 renews_at=int(window.renews_at),
             )
-    return None
+            return Admission([], refusal, state, money=budgets, price=cost)
+        budgets.append(state)
+    return Admission([], money=budgets, price=cost)
