@@ -16,7 +16,9 @@ from hailuo.model.errors import UserInputError
 from hailuo.model.job import Job, NewJob, StoredImage
 from hailuo.model.spec import JobSpec
 from hailuo.model.status import JobStatus, Settlement, can_transition, settlement
-from storage.db import Database, Tx, reading, sha256_hex, statements, within
+from storage.db import sha256_hex
+from storage.engine import Engine, reading, statements, within
+from storage.engine import Statements as Tx
 from storage.jobs_sql import (
     CLAIM_STATUS_MESSAGE,
     COUNT_BY_STATUS,
@@ -89,7 +91,7 @@ _UPDATABLE = frozenset(
 
 
 class JobRepository:
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Engine) -> None:
         self.db = db
 
     async def create(self, uow: UnitOfWork, new: NewJob, now: float) -> int:
