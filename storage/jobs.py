@@ -98,6 +98,13 @@ class JobRepository:
         """Insert the job and its reservation (in ``uow``, the caller's unit of work); raises
         ``DuplicateInteraction`` (with nothing written) if its interaction already made a job."""
         tx = statements(uow)
+        # Looked up first, inside the unit of work (writers are serialised, so nobody slips
+        # in between): PostgreSQL aborts a transaction on a failed INSERT, so the lookup
+        # below, after the unique index refused it, only ever runs on SQLite.
+        if new.interaction_id is not None:
+            row = await tx.fetch_one(SELECT_BY_INTERACTION, {"interaction": new.interaction_id})
+            if row is not None:
+                raise DuplicateInteraction("request.duplicate", job_id=int(row["id"]))
         try:
             job_id = await self._insert(tx, new, now)
         except sqlite3.IntegrityError:

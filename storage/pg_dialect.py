@@ -31,9 +31,23 @@ _TOKEN = re.compile(r"'(?:[^']|'')*'|\"(?:[^\"]|\"\")*\"|--[^\n]*|::|:([A-Za-z_]
 
 
 def _variants() -> dict[str, str]:
-    from storage import guilds, jobs_sql
+    from storage import audit, guilds, jobs_sql
+
+    # An optional filter (``:member IS NULL OR …``) leaves PostgreSQL no type to infer.
+    typed = {
+        ":member IS NULL": ":member::bigint IS NULL",
+        ":action IS NULL": ":action::text IS NULL",
+        ":before IS NULL": ":before::bigint IS NULL",
+    }
+
+    def with_types(sql: str) -> str:
+        for old, new in typed.items():
+            sql = sql.replace(old, new)
+        return sql
 
     return {
+        audit.PAGE_AUDIT: with_types(audit.PAGE_AUDIT),
+        audit.PAGE_AUDIT_AFTER: with_types(audit.PAGE_AUDIT_AFTER),
         # ``json_extract`` is SQLite's; ``->>`` reads a field of a JSON text as text.
         jobs_sql.SELECT_RECENT_RUNS: """
 SELECT spec, (provider_meta::jsonb ->> 'succeeded_at')::double precision - submitted_at

@@ -254,3 +254,10 @@ if TYPE_CHECKING:
         """Type-checked only: the SQLite engine implements the whole port."""
         storage: Storage = db
         del storage
+
+    from storage.postgres import PostgresDatabase
+
+    def _postgresql_implements_the_port(db: PostgresDatabase) -> None:
+        """Type-checked only: the PostgreSQL engine implements the whole port."""
+        storage: Storage = db
+        del storage
