@@ -98,6 +98,11 @@ def _translate(sql: str) -> tuple[str, tuple[str | int, ...]]:
     return _TOKEN.sub(replace, sql), tuple(order)
 
 
+def postgres_text(sql: str) -> str:
+    """The PostgreSQL text of ``sql`` alone (to prepare it, or to read it)."""
+    return _translate(sql)[0]
+
+
 def translate(sql: str, params: Params = ()) -> tuple[str, list[Any]]:
     """The PostgreSQL statement and its positional arguments."""
     text, order = _translate(sql)
