@@ -248,6 +248,11 @@ class PgTx(Statements):
         super().__init__(db)
         self._conn = conn
 
+    @property
+    def connection(self) -> asyncpg.Connection:
+        """The transaction's connection, for bulk work inside ``storage/`` (``COPY``)."""
+        return self._conn
+
     async def execute(self, sql: str, params: Params = ()) -> int:
         """Run one statement; return the number of rows it changed."""
         text, args = translate(sql, params)
