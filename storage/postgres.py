@@ -85,6 +85,18 @@ async def _prepare(conn: asyncpg.Connection) -> None:
     )
 
 
+async def _reset(conn: asyncpg.Connection) -> None:
+    """Before a connection goes back to the pool: end a transaction left open, if any.
+
+    asyncpg's default also unlocks session advisory locks, closes cursors and stops
+    listening, one more round trip on every return; this engine takes only
+    transaction-scoped locks and opens no cursor and no listener, so only an open
+    transaction (a cancelled read) needs ending.
+    """
+    if conn.is_in_transaction():
+        await conn.execute("ROLLBACK")
+
+
 @contextlib.contextmanager
 def _refusals() -> Iterator[None]:
     """PostgreSQL's integrity errors as ``ConstraintError`` (the DB-API class both share)."""
@@ -136,7 +148,7 @@ class PostgresDatabase(Repositories):
         """
         try:
             pool = await asyncpg.create_pool(
-                url, min_size=1, max_size=max_size, init=_prepare, timeout=30
+                url, min_size=1, max_size=max_size, init=_prepare, reset=_reset, timeout=30
             )
         except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, ValueError) as exc:
             raise DatabaseOpenError(f"cannot open the database {redacted(url)}: {exc}") from None

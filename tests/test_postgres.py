@@ -51,12 +51,19 @@ async def pg(pg_url: str) -> PostgresDatabase:
 
 
 def storage_statements() -> dict[str, str]:
-    """Every SQL constant of ``storage/`` (module-level strings that read as statements)."""
+    """Every SQL constant of ``storage/`` (module-level strings that read as statements),
+    but those named ``SQLITE_…``: they read SQLite's own catalogue."""
     found = {}
     for info in pkgutil.iter_modules(storage.__path__):
         module = importlib.import_module(f"storage.{info.name}")
         for name, value in vars(module).items():
-            if isinstance(value, str) and name.isupper() and value.lstrip().startswith(VERBS):
+            sqlite_only = name.startswith("SQLITE_")
+            if (
+                isinstance(value, str)
+                and name.isupper()
+                and not sqlite_only
+                and value.lstrip().startswith(VERBS)
+            ):
                 found[f"{info.name}.{name}"] = value
     return found
 
