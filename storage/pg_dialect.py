@@ -9,7 +9,7 @@ copy of its SQL:
   alone, and so is PostgreSQL's own ``::type`` cast);
 - ``Tx.insert`` returns the new row's id: ``RETURNING id`` is appended;
 - the few statements whose SQL really differs (SQLite's ``json_extract``) have a
-  PostgreSQL text of their own in ``VARIANTS``, keyed by the SQLite text, so the
+  PostgreSQL text of their own in ``variants()``, keyed by the SQLite text, so the
   repository still names one constant.
 
 A test prepares every statement constant of ``storage/`` on a real PostgreSQL
