@@ -47,7 +47,7 @@ from hailuo.settings import Settings, SettingsError, load_settings
 from hailuo.startup import shard_refusal, silence_voice_warnings, start_failure
 from hailuo.web.server import HealthServer
 from providers.demo import DemoProvider
-from storage.db import Database, DatabaseOpenError
+from storage.opening import AnyDatabase, DatabaseOpenError, open_storage
 
 log = logging.getLogger("hailuo")
 
@@ -239,7 +239,7 @@ def build_services(
     client: discord.Client,
     *,
     settings: Settings,
-    db: Database,
+    db: AnyDatabase,
     session: aiohttp.ClientSession,
     clock: Clock,
 ) -> Core:
@@ -264,7 +264,7 @@ async def application(
 ) -> AsyncIterator[App]:
     """Open everything the bot needs and close it all again, in reverse order."""
     point_discord_at(settings)
-    db = await Database.open(settings.database)
+    db = await open_storage(settings.database_target)
     # Downloads a crash left behind: nothing else uses the directory before the worker.
     await asyncio.to_thread(sweep_temporary, temp_directory(settings))
     try:
@@ -333,7 +333,7 @@ async def sync_only(settings: Settings) -> None:
     """Sync the slash commands over REST and stop: no gateway, no worker, no HTTP port,
     so it can run beside the running bot (``docker compose exec``)."""
     point_discord_at(settings)
-    db = await Database.open(settings.database)
+    db = await open_storage(settings.database_target)
     try:
         async with aiohttp.ClientSession() as session:
             build = partial(

@@ -53,8 +53,8 @@ from hailuo.web.images import ImageLinks
 from hailuo.web.metrics import Metrics
 from providers.demo import DemoProvider
 from providers.registry import TABLE, build_providers
-from storage.db import Database
 from storage.moderation import ModerationSettingsRepository
+from storage.opening import AnyDatabase
 
 Mount = Callable[[aiohttp.web.Application], None]
 
@@ -96,7 +96,7 @@ class Core:
     """The whole core, built once; every field is set."""
 
     settings: Settings
-    db: Database
+    db: AnyDatabase
     clock: Clock
     metrics: Metrics
     notifier: Notifier
@@ -137,7 +137,7 @@ def temp_directory(settings: Settings) -> Path:
 
 def build_core(
     settings: Settings,
-    db: Database,
+    db: AnyDatabase,
     session: aiohttp.ClientSession,
     clock: Clock,
     ports: Ports | Callable[[PortNeeds], Ports],

@@ -1,6 +1,8 @@
-"""Operator commands, no Discord: ``python -m hailuo doctor`` and ``python -m hailuo generate``.
+"""Operator commands, no Discord: ``doctor``, ``generate``, ``migrate`` and ``backup``.
 
-``doctor`` is in ``hailuo.doctor``.
+``doctor`` is in ``hailuo.doctor``. ``migrate --to postgresql://…`` moves the SQLite
+database into an empty PostgreSQL one and checks every count and balance;
+``backup PATH`` copies the SQLite database while the bot runs (``storage.moving``).
 
 ``generate`` runs one job through the same core as the bot (``JobDesk`` and
 ``Worker``) with a notifier that writes the video to ``--out`` and draws a
@@ -45,6 +47,9 @@ from hailuo.settings import DEMO, Settings, SettingsError, load_settings
 from providers.demo import DemoProvider
 from providers.registry import TABLE, build_providers
 from storage.db import Database
+from storage.moving import MoveRefused, backup_sqlite, move_to_postgres
+from storage.opening import DatabaseOpenError, is_postgres_url
+from storage.postgres import redacted
 
 log = logging.getLogger(__name__)
 
@@ -268,6 +273,50 @@ def _runner_url(runner: web.AppRunner | None) -> str:
     return f"http://{host}:{port}"
 
 
+# -- moving and backing up the database ------------------------------------------------------
+
+
+async def migrate(source: Path, url: str, stream: TextIO) -> int:
+    """Copy the SQLite database at ``source`` into the empty PostgreSQL database ``url``."""
+    if not is_postgres_url(url):
+        print("hailuo: --to takes a postgresql://user:password@host/database URL.", file=stream)
+        return 2
+    try:
+        report = await move_to_postgres(source, url)
+    except (MoveRefused, DatabaseOpenError) as refused:
+        print(f"hailuo: {refused}.", file=stream)
+        return 2
+    for table, (before, after) in sorted(report.counts.items()):
+        print(f"{table:<20} {before:>8} rows  ->  {after:>8}", file=stream)
+    print(
+        f"balances: {report.members} member periods and {report.servers} servers compared",
+        file=stream,
+    )
+    if not report.ok:
+        print(f"hailuo: the copy does not match: {'; '.join(report.mismatched)}.", file=stream)
+        return 1
+    print(
+        f"moved {source} to {redacted(url)}: every count and balance matches. "
+        f"Set HAILUO_DATABASE to the URL and start the bot.",
+        file=stream,
+    )
+    return 0
+
+
+async def backup(source: Path, dest: Path, stream: TextIO) -> int:
+    """An online copy of the SQLite database, checked with ``PRAGMA integrity_check``."""
+    try:
+        report = await backup_sqlite(source, dest)
+    except (MoveRefused, OSError) as refused:
+        print(f"hailuo: {refused}.", file=stream)
+        return 2
+    if report.integrity != "ok":
+        print(f"hailuo: the copy at {dest} fails its check: {report.integrity}.", file=stream)
+        return 1
+    print(f"backed up {source} to {dest} ({report.size} bytes, integrity ok)", file=stream)
+    return 0
+
+
 # -- entry point --------------------------------------------------------------------------
 
 
@@ -283,6 +332,12 @@ def main(argv: list[str] | None = None) -> int:
     make.add_argument("--duration", type=int, default=6, choices=(6, 10))
     make.add_argument("--resolution", default="768P", choices=("512P", "768P", "1080P"))
     make.add_argument("--out", type=Path, required=True, help="where to write the MP4")
+    move = commands.add_parser("migrate", help="copy the SQLite database into PostgreSQL")
+    move.add_argument("--to", required=True, help="postgresql://user:password@host/database")
+    move.add_argument("--from", dest="source", type=Path, help="the SQLite file (HAILUO_DATABASE)")
+    copy = commands.add_parser("backup", help="copy the SQLite database while the bot runs")
+    copy.add_argument("path", type=Path, help="the new file to write")
+    copy.add_argument("--from", dest="source", type=Path, help="the SQLite file (HAILUO_DATABASE)")
     args = parser.parse_args(argv)
     logging.basicConfig(
         level=logging.INFO if args.verbose else logging.WARNING,
@@ -296,6 +351,11 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "doctor":
             return asyncio.run(doctor(settings, sys.stdout))
+        if args.command in {"migrate", "backup"}:
+            source = args.source or settings.database
+            if args.command == "migrate":
+                return asyncio.run(migrate(source, args.to, sys.stdout))
+            return asyncio.run(backup(source, args.path, sys.stdout))
         request = GenerateRequest(
             prompt=args.prompt,
             out=args.out,

@@ -31,7 +31,8 @@ from hailuo.settings import DEMO, PROVIDER_NAMES, Settings
 from providers.demo import ffmpeg_path
 from providers.registry import build_providers
 from storage.channels import ConfiguredChannel, configured_channels
-from storage.db import Database, DatabaseOpenError
+from storage.opening import DatabaseOpenError, open_storage
+from storage.postgres import redacted
 
 log = logging.getLogger(__name__)
 
@@ -162,9 +163,11 @@ async def doctor(settings: Settings, out: TextIO) -> int:
     discord_ok, discord_line = await _doctor_discord(settings)
     healthy &= discord_ok
     print(f"discord    {discord_line}", file=out)
-    existed = settings.database.exists()
+    target = settings.database_target
+    existed = settings.database_url is not None or settings.database.exists()
+    shown = redacted(str(target)) if settings.database_url is not None else str(target)
     try:
-        db = await Database.open(settings.database)
+        db = await open_storage(target)
     except DatabaseOpenError as exc:  # reported, not raised: the rest is still worth checking
         healthy = False
         print(f"database   CANNOT OPEN: {exc}", file=out)
@@ -173,7 +176,7 @@ async def doctor(settings: Settings, out: TextIO) -> int:
         channels = await configured_channels(db)
         await db.close()
         created = "" if existed else ", created just now"
-        print(f"database   ok: {settings.database} (schema {version}{created})", file=out)
+        print(f"database   ok: {shown} (schema {version}{created})", file=out)
         healthy &= await _doctor_channels(settings, channels, out)
     callbacks = (
         f"providers call back to {settings.public_url}/callbacks/..."

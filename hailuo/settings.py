@@ -43,7 +43,10 @@ class Settings:
     discord_token: Secret
     discord_api_base_url: str = "https://discord.com/api/v10"
     discord_gateway_url: str = "wss://gateway.discord.gg/"
+    #: The SQLite file; with a PostgreSQL URL, its folder still holds downloads and demo files.
     database: Path = Path("data/hailuo.sqlite3")
+    #: ``HAILUO_DATABASE=postgresql://…``: the PostgreSQL engine (a secret: it holds a password).
+    database_url: Secret | None = None
     providers: tuple[ProviderSettings, ...] = ()  # in failover order (HAILUO_PROVIDERS)
     freepik_webhook_secret: Secret | None = None
     poll_seconds: float = 5.0
@@ -81,6 +84,11 @@ class Settings:
     shard_count: int | None = None
     #: The shards this process runs (``HAILUO_SHARD_IDS``); None: every one of ``shard_count``.
     shard_ids: tuple[int, ...] | None = None
+
+    @property
+    def database_target(self) -> str | Path:
+        """What ``storage.opening.open_storage`` opens: the PostgreSQL URL, else the file."""
+        return self.database_url.reveal() if self.database_url is not None else self.database
 
     @property
     def provider_names(self) -> tuple[str, ...]:
@@ -176,7 +184,11 @@ def _parse(read: _Reader, *, require_discord: bool = True) -> Settings:
     http_host = read.text("HAILUO_HTTP_HOST", "127.0.0.1") or "127.0.0.1"
     metrics_port = _port(read, "HAILUO_METRICS_PORT", 8081)
     metrics_host = read.text("HAILUO_METRICS_HOST", "127.0.0.1") or "127.0.0.1"
-    database = Path(read.text("HAILUO_DATABASE", "data/hailuo.sqlite3") or "")
+    database_text = read.text("HAILUO_DATABASE", "data/hailuo.sqlite3") or ""
+    database_url = None
+    if database_text.startswith(("postgresql://", "postgres://")):
+        database_url, database_text = Secret(database_text), "data/hailuo.sqlite3"
+    database = Path(database_text)
     demo_dir = database.parent / "demo"  # beside the database, so on the same volume
     approval = (read.text("HAILUO_APPROVAL", "off") or "off").lower()
     if approval not in {"off", "new_members", "everyone"}:
@@ -193,6 +205,7 @@ def _parse(read: _Reader, *, require_discord: bool = True) -> Settings:
             "DISCORD_GATEWAY_URL", "wss://gateway.discord.gg/", schemes=("ws", "wss")
         ),
         database=database,
+        database_url=database_url,
         providers=_providers(read, own_url, demo_dir),
         freepik_webhook_secret=_secret(read.text("FREEPIK_WEBHOOK_SECRET")),
         poll_seconds=read.number("HAILUO_POLL_SECONDS", 5.0, minimum=0.01),

@@ -15,7 +15,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from storage.audit import AuditAction, append_audit
-from storage.db import Database, Tx, within
+from storage.engine import Engine, within
+from storage.engine import Statements as Tx
 from storage.port import UnitOfWork
 
 
@@ -90,7 +91,7 @@ SELECT * FROM approvals WHERE decision IS NULL AND mod_message_id IS NULL ORDER 
 
 
 class ApprovalRepository:
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Engine) -> None:
         self.db = db
 
     async def create(

@@ -15,7 +15,8 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from storage.db import Database, Tx, statements
+from storage.engine import Engine, statements
+from storage.engine import Statements as Tx
 from storage.port import Storage, UnitOfWork
 
 
@@ -127,7 +128,7 @@ async def append_audit(
 
 
 class AuditRepository:
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Engine) -> None:
         self.db = db
 
     async def append(

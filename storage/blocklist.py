@@ -13,7 +13,7 @@ import enum
 from dataclasses import dataclass
 from typing import Any
 
-from storage.db import Database, within
+from storage.engine import Engine, within
 from storage.port import UnitOfWork
 
 
@@ -46,7 +46,7 @@ DELETE_BLOCKLIST_ENTRY = "DELETE FROM blocklist WHERE guild_id = :guild AND id =
 class BlocklistRepository:
     """Stored entries only: ``moderation.screening.validate_entry`` checks one before ``add``."""
 
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Engine) -> None:
         self.db = db
 
     async def entries(self, guild_id: int) -> tuple[BlocklistEntry, ...]:

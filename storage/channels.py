@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 
-from storage.db import Database
+from storage.engine import Engine
 
 SELECT_MODERATION_CHANNELS = (
     "SELECT guild_id, allowed_channel_ids, log_channel_id FROM moderation_settings "
@@ -28,7 +28,7 @@ class ConfiguredChannel:
     use: str  # "allowed" (jobs are made there), "log" or "notice"
 
 
-async def configured_channels(db: Database) -> list[ConfiguredChannel]:
+async def configured_channels(db: Engine) -> list[ConfiguredChannel]:
     """Every channel a server chose, once per use, in server order."""
     found: list[ConfiguredChannel] = []
     for row in await db.fetch_all(SELECT_MODERATION_CHANNELS):

@@ -20,34 +20,26 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import functools
 import hashlib
 import logging
 import sqlite3
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import Any, TypeVar
 
 import aiosqlite
 
+from storage.engine import Params, Statements
+from storage.engine import reading as reading  # re-exported: their old home
+from storage.engine import statements as statements
+from storage.engine import within as within
 from storage.migrating import migration_scripts, statements_of
 from storage.port import AfterCommit as AfterCommit  # re-exported: its old home
-from storage.port import UnitOfWork
-
-if TYPE_CHECKING:
-    from storage.approvals import ApprovalRepository
-    from storage.audit import AuditRepository
-    from storage.blocklist import BlocklistRepository
-    from storage.delivery import DeliveryPrefsRepository
-    from storage.guilds import GuildRepository
-    from storage.jobs import JobRepository
-    from storage.ledger import LedgerRepository
-    from storage.moderation import BlockRepository, ModerationSettingsRepository, StrikeRepository
+from storage.repositories import Repositories
 
 log = logging.getLogger(__name__)
 
-Params = Mapping[str, Any] | tuple[Any, ...]
 #: ``PRAGMA auto_vacuum`` answers 2 for INCREMENTAL.
 _INCREMENTAL = 2
 #: The health check's write: one row, overwritten each time.
@@ -71,7 +63,7 @@ class DatabaseOpenError(Exception):
     """The database file cannot be opened or prepared; the message is one sentence for the owner."""
 
 
-class Database:
+class Database(Repositories):
     """The SQLite engine: implements ``storage.port.Storage`` (units of work, repositories)."""
 
     def __init__(self, conn: aiosqlite.Connection) -> None:
@@ -80,69 +72,6 @@ class Database:
         #: Told of each audit row after its commit (``storage.audit.set_audit_sink``): held
         #: by the database it belongs to, not in a module-global registry.
         self.audit_sink: Callable[[Any], Awaitable[None]] | None = None
-
-    # The repositories, one of each, built on first use (imported here: they import us).
-
-    @functools.cached_property
-    def jobs(self) -> JobRepository:
-        from storage.jobs import JobRepository
-
-        return JobRepository(self)
-
-    @functools.cached_property
-    def ledger(self) -> LedgerRepository:
-        from storage.ledger import LedgerRepository
-
-        return LedgerRepository(self)
-
-    @functools.cached_property
-    def guilds(self) -> GuildRepository:
-        from storage.guilds import GuildRepository
-
-        return GuildRepository(self)
-
-    @functools.cached_property
-    def approvals(self) -> ApprovalRepository:
-        from storage.approvals import ApprovalRepository
-
-        return ApprovalRepository(self)
-
-    @functools.cached_property
-    def audit(self) -> AuditRepository:
-        from storage.audit import AuditRepository
-
-        return AuditRepository(self)
-
-    @functools.cached_property
-    def blocklist(self) -> BlocklistRepository:
-        from storage.blocklist import BlocklistRepository
-
-        return BlocklistRepository(self)
-
-    @functools.cached_property
-    def moderation(self) -> ModerationSettingsRepository:
-        """With no defaults of the owner's: the core passes its own (``HAILUO_APPROVAL``)."""
-        from storage.moderation import ModerationSettingsRepository
-
-        return ModerationSettingsRepository(self)
-
-    @functools.cached_property
-    def blocks(self) -> BlockRepository:
-        from storage.moderation import BlockRepository
-
-        return BlockRepository(self)
-
-    @functools.cached_property
-    def strikes(self) -> StrikeRepository:
-        from storage.moderation import StrikeRepository
-
-        return StrikeRepository(self)
-
-    @functools.cached_property
-    def delivery(self) -> DeliveryPrefsRepository:
-        from storage.delivery import DeliveryPrefsRepository
-
-        return DeliveryPrefsRepository(self)
 
     @classmethod
     async def open(cls, path: Path | str) -> Database:
@@ -326,22 +255,12 @@ class Database:
                 await tx.execute(f"PRAGMA user_version = {int(number)}")
 
 
-class Tx:
+class Tx(Statements):
     """The statements of one open transaction."""
 
     def __init__(self, conn: aiosqlite.Connection, db: Database | None = None) -> None:
+        super().__init__(db)
         self._conn = conn
-        self.db = db
-        self._after: list[AfterCommit] = []
-
-    def after_commit(self, callback: AfterCommit) -> None:
-        """Run ``callback`` once this transaction committed (never if it rolls back)."""
-        self._after.append(callback)
-
-    def committed(self) -> list[AfterCommit]:
-        """The callbacks to run now that the transaction committed (each handed out once)."""
-        callbacks, self._after = self._after, []
-        return callbacks
 
     async def execute(self, sql: str, params: Params = ()) -> int:
         """Run one statement; return the number of rows it changed."""
@@ -360,25 +279,3 @@ class Tx:
     async def fetch_all(self, sql: str, params: Params = ()) -> list[aiosqlite.Row]:
         async with self._conn.execute(sql, params) as cur:
             return list(await cur.fetchall())
-
-
-def statements(uow: UnitOfWork) -> Tx:
-    """The SQLite statements behind a unit of work (only ``storage/`` sees them)."""
-    if not isinstance(uow, Tx):
-        raise TypeError(f"not a unit of work of this database: {type(uow).__name__}")
-    return uow
-
-
-@asynccontextmanager
-async def within(db: Database, tx: UnitOfWork | None) -> AsyncIterator[Tx]:
-    """The caller's unit of work when it has one open, else a transaction of our own."""
-    if tx is not None:
-        yield statements(tx)
-    else:
-        async with db.transaction() as own:
-            yield own
-
-
-def reading(db: Database, tx: UnitOfWork | None) -> Database | Tx:
-    """Where a read goes: inside the caller's unit of work, else the committed state."""
-    return statements(tx) if tx is not None else db

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Protocol
 from storage.audit import AuditAction, append_audit
 
 if TYPE_CHECKING:
-    from storage.db import Database
+    from storage.engine import Engine
 
 RESULTS_IN = ("channel", "thread")
 NOTIFY = ("mention", "dm", "quiet")
@@ -50,7 +50,7 @@ class DeliveryPrefsStore(Protocol):
 
 
 class DeliveryPrefsRepository:
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Engine) -> None:
         self.db = db
 
     async def place(self, guild_id: int) -> str:

@@ -14,7 +14,8 @@ from typing import Any
 
 from hailuo.model.status import IN_FLIGHT, JobStatus
 from storage.audit import AuditAction, append_audit
-from storage.db import Database, Tx, reading, statements
+from storage.engine import Engine, reading, statements
+from storage.engine import Statements as Tx
 from storage.port import UnitOfWork
 
 #: Settings an admin may change; column names come from here, never from input.
@@ -154,7 +155,7 @@ class PricedJob:
 
 
 class GuildRepository:
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Engine) -> None:
         self.db = db
 
     async def config(self, guild_id: int, tx: UnitOfWork | None = None) -> GuildConfig:

@@ -16,7 +16,9 @@ from hailuo.model.errors import UserInputError
 from hailuo.model.job import Job, NewJob, StoredImage
 from hailuo.model.spec import JobSpec
 from hailuo.model.status import JobStatus, Settlement, can_transition, settlement
-from storage.db import Database, Tx, reading, sha256_hex, statements, within
+from storage.db import sha256_hex
+from storage.engine import Engine, reading, statements, within
+from storage.engine import Statements as Tx
 from storage.jobs_sql import (
     CLAIM_STATUS_MESSAGE,
     COUNT_BY_STATUS,
@@ -91,13 +93,20 @@ _UPDATABLE = frozenset(
 
 
 class JobRepository:
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Engine) -> None:
         self.db = db
 
     async def create(self, uow: UnitOfWork, new: NewJob, now: float) -> int:
         """Insert the job and its reservation (in ``uow``, the caller's unit of work); raises
         ``DuplicateInteraction`` (with nothing written) if its interaction already made a job."""
         tx = statements(uow)
+        # Looked up first, inside the unit of work (writers are serialised, so nobody slips
+        # in between): PostgreSQL aborts a transaction on a failed INSERT, so the lookup
+        # below, after the unique index refused it, only ever runs on SQLite.
+        if new.interaction_id is not None:
+            row = await tx.fetch_one(SELECT_BY_INTERACTION, {"interaction": new.interaction_id})
+            if row is not None:
+                raise DuplicateInteraction("request.duplicate", job_id=int(row["id"]))
         try:
             job_id = await self._insert(tx, new, now)
         except sqlite3.IntegrityError:

@@ -17,7 +17,7 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass
 
-from storage.db import Database, reading, statements
+from storage.engine import Engine, reading, statements
 from storage.port import UnitOfWork
 
 
@@ -137,7 +137,7 @@ async def append_entry(
 
 
 class LedgerRepository:
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Engine) -> None:
         self.db = db
 
     async def append(

@@ -22,7 +22,7 @@ from hailuo.model.moderation import (
     SettingsChange,
 )
 from storage.audit import AuditAction, append_audit
-from storage.db import Database, reading, within
+from storage.engine import Engine, reading, within
 from storage.port import UnitOfWork
 
 SELECT_SETTINGS = "SELECT * FROM moderation_settings WHERE guild_id = :guild_id"
@@ -79,7 +79,7 @@ SELECT COUNT(*) FROM strikes WHERE guild_id = :guild AND user_id = :user AND cre
 class ModerationSettingsRepository:
     """``defaults`` is what a server that never changed a setting gets (the owner's env)."""
 
-    def __init__(self, db: Database, defaults: ModerationSettings | None = None) -> None:
+    def __init__(self, db: Engine, defaults: ModerationSettings | None = None) -> None:
         self.db = db
         self.defaults = defaults
 
@@ -145,7 +145,7 @@ def _settings_params(settings: ModerationSettings) -> dict[str, Any]:
 class BlockRepository:
     """Members blocked from generating in a server: block, unblock, is_blocked, list."""
 
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Engine) -> None:
         self.db = db
 
     async def active(
@@ -251,7 +251,7 @@ def _block(row: Any) -> Block:
 
 
 class StrikeRepository:
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Engine) -> None:
         self.db = db
 
     async def add(

@@ -4,15 +4,17 @@ The core (``hailuo/``) works with repositories and units of work, never with a
 connection, a ``Tx``, SQL or SQLite's behaviour. A unit of work is opened by
 ``Transactions.transaction()``; every repository call handed it commits with
 the others or not at all, and units of work are serialised against each other
-(the SQLite engine: one connection, one lock, ``BEGIN IMMEDIATE``), so a
-check-then-write such as "credits left, then reserve" is atomic. A repository
+(the SQLite engine: one connection, one lock, ``BEGIN IMMEDIATE``; the
+PostgreSQL engine: a database advisory lock taken first, across processes), so
+a check-then-write such as "credits left, then reserve" is atomic. A repository
 call made without one runs in a unit of work of its own (or, for a read, on
 the committed state).
 
-The repository interfaces below are what the core calls; the SQLite classes in
-this package implement them (``mypy`` checks it: ``_sqlite_implements_the_port``).
-A PostgreSQL backend implements the same protocols; nothing above ``storage``
-changes.
+The repository interfaces below are what the core calls; the repository classes
+in this package implement them on either engine (``storage.db`` for SQLite,
+``storage.postgres`` for PostgreSQL; ``mypy`` checks both:
+``_sqlite_implements_the_port``, ``_postgresql_implements_the_port``), and
+``storage.opening.open_storage`` picks one; nothing above ``storage`` changes.
 """
 
 from __future__ import annotations
@@ -50,7 +52,7 @@ class UnitOfWork(Protocol):
 
 
 class Transactions(Protocol):
-    """Where units of work come from (the SQLite ``Database``)."""
+    """Where units of work come from (either engine)."""
 
     def transaction(self) -> AbstractAsyncContextManager[UnitOfWork]:
         """Open a unit of work: committed when the block ends, rolled back if it raises."""
@@ -254,5 +256,12 @@ if TYPE_CHECKING:
 
     def _sqlite_implements_the_port(db: Database) -> None:
         """Type-checked only: the SQLite engine implements the whole port."""
+        storage: Storage = db
+        del storage
+
+    from storage.postgres import PostgresDatabase
+
+    def _postgresql_implements_the_port(db: PostgresDatabase) -> None:
+        """Type-checked only: the PostgreSQL engine implements the whole port."""
         storage: Storage = db
         del storage

@@ -30,7 +30,10 @@ from storage.ledger import LedgerRepository
 from storage.moderation import ModerationSettingsRepository
 from tests import media
 from tests.core import Core, build_core
+from tests.pg_server import BOTH_ENGINES
 from tests.sims.minimax import MiniMaxSimulator
+
+ENGINES = BOTH_ENGINES
 
 GUILD, MEMBER, ADMIN = 1, 42, 7
 MOD_ROLE, MOD_A, MOD_B = 500, 501, 502

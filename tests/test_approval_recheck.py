@@ -18,6 +18,7 @@ from hailuo.model.status import JobStatus
 from hailuo.moderation.approval import ActionRefused
 from hailuo.money.quotas import QuotaPolicy
 from storage.moderation import BlockRepository
+from tests.pg_server import BOTH_ENGINES
 from tests.sims.minimax import MiniMaxSimulator
 from tests.test_approval import (
     ADMIN,
@@ -29,6 +30,8 @@ from tests.test_approval import (
     moderated_core,
     status,
 )
+
+ENGINES = BOTH_ENGINES
 
 
 @pytest.fixture

@@ -27,6 +27,9 @@ from hailuo.model.status import JobStatus
 from storage.db import Database, statements
 from storage.jobs import JobRepository
 from storage.ledger import LedgerRepository
+from tests.pg_server import BOTH_ENGINES
+
+ENGINES = BOTH_ENGINES
 
 ROOT = Path(__file__).resolve().parent.parent
 #: The program's own sources (the tests build cores through ``tests/core.py``).

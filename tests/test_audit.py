@@ -14,7 +14,10 @@ from storage.db import Database
 from storage.moderation import BlockRepository, ModerationSettingsRepository, StrikeRepository
 from tests.e2e import SimSetup, running_bot
 from tests.moderation_e2e import ADMIN, admin, channel, count, logged, moderated_guild, said, user
+from tests.pg_server import BOTH_ENGINES
 from tests.support import FakeClock, RecordingNotifier
+
+ENGINES = BOTH_ENGINES
 
 GUILD, LOG, MOD, MEMBER = 1, 555, 77, 42
 

@@ -23,7 +23,10 @@ from hailuo.web.callbacks import (
 from hailuo.web.server import HealthServer
 from providers.minimax import MiniMaxProvider
 from tests.core import Core, build_core, core_settings
+from tests.pg_server import BOTH_ENGINES
 from tests.sims.minimax import MiniMaxSimulator
+
+ENGINES = BOTH_ENGINES
 
 PUBLIC = "https://bot.example.org"
 RAW_KEY = b"freepik-webhook-key-0123456789ab"

@@ -192,3 +192,17 @@ async def test_doctor_names_a_database_it_cannot_open(tmp_path: Path) -> None:
     )
     assert await doctor(settings, out) != 0
     assert "CANNOT OPEN: cannot open the database /proc/x.sqlite3" in out.getvalue()
+
+
+async def test_doctor_on_postgresql_shows_the_database_without_its_password(
+    sim: MiniMaxSimulator, pg_url: str, tmp_path: Path
+) -> None:
+    secret_url = pg_url.replace("postgres@", "postgres:hunter2@")  # trust auth ignores it
+    settings = settings_for(
+        tmp_path, HAILUO_DATABASE=secret_url, MINIMAX_API_KEY=sim.api_key,
+        MINIMAX_BASE_URL=sim.base_url,
+    )  # fmt: skip
+    out = io.StringIO()
+    await doctor(settings, out)
+    text = out.getvalue()
+    assert "database   ok: postgresql://postgres:***@" in text and "hunter2" not in text

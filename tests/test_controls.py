@@ -20,8 +20,11 @@ from storage.approvals import ApprovalDecision
 from storage.audit import AuditAction, AuditRepository
 from storage.ledger import LedgerRepository
 from tests import media
+from tests.pg_server import BOTH_ENGINES
 from tests.sims.minimax import MiniMaxSimulator
 from tests.test_approval import GUILD, MEMBER, MOD_ROLE, Moderated, moderated_core
+
+ENGINES = BOTH_ENGINES
 
 OTHER = 43
 MODERATOR = Actor(600, frozenset({MOD_ROLE}))

@@ -20,7 +20,10 @@ from hailuo.model.status import JobStatus
 from providers.minimax import MiniMaxProvider
 from storage.ledger import LedgerRepository
 from tests.core import Core, build_core
+from tests.pg_server import BOTH_ENGINES
 from tests.sims.minimax import MiniMaxSimulator
+
+ENGINES = BOTH_ENGINES
 
 A, B = "minimax", "gptge"
 

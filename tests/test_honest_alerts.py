@@ -14,8 +14,11 @@ import pytest
 from hailuo.jobs.worker import WorkerConfig
 from hailuo.model.status import JobStatus
 from tests.core import Core
+from tests.pg_server import BOTH_ENGINES
 from tests.provider_matrix import ledger_kinds, provider_core
 from tests.support import FakeClock
+
+ENGINES = BOTH_ENGINES
 
 LOG_CHANNEL = 777
 

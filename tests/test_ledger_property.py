@@ -1,4 +1,4 @@
-"""Stateful property test of the ledger on a real SQLite file.
+"""Stateful property test of the ledger on a real SQLite file, and on a real PostgreSQL server.
 
 Hypothesis drives any sequence of reservations (job creation), charges (delivery, or a
 stop after the provider took the job), refunds (failure, cancel before submission),
@@ -27,6 +27,7 @@ from hypothesis.stateful import (
     invariant,
     precondition,
     rule,
+    run_state_machine_as_test,
 )
 
 from hailuo.jobs.desk import JobDesk, JobRequest
@@ -36,6 +37,8 @@ from hailuo.model.spec import JobSpec, Mode
 from hailuo.model.status import JobStatus
 from hailuo.money.quotas import QuotaPolicy, current_period
 from storage.db import Database
+from storage.postgres import PostgresDatabase
+from tests.pg_server import PgServer
 from tests.support import FakeClock
 
 T = TypeVar("T")
@@ -67,9 +70,12 @@ class LedgerMachine(RuleBasedStateMachine):
     def run(self, coro: Coroutine[Any, Any, T]) -> T:
         return self.runner.run(coro)
 
+    async def open_storage(self) -> Database:
+        return await Database.open(Path(self.folder.name) / "ledger.sqlite3")
+
     @initialize()
     def open_database(self) -> None:
-        self.db = self.run(Database.open(Path(self.folder.name) / "ledger.sqlite3"))
+        self.db = self.run(self.open_storage())
         policy = QuotaPolicy(daily_credits=ALLOWANCE, max_jobs_per_member=100)
 
         async def policy_for(_: int) -> QuotaPolicy:
@@ -167,3 +173,32 @@ LedgerMachine.TestCase.settings = settings(
     suppress_health_check=[HealthCheck.too_slow],
 )
 TestLedgerProperty = LedgerMachine.TestCase
+
+
+def test_ledger_property_postgresql(pg_server: PgServer) -> None:
+    """The same machine on PostgreSQL: a fresh database for each example."""
+
+    class PostgresLedgerMachine(LedgerMachine):
+        name: str | None = None
+
+        async def open_storage(self) -> Database:
+            self.name, url = await pg_server.create_database()
+            return await PostgresDatabase.open(url)  # type: ignore[return-value]
+
+        def teardown(self) -> None:
+            if self.db is not None:
+                self.run(self.db.close())
+                self.db = None
+            if self.name is not None:
+                self.run(pg_server.drop_database(self.name))
+            super().teardown()
+
+    run_state_machine_as_test(
+        PostgresLedgerMachine,
+        settings=settings(
+            max_examples=10,
+            stateful_step_count=35,
+            deadline=None,
+            suppress_health_check=[HealthCheck.too_slow],
+        ),
+    )

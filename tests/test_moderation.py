@@ -35,7 +35,10 @@ from storage.blocklist import BlocklistEntry, BlocklistKind
 from storage.db import Database
 from storage.jobs import JobRepository
 from storage.moderation import BlockRepository, ModerationSettingsRepository
+from tests.pg_server import BOTH_ENGINES
 from tests.support import FakeClock
+
+ENGINES = BOTH_ENGINES
 
 BLOCKED = ("cat", "ass", "kill", "bad")
 

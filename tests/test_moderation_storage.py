@@ -19,6 +19,10 @@ from storage.blocklist import BlocklistKind, BlocklistRepository
 from storage.db import Database
 from storage.jobs import JobRepository
 from storage.moderation import BlockRepository, ModerationSettingsRepository
+from storage.opening import open_storage
+from tests.pg_server import BOTH_ENGINES
+
+ENGINES = BOTH_ENGINES
 
 GUILD, ADMIN, MOD_A, MOD_B, MEMBER = 1, 100, 201, 202, 300
 NOW = 1_795_000_000.0
@@ -291,10 +295,10 @@ async def test_two_moderators_at_once_make_exactly_one_decision(db: Database) ->
     await decided_once(db, job_id)
 
 
-async def test_one_decision_across_two_connections(db: Database, tmp_path: Path) -> None:
+async def test_one_decision_across_two_connections(db: Database, db_target: Path) -> None:
     job_id = await held_job(db)
     await ApprovalRepository(db).create(job_id, GUILD, MEMBER, now=NOW, expires_at=NOW + DAY)
-    other = await Database.open(tmp_path / "hailuo.sqlite3")  # the same file, a second process
+    other = await open_storage(db_target)  # the same database, a second process
     try:
         results = await asyncio.gather(
             *(

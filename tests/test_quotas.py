@@ -28,7 +28,10 @@ from hailuo.money.quotas import (
 )
 from storage.db import Database
 from storage.guilds import GuildConfig, GuildSettings
+from tests.pg_server import BOTH_ENGINES
 from tests.support import FakeClock, RecordingNotifier
+
+ENGINES = BOTH_ENGINES
 
 GUILD = 1
 ROLE_CREATORS = 777

@@ -17,9 +17,12 @@ from hailuo.i18n.status_text import status_line
 from hailuo.jobs.limiter import SubmitLimiter
 from hailuo.jobs.resilience import Resilience
 from hailuo.model.status import JobStatus
+from tests.pg_server import BOTH_ENGINES
 from tests.provider_matrix import PROVIDERS, ledger_kinds, provider_core
 from tests.ratelimit_model import ModelProvider, drive, most_in_a_window
 from tests.support import FakeClock
+
+ENGINES = BOTH_ENGINES
 
 
 @pytest.mark.parametrize(

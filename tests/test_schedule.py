@@ -18,7 +18,10 @@ from hailuo.model.spec import JobSpec, Mode
 from hailuo.model.status import JobStatus
 from storage.db import Database
 from tests.core import Core, build_core
+from tests.pg_server import BOTH_ENGINES
 from tests.support import FakeClock, RecordingNotifier
+
+ENGINES = BOTH_ENGINES
 
 
 class TimedProvider:
@@ -134,6 +137,7 @@ def test_schedule_callback_polls_are_a_slow_safety_net() -> None:
 # -- the worker ----------------------------------------------------------------------------------
 
 
+@pytest.mark.sqlite_only
 async def test_schedule_reads_only_due_jobs_in_due_order(db: Database, session: Any) -> None:
     clock = FakeClock()
     provider = TimedProvider(clock, 10_000.0)

@@ -132,3 +132,14 @@ def test_freepik_key_header_is_configurable() -> None:
     assert freepik.key_header == "x-magnific-api-key"
     with pytest.raises(SettingsError, match="FREEPIK_API_KEY_HEADER"):
         load_settings(environ={**env, "FREEPIK_API_KEY_HEADER": "bad header:"}, dotenv_path=None)
+
+
+def test_a_postgresql_url_picks_postgresql_and_keeps_its_password_secret() -> None:
+    url = "postgresql://hailuo:pa55word@db.example:5432/hailuo"
+    settings = load(HAILUO_DATABASE=url)
+    assert settings.database_url is not None and settings.database_url.reveal() == url
+    assert settings.database_target == url
+    assert settings.database == Path("data/hailuo.sqlite3")  # its folder: downloads, demo files
+    assert "pa55word" not in repr(settings)
+    plain = load(HAILUO_DATABASE="/srv/bot.sqlite3")
+    assert plain.database_url is None and plain.database_target == Path("/srv/bot.sqlite3")

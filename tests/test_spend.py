@@ -25,8 +25,11 @@ from storage.db import Database
 from tests.discord_sim import DiscordSimulator
 from tests.e2e import channel, running_bot
 from tests.moderation_e2e import said
+from tests.pg_server import BOTH_ENGINES
 from tests.sims.minimax import MiniMaxSimulator
 from tests.test_admin import MEMBER, admin
+
+ENGINES = BOTH_ENGINES
 
 pytestmark = pytest.mark.timeout(60)
 

@@ -1,4 +1,5 @@
-"""Storage on a real SQLite file: migrations, guarded transitions, the append-only ledger."""
+"""Storage on a real SQLite file and a real PostgreSQL server (each test that uses ``db`` runs
+on both): migrations, guarded transitions, the append-only ledger."""
 
 from __future__ import annotations
 
@@ -13,8 +14,10 @@ from hailuo.model.status import JobStatus, can_transition
 from storage.db import Database
 from storage.jobs import JobRepository, StaleTransition
 from storage.ledger import LedgerRepository
+from tests.pg_server import BOTH_ENGINES
 
 SNAPSHOT = Path(__file__).with_name("schema_snapshot.sql")
+ENGINES = BOTH_ENGINES
 
 
 def new_job(cost: int = 1) -> NewJob:
@@ -36,6 +39,7 @@ async def schema_of(db: Database) -> str:
     return "\n".join(row[0] + ";" for row in rows) + "\n"
 
 
+@pytest.mark.sqlite_only
 async def test_migrations_match_the_snapshot(db: Database) -> None:
     assert await db.schema_version() >= 1
     schema = await schema_of(db)
@@ -55,6 +59,7 @@ async def test_migrations_run_once(tmp_path: Path) -> None:
     await second.close()
 
 
+@pytest.mark.sqlite_only
 async def test_wal_mode(db: Database) -> None:
     row = await db.fetch_one("PRAGMA journal_mode")
     assert row is not None and row[0] == "wal"
@@ -151,6 +156,7 @@ def test_transition_table(src: JobStatus, dst: JobStatus, allowed: bool) -> None
     assert can_transition(src, dst) is allowed
 
 
+@pytest.mark.sqlite_only
 async def test_commits_are_durable_on_power_loss(db: Database) -> None:
     """synchronous=FULL: a lost ``submitting`` mark could resend a job and charge twice."""
     row = await db.fetch_one("PRAGMA synchronous")

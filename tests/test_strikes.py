@@ -27,8 +27,11 @@ from tests.moderation_e2e import (
     moderated_guild,
     said,
 )
+from tests.pg_server import BOTH_ENGINES
 from tests.provider_matrix import PROVIDERS, ledger_kinds, provider_core
 from tests.support import FakeClock
+
+ENGINES = BOTH_ENGINES
 
 GUILD, LOG, MEMBER = 1, 555, 42
 

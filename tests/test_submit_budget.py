@@ -24,9 +24,12 @@ from hailuo.model.status import JobStatus
 from hailuo.settings import SettingsError, load_settings
 from providers.minimax import MiniMaxProvider
 from tests.core import Core, build_core
+from tests.pg_server import BOTH_ENGINES
 from tests.provider_matrix import PROVIDERS, ledger_kinds, provider_core
 from tests.sims.minimax import MiniMaxSimulator
 from tests.support import FakeClock
+
+ENGINES = BOTH_ENGINES
 
 A, B = "minimax", "gptge"  # both speak MiniMax's API here, as in tests/test_failover.py
 

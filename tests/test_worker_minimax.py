@@ -10,8 +10,11 @@ import pytest
 from hailuo.model.status import JobStatus
 from providers.minimax import MiniMaxProvider
 from tests.core import Core, build_core
+from tests.pg_server import BOTH_ENGINES
 from tests.provider_matrix import ledger_kinds
 from tests.sims.minimax import MiniMaxSimulator
+
+ENGINES = BOTH_ENGINES
 
 
 @pytest.fixture

@@ -1,0 +1,101 @@
+"""The small surface the repositories use, shared by both engines (SQLite and PostgreSQL).
+
+A repository (``storage/jobs.py``, ``ledger.py``, …) needs only this: units of
+work from ``transaction()`` whose statements are ``execute`` (rows changed),
+``insert`` (the new row's id), ``fetch_one`` and ``fetch_all``; the same two
+reads on the engine for the committed state; and ``incremental_vacuum`` after a
+large delete. Statements are written once, in SQLite's dialect with ``:name``
+parameters; the PostgreSQL engine translates them in one place
+(``storage.pg_dialect``). Rows are read by column name or position, and
+``dict(row)`` gives every column.
+
+So each repository class serves both engines, and a fix to a query is made
+once. The port (``storage.port``) stays what the core sees; this is what
+only ``storage/`` sees.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from typing import Any, Protocol
+
+from storage.port import AfterCommit, UnitOfWork
+
+Params = Mapping[str, Any] | tuple[Any, ...]
+#: A row of either engine (``sqlite3.Row``, ``asyncpg.Record``): by name, by position, ``dict()``.
+Row = Any
+
+
+class Statements:
+    """The statements of one open unit of work; each engine's ``Tx`` is one.
+
+    Only a unit of work of this kind reaches SQL (``statements``): a duck-typed
+    stand-in that merely has ``after_commit`` is refused.
+    """
+
+    #: The engine the unit of work belongs to (the audit log reads its sink from it).
+    db: Engine | None
+
+    def __init__(self, db: Engine | None = None) -> None:
+        self.db = db
+        self._after: list[AfterCommit] = []
+
+    def after_commit(self, callback: AfterCommit) -> None:
+        """Run ``callback`` once this transaction committed (never if it rolls back)."""
+        self._after.append(callback)
+
+    def committed(self) -> list[AfterCommit]:
+        """The callbacks to run now that the transaction committed (each handed out once)."""
+        callbacks, self._after = self._after, []
+        return callbacks
+
+    async def execute(self, sql: str, params: Params = ()) -> int:
+        """Run one statement; return the number of rows it changed."""
+        raise NotImplementedError
+
+    async def insert(self, sql: str, params: Params = ()) -> int:
+        """Run one ``INSERT`` into a table with an ``id`` key; return the new row's id."""
+        raise NotImplementedError
+
+    async def fetch_one(self, sql: str, params: Params = ()) -> Row | None:
+        raise NotImplementedError
+
+    async def fetch_all(self, sql: str, params: Params = ()) -> list[Row]:
+        raise NotImplementedError
+
+
+class Engine(Protocol):
+    """What a repository holds: either engine (``storage.db.Database``, ``storage.postgres``)."""
+
+    audit_sink: Callable[[Any], Awaitable[None]] | None
+
+    def transaction(self) -> AbstractAsyncContextManager[Statements]: ...
+
+    async def fetch_one(self, sql: str, params: Params = ...) -> Row | None: ...
+
+    async def fetch_all(self, sql: str, params: Params = ...) -> list[Row]: ...
+
+    async def incremental_vacuum(self) -> None: ...
+
+
+def statements(uow: UnitOfWork) -> Statements:
+    """The statements behind a unit of work (only ``storage/`` sees them)."""
+    if not isinstance(uow, Statements):
+        raise TypeError(f"not a unit of work of this database: {type(uow).__name__}")
+    return uow
+
+
+@asynccontextmanager
+async def within(db: Engine, tx: UnitOfWork | None) -> AsyncIterator[Statements]:
+    """The caller's unit of work when it has one open, else a transaction of our own."""
+    if tx is not None:
+        yield statements(tx)
+    else:
+        async with db.transaction() as own:
+            yield own
+
+
+def reading(db: Engine, tx: UnitOfWork | None) -> Engine | Statements:
+    """Where a read goes: inside the caller's unit of work, else the committed state."""
+    return statements(tx) if tx is not None else db
