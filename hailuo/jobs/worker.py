@@ -29,12 +29,12 @@ from typing import Any
 from hailuo.jobs.cards import StatusCards
 from hailuo.jobs.delivering import Deliverer
 from hailuo.jobs.deps import WorkerDeps as WorkerDeps  # re-exported: imported from here
-from hailuo.jobs.durations import DurationBook, DurationSeed
+from hailuo.jobs.durations import PRIOR_SPREAD, DurationBook
 from hailuo.jobs.failures import Failures
 from hailuo.jobs.notify import AdminNotice
 from hailuo.jobs.resilience import AccountAlerts, Resilience
 from hailuo.jobs.retry import Backoff
-from hailuo.jobs.schedule import TaskSchedule
+from hailuo.jobs.schedule import PRODUCTION_POLL_SECONDS, TaskSchedule
 from hailuo.jobs.steps import StepKit
 from hailuo.jobs.steps import WorkerConfig as WorkerConfig  # re-exported: imported from here
 from hailuo.jobs.submitting import INTERRUPTED_SUBMIT, Submitter, why_given_up
@@ -75,7 +75,11 @@ class Worker:
         self.alerts = AccountAlerts(
             clock, on_alert=self._alerted, on_guild_alert=self._guild_alerted
         )
-        self.durations = deps.durations if deps.durations is not None else DurationBook()
+        #: The one learned duration per kind: the first query's time and the card's ETA.
+        unit = config.poll_seconds / PRODUCTION_POLL_SECONDS
+        self.durations = (
+            deps.durations if deps.durations is not None else DurationBook(pad=PRIOR_SPREAD * unit)
+        )
         self.cards = StatusCards(
             notifier,
             clock,
@@ -86,7 +90,11 @@ class Worker:
         )
         #: When each task is asked about: near its learned finish (``jobs.schedule``).
         self.schedule = TaskSchedule(
-            jobs, deps.rng, poll_seconds=config.poll_seconds, callback_url=deps.callback_url
+            jobs,
+            deps.rng,
+            poll_seconds=config.poll_seconds,
+            book=self.durations,
+            callback_url=deps.callback_url,
         )
         self._more = False
         self.callback_url = deps.callback_url
@@ -129,7 +137,7 @@ class Worker:
         self._wake = asyncio.Event()
         self._slots = asyncio.Semaphore(config.concurrency)
         #: Work run at the start of every tick (the approval queue's expiry and posts).
-        self.sweeps: list[Callable[[], Awaitable[None]]] = [DurationSeed(jobs, self.durations)]
+        self.sweeps: list[Callable[[], Awaitable[None]]] = []
 
     @property
     def resilience(self) -> Resilience:
@@ -313,8 +321,6 @@ class Worker:
         next_poll = now + self.schedule.next_poll(job, now)
         if state.phase is Phase.SUCCEEDED:
             await self.schedule.learn(job, now, prompted)
-            if job.submitted_at is not None:
-                self.durations.record(job.spec, now - job.submitted_at)
             job = await self.jobs.transition(
                 job,
                 JobStatus.SUCCEEDED,
