@@ -26,28 +26,28 @@ import logging
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
 
+from hailuo.jobs.budget import budgets_for
 from hailuo.jobs.cards import StatusCards
 from hailuo.jobs.delivering import Deliverer
 from hailuo.jobs.deps import WorkerDeps as WorkerDeps  # re-exported: imported from here
 from hailuo.jobs.durations import PRIOR_SPREAD, DurationBook
 from hailuo.jobs.failures import Failures
+from hailuo.jobs.following import PROVIDER_TIMEOUT as PROVIDER_TIMEOUT  # re-exported
+from hailuo.jobs.following import Follower
 from hailuo.jobs.notify import AdminNotice
 from hailuo.jobs.resilience import AccountAlerts, Resilience
 from hailuo.jobs.retry import Backoff
 from hailuo.jobs.schedule import PRODUCTION_POLL_SECONDS, TaskSchedule
 from hailuo.jobs.steps import StepKit
 from hailuo.jobs.steps import WorkerConfig as WorkerConfig  # re-exported: imported from here
-from hailuo.jobs.submitting import INTERRUPTED_SUBMIT, Submitter, why_given_up
-from hailuo.model.errors import ProviderError, ProviderErrorKind
+from hailuo.jobs.submitting import INTERRUPTED_SUBMIT, Submitter
+from hailuo.model.errors import ProviderErrorKind
 from hailuo.model.job import Job
-from hailuo.model.provider import Phase, TaskState
+from hailuo.model.provider import TaskState
 from hailuo.model.status import JobStatus
 from storage.jobs import StaleTransition
 
 log = logging.getLogger(__name__)
-
-#: The failure rule a member may read (it has a catalog entry).
-PROVIDER_TIMEOUT = "job.provider_timeout"
 
 #: At most this many polls and this many deliveries are read and started per tick (due
 #: first): 10,000 jobs due at once after a restart are taken in slices, not all at once.
@@ -96,6 +96,15 @@ class Worker:
             book=self.durations,
             callback_url=deps.callback_url,
         )
+        #: Each provider's status queries a second (``jobs.budget``): over it, a due job
+        #: waits, and is asked in due order when the budget has room again.
+        self.budgets = budgets_for(
+            providers,
+            deps.status_budgets,
+            deps.capabilities,
+            pace=PRODUCTION_POLL_SECONDS / config.poll_seconds,
+            now=clock(),
+        )
         self._more = False
         self.callback_url = deps.callback_url
         self.failures = Failures(deps.storage, clock, self.cards.show, notifier.tell_member)
@@ -124,6 +133,7 @@ class Worker:
             resilience=deps.resilience,
             first_poll=self.schedule.first_poll,
         )
+        self.follower = Follower(kit, alerts=self.alerts, schedule=self.schedule, wake=self.wake)
         self.deliverer = Deliverer(
             kit,
             notifier=notifier,
@@ -167,11 +177,32 @@ class Worker:
             if self._more:
                 await asyncio.sleep(0)  # a full slice was taken: the rest is due too
                 continue
+            try:
+                wait = await self._next_wait()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("worker could not read its next due time; waiting idle")
+                wait = self._idle_wait()
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), timeout=self._idle_wait())
+                await asyncio.wait_for(self._wake.wait(), timeout=wait)
 
     def _idle_wait(self) -> float:
         return max(0.01, min(self.config.poll_seconds, 1.0))
+
+    async def _next_wait(self) -> float:
+        """Seconds until the next tick: the next due time (so a job is asked when it falls
+        due, not up to an idle wait later), or a spent budget's next query, capped by the
+        idle wait (queued jobs, sweeps). What is still due after a tick is held for a
+        reason (a step under way, a spent budget, a failing step): no faster than idle."""
+        now, wait = self.clock(), self._idle_wait()
+        spent = self.budgets.spent(now)
+        if spent:
+            wait = min(wait, self.budgets.ready_in(now, spent))
+        due = await self.jobs.next_due()
+        if due is not None and due > now:
+            wait = min(wait, due - now)
+        return max(0.01, wait)
 
     async def tick(self) -> None:
         """Take one due step of every open job, concurrently, and wait for them all.
@@ -194,7 +225,7 @@ class Worker:
         in_line: dict[int, int] = {}
         forecast = self.submitter.forecast(now)
         # Only what is due (the schedule's indexes), never every open job.
-        due = await self.jobs.due(now, BATCH)
+        due = await self.jobs.due(now, BATCH, self.budgets.spent(now))
         self._more = sum(job.status is not JobStatus.QUEUED for job in due) >= BATCH
         for job in due:
             if job.id in self._busy:
@@ -209,7 +240,7 @@ class Worker:
                         steps.append(self._start(job, self.cards.show(job, position, eta)))
                 else:
                     steps.append(self._start(job, action))
-            elif self._due(job, now):
+            elif self._due(job, now) and self._affordable(job, now):
                 steps.append(self._start(job, self._follow(job)))
         if steps:
             await asyncio.gather(*steps)
@@ -246,7 +277,15 @@ class Worker:
             return
         if job.status not in (JobStatus.SUBMITTED, JobStatus.RUNNING):
             return
-        await self._start(job, self._poll(job, prompted=True))
+        now = self.clock()
+        if not self.budgets.take(provider, now):
+            # Over budget: due now, so the tick asks it in due order when there is room.
+            if job.next_poll_at > now:
+                with contextlib.suppress(StaleTransition):  # it moved on meanwhile
+                    await self.jobs.update(job, now, next_poll_at=now)
+            self.wake()
+            return
+        await self._start(job, self.follower.poll(job, prompted=True))
 
     def _due(self, job: Job, now: float) -> bool:
         if job.status in (JobStatus.SUBMITTED, JobStatus.RUNNING):
@@ -254,6 +293,13 @@ class Worker:
         if job.status is JobStatus.SUCCEEDED:
             return job.next_delivery_at <= now
         return False
+
+    def _affordable(self, job: Job, now: float) -> bool:
+        """A delivery always; a status query if its provider's budget has one left now
+        (else the job stays due and is asked at a later tick, earliest due first)."""
+        if job.status is JobStatus.SUCCEEDED or job.provider is None:
+            return True
+        return self.budgets.take(job.provider, now)
 
     def _start(self, job: Job, action: Coroutine[Any, Any, None]) -> asyncio.Future[None]:
         self._busy.add(job.id)
@@ -275,106 +321,13 @@ class Worker:
 
     async def _follow(self, job: Job) -> None:
         if job.status in (JobStatus.SUBMITTED, JobStatus.RUNNING):
-            await self._poll(job)
+            await self.follower.poll(job)
         elif job.status is JobStatus.SUCCEEDED:
             await self.deliverer.deliver(job)
 
-    # -- follow ----------------------------------------------------------------------------
-
-    async def _poll(self, job: Job, *, prompted: bool = False) -> None:
-        now = self.clock()
-        assert job.provider is not None and job.provider_task_id is not None
-        provider = self.providers.get(job.provider)
-        started = job.submitted_at or job.created_at
-        if provider is None or now - started > self.config.task_deadline:
-            await self.failures.fail(job, PROVIDER_TIMEOUT, {"task_id": job.provider_task_id})
-            return
-        try:
-            state = await provider.query(job.provider_task_id, job.provider_meta)
-        except ProviderError as exc:
-            self.metrics.provider_call(job.provider, "query", exc.kind.value)
-            log.warning("query failed %s: %s (%s)", job.log_context(), exc, exc.detail)
-            if exc.kind in (ProviderErrorKind.AUTH, ProviderErrorKind.BALANCE):
-                self.alerts.report(job.provider, exc.kind, guild_id=job.guild_id)
-            meta = dict(job.provider_meta)
-            if exc.kind is ProviderErrorKind.NOT_FOUND:
-                # The provider no longer knows the task: a few answers in a row settle it
-                # (a single one may be a replica lagging behind the submit).
-                meta["not_found"] = int(meta.get("not_found", 0)) + 1
-                if meta["not_found"] >= self.config.not_found_limit:
-                    await self.failures.fail(job, exc.rule, {"provider": job.provider, "code": ""})
-                    return
-            delay = self.backoff.delay(min(job.polls + 1, 6), self.rng, exc.retry_after)
-            await self.jobs.update(
-                job, now, polls=job.polls + 1, next_poll_at=now + delay, provider_meta=meta
-            )
-            return
-        self.metrics.provider_call(job.provider, "query", "ok")
-        await self.apply_state(job, state, prompted=prompted)
-
     async def apply_state(self, job: Job, state: TaskState, *, prompted: bool = True) -> Job:
-        """Record what the provider said of the task (from a poll or a verified callback).
-
-        ``prompted``: the query was prompted by the provider's callback, so a finish it
-        reports happened just now (a scheduled poll's happened since the previous one)."""
-        now = self.clock()
-        next_poll = now + self.schedule.next_poll(job, now)
-        if state.phase is Phase.SUCCEEDED:
-            await self.schedule.learn(job, now, prompted)
-            job = await self.jobs.transition(
-                job,
-                JobStatus.SUCCEEDED,
-                now,
-                result_locator=state.locator,
-                progress=100,
-                next_delivery_at=now,
-            )
-            await self.cards.show(job)
-            self.wake()
-            return job
-        if state.phase is Phase.FAILED:
-            failure = state.failure
-            if failure is not None and failure.kind is ProviderErrorKind.UNSUPPORTED:
-                return await self._elsewhere(job, failure)
-            rule = failure.rule if failure else "provider.failed"
-            code = failure.provider_code if failure else None
-            await self.failures.fail(
-                job, rule, {"provider": job.provider or "", "code": code or ""}
-            )
-            return job
-        status = JobStatus.RUNNING if state.phase is Phase.RUNNING else job.status
-        updates: dict[str, Any] = {"polls": job.polls + 1, "next_poll_at": next_poll}
-        if state.progress is not None:
-            updates["progress"] = max(0, min(99, state.progress))
-        if status is not job.status:
-            job = await self.jobs.transition(job, status, now, **updates)
-        else:
-            job = await self.jobs.update(job, now, **updates)
-        await self.cards.show(job)
-        return job
-
-    async def _elsewhere(self, job: Job, failure: ProviderError) -> Job:
-        """A task that failed because its provider cannot take the request as sent: the
-        provider made nothing, so the job goes back in line for the next one that can
-        (or fails, refunded, saying why, when none is left)."""
-        now = self.clock()
-        name = job.provider or failure.provider
-        meta = dict(job.provider_meta)
-        meta["given_up"] = [*meta.get("given_up", []), name]
-        meta["given_up_why"] = {**meta.get("given_up_why", {}), name: why_given_up(failure)}
-        log.warning("moving %s on from %s: %s", job.log_context(), name, failure)
-        job = await self.jobs.transition(
-            job,
-            JobStatus.QUEUED,
-            now,
-            provider=None,
-            provider_task_id=None,
-            provider_meta=meta,
-            next_attempt_at=now,
-        )
-        await self.cards.show(job)
-        self.wake()
-        return job
+        """Record what the provider said of the task (``following.Follower.apply_state``)."""
+        return await self.follower.apply_state(job, state, prompted=prompted)
 
     def _alerted(self, provider: str, kind: ProviderErrorKind) -> None:
         self.metrics.provider_call(provider, "admin_alert", kind.value)
