@@ -18,6 +18,7 @@ from hailuo.model.provider import Phase, PreparedInput, SubmitReceipt, TaskState
 from hailuo.model.spec import JobSpec, Mode
 from hailuo.model.status import JobStatus
 from storage.db import Database
+from storage.port import PollRecord
 from tests.core import Core, build_core
 from tests.support import FakeClock, RecordingNotifier
 
@@ -328,3 +329,46 @@ def test_eta_book_merges_provider_keyed_durations_and_seeds_only_unknown_kinds()
     assert book.recent(other) == [250.0, 270.0]
     assert book.expected(other) == 260.0  # the card's ETA: the median
     assert book.estimate(other).samples == 2
+
+
+async def test_schedule_polls_that_change_nothing_are_written_in_groups(
+    db: Database, session: Any
+) -> None:
+    """Polls finding their task still running are written a group per transaction, each
+    guarded by the state it was read in (a job moved meanwhile is left as it is)."""
+    clock = FakeClock()
+    provider = TimedProvider(clock, 10_000.0, progress=30)
+    core = core_for(db, clock, session, provider)
+    ids = [await submitted(core, user_id=n) for n in range(20)]
+    for job_id in ids:
+        job = await core.jobs.get(job_id)
+        assert job is not None
+        await core.jobs.update(job, clock(), next_poll_at=clock() - 1)
+    before = {j.id: j for j in await core.jobs.open_jobs()}
+    groups: list[int] = []
+    record = core.jobs.record_polls
+
+    async def counting(records: Any) -> set[int]:
+        groups.append(len(records))
+        return await record(records)
+
+    core.jobs.record_polls = counting  # type: ignore[method-assign]
+    await core.worker.tick()
+    assert sum(groups) == len([j for j in before.values() if j.status is JobStatus.RUNNING])
+    assert len(groups) < sum(groups)  # fewer transactions than polls
+    for job in await core.jobs.open_jobs():
+        assert job.polls == before[job.id].polls + 1 and job.next_poll_at > clock()
+        assert job.progress == 30 and job.updated_at == clock()
+
+    # guarded: a record of a state the job is no longer in writes nothing
+    job = before[ids[0]]
+    fresh = await core.jobs.get(job.id)
+    assert fresh is not None and fresh.status is JobStatus.RUNNING
+    stale = PollRecord(job.id, "submitted", 99, clock() + 1, None, clock())
+    assert await record([stale]) == set()
+    unchanged = await core.jobs.get(job.id)
+    assert unchanged is not None and unchanged.polls == fresh.polls
+    kept = PollRecord(job.id, fresh.status.value, fresh.polls + 1, clock() + 9, None, clock())
+    assert await record([kept]) == {job.id}
+    after = await core.jobs.get(job.id)
+    assert after is not None and after.progress == fresh.progress  # None keeps the progress
