@@ -97,6 +97,8 @@ class Follower(Step):
         if provider is None or now - started > self.config.task_deadline:
             await self._fail(job, PROVIDER_TIMEOUT, {"task_id": job.provider_task_id})
             return
+        if not prompted:
+            self.metrics.query_lateness(now - job.next_poll_at)
         try:
             state = await provider.query(job.provider_task_id, job.provider_meta)
         except ProviderError as exc:

@@ -51,7 +51,7 @@ log = logging.getLogger(__name__)
 
 #: At most this many polls and this many deliveries are read and started per tick (due
 #: first): 10,000 jobs due at once after a restart are taken in slices, not all at once.
-BATCH = 64
+BATCH = 256
 #: Queue-position edits go to the first few queued jobs of each channel only: a move
 #: further back in line is not worth an edit of every waiting card at every tick.
 QUEUE_CARDS_PER_CHANNEL = 5
@@ -146,6 +146,9 @@ class Worker:
         self._background: set[asyncio.Future[None]] = set()
         self._wake = asyncio.Event()
         self._slots = asyncio.Semaphore(config.concurrency)
+        #: Status queries are small and wait mostly on the network: more go at once (their
+        #: rate is the status budget's to bound), apart from submits and deliveries.
+        self._query_slots = asyncio.Semaphore(config.query_concurrency)
         #: Work run at the start of every tick (the approval queue's expiry and posts).
         self.sweeps: list[Callable[[], Awaitable[None]]] = []
 
@@ -241,7 +244,8 @@ class Worker:
                 else:
                     steps.append(self._start(job, action))
             elif self._due(job, now) and self._affordable(job, now):
-                steps.append(self._start(job, self._follow(job)))
+                slots = self._slots if job.status is JobStatus.SUCCEEDED else self._query_slots
+                steps.append(self._start(job, self._follow(job), slots))
         if steps:
             await asyncio.gather(*steps)
 
@@ -285,7 +289,7 @@ class Worker:
                     await self.jobs.update(job, now, next_poll_at=now)
             self.wake()
             return
-        await self._start(job, self.follower.poll(job, prompted=True))
+        await self._start(job, self.follower.poll(job, prompted=True), self._query_slots)
 
     def _due(self, job: Job, now: float) -> bool:
         if job.status in (JobStatus.SUBMITTED, JobStatus.RUNNING):
@@ -301,13 +305,20 @@ class Worker:
             return True
         return self.budgets.take(job.provider, now)
 
-    def _start(self, job: Job, action: Coroutine[Any, Any, None]) -> asyncio.Future[None]:
+    def _start(
+        self,
+        job: Job,
+        action: Coroutine[Any, Any, None],
+        slots: asyncio.Semaphore | None = None,
+    ) -> asyncio.Future[None]:
         self._busy.add(job.id)
-        return asyncio.ensure_future(self._guarded(job, action))
+        return asyncio.ensure_future(self._guarded(job, action, slots or self._slots))
 
-    async def _guarded(self, job: Job, action: Coroutine[Any, Any, None]) -> None:
+    async def _guarded(
+        self, job: Job, action: Coroutine[Any, Any, None], slots: asyncio.Semaphore
+    ) -> None:
         try:
-            async with self._slots:
+            async with slots:
                 await action
         except StaleTransition:
             log.info("job %d moved by someone else; skipping this step", job.id)
