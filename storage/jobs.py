@@ -46,6 +46,7 @@ from storage.jobs_sql import (
     SELECT_RECENT_FOR_MEMBER,
     SELECT_RECENT_RUNS,
     SET_CARD_SEEN,
+    SET_CARDS_SEEN,
     SET_STATUS_MESSAGE,
 )
 from storage.ledger import LedgerEntryKind, append_entry
@@ -200,6 +201,14 @@ class JobRepository:
             return set()
         async with self.db.transaction() as tx:
             rows = await tx.fetch_all(RECORD_POLLS, {"records": json.dumps(records)})
+        return {int(row[0]) for row in rows}
+
+    async def set_cards_seen(self, seen: Sequence[tuple[int, str]]) -> set[int]:
+        """``set_card_seen`` for many cards in one transaction; the ids written."""
+        if not seen:
+            return set()
+        async with self.db.transaction() as tx:
+            rows = await tx.fetch_all(SET_CARDS_SEEN, {"seen": json.dumps(list(seen))})
         return {int(row[0]) for row in rows}
 
     async def set_card_seen(self, job_id: int, seen: str) -> None:

@@ -42,12 +42,14 @@ AfterCommit = Callable[[], Awaitable[None]]
 
 
 class PollRecord(NamedTuple):
-    """A status query that found its task still running: only its schedule changes.
+    """A status query that found its task still running: its schedule changes, and its
+    state when the provider started it.
 
     Written only if the job is still in ``status`` (a guarded write, as every change)."""
 
     job_id: int
     status: str
+    to_status: str  # the same, or the next state (no settlement: submitted -> running)
     polls: int
     next_poll_at: float
     progress: int | None  # None: unchanged
@@ -92,6 +94,8 @@ class JobStore(Protocol):
     async def record_polls(self, records: Sequence[PollRecord]) -> set[int]: ...
 
     async def set_card_seen(self, job_id: int, seen: str) -> None: ...
+
+    async def set_cards_seen(self, seen: Sequence[tuple[int, str]]) -> set[int]: ...
 
     async def durations(self) -> dict[str, list[float]]: ...
 

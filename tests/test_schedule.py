@@ -352,11 +352,12 @@ async def test_schedule_polls_that_change_nothing_are_written_in_groups(
         groups.append(len(records))
         return await record(records)
 
-    core.jobs.record_polls = counting  # type: ignore[method-assign]
+    core.worker.follower.writes.write = counting
     await core.worker.tick()
-    assert sum(groups) == len([j for j in before.values() if j.status is JobStatus.RUNNING])
+    assert sum(groups) == len(before)  # every poll, its move to running among them
     assert len(groups) < sum(groups)  # fewer transactions than polls
     for job in await core.jobs.open_jobs():
+        assert job.status is JobStatus.RUNNING
         assert job.polls == before[job.id].polls + 1 and job.next_poll_at > clock()
         assert job.progress == 30 and job.updated_at == clock()
 
@@ -364,11 +365,13 @@ async def test_schedule_polls_that_change_nothing_are_written_in_groups(
     job = before[ids[0]]
     fresh = await core.jobs.get(job.id)
     assert fresh is not None and fresh.status is JobStatus.RUNNING
-    stale = PollRecord(job.id, "submitted", 99, clock() + 1, None, clock())
+    stale = PollRecord(job.id, "submitted", "running", 99, clock() + 1, None, clock())
     assert await record([stale]) == set()
     unchanged = await core.jobs.get(job.id)
     assert unchanged is not None and unchanged.polls == fresh.polls
-    kept = PollRecord(job.id, fresh.status.value, fresh.polls + 1, clock() + 9, None, clock())
+    kept = PollRecord(
+        job.id, fresh.status.value, fresh.status.value, fresh.polls + 1, clock() + 9, None, clock()
+    )
     assert await record([kept]) == {job.id}
     after = await core.jobs.get(job.id)
     assert after is not None and after.progress == fresh.progress  # None keeps the progress

@@ -6,21 +6,20 @@ and each provider's status budget). A query's answer either ends the task
 provider) or leaves it running, which is by far the most common answer: only the
 job's poll count, progress and next query time change.
 
-Those common writes are grouped (``PollWrites``): every poll that ends while the
-previous group commits joins the next one, so a thousand polls due at once after a
-restart cost a few transactions (each one a disk sync) instead of a thousand. A
-grouped write is still guarded by the state the job was read in; losing one in a
-crash costs only a repeated query, never money.
+Those writes (and a task's move from submitted to running) are grouped
+(``hailuo.jobs.grouped``): every poll that ends while the previous group commits joins
+the next one, so a thousand polls due at once after a restart cost a few transactions
+(each one a disk sync) instead of a thousand. A grouped write is still guarded by the
+state the job was read in; losing one in a crash costs only a repeated query.
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Callable
 from dataclasses import replace
-from typing import Any
 
+from hailuo.jobs.grouped import Grouped
 from hailuo.jobs.resilience import AccountAlerts
 from hailuo.jobs.schedule import TaskSchedule
 from hailuo.jobs.steps import Step, StepKit
@@ -28,48 +27,14 @@ from hailuo.jobs.submitting import why_given_up
 from hailuo.model.errors import ProviderError, ProviderErrorKind
 from hailuo.model.job import Job
 from hailuo.model.provider import Phase, TaskState
-from hailuo.model.status import JobStatus
+from hailuo.model.status import JobStatus, can_transition
 from storage.jobs import StaleTransition
-from storage.port import JobStore, PollRecord
+from storage.port import PollRecord
 
 log = logging.getLogger(__name__)
 
 #: The failure rule a member may read (it has a catalog entry).
 PROVIDER_TIMEOUT = "job.provider_timeout"
-
-
-class PollWrites:
-    """The writes of polls that found their task still running, one transaction a group."""
-
-    def __init__(self, jobs: JobStore) -> None:
-        self.jobs = jobs
-        self._pending: list[tuple[PollRecord, asyncio.Future[bool]]] = []
-        self._flushing: asyncio.Future[None] | None = None
-
-    async def record(self, record: PollRecord) -> bool:
-        """Write ``record`` with the group it joins; False when the job had moved meanwhile."""
-        future: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
-        self._pending.append((record, future))
-        if self._flushing is None or self._flushing.done():
-            self._flushing = asyncio.ensure_future(self._flush())
-        return await future
-
-    async def _flush(self) -> None:
-        await asyncio.sleep(0)  # the polls ending in this turn of the loop join the group
-        while self._pending:
-            group, self._pending = self._pending, []
-            try:
-                written = await self.jobs.record_polls([record for record, _ in group])
-            except BaseException as exc:
-                for _, future in group:
-                    if not future.done():
-                        future.set_exception(exc)
-                if isinstance(exc, asyncio.CancelledError):
-                    raise
-                continue
-            for record, future in group:
-                if not future.done():
-                    future.set_result(record.job_id in written)
 
 
 class Follower(Step):
@@ -87,7 +52,7 @@ class Follower(Step):
         self.alerts = alerts
         self.schedule = schedule
         self._wake = wake
-        self.writes = PollWrites(kit.jobs)
+        self.writes: Grouped[PollRecord] = Grouped(kit.jobs.record_polls, lambda r: r.job_id)
 
     async def poll(self, job: Job, *, prompted: bool = False) -> None:
         now = self.clock()
@@ -152,22 +117,20 @@ class Follower(Step):
             return job
         status = JobStatus.RUNNING if state.phase is Phase.RUNNING else job.status
         progress = None if state.progress is None else max(0, min(99, state.progress))
-        if status is not job.status:
-            updates: dict[str, Any] = {"polls": job.polls + 1, "next_poll_at": next_poll}
-            if progress is not None:
-                updates["progress"] = progress
-            job = await self.jobs.transition(job, status, now, **updates)
-        else:
-            record = PollRecord(job.id, job.status.value, job.polls + 1, next_poll, progress, now)
-            if not await self.writes.record(record):
-                raise StaleTransition(job.id, job.status)
-            job = replace(
-                job,
-                polls=record.polls,
-                next_poll_at=next_poll,
-                progress=job.progress if progress is None else progress,
-                updated_at=now,
-            )
+        if not can_transition(job.status, status) and status is not job.status:
+            raise ValueError(f"job {job.id}: {job.status.value} -> {status.value} is not allowed")
+        src, dst = job.status.value, status.value
+        record = PollRecord(job.id, src, dst, job.polls + 1, next_poll, progress, now)
+        if not await self.writes(record):
+            raise StaleTransition(job.id, job.status)
+        job = replace(
+            job,
+            status=status,
+            polls=record.polls,
+            next_poll_at=next_poll,
+            progress=job.progress if progress is None else progress,
+            updated_at=now,
+        )
         await self._show(job)
         return job
 

@@ -34,6 +34,7 @@ from hailuo.jobs.durations import PRIOR_SPREAD, DurationBook
 from hailuo.jobs.failures import Failures
 from hailuo.jobs.following import PROVIDER_TIMEOUT as PROVIDER_TIMEOUT  # re-exported
 from hailuo.jobs.following import Follower
+from hailuo.jobs.grouped import Grouped
 from hailuo.jobs.notify import AdminNotice
 from hailuo.jobs.resilience import AccountAlerts, Resilience
 from hailuo.jobs.retry import Backoff
@@ -80,12 +81,13 @@ class Worker:
         self.durations = (
             deps.durations if deps.durations is not None else DurationBook(pad=PRIOR_SPREAD * unit)
         )
+        self._cards_seen: Grouped[tuple[int, str]] = Grouped(jobs.set_cards_seen, lambda s: s[0])
         self.cards = StatusCards(
             notifier,
             clock,
             edit_interval=config.status_edit_interval,
             old_card_age=config.old_card_age,
-            remember=jobs.set_card_seen,
+            remember=self._remember_card,
             durations=self.durations,
         )
         #: When each task is asked about: near its learned finish (``jobs.schedule``).
@@ -106,6 +108,7 @@ class Worker:
             now=clock(),
         )
         self._more = False
+        self._read_at = 0.0  # when the last tick read what was due
         self.callback_url = deps.callback_url
         self.failures = Failures(deps.storage, clock, self.cards.show, notifier.tell_member)
         kit = StepKit(
@@ -152,6 +155,10 @@ class Worker:
         #: Work run at the start of every tick (the approval queue's expiry and posts).
         self.sweeps: list[Callable[[], Awaitable[None]]] = []
 
+    async def _remember_card(self, job_id: int, seen: str) -> None:
+        """What a card shows, stored with the others edited meanwhile (one transaction)."""
+        await self._cards_seen((job_id, seen))
+
     @property
     def resilience(self) -> Resilience:
         """Each provider's submission limiter and circuit breaker (read by tests and metrics)."""
@@ -196,16 +203,17 @@ class Worker:
     async def _next_wait(self) -> float:
         """Seconds until the next tick: the next due time (so a job is asked when it falls
         due, not up to an idle wait later), or a spent budget's next query, capped by the
-        idle wait (queued jobs, sweeps). What is still due after a tick is held for a
-        reason (a step under way, a spent budget, a failing step): no faster than idle."""
+        idle wait (queued jobs, sweeps). A job already due when the tick read its slice
+        and still due is held for a reason (a step under way, a spent budget, a failing
+        step): it does not make the worker spin."""
         now, wait = self.clock(), self._idle_wait()
         spent = self.budgets.spent(now)
         if spent:
             wait = min(wait, self.budgets.ready_in(now, spent))
         due = await self.jobs.next_due()
-        if due is not None and due > now:
+        if due is not None and due > self._read_at:
             wait = min(wait, due - now)
-        return max(0.01, wait)
+        return max(0.0, wait)
 
     async def tick(self) -> None:
         """Take one due step of every open job, concurrently, and wait for them all.
@@ -222,7 +230,7 @@ class Worker:
             except Exception:
                 log.exception("sweep %r failed; continuing", sweep)
         await self.schedule.load()
-        now = self.clock()
+        now = self._read_at = self.clock()
         steps: list[asyncio.Future[None]] = []
         position = 0
         in_line: dict[int, int] = {}
