@@ -20,7 +20,9 @@ T = TypeVar("T")
 
 
 class Grouped(Generic[T]):
-    """Calls ``write`` with every item that arrived since its last call, in order.
+    """Calls ``write`` with the items that arrived since its last call, in order, at most
+    ``most`` at a time (the callers of one group all go on in one turn of the event
+    loop: a bounded group keeps that turn short).
 
     ``write`` returns the keys (``key(item)``) of the items it wrote."""
 
@@ -28,9 +30,12 @@ class Grouped(Generic[T]):
         self,
         write: Callable[[Sequence[T]], Awaitable[set[int]]],
         key: Callable[[T], Hashable],
+        *,
+        most: int = 64,
     ) -> None:
         self.write = write
         self.key = key
+        self.most = most
         self._pending: list[tuple[T, asyncio.Future[bool]]] = []
         self._flushing: asyncio.Future[None] | None = None
 
@@ -45,7 +50,7 @@ class Grouped(Generic[T]):
     async def _flush(self) -> None:
         await asyncio.sleep(0)  # the writes arriving in this turn of the loop join the group
         while self._pending:
-            group, self._pending = self._pending, []
+            group, self._pending = self._pending[: self.most], self._pending[self.most :]
             try:
                 written = await self.write([item for item, _ in group])
             except BaseException as exc:

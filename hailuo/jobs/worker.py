@@ -52,7 +52,7 @@ log = logging.getLogger(__name__)
 
 #: At most this many polls and this many deliveries are read and started per tick (due
 #: first): 10,000 jobs due at once after a restart are taken in slices, not all at once.
-BATCH = 256
+BATCH = 128
 #: Queue-position edits go to the first few queued jobs of each channel only: a move
 #: further back in line is not worth an edit of every waiting card at every tick.
 QUEUE_CARDS_PER_CHANNEL = 5
