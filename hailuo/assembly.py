@@ -203,6 +203,7 @@ def build_core(
             ),
             prepare=partial(prepared_input, jobs),
             submit_caps={p.name: p.submits_per_minute for p in settings.providers},
+            status_budgets={p.name: p.status_per_second for p in settings.providers},
             serves=parts.serves,
             callback_url=(
                 callback_urls(tokens, settings.public_url, answering)

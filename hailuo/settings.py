@@ -160,6 +160,20 @@ class _Reader:
             raise SettingsError(f"{name} must be at least {minimum:g}.")
         return number
 
+    def rate(self, name: str) -> float | None:
+        """A positive number of calls a second, or None when unset."""
+        value = self.text(name)
+        if value is None:
+            return None
+        try:
+            number = float(value)
+        except ValueError:
+            message = f"{name} must be a number of calls a second, not {value!r}."
+            raise SettingsError(message) from None
+        if not 0 < number < float("inf"):
+            raise SettingsError(f"{name} must be a number of calls a second above 0.")
+        return number
+
     def flag(self, name: str) -> bool:
         value = (self.text(name) or "0").lower()
         if value not in {"0", "1", "true", "false", "yes", "no"}:
@@ -321,6 +335,7 @@ def _providers(read: _Reader, own_url: str, demo_dir: Path) -> tuple[ProviderSet
             api_key=_secret(read.text(f"{name.upper()}_API_KEY")),
             base_url=read.url(f"{name.upper()}_BASE_URL", DEFAULT_BASE_URLS[name]),
             submits_per_minute=read.integer(f"{name.upper()}_SUBMITS_PER_MINUTE", None, 1),
+            status_per_second=read.rate(f"{name.upper()}_STATUS_PER_SECOND"),
             key_header=_header_name(read, "FREEPIK_API_KEY_HEADER") if name == "freepik" else None,
         )
         for name in PROVIDER_NAMES

@@ -83,6 +83,8 @@ CAPABILITY = ProviderCapability(
         required=frozenset({"model"}),
     ),
     result_lifetime=24 * HOUR,
+    # Asked of this bot's own renderer: no provider's limit to keep.
+    status_per_second=float("inf"),
     # Rendered here, billed by nobody.
     prices=MappingProxyType(
         {(m, r, d): 0 for m in MODEL_RULES for r in RESOLUTIONS for d in (6, 10)}

@@ -81,6 +81,9 @@ CAPABILITY = ProviderCapability(
         resolution_in_path=True,
     ),
     result_lifetime=HOUR,
+    # "10 hits/s sustained, 50 hits/s burst" (providers.md "Limits", a third-party reading of
+    # docs.freepik.com/ratelimits; the other reading, 50 a minute, counts every endpoint).
+    status_per_second=10.0,
     # No price of this provider is in the project's references (providers.md, the seeds)
     # as of 2026-12-07: unknown until a server sets its own (``/hailuo-admin price``).
     prices=MappingProxyType({}),

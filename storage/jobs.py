@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+from collections.abc import Collection, Sequence
 from typing import Any
 
 from hailuo.model.errors import UserInputError
@@ -31,6 +32,7 @@ from storage.jobs_sql import (
     INSERT_JOB,
     PUT_DURATION,
     PUT_STATE,
+    RECORD_POLLS,
     SELECT_BY_INTERACTION,
     SELECT_BY_STATUS,
     SELECT_BY_TASK,
@@ -47,11 +49,12 @@ from storage.jobs_sql import (
     SELECT_RECENT_FOR_MEMBER,
     SELECT_RECENT_RUNS,
     SET_CARD_SEEN,
+    SET_CARDS_SEEN,
     SET_STATUS_MESSAGE,
     SWAP_STATE,
 )
 from storage.ledger import LedgerEntryKind, append_entry
-from storage.port import UnitOfWork
+from storage.port import PollRecord, UnitOfWork
 
 
 class DuplicateInteraction(UserInputError):
@@ -186,11 +189,14 @@ class JobRepository:
     async def open_jobs(self) -> list[Job]:
         return [Job.from_row(r) for r in await self.db.fetch_all(SELECT_OPEN)]
 
-    async def due(self, now: float, limit: int) -> list[Job]:
+    async def due(self, now: float, limit: int, skip: Collection[str] = ()) -> list[Job]:
         """The worker's work at ``now``: every queued job (id order), then up to ``limit``
-        polls and ``limit`` deliveries whose time has come, earliest first."""
+        polls and ``limit`` deliveries whose time has come, earliest first. Polls of the
+        providers in ``skip`` (their status budget is spent for now) are left out."""
         queued = await self.db.fetch_all(SELECT_QUEUED)
-        polls = await self.db.fetch_all(SELECT_POLL_DUE, {"now": now, "limit": limit})
+        polls = await self.db.fetch_all(
+            SELECT_POLL_DUE, {"now": now, "limit": limit, "skip": json.dumps(sorted(skip))}
+        )
         deliveries = await self.db.fetch_all(SELECT_DELIVERY_DUE, {"now": now, "limit": limit})
         return [Job.from_row(r) for r in (*queued, *polls, *deliveries)]
 
@@ -198,6 +204,23 @@ class JobRepository:
         """The earliest time a poll or a delivery falls due (None when nothing is open)."""
         row = await self.db.fetch_one(SELECT_NEXT_DUE)
         return None if row is None or row["t"] is None else float(row["t"])
+
+    async def record_polls(self, records: Sequence[PollRecord]) -> set[int]:
+        """Write many polls that found their task running, in one transaction; the ids
+        written (a job that moved meanwhile is left as it is, and its id not returned)."""
+        if not records:
+            return set()
+        async with self.db.transaction() as tx:
+            rows = await tx.fetch_all(RECORD_POLLS, {"records": json.dumps(records)})
+        return {int(row[0]) for row in rows}
+
+    async def set_cards_seen(self, seen: Sequence[tuple[int, str]]) -> set[int]:
+        """``set_card_seen`` for many cards in one transaction; the ids written."""
+        if not seen:
+            return set()
+        async with self.db.transaction() as tx:
+            rows = await tx.fetch_all(SET_CARDS_SEEN, {"seen": json.dumps(list(seen))})
+        return {int(row[0]) for row in rows}
 
     async def set_card_seen(self, job_id: int, seen: str) -> None:
         """Remember what the job's card shows now (a digest), for the next start."""

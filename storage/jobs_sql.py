@@ -40,7 +40,22 @@ SELECT_BY_STATUS = "SELECT * FROM jobs WHERE status = :status ORDER BY id"
 SELECT_QUEUED = "SELECT * FROM jobs WHERE status = 'queued' ORDER BY id"
 SELECT_POLL_DUE = """
 SELECT * FROM jobs WHERE status IN ('submitted', 'running') AND next_poll_at <= :now
+AND provider NOT IN (SELECT value FROM json_each(:skip))
 ORDER BY next_poll_at LIMIT :limit
+"""
+#: Polls that found their task still running, many in one statement (``PollRecord`` rows as
+#: a JSON array), each guarded by the state it was read in; the ids written come back.
+RECORD_POLLS = """
+UPDATE jobs SET status = r.to_status, polls = r.polls, next_poll_at = r.next_poll_at,
+    progress = COALESCE(r.progress, jobs.progress), updated_at = r.now
+FROM (
+    SELECT value ->> '$[0]' AS id, value ->> '$[1]' AS status, value ->> '$[2]' AS to_status,
+        value ->> '$[3]' AS polls, value ->> '$[4]' AS next_poll_at,
+        value ->> '$[5]' AS progress, value ->> '$[6]' AS now
+    FROM json_each(:records)
+) AS r
+WHERE jobs.id = r.id AND jobs.status = r.status
+RETURNING jobs.id
 """
 SELECT_DELIVERY_DUE = """
 SELECT * FROM jobs WHERE status = 'succeeded' AND next_delivery_at <= :now
@@ -54,6 +69,11 @@ SELECT MIN(t) AS t FROM (
 )
 """
 SET_CARD_SEEN = "UPDATE jobs SET card_seen = :seen WHERE id = :id"
+SET_CARDS_SEEN = """
+UPDATE jobs SET card_seen = s.value ->> '$[1]'
+FROM json_each(:seen) AS s WHERE jobs.id = s.value ->> '$[0]'
+RETURNING jobs.id
+"""
 SELECT_DURATIONS = "SELECT key, recent FROM learned_durations"
 PUT_DURATION = """
 INSERT INTO learned_durations (key, recent, updated_at) VALUES (:key, :recent, :now)

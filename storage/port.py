@@ -19,9 +19,9 @@ in this package implement them on either engine (``storage.db`` for SQLite,
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Collection, Sequence
 from contextlib import AbstractAsyncContextManager
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
 
 # The moderation repositories' half of the port, re-exported: their home is here.
 from storage.moderation_port import ApprovalStore as ApprovalStore
@@ -41,6 +41,21 @@ if TYPE_CHECKING:
 
 #: Work to do once a unit of work has committed (never if it rolled back).
 AfterCommit = Callable[[], Awaitable[None]]
+
+
+class PollRecord(NamedTuple):
+    """A status query that found its task still running: its schedule changes, and its
+    state when the provider started it.
+
+    Written only if the job is still in ``status`` (a guarded write, as every change)."""
+
+    job_id: int
+    status: str
+    to_status: str  # the same, or the next state (no settlement: submitted -> running)
+    polls: int
+    next_poll_at: float
+    progress: int | None  # None: unchanged
+    now: float
 
 
 class UnitOfWork(Protocol):
@@ -74,11 +89,15 @@ class JobStore(Protocol):
 
     async def open_jobs(self) -> list[Job]: ...
 
-    async def due(self, now: float, limit: int) -> list[Job]: ...
+    async def due(self, now: float, limit: int, skip: Collection[str] = ()) -> list[Job]: ...
 
     async def next_due(self) -> float | None: ...
 
+    async def record_polls(self, records: Sequence[PollRecord]) -> set[int]: ...
+
     async def set_card_seen(self, job_id: int, seen: str) -> None: ...
+
+    async def set_cards_seen(self, seen: Sequence[tuple[int, str]]) -> set[int]: ...
 
     async def durations(self) -> dict[str, list[float]]: ...
 

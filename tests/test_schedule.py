@@ -11,12 +11,14 @@ from typing import Any
 import aiohttp
 import pytest
 
-from hailuo.jobs.schedule import Durations, Estimate, PollPlan, duration_key
+from hailuo.jobs.durations import DurationBook, Estimate, duration_key, prior_estimate
+from hailuo.jobs.schedule import PollPlan
 from hailuo.jobs.worker import QUEUE_CARDS_PER_CHANNEL
 from hailuo.model.provider import Phase, PreparedInput, SubmitReceipt, TaskState
 from hailuo.model.spec import JobSpec, Mode
 from hailuo.model.status import JobStatus
 from storage.db import Database
+from storage.port import PollRecord
 from tests.core import Core, build_core
 from tests.pg_server import BOTH_ENGINES
 from tests.support import FakeClock, RecordingNotifier
@@ -53,7 +55,7 @@ class TimedProvider:
 
 
 SPEC = JobSpec(mode=Mode.TEXT, prompt="a schedule test", resolution="1080P", duration=6)
-KEY = duration_key("minimax", SPEC)
+KEY = duration_key(SPEC)
 
 
 @pytest.fixture
@@ -87,29 +89,31 @@ def test_learned_duration_is_order_free_and_follows_recent_jobs() -> None:
     the window keeps only the most recent finishes (a provider that slows is followed)."""
     rng = random.Random(3)
     durations = [rng.uniform(102, 138) for _ in range(20)]
-    ordered, shuffled = Durations(), Durations()
+    ordered, shuffled = DurationBook(), DurationBook()
     for d in sorted(durations):
-        ordered.learn(KEY, d)
+        ordered.learn(SPEC, d)
     for d in rng.sample(durations, len(durations)):
-        shuffled.learn(KEY, d)
-    assert ordered.estimate(KEY) == shuffled.estimate(KEY)
-    estimate = ordered.estimate(KEY)
+        shuffled.learn(SPEC, d)
+    assert ordered.estimate(SPEC) == shuffled.estimate(SPEC)
+    assert ordered.expected(SPEC) == shuffled.expected(SPEC)
+    estimate = ordered.estimate(SPEC)
     assert 95 <= estimate.earliest <= 112 and 128 <= estimate.latest <= 145
     assert estimate.samples == 20
     for _ in range(20):
-        ordered.learn(KEY, 300.0)  # the provider slowed down
-    assert ordered.estimate(KEY).earliest > 290
-    assert Durations().estimate("never seen") == Durations().prior
+        ordered.learn(SPEC, 300.0)  # the provider slowed down
+    assert ordered.estimate(SPEC).earliest > 290
+    never = JobSpec(mode=Mode.TEXT, prompt="p", resolution="768P", duration=10)
+    assert DurationBook().estimate(never) == prior_estimate(never)
 
 
 def test_learned_duration_one_sample_is_trusted_a_little() -> None:
-    durations = Durations(pad=45.0)
-    durations.learn(KEY, 120.0)
-    one = durations.estimate(KEY)
+    durations = DurationBook(pad=45.0)
+    durations.learn(SPEC, 120.0)
+    one = durations.estimate(SPEC)
     assert one.earliest == 75.0 and one.latest == 165.0
     for _ in range(9):
-        durations.learn(KEY, 120.0)
-    ten = durations.estimate(KEY)
+        durations.learn(SPEC, 120.0)
+    ten = durations.estimate(SPEC)
     assert ten.earliest == 115.5 and ten.latest == 124.5
 
 
@@ -177,7 +181,7 @@ async def test_schedule_first_query_near_the_learned_duration(db: Database, sess
     job = await core.jobs.get(job_id)
     assert job is not None and job.submitted_at is not None
     first = job.next_poll_at - job.submitted_at
-    estimate = core.worker.schedule.durations.estimate(KEY)
+    estimate = core.worker.durations.estimate(SPEC)
     assert estimate.samples == 20
     assert estimate.earliest - 1 <= first <= estimate.earliest + 2 * core.worker.schedule.plan.lead
     while clock() < job.next_poll_at - 1:
@@ -204,7 +208,7 @@ async def test_schedule_callback_replaces_polls(db: Database, session: Any) -> N
     job_id = await submitted(core)
     job = await core.jobs.get(job_id)
     assert job is not None and job.submitted_at is not None
-    prior = core.worker.schedule.durations.estimate(KEY)
+    prior = core.worker.durations.estimate(SPEC)
     assert job.next_poll_at - job.submitted_at >= prior.latest  # only a safety net
     while clock() < job.submitted_at + 120.0:
         await core.worker.tick()
@@ -217,7 +221,7 @@ async def test_schedule_callback_replaces_polls(db: Database, session: Any) -> N
     assert len(provider.queries) == 1
     # a callback's finish is exact: learned as the task's duration
     assert job.submitted_at is not None
-    assert core.worker.schedule.durations.recent(KEY) == [clock() - job.submitted_at]
+    assert core.worker.durations.recent(SPEC) == [clock() - job.submitted_at]
 
 
 async def test_schedule_no_card_edit_after_a_restart_for_an_unchanged_card(
@@ -271,3 +275,107 @@ async def test_schedule_queue_cards_only_for_the_first_of_a_channel(
     clock.advance(60)
     await core.worker.tick()
     assert {view.job.id for view in notifier.statuses} <= set(ids[:QUEUE_CARDS_PER_CHANNEL])
+
+
+# -- one learned duration: the first query and the card's ETA --------------------------------
+
+
+async def test_eta_and_first_query_share_one_learned_duration(db: Database, session: Any) -> None:
+    """The card's ETA and the first status query come from the same book: what a poll
+    learns moves both, and a fresh process reads it back for both."""
+    clock = FakeClock()
+    notifier = RecordingNotifier()
+    provider = TimedProvider(clock, 200.0)
+    core = core_for(db, clock, session, provider, notifier)
+    assert core.worker.cards.durations is core.worker.durations
+    assert core.worker.schedule.durations is core.worker.durations
+    first_id = await submitted(core)
+    first = await core.jobs.get(first_id)
+    assert first is not None and first.submitted_at is not None
+    # never measured: the card shows the prior, the query waits for the prior's window
+    shown = [v for v in notifier.statuses if v.job.id == first_id and v.done_at is not None]
+    assert shown[-1].done_at == first.submitted_at + prior_estimate(SPEC).latest
+    assert first.next_poll_at - first.submitted_at >= prior_estimate(SPEC).earliest
+    await core.run_until(first_id, JobStatus.SUCCEEDED, JobStatus.DELIVERED)
+    learned = core.worker.durations.recent(SPEC)
+    assert len(learned) == 1 and 180.0 <= learned[0] <= 200.0  # seen within a gap
+
+    # a fresh process: the stored sample is its card's ETA and its first query's window
+    notifier2 = RecordingNotifier()
+    core2 = core_for(db, clock, session, provider, notifier2)
+    second_id = await submitted(core2, user_id=43)
+    second = await core2.jobs.get(second_id)
+    assert second is not None and second.submitted_at is not None
+    assert core2.worker.durations.recent(SPEC) == learned
+    shown = [v for v in notifier2.statuses if v.job.id == second_id and v.done_at is not None]
+    assert shown[-1].done_at == second.submitted_at + learned[0]
+    estimate = core2.worker.durations.estimate(SPEC)
+    assert estimate.earliest < learned[0] < estimate.latest
+    wait = second.next_poll_at - second.submitted_at
+    assert estimate.earliest - core2.worker.schedule.plan.lead <= wait <= estimate.latest
+
+
+def test_eta_book_merges_provider_keyed_durations_and_seeds_only_unknown_kinds() -> None:
+    """Durations an older version stored per provider x kind become the kind's; delivered
+    jobs' run times fill only kinds nothing was stored for; implausible values are dropped."""
+    other = JobSpec(mode=Mode.TEXT, prompt="p", resolution="768P", duration=10)
+    book = DurationBook()
+    book.load(
+        {
+            f"minimax|{KEY}": [100.0, 110.0],
+            f"freepik|{KEY}": [120.0],
+            KEY: [130.0, 99999.0],
+        }
+    )
+    assert sorted(book.recent(SPEC)) == [100.0, 110.0, 120.0, 130.0]
+    book.seed([(SPEC, 500.0), (other, 250.0), (other, 270.0), (other, 0.1)])
+    assert 500.0 not in book.recent(SPEC)  # stored kinds keep their own samples
+    assert book.recent(other) == [250.0, 270.0]
+    assert book.expected(other) == 260.0  # the card's ETA: the median
+    assert book.estimate(other).samples == 2
+
+
+async def test_schedule_polls_that_change_nothing_are_written_in_groups(
+    db: Database, session: Any
+) -> None:
+    """Polls finding their task still running are written a group per transaction, each
+    guarded by the state it was read in (a job moved meanwhile is left as it is)."""
+    clock = FakeClock()
+    provider = TimedProvider(clock, 10_000.0, progress=30)
+    core = core_for(db, clock, session, provider)
+    ids = [await submitted(core, user_id=n) for n in range(20)]
+    for job_id in ids:
+        job = await core.jobs.get(job_id)
+        assert job is not None
+        await core.jobs.update(job, clock(), next_poll_at=clock() - 1)
+    before = {j.id: j for j in await core.jobs.open_jobs()}
+    groups: list[int] = []
+    record = core.jobs.record_polls
+
+    async def counting(records: Any) -> set[int]:
+        groups.append(len(records))
+        return await record(records)
+
+    core.worker.follower.writes.write = counting
+    await core.worker.tick()
+    assert sum(groups) == len(before)  # every poll, its move to running among them
+    assert len(groups) < sum(groups)  # fewer transactions than polls
+    for job in await core.jobs.open_jobs():
+        assert job.status is JobStatus.RUNNING
+        assert job.polls == before[job.id].polls + 1 and job.next_poll_at > clock()
+        assert job.progress == 30 and job.updated_at == clock()
+
+    # guarded: a record of a state the job is no longer in writes nothing
+    job = before[ids[0]]
+    fresh = await core.jobs.get(job.id)
+    assert fresh is not None and fresh.status is JobStatus.RUNNING
+    stale = PollRecord(job.id, "submitted", "running", 99, clock() + 1, None, clock())
+    assert await record([stale]) == set()
+    unchanged = await core.jobs.get(job.id)
+    assert unchanged is not None and unchanged.polls == fresh.polls
+    kept = PollRecord(
+        job.id, fresh.status.value, fresh.status.value, fresh.polls + 1, clock() + 9, None, clock()
+    )
+    assert await record([kept]) == {job.id}
+    after = await core.jobs.get(job.id)
+    assert after is not None and after.progress == fresh.progress  # None keeps the progress

@@ -43,6 +43,9 @@ class WorkerDeps:
     #: Every provider's capability (``providers.registry.TABLE``, passed in by the builder).
     capabilities: Table
     submit_caps: Mapping[str, int | None] | None = None
+    #: The owner's status-query budget per provider (``<PROVIDER>_STATUS_PER_SECOND``);
+    #: unset ones use the capability's documented figure or the default (``jobs.budget``).
+    status_budgets: Mapping[str, float | None] | None = None
     serves: Callable[[str, JobSpec], bool] | None = None
     callback_url: Callable[[str, int], str | None] | None = None
     downloaders: Mapping[str, Downloader] | None = None

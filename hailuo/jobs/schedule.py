@@ -1,10 +1,10 @@
 """When to ask a provider about a task: near its expected finish, learned from this bot's jobs.
 
 A fixed poll spends most of its calls on tasks that cannot be done yet: a 240 s task
-polled every 20 s is asked 12 times, 11 of them too early. Tasks of one kind (provider x
-model x resolution x duration) take a similar time, so this bot learns that time from
-its own finished jobs (the most recent durations of each kind, stored in
-``learned_durations``) and plans the queries around it:
+polled every 20 s is asked 12 times, 11 of them too early. Tasks of one kind (model x
+resolution x duration) take a similar time, so this bot learns that time from its own
+finished jobs (``hailuo.jobs.durations``, the same book the cards' ETA reads) and plans
+the queries around it:
 
 - nothing is asked before the earliest plausible finish (about the 10th percentile);
 - the first query comes one ``gap`` after that (or at the latest plausible finish when
@@ -16,8 +16,8 @@ A task whose provider calls back when it ends is polled only as a slow safety ne
 the first query after the latest plausible finish plus ``net_margin``, then every
 ``slowest``; the callback prompts the query that sees the finish.
 
-``PollPlan`` and ``Durations`` are pure (no clock, no I/O); ``TaskSchedule`` puts them to
-work for the worker and keeps the learned figures in the database.
+``PollPlan`` is pure (no clock, no I/O); ``TaskSchedule`` puts it to work for the worker
+with the learned book, and stores what it learns.
 """
 
 from __future__ import annotations
@@ -25,39 +25,13 @@ from __future__ import annotations
 import random
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Protocol
 
+from hailuo.jobs.durations import DurationBook, DurationStore, Estimate, duration_key, load_book
 from hailuo.model.job import Job
-from hailuo.model.spec import JobSpec
 
 #: The constants are written for the production pace (``poll_seconds`` 5 s); a faster
-#: pace (tests, simulators) shrinks them in proportion.
+#: pace (tests, simulators) shrinks them in proportion, the prior's window with them.
 PRODUCTION_POLL_SECONDS = 5.0
-#: A sane prior before any job of a kind finished: Hailuo-02 tasks take one to a few minutes.
-PRIOR_MEAN = 90.0
-PRIOR_SPREAD = 45.0
-
-
-@dataclass(frozen=True)
-class Estimate:
-    """How long a kind of task takes: the window its finishes fall in, and its middle."""
-
-    earliest: float
-    latest: float
-    samples: int = 0
-
-    @property
-    def middle(self) -> float:
-        return (self.earliest + self.latest) / 2
-
-
-#: No Hailuo-02 video is made in under 30 s; few take over 3 minutes.
-PRIOR = Estimate(30.0, PRIOR_MEAN + 2 * PRIOR_SPREAD)
-
-
-def duration_key(provider: str, spec: JobSpec) -> str:
-    """The kind of a task: what makes its duration at the provider similar to another's."""
-    return f"{provider}|{spec.model}|{spec.resolution}|{spec.duration}"
 
 
 @dataclass(frozen=True)
@@ -96,80 +70,30 @@ class PollPlan:
         return max(self.shortest, min(self.slowest, self.gap * age / (2 * estimate.latest)))
 
 
-class Durations:
-    """The learned duration of each kind of task: the most recent ``window`` finishes.
-
-    The estimate is the 10th to 90th percentile of those (order-free: a batch submitted
-    together finishes shortest first, which would drag a running average to its slowest
-    members), padded by ``pad`` (the prior's spread) divided by the number of samples, so one job
-    is trusted a little and twenty much more. A provider that slows down is followed
-    within a window."""
-
-    def __init__(
-        self, *, window: int = 20, prior: Estimate = PRIOR, pad: float = PRIOR_SPREAD
-    ) -> None:
-        self.window = window
-        self.prior = prior
-        self.pad = pad
-        self._recent: dict[str, list[float]] = {}
-
-    def load(self, known: dict[str, list[float]]) -> None:
-        self._recent = {key: list(values)[-self.window :] for key, values in known.items()}
-
-    def recent(self, key: str) -> list[float]:
-        return list(self._recent.get(key, []))
-
-    def estimate(self, key: str) -> Estimate:
-        recent = self._recent.get(key)
-        if not recent:
-            return self.prior
-        ordered = sorted(recent)
-        n = len(ordered)
-        pad = self.pad / n
-        low = ordered[int(0.1 * (n - 1))]
-        high = ordered[-1 - int(0.1 * (n - 1))]
-        return Estimate(max(0.0, low - pad), high + pad, n)
-
-    def learn(self, key: str, seconds: float) -> list[float]:
-        """Add one finished task's duration; the kind's recent durations (to be stored)."""
-        recent = self._recent.setdefault(key, [])
-        recent.append(max(0.0, seconds))
-        del recent[: -self.window]
-        return list(recent)
-
-
-class DurationBook(Protocol):
-    """Where the learned durations are kept (``storage.jobs.JobRepository``)."""
-
-    async def durations(self) -> dict[str, list[float]]: ...
-
-    async def put_duration(self, key: str, recent: list[float], now: float) -> None: ...
-
-
 class TaskSchedule:
-    """The worker's status-query times: the plan, the learned durations, and their store."""
+    """The worker's status-query times: the plan, and the one learned book (shared with the
+    cards' ETA, ``hailuo.jobs.durations``) with its store."""
 
     def __init__(
         self,
-        book: DurationBook,
+        store: DurationStore,
         rng: random.Random,
         *,
         poll_seconds: float,
+        book: DurationBook | None = None,
         callback_url: Callable[[str, int], str | None] | None = None,
     ) -> None:
-        unit = poll_seconds / PRODUCTION_POLL_SECONDS
-        self.book = book
+        self.unit = poll_seconds / PRODUCTION_POLL_SECONDS
+        self.store = store
         self.rng = rng
         self.plan = PollPlan(
-            gap=18.0 * unit,
-            lead=9.0 * unit,
+            gap=18.0 * self.unit,
+            lead=9.0 * self.unit,
             shortest=poll_seconds,
-            slowest=60.0 * unit,
-            net_margin=30.0 * unit,
+            slowest=60.0 * self.unit,
+            net_margin=30.0 * self.unit,
         )
-        self.durations = Durations(
-            prior=Estimate(PRIOR.earliest * unit, PRIOR.latest * unit), pad=PRIOR_SPREAD * unit
-        )
+        self.durations = book if book is not None else DurationBook()
         #: Whether a provider is given a callback for a job (then polls are only a net).
         self.callback_url = callback_url
         self._loaded = False
@@ -178,10 +102,12 @@ class TaskSchedule:
         """Read what earlier processes learned (once)."""
         if not self._loaded:
             self._loaded = True
-            self.durations.load(await self.book.durations())
+            await load_book(self.store, self.durations)
 
-    def estimate(self, provider: str, job: Job) -> Estimate:
-        return self.durations.estimate(duration_key(provider, job.spec))
+    def estimate(self, job: Job) -> Estimate:
+        """The kind's learned window; the prior's shrinks with a faster pace (tests)."""
+        estimate = self.durations.estimate(job.spec)
+        return estimate if estimate.samples else estimate.scaled(self.unit)
 
     def called_back(self, provider: str, job: Job) -> bool:
         return self.callback_url is not None and bool(self.callback_url(provider, job.id))
@@ -189,15 +115,14 @@ class TaskSchedule:
     def first_poll(self, provider: str, job: Job, called_back: bool) -> float:
         """Seconds from the submit to the first query (a dither drawn per job)."""
         dither = self.rng.uniform(-1.0, 1.0)
-        estimate = self.estimate(provider, job)
-        return self.plan.first(estimate, called_back=called_back, dither=dither)
+        return self.plan.first(self.estimate(job), called_back=called_back, dither=dither)
 
     def next_poll(self, job: Job, now: float) -> float:
         """Seconds from ``now`` to the job's next query."""
         assert job.provider is not None
         age = now - (job.submitted_at or job.created_at)
         called_back = self.called_back(job.provider, job)
-        return self.plan.next(self.estimate(job.provider, job), age, called_back=called_back)
+        return self.plan.next(self.estimate(job), age, called_back=called_back)
 
     async def learn(self, job: Job, now: float, prompted: bool) -> None:
         """Add a finished task's duration to its kind's recent ones, and store them.
@@ -212,6 +137,6 @@ class TaskSchedule:
         if not prompted:
             previous = job.updated_at if job.polls > 0 else job.submitted_at
             finished = now - min(self.plan.gap, max(0.0, now - previous)) / 2
-        key = duration_key(job.provider, job.spec)
-        recent = self.durations.learn(key, finished - job.submitted_at)
-        await self.book.put_duration(key, recent, now)
+        recent = self.durations.learn(job.spec, finished - job.submitted_at)
+        if recent is not None:
+            await self.store.put_duration(duration_key(job.spec), recent, now)

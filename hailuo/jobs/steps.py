@@ -37,6 +37,7 @@ class WorkerConfig:
     status_edit_interval: float = 10.0  # progress-only edits, per job
     old_card_age: float = 3600.0  # an older card is edited on state changes only (30046)
     concurrency: int = 16
+    query_concurrency: int = 32  # status queries at once (their rate: ``jobs.budget``)
 
 
 class Fail(Protocol):

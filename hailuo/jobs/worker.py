@@ -26,33 +26,34 @@ import logging
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
 
+from hailuo.jobs.budget import budgets_for
 from hailuo.jobs.cards import StatusCards
 from hailuo.jobs.delivering import Deliverer
 from hailuo.jobs.deps import WorkerDeps as WorkerDeps  # re-exported: imported from here
-from hailuo.jobs.durations import DurationBook, DurationSeed
+from hailuo.jobs.durations import PRIOR_SPREAD, DurationBook
 from hailuo.jobs.failures import Failures
+from hailuo.jobs.following import PROVIDER_TIMEOUT as PROVIDER_TIMEOUT  # re-exported
+from hailuo.jobs.following import Follower
+from hailuo.jobs.grouped import Grouped
 from hailuo.jobs.notify import AdminNotice
 from hailuo.jobs.resilience import AccountAlerts, Resilience
 from hailuo.jobs.retry import Backoff
-from hailuo.jobs.schedule import TaskSchedule
+from hailuo.jobs.schedule import PRODUCTION_POLL_SECONDS, TaskSchedule
 from hailuo.jobs.steps import StepKit
 from hailuo.jobs.steps import WorkerConfig as WorkerConfig  # re-exported: imported from here
-from hailuo.jobs.submitting import INTERRUPTED_SUBMIT, Submitter, why_given_up
+from hailuo.jobs.submitting import INTERRUPTED_SUBMIT, Submitter
 from hailuo.logs import run_for_job
-from hailuo.model.errors import ProviderError, ProviderErrorKind
+from hailuo.model.errors import ProviderErrorKind
 from hailuo.model.job import Job
-from hailuo.model.provider import Phase, TaskState
+from hailuo.model.provider import TaskState
 from hailuo.model.status import JobStatus
 from storage.jobs import StaleTransition
 
 log = logging.getLogger(__name__)
 
-#: The failure rule a member may read (it has a catalog entry).
-PROVIDER_TIMEOUT = "job.provider_timeout"
-
 #: At most this many polls and this many deliveries are read and started per tick (due
 #: first): 10,000 jobs due at once after a restart are taken in slices, not all at once.
-BATCH = 64
+BATCH = 128
 #: Queue-position edits go to the first few queued jobs of each channel only: a move
 #: further back in line is not worth an edit of every waiting card at every tick.
 QUEUE_CARDS_PER_CHANNEL = 5
@@ -76,20 +77,39 @@ class Worker:
         self.alerts = AccountAlerts(
             clock, on_alert=self._alerted, on_guild_alert=self._guild_alerted
         )
-        self.durations = deps.durations if deps.durations is not None else DurationBook()
+        #: The one learned duration per kind: the first query's time and the card's ETA.
+        unit = config.poll_seconds / PRODUCTION_POLL_SECONDS
+        self.durations = (
+            deps.durations if deps.durations is not None else DurationBook(pad=PRIOR_SPREAD * unit)
+        )
+        self._cards_seen: Grouped[tuple[int, str]] = Grouped(jobs.set_cards_seen, lambda s: s[0])
         self.cards = StatusCards(
             notifier,
             clock,
             edit_interval=config.status_edit_interval,
             old_card_age=config.old_card_age,
-            remember=jobs.set_card_seen,
+            remember=self._remember_card,
             durations=self.durations,
         )
         #: When each task is asked about: near its learned finish (``jobs.schedule``).
         self.schedule = TaskSchedule(
-            jobs, deps.rng, poll_seconds=config.poll_seconds, callback_url=deps.callback_url
+            jobs,
+            deps.rng,
+            poll_seconds=config.poll_seconds,
+            book=self.durations,
+            callback_url=deps.callback_url,
+        )
+        #: Each provider's status queries a second (``jobs.budget``): over it, a due job
+        #: waits, and is asked in due order when the budget has room again.
+        self.budgets = budgets_for(
+            providers,
+            deps.status_budgets,
+            deps.capabilities,
+            pace=PRODUCTION_POLL_SECONDS / config.poll_seconds,
+            now=clock(),
         )
         self._more = False
+        self._read_at = 0.0  # when the last tick read what was due
         self.callback_url = deps.callback_url
         self.failures = Failures(deps.storage, clock, self.cards.show, notifier.tell_member)
         kit = StepKit(
@@ -117,6 +137,7 @@ class Worker:
             resilience=deps.resilience,
             first_poll=self.schedule.first_poll,
         )
+        self.follower = Follower(kit, alerts=self.alerts, schedule=self.schedule, wake=self.wake)
         self.deliverer = Deliverer(
             kit,
             notifier=notifier,
@@ -129,8 +150,15 @@ class Worker:
         self._background: set[asyncio.Future[None]] = set()
         self._wake = asyncio.Event()
         self._slots = asyncio.Semaphore(config.concurrency)
+        #: Status queries are small and wait mostly on the network: more go at once (their
+        #: rate is the status budget's to bound), apart from submits and deliveries.
+        self._query_slots = asyncio.Semaphore(config.query_concurrency)
         #: Work run at the start of every tick (the approval queue's expiry and posts).
-        self.sweeps: list[Callable[[], Awaitable[None]]] = [DurationSeed(jobs, self.durations)]
+        self.sweeps: list[Callable[[], Awaitable[None]]] = []
+
+    async def _remember_card(self, job_id: int, seen: str) -> None:
+        """What a card shows, stored with the others edited meanwhile (one transaction)."""
+        await self._cards_seen((job_id, seen))
 
     @property
     def resilience(self) -> Resilience:
@@ -160,11 +188,33 @@ class Worker:
             if self._more:
                 await asyncio.sleep(0)  # a full slice was taken: the rest is due too
                 continue
+            try:
+                wait = await self._next_wait()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("worker could not read its next due time; waiting idle")
+                wait = self._idle_wait()
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), timeout=self._idle_wait())
+                await asyncio.wait_for(self._wake.wait(), timeout=wait)
 
     def _idle_wait(self) -> float:
         return max(0.01, min(self.config.poll_seconds, 1.0))
+
+    async def _next_wait(self) -> float:
+        """Seconds until the next tick: the next due time (so a job is asked when it falls
+        due, not up to an idle wait later), or a spent budget's next query, capped by the
+        idle wait (queued jobs, sweeps). A job already due when the tick read its slice
+        and still due is held for a reason (a step under way, a spent budget, a failing
+        step): it does not make the worker spin."""
+        now, wait = self.clock(), self._idle_wait()
+        spent = self.budgets.spent(now)
+        if spent:
+            wait = min(wait, self.budgets.ready_in(now, spent))
+        due = await self.jobs.next_due()
+        if due is not None and due > self._read_at:
+            wait = min(wait, due - now)
+        return max(0.0, wait)
 
     async def tick(self) -> None:
         """Take one due step of every open job, concurrently, and wait for them all.
@@ -181,13 +231,13 @@ class Worker:
             except Exception:
                 log.exception("sweep %r failed; continuing", sweep)
         await self.schedule.load()
-        now = self.clock()
+        now = self._read_at = self.clock()
         steps: list[asyncio.Future[None]] = []
         position = 0
         in_line: dict[int, int] = {}
         forecast = self.submitter.forecast(now)
         # Only what is due (the schedule's indexes), never every open job.
-        due = await self.jobs.due(now, BATCH)
+        due = await self.jobs.due(now, BATCH, self.budgets.spent(now))
         self._more = sum(job.status is not JobStatus.QUEUED for job in due) >= BATCH
         for job in due:
             if job.id in self._busy:
@@ -202,8 +252,9 @@ class Worker:
                         steps.append(self._start(job, self.cards.show(job, position, eta)))
                 else:
                     steps.append(self._start(job, action))
-            elif self._due(job, now):
-                steps.append(self._start(job, self._follow(job)))
+            elif self._due(job, now) and self._affordable(job, now):
+                slots = self._slots if job.status is JobStatus.SUCCEEDED else self._query_slots
+                steps.append(self._start(job, self._follow(job), slots))
         if steps:
             await asyncio.gather(*steps)
 
@@ -239,7 +290,15 @@ class Worker:
             return
         if job.status not in (JobStatus.SUBMITTED, JobStatus.RUNNING):
             return
-        await self._start(job, self._poll(job, prompted=True))
+        now = self.clock()
+        if not self.budgets.take(provider, now):
+            # Over budget: due now, so the tick asks it in due order when there is room.
+            if job.next_poll_at > now:
+                with contextlib.suppress(StaleTransition):  # it moved on meanwhile
+                    await self.jobs.update(job, now, next_poll_at=now)
+            self.wake()
+            return
+        await self._start(job, self.follower.poll(job, prompted=True), self._query_slots)
 
     def _due(self, job: Job, now: float) -> bool:
         if job.status in (JobStatus.SUBMITTED, JobStatus.RUNNING):
@@ -248,13 +307,28 @@ class Worker:
             return job.next_delivery_at <= now
         return False
 
-    def _start(self, job: Job, action: Coroutine[Any, Any, None]) -> asyncio.Future[None]:
-        self._busy.add(job.id)
-        return run_for_job(job, self._guarded(job, action))  # its log lines name the job
+    def _affordable(self, job: Job, now: float) -> bool:
+        """A delivery always; a status query if its provider's budget has one left now
+        (else the job stays due and is asked at a later tick, earliest due first)."""
+        if job.status is JobStatus.SUCCEEDED or job.provider is None:
+            return True
+        return self.budgets.take(job.provider, now)
 
-    async def _guarded(self, job: Job, action: Coroutine[Any, Any, None]) -> None:
+    def _start(
+        self,
+        job: Job,
+        action: Coroutine[Any, Any, None],
+        slots: asyncio.Semaphore | None = None,
+    ) -> asyncio.Future[None]:
+        self._busy.add(job.id)
+        # its log lines name the job
+        return run_for_job(job, self._guarded(job, action, slots or self._slots))
+
+    async def _guarded(
+        self, job: Job, action: Coroutine[Any, Any, None], slots: asyncio.Semaphore
+    ) -> None:
         try:
-            async with self._slots:
+            async with slots:
                 await action
         except StaleTransition:
             log.info("job %d moved by someone else; skipping this step", job.id)
@@ -268,108 +342,13 @@ class Worker:
 
     async def _follow(self, job: Job) -> None:
         if job.status in (JobStatus.SUBMITTED, JobStatus.RUNNING):
-            await self._poll(job)
+            await self.follower.poll(job)
         elif job.status is JobStatus.SUCCEEDED:
             await self.deliverer.deliver(job)
 
-    # -- follow ----------------------------------------------------------------------------
-
-    async def _poll(self, job: Job, *, prompted: bool = False) -> None:
-        now = self.clock()
-        assert job.provider is not None and job.provider_task_id is not None
-        provider = self.providers.get(job.provider)
-        started = job.submitted_at or job.created_at
-        if provider is None or now - started > self.config.task_deadline:
-            await self.failures.fail(job, PROVIDER_TIMEOUT, {"task_id": job.provider_task_id})
-            return
-        try:
-            state = await provider.query(job.provider_task_id, job.provider_meta)
-        except ProviderError as exc:
-            self.metrics.provider_call(job.provider, "query", exc.kind.value)
-            log.warning("query failed %s: %s (%s)", job.log_context(), exc, exc.detail)
-            if exc.kind in (ProviderErrorKind.AUTH, ProviderErrorKind.BALANCE):
-                self.alerts.report(job.provider, exc.kind, guild_id=job.guild_id)
-            meta = dict(job.provider_meta)
-            if exc.kind is ProviderErrorKind.NOT_FOUND:
-                # The provider no longer knows the task: a few answers in a row settle it
-                # (a single one may be a replica lagging behind the submit).
-                meta["not_found"] = int(meta.get("not_found", 0)) + 1
-                if meta["not_found"] >= self.config.not_found_limit:
-                    await self.failures.fail(job, exc.rule, {"provider": job.provider, "code": ""})
-                    return
-            delay = self.backoff.delay(min(job.polls + 1, 6), self.rng, exc.retry_after)
-            await self.jobs.update(
-                job, now, polls=job.polls + 1, next_poll_at=now + delay, provider_meta=meta
-            )
-            return
-        self.metrics.provider_call(job.provider, "query", "ok")
-        await self.apply_state(job, state, prompted=prompted)
-
     async def apply_state(self, job: Job, state: TaskState, *, prompted: bool = True) -> Job:
-        """Record what the provider said of the task (from a poll or a verified callback).
-
-        ``prompted``: the query was prompted by the provider's callback, so a finish it
-        reports happened just now (a scheduled poll's happened since the previous one)."""
-        now = self.clock()
-        next_poll = now + self.schedule.next_poll(job, now)
-        if state.phase is Phase.SUCCEEDED:
-            await self.schedule.learn(job, now, prompted)
-            if job.submitted_at is not None:
-                self.durations.record(job.spec, now - job.submitted_at)
-            job = await self.jobs.transition(
-                job,
-                JobStatus.SUCCEEDED,
-                now,
-                result_locator=state.locator,
-                progress=100,
-                next_delivery_at=now,
-            )
-            await self.cards.show(job)
-            self.wake()
-            return job
-        if state.phase is Phase.FAILED:
-            failure = state.failure
-            if failure is not None and failure.kind is ProviderErrorKind.UNSUPPORTED:
-                return await self._elsewhere(job, failure)
-            rule = failure.rule if failure else "provider.failed"
-            code = failure.provider_code if failure else None
-            await self.failures.fail(
-                job, rule, {"provider": job.provider or "", "code": code or ""}
-            )
-            return job
-        status = JobStatus.RUNNING if state.phase is Phase.RUNNING else job.status
-        updates: dict[str, Any] = {"polls": job.polls + 1, "next_poll_at": next_poll}
-        if state.progress is not None:
-            updates["progress"] = max(0, min(99, state.progress))
-        if status is not job.status:
-            job = await self.jobs.transition(job, status, now, **updates)
-        else:
-            job = await self.jobs.update(job, now, **updates)
-        await self.cards.show(job)
-        return job
-
-    async def _elsewhere(self, job: Job, failure: ProviderError) -> Job:
-        """A task that failed because its provider cannot take the request as sent: the
-        provider made nothing, so the job goes back in line for the next one that can
-        (or fails, refunded, saying why, when none is left)."""
-        now = self.clock()
-        name = job.provider or failure.provider
-        meta = dict(job.provider_meta)
-        meta["given_up"] = [*meta.get("given_up", []), name]
-        meta["given_up_why"] = {**meta.get("given_up_why", {}), name: why_given_up(failure)}
-        log.warning("moving %s on from %s: %s", job.log_context(), name, failure)
-        job = await self.jobs.transition(
-            job,
-            JobStatus.QUEUED,
-            now,
-            provider=None,
-            provider_task_id=None,
-            provider_meta=meta,
-            next_attempt_at=now,
-        )
-        await self.cards.show(job)
-        self.wake()
-        return job
+        """Record what the provider said of the task (``following.Follower.apply_state``)."""
+        return await self.follower.apply_state(job, state, prompted=prompted)
 
     def _alerted(self, provider: str, kind: ProviderErrorKind) -> None:
         self.metrics.provider_call(provider, "admin_alert", kind.value)

@@ -128,6 +128,9 @@ class ProviderCapability:
     #: ``HAILUO_PUBLIC_URL`` set, the bot sends a signed URL of its own server instead
     #: (``hailuo.web.images``).
     images_as_url: bool = False
+    #: Status queries a second the provider documents as its limit (providers.md
+    #: "Limits"); None when nobody wrote it down (``hailuo.jobs.budget`` then uses its default).
+    status_per_second: float | None = None
 
     def offers(self, model: str, mode: Mode) -> dict[str, frozenset[int]]:
         """Resolution -> durations this provider serves for ``model`` x ``mode``."""

@@ -39,5 +39,7 @@ class ProviderSettings:
     api_key: Secret | None
     base_url: str  # for ``demo``: the bot's own HTTP server, which serves the rendered files
     submits_per_minute: int | None
+    #: ``<PROVIDER>_STATUS_PER_SECOND``: the owner's status-query budget (``hailuo.jobs.budget``).
+    status_per_second: float | None = None
     directory: Path | None = None  # ``demo`` only: where the rendered files are kept
     key_header: str | None = None  # Freepik only: the header carrying the key (Magnific's host)

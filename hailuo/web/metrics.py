@@ -14,6 +14,8 @@ from collections.abc import Mapping
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
 LATENCY_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 2.5, 3.0, 5.0)
+#: How late a scheduled status query went after its due time (budget, backlog, restart).
+LATENESS_BUCKETS = (0.1, 0.25, 0.5, 1.0, 2.0, 5.0, 15.0, 60.0)
 SIZE_BUCKETS = (1e5, 1e6, 5e6, 10 * 2**20, 20 * 2**20, 50 * 2**20, 100 * 2**20)
 
 
@@ -46,6 +48,26 @@ class Metrics:
             ["shard"],
             registry=self.registry,
         )
+
+        self._lateness = Histogram(
+            "hailuo_status_query_lateness_seconds",
+            "Seconds from a scheduled status query's due time to its start.",
+            buckets=LATENESS_BUCKETS,
+            registry=self.registry,
+        )
+
+    def query_lateness(self, seconds: float) -> None:
+        self._lateness.observe(max(0.0, seconds))
+
+    def lateness_counts(self) -> dict[float, int]:
+        """Scheduled queries so far that started within each bucket's seconds of their due
+        time (cumulative, ``inf`` is every one): what a benchmark reads."""
+        counts: dict[float, int] = {}
+        for family in self._lateness.collect():
+            for sample in family.samples:
+                if sample.name.endswith("_bucket"):
+                    counts[float(sample.labels["le"])] = int(sample.value)
+        return counts
 
     def provider_call(self, provider: str, call: str, outcome: str) -> None:
         self._calls.labels(provider, call, outcome).inc()
