@@ -56,6 +56,30 @@ WHERE status = 'delivered' AND submitted_at IS NOT NULL
 AND (provider_meta::jsonb ->> 'succeeded_at') IS NOT NULL
 ORDER BY id DESC LIMIT :limit
 """,
+        # SQLite's ``json_each`` over an array is PostgreSQL's ``json_array_elements``; its
+        # ``->> '$[n]'`` paths are ``->> n``, and each field is cast to its column's type.
+        jobs_sql.SELECT_POLL_DUE: """
+SELECT * FROM jobs WHERE status IN ('submitted', 'running') AND next_poll_at <= :now
+AND provider NOT IN (SELECT value FROM json_array_elements_text(:skip::json))
+ORDER BY next_poll_at LIMIT :limit
+""",
+        jobs_sql.RECORD_POLLS: """
+UPDATE jobs SET status = r.to_status, polls = r.polls, next_poll_at = r.next_poll_at,
+    progress = COALESCE(r.progress, jobs.progress), updated_at = r.now
+FROM (
+    SELECT (value ->> 0)::bigint AS id, value ->> 1 AS status, value ->> 2 AS to_status,
+        (value ->> 3)::bigint AS polls, (value ->> 4)::double precision AS next_poll_at,
+        (value ->> 5)::bigint AS progress, (value ->> 6)::double precision AS now
+    FROM json_array_elements(:records::json)
+) AS r
+WHERE jobs.id = r.id AND jobs.status = r.status
+RETURNING jobs.id
+""",
+        jobs_sql.SET_CARDS_SEEN: """
+UPDATE jobs SET card_seen = s.value ->> 1
+FROM json_array_elements(:seen::json) AS s WHERE jobs.id = (s.value ->> 0)::bigint
+RETURNING jobs.id
+""",
         guilds.SELECT_PRICED_JOBS: """
 SELECT id, status, provider, created_at,
        spec::jsonb ->> 'model' AS model,
