@@ -75,6 +75,11 @@ class Settings:
     shrink_timeout: float = 300.0  # seconds one re-encode to fit the upload limit may take
     log_level: str = "INFO"
     sync_guild_id: int | None = None
+    #: This process among those sharing one database (empty: ``hostname-pid``), and how
+    #: long its lease on a job's step lasts unless renewed: a dead process's jobs are
+    #: taken over by another after this long.
+    process_id: str = ""
+    lease_seconds: float = 60.0
 
     @property
     def provider_names(self) -> tuple[str, ...]:
@@ -212,7 +217,18 @@ def _parse(read: _Reader, *, require_discord: bool = True) -> Settings:
         shrink_timeout=read.number("HAILUO_SHRINK_TIMEOUT", 300.0, minimum=1.0),
         log_level=(read.text("HAILUO_LOG_LEVEL", "INFO") or "INFO").upper(),
         sync_guild_id=read.integer("HAILUO_SYNC_GUILD_ID", None, minimum=1),
+        process_id=_process_id(read),
+        lease_seconds=read.number("HAILUO_LEASE_SECONDS", 60.0, minimum=1.0),
     )
+
+
+def _process_id(read: _Reader) -> str:
+    value = read.text("HAILUO_PROCESS_ID") or ""
+    if value and not re.fullmatch(r"[A-Za-z0-9._:-]{1,100}", value):
+        raise SettingsError(
+            "HAILUO_PROCESS_ID must be letters, digits, '.', '_', ':' or '-' (at most 100)."
+        )
+    return value
 
 
 def _port(read: _Reader, name: str, default: int) -> int:

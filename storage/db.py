@@ -42,7 +42,9 @@ if TYPE_CHECKING:
     from storage.delivery import DeliveryPrefsRepository
     from storage.guilds import GuildRepository
     from storage.jobs import JobRepository
+    from storage.leases import LeaseRepository
     from storage.ledger import LedgerRepository
+    from storage.limits import ProviderLimitRepository
     from storage.moderation import BlockRepository, ModerationSettingsRepository, StrikeRepository
 
 log = logging.getLogger(__name__)
@@ -74,6 +76,8 @@ class DatabaseOpenError(Exception):
 class Database:
     """The SQLite engine: implements ``storage.port.Storage`` (units of work, repositories)."""
 
+    dialect = "sqlite"  # the SQL engine: the few statements that differ ask (storage.leases)
+
     def __init__(self, conn: aiosqlite.Connection) -> None:
         self._conn = conn
         self._lock = asyncio.Lock()
@@ -94,6 +98,18 @@ class Database:
         from storage.ledger import LedgerRepository
 
         return LedgerRepository(self)
+
+    @functools.cached_property
+    def leases(self) -> LeaseRepository:
+        from storage.leases import LeaseRepository
+
+        return LeaseRepository(self)
+
+    @functools.cached_property
+    def limits(self) -> ProviderLimitRepository:
+        from storage.limits import ProviderLimitRepository
+
+        return ProviderLimitRepository(self)
 
     @functools.cached_property
     def guilds(self) -> GuildRepository:

@@ -36,6 +36,7 @@ if TYPE_CHECKING:
     from storage.delivery import DeliveryPrefsStore
     from storage.guilds import GuildConfig, GuildSettings, PricedJob, PriceKey
     from storage.ledger import LedgerEntry, LedgerEntryKind, PeriodUsage, SpendRow
+    from storage.limits import SharedLimit
 
 #: Work to do once a unit of work has committed (never if it rolled back).
 AfterCommit = Callable[[], Awaitable[None]]
@@ -118,6 +119,34 @@ class JobStore(Protocol):
     async def get_state(self, key: str) -> str | None: ...
 
     async def put_state(self, key: str, value: str) -> None: ...
+
+
+class LeaseStore(Protocol):
+    """Which process works on a job's step now (``storage.leases``): several share one queue."""
+
+    async def claim_due(self, holder: str, now: float, until: float, limit: int) -> list[Job]: ...
+
+    async def claim(self, job_id: int, holder: str, now: float, until: float) -> Job | None: ...
+
+    async def renew(self, job_id: int, holder: str, until: float) -> bool: ...
+
+    async def release(self, job_id: int, holder: str) -> None: ...
+
+    async def holders(self) -> list[str]: ...
+
+    async def release_holder(self, holder: str) -> int: ...
+
+
+class ProviderLimitStore(Protocol):
+    """Each provider's limiter and breaker state, shared by every process (compare-and-set)."""
+
+    async def all(self) -> dict[str, SharedLimit]: ...
+
+    async def get(self, provider: str) -> SharedLimit | None: ...
+
+    async def create(self, provider: str, state: str, now: float) -> SharedLimit: ...
+
+    async def save(self, provider: str, version: int, state: str, now: float) -> bool: ...
 
 
 class LedgerStore(Protocol):
@@ -218,6 +247,12 @@ class Storage(Transactions, Protocol):
 
     @property
     def ledger(self) -> LedgerStore: ...
+
+    @property
+    def leases(self) -> LeaseStore: ...
+
+    @property
+    def limits(self) -> ProviderLimitStore: ...
 
     @property
     def guilds(self) -> GuildStore: ...

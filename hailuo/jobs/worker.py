@@ -31,7 +31,8 @@ from hailuo.jobs.delivering import Deliverer
 from hailuo.jobs.deps import WorkerDeps as WorkerDeps  # re-exported: imported from here
 from hailuo.jobs.durations import DurationBook, DurationSeed
 from hailuo.jobs.failures import Failures
-from hailuo.jobs.notify import AdminNotice
+from hailuo.jobs.guild_alerts import tell_guild
+from hailuo.jobs.leases import Leases
 from hailuo.jobs.resilience import AccountAlerts, Resilience
 from hailuo.jobs.retry import Backoff
 from hailuo.jobs.schedule import TaskSchedule
@@ -55,6 +56,7 @@ BATCH = 64
 #: Queue-position edits go to the first few queued jobs of each channel only: a move
 #: further back in line is not worth an edit of every waiting card at every tick.
 QUEUE_CARDS_PER_CHANNEL = 5
+Action = Coroutine[Any, Any, None]
 
 
 class Worker:
@@ -91,6 +93,7 @@ class Worker:
         self._more = False
         self.callback_url = deps.callback_url
         self.failures = Failures(deps.storage, clock, self.cards.show, notifier.tell_member)
+        self.leases = Leases(deps.storage.leases, clock, config.process_id, config.lease_seconds)
         kit = StepKit(
             jobs,
             providers,
@@ -101,6 +104,7 @@ class Worker:
             deps.metrics,
             self.failures.fail,
             self.cards.show,
+            self.leases.hold,
         )
         self.submitter = Submitter(
             kit,
@@ -115,6 +119,7 @@ class Worker:
             image_url=deps.image_url,
             resilience=deps.resilience,
             first_poll=self.schedule.first_poll,
+            limits=deps.storage.limits,
         )
         self.deliverer = Deliverer(
             kit,
@@ -140,11 +145,17 @@ class Worker:
         self._wake.set()
 
     async def recover(self) -> None:
-        """At start-up: end each job a crash left in ``submitting``; the rest resume in ``tick``."""
+        """At start-up: end each submit a crash interrupted (a live process's lease: its own)."""
         await self.schedule.load()
+        await self.leases.release_dead()
         for job in await self.jobs.by_status(JobStatus.SUBMITTING):
-            log.warning("recovering interrupted submit %s", job.log_context())
-            await self.failures.fail(job, INTERRUPTED_SUBMIT, {"provider": job.provider or ""})
+            async with self.leases.step(job) as ours:
+                if ours:
+                    await self._interrupted(job)
+
+    async def _interrupted(self, job: Job) -> None:
+        log.warning("recovering interrupted submit %s", job.log_context())
+        await self.failures.fail(job, INTERRUPTED_SUBMIT, {"provider": job.provider or ""})
 
     async def run(self, stop: asyncio.Event) -> None:
         """Tick until ``stop`` is set; a failed tick is logged and the loop goes on."""
@@ -180,13 +191,14 @@ class Worker:
             except Exception:
                 log.exception("sweep %r failed; continuing", sweep)
         await self.schedule.load()
+        await self.submitter.shared.pull()
         now = self.clock()
         steps: list[asyncio.Future[None]] = []
         position = 0
         in_line: dict[int, int] = {}
         forecast = self.submitter.forecast(now)
         # Only what is due (the schedule's indexes), never every open job.
-        due = await self.jobs.due(now, BATCH)
+        due = await self.leases.claim_due(BATCH, now)
         self._more = sum(job.status is not JobStatus.QUEUED for job in due) >= BATCH
         for job in due:
             if job.id in self._busy:
@@ -202,7 +214,9 @@ class Worker:
                 else:
                     steps.append(self._start(job, action))
             elif self._due(job, now):
-                steps.append(self._start(job, self._follow(job)))
+                steps.append(self._start(job, self._follow(job), claimed=True))
+            else:
+                await self.leases.release(job.id)
         if steps:
             await asyncio.gather(*steps)
 
@@ -241,20 +255,23 @@ class Worker:
         await self._start(job, self._poll(job, prompted=True))
 
     def _due(self, job: Job, now: float) -> bool:
+        if job.status is JobStatus.SUBMITTING:
+            return True  # claimed only once the lease of the process that sent it lapsed
         if job.status in (JobStatus.SUBMITTED, JobStatus.RUNNING):
             return job.next_poll_at <= now
         if job.status is JobStatus.SUCCEEDED:
             return job.next_delivery_at <= now
         return False
 
-    def _start(self, job: Job, action: Coroutine[Any, Any, None]) -> asyncio.Future[None]:
+    def _start(self, job: Job, action: Action, *, claimed: bool = False) -> asyncio.Future[None]:
         self._busy.add(job.id)
-        return asyncio.ensure_future(self._guarded(job, action))
+        return asyncio.ensure_future(self._guarded(job, action, claimed))
 
-    async def _guarded(self, job: Job, action: Coroutine[Any, Any, None]) -> None:
+    async def _guarded(self, job: Job, action: Action, claimed: bool) -> None:
         try:
-            async with self._slots:
-                await action
+            async with self._slots, self.leases.step(job, claimed=claimed) as ours:
+                if ours:  # else another process has it, or took this step meanwhile
+                    await action
         except StaleTransition:
             log.info("job %d moved by someone else; skipping this step", job.id)
         except asyncio.CancelledError:
@@ -270,6 +287,8 @@ class Worker:
             await self._poll(job)
         elif job.status is JobStatus.SUCCEEDED:
             await self.deliverer.deliver(job)
+        elif job.status is JobStatus.SUBMITTING:
+            await self._interrupted(job)
 
     # -- follow ----------------------------------------------------------------------------
 
@@ -375,22 +394,7 @@ class Worker:
 
     def _guild_alerted(self, guild_id: int, provider: str, kind: ProviderErrorKind) -> None:
         """Post the server's alert in the background (``drain`` waits for it)."""
-        task = asyncio.create_task(
-            self._tell_guild(guild_id, provider, kind), name="hailuo-account-alert"
-        )
+        told = tell_guild(self.storage, self.notifier, guild_id, provider, kind)
+        task = asyncio.create_task(told, name="hailuo-account-alert")
         self._background.add(task)
         task.add_done_callback(self._background.discard)
-
-    async def _tell_guild(self, guild_id: int, provider: str, kind: ProviderErrorKind) -> None:
-        """A refused key or an empty account, in the server's log channel (never a public one)."""
-        try:
-            settings = await self.storage.moderation.get(guild_id)
-            notice = AdminNotice(
-                guild_id,
-                f"notice.provider_{kind.value}",
-                {"provider": provider},
-                log_channel_id=settings.log_channel_id,
-            )
-            await self.notifier.admin_notice(notice)
-        except Exception:  # best effort: the operator's log has it either way
-            log.exception("could not tell guild %d of %s's %s", guild_id, provider, kind.value)
