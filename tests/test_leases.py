@@ -19,11 +19,16 @@ from typing import Any
 import aiohttp
 import pytest
 
+from hailuo.assembly import Parts, Ports
+from hailuo.assembly import build_core as assemble
 from hailuo.jobs.leases import Leases, gone_from_this_host
 from hailuo.model.job import Job
 from hailuo.model.provider import PreparedInput, Provider, SubmitReceipt
 from hailuo.model.status import JobStatus
+from hailuo.settings import SettingsError, load_settings
 from providers.minimax import MiniMaxProvider
+from storage.db import Database
+from tests.core import NoModerators, NoRemover
 from tests.processes import LEASE, Process, two_processes
 from tests.provider_matrix import ledger_kinds
 from tests.sims.minimax import MiniMaxSimulator
@@ -188,6 +193,9 @@ async def test_a_dead_process_jobs_are_taken_over_when_the_lease_lapses(
             assert await ledger_kinds(b.db, delivering.id) == ["reserve", "charge"]
 
 
+ports = Ports(notifier=RecordingNotifier(), approvals=NoModerators(), remover=NoRemover())
+
+
 async def dead_pid() -> int:
     """The pid of a process of this host that ran and exited."""
     child = await asyncio.create_subprocess_exec(sys.executable, "-c", "pass")
@@ -213,3 +221,25 @@ async def test_a_restart_on_this_host_frees_the_dead_process_leases_at_once_leas
         await a.core.worker.recover()  # the restarted process, before any lease lapsed
         assert await statuses(a, [crashed, elsewhere]) == [JobStatus.FAILED, JobStatus.SUBMITTING]
         assert await ledger_kinds(a.db, crashed.id) == ["reserve", "refund"]
+
+
+async def test_the_process_id_and_lease_length_are_settings_lease(
+    db: Database, clock: FakeClock
+) -> None:
+    base = {"DISCORD_TOKEN": "t"}
+    settings = load_settings({**base}, dotenv_path=None)
+    assert (settings.process_id, settings.lease_seconds) == ("", 60.0)
+    env = {**base, "HAILUO_PROCESS_ID": "bot-2", "HAILUO_LEASE_SECONDS": "15"}
+    chosen = load_settings(env, dotenv_path=None)
+    assert (chosen.process_id, chosen.lease_seconds) == ("bot-2", 15.0)
+    async with aiohttp.ClientSession() as session:
+        leases = [
+            assemble(s, db, session, clock, ports, Parts(providers={})).worker.leases
+            for s in (settings, chosen)
+        ]
+    assert (leases[0].holder, leases[0].seconds) == (f"{socket.gethostname()}-{os.getpid()}", 60)
+    assert (leases[1].holder, leases[1].seconds) == ("bot-2", 15.0)
+    with pytest.raises(SettingsError, match="HAILUO_PROCESS_ID"):
+        load_settings({**base, "HAILUO_PROCESS_ID": "two words"}, dotenv_path=None)
+    with pytest.raises(SettingsError, match="HAILUO_LEASE_SECONDS"):
+        load_settings({**base, "HAILUO_LEASE_SECONDS": "0.5"}, dotenv_path=None)
