@@ -24,8 +24,9 @@ _CLAIM = (
     "UPDATE jobs SET lease_holder = :holder, lease_expires = :until WHERE id IN ("
     "SELECT id FROM jobs WHERE {due} ORDER BY {order} LIMIT :limit{lock})"
 )
+#: What the claim just leased (and any lease of ours renewed since: those are busy).
 _CLAIMED = (
-    "SELECT * FROM jobs WHERE lease_holder = :holder AND lease_expires = :until "
+    "SELECT * FROM jobs WHERE lease_holder = :holder AND lease_expires >= :until "
     "AND {due} ORDER BY {order}"
 )
 #: The steps the worker claims in a batch: (which rows it may take, how it finds them
