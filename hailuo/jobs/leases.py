@@ -73,6 +73,8 @@ class Leases:
         self.holder = holder or default_process_id()
         self.seconds = seconds
         self.gone = gone
+        #: Jobs the tick leased whose step is done: released together (``release_finished``).
+        self._finished: list[int] = []
 
     def until(self) -> float:
         return self.clock() + self.seconds
@@ -106,12 +108,29 @@ class Leases:
         except Exception:  # it lapses by itself; a failed release costs a delay only
             log.exception("could not release the lease of job %d", job_id)
 
+    def finished(self, job_id: int) -> None:
+        """The step of a job the tick leased is done: its lease goes with the tick's others."""
+        self._finished.append(job_id)
+
+    async def release_finished(self) -> None:
+        """Release the leases of the tick's finished steps, in one write."""
+        done, self._finished = self._finished, []
+        if not done:
+            return
+        try:
+            await self.store.release_many(done, self.holder)
+        except asyncio.CancelledError:
+            raise
+        except Exception:  # they lapse by themselves; a failed release costs a delay only
+            log.exception("could not release %d lease(s)", len(done))
+
     @asynccontextmanager
     async def step(self, job: Job, *, claimed: bool = False) -> AsyncIterator[bool]:
         """Hold the job's lease while the block runs (renewed), and release it after.
 
-        Yields whether the job is ours: ``claimed`` (the tick leased it already), else a
-        claim of it now (False: another process has it, or took this step meanwhile)."""
+        Yields whether the job is ours: ``claimed`` (the tick leased it already, and
+        releases it with the others at its end), else a claim of it now (False: another
+        process has it, or took this step meanwhile), released when the block ends."""
         leased = claimed or await self.claim(job) is not None
         try:
             if leased:
@@ -120,23 +139,34 @@ class Leases:
             else:
                 yield False
         finally:
-            if leased:
+            if claimed:
+                self.finished(job.id)
+            elif leased:
                 await self.release(job.id)
 
     @asynccontextmanager
     async def renewing(self, job_id: int) -> AsyncIterator[None]:
-        """Renew the job's lease every third of its length while the block runs."""
-        task = asyncio.create_task(self._renew(job_id), name=f"hailuo-lease-{job_id}")
+        """Renew the job's lease every third of its length while the block runs.
+
+        Most steps end well within a third of a lease: the renew task is only started
+        (a timer) once one has run that long."""
+        tasks: list[asyncio.Task[None]] = []
+
+        def start() -> None:
+            tasks.append(asyncio.create_task(self._renew(job_id), name=f"hailuo-lease-{job_id}"))
+
+        timer = asyncio.get_running_loop().call_later(self.seconds / 3, start)
         try:
             yield
         finally:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+            timer.cancel()
+            for task in tasks:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
 
     async def _renew(self, job_id: int) -> None:
         while True:
-            await asyncio.sleep(self.seconds / 3)
             try:
                 if not await self.store.renew(job_id, self.holder, self.until()):
                     log.warning("lease of job %d taken over while its step ran", job_id)
@@ -145,6 +175,7 @@ class Leases:
                 raise
             except Exception:  # the next beat tries again; the lease outlives one miss
                 log.exception("could not renew the lease of job %d", job_id)
+            await asyncio.sleep(self.seconds / 3)
 
     async def release_dead(self) -> list[str]:
         """Free the leases of processes of this host that are gone (a restart); their ids."""

@@ -216,9 +216,9 @@ class Worker:
             elif self._due(job, now):
                 steps.append(self._start(job, self._follow(job), claimed=True))
             else:
-                await self.leases.release(job.id)
-        if steps:
-            await asyncio.gather(*steps)
+                self.leases.finished(job.id)
+        await asyncio.gather(*steps)
+        await self.leases.release_finished()
 
     def poll_soon(self, job_id: int, provider: str) -> None:
         """Query one task now, in the background (a provider's callback said it changed)."""
