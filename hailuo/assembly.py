@@ -200,6 +200,8 @@ def build_core(
                 poll_seconds=settings.poll_seconds,
                 default_upload_limit=settings.default_upload_limit,
                 queue_deadline=settings.queue_timeout,
+                process_id=settings.process_id,
+                lease_seconds=settings.lease_seconds,
             ),
             prepare=partial(prepared_input, jobs),
             submit_caps={p.name: p.submits_per_minute for p in settings.providers},

@@ -90,6 +90,12 @@ class Settings:
         """What ``storage.opening.open_storage`` opens: the PostgreSQL URL, else the file."""
         return self.database_url.reveal() if self.database_url is not None else self.database
 
+    #: This process among those sharing one database (empty: ``hostname-pid``), and how
+    #: long its lease on a job's step lasts unless renewed: a dead process's jobs are
+    #: taken over by another after this long.
+    process_id: str = ""
+    lease_seconds: float = 60.0
+
     @property
     def provider_names(self) -> tuple[str, ...]:
         return tuple(p.name for p in self.providers)
@@ -249,6 +255,8 @@ def _parse(read: _Reader, *, require_discord: bool = True) -> Settings:
         sync_guild_id=read.integer("HAILUO_SYNC_GUILD_ID", None, minimum=1),
         shard_count=shard_count,
         shard_ids=_shard_ids(read, shard_count),
+        process_id=_process_id(read),
+        lease_seconds=read.number("HAILUO_LEASE_SECONDS", 60.0, minimum=1.0),
     )
 
 
@@ -289,6 +297,15 @@ def _shard_ids(read: _Reader, shard_count: int | None) -> tuple[int, ...] | None
     if len(set(ids)) != len(ids):
         raise SettingsError("HAILUO_SHARD_IDS must name each shard at most once.")
     return tuple(sorted(ids))
+
+
+def _process_id(read: _Reader) -> str:
+    value = read.text("HAILUO_PROCESS_ID") or ""
+    if value and not re.fullmatch(r"[A-Za-z0-9._:-]{1,100}", value):
+        raise SettingsError(
+            "HAILUO_PROCESS_ID must be letters, digits, '.', '_', ':' or '-' (at most 100)."
+        )
+    return value
 
 
 def _port(read: _Reader, name: str, default: int) -> int:

@@ -66,6 +66,8 @@ class DatabaseOpenError(Exception):
 class Database(Repositories):
     """The SQLite engine: implements ``storage.port.Storage`` (units of work, repositories)."""
 
+    dialect = "sqlite"  # the SQL engine: the few statements that differ ask (storage.leases)
+
     def __init__(self, conn: aiosqlite.Connection) -> None:
         self._conn = conn
         self._lock = asyncio.Lock()

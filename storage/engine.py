@@ -69,6 +69,9 @@ class Engine(Protocol):
     """What a repository holds: either engine (``storage.db.Database``, ``storage.postgres``)."""
 
     audit_sink: Callable[[Any], Awaitable[None]] | None
+    #: ``sqlite`` or ``postgresql``: the few statements that differ by more than the
+    #: translation in ``storage.pg_dialect`` ask it (a claim's row lock, ``storage.leases``).
+    dialect: str
 
     def transaction(self) -> AbstractAsyncContextManager[Statements]: ...
 

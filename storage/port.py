@@ -38,6 +38,7 @@ if TYPE_CHECKING:
     from storage.delivery import DeliveryPrefsStore
     from storage.guilds import GuildConfig, GuildSettings, PricedJob, PriceKey
     from storage.ledger import LedgerEntry, LedgerEntryKind, PeriodUsage, SpendRow
+    from storage.limits import SharedLimit
 
 #: Work to do once a unit of work has committed (never if it rolled back).
 AfterCommit = Callable[[], Awaitable[None]]
@@ -143,6 +144,38 @@ class JobStore(Protocol):
     async def swap_state(self, key: str, expected: str | None, value: str) -> bool: ...
 
 
+class LeaseStore(Protocol):
+    """Which process works on a job's step now (``storage.leases``): several share one queue."""
+
+    async def claim_due(
+        self, holder: str, now: float, until: float, limit: int, skip: Collection[str] = ...
+    ) -> list[Job]: ...
+
+    async def claim(self, job_id: int, holder: str, now: float, until: float) -> Job | None: ...
+
+    async def renew(self, job_id: int, holder: str, until: float) -> bool: ...
+
+    async def release(self, job_id: int, holder: str) -> None: ...
+
+    async def release_many(self, job_ids: list[int], holder: str) -> None: ...
+
+    async def holders(self) -> list[str]: ...
+
+    async def release_holder(self, holder: str) -> int: ...
+
+
+class ProviderLimitStore(Protocol):
+    """Each provider's limiter and breaker state, shared by every process (compare-and-set)."""
+
+    async def all(self) -> dict[str, SharedLimit]: ...
+
+    async def get(self, provider: str) -> SharedLimit | None: ...
+
+    async def create(self, provider: str, state: str, now: float) -> SharedLimit: ...
+
+    async def save(self, provider: str, version: int, state: str, now: float) -> bool: ...
+
+
 class LedgerStore(Protocol):
     """The append-only credit ledger and the sums read from it."""
 
@@ -241,6 +274,12 @@ class Storage(Transactions, Protocol):
 
     @property
     def ledger(self) -> LedgerStore: ...
+
+    @property
+    def leases(self) -> LeaseStore: ...
+
+    @property
+    def limits(self) -> ProviderLimitStore: ...
 
     @property
     def guilds(self) -> GuildStore: ...

@@ -132,6 +132,8 @@ async def _finish(step: Callable[[], Awaitable[T]]) -> T:
 class PostgresDatabase(Repositories):
     """The PostgreSQL engine: implements ``storage.port.Storage`` (units of work, repositories)."""
 
+    dialect = "postgresql"
+
     def __init__(self, pool: asyncpg.Pool, url: str) -> None:
         self._pool = pool
         self._lock = asyncio.Lock()

@@ -17,7 +17,9 @@ if TYPE_CHECKING:
     from storage.engine import Engine
     from storage.guilds import GuildRepository
     from storage.jobs import JobRepository
+    from storage.leases import LeaseRepository
     from storage.ledger import LedgerRepository
+    from storage.limits import ProviderLimitRepository
     from storage.moderation import BlockRepository, ModerationSettingsRepository, StrikeRepository
 
 
@@ -37,6 +39,18 @@ class Repositories:
         from storage.ledger import LedgerRepository
 
         return LedgerRepository(cast("Engine", self))
+
+    @functools.cached_property
+    def leases(self) -> LeaseRepository:
+        from storage.leases import LeaseRepository
+
+        return LeaseRepository(cast("Engine", self))
+
+    @functools.cached_property
+    def limits(self) -> ProviderLimitRepository:
+        from storage.limits import ProviderLimitRepository
+
+        return ProviderLimitRepository(cast("Engine", self))
 
     @functools.cached_property
     def guilds(self) -> GuildRepository:

@@ -14,6 +14,7 @@ CREATE INDEX jobs_open ON jobs (status) WHERE status NOT IN
 CREATE INDEX jobs_poll_due ON jobs (next_poll_at) WHERE status IN ('submitted', 'running');
 CREATE UNIQUE INDEX jobs_provider_task ON jobs (provider, provider_task_id)
     WHERE provider_task_id IS NOT NULL;
+CREATE INDEX jobs_submitting_lease ON jobs (lease_expires) WHERE status = 'submitting';
 CREATE INDEX ledger_guild_time ON ledger (guild_id, kind, created_at, delta);
 CREATE INDEX ledger_job ON ledger (job_id, kind);
 CREATE INDEX ledger_member ON ledger (guild_id, user_id, period);
@@ -181,7 +182,7 @@ CREATE TABLE jobs (
     updated_at          REAL NOT NULL,
     submitted_at        REAL,
     finished_at         REAL
-, card_seen TEXT, notify TEXT NOT NULL DEFAULT 'mention', thread_id INTEGER);
+, card_seen TEXT, notify TEXT NOT NULL DEFAULT 'mention', thread_id INTEGER, lease_holder TEXT, lease_expires REAL);
 CREATE TABLE learned_durations (
     key TEXT PRIMARY KEY,
     recent TEXT NOT NULL,  -- JSON array of the most recent durations (seconds), newest last
@@ -219,6 +220,12 @@ CREATE TABLE moderation_settings (
     strike_threshold        INTEGER NOT NULL CHECK (strike_threshold >= 1),
     strike_window_seconds   INTEGER NOT NULL CHECK (strike_window_seconds > 0),
     updated_at              REAL NOT NULL
+);
+CREATE TABLE provider_limits (
+    provider    TEXT PRIMARY KEY,
+    version     INTEGER NOT NULL,
+    state       TEXT NOT NULL,
+    updated_at  REAL NOT NULL
 );
 CREATE TABLE strikes (
     id          INTEGER PRIMARY KEY,

@@ -159,6 +159,7 @@ class Deliverer(Step):
         self, job: Job, video: DownloadedVideo | None, url: str, plan: DeliveryPlan
     ) -> None:
         """Count the attempt, then post in the channel, else to the member directly."""
+        await self._hold(job)  # one post per job: only while the job is ours
         job = await self.jobs.update(job, self.clock(), delivery_attempts=job.delivery_attempts + 1)
         try:
             try:

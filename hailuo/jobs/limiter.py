@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 from collections import deque
 from collections.abc import Callable
+from typing import Any
 
 log = logging.getLogger(__name__)
 
@@ -248,6 +249,40 @@ class SubmitLimiter:
             sent.append(at)
             admitted.append(at)
         return times
+
+    def snapshot(self) -> dict[str, Any]:
+        """What it learned and counted (not its settings): shared through the database."""
+        return {
+            "limit": self._limit,
+            "peaks": [list(peak) for peak in self._peaks],
+            "sent": list(self._sent),
+            "admitted": list(self._admitted),
+            "accepted": list(self._accepted),
+            "paused_until": self._paused_until,
+            "decreased_at": self._decreased_at,
+            "climbing_since": self._climbing_since,
+            "streak": self._streak,
+            "probe_until": self._probe_until,
+            "held_at": self._held_at,
+        }
+
+    def restore(self, state: dict[str, Any]) -> None:
+        """Take over a ``snapshot`` (another process's); demand seen here is kept."""
+        limit = state["limit"]
+        self._limit = None if limit is None else float(limit)
+        if self.fixed is not None and self._limit is None:
+            self._limit = float(self.fixed)
+        self._peaks = deque((float(at), int(n)) for at, n in state["peaks"])
+        self._sent = deque(map(float, state["sent"]))
+        self._admitted = deque(map(float, state["admitted"]))
+        self._accepted = deque(map(float, state["accepted"]))
+        self._paused_until = float(state["paused_until"])
+        self._decreased_at = state["decreased_at"]
+        self._climbing_since = state["climbing_since"]
+        self._streak = int(state["streak"])
+        self._probe_until = float(state["probe_until"])
+        held = [at for at in (self._held_at, state["held_at"]) if at is not None]
+        self._held_at = max(held) if held else None
 
     def _climb(self, now: float) -> None:
         """The additive increase back to ``target``: linear in time since it began."""

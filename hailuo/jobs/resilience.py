@@ -29,6 +29,7 @@ import enum
 import logging
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from hailuo.jobs.limiter import SubmitLimiter
 from hailuo.model.errors import ProviderError, ProviderErrorKind
@@ -142,6 +143,22 @@ class CircuitBreaker:
         self._probe_at = None
         self._open(self.account_open if seconds is None else seconds)
 
+    def snapshot(self) -> dict[str, Any]:
+        """Its state (not its settings): shared through the database."""
+        return {
+            "failures": self.failures,
+            "open_for": self._open_for,
+            "opened_at": self._opened_at,
+            "probe_at": self._probe_at,
+        }
+
+    def restore(self, state: dict[str, Any]) -> None:
+        """Take over a ``snapshot`` (another process's)."""
+        self.failures = int(state["failures"])
+        self._open_for = float(state["open_for"])
+        self._opened_at = state["opened_at"]
+        self._probe_at = state["probe_at"]
+
     def _open(self, seconds: float) -> None:
         self._opened_at = self.clock()
         self._open_for = seconds
@@ -196,6 +213,10 @@ class Resilience:
             found = ProviderHealth(SubmitLimiter(self.clock, fixed=self._caps.get(name)), breaker)
             self._health[name] = found
         return found
+
+    def names(self) -> list[str]:
+        """The providers it keeps a limiter and a breaker for."""
+        return list(self._health)
 
     def limiter(self, name: str) -> SubmitLimiter:
         return self.health(name).limiter

@@ -38,6 +38,10 @@ class WorkerConfig:
     old_card_age: float = 3600.0  # an older card is edited on state changes only (30046)
     concurrency: int = 16
     query_concurrency: int = 32  # status queries at once (their rate: ``jobs.budget``)
+    #: This process among those sharing the database (``HAILUO_PROCESS_ID``; empty:
+    #: ``hostname-pid``), and how long a job's lease lasts unless renewed (seconds).
+    process_id: str = ""
+    lease_seconds: float = 60.0
 
 
 class Fail(Protocol):
@@ -61,6 +65,9 @@ class StepKit:
     metrics: Metrics
     fail: Fail
     show: Callable[[Job], Awaitable[None]]
+    #: Before a side effect that cannot be taken back: the job's lease is still ours
+    #: (``leases.Leases.hold``; raises ``LeaseLost`` when another process took it over).
+    hold: Callable[[Job], Awaitable[None]] | None = None
 
 
 class Step:
@@ -76,3 +83,8 @@ class Step:
         self.metrics = kit.metrics
         self._fail = kit.fail
         self._show = kit.show
+        self._hold = kit.hold or _held
+
+
+async def _held(job: Job) -> None:
+    """No lease to check (a step built without one, in a unit test)."""

@@ -36,6 +36,7 @@ from typing import Any
 
 from hailuo.jobs.capabilities import can_serve
 from hailuo.jobs.resilience import AccountAlerts, CircuitState, Resilience
+from hailuo.jobs.shared_limits import SharedLimits
 from hailuo.jobs.steps import Step, StepKit
 from hailuo.model.capability import Table
 from hailuo.model.errors import (
@@ -48,7 +49,7 @@ from hailuo.model.job import Job
 from hailuo.model.provider import PreparedInput
 from hailuo.model.spec import JobSpec
 from hailuo.model.status import JobStatus
-from storage.port import JobStore
+from storage.port import JobStore, ProviderLimitStore
 
 log = logging.getLogger(__name__)
 
@@ -83,6 +84,7 @@ class Submitter(Step):
         resilience: Resilience | None = None,
         image_url: Callable[[str, Job, str], str | None] | None = None,
         first_poll: Callable[[str, Job, bool], float] | None = None,
+        limits: ProviderLimitStore | None = None,
     ) -> None:
         super().__init__(kit)
         self.order = order
@@ -93,6 +95,8 @@ class Submitter(Step):
         self.resilience = resilience or Resilience(
             kit.clock, kit.providers, caps=submit_caps, on_circuit_change=self._circuit_changed
         )
+        #: The same, shared with every process on the database (``limits``, when given).
+        self.shared = SharedLimits(self.resilience, limits, kit.clock)
         #: Provider name -> what it accepts (``providers.registry.TABLE``, handed in by the wiring).
         self.capabilities = capabilities
         self.serves = serves or (lambda name, spec: can_serve(name, spec, self.capabilities))
@@ -144,12 +148,15 @@ class Submitter(Step):
         await asyncio.shield(call)
 
     async def _send(self, job: Job, name: str) -> None:
+        if not await self.shared.reserve(name):
+            return  # another process took the provider's slot: the job waits in line
         prepared = await self.prepare(job)
         url = self.callback_url(name, job.id) if self.callback_url else None
         if url:
             prepared = dataclasses.replace(prepared, callback_url=url)
         if self.image_url is not None:
             prepared = self._image_urls(prepared, job, name)
+        await self._hold(job)  # the intent is written only while the job is ours
         job = await self.jobs.transition(
             job,
             JobStatus.SUBMITTING,
@@ -182,7 +189,7 @@ class Submitter(Step):
             submitted_at=now,
             next_poll_at=now + self.first_poll(name, job, bool(url)),
         )
-        self.resilience.record_submit(name, None)
+        await self.shared.record(name, None)
         self.alerts.resolved(name)
         self.metrics.provider_call(name, "submit", "ok")
         log.info("submitted %s", job.log_context())
@@ -190,7 +197,7 @@ class Submitter(Step):
 
     async def _refused(self, job: Job, name: str, exc: ProviderError) -> None:
         now = self.clock()
-        self.resilience.record_submit(name, exc)
+        await self.shared.record(name, exc)
         self.metrics.provider_call(name, "submit", exc.kind.value)
         log.warning("submit refused %s: %s (%s)", job.log_context(), exc, exc.detail)
         if exc.kind is ProviderErrorKind.UNKNOWN_OUTCOME:

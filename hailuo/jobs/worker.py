@@ -35,7 +35,8 @@ from hailuo.jobs.failures import Failures
 from hailuo.jobs.following import PROVIDER_TIMEOUT as PROVIDER_TIMEOUT  # re-exported
 from hailuo.jobs.following import Follower
 from hailuo.jobs.grouped import Grouped
-from hailuo.jobs.notify import AdminNotice
+from hailuo.jobs.guild_alerts import tell_guild
+from hailuo.jobs.leases import Leases
 from hailuo.jobs.resilience import AccountAlerts, Resilience
 from hailuo.jobs.retry import Backoff
 from hailuo.jobs.schedule import PRODUCTION_POLL_SECONDS, TaskSchedule
@@ -57,6 +58,7 @@ BATCH = 128
 #: Queue-position edits go to the first few queued jobs of each channel only: a move
 #: further back in line is not worth an edit of every waiting card at every tick.
 QUEUE_CARDS_PER_CHANNEL = 5
+Action = Coroutine[Any, Any, None]
 
 
 class Worker:
@@ -112,6 +114,7 @@ class Worker:
         self._read_at = 0.0  # when the last tick read what was due
         self.callback_url = deps.callback_url
         self.failures = Failures(deps.storage, clock, self.cards.show, notifier.tell_member)
+        self.leases = Leases(deps.storage.leases, clock, config.process_id, config.lease_seconds)
         kit = StepKit(
             jobs,
             providers,
@@ -122,6 +125,7 @@ class Worker:
             deps.metrics,
             self.failures.fail,
             self.cards.show,
+            self.leases.hold,
         )
         self.submitter = Submitter(
             kit,
@@ -136,6 +140,7 @@ class Worker:
             image_url=deps.image_url,
             resilience=deps.resilience,
             first_poll=self.schedule.first_poll,
+            limits=deps.storage.limits,
         )
         self.follower = Follower(kit, alerts=self.alerts, schedule=self.schedule, wake=self.wake)
         self.deliverer = Deliverer(
@@ -169,11 +174,17 @@ class Worker:
         self._wake.set()
 
     async def recover(self) -> None:
-        """At start-up: end each job a crash left in ``submitting``; the rest resume in ``tick``."""
+        """At start-up: end each submit a crash interrupted (a live process's lease: its own)."""
         await self.schedule.load()
+        await self.leases.release_dead()
         for job in await self.jobs.by_status(JobStatus.SUBMITTING):
-            log.warning("recovering interrupted submit %s", job.log_context())
-            await self.failures.fail(job, INTERRUPTED_SUBMIT, {"provider": job.provider or ""})
+            async with self.leases.step(job) as ours:
+                if ours:
+                    await self._interrupted(job)
+
+    async def _interrupted(self, job: Job) -> None:
+        log.warning("recovering interrupted submit %s", job.log_context())
+        await self.failures.fail(job, INTERRUPTED_SUBMIT, {"provider": job.provider or ""})
 
     async def run(self, stop: asyncio.Event) -> None:
         """Tick until ``stop`` is set; a failed tick is logged and the loop goes on."""
@@ -231,13 +242,14 @@ class Worker:
             except Exception:
                 log.exception("sweep %r failed; continuing", sweep)
         await self.schedule.load()
+        await self.submitter.shared.pull()
         now = self._read_at = self.clock()
         steps: list[asyncio.Future[None]] = []
         position = 0
         in_line: dict[int, int] = {}
         forecast = self.submitter.forecast(now)
         # Only what is due (the schedule's indexes), never every open job.
-        due = await self.jobs.due(now, BATCH, self.budgets.spent(now))
+        due = await self.leases.claim_due(BATCH, now, self.budgets.spent(now))
         self._more = sum(job.status is not JobStatus.QUEUED for job in due) >= BATCH
         for job in due:
             if job.id in self._busy:
@@ -254,9 +266,12 @@ class Worker:
                     steps.append(self._start(job, action))
             elif self._due(job, now) and self._affordable(job, now):
                 slots = self._slots if job.status is JobStatus.SUCCEEDED else self._query_slots
-                steps.append(self._start(job, self._follow(job), slots))
+                steps.append(self._start(job, self._follow(job), slots, claimed=True))
+            else:
+                self.leases.finished(job.id)  # not its time (or its budget's): given back
         if steps:
             await asyncio.gather(*steps)
+        await self.leases.release_finished()
 
     def poll_soon(self, job_id: int, provider: str) -> None:
         """Query one task now, in the background (a provider's callback said it changed)."""
@@ -301,6 +316,8 @@ class Worker:
         await self._start(job, self.follower.poll(job, prompted=True), self._query_slots)
 
     def _due(self, job: Job, now: float) -> bool:
+        if job.status is JobStatus.SUBMITTING:
+            return True  # claimed only once the lease of the process that sent it lapsed
         if job.status in (JobStatus.SUBMITTED, JobStatus.RUNNING):
             return job.next_poll_at <= now
         if job.status is JobStatus.SUCCEEDED:
@@ -317,19 +334,22 @@ class Worker:
     def _start(
         self,
         job: Job,
-        action: Coroutine[Any, Any, None],
+        action: Action,
         slots: asyncio.Semaphore | None = None,
+        *,
+        claimed: bool = False,
     ) -> asyncio.Future[None]:
         self._busy.add(job.id)
         # its log lines name the job
-        return run_for_job(job, self._guarded(job, action, slots or self._slots))
+        return run_for_job(job, self._guarded(job, action, slots or self._slots, claimed))
 
     async def _guarded(
-        self, job: Job, action: Coroutine[Any, Any, None], slots: asyncio.Semaphore
+        self, job: Job, action: Action, slots: asyncio.Semaphore, claimed: bool
     ) -> None:
         try:
-            async with slots:
-                await action
+            async with slots, self.leases.step(job, claimed=claimed) as ours:
+                if ours:  # else another process has it, or took this step meanwhile
+                    await action
         except StaleTransition:
             log.info("job %d moved by someone else; skipping this step", job.id)
         except asyncio.CancelledError:
@@ -345,6 +365,8 @@ class Worker:
             await self.follower.poll(job)
         elif job.status is JobStatus.SUCCEEDED:
             await self.deliverer.deliver(job)
+        elif job.status is JobStatus.SUBMITTING:
+            await self._interrupted(job)
 
     async def apply_state(self, job: Job, state: TaskState, *, prompted: bool = True) -> Job:
         """Record what the provider said of the task (``following.Follower.apply_state``)."""
@@ -355,22 +377,7 @@ class Worker:
 
     def _guild_alerted(self, guild_id: int, provider: str, kind: ProviderErrorKind) -> None:
         """Post the server's alert in the background (``drain`` waits for it)."""
-        task = asyncio.create_task(
-            self._tell_guild(guild_id, provider, kind), name="hailuo-account-alert"
-        )
+        told = tell_guild(self.storage, self.notifier, guild_id, provider, kind)
+        task = asyncio.create_task(told, name="hailuo-account-alert")
         self._background.add(task)
         task.add_done_callback(self._background.discard)
-
-    async def _tell_guild(self, guild_id: int, provider: str, kind: ProviderErrorKind) -> None:
-        """A refused key or an empty account, in the server's log channel (never a public one)."""
-        try:
-            settings = await self.storage.moderation.get(guild_id)
-            notice = AdminNotice(
-                guild_id,
-                f"notice.provider_{kind.value}",
-                {"provider": provider},
-                log_channel_id=settings.log_channel_id,
-            )
-            await self.notifier.admin_notice(notice)
-        except Exception:  # best effort: the operator's log has it either way
-            log.exception("could not tell guild %d of %s's %s", guild_id, provider, kind.value)
