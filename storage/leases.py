@@ -8,7 +8,7 @@ takes the job over once the lease lapsed. The status compare-and-set
 (``storage.jobs``) stays the safety net: a lease only decides who tries.
 
 The due jobs are claimed in one statement per kind, earliest first. On PostgreSQL the
-inner ``SELECT`` takes ``FOR UPDATE SKIP LOCKED`` (``lock_clause``), so two processes
+inner ``SELECT`` takes ``FOR UPDATE SKIP LOCKED`` (``claim_statements``), so two processes
 claiming at once split the rows instead of waiting on each other; SQLite has one
 writer at a time and needs no clause. Times are the caller's clock (seconds).
 """
@@ -69,9 +69,24 @@ RELEASE_HOLDER = (
 )
 
 
-def lock_clause(db: Engine) -> str:
-    """The row-lock clause of a claim's inner ``SELECT``, per engine (empty on SQLite)."""
-    return " FOR UPDATE SKIP LOCKED" if db.dialect == "postgresql" else ""
+def claim_statements(dialect: str, skip_names: list[str]) -> list[tuple[str, str]]:
+    """Per kind of step, the claim and the read of what it leased, for ``dialect``.
+
+    On PostgreSQL the claim's inner ``SELECT`` locks its rows ``FOR UPDATE SKIP LOCKED``;
+    SQLite has one writer at a time and needs no clause. Polls of the providers whose
+    status budget is spent (parameters ``skip_names``) are left out: only generated
+    parameter names go into the text, never a value.
+    """
+    lock = " FOR UPDATE SKIP LOCKED" if dialect == "postgresql" else ""
+    names = ", ".join(f":{name}" for name in skip_names)
+    left_out = f" AND provider NOT IN ({names})" if skip_names else ""
+    return [
+        (
+            _CLAIM.format(due=free.format(skip=left_out), order=order, lock=lock),
+            _CLAIMED.format(due=mine, order=order),
+        )
+        for free, mine, order in _KINDS
+    ]
 
 
 class LeaseRepository:
@@ -91,20 +106,14 @@ class LeaseRepository:
         first) and the submits left by a process whose lease lapsed.
         """
         params: dict[str, object] = {"holder": holder, "now": now, "until": until, "limit": limit}
-        # Polls of providers whose status budget is spent wait (only generated names in the text).
         skipped = {f"s{i}": name for i, name in enumerate(sorted(skip))}
         params.update(skipped)
-        left_out = (
-            f" AND provider NOT IN ({', '.join(':' + n for n in skipped)})" if skipped else ""
-        )
-        lock = lock_clause(self.db)
         claimed = []
         async with self.db.transaction() as tx:
             queued = await tx.fetch_all(SELECT_QUEUED_FREE, params)
-            for free, mine, order in _KINDS:
-                sql = _CLAIM.format(due=free.format(skip=left_out), order=order, lock=lock)
-                if await tx.execute(sql, params):
-                    claimed += await tx.fetch_all(_CLAIMED.format(due=mine, order=order), params)
+            for claim, read in claim_statements(self.db.dialect, list(skipped)):
+                if await tx.execute(claim, params):
+                    claimed += await tx.fetch_all(read, params)
         return [Job.from_row(r) for r in (*queued, *claimed)]
 
     async def claim(self, job_id: int, holder: str, now: float, until: float) -> Job | None:

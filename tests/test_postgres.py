@@ -26,6 +26,7 @@ from hailuo.model.status import JobStatus
 from hailuo.money.quotas import QuotaPolicy
 from storage.db import Database, DatabaseOpenError
 from storage.jobs import JobRepository, StaleTransition
+from storage.leases import RELEASE_MANY, claim_statements
 from storage.ledger import LedgerRepository
 from storage.opening import is_postgres_url, open_storage
 from storage.pg_dialect import postgres_text
@@ -63,8 +64,13 @@ def storage_statements() -> dict[str, str]:
                 and name.isupper()
                 and not sqlite_only
                 and value.lstrip().startswith(VERBS)
+                and "{" not in value  # a template: its rendered texts are added below
             ):
                 found[f"{info.name}.{name}"] = value
+    for i, (claim, read) in enumerate(claim_statements("postgresql", ["s0", "s1"])):
+        found[f"leases.claim_statements[{i}]"] = claim
+        found[f"leases.claim_statements[{i}].read"] = read
+    found["leases.RELEASE_MANY"] = RELEASE_MANY.format(ids=":j0, :j1")
     return found
 
 
