@@ -1,7 +1,10 @@
 """A command's first answer, when it made a job: what to do if it fails, and after.
 
-``/hailuo text`` (and the Re-roll confirm) create the job and its reservation
-before they answer, so an answer Discord refuses (its 3 seconds passed) would
+``/hailuo text`` and ``/hailuo animate`` answer with a card before the job exists and
+create the job with the card's ids; a request that does not become a job has its card
+withdrawn (``withdraw_card``), and one that does has it filled in (``edit_card``).
+The Re-roll confirm creates the job and its reservation
+before it answers, so an answer Discord refuses (its 3 seconds passed) would
 leave the member with "did not respond" and a charged job they will ask for
 again. Refused: the job is withdrawn and refunded (``JobControls.withdraw_unanswered``).
 Unknown (a 5xx, a timeout) or already on its way to the provider: the job goes on
@@ -62,3 +65,31 @@ async def catch_up(bot: HailuoBot, job: Job) -> None:
     fresh = await bot.desk.get(job.id)
     if fresh is not None and fresh.status is not job.status and fresh.status_message_id:
         await bot.services.notifier.show_status(StatusView(job=fresh))
+
+
+async def withdraw_card(bot: HailuoBot, channel_id: int, message_id: int | None) -> None:
+    """Delete the status card of a request that did not become a job."""
+    if message_id is None:
+        return
+    try:
+        await bot.get_partial_messageable(channel_id).get_partial_message(message_id).delete()
+    except discord.HTTPException as exc:
+        log.warning("could not delete status card %s: %s", message_id, exc.status)
+
+
+async def edit_card(
+    bot: HailuoBot,
+    channel_id: int,
+    message_id: int,
+    embed: discord.Embed,
+    view: discord.ui.View | None = None,
+) -> None:
+    """Show ``embed`` on a card through its channel (best effort: logged, never raised)."""
+    try:
+        await (
+            bot.get_partial_messageable(channel_id)
+            .get_partial_message(message_id)
+            .edit(embed=embed, view=view)
+        )
+    except discord.HTTPException as exc:
+        log.warning("could not edit status card %s: %s", message_id, exc.status)

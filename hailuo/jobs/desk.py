@@ -85,6 +85,7 @@ class JobDesk:
         self.grant = self.credits.grant
         self.reset = self.credits.reset
         self._on_created = on_created
+        self._places: dict[int, str] = {}  # where each server's results go (``results_in``)
 
     async def precheck(
         self,
@@ -98,12 +99,8 @@ class JobDesk:
     ) -> int:
         """A read-only look at channel, roles, prompt, block, cool-down, caps, credits and
         budgets; returns the cost."""
-        await self.gate.check(
-            guild_id,
-            spec.prompt,
-            channel_id=channel_id,
-            role_ids=roles,
-            parent_channel_id=parent_channel_id,
+        await self.first_look(
+            guild_id, spec, roles=roles, channel_id=channel_id, parent_channel_id=parent_channel_id
         )
         policy = await self.policy(guild_id)
         cost = policy.cost(spec)
@@ -117,20 +114,46 @@ class JobDesk:
             raise admission.refusal
         return cost
 
-    async def create(self, request: JobRequest) -> Job:
+    async def first_look(
+        self,
+        guild_id: int,
+        spec: JobSpec,
+        *,
+        roles: Collection[int] = (),
+        channel_id: int | None = None,
+        parent_channel_id: int | None = None,
+    ) -> Screening:
+        """The channel, role and prompt rules on what this process knows of the server: what
+        a command checks before its first answer, with no storage read once the server is
+        known (``Gatekeeper.first_look``). Hand the result to ``create``."""
+        return await self.gate.first_look(
+            guild_id,
+            spec.prompt,
+            channel_id=channel_id,
+            role_ids=roles,
+            parent_channel_id=parent_channel_id,
+        )
+
+    async def create(self, request: JobRequest, screened: Screening | None = None) -> Job:
         """Reserve the credits and create the job, or raise with nothing reserved.
 
-        The prompt is screened before the write lock is taken, never under it;
-        if the blocklist changed in between, it is screened again.
+        The prompt is screened before the write lock is taken, never under it (``screened``:
+        by the command's ``first_look`` already); if the blocklist changed in between, it is
+        screened again.
         """
         for attempt in range(1, SCREEN_ATTEMPTS + 1):
-            screened = await self.gate.screen(request.guild_id, request.spec.prompt)
+            if screened is None or (screened.guild_id, screened.prompt) != (
+                request.guild_id,
+                request.spec.prompt,
+            ):
+                screened = await self.gate.screen(request.guild_id, request.spec.prompt)
             try:
                 return await self._create(request, screened)
             except BlocklistChanged:
                 log.info("blocklist of guild %d changed while creating", request.guild_id)
                 if attempt == SCREEN_ATTEMPTS:
                     raise UserInputError("moderation.blocklist_busy") from None
+                screened = None
         raise AssertionError("unreachable")
 
     async def _create(self, request: JobRequest, screened: Screening) -> Job:
@@ -275,12 +298,23 @@ class JobDesk:
 
     # -- where results go (a server's place, a member's way of being told) ----------------
 
-    async def results_in(self, guild_id: int) -> str:
-        """ "channel" (default) or "thread": a thread per job, started from its card."""
-        return await self.db.delivery.place(guild_id)
+    async def results_in(self, guild_id: int, *, fresh: bool = False) -> str:
+        """ "channel" (default) or "thread": a thread per job, started from its card.
+
+        Kept per server once read (it changes only through ``set_results_in``); ``fresh``
+        reads the stored value, as a refusal made on it must."""
+        place = None if fresh else self._places.get(guild_id)
+        if place is None:
+            place = await self.db.delivery.place(guild_id)
+            self._places[guild_id] = place
+        return place
 
     async def set_results_in(self, guild_id: int, value: str, *, actor_id: int | None) -> None:
-        await self.db.delivery.set_place(guild_id, value, actor_id=actor_id, now=self.clock())
+        self._places.pop(guild_id, None)
+        try:
+            await self.db.delivery.set_place(guild_id, value, actor_id=actor_id, now=self.clock())
+        finally:
+            self._places.pop(guild_id, None)
 
     async def notify_mode(self, guild_id: int, user_id: int) -> str:
         """ "mention" (default), "dm" or "quiet": how the member is told of a result."""
