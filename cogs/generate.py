@@ -22,7 +22,7 @@ from discord.ext import commands
 
 from cogs.access import check_channel_access
 from cogs.account import member_roles
-from cogs.answers import catch_up, edit_card, withdraw_card
+from cogs.answers import answer_and_create, catch_up, edit_card, withdraw_card
 from cogs.choices import suggestions
 from cogs.controls import attachment_limit, controls_view, joined_at, parent_channel
 from cogs.errors import answer_privately, describe
@@ -145,11 +145,10 @@ def _request(
 
 
 async def text(bot: HailuoBot, interaction: discord.Interaction, spec: JobSpec) -> None:
-    """Checks from memory, the answer, then the one write (the job with its reservation and
-    its card's ids); a rule broken under that write withdraws the card and says so privately."""
+    """The rules this process knows by heart first (no storage read), then the job and its
+    first answer in the order the moment allows (``cogs.answers.answer_and_create``)."""
     started = time.monotonic()
     guild_id, channel_id = _guild_ids(interaction)
-    locale = str(interaction.locale)
     await check_thread_access(bot, interaction)
     screened = await bot.desk.first_look(
         guild_id,
@@ -158,29 +157,11 @@ async def text(bot: HailuoBot, interaction: discord.Interaction, spec: JobSpec) 
         channel_id=channel_id,
         parent_channel_id=parent_channel(interaction),
     )
-    callback = await interaction.response.send_message(
-        embed=checking_embed(locale, "status.checking_request")
-    )
-    bot.metrics.interaction_answered(time.monotonic() - started)
-    message_id = callback.message_id
-    request = _request(interaction, spec, guild_id, channel_id, status_message_id=message_id)
-    try:
-        job = await bot.desk.create(request, screened)
-    except Exception as exc:
-        if not isinstance(exc, HailuoError):
-            if await bot.desk.made_by(interaction.id) is None:
-                await withdraw_card(bot, channel_id, message_id)
-            raise
-        await withdraw_card(bot, channel_id, message_id)
-        await answer_privately(interaction, describe(exc, locale))
+    request = _request(interaction, spec, guild_id, channel_id)
+    job = await answer_and_create(bot, interaction, request, screened, started)
+    if job is None:
         return
-    try:  # the interaction's own webhook: no channel's edit limit between a burst's cards
-        await interaction.edit_original_response(embed=status_embed(job), view=controls_view(job))
-    except discord.HTTPException as exc:
-        log.warning("could not fill in the card of job %d: %s", job.id, exc.status)
-        if message_id is not None:
-            await edit_card(bot, channel_id, message_id, status_embed(job), controls_view(job))
-    await start_thread(bot, job, message_id)
+    await start_thread(bot, job, job.status_message_id)
     bot.desk.wake()
     await catch_up(bot, job)
     await _tell_camera_notes(interaction, spec)

@@ -86,6 +86,8 @@ class JobDesk:
         self.reset = self.credits.reset
         self._on_created = on_created
         self._places: dict[int, str] = {}  # where each server's results go (``results_in``)
+        #: Jobs being created now: a command that finds others asks no write before its answer.
+        self.creating = 0
 
     async def precheck(
         self,
@@ -141,6 +143,13 @@ class JobDesk:
         by the command's ``first_look`` already); if the blocklist changed in between, it is
         screened again.
         """
+        self.creating += 1
+        try:
+            return await self._create_screened(request, screened)
+        finally:
+            self.creating -= 1
+
+    async def _create_screened(self, request: JobRequest, screened: Screening | None) -> Job:
         for attempt in range(1, SCREEN_ATTEMPTS + 1):
             if screened is None or (screened.guild_id, screened.prompt) != (
                 request.guild_id,
