@@ -132,8 +132,8 @@ async def _answer_then_create(
         return None
     try:  # the interaction's own webhook: no channel's edit limit between a burst's cards
         await interaction.edit_original_response(embed=status_embed(job), view=controls_view(job))
-    except discord.HTTPException as exc:
-        log.warning("could not fill in the card of job %d: %s", job.id, exc.status)
+    except Exception as exc:  # the job exists and goes on: its card is best effort
+        log.warning("could not fill in the card of job %d: %s", job.id, type(exc).__name__)
         if card is not None:
             await edit_card(bot, request.channel_id, card, status_embed(job), controls_view(job))
     return job
