@@ -1,12 +1,12 @@
 """The moderation checks a request passes before anything is reserved: where, who, what.
 
-``Gatekeeper.check`` runs the server's channel and role gate
-(``hailuo.moderation.screening.check_gate``), then screens the prompt against the
-server's blocklist (``hailuo.moderation.screening.screen_prompt``). ``JobDesk`` calls it
-in ``precheck`` (the command's first, read-only look) and again inside
-``create``'s transaction, so a setting or an entry changed meanwhile (while an
-image downloads) still applies. Compiled blocklists are kept per server and
-reused while the stored entries are unchanged.
+The server's channel and role gate (``hailuo.moderation.screening.check_gate``) and
+its blocklist (``hailuo.moderation.screening.screen_prompt``) run once per request, in
+the command's first look (``first_look``, for ``JobDesk.first_look`` and ``precheck``).
+``Gatekeeper.check``, inside ``create``'s transaction, settles that look on the stored
+values: the gate runs again only if the settings changed meanwhile (while an image
+downloads), and a changed blocklist means screening again. Compiled blocklists are kept
+per server and reused while the stored entries are unchanged.
 
 No prompt is matched while the write transaction is open: ``create`` screens
 first (``screen``) and, under the lock, only checks that the blocklist it
