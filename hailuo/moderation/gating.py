@@ -122,8 +122,11 @@ class Gatekeeper:
             )
             try:
                 self._gate(settings, channel_id, role_ids, parent_channel_id)
-                loop = asyncio.get_running_loop()
-                await loop.run_in_executor(self._thread, self._screen, guild_id, entries, prompt)
+                if entries:  # an empty list blocks nothing: no trip to the screening thread
+                    loop = asyncio.get_running_loop()
+                    await loop.run_in_executor(
+                        self._thread, self._screen, guild_id, entries, prompt
+                    )
             except Exception:
                 if fresh:
                     raise
