@@ -83,11 +83,13 @@ async def answer_and_create(
     """Create the job and answer with its card, in the order the moment allows; the job,
     or None when it was not made or its answer failed (the member was told)."""
     answers = bot.services.first_answers
-    if bot.desk.creating:  # others are being written: this answer would wait behind them
+    if bot.desk.creating or answers.others_answering(interaction.id):
+        # Others are on their way: this answer would wait behind their writes.
         return await _answer_then_create(bot, interaction, request, screened, started)
     answers.begin(interaction.id)  # before the job exists: no card can be posted for it
     try:
         job = await bot.desk.create(request, screened)
+        answers.answering(interaction.id)
         try:
             callback = await interaction.response.send_message(
                 embed=status_embed(job), view=controls_view(job)
@@ -114,12 +116,15 @@ async def _answer_then_create(
 ) -> Job | None:
     """Answer at once with a card "checking your request", then create the job with its ids."""
     locale = request.locale
+    answers = bot.services.first_answers
+    answers.answering(interaction.id)
     callback = await interaction.response.send_message(
         embed=checking_embed(locale, "status.checking_request")
     )
     bot.metrics.interaction_answered(time.monotonic() - started)
     card = callback.message_id
     request = dataclasses.replace(request, status_message_id=card)
+    await answers.quiet()  # the burst's other answers first: nothing waits on this write
     try:
         job = await bot.desk.create(request, screened)
     except Exception as exc:

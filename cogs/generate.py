@@ -148,17 +148,22 @@ async def text(bot: HailuoBot, interaction: discord.Interaction, spec: JobSpec) 
     """The rules this process knows by heart first (no storage read), then the job and its
     first answer in the order the moment allows (``cogs.answers.answer_and_create``)."""
     started = time.monotonic()
-    guild_id, channel_id = _guild_ids(interaction)
-    await check_thread_access(bot, interaction)
-    screened = await bot.desk.first_look(
-        guild_id,
-        spec,
-        roles=member_roles(interaction),
-        channel_id=channel_id,
-        parent_channel_id=parent_channel(interaction),
-    )
-    request = _request(interaction, spec, guild_id, channel_id)
-    job = await answer_and_create(bot, interaction, request, screened, started)
+    answers = bot.services.first_answers
+    answers.arrived(interaction.id)
+    try:
+        guild_id, channel_id = _guild_ids(interaction)
+        await check_thread_access(bot, interaction)
+        screened = await bot.desk.first_look(
+            guild_id,
+            spec,
+            roles=member_roles(interaction),
+            channel_id=channel_id,
+            parent_channel_id=parent_channel(interaction),
+        )
+        request = _request(interaction, spec, guild_id, channel_id)
+        job = await answer_and_create(bot, interaction, request, screened, started)
+    finally:
+        answers.answering(interaction.id)  # refused, failed or answered: no longer waited for
     if job is None:
         return
     await start_thread(bot, job, job.status_message_id)
