@@ -98,6 +98,8 @@ async def answer_and_create(
             answers.end(interaction.id)
             await first_answer_failed(bot, job, exc)
             return None
+        finally:
+            answers.answered(interaction.id)
         bot.metrics.interaction_answered(time.monotonic() - started)
         if callback.message_id is not None:
             await bot.desk.attach_card(job.id, request.channel_id, callback.message_id)
@@ -118,9 +120,12 @@ async def _answer_then_create(
     locale = request.locale
     answers = bot.services.first_answers
     answers.answering(interaction.id)
-    callback = await interaction.response.send_message(
-        embed=checking_embed(locale, "status.checking_request")
-    )
+    try:
+        callback = await interaction.response.send_message(
+            embed=checking_embed(locale, "status.checking_request")
+        )
+    finally:
+        answers.answered(interaction.id)
     bot.metrics.interaction_answered(time.monotonic() - started)
     card = callback.message_id
     request = dataclasses.replace(request, status_message_id=card)

@@ -163,7 +163,7 @@ async def text(bot: HailuoBot, interaction: discord.Interaction, spec: JobSpec) 
         request = _request(interaction, spec, guild_id, channel_id)
         job = await answer_and_create(bot, interaction, request, screened, started)
     finally:
-        answers.answering(interaction.id)  # refused, failed or answered: no longer waited for
+        answers.answered(interaction.id)  # refused, failed or answered: no longer waited for
     if job is None:
         return
     await start_thread(bot, job, job.status_message_id)

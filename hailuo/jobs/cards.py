@@ -52,8 +52,10 @@ class FirstAnswers:
 
     def __init__(self) -> None:
         self._pending: set[int] = set()
-        #: Commands whose first answer is not on its way yet, and whether there are none.
+        #: Commands whose first answer is not on its way yet; answers sent but not yet
+        #: confirmed; and whether there are none of either.
         self._answering: set[int] = set()
+        self._sending: set[int] = set()
         self._quiet = asyncio.Event()
         self._quiet.set()
 
@@ -64,8 +66,15 @@ class FirstAnswers:
 
     def answering(self, interaction_id: int) -> None:
         """The command's first answer is on its way (called just before it is sent)."""
+        if interaction_id in self._answering:
+            self._answering.discard(interaction_id)
+            self._sending.add(interaction_id)
+
+    def answered(self, interaction_id: int) -> None:
+        """Discord took the command's first answer, or refused it: nothing waits for it."""
         self._answering.discard(interaction_id)
-        if not self._answering:
+        self._sending.discard(interaction_id)
+        if not self._answering and not self._sending:
             self._quiet.set()
 
     def others_answering(self, interaction_id: int) -> bool:
@@ -73,7 +82,7 @@ class FirstAnswers:
         return bool(self._answering - {interaction_id})
 
     async def quiet(self, within: float = QUIET_WAIT) -> None:
-        """Wait until every command here sent its first answer, at most ``within`` seconds:
+        """Wait until every command here had its first answer taken, at most ``within`` s:
         a burst's answers go before its writes, and a steady stream never starves them."""
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(within):
