@@ -20,6 +20,7 @@ import discord
 import pytest
 
 from hailuo.clock import Clock
+from hailuo.jobs.cards import FirstAnswers
 from hailuo.jobs.desk import JobDesk, JobRequest
 from hailuo.model.errors import ModerationBlocked, UserInputError
 from hailuo.model.moderation import ModerationSettings
@@ -344,3 +345,25 @@ async def test_first_answer_blocklist_busy_still_refuses_after_three_screenings(
         await desk.create(JobRequest(GUILD, CHANNEL, 42, LAKE_FREE), screened)
     assert busy.value.rule == "moderation.blocklist_busy"
     assert await desk.jobs.count_by_status() == {}
+
+
+async def test_first_answer_writes_wait_until_every_answer_was_taken() -> None:
+    """``FirstAnswers.quiet``: a burst's writes wait for its answers, sent and taken."""
+    answers = FirstAnswers()
+    await answers.quiet()  # nothing on its way: at once
+    answers.arrived(1)
+    answers.arrived(2)
+    assert answers.others_answering(1) and answers.others_answering(2)
+    waiting = asyncio.create_task(answers.quiet(within=60))
+    answers.answering(1)  # sent, not yet taken
+    assert not answers.others_answering(2)  # a command alone now may write first
+    answers.answered(2)  # refused before it answered
+    await asyncio.sleep(0)
+    assert not waiting.done()  # the first one's answer is still in flight
+    answers.answered(1)
+    await waiting
+    answers.arrived(3)
+    await answers.quiet(within=0)  # a steady stream never holds a write for longer
+    answers.answered(3)
+    answers.answered(3)  # twice (the command's own finally): harmless
+    await answers.quiet()
