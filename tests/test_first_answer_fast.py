@@ -22,7 +22,7 @@ import pytest
 from hailuo.clock import Clock
 from hailuo.jobs.cards import FirstAnswers
 from hailuo.jobs.desk import JobDesk, JobRequest
-from hailuo.model.errors import ModerationBlocked, UserInputError
+from hailuo.model.errors import ModerationBlocked, QuotaExceeded, UserInputError
 from hailuo.model.moderation import ModerationSettings
 from hailuo.model.spec import JobSpec, Mode
 from hailuo.moderation.admin import ModerationAdmin
@@ -367,3 +367,24 @@ async def test_first_answer_writes_wait_until_every_answer_was_taken() -> None:
     answers.answered(3)
     answers.answered(3)  # twice (the command's own finally): harmless
     await answers.quiet()
+
+
+async def test_first_answer_create_alone_refuses_a_full_money_budget(
+    db: Database, clock: FakeClock
+) -> None:
+    """Without the old precheck before it, the create's own admission is the only one: a
+    full money budget refuses there, with no job and nothing reserved."""
+    key = ("minimax", LAKE.model, LAKE.resolution, LAKE.duration)
+
+    async def policy(guild_id: int) -> QuotaPolicy:
+        return QuotaPolicy(
+            prices={key: 280_000}, priced_providers=("minimax",), daily_money_budget=500_000
+        )
+
+    desk = JobDesk(db, clock=clock, policy=policy, on_created=lambda: None)
+    await desk.create(JobRequest(GUILD, CHANNEL, 42, LAKE))
+    with pytest.raises(QuotaExceeded) as refused:
+        await desk.create(JobRequest(GUILD, CHANNEL, 42, LAKE))
+    assert refused.value.rule == "quota.money_budget_day"
+    assert sum((await desk.jobs.count_by_status()).values()) == 1
+    assert (await desk.balance(GUILD, 42)).reserved == 1

@@ -186,10 +186,11 @@ class JobDesk:
             admission = await self._admit(
                 tx, policy, request.guild_id, request.user_id, request.roles, cost, request.spec
             )
-            if admission.refused_by is not None:
-                due += await self.budget_notices.full(
-                    tx, policy, request.guild_id, admission.refused_by
-                )
+            if admission.refusal is not None:  # a budget (credits or money) is full
+                if admission.refused_by is not None:
+                    due += await self.budget_notices.full(
+                        tx, policy, request.guild_id, admission.refused_by
+                    )
                 job = None
             else:
                 # A held job keeps its reservation while it waits (hailuo/moderation/approval.py).
