@@ -83,7 +83,7 @@ async def answer_and_create(
     """Create the job and answer with its card, in the order the moment allows; the job,
     or None when it was not made or its answer failed (the member was told)."""
     answers = bot.services.first_answers
-    if bot.desk.creating or answers.others_answering(interaction.id):
+    if bot.desk.creating or answers.writes_after or answers.others_answering(interaction.id):
         # Others are on their way: this answer would wait behind their writes.
         return await _answer_then_create(bot, interaction, request, screened, started)
     answers.begin(interaction.id)  # before the job exists: no card can be posted for it
@@ -120,26 +120,30 @@ async def _answer_then_create(
     locale = request.locale
     answers = bot.services.first_answers
     answers.answering(interaction.id)
+    answers.writes_after += 1  # from now until written: a command coming now answers first too
     try:
-        callback = await interaction.response.send_message(
-            embed=checking_embed(locale, "status.checking_request")
-        )
+        try:
+            callback = await interaction.response.send_message(
+                embed=checking_embed(locale, "status.checking_request")
+            )
+        finally:
+            answers.answered(interaction.id)
+        bot.metrics.interaction_answered(time.monotonic() - started)
+        card = callback.message_id
+        request = dataclasses.replace(request, status_message_id=card)
+        await answers.quiet()  # the burst's other answers first: nothing waits on this write
+        try:
+            job = await bot.desk.create(request, screened)
+        except Exception as exc:
+            if not isinstance(exc, HailuoError):
+                if await bot.desk.made_by(interaction.id) is None:
+                    await withdraw_card(bot, request.channel_id, card)
+                raise
+            await withdraw_card(bot, request.channel_id, card)
+            await answer_privately(interaction, describe(exc, locale))
+            return None
     finally:
-        answers.answered(interaction.id)
-    bot.metrics.interaction_answered(time.monotonic() - started)
-    card = callback.message_id
-    request = dataclasses.replace(request, status_message_id=card)
-    await answers.quiet()  # the burst's other answers first: nothing waits on this write
-    try:
-        job = await bot.desk.create(request, screened)
-    except Exception as exc:
-        if not isinstance(exc, HailuoError):
-            if await bot.desk.made_by(interaction.id) is None:
-                await withdraw_card(bot, request.channel_id, card)
-            raise
-        await withdraw_card(bot, request.channel_id, card)
-        await answer_privately(interaction, describe(exc, locale))
-        return None
+        answers.writes_after -= 1
     try:  # the interaction's own webhook: no channel's edit limit between a burst's cards
         await interaction.edit_original_response(embed=status_embed(job), view=controls_view(job))
     except Exception as exc:  # the job exists and goes on: its card is best effort

@@ -58,6 +58,8 @@ class FirstAnswers:
         self._sending: set[int] = set()
         self._quiet = asyncio.Event()
         self._quiet.set()
+        #: Jobs answered first and not written yet (a command arriving now answers first).
+        self.writes_after = 0
 
     def arrived(self, interaction_id: int) -> None:
         """A command began: it answers before anything that can wait (``quiet``)."""
