@@ -388,3 +388,23 @@ async def test_first_answer_create_alone_refuses_a_full_money_budget(
     assert refused.value.rule == "quota.money_budget_day"
     assert sum((await desk.jobs.count_by_status()).values()) == 1
     assert (await desk.balance(GUILD, 42)).reserved == 1
+
+
+async def test_first_answer_a_burst_on_a_new_server_reads_it_once(
+    db: Database, clock: FakeClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Commands arriving while the first read is under way share it: no stampede."""
+    desk, settings, entries, _ = _desk(db, clock)
+    await asyncio.gather(*(look(desk) for _ in range(20)))
+    assert (settings.reads, entries.reads) == (1, 1)
+    place = db.delivery.place
+    reads: list[int] = []
+
+    async def counted(guild_id: int) -> str:
+        reads.append(guild_id)
+        return await place(guild_id)
+
+    monkeypatch.setattr(db.delivery, "place", counted)
+    assert set(await asyncio.gather(*(desk.results_in(GUILD) for _ in range(20)))) == {"channel"}
+    assert await desk.results_in(GUILD) == "channel"
+    assert reads == [GUILD]

@@ -11,6 +11,7 @@ The lifecycle after creation is ``worker.py``.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Callable, Collection
 from dataclasses import dataclass, field, replace
@@ -86,6 +87,7 @@ class JobDesk:
         self.reset = self.credits.reset
         self._on_created = on_created
         self._places: dict[int, str] = {}  # where each server's results go (``results_in``)
+        self._reading_place: dict[int, asyncio.Future[str]] = {}
         #: Jobs being created now: a command that finds others asks no write before its answer.
         self.creating = 0
 
@@ -314,17 +316,32 @@ class JobDesk:
         Kept per server once read (it changes only through ``set_results_in``); ``fresh``
         reads the stored value, as a refusal made on it must."""
         place = None if fresh else self._places.get(guild_id)
-        if place is None:
-            place = await self.db.delivery.place(guild_id)
-            self._places[guild_id] = place
-        return place
+        if place is not None:
+            return place
+        reading = None if fresh else self._reading_place.get(guild_id)
+        if reading is None:  # one read for every command of a burst that asks meanwhile
+            reading = asyncio.ensure_future(self.db.delivery.place(guild_id))
+            self._reading_place[guild_id] = reading
+            reading.add_done_callback(lambda done: self._place_read(guild_id, done))
+        return await asyncio.shield(reading)
+
+    def _place_read(self, guild_id: int, done: asyncio.Future[str]) -> None:
+        if self._reading_place.get(guild_id) is not done:
+            return  # changed meanwhile (``set_results_in``): not kept
+        del self._reading_place[guild_id]
+        if not done.cancelled() and done.exception() is None:
+            self._places[guild_id] = done.result()
 
     async def set_results_in(self, guild_id: int, value: str, *, actor_id: int | None) -> None:
-        self._places.pop(guild_id, None)
+        self._forget_place(guild_id)
         try:
             await self.db.delivery.set_place(guild_id, value, actor_id=actor_id, now=self.clock())
         finally:
-            self._places.pop(guild_id, None)
+            self._forget_place(guild_id)
+
+    def _forget_place(self, guild_id: int) -> None:
+        self._places.pop(guild_id, None)
+        self._reading_place.pop(guild_id, None)
 
     async def notify_mode(self, guild_id: int, user_id: int) -> str:
         """ "mention" (default), "dm" or "quiet": how the member is told of a result."""

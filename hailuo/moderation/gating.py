@@ -67,15 +67,35 @@ class Gatekeeper:
         #: What this process knows of each server: its settings and its blocklist's entries.
         self._known: dict[int, tuple[ModerationSettings, tuple[BlocklistEntry, ...]]] = {}
         self._generation = 0  # bumped by ``forget``: a read begun before it is not kept
+        self._reading: dict[
+            int, asyncio.Future[tuple[ModerationSettings, tuple[BlocklistEntry, ...]]]
+        ] = {}
         self.gate_runs = 0  # how often the channel and role gate ran (tests count it)
 
     def forget(self, guild_id: int) -> None:
         """The server's settings or blocklist changed: read them again next time."""
         self._known.pop(guild_id, None)
+        self._reading.pop(guild_id, None)  # a read under way may predate the change
         self._generation += 1
 
     async def _stored(self, guild_id: int) -> tuple[ModerationSettings, tuple[BlocklistEntry, ...]]:
-        """The stored settings and entries, kept unless a change was seen while reading."""
+        """The stored settings and entries, read once for every command that asks meanwhile
+        (a burst on a server not known yet reads them once, not once per command)."""
+        reading = self._reading.get(guild_id)
+        if reading is None:
+            reading = asyncio.ensure_future(self._read(guild_id))
+            self._reading[guild_id] = reading
+            reading.add_done_callback(
+                lambda done: (
+                    self._reading.pop(guild_id, None)
+                    if self._reading.get(guild_id) is done
+                    else None
+                )
+            )
+        return await asyncio.shield(reading)
+
+    async def _read(self, guild_id: int) -> tuple[ModerationSettings, tuple[BlocklistEntry, ...]]:
+        """Read them; kept unless a change was seen while reading."""
         generation = self._generation
         settings = await self.settings.get(guild_id)
         entries = await self.entries.entries(guild_id)
