@@ -86,6 +86,8 @@ class FirstAnswers:
     async def quiet(self, within: float = QUIET_WAIT) -> None:
         """Wait until every command here had its first answer taken, at most ``within`` s:
         a burst's answers go before its writes, and a steady stream never starves them."""
+        if self._quiet.is_set():
+            return
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(within):
                 await self._quiet.wait()
