@@ -22,7 +22,7 @@ from discord.ext import commands
 
 from cogs.access import check_channel_access
 from cogs.account import member_roles
-from cogs.answers import catch_up, first_answer_failed
+from cogs.answers import answer_and_create, catch_up, edit_card, withdraw_card
 from cogs.choices import suggestions
 from cogs.controls import attachment_limit, controls_view, joined_at, parent_channel
 from cogs.errors import answer_privately, describe
@@ -145,27 +145,28 @@ def _request(
 
 
 async def text(bot: HailuoBot, interaction: discord.Interaction, spec: JobSpec) -> None:
+    """The rules this process knows by heart first (no storage read), then the job and its
+    first answer in the order the moment allows (``cogs.answers.answer_and_create``)."""
     started = time.monotonic()
-    guild_id, channel_id = _guild_ids(interaction)
-    await _precheck(bot, interaction, spec, guild_id, channel_id)
     answers = bot.services.first_answers
-    answers.begin(interaction.id)  # before the job exists: no card can be posted for it
+    answers.arrived(interaction.id)
     try:
-        job = await bot.desk.create(_request(interaction, spec, guild_id, channel_id))
-        try:
-            callback = await interaction.response.send_message(
-                embed=status_embed(job), view=controls_view(job)
-            )
-        except Exception as exc:
-            answers.end(interaction.id)
-            await first_answer_failed(bot, job, exc)
-            return
-        bot.metrics.interaction_answered(time.monotonic() - started)
-        if callback.message_id is not None:
-            await bot.desk.attach_card(job.id, channel_id, callback.message_id)
+        guild_id, channel_id = _guild_ids(interaction)
+        await check_thread_access(bot, interaction)
+        screened = await bot.desk.first_look(
+            guild_id,
+            spec,
+            roles=member_roles(interaction),
+            channel_id=channel_id,
+            parent_channel_id=parent_channel(interaction),
+        )
+        request = _request(interaction, spec, guild_id, channel_id)
+        job = await answer_and_create(bot, interaction, request, screened, started)
     finally:
-        answers.end(interaction.id)
-    await start_thread(bot, job, callback.message_id)
+        answers.answered(interaction.id)  # refused, failed or answered: no longer waited for
+    if job is None:
+        return
+    await start_thread(bot, job, job.status_message_id)
     bot.desk.wake()
     await catch_up(bot, job)
     await _tell_camera_notes(interaction, spec)
@@ -245,38 +246,14 @@ async def _check_images(
         )
         job = await bot.desk.create(request)
     except HailuoError as exc:
-        await _withdraw(bot, channel_id, message_id)
+        await withdraw_card(bot, channel_id, message_id)
         await answer_privately(interaction, describe(exc, locale))
         return
     if message_id is not None:
-        await _edit(bot, channel_id, message_id, status_embed(job), controls_view(job))
+        await edit_card(bot, channel_id, message_id, status_embed(job), controls_view(job))
     await start_thread(bot, job, message_id)
     bot.desk.wake()
     await _tell_camera_notes(interaction, spec)
-
-
-async def _withdraw(bot: HailuoBot, channel_id: int, message_id: int | None) -> None:
-    """Delete the status card of a request that did not become a job."""
-    if message_id is None:
-        return
-    try:
-        await bot.get_partial_messageable(channel_id).get_partial_message(message_id).delete()
-    except discord.HTTPException as exc:
-        log.warning("could not delete status card %s: %s", message_id, exc.status)
-
-
-async def _edit(
-    bot: HailuoBot,
-    channel_id: int,
-    message_id: int,
-    embed: discord.Embed,
-    view: discord.ui.View | None = None,
-) -> None:
-    card = bot.get_partial_messageable(channel_id).get_partial_message(message_id)
-    try:  # in the channel's lane, awaited like a post: ahead of the worker's later edits
-        await bot.outbox.post(channel_id, lambda: card.edit(embed=embed, view=view))
-    except discord.DiscordException as exc:
-        log.warning("could not edit status card %s: %s", message_id, exc)
 
 
 #: The descriptions of the options ``text`` and ``animate`` share.

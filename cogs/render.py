@@ -87,10 +87,9 @@ def request_params(spec: JobSpec) -> dict[str, object]:
     }
 
 
-def checking_embed(locale: str) -> discord.Embed:
-    return discord.Embed(
-        description=render("status.checking_image", locale), colour=discord.Colour.blurple()
-    )
+def checking_embed(locale: str, rule: str = "status.checking_image") -> discord.Embed:
+    """The card of a request still being checked (its image, or its credits)."""
+    return discord.Embed(description=render(rule, locale), colour=discord.Colour.blurple())
 
 
 def clip(text: str, limit: int) -> str:

@@ -266,7 +266,9 @@ def build_core(
         audit=audit,
         approvals=approvals,
         controls=controls,
-        moderation=ModerationAdmin(db, settings=desk.gate.settings, audit=audit, clock=clock),
+        moderation=ModerationAdmin(
+            db, settings=desk.gate.settings, audit=audit, clock=clock, on_change=desk.gate.forget
+        ),
         links=FreshLinks(jobs, providers),
         first_answers=first_answers,
         intake=ImageIntake(

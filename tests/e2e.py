@@ -13,6 +13,7 @@ import discord
 import yarl
 
 from bot import App, application
+from hailuo.i18n.messages import render
 from hailuo.settings import load_settings
 from storage.audit import AuditAction, AuditRepository
 from tests.discord_sim import DiscordSimulator, SimGuild, SimInteraction, SimMessage
@@ -144,3 +145,28 @@ async def private_answer(sim: DiscordSimulator, inter: SimInteraction) -> str:
 async def audit_count(app: App, sim: DiscordSimulator, action: AuditAction) -> int:
     page = await AuditRepository(app.bot.services.db).page(sim.guilds[0].id, action=action)
     return len(page.entries)
+
+
+#: The card a ``/hailuo text`` answers with before its job exists (a burst answers first).
+CHECKING = render("status.checking_request", "en-US")
+
+
+def private_reply(inter: SimInteraction) -> str | None:
+    """The member's private answer: the ephemeral response, else an ephemeral follow-up."""
+    if inter.ephemeral:
+        return str((inter.response_data or {}).get("content"))
+    return next((f.content for f in inter.followups if f.ephemeral), None)
+
+
+def settled(inter: SimInteraction) -> bool:
+    """Whether a ``/hailuo text`` request has its outcome: a private refusal, or a card that
+    shows its job (answered with it, or filled in after a "checking your request" card)."""
+    if private_reply(inter) is not None:
+        return True
+    card = inter.original_message
+    return card is not None and not card.deleted and CHECKING not in str(card.embeds)
+
+
+async def all_settled(sim: DiscordSimulator, inters: list[SimInteraction], **kw: Any) -> None:
+    """Wait until every request of a burst has its outcome (its job or its refusal)."""
+    await sim.wait_for(lambda: all(settled(inter) for inter in inters), **kw)

@@ -14,7 +14,7 @@ import pytest
 from hailuo.money.quotas import AllowancePeriod
 from storage.ledger import LedgerEntryKind
 from tests.discord_sim import DiscordSimulator, SimChannel, SimGuild, SimInteraction, SimRole
-from tests.e2e import SimSetup, running_bot
+from tests.e2e import SimSetup, all_settled, private_reply, running_bot
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -58,16 +58,19 @@ async def test_a_burst_of_200_requests_never_overdraws(discord_sim, minimax, env
             )
         )
         answers = await asyncio.gather(*(inter.wait_response(timeout=30) for inter in burst))
-        await app.bot.desk.notices_sent()
-
         # Every interaction was answered inside Discord's 3 seconds.
         assert [call.status for call in answers] == [200] * 200
-        accepted = [inter for inter in burst if not inter.ephemeral]
-        refused = [inter for inter in burst if inter.ephemeral]
+        # A burst answers first and reserves after: a refusal then withdraws the card and
+        # tells the member privately.
+        await all_settled(discord_sim, burst, timeout=30)
+        await app.bot.desk.notices_sent()
+        accepted = [inter for inter in burst if private_reply(inter) is None]
+        refused = [inter for inter in burst if private_reply(inter) is not None]
         assert len(accepted) == 40 and len(refused) == 160  # 20 × 3 credits > a budget of 40
         for inter in refused:
-            text = str((inter.response_data or {}).get("content"))
+            text = str(private_reply(inter))
             assert "left of 3 today" in text or "budget for today cannot cover" in text, text
+            assert inter.original_message is None or inter.original_message.deleted
 
         desk = app.bot.desk
         per_member = Counter(inter.user_id for inter in accepted)

@@ -364,6 +364,7 @@ CATALOG: dict[str, dict[str, str]] = {
         "audit.action.cancel": "Job cancelled",
         # status message
         "status.checking_image": "Checking your image…",
+        "status.checking_request": "Checking your request…",
         "status.queued": "Queued",
         "status.queued_at": "Queued (position {position})",
         "status.queued_eta": "Queued (position {position}, about {minutes} min)",

@@ -279,6 +279,7 @@ ZH_CN: dict[str, str] = {
     "audit.action.cancel": "任务已取消",
     # status message
     "status.checking_image": "正在检查你的图片…",
+    "status.checking_request": "正在检查你的请求…",
     "status.queued": "排队中",
     "status.queued_at": "排队中（第 {position} 位）",
     "status.queued_eta": "排队中（第 {position} 位，约 {minutes} 分钟）",

@@ -19,6 +19,8 @@ the card, and the command brings it up to date once its id is stored.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections.abc import Awaitable, Callable
 from typing import Protocol
 
@@ -35,15 +37,60 @@ from hailuo.model.status import JobStatus
 FIRST_ANSWER_MISSED = "job.first_answer_missed"
 
 
+#: The longest a written-after-the-answer job waits for a burst's other answers to go out.
+QUIET_WAIT = 1.0
+
+
 class FirstAnswers:
     """The interactions whose first answer is on its way in this process: their job has
-    no card id stored yet, and the command shows the job on its card once it has.
+    no card id stored yet, and the command shows the job on its card once it has. Also the
+    commands that have not sent their first answer yet: Discord's 3 seconds are the one
+    hard deadline here, so the writes of a burst wait until its answers are out (``quiet``).
 
     Keyed by the interaction's id, so a command marks it before the job even exists and
     nothing can post a second card in between."""
 
     def __init__(self) -> None:
         self._pending: set[int] = set()
+        #: Commands whose first answer is not on its way yet; answers sent but not yet
+        #: confirmed; and whether there are none of either.
+        self._answering: set[int] = set()
+        self._sending: set[int] = set()
+        self._quiet = asyncio.Event()
+        self._quiet.set()
+        #: Jobs answered first and not written yet (a command arriving now answers first).
+        self.writes_after = 0
+
+    def arrived(self, interaction_id: int) -> None:
+        """A command began: it answers before anything that can wait (``quiet``)."""
+        self._answering.add(interaction_id)
+        self._quiet.clear()
+
+    def answering(self, interaction_id: int) -> None:
+        """The command's first answer is on its way (called just before it is sent)."""
+        if interaction_id in self._answering:
+            self._answering.discard(interaction_id)
+            self._sending.add(interaction_id)
+
+    def answered(self, interaction_id: int) -> None:
+        """Discord took the command's first answer, or refused it: nothing waits for it."""
+        self._answering.discard(interaction_id)
+        self._sending.discard(interaction_id)
+        if not self._answering and not self._sending:
+            self._quiet.set()
+
+    def others_answering(self, interaction_id: int) -> bool:
+        """Whether other commands here still have their first answer to send."""
+        return bool(self._answering - {interaction_id})
+
+    async def quiet(self, within: float = QUIET_WAIT) -> None:
+        """Wait until every command here had its first answer taken, at most ``within`` s:
+        a burst's answers go before its writes, and a steady stream never starves them."""
+        if self._quiet.is_set():
+            return
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(within):
+                await self._quiet.wait()
 
     def begin(self, interaction_id: int) -> None:
         self._pending.add(interaction_id)

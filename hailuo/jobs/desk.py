@@ -11,6 +11,7 @@ The lifecycle after creation is ``worker.py``.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Callable, Collection
 from dataclasses import dataclass, field, replace
@@ -86,6 +87,10 @@ class JobDesk:
         self.grant = self.credits.grant
         self.reset = self.credits.reset
         self._on_created = on_created
+        self._places: dict[int, str] = {}  # where each server's results go (``results_in``)
+        self._reading_place: dict[int, asyncio.Future[str]] = {}
+        #: Jobs being created now: a command that finds others asks no write before its answer.
+        self.creating = 0
 
     async def precheck(
         self,
@@ -99,12 +104,8 @@ class JobDesk:
     ) -> int:
         """A read-only look at channel, roles, prompt, block, cool-down, caps, credits and
         budgets; returns the cost."""
-        await self.gate.check(
-            guild_id,
-            spec.prompt,
-            channel_id=channel_id,
-            role_ids=roles,
-            parent_channel_id=parent_channel_id,
+        await self.first_look(
+            guild_id, spec, roles=roles, channel_id=channel_id, parent_channel_id=parent_channel_id
         )
         policy = await self.policy(guild_id)
         cost = policy.cost(spec)
@@ -118,20 +119,53 @@ class JobDesk:
             raise admission.refusal
         return cost
 
-    async def create(self, request: JobRequest) -> Job:
+    async def first_look(
+        self,
+        guild_id: int,
+        spec: JobSpec,
+        *,
+        roles: Collection[int] = (),
+        channel_id: int | None = None,
+        parent_channel_id: int | None = None,
+    ) -> Screening:
+        """The channel, role and prompt rules on what this process knows of the server: what
+        a command checks before its first answer, with no storage read once the server is
+        known (``Gatekeeper.first_look``). Hand the result to ``create``."""
+        return await self.gate.first_look(
+            guild_id,
+            spec.prompt,
+            channel_id=channel_id,
+            role_ids=roles,
+            parent_channel_id=parent_channel_id,
+        )
+
+    async def create(self, request: JobRequest, screened: Screening | None = None) -> Job:
         """Reserve the credits and create the job, or raise with nothing reserved.
 
-        The prompt is screened before the write lock is taken, never under it;
-        if the blocklist changed in between, it is screened again.
+        The prompt is screened before the write lock is taken, never under it (``screened``:
+        by the command's ``first_look`` already); if the blocklist changed in between, it is
+        screened again.
         """
+        self.creating += 1
+        try:
+            return await self._create_screened(request, screened)
+        finally:
+            self.creating -= 1
+
+    async def _create_screened(self, request: JobRequest, screened: Screening | None) -> Job:
         for attempt in range(1, SCREEN_ATTEMPTS + 1):
-            screened = await self.gate.screen(request.guild_id, request.spec.prompt)
+            if screened is None or (screened.guild_id, screened.prompt) != (
+                request.guild_id,
+                request.spec.prompt,
+            ):
+                screened = await self.gate.screen(request.guild_id, request.spec.prompt)
             try:
                 return await self._create(request, screened)
             except BlocklistChanged:
                 log.info("blocklist of guild %d changed while creating", request.guild_id)
                 if attempt == SCREEN_ATTEMPTS:
                     raise UserInputError("moderation.blocklist_busy") from None
+                screened = None
         raise AssertionError("unreachable")
 
     async def _create(self, request: JobRequest, screened: Screening) -> Job:
@@ -155,10 +189,11 @@ class JobDesk:
             admission = await self._admit(
                 tx, policy, request.guild_id, request.user_id, request.roles, cost, request.spec
             )
-            if admission.refused_by is not None:
-                due += await self.budget_notices.full(
-                    tx, policy, request.guild_id, admission.refused_by
-                )
+            if admission.refusal is not None:  # a budget (credits or money) is full
+                if admission.refused_by is not None:
+                    due += await self.budget_notices.full(
+                        tx, policy, request.guild_id, admission.refused_by
+                    )
                 job = None
             else:
                 # A held job keeps its reservation while it waits (hailuo/moderation/approval.py).
@@ -283,12 +318,38 @@ class JobDesk:
 
     # -- where results go (a server's place, a member's way of being told) ----------------
 
-    async def results_in(self, guild_id: int) -> str:
-        """ "channel" (default) or "thread": a thread per job, started from its card."""
-        return await self.db.delivery.place(guild_id)
+    async def results_in(self, guild_id: int, *, fresh: bool = False) -> str:
+        """ "channel" (default) or "thread": a thread per job, started from its card.
+
+        Kept per server once read (it changes only through ``set_results_in``); ``fresh``
+        reads the stored value, as a refusal made on it must."""
+        place = None if fresh else self._places.get(guild_id)
+        if place is not None:
+            return place
+        reading = None if fresh else self._reading_place.get(guild_id)
+        if reading is None:  # one read for every command of a burst that asks meanwhile
+            reading = asyncio.ensure_future(self.db.delivery.place(guild_id))
+            self._reading_place[guild_id] = reading
+            reading.add_done_callback(lambda done: self._place_read(guild_id, done))
+        return await asyncio.shield(reading)
+
+    def _place_read(self, guild_id: int, done: asyncio.Future[str]) -> None:
+        if self._reading_place.get(guild_id) is not done:
+            return  # changed meanwhile (``set_results_in``): not kept
+        del self._reading_place[guild_id]
+        if not done.cancelled() and done.exception() is None:
+            self._places[guild_id] = done.result()
 
     async def set_results_in(self, guild_id: int, value: str, *, actor_id: int | None) -> None:
-        await self.db.delivery.set_place(guild_id, value, actor_id=actor_id, now=self.clock())
+        self._forget_place(guild_id)
+        try:
+            await self.db.delivery.set_place(guild_id, value, actor_id=actor_id, now=self.clock())
+        finally:
+            self._forget_place(guild_id)
+
+    def _forget_place(self, guild_id: int) -> None:
+        self._places.pop(guild_id, None)
+        self._reading_place.pop(guild_id, None)
 
     async def notify_mode(self, guild_id: int, user_id: int) -> str:
         """ "mention" (default), "dm" or "quiet": how the member is told of a result."""

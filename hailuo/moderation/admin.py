@@ -10,7 +10,8 @@ the change, through ``AuditLog`` (mirrored to the log channel once committed).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import contextlib
+from collections.abc import AsyncIterator, Callable, Mapping
 from typing import Any
 
 from hailuo.clock import Clock
@@ -33,12 +34,15 @@ class ModerationAdmin:
         settings: ModerationSettingsStore,
         audit: AuditLog,
         clock: Clock,
+        on_change: Callable[[int], None] | None = None,
     ) -> None:
         self.db = db
         self._settings = settings
         self._entries = db.blocklist
         self.audit = audit
         self.clock = clock
+        #: Told of each server whose settings or blocklist changed (``Gatekeeper.forget``).
+        self._on_change = on_change or (lambda guild_id: None)
 
     async def settings(self, guild_id: int) -> ModerationSettings:
         """The server's moderation settings (the environment's defaults where it set none)."""
@@ -59,7 +63,12 @@ class ModerationAdmin:
         channel = changes.get("log_channel_id", current.log_channel_id)
         if mode is not ApprovalMode.OFF and channel is None:
             raise UserInputError("moderation.approval_needs_channel")
-        return await self._settings.update(guild_id, changes, actor_id=actor_id, now=self.clock())
+        try:
+            return await self._settings.update(
+                guild_id, changes, actor_id=actor_id, now=self.clock()
+            )
+        finally:
+            self._on_change(guild_id)
 
     async def entries(self, guild_id: int) -> tuple[BlocklistEntry, ...]:
         """The server's blocklist, oldest first."""
@@ -77,7 +86,7 @@ class ModerationAdmin:
         check_room(kind, entries)
         label = label.strip()
         now = self.clock()
-        async with self.db.transaction() as tx:
+        async with self._changing(guild_id), self.db.transaction() as tx:
             entry = await self._entries.add(
                 guild_id, kind, stored, label=label, added_by=actor_id, now=now, tx=tx
             )
@@ -94,7 +103,7 @@ class ModerationAdmin:
     async def remove_entry(self, guild_id: int, entry_id: int, *, actor_id: int) -> BlocklistEntry:
         """Delete one entry; ``UserInputError`` when the server has no such entry."""
         now = self.clock()
-        async with self.db.transaction() as tx:
+        async with self._changing(guild_id), self.db.transaction() as tx:
             entry = await self._entries.remove(guild_id, entry_id, tx=tx)
             if entry is None:
                 raise UserInputError("blocklist.missing", id=entry_id)
@@ -109,6 +118,14 @@ class ModerationAdmin:
                 now=now,
             )
         return entry
+
+    @contextlib.asynccontextmanager
+    async def _changing(self, guild_id: int) -> AsyncIterator[None]:
+        """The server's blocklist changes inside: what was known of it is dropped after."""
+        try:
+            yield
+        finally:
+            self._on_change(guild_id)
 
     async def audit_page(
         self,
