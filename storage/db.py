@@ -1,15 +1,33 @@
-"""The one aiosqlite connection: WAL, migrations, and serialized write transactions.
+"""The one aiosqlite connection: WAL, migrations, and serialized write transactions in groups.
 
 One connection is shared by the whole bot. aiosqlite runs it on a thread, so
-two coroutines issuing ``BEGIN`` on it at once would interleave their
-statements; ``Database.transaction()`` therefore takes an ``asyncio.Lock``
-and opens ``BEGIN IMMEDIATE`` so a check-then-write (credits, caps) is atomic.
+two coroutines issuing statements on it at once would interleave them;
+``Database.transaction()`` therefore takes an ``asyncio.Lock`` for the body of
+each unit of work, so a check-then-write (credits, caps) is atomic.
+
+Group commit. A commit with ``synchronous=FULL`` is an fsync, and a fresh
+``BEGIN IMMEDIATE`` per unit of work is a round trip more; so units of work that
+queue up behind each other share one SQLite transaction: the first one of a
+group opens it (``BEGIN IMMEDIATE``), each unit runs inside a ``SAVEPOINT`` of
+its own (a unit that raises rolls back to its savepoint only, and the others'
+work stays), and one ``COMMIT`` ends the group once every unit queued before
+its committer has run. A unit's ``async with`` ends (its result goes back to
+its caller, its after-commit callbacks run) only after that ``COMMIT``; a
+failed ``COMMIT`` raises in every unit of the group. Each unit still sees the
+units before it, as if they had committed one after the other.
+
+Statements go to aiosqlite's thread one hop each (execute, fetch and close
+together), and ``Tx.batch`` sends several in one hop; the group's ``BEGIN`` and
+each unit's ``SAVEPOINT`` ride along with the unit's first statement.
 
 Because the connection is shared, a transaction left open poisons every later
-write. ``BEGIN``, ``COMMIT`` and ``ROLLBACK`` therefore run to their end even
-when the task awaiting them is cancelled (a stop, a timeout): the statement is
-finished under the lock, a cancelled ``BEGIN`` is rolled back, and only then is
-the cancellation passed on. A transaction found open on entry is rolled back.
+write. ``COMMIT`` and ``ROLLBACK`` therefore run to their end even when the task
+awaiting them is cancelled (a stop, a timeout): the statement is finished
+under the lock, a unit cancelled in its body is rolled back to its savepoint
+(the whole transaction when it was the group's only unit), and only then is
+the cancellation passed on. A unit cancelled while its group commits waits for
+the commit, then the cancellation goes on. A transaction found open on entry,
+not ours, is rolled back.
 
 The file uses ``auto_vacuum=INCREMENTAL`` (set on a new file, applied to an old
 one by a single ``VACUUM`` at open), so pages freed by the image sweep are
@@ -19,18 +37,19 @@ given back to the disk with ``PRAGMA incremental_vacuum``.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import functools
 import hashlib
 import logging
 import sqlite3
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import aiosqlite
 
+from storage import grouping
+from storage.grouping import Params, Step
 from storage.migrating import migration_scripts, statements_of
 from storage.port import AfterCommit as AfterCommit  # re-exported: its old home
 from storage.port import UnitOfWork
@@ -47,7 +66,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-Params = Mapping[str, Any] | tuple[Any, ...]
 #: ``PRAGMA auto_vacuum`` answers 2 for INCREMENTAL.
 _INCREMENTAL = 2
 #: The health check's write: one row, overwritten each time.
@@ -77,6 +95,8 @@ class Database:
     def __init__(self, conn: aiosqlite.Connection) -> None:
         self._conn = conn
         self._lock = asyncio.Lock()
+        #: The group of units of work sharing the open SQLite transaction (``transaction()``).
+        self._group: grouping.Group | None = None
         #: Told of each audit row after its commit (``storage.audit.set_audit_sink``): held
         #: by the database it belongs to, not in a module-global registry.
         self.audit_sink: Callable[[Any], Awaitable[None]] | None = None
@@ -195,7 +215,7 @@ class Database:
     async def incremental_vacuum(self) -> None:
         """Give the pages freed by deletions back to the file system (outside any transaction)."""
         async with self._lock:
-            await self._finish(self._reset)
+            await self._finish(self._flush)
             await self._finish(self._vacuum_and_checkpoint)
 
     async def _vacuum_and_checkpoint(self) -> None:
@@ -212,13 +232,15 @@ class Database:
         return int(row[0]) if row else 0
 
     async def close(self) -> None:
+        """Commit the open group (its units are waiting for it), then close."""
+        async with self._lock:
+            await self._finish(self._flush)
         await self._conn.close()
 
     async def ping(self) -> bool:
         """Whether the database answers (the health check)."""
         try:
-            async with self._conn.execute("SELECT 1") as cur:
-                return (await cur.fetchone()) is not None
+            return await self.fetch_one("SELECT 1") is not None
         except Exception:  # the health check reports, never raises
             log.exception("database ping failed")
             return False
@@ -239,48 +261,111 @@ class Database:
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[Tx]:
-        """One write transaction; its ``after_commit`` callbacks run once it committed."""
+        """One unit of work, in the open group; its ``async with`` ends after the group's
+        ``COMMIT``, then its ``after_commit`` callbacks run."""
         async with self._lock:
-            await self._finish(self._begin)
-            tx = Tx(self._conn, self)
+            group = self._group
+            if group is None:
+                group = self._group = self._open_group()
+            unit = grouping.Unit(group)
+            tx = Tx(self._conn, self, unit)
             try:
                 yield tx
             except BaseException:
-                await self._finish(self._rollback)
+                unit.closed = True
+                alone = group.succeeded == 0
+                if not await self._finish(lambda: self._on_thread(grouping.undo, unit, alone)):
+                    self._fail(group, group.lost)
                 raise
-            try:
-                await self._finish(lambda: self._conn.execute("COMMIT"))
-            except BaseException:
-                # A failed COMMIT (disk full, I/O error) leaves the transaction open.
-                await self._finish(self._rollback)
-                raise
+            unit.closed = True
+            group.succeeded += 1
+        await self._committed(group)
         for callback in tx.committed():
             try:
                 await callback()
             except Exception:  # the change is committed; a follow-up never undoes it
                 log.exception("after-commit callback failed")
 
-    async def _begin(self) -> None:
-        await self._reset()
-        await self._conn.execute("BEGIN IMMEDIATE")
+    def _open_group(self) -> grouping.Group:
+        """A new group, and its committer: queued for the lock behind every unit waiting now,
+        so those join this group and the ones coming later the next."""
+        group = grouping.Group(asyncio.get_running_loop().create_future())
+        # Retrieved here, so a failure nobody awaits (every unit failed) is not reported twice.
+        group.done.add_done_callback(lambda f: f.cancelled() or f.exception())
+        group.committer = asyncio.create_task(self._commit_later(group), name="hailuo-commit")
+        return group
 
-    async def _reset(self) -> None:
-        """Roll back a transaction left open (by a failed COMMIT or an older bug)."""
-        if self._conn.in_transaction:
-            log.warning("rolling back a transaction left open on the shared connection")
-            await self._conn.execute("ROLLBACK")
+    async def _commit_later(self, group: grouping.Group) -> None:
+        cancelled = False
+        while True:  # the group must end even if this task is cancelled (a loop shutting down)
+            try:
+                await self._lock.acquire()
+                break
+            except asyncio.CancelledError:
+                cancelled = True
+        try:
+            await self._finish(lambda: self._close(group))
+        except asyncio.CancelledError:
+            cancelled = True
+        finally:
+            self._lock.release()
+        if cancelled:
+            raise asyncio.CancelledError
 
-    async def _rollback(self) -> None:
-        if self._conn.in_transaction:  # a failed BEGIN or COMMIT may have ended it already
-            await self._conn.execute("ROLLBACK")
+    async def _close(self, group: grouping.Group) -> None:
+        """Commit ``group`` (under the lock); every unit in it learns the outcome."""
+        if self._group is group:
+            self._group = None
+        if group.done.done():
+            return
+        try:
+            await self._on_thread(grouping.commit, group)
+        except Exception as exc:
+            self._fail(group, exc)
+        else:
+            group.done.set_result(None)
+
+    def _fail(self, group: grouping.Group, exc: BaseException | None) -> None:
+        if self._group is group:
+            self._group = None  # the next unit opens a new group
+        if not group.done.done():
+            group.done.set_exception(exc or grouping.TransactionLost("the transaction was lost"))
+
+    async def _flush(self) -> None:
+        """Under the lock: commit the open group, or roll back a stray transaction."""
+        if self._group is not None:
+            await self._close(self._group)
+        else:
+            await self._on_thread(grouping.rollback_stray)
+
+    async def _committed(self, group: grouping.Group) -> None:
+        """Wait for the group's ``COMMIT``: even when cancelled meanwhile (then the
+        cancellation goes on once it is done); a failed ``COMMIT`` raises here."""
+        cancelled = False
+        while not group.done.done():
+            try:
+                await asyncio.shield(group.done)
+            except asyncio.CancelledError:
+                cancelled = not group.done.done() or cancelled
+            except Exception:
+                break
+        if cancelled:
+            raise asyncio.CancelledError
+        group.done.result()
+
+    async def _on_thread(self, fn: Callable[..., T], *args: Any) -> T:
+        """Run ``fn(sqlite3 connection, *args)`` on aiosqlite's thread: one hop."""
+        conn = self._conn
+        # aiosqlite's own way to run a function on its thread (every method of it uses it).
+        result: T = await conn._execute(lambda: fn(conn._conn, *args))
+        return result
 
     async def _finish(self, step: Callable[[], Awaitable[T]]) -> T:
         """Run ``step`` to its end even if the caller is cancelled meanwhile.
 
         The caller holds the write lock. A cancellation while ``step`` runs is held
-        back until it finished; if the transaction is then open (a cancelled
-        ``BEGIN``), it is rolled back first, so no cancelled task ever leaves the
-        shared connection inside a transaction. Then the cancellation goes on.
+        back until it finished, then goes on: a savepoint's rollback, a ``COMMIT``
+        or a ``ROLLBACK`` is never cut in half.
         """
         task = asyncio.ensure_future(step())
         cancelled = False
@@ -292,21 +377,14 @@ class Database:
         if cancelled:
             if not task.cancelled():
                 task.exception()  # retrieved: the cancellation is what goes on
-            if self._conn.in_transaction:
-                rollback = asyncio.ensure_future(self._conn.execute("ROLLBACK"))
-                while not rollback.done():
-                    with contextlib.suppress(asyncio.CancelledError):
-                        await asyncio.shield(rollback)
             raise asyncio.CancelledError
         return task.result()
 
     async def fetch_one(self, sql: str, params: Params = ()) -> aiosqlite.Row | None:
-        async with self._conn.execute(sql, params) as cur:
-            return await cur.fetchone()
+        return await self._on_thread(grouping.fetch_one, sql, params)
 
     async def fetch_all(self, sql: str, params: Params = ()) -> list[aiosqlite.Row]:
-        async with self._conn.execute(sql, params) as cur:
-            return list(await cur.fetchall())
+        return await self._on_thread(grouping.fetch_all, sql, params)
 
     async def schema_version(self) -> int:
         row = await self.fetch_one("PRAGMA user_version")
@@ -327,11 +405,14 @@ class Database:
 
 
 class Tx:
-    """The statements of one open transaction."""
+    """The statements of one unit of work (one hop to aiosqlite's thread each)."""
 
-    def __init__(self, conn: aiosqlite.Connection, db: Database | None = None) -> None:
+    def __init__(
+        self, conn: aiosqlite.Connection, db: Database, unit: grouping.Unit | None = None
+    ) -> None:
         self._conn = conn
         self.db = db
+        self._unit = unit
         self._after: list[AfterCommit] = []
 
     def after_commit(self, callback: AfterCommit) -> None:
@@ -343,23 +424,33 @@ class Tx:
         callbacks, self._after = self._after, []
         return callbacks
 
+    async def _run(self, fn: Callable[..., T], *args: Any) -> T:
+        unit = self._unit
+        if unit is None:
+            return await self.db._on_thread(fn, *args)
+        if unit.closed:
+            raise RuntimeError("a statement after its unit of work ended")
+        return await self.db._on_thread(grouping.in_unit, unit, lambda c: fn(c, *args))
+
     async def execute(self, sql: str, params: Params = ()) -> int:
         """Run one statement; return the number of rows it changed."""
-        async with self._conn.execute(sql, params) as cur:
-            return cur.rowcount
+        return await self._run(grouping.rowcount, sql, params)
 
     async def insert(self, sql: str, params: Params = ()) -> int:
-        async with self._conn.execute(sql, params) as cur:
-            assert cur.lastrowid is not None
-            return cur.lastrowid
+        return await self._run(grouping.lastrowid, sql, params)
 
     async def fetch_one(self, sql: str, params: Params = ()) -> aiosqlite.Row | None:
-        async with self._conn.execute(sql, params) as cur:
-            return await cur.fetchone()
+        return await self._run(grouping.fetch_one, sql, params)
 
     async def fetch_all(self, sql: str, params: Params = ()) -> list[aiosqlite.Row]:
-        async with self._conn.execute(sql, params) as cur:
-            return list(await cur.fetchall())
+        return await self._run(grouping.fetch_all, sql, params)
+
+    async def batch(self, steps: Sequence[Step]) -> list[list[aiosqlite.Row]]:
+        """Several statements in one hop, in order; each one's rows (``RETURNING``).
+
+        A step's parameters may be a function of the earlier steps' rows, returning
+        ``None`` to skip it (a guarded write whose guard found nothing)."""
+        return await self._run(grouping.batch, steps)
 
 
 def statements(uow: UnitOfWork) -> Tx:

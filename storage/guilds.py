@@ -86,22 +86,23 @@ VALUES (:guild, :scope, :period, :threshold, :spent, :budget, :now)
 ON CONFLICT DO NOTHING
 """
 _IN_FLIGHT_WORDS = ", ".join(f"'{status.value}'" for status in sorted(IN_FLIGHT))
-# The words come from ``hailuo.model.status.IN_FLIGHT`` (schema words), never from input.
+# The words come from ``hailuo.model.status.IN_FLIGHT`` (schema words), never from input;
+# written exactly as the partial index ``jobs_in_flight`` (migration 009) is, so the count
+# reads the server's open jobs only, not every job it ever had.
 COUNT_IN_FLIGHT = f"""
 SELECT
     COALESCE(SUM(CASE WHEN user_id = :user THEN 1 ELSE 0 END), 0) AS member,
     COUNT(*) AS guild
 FROM jobs WHERE guild_id = :guild AND status IN ({_IN_FLIGHT_WORDS})
 """  # noqa: S608
-_ACTIVE_WORDS = ", ".join(
-    f"'{status.value}'" for status in sorted(IN_FLIGHT - {JobStatus.AWAITING_APPROVAL})
-)
-# The same count without the jobs still held for a moderator (what approving one adds to).
+# The same count without the jobs still held for a moderator (what approving one adds to),
+# through the same partial index ``jobs_in_flight`` (migration 009): its words, then one less.
 COUNT_ACTIVE = f"""
 SELECT
     COALESCE(SUM(CASE WHEN user_id = :user THEN 1 ELSE 0 END), 0) AS member,
     COUNT(*) AS guild
-FROM jobs WHERE guild_id = :guild AND status IN ({_ACTIVE_WORDS})
+FROM jobs WHERE guild_id = :guild AND status IN ({_IN_FLIGHT_WORDS})
+    AND status != '{JobStatus.AWAITING_APPROVAL.value}'
 """  # noqa: S608
 
 

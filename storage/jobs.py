@@ -17,6 +17,7 @@ from hailuo.model.job import Job, NewJob, StoredImage
 from hailuo.model.spec import JobSpec
 from hailuo.model.status import JobStatus, Settlement, can_transition, settlement
 from storage.db import Database, Tx, reading, sha256_hex, statements, within
+from storage.grouping import Step
 from storage.jobs_sql import (
     CLAIM_STATUS_MESSAGE,
     COUNT_BY_STATUS,
@@ -46,8 +47,10 @@ from storage.jobs_sql import (
     SET_CARD_SEEN,
     SET_STATUS_MESSAGE,
 )
-from storage.ledger import LedgerEntryKind, append_entry
+from storage.ledger import LedgerEntryKind, entry_steps
 from storage.port import UnitOfWork
+
+INSERT_JOB_RETURNING_ID = INSERT_JOB.rstrip() + "\nRETURNING id\n"
 
 
 class DuplicateInteraction(UserInputError):
@@ -94,25 +97,23 @@ class JobRepository:
 
     async def create(self, uow: UnitOfWork, new: NewJob, now: float) -> int:
         """Insert the job and its reservation (in ``uow``, the caller's unit of work); raises
-        ``DuplicateInteraction`` (with nothing written) if its interaction already made a job."""
+        ``DuplicateInteraction`` (with nothing written) if its interaction already made a job.
+
+        One hop: the job row, its images, the ledger row and the running balances go to
+        the database thread as one batch (the later statements take the new job's id)."""
         tx = statements(uow)
-        try:
-            job_id = await self._insert(tx, new, now)
-        except sqlite3.IntegrityError:
-            if new.interaction_id is None:
-                raise
-            row = await tx.fetch_one(SELECT_BY_INTERACTION, {"interaction": new.interaction_id})
-            if row is None:
-                raise
-            raise DuplicateInteraction("request.duplicate", job_id=int(row["id"])) from None
+
+        def job_id(rows: list[list[sqlite3.Row]]) -> int:
+            return int(rows[0][0]["id"])
+
+        steps: list[Step] = [(INSERT_JOB_RETURNING_ID, self._job_params(new, now))]
         for role, (mime, data) in new.images.items():
             digest = sha256_hex(data)
-            await tx.execute(
-                INSERT_IMAGE, {"hash": digest, "mime": mime, "data": data, "size": len(data)}
-            )
-            await tx.execute(INSERT_IMAGE_REF, {"job": job_id, "role": role, "hash": digest})
-        await append_entry(
-            tx,
+            image = {"hash": digest, "mime": mime, "data": data, "size": len(data)}
+            steps.append((INSERT_IMAGE, image))
+            ref = {"role": role, "hash": digest}
+            steps.append((INSERT_IMAGE_REF, lambda rows, ref=ref: {**ref, "job": job_id(rows)}))
+        steps += entry_steps(
             guild_id=new.guild_id,
             user_id=new.user_id,
             job_id=job_id,
@@ -123,27 +124,34 @@ class JobRepository:
             reason="job created",
             now=now,
         )
-        return job_id
+        try:
+            rows = await tx.batch(steps)
+        except sqlite3.IntegrityError:
+            if new.interaction_id is None:
+                raise
+            row = await tx.fetch_one(SELECT_BY_INTERACTION, {"interaction": new.interaction_id})
+            if row is None:
+                raise
+            raise DuplicateInteraction("request.duplicate", job_id=int(row["id"])) from None
+        return job_id(rows)
 
-    async def _insert(self, tx: Tx, new: NewJob, now: float) -> int:
-        return await tx.insert(
-            INSERT_JOB,
-            {
-                "guild_id": new.guild_id,
-                "channel_id": new.channel_id,
-                "user_id": new.user_id,
-                "interaction_id": new.interaction_id,
-                "status_message_id": new.status_message_id,
-                "status": new.status.value,
-                "spec": new.spec.to_json(),
-                "cost": new.cost,
-                "period": new.period,
-                "locale": new.locale,
-                "attachment_limit": new.attachment_limit,
-                "notify": new.notify,
-                "now": now,
-            },
-        )
+    @staticmethod
+    def _job_params(new: NewJob, now: float) -> dict[str, Any]:
+        return {
+            "guild_id": new.guild_id,
+            "channel_id": new.channel_id,
+            "user_id": new.user_id,
+            "interaction_id": new.interaction_id,
+            "status_message_id": new.status_message_id,
+            "status": new.status.value,
+            "spec": new.spec.to_json(),
+            "cost": new.cost,
+            "period": new.period,
+            "locale": new.locale,
+            "attachment_limit": new.attachment_limit,
+            "notify": new.notify,
+            "now": now,
+        }
 
     async def get(self, job_id: int, tx: UnitOfWork | None = None) -> Job | None:
         """The job as committed, or as the caller's unit of work ``tx`` sees it."""
@@ -279,12 +287,13 @@ class JobRepository:
         src = job.status
         if not can_transition(src, dst):
             raise ValueError(f"job {job.id}: {src.value} -> {dst.value} is not an allowed move")
-        await self._update(tx, job.id, src, dst, now, updates)
+        # One hop: the guarded UPDATE (returning the new row), and only if it moved the job,
+        # the settlement's ledger row with the running balances it moves.
+        steps = [_update_step(job.id, src, dst, now, updates)]
         settle = settlement(src, dst)
         if settle is not None:
             kind = LedgerEntryKind.CHARGE if settle is Settlement.CHARGE else LedgerEntryKind.REFUND
-            await append_entry(
-                tx,
+            entry = entry_steps(
                 guild_id=job.guild_id,
                 user_id=job.user_id,
                 job_id=job.id,
@@ -294,45 +303,22 @@ class JobRepository:
                 actor_id=actor_id,
                 reason=reason or dst.value,
                 now=now,
+                settled=job.cost,
+                reserved_at=job.created_at,
             )
-        fresh = await self.get(job.id, tx)
-        assert fresh is not None
-        return fresh
+            steps += [(sql, _if_moved(params)) for sql, params in entry]
+        rows = await tx.batch(steps)
+        if not rows[0]:
+            raise StaleTransition(job.id, src)
+        return Job.from_row(rows[0][0])
 
     async def update(self, job: Job, now: float, **updates: Any) -> Job:
         """Change fields without changing state, still guarded by the state it was read in."""
         async with self.db.transaction() as tx:
-            await self._update(tx, job.id, job.status, job.status, now, updates)
-            fresh = await self.get(job.id, tx)
-        assert fresh is not None
-        return fresh
-
-    async def _update(
-        self,
-        tx: Tx,
-        job_id: int,
-        src: JobStatus,
-        dst: JobStatus,
-        now: float,
-        updates: dict[str, Any],
-    ) -> None:
-        unknown = set(updates) - _UPDATABLE
-        if unknown:
-            raise ValueError(f"not updatable: {sorted(unknown)}")
-        values = {k: _encode(v) for k, v in updates.items()}
-        if dst.terminal:
-            values.setdefault("finished_at", now)
-        # Column names come from the fixed ``_UPDATABLE`` set above, never from input.
-        assignments = "".join(f", {column} = :{column}" for column in sorted(values))
-        sql = (
-            f"UPDATE jobs SET status = :dst, updated_at = :now{assignments} "  # noqa: S608
-            "WHERE id = :id AND status = :src"
-        )
-        changed = await tx.execute(
-            sql, {**values, "dst": dst.value, "src": src.value, "now": now, "id": job_id}
-        )
-        if changed != 1:
-            raise StaleTransition(job_id, src)
+            row = await tx.fetch_one(*_update_step(job.id, job.status, job.status, now, updates))
+        if row is None:
+            raise StaleTransition(job.id, job.status)
+        return Job.from_row(row)
 
     async def get_state(self, key: str) -> str | None:
         row = await self.db.fetch_one(GET_STATE, {"key": key})
@@ -341,6 +327,32 @@ class JobRepository:
     async def put_state(self, key: str, value: str) -> None:
         async with self.db.transaction() as tx:
             await tx.execute(PUT_STATE, {"key": key, "value": value})
+
+
+def _update_step(
+    job_id: int, src: JobStatus, dst: JobStatus, now: float, updates: dict[str, Any]
+) -> tuple[str, dict[str, Any]]:
+    """The guarded ``UPDATE`` of a job from ``src`` to ``dst``, returning the new row (none:
+    somebody else moved it first)."""
+    unknown = set(updates) - _UPDATABLE
+    if unknown:
+        raise ValueError(f"not updatable: {sorted(unknown)}")
+    values = {k: _encode(v) for k, v in updates.items()}
+    if dst.terminal:
+        values.setdefault("finished_at", now)
+    # Column names come from the fixed ``_UPDATABLE`` set above, never from input.
+    assignments = "".join(f", {column} = :{column}" for column in sorted(values))
+    sql = (
+        f"UPDATE jobs SET status = :dst, updated_at = :now{assignments} "  # noqa: S608
+        "WHERE id = :id AND status = :src RETURNING *"
+    )
+    return sql, {**values, "dst": dst.value, "src": src.value, "now": now, "id": job_id}
+
+
+def _if_moved(params: Any) -> Any:
+    """A batch step that runs only if the batch's first statement (the guarded UPDATE)
+    returned the moved row."""
+    return lambda rows: params if rows[0] else None
 
 
 def _encode(value: Any) -> Any:
