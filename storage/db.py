@@ -44,7 +44,7 @@ import sqlite3
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 import aiosqlite
 
@@ -119,7 +119,8 @@ class Database:
     def guilds(self) -> GuildRepository:
         from storage.guilds import GuildRepository
 
-        return GuildRepository(self)
+        # One process owns the file, so every change comes through this repository.
+        return GuildRepository(self, cache=True)
 
     @functools.cached_property
     def approvals(self) -> ApprovalRepository:
@@ -357,8 +358,8 @@ class Database:
         """Run ``fn(sqlite3 connection, *args)`` on aiosqlite's thread: one hop."""
         conn = self._conn
         # aiosqlite's own way to run a function on its thread (every method of it uses it).
-        result: T = await conn._execute(lambda: fn(conn._conn, *args))
-        return result
+        run = cast(Callable[[Callable[[], T]], Awaitable[T]], conn._execute)
+        return await run(lambda: fn(conn._conn, *args))
 
     async def _finish(self, step: Callable[[], Awaitable[T]]) -> T:
         """Run ``step`` to its end even if the caller is cancelled meanwhile.
@@ -385,6 +386,10 @@ class Database:
 
     async def fetch_all(self, sql: str, params: Params = ()) -> list[aiosqlite.Row]:
         return await self._on_thread(grouping.fetch_all, sql, params)
+
+    async def batch(self, steps: Sequence[Step]) -> list[list[aiosqlite.Row]]:
+        """Several reads in one hop, outside any unit of work (see ``Tx.batch``)."""
+        return await self._on_thread(grouping.batch, steps)
 
     async def schema_version(self) -> int:
         row = await self.fetch_one("PRAGMA user_version")

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+from collections.abc import Callable
 from typing import Any
 
 from hailuo.model.errors import UserInputError
@@ -111,8 +112,7 @@ class JobRepository:
             digest = sha256_hex(data)
             image = {"hash": digest, "mime": mime, "data": data, "size": len(data)}
             steps.append((INSERT_IMAGE, image))
-            ref = {"role": role, "hash": digest}
-            steps.append((INSERT_IMAGE_REF, lambda rows, ref=ref: {**ref, "job": job_id(rows)}))
+            steps.append((INSERT_IMAGE_REF, _image_ref(role, digest, job_id)))
         steps += entry_steps(
             guild_id=new.guild_id,
             user_id=new.user_id,
@@ -347,6 +347,13 @@ def _update_step(
         "WHERE id = :id AND status = :src RETURNING *"
     )
     return sql, {**values, "dst": dst.value, "src": src.value, "now": now, "id": job_id}
+
+
+def _image_ref(
+    role: str, digest: str, job_id: Callable[[list[list[sqlite3.Row]]], int]
+) -> Callable[[list[list[sqlite3.Row]]], dict[str, Any]]:
+    """The parameters of an image reference, once the batch inserted its job."""
+    return lambda rows: {"role": role, "hash": digest, "job": job_id(rows)}
 
 
 def _if_moved(params: Any) -> Any:
