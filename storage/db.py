@@ -74,6 +74,9 @@ INSERT INTO bot_state (key, value) VALUES ('healthz_heartbeat', :value)
 ON CONFLICT (key) DO UPDATE SET value = excluded.value
 """
 T = TypeVar("T")
+#: A group's committer lets units still queueing for the lock in first, up to these bounds.
+GROUP_UNITS = 256
+GROUP_SECONDS = 0.05
 
 
 def sha256_hex(data: bytes) -> str:
@@ -97,6 +100,7 @@ class Database:
         self._lock = asyncio.Lock()
         #: The group of units of work sharing the open SQLite transaction (``transaction()``).
         self._group: grouping.Group | None = None
+        self._entering = 0  # units of work waiting for the lock
         #: Told of each audit row after its commit (``storage.audit.set_audit_sink``): held
         #: by the database it belongs to, not in a module-global registry.
         self.audit_sink: Callable[[Any], Awaitable[None]] | None = None
@@ -264,10 +268,16 @@ class Database:
     async def transaction(self) -> AsyncIterator[Tx]:
         """One unit of work, in the open group; its ``async with`` ends after the group's
         ``COMMIT``, then its ``after_commit`` callbacks run."""
-        async with self._lock:
+        self._entering += 1
+        try:
+            await self._lock.acquire()
+        finally:
+            self._entering -= 1
+        try:
             group = self._group
             if group is None:
                 group = self._group = self._open_group()
+            group.entered += 1
             unit = grouping.Unit(group)
             tx = Tx(self._conn, self, unit)
             try:
@@ -280,6 +290,8 @@ class Database:
                 raise
             unit.closed = True
             group.succeeded += 1
+        finally:
+            self._lock.release()
         await self._committed(group)
         for callback in tx.committed():
             try:
@@ -290,21 +302,28 @@ class Database:
     def _open_group(self) -> grouping.Group:
         """A new group, and its committer: queued for the lock behind every unit waiting now,
         so those join this group and the ones coming later the next."""
-        group = grouping.Group(asyncio.get_running_loop().create_future())
+        loop = asyncio.get_running_loop()
+        group = grouping.Group(loop.create_future(), opened=loop.time())
         # Retrieved here, so a failure nobody awaits (every unit failed) is not reported twice.
         group.done.add_done_callback(lambda f: f.cancelled() or f.exception())
         group.committer = asyncio.create_task(self._commit_later(group), name="hailuo-commit")
         return group
 
     async def _commit_later(self, group: grouping.Group) -> None:
-        cancelled = False
-        while True:  # the group must end even if this task is cancelled (a loop shutting down)
-            try:
-                await self._lock.acquire()
-                break
-            except asyncio.CancelledError:
-                cancelled = True
+        """Commit ``group`` once it is this task's turn; while units are still queueing for
+        the lock, let them in first (up to ``GROUP_UNITS`` or ``GROUP_SECONDS``): they
+        would wait for a commit anyway, and one fsync is the price of many."""
+        cancelled = await self._acquire()
         try:
+            loop = asyncio.get_running_loop()
+            while (
+                self._entering
+                and self._group is group
+                and group.entered < GROUP_UNITS
+                and loop.time() - group.opened < GROUP_SECONDS
+            ):
+                self._lock.release()
+                cancelled = await self._acquire() or cancelled
             await self._finish(lambda: self._close(group))
         except asyncio.CancelledError:
             cancelled = True
@@ -312,6 +331,16 @@ class Database:
             self._lock.release()
         if cancelled:
             raise asyncio.CancelledError
+
+    async def _acquire(self) -> bool:
+        """Take the lock even through a cancellation (the group must end); whether one came."""
+        cancelled = False
+        while True:
+            try:
+                await self._lock.acquire()
+                return cancelled
+            except asyncio.CancelledError:
+                cancelled = True
 
     async def _close(self, group: grouping.Group) -> None:
         """Commit ``group`` (under the lock); every unit in it learns the outcome."""

@@ -40,7 +40,9 @@ class Group:
     """Units of work sharing one SQLite transaction and one ``COMMIT``."""
 
     done: asyncio.Future[None]  # resolved once the group committed, or failed
+    opened: float = 0.0  # loop time
     committer: asyncio.Task[None] | None = None
+    entered: int = 0  # units that took the lock in this group (loop side)
     succeeded: int = 0  # units whose body ended without raising (loop side)
     begun: bool = False  # thread: our ``BEGIN IMMEDIATE`` ran and is still open
     unit: Unit | None = None  # thread: whose savepoint is open
