@@ -31,6 +31,7 @@ from storage.jobs_sql import (
     PUT_DURATION,
     PUT_STATE,
     SELECT_BY_INTERACTION,
+    SELECT_BY_OPEN_STATUS,
     SELECT_BY_STATUS,
     SELECT_BY_TASK,
     SELECT_DELIVERY_DUE,
@@ -181,7 +182,8 @@ class JobRepository:
         return freed
 
     async def open_jobs(self) -> list[Job]:
-        return [Job.from_row(r) for r in await self.db.fetch_all(SELECT_OPEN)]
+        rows = await self.db.fetch_all(SELECT_OPEN)  # by state, then id: the index's order
+        return sorted((Job.from_row(r) for r in rows), key=lambda job: job.id)
 
     async def due(self, now: float, limit: int) -> list[Job]:
         """The worker's work at ``now``: every queued job (id order), then up to ``limit``
@@ -212,7 +214,8 @@ class JobRepository:
             await tx.execute(PUT_DURATION, {"key": key, "recent": json.dumps(recent), "now": now})
 
     async def by_status(self, status: JobStatus) -> list[Job]:
-        rows = await self.db.fetch_all(SELECT_BY_STATUS, {"status": status.value})
+        sql = SELECT_BY_STATUS if status.terminal else SELECT_BY_OPEN_STATUS
+        rows = await self.db.fetch_all(sql, {"status": status.value})
         return [Job.from_row(r) for r in rows]
 
     async def ended_without_card(self, since: float) -> list[Job]:

@@ -16,7 +16,6 @@ CREATE INDEX jobs_open ON jobs (status) WHERE status NOT IN
 CREATE INDEX jobs_poll_due ON jobs (next_poll_at) WHERE status IN ('submitted', 'running');
 CREATE UNIQUE INDEX jobs_provider_task ON jobs (provider, provider_task_id)
     WHERE provider_task_id IS NOT NULL;
-CREATE INDEX jobs_status ON jobs (status);
 CREATE INDEX ledger_guild_time ON ledger (guild_id, kind, created_at, delta);
 CREATE INDEX ledger_job ON ledger (job_id, kind);
 CREATE INDEX ledger_member ON ledger (guild_id, user_id, period);

@@ -47,6 +47,3 @@ GROUP BY r.guild_id, CAST(r.created_at / 900 AS INTEGER);
 -- not every job it ever had; the words are ``hailuo.model.status.IN_FLIGHT``.
 CREATE INDEX jobs_in_flight ON jobs (guild_id, user_id) WHERE status IN
     ('awaiting_approval', 'queued', 'running', 'submitted', 'submitting', 'succeeded');
-
--- Jobs by state (the queued ones in id order, ``by_status``): a seek, not a scan of history.
-CREATE INDEX jobs_status ON jobs (status);
