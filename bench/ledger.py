@@ -40,6 +40,7 @@ from hailuo.model.spec import JobSpec, Mode
 from hailuo.model.status import JobStatus
 from hailuo.money.quotas import GuildPolicies, QuotaPolicy, current_period
 from storage.db import Database
+from storage.ledger import REBUILD_RUNNING_BALANCES
 
 GUILD = 1
 SPEC = JobSpec(mode=Mode.TEXT, prompt="a benchmark")
@@ -91,6 +92,9 @@ async def add_history(path: Path, jobs: int) -> None:
             " VALUES (?,?,?,?,?,?,?)",
             ledger_rows,
         )
+        # Written around the repositories: the running balances are summed afresh.
+        for statement in REBUILD_RUNNING_BALANCES:
+            await conn.execute(statement)
         await conn.execute("COMMIT")
 
 

@@ -138,6 +138,32 @@ SELECT
      WHERE f.guild_id = :guild AND f.kind = 'refund' AND f.created_at >= :start
        AND r.created_at >= :start AND r.created_at < :end)
 """
+#: The running balances summed afresh from the ledger (as migration 009 first filled them),
+#: for rows written around the repositories (a bulk import, the benchmark's history).
+REBUILD_RUNNING_BALANCES = (
+    "DELETE FROM ledger_balances",
+    "DELETE FROM guild_spend",
+    """
+INSERT INTO ledger_balances (guild_id, user_id, period, used, reserved, adjusted)
+SELECT guild_id, user_id, period, used, reserved, adjusted FROM (
+    SELECT guild_id, user_id, period,
+    COALESCE(-SUM(CASE WHEN kind IN ('reserve', 'charge', 'refund') THEN delta END), 0) AS used,
+    COALESCE(SUM(CASE WHEN kind = 'reserve' AND NOT EXISTS (
+        SELECT 1 FROM ledger s WHERE s.job_id = ledger.job_id AND s.kind IN ('charge', 'refund')
+    ) THEN -delta ELSE 0 END), 0) AS reserved,
+    COALESCE(SUM(CASE WHEN kind IN ('grant', 'reset', 'expire') THEN delta END), 0) AS adjusted
+    FROM ledger GROUP BY guild_id, user_id, period
+)
+""",
+    """
+INSERT INTO guild_spend (guild_id, slot, credits)
+SELECT r.guild_id, CAST(r.created_at / 900 AS INTEGER) AS slot,
+    SUM(-r.delta - COALESCE((SELECT SUM(f.delta) FROM ledger f
+                             WHERE f.job_id = r.job_id AND f.kind = 'refund'), 0))
+FROM ledger r WHERE r.kind = 'reserve'
+GROUP BY r.guild_id, CAST(r.created_at / 900 AS INTEGER)
+""",
+)
 SPEND_ROWS = """
 SELECT r.job_id, r.user_id, r.created_at AS reserved_at, SUM(-l.delta) AS net
 FROM ledger r JOIN ledger l ON l.job_id = r.job_id AND l.kind IN ('reserve', 'refund')

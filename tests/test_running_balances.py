@@ -20,7 +20,11 @@ from hailuo.model.spec import JobSpec, Mode
 from hailuo.model.status import JobStatus
 from hailuo.money.quotas import QuotaPolicy, budget_period
 from storage.db import Database, sha256_hex
-from storage.ledger import GUILD_SPEND_FROM_LEDGER, PERIOD_USAGE_FROM_LEDGER
+from storage.ledger import (
+    GUILD_SPEND_FROM_LEDGER,
+    PERIOD_USAGE_FROM_LEDGER,
+    REBUILD_RUNNING_BALANCES,
+)
 from storage.migrating import migration_scripts, statements_of
 from tests.support import FakeClock
 
@@ -138,6 +142,12 @@ async def test_running_balance_no_overdraw_at_200_concurrent(tmp_path: Path) -> 
         balance = await desk.balance(GUILD, 11)
         assert (balance.remaining, balance.reserved, balance.used) == (15, 15, 15)
         await assert_running_balances_match(db)
+        kept = await db.fetch_all("SELECT * FROM ledger_balances ORDER BY 1, 2, 3")
+        async with db.transaction() as tx:  # summed afresh: the same rows
+            for statement in REBUILD_RUNNING_BALANCES:
+                await tx.execute(statement)
+        rebuilt = await db.fetch_all("SELECT * FROM ledger_balances ORDER BY 1, 2, 3")
+        assert [tuple(r) for r in rebuilt] == [tuple(r) for r in kept]
     finally:
         await db.close()
 
