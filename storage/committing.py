@@ -171,7 +171,7 @@ class GroupCommit:
             try:
                 await asyncio.shield(group.done)
             except asyncio.CancelledError:
-                cancelled = not group.done.done() or cancelled
+                cancelled = True  # held back until the group is done, then passed on
             except Exception:
                 break
         if cancelled:
