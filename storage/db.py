@@ -16,6 +16,7 @@ given back to the disk with ``PRAGMA incremental_vacuum``.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import hashlib
 import logging
@@ -210,7 +211,8 @@ class Database(GroupCommit):
     async def close(self) -> None:
         """Commit the open group (its units are waiting for it), then close."""
         async with self._lock:
-            await self._finish(self._flush)
+            with contextlib.suppress(ValueError):  # aiosqlite's "closed already": nothing open
+                await self._finish(self._flush)
         await self._conn.close()
 
     async def ping(self) -> bool:
