@@ -85,6 +85,14 @@ class GroupCommit:
                 raise
             unit.closed = True
             group.succeeded += 1
+            if group.committer is None:
+                if self._entering == 0 and group.entered == 1:
+                    # Alone, and nobody queueing to join: commit now, still under the lock.
+                    await self._finish(lambda: self._close(group))
+                else:
+                    group.committer = asyncio.create_task(
+                        self._commit_later(group), name="hailuo-commit"
+                    )
         finally:
             self._lock.release()
         await self._committed(group)
@@ -95,13 +103,13 @@ class GroupCommit:
                 log.exception("after-commit callback failed")
 
     def _open_group(self) -> grouping.Group:
-        """A new group, and its committer: queued for the lock behind every unit waiting now,
-        so those join this group and the ones coming later the next."""
+        """A new group. Its first unit that succeeds commits it at once if it is alone and
+        nobody queues for the lock; else it starts the group's committer, queued behind
+        every unit waiting now, so those join this group and the ones coming later the next."""
         loop = asyncio.get_running_loop()
         group = grouping.Group(loop.create_future(), opened=loop.time())
         # Retrieved here, so a failure nobody awaits (every unit failed) is not reported twice.
         group.done.add_done_callback(lambda f: f.cancelled() or f.exception())
-        group.committer = asyncio.create_task(self._commit_later(group), name="hailuo-commit")
         return group
 
     async def _commit_later(self, group: grouping.Group) -> None:
