@@ -1,15 +1,12 @@
-"""The one aiosqlite connection: WAL, migrations, and serialized write transactions.
+"""The one aiosqlite connection: WAL, migrations, and serialized write transactions in groups.
 
 One connection is shared by the whole bot. aiosqlite runs it on a thread, so
-two coroutines issuing ``BEGIN`` on it at once would interleave their
-statements; ``Database.transaction()`` therefore takes an ``asyncio.Lock``
-and opens ``BEGIN IMMEDIATE`` so a check-then-write (credits, caps) is atomic.
+two coroutines issuing statements on it at once would interleave them;
+``Database.transaction()`` therefore takes an ``asyncio.Lock`` for the body of
+each unit of work, so a check-then-write (credits, caps) is atomic.
 
-Because the connection is shared, a transaction left open poisons every later
-write. ``BEGIN``, ``COMMIT`` and ``ROLLBACK`` therefore run to their end even
-when the task awaiting them is cancelled (a stop, a timeout): the statement is
-finished under the lock, a cancelled ``BEGIN`` is rolled back, and only then is
-the cancellation passed on. A transaction found open on entry is rolled back.
+Units of work are committed in groups (``storage.committing``): one ``COMMIT``, one
+fsync, for every unit queued behind the first.
 
 The file uses ``auto_vacuum=INCREMENTAL`` (set on a new file, applied to an old
 one by a single ``VACUUM`` at open), so pages freed by the image sweep are
@@ -20,23 +17,27 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import hashlib
 import logging
 import sqlite3
-from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
+from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any
 
 import aiosqlite
 
-from storage.engine import Params, Statements
+from storage.committing import GroupCommit
+from storage.committing import Tx as Tx  # re-exported: its old home
 from storage.engine import reading as reading  # re-exported: their old home
 from storage.engine import statements as statements
 from storage.engine import within as within
 from storage.migrating import migration_scripts, statements_of
 from storage.port import AfterCommit as AfterCommit  # re-exported: its old home
 from storage.repositories import Repositories
+
+if TYPE_CHECKING:
+    from storage.guilds import GuildRepository
 
 log = logging.getLogger(__name__)
 
@@ -47,7 +48,6 @@ HEARTBEAT = """
 INSERT INTO bot_state (key, value) VALUES ('healthz_heartbeat', :value)
 ON CONFLICT (key) DO UPDATE SET value = excluded.value
 """
-T = TypeVar("T")
 
 
 def sha256_hex(data: bytes) -> str:
@@ -63,17 +63,23 @@ class DatabaseOpenError(Exception):
     """The database file cannot be opened or prepared; the message is one sentence for the owner."""
 
 
-class Database(Repositories):
+class Database(GroupCommit, Repositories):
     """The SQLite engine: implements ``storage.port.Storage`` (units of work, repositories)."""
 
     dialect = "sqlite"  # the SQL engine: the few statements that differ ask (storage.leases)
 
     def __init__(self, conn: aiosqlite.Connection) -> None:
-        self._conn = conn
-        self._lock = asyncio.Lock()
+        super().__init__(conn)
         #: Told of each audit row after its commit (``storage.audit.set_audit_sink``): held
         #: by the database it belongs to, not in a module-global registry.
         self.audit_sink: Callable[[Any], Awaitable[None]] | None = None
+
+    @functools.cached_property
+    def guilds(self) -> GuildRepository:
+        from storage.guilds import GuildRepository
+
+        # One process owns the file, so every change comes through this repository.
+        return GuildRepository(self, cache=True)
 
     @classmethod
     async def open(cls, path: Path | str) -> Database:
@@ -126,7 +132,7 @@ class Database(Repositories):
     async def incremental_vacuum(self) -> None:
         """Give the pages freed by deletions back to the file system (outside any transaction)."""
         async with self._lock:
-            await self._finish(self._reset)
+            await self._finish(self._flush)
             await self._finish(self._vacuum_and_checkpoint)
 
     async def _vacuum_and_checkpoint(self) -> None:
@@ -143,13 +149,16 @@ class Database(Repositories):
         return int(row[0]) if row else 0
 
     async def close(self) -> None:
+        """Commit the open group (its units are waiting for it), then close."""
+        async with self._lock:
+            with contextlib.suppress(ValueError):  # aiosqlite's "closed already": nothing open
+                await self._finish(self._flush)
         await self._conn.close()
 
     async def ping(self) -> bool:
         """Whether the database answers (the health check)."""
         try:
-            async with self._conn.execute("SELECT 1") as cur:
-                return (await cur.fetchone()) is not None
+            return await self.fetch_one("SELECT 1") is not None
         except Exception:  # the health check reports, never raises
             log.exception("database ping failed")
             return False
@@ -168,77 +177,6 @@ class Database(Repositories):
             return False
         return True
 
-    @asynccontextmanager
-    async def transaction(self) -> AsyncIterator[Tx]:
-        """One write transaction; its ``after_commit`` callbacks run once it committed."""
-        async with self._lock:
-            await self._finish(self._begin)
-            tx = Tx(self._conn, self)
-            try:
-                yield tx
-            except BaseException:
-                await self._finish(self._rollback)
-                raise
-            try:
-                await self._finish(lambda: self._conn.execute("COMMIT"))
-            except BaseException:
-                # A failed COMMIT (disk full, I/O error) leaves the transaction open.
-                await self._finish(self._rollback)
-                raise
-        for callback in tx.committed():
-            try:
-                await callback()
-            except Exception:  # the change is committed; a follow-up never undoes it
-                log.exception("after-commit callback failed")
-
-    async def _begin(self) -> None:
-        await self._reset()
-        await self._conn.execute("BEGIN IMMEDIATE")
-
-    async def _reset(self) -> None:
-        """Roll back a transaction left open (by a failed COMMIT or an older bug)."""
-        if self._conn.in_transaction:
-            log.warning("rolling back a transaction left open on the shared connection")
-            await self._conn.execute("ROLLBACK")
-
-    async def _rollback(self) -> None:
-        if self._conn.in_transaction:  # a failed BEGIN or COMMIT may have ended it already
-            await self._conn.execute("ROLLBACK")
-
-    async def _finish(self, step: Callable[[], Awaitable[T]]) -> T:
-        """Run ``step`` to its end even if the caller is cancelled meanwhile.
-
-        The caller holds the write lock. A cancellation while ``step`` runs is held
-        back until it finished; if the transaction is then open (a cancelled
-        ``BEGIN``), it is rolled back first, so no cancelled task ever leaves the
-        shared connection inside a transaction. Then the cancellation goes on.
-        """
-        task = asyncio.ensure_future(step())
-        cancelled = False
-        while not task.done():
-            try:
-                await asyncio.shield(task)
-            except asyncio.CancelledError:
-                cancelled = True
-        if cancelled:
-            if not task.cancelled():
-                task.exception()  # retrieved: the cancellation is what goes on
-            if self._conn.in_transaction:
-                rollback = asyncio.ensure_future(self._conn.execute("ROLLBACK"))
-                while not rollback.done():
-                    with contextlib.suppress(asyncio.CancelledError):
-                        await asyncio.shield(rollback)
-            raise asyncio.CancelledError
-        return task.result()
-
-    async def fetch_one(self, sql: str, params: Params = ()) -> aiosqlite.Row | None:
-        async with self._conn.execute(sql, params) as cur:
-            return await cur.fetchone()
-
-    async def fetch_all(self, sql: str, params: Params = ()) -> list[aiosqlite.Row]:
-        async with self._conn.execute(sql, params) as cur:
-            return list(await cur.fetchall())
-
     async def schema_version(self) -> int:
         row = await self.fetch_one("PRAGMA user_version")
         return int(row[0]) if row else 0
@@ -255,29 +193,3 @@ class Database(Repositories):
                     await tx.execute(statement)
                 # PRAGMA takes no parameters; ``number`` is an int parsed from our own file name.
                 await tx.execute(f"PRAGMA user_version = {int(number)}")
-
-
-class Tx(Statements):
-    """The statements of one open transaction."""
-
-    def __init__(self, conn: aiosqlite.Connection, db: Database | None = None) -> None:
-        super().__init__(db)
-        self._conn = conn
-
-    async def execute(self, sql: str, params: Params = ()) -> int:
-        """Run one statement; return the number of rows it changed."""
-        async with self._conn.execute(sql, params) as cur:
-            return cur.rowcount
-
-    async def insert(self, sql: str, params: Params = ()) -> int:
-        async with self._conn.execute(sql, params) as cur:
-            assert cur.lastrowid is not None
-            return cur.lastrowid
-
-    async def fetch_one(self, sql: str, params: Params = ()) -> aiosqlite.Row | None:
-        async with self._conn.execute(sql, params) as cur:
-            return await cur.fetchone()
-
-    async def fetch_all(self, sql: str, params: Params = ()) -> list[aiosqlite.Row]:
-        async with self._conn.execute(sql, params) as cur:
-            return list(await cur.fetchall())

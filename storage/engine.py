@@ -16,7 +16,7 @@ only ``storage/`` sees.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any, Protocol
 
@@ -25,6 +25,23 @@ from storage.port import AfterCommit, UnitOfWork
 Params = Mapping[str, Any] | tuple[Any, ...]
 #: A row of either engine (``sqlite3.Row``, ``asyncpg.Record``): by name, by position, ``dict()``.
 Row = Any
+#: One statement of a batch: its SQL and parameters, or a function of the earlier
+#: statements' rows that gives the parameters (``None``: skip this statement).
+Step = tuple[str, Params | Callable[[list[list[Row]]], Params | None]]
+
+
+async def run_steps(
+    fetch_all: Callable[[str, Params], Awaitable[list[Row]]], steps: Sequence[Step]
+) -> list[list[Row]]:
+    """A batch, one statement after the other; each step's rows (empty when skipped).
+
+    The SQLite engine sends a whole batch to its thread in one hop instead
+    (``storage.grouping.batch``); an engine with no such trick runs this."""
+    results: list[list[Row]] = []
+    for sql, params in steps:
+        bound = params(results) if callable(params) else params
+        results.append([] if bound is None else await fetch_all(sql, bound))
+    return results
 
 
 class Statements:
@@ -64,6 +81,13 @@ class Statements:
     async def fetch_all(self, sql: str, params: Params = ()) -> list[Row]:
         raise NotImplementedError
 
+    async def batch(self, steps: Sequence[Step]) -> list[list[Row]]:
+        """Several statements in order; each one's rows (``RETURNING``).
+
+        A step's parameters may be a function of the earlier steps' rows, returning
+        ``None`` to skip it (a guarded write whose guard found nothing)."""
+        return await run_steps(self.fetch_all, steps)
+
 
 class Engine(Protocol):
     """What a repository holds: either engine (``storage.db.Database``, ``storage.postgres``)."""
@@ -78,6 +102,8 @@ class Engine(Protocol):
     async def fetch_one(self, sql: str, params: Params = ...) -> Row | None: ...
 
     async def fetch_all(self, sql: str, params: Params = ...) -> list[Row]: ...
+
+    async def batch(self, steps: Sequence[Step]) -> list[list[Row]]: ...
 
     async def incremental_vacuum(self) -> None: ...
 

@@ -4,17 +4,21 @@ Rows in, frozen dataclasses out. A missing row or a NULL column means "the
 default" (decided in ``hailuo.money.quotas``), so a new server needs no set-up.
 Every change is audited (``setting_changed``) in the transaction that makes it.
 Nothing here counts credits: balances and spend are sums over the ledger.
+A server's config is read in one hop, and kept until it changes where the engine
+allows it (``GuildRepository``).
 Member blocks are ``storage.moderation.BlockRepository`` (one home for blocks).
 """
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
 from hailuo.model.status import IN_FLIGHT, JobStatus
 from storage.audit import AuditAction, append_audit
-from storage.engine import Engine, reading, statements
+from storage.engine import Engine, Step, reading, statements
 from storage.engine import Statements as Tx
 from storage.port import UnitOfWork
 
@@ -87,22 +91,23 @@ VALUES (:guild, :scope, :period, :threshold, :spent, :budget, :now)
 ON CONFLICT DO NOTHING
 """
 _IN_FLIGHT_WORDS = ", ".join(f"'{status.value}'" for status in sorted(IN_FLIGHT))
-# The words come from ``hailuo.model.status.IN_FLIGHT`` (schema words), never from input.
+# The words come from ``hailuo.model.status.IN_FLIGHT`` (schema words), never from input;
+# written exactly as the partial index ``jobs_in_flight`` (migration 009) is, so the count
+# reads the server's open jobs only, not every job it ever had.
 COUNT_IN_FLIGHT = f"""
 SELECT
     COALESCE(SUM(CASE WHEN user_id = :user THEN 1 ELSE 0 END), 0) AS member,
     COUNT(*) AS guild
 FROM jobs WHERE guild_id = :guild AND status IN ({_IN_FLIGHT_WORDS})
 """  # noqa: S608
-_ACTIVE_WORDS = ", ".join(
-    f"'{status.value}'" for status in sorted(IN_FLIGHT - {JobStatus.AWAITING_APPROVAL})
-)
-# The same count without the jobs still held for a moderator (what approving one adds to).
+# The same count without the jobs still held for a moderator (what approving one adds to),
+# through the same partial index ``jobs_in_flight`` (migration 009): its words, then one less.
 COUNT_ACTIVE = f"""
 SELECT
     COALESCE(SUM(CASE WHEN user_id = :user THEN 1 ELSE 0 END), 0) AS member,
     COUNT(*) AS guild
-FROM jobs WHERE guild_id = :guild AND status IN ({_ACTIVE_WORDS})
+FROM jobs WHERE guild_id = :guild AND status IN ({_IN_FLIGHT_WORDS})
+    AND status != '{JobStatus.AWAITING_APPROVAL.value}'
 """  # noqa: S608
 
 
@@ -155,27 +160,70 @@ class PricedJob:
 
 
 class GuildRepository:
-    def __init__(self, db: Engine) -> None:
+    """With ``cache``, each server's config is read once and kept until it changes.
+
+    Only for an engine whose database one process owns (the SQLite file): every change
+    then comes through this repository, which forgets the server's config around it, so
+    the next request still sees an admin's change at once. A read that overlapped a
+    change is not kept (the generation moved meanwhile). PostgreSQL, shared by several
+    processes, reads it every time.
+    """
+
+    def __init__(self, db: Engine, *, cache: bool = False) -> None:
         self.db = db
+        self._cache: dict[int, GuildConfig] | None = {} if cache else None
+        self._generation = 0
 
     async def config(self, guild_id: int, tx: UnitOfWork | None = None) -> GuildConfig:
-        source = reading(self.db, tx)
+        if tx is not None or self._cache is None:
+            return await self._read_config(guild_id, tx)
+        cached = self._cache.get(guild_id)
+        if cached is not None:
+            return cached
+        generation = self._generation
+        config = await self._read_config(guild_id, None)
+        if generation == self._generation:
+            self._cache[guild_id] = config
+        return config
+
+    @asynccontextmanager
+    async def _changing(self, guild_id: int) -> AsyncIterator[Tx]:
+        """A transaction that changes the server's config: forgotten before and after."""
+        self._forget(guild_id)
+        try:
+            async with self.db.transaction() as tx:
+                yield tx
+        finally:
+            self._forget(guild_id)
+
+    def _forget(self, guild_id: int) -> None:
+        self._generation += 1
+        if self._cache is not None:
+            self._cache.pop(guild_id, None)
+
+    async def _read_config(self, guild_id: int, tx: UnitOfWork | None) -> GuildConfig:
         params = {"guild": guild_id}
-        row = await source.fetch_one(SELECT_SETTINGS, params)
-        settings = GuildSettings(**dict(row)) if row else GuildSettings(guild_id)
-        tiers = {
-            int(r["role_id"]): int(r["credits"])
-            for r in await source.fetch_all(SELECT_TIERS, params)
-        }
+        steps: list[Step] = [
+            (SELECT_SETTINGS, params),
+            (SELECT_TIERS, params),
+            (SELECT_COSTS, params),
+            (SELECT_PRICES, params),
+        ]
+        rows = await (statements(tx).batch(steps) if tx is not None else self.db.batch(steps))
+        settings_rows, tier_rows, cost_rows, price_rows = rows
+        settings = (
+            GuildSettings(**dict(settings_rows[0])) if settings_rows else GuildSettings(guild_id)
+        )
+        tiers = {int(r["role_id"]): int(r["credits"]) for r in tier_rows}
         costs = {
             (str(r["model"]), str(r["resolution"]), int(r["duration"])): int(r["credits"])
-            for r in await source.fetch_all(SELECT_COSTS, params)
+            for r in cost_rows
         }
         prices = {
             (str(r["provider"]), str(r["model"]), str(r["resolution"]), int(r["duration"])): int(
                 r["price_micros"]
             )
-            for r in await source.fetch_all(SELECT_PRICES, params)
+            for r in price_rows
         }
         return GuildConfig(settings, tiers, costs, prices)
 
@@ -196,7 +244,7 @@ class GuildRepository:
             f"VALUES (:guild, :actor, :now, {params}) ON CONFLICT (guild_id) DO UPDATE SET "
             f"updated_by = excluded.updated_by, updated_at = excluded.updated_at, {updates}"
         )
-        async with self.db.transaction() as tx:
+        async with self._changing(guild_id) as tx:
             await tx.execute(sql, {**values, "guild": guild_id, "actor": actor_id, "now": now})
             await _audit(tx, guild_id, actor_id, now, {"money": values})
             row = await tx.fetch_one(SELECT_SETTINGS, {"guild": guild_id})
@@ -208,7 +256,7 @@ class GuildRepository:
     ) -> None:
         """Give a role its own allowance, or remove the role's tier (``credits=None``)."""
         params = {"guild": guild_id, "role": role_id}
-        async with self.db.transaction() as tx:
+        async with self._changing(guild_id) as tx:
             if credits is None:
                 await tx.execute(DELETE_TIER, params)
             else:
@@ -231,7 +279,7 @@ class GuildRepository:
         """Override one cost for the server, or go back to the default (``credits=None``)."""
         model, resolution, duration = key
         params = {"guild": guild_id, "model": model, "resolution": resolution, "duration": duration}
-        async with self.db.transaction() as tx:
+        async with self._changing(guild_id) as tx:
             if credits is None:
                 await tx.execute(DELETE_COST, params)
             else:
@@ -255,7 +303,7 @@ class GuildRepository:
             "resolution": resolution,
             "duration": duration,
         }
-        async with self.db.transaction() as tx:
+        async with self._changing(guild_id) as tx:
             if micros is None:
                 await tx.execute(DELETE_PRICE, params)
             else:

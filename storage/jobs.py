@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Collection, Sequence
+from collections.abc import Callable, Collection, Sequence
 from typing import Any
 
 from hailuo.model.errors import UserInputError
@@ -18,7 +18,7 @@ from hailuo.model.job import Job, NewJob, StoredImage
 from hailuo.model.spec import JobSpec
 from hailuo.model.status import JobStatus, Settlement, can_transition, settlement
 from storage.db import sha256_hex
-from storage.engine import Engine, reading, statements, within
+from storage.engine import Engine, Step, reading, statements, within
 from storage.engine import Statements as Tx
 from storage.jobs_sql import (
     CLAIM_STATUS_MESSAGE,
@@ -34,6 +34,7 @@ from storage.jobs_sql import (
     PUT_STATE,
     RECORD_POLLS,
     SELECT_BY_INTERACTION,
+    SELECT_BY_OPEN_STATUS,
     SELECT_BY_STATUS,
     SELECT_BY_TASK,
     SELECT_DELIVERY_DUE,
@@ -53,8 +54,10 @@ from storage.jobs_sql import (
     SET_STATUS_MESSAGE,
     SWAP_STATE,
 )
-from storage.ledger import LedgerEntryKind, append_entry
+from storage.ledger import LedgerEntryKind, entry_steps
 from storage.port import PollRecord, UnitOfWork
+
+INSERT_JOB_RETURNING_ID = INSERT_JOB.rstrip() + "\nRETURNING id\n"
 
 
 class DuplicateInteraction(UserInputError):
@@ -101,32 +104,29 @@ class JobRepository:
 
     async def create(self, uow: UnitOfWork, new: NewJob, now: float) -> int:
         """Insert the job and its reservation (in ``uow``, the caller's unit of work); raises
-        ``DuplicateInteraction`` (with nothing written) if its interaction already made a job."""
+        ``DuplicateInteraction`` (with nothing written) if its interaction already made a job.
+
+        One hop: the job row, its images, the ledger row and the running balances go to
+        the database thread as one batch (the later statements take the new job's id)."""
         tx = statements(uow)
-        # Looked up first, inside the unit of work (writers are serialised, so nobody slips
-        # in between): PostgreSQL aborts a transaction on a failed INSERT, so the lookup
-        # below, after the unique index refused it, only ever runs on SQLite.
-        if new.interaction_id is not None:
+        if new.interaction_id is not None and self.db.dialect == "postgresql":
+            # PostgreSQL aborts a transaction on a failed INSERT, so the look-up after the
+            # unique index refused it (below, SQLite's one-hop path) cannot run there: look
+            # first (writers are serialised by the advisory lock, so nobody slips in between).
             row = await tx.fetch_one(SELECT_BY_INTERACTION, {"interaction": new.interaction_id})
             if row is not None:
                 raise DuplicateInteraction("request.duplicate", job_id=int(row["id"]))
-        try:
-            job_id = await self._insert(tx, new, now)
-        except sqlite3.IntegrityError:
-            if new.interaction_id is None:
-                raise
-            row = await tx.fetch_one(SELECT_BY_INTERACTION, {"interaction": new.interaction_id})
-            if row is None:
-                raise
-            raise DuplicateInteraction("request.duplicate", job_id=int(row["id"])) from None
+
+        def job_id(rows: list[list[sqlite3.Row]]) -> int:
+            return int(rows[0][0]["id"])
+
+        steps: list[Step] = [(INSERT_JOB_RETURNING_ID, self._job_params(new, now))]
         for role, (mime, data) in new.images.items():
             digest = sha256_hex(data)
-            await tx.execute(
-                INSERT_IMAGE, {"hash": digest, "mime": mime, "data": data, "size": len(data)}
-            )
-            await tx.execute(INSERT_IMAGE_REF, {"job": job_id, "role": role, "hash": digest})
-        await append_entry(
-            tx,
+            image = {"hash": digest, "mime": mime, "data": data, "size": len(data)}
+            steps.append((INSERT_IMAGE, image))
+            steps.append((INSERT_IMAGE_REF, _image_ref(role, digest, job_id)))
+        steps += entry_steps(
             guild_id=new.guild_id,
             user_id=new.user_id,
             job_id=job_id,
@@ -137,27 +137,34 @@ class JobRepository:
             reason="job created",
             now=now,
         )
-        return job_id
+        try:
+            rows = await tx.batch(steps)
+        except sqlite3.IntegrityError:
+            if new.interaction_id is None:
+                raise
+            row = await tx.fetch_one(SELECT_BY_INTERACTION, {"interaction": new.interaction_id})
+            if row is None:
+                raise
+            raise DuplicateInteraction("request.duplicate", job_id=int(row["id"])) from None
+        return job_id(rows)
 
-    async def _insert(self, tx: Tx, new: NewJob, now: float) -> int:
-        return await tx.insert(
-            INSERT_JOB,
-            {
-                "guild_id": new.guild_id,
-                "channel_id": new.channel_id,
-                "user_id": new.user_id,
-                "interaction_id": new.interaction_id,
-                "status_message_id": new.status_message_id,
-                "status": new.status.value,
-                "spec": new.spec.to_json(),
-                "cost": new.cost,
-                "period": new.period,
-                "locale": new.locale,
-                "attachment_limit": new.attachment_limit,
-                "notify": new.notify,
-                "now": now,
-            },
-        )
+    @staticmethod
+    def _job_params(new: NewJob, now: float) -> dict[str, Any]:
+        return {
+            "guild_id": new.guild_id,
+            "channel_id": new.channel_id,
+            "user_id": new.user_id,
+            "interaction_id": new.interaction_id,
+            "status_message_id": new.status_message_id,
+            "status": new.status.value,
+            "spec": new.spec.to_json(),
+            "cost": new.cost,
+            "period": new.period,
+            "locale": new.locale,
+            "attachment_limit": new.attachment_limit,
+            "notify": new.notify,
+            "now": now,
+        }
 
     async def get(self, job_id: int, tx: UnitOfWork | None = None) -> Job | None:
         """The job as committed, or as the caller's unit of work ``tx`` sees it."""
@@ -187,7 +194,8 @@ class JobRepository:
         return freed
 
     async def open_jobs(self) -> list[Job]:
-        return [Job.from_row(r) for r in await self.db.fetch_all(SELECT_OPEN)]
+        rows = await self.db.fetch_all(SELECT_OPEN)  # by state, then id: the index's order
+        return sorted((Job.from_row(r) for r in rows), key=lambda job: job.id)
 
     async def due(self, now: float, limit: int, skip: Collection[str] = ()) -> list[Job]:
         """The worker's work at ``now``: every queued job (id order), then up to ``limit``
@@ -238,7 +246,8 @@ class JobRepository:
             await tx.execute(PUT_DURATION, {"key": key, "recent": json.dumps(recent), "now": now})
 
     async def by_status(self, status: JobStatus) -> list[Job]:
-        rows = await self.db.fetch_all(SELECT_BY_STATUS, {"status": status.value})
+        sql = SELECT_BY_STATUS if status.terminal else SELECT_BY_OPEN_STATUS
+        rows = await self.db.fetch_all(sql, {"status": status.value})
         return [Job.from_row(r) for r in rows]
 
     async def ended_without_card(self, since: float) -> list[Job]:
@@ -313,12 +322,13 @@ class JobRepository:
         src = job.status
         if not can_transition(src, dst):
             raise ValueError(f"job {job.id}: {src.value} -> {dst.value} is not an allowed move")
-        await self._update(tx, job.id, src, dst, now, updates)
+        # One hop: the guarded UPDATE (returning the new row), and only if it moved the job,
+        # the settlement's ledger row with the running balances it moves.
+        steps = [_update_step(job.id, src, dst, now, updates)]
         settle = settlement(src, dst)
         if settle is not None:
             kind = LedgerEntryKind.CHARGE if settle is Settlement.CHARGE else LedgerEntryKind.REFUND
-            await append_entry(
-                tx,
+            entry = entry_steps(
                 guild_id=job.guild_id,
                 user_id=job.user_id,
                 job_id=job.id,
@@ -328,45 +338,22 @@ class JobRepository:
                 actor_id=actor_id,
                 reason=reason or dst.value,
                 now=now,
+                settled=job.cost,
+                reserved_at=job.created_at,
             )
-        fresh = await self.get(job.id, tx)
-        assert fresh is not None
-        return fresh
+            steps += [(sql, _if_moved(params)) for sql, params in entry]
+        rows = await tx.batch(steps)
+        if not rows[0]:
+            raise StaleTransition(job.id, src)
+        return Job.from_row(rows[0][0])
 
     async def update(self, job: Job, now: float, **updates: Any) -> Job:
         """Change fields without changing state, still guarded by the state it was read in."""
         async with self.db.transaction() as tx:
-            await self._update(tx, job.id, job.status, job.status, now, updates)
-            fresh = await self.get(job.id, tx)
-        assert fresh is not None
-        return fresh
-
-    async def _update(
-        self,
-        tx: Tx,
-        job_id: int,
-        src: JobStatus,
-        dst: JobStatus,
-        now: float,
-        updates: dict[str, Any],
-    ) -> None:
-        unknown = set(updates) - _UPDATABLE
-        if unknown:
-            raise ValueError(f"not updatable: {sorted(unknown)}")
-        values = {k: _encode(v) for k, v in updates.items()}
-        if dst.terminal:
-            values.setdefault("finished_at", now)
-        # Column names come from the fixed ``_UPDATABLE`` set above, never from input.
-        assignments = "".join(f", {column} = :{column}" for column in sorted(values))
-        sql = (
-            f"UPDATE jobs SET status = :dst, updated_at = :now{assignments} "  # noqa: S608
-            "WHERE id = :id AND status = :src"
-        )
-        changed = await tx.execute(
-            sql, {**values, "dst": dst.value, "src": src.value, "now": now, "id": job_id}
-        )
-        if changed != 1:
-            raise StaleTransition(job_id, src)
+            row = await tx.fetch_one(*_update_step(job.id, job.status, job.status, now, updates))
+        if row is None:
+            raise StaleTransition(job.id, job.status)
+        return Job.from_row(row)
 
     async def get_state(self, key: str) -> str | None:
         row = await self.db.fetch_one(GET_STATE, {"key": key})
@@ -390,6 +377,39 @@ class JobRepository:
                     SWAP_STATE, {"key": key, "value": value, "expected": expected}
                 )
         return changed == 1
+
+
+def _update_step(
+    job_id: int, src: JobStatus, dst: JobStatus, now: float, updates: dict[str, Any]
+) -> tuple[str, dict[str, Any]]:
+    """The guarded ``UPDATE`` of a job from ``src`` to ``dst``, returning the new row (none:
+    somebody else moved it first)."""
+    unknown = set(updates) - _UPDATABLE
+    if unknown:
+        raise ValueError(f"not updatable: {sorted(unknown)}")
+    values = {k: _encode(v) for k, v in updates.items()}
+    if dst.terminal:
+        values.setdefault("finished_at", now)
+    # Column names come from the fixed ``_UPDATABLE`` set above, never from input.
+    assignments = "".join(f", {column} = :{column}" for column in sorted(values))
+    sql = (
+        f"UPDATE jobs SET status = :dst, updated_at = :now{assignments} "  # noqa: S608
+        "WHERE id = :id AND status = :src RETURNING *"
+    )
+    return sql, {**values, "dst": dst.value, "src": src.value, "now": now, "id": job_id}
+
+
+def _image_ref(
+    role: str, digest: str, job_id: Callable[[list[list[sqlite3.Row]]], int]
+) -> Callable[[list[list[sqlite3.Row]]], dict[str, Any]]:
+    """The parameters of an image reference, once the batch inserted its job."""
+    return lambda rows: {"role": role, "hash": digest, "job": job_id(rows)}
+
+
+def _if_moved(params: Any) -> Any:
+    """A batch step that runs only if the batch's first statement (the guarded UPDATE)
+    returned the moved row."""
+    return lambda rows: params if rows[0] else None
 
 
 def _encode(value: Any) -> Any:

@@ -29,15 +29,27 @@ DELETE FROM job_image_refs WHERE job_id IN (
 DELETE_UNREFERENCED_IMAGES = """
 DELETE FROM images WHERE NOT EXISTS (SELECT 1 FROM job_image_refs r WHERE r.hash = images.hash)
 """
+# The open jobs through the partial index ``jobs_open`` (migration 001), not a scan of
+# every job ever made: its very term, and its order (the caller sorts by id).
 SELECT_OPEN = """
 SELECT * FROM jobs WHERE status NOT IN
     ('delivered', 'rejected', 'expired', 'cancelled', 'failed', 'delivery_failed')
-ORDER BY id
+ORDER BY status, id
 """
 SELECT_BY_STATUS = "SELECT * FROM jobs WHERE status = :status ORDER BY id"
+#: An open state's jobs, through ``jobs_open`` (the index's term makes it usable).
+SELECT_BY_OPEN_STATUS = """
+SELECT * FROM jobs WHERE status = :status AND status NOT IN
+    ('delivered', 'rejected', 'expired', 'cancelled', 'failed', 'delivery_failed')
+ORDER BY id
+"""
 #: The worker's schedule: only what is due, in due order, through the partial indexes
 #: ``jobs_poll_due`` and ``jobs_delivery_due`` (migration 007); never a scan of every open job.
-SELECT_QUEUED = "SELECT * FROM jobs WHERE status = 'queued' ORDER BY id"
+SELECT_QUEUED = """
+SELECT * FROM jobs WHERE status = 'queued' AND status NOT IN
+    ('delivered', 'rejected', 'expired', 'cancelled', 'failed', 'delivery_failed')
+ORDER BY id
+"""
 SELECT_POLL_DUE = """
 SELECT * FROM jobs WHERE status IN ('submitted', 'running') AND next_poll_at <= :now
 AND provider NOT IN (SELECT value FROM json_each(:skip))

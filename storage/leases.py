@@ -1,4 +1,4 @@
-"""Job leases: which process works on a job's step now, and until when (migration 011).
+"""Job leases: which process works on a job's step now, and until when (migration 010).
 
 Several bot processes share one queue. A step of a job (submit, poll, deliver) is
 taken only under a lease written by a guarded ``UPDATE``: the row must be free (no

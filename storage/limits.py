@@ -1,4 +1,4 @@
-"""Each provider's shared submission limiter and circuit breaker state (migration 011).
+"""Each provider's shared submission limiter and circuit breaker state (migration 010).
 
 The state is the core's (``hailuo.jobs.shared_limits``), kept as JSON with a version:
 every change is a compare-and-set (``UPDATE … WHERE version = :version``), so two

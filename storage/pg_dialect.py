@@ -31,7 +31,7 @@ _TOKEN = re.compile(r"'(?:[^']|'')*'|\"(?:[^\"]|\"\")*\"|--[^\n]*|::|:([A-Za-z_]
 
 
 def _variants() -> dict[str, str]:
-    from storage import audit, guilds, jobs_sql
+    from storage import audit, guilds, jobs_sql, ledger
 
     # An optional filter (``:member IS NULL OR …``) leaves PostgreSQL no type to infer.
     typed = {
@@ -80,6 +80,10 @@ UPDATE jobs SET card_seen = s.value ->> 1
 FROM json_array_elements(:seen::json) AS s WHERE jobs.id = (s.value ->> 0)::bigint
 RETURNING jobs.id
 """,
+        # PostgreSQL's CAST rounds where SQLite's truncates: the slot is floor()'s.
+        ledger.REBUILD_RUNNING_BALANCES[3]: ledger.REBUILD_RUNNING_BALANCES[3].replace(
+            "CAST(r.created_at / 900 AS INTEGER)", "floor(r.created_at / 900)::bigint"
+        ),
         guilds.SELECT_PRICED_JOBS: """
 SELECT id, status, provider, created_at,
        spec::jsonb ->> 'model' AS model,

@@ -37,7 +37,7 @@ import asyncio
 import contextlib
 import logging
 import sqlite3
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
 from contextlib import asynccontextmanager
 from decimal import Decimal
 from typing import Any, TypeVar
@@ -45,7 +45,7 @@ from typing import Any, TypeVar
 import asyncpg
 
 from storage.db import HEARTBEAT, DatabaseOpenError
-from storage.engine import Params, Row, Statements
+from storage.engine import Params, Row, Statements, Step, run_steps
 from storage.pg_dialect import returning_id, translate
 from storage.pg_migrating import migrate, schema_version
 from storage.repositories import Repositories
@@ -203,6 +203,10 @@ class PostgresDatabase(Repositories):
         with _refusals():
             async with self._pool.acquire() as conn:
                 return list(await conn.fetch(text, *args))
+
+    async def batch(self, steps: Sequence[Step]) -> list[list[Row]]:
+        """Several reads of the committed state, one after the other."""
+        return await run_steps(self.fetch_all, steps)
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[PgTx]:

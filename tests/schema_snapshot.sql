@@ -6,6 +6,8 @@ CREATE UNIQUE INDEX blocks_one_open ON blocks (guild_id, user_id) WHERE lifted_a
 CREATE INDEX job_image_refs_hash ON job_image_refs (hash);
 CREATE INDEX jobs_delivery_due ON jobs (next_delivery_at) WHERE status = 'succeeded';
 CREATE INDEX jobs_guild_time ON jobs (guild_id, created_at);
+CREATE INDEX jobs_in_flight ON jobs (guild_id, user_id) WHERE status IN
+    ('awaiting_approval', 'queued', 'running', 'submitted', 'submitting', 'succeeded');
 CREATE INDEX jobs_member ON jobs (guild_id, user_id, created_at);
 CREATE UNIQUE INDEX jobs_one_per_interaction ON jobs (interaction_id)
     WHERE interaction_id IS NOT NULL;
@@ -126,6 +128,12 @@ CREATE TABLE guild_settings (
 , daily_money_budget INTEGER
     CHECK (daily_money_budget IS NULL OR daily_money_budget > 0), monthly_money_budget INTEGER
     CHECK (monthly_money_budget IS NULL OR monthly_money_budget > 0));
+CREATE TABLE guild_spend (
+    guild_id    INTEGER NOT NULL,
+    slot        INTEGER NOT NULL,
+    credits     INTEGER NOT NULL DEFAULT 0,
+    PRIMARY KEY (guild_id, slot)
+);
 CREATE TABLE guild_tiers (
     guild_id    INTEGER NOT NULL,
     role_id     INTEGER NOT NULL,
@@ -199,6 +207,15 @@ CREATE TABLE ledger (
     actor_id    INTEGER,
     reason      TEXT NOT NULL DEFAULT '',
     created_at  REAL NOT NULL
+);
+CREATE TABLE ledger_balances (
+    guild_id    INTEGER NOT NULL,
+    user_id     INTEGER NOT NULL,
+    period      TEXT NOT NULL,
+    used        INTEGER NOT NULL DEFAULT 0,
+    reserved    INTEGER NOT NULL DEFAULT 0,
+    adjusted    INTEGER NOT NULL DEFAULT 0,
+    PRIMARY KEY (guild_id, user_id, period)
 );
 CREATE TABLE member_settings (
     guild_id    INTEGER NOT NULL,

@@ -5,7 +5,8 @@ stop after the provider took the job), refunds (failure, cancel before submissio
 grants, take-backs, resets and the clock crossing into new days. After every step,
 every member's balance in every period must equal their allowance plus the sum of
 their ledger entries there, never fall below zero, and the credits held must be
-exactly the costs of the jobs still open. The ledger only ever grows.
+exactly the costs of the jobs still open; the running balances (migration 009) must
+equal the ledger's sums. The ledger only ever grows.
 
 The storage calls are async; the machine drives them through one ``asyncio.Runner``
 of its own, so the whole example shares one event loop and one connection.
@@ -40,6 +41,7 @@ from storage.db import Database
 from storage.postgres import PostgresDatabase
 from tests.pg_server import PgServer
 from tests.support import FakeClock
+from tests.test_running_balances import assert_running_balances_match
 
 T = TypeVar("T")
 GUILD = 1
@@ -156,6 +158,11 @@ class LedgerMachine(RuleBasedStateMachine):
                 j.cost for j in self.open.values() if j.user_id == member and j.period == today
             )
             assert balance.reserved == held
+
+    @invariant()
+    def running_balances_equal_the_ledger_sums(self) -> None:
+        if self.db is not None:
+            self.run(assert_running_balances_match(self.db))
 
     @invariant()
     def the_ledger_only_grows(self) -> None:

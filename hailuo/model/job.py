@@ -65,7 +65,7 @@ class Job:
     #: The thread started from the card, where results go (a server's choice), once made.
     thread_id: int | None = None
     #: The process working on the job's step now (``HAILUO_PROCESS_ID``), and when its
-    #: lease lapses unless renewed (migration 011); None between steps.
+    #: lease lapses unless renewed (migration 010); None between steps.
     lease_holder: str | None = None
     lease_expires: float | None = None
 

@@ -260,8 +260,9 @@ def check_cost_key(key: CostKey) -> CostKey:
 class GuildPolicies:
     """Each server's ``QuotaPolicy`` (a ``PolicySource``), and the admins' changes to it.
 
-    Nothing is cached: every answer is read from storage, so an admin's change
-    applies to the very next request, in this process or another.
+    Every answer comes from storage, so an admin's change applies to the very next
+    request; the SQLite engine keeps each server's stored config until it changes
+    (``storage.guilds.GuildRepository``), so a request reads no settings at all.
     """
 
     def __init__(self, storage: Storage, defaults: QuotaPolicy, clock: Clock) -> None:

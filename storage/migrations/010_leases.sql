@@ -1,4 +1,4 @@
--- 011: several bot processes share one queue and one set of provider limits (issue 14,
+-- 010: several bot processes share one queue and one set of provider limits (issue 14,
 -- items 2 and 4). Each step of a job (submit, poll, deliver) is taken under a lease: the
 -- process that holds it (``HAILUO_PROCESS_ID``) and when it lapses unless renewed. A
 -- process that dies stops renewing, and another takes the job over once it lapsed.

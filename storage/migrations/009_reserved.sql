@@ -1,2 +1,0 @@
--- 009: reserved for another branch of issue 14 (a placeholder so the runner's
--- numbers have no gap on this branch; the coordinator replaces it with the real script).
