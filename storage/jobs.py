@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Callable, Collection, Sequence
+from collections.abc import Collection, Sequence
 from typing import Any
 
 from hailuo.model.errors import UserInputError
@@ -20,6 +20,7 @@ from hailuo.model.status import JobStatus, Settlement, can_transition, settlemen
 from storage.db import sha256_hex
 from storage.engine import Engine, Step, reading, statements, within
 from storage.engine import Statements as Tx
+from storage.job_rows import if_moved, image_ref, update_step
 from storage.jobs_sql import (
     CLAIM_STATUS_MESSAGE,
     COUNT_BY_STATUS,
@@ -74,30 +75,6 @@ class StaleTransition(Exception):
         self.expected = expected
 
 
-_UPDATABLE = frozenset(
-    {
-        "provider",
-        "provider_task_id",
-        "provider_meta",
-        "submit_attempts",
-        "next_attempt_at",
-        "progress",
-        "polls",
-        "next_poll_at",
-        "result_locator",
-        "failure_rule",
-        "failure_params",
-        "delivery_attempts",
-        "next_delivery_at",
-        "delivered_message_id",
-        "delivery_kind",
-        "delivery_bytes",
-        "submitted_at",
-        "finished_at",
-    }
-)
-
-
 class JobRepository:
     def __init__(self, db: Engine) -> None:
         self.db = db
@@ -125,7 +102,7 @@ class JobRepository:
             digest = sha256_hex(data)
             image = {"hash": digest, "mime": mime, "data": data, "size": len(data)}
             steps.append((INSERT_IMAGE, image))
-            steps.append((INSERT_IMAGE_REF, _image_ref(role, digest, job_id)))
+            steps.append((INSERT_IMAGE_REF, image_ref(role, digest, job_id)))
         steps += entry_steps(
             guild_id=new.guild_id,
             user_id=new.user_id,
@@ -324,7 +301,7 @@ class JobRepository:
             raise ValueError(f"job {job.id}: {src.value} -> {dst.value} is not an allowed move")
         # One hop: the guarded UPDATE (returning the new row), and only if it moved the job,
         # the settlement's ledger row with the running balances it moves.
-        steps = [_update_step(job.id, src, dst, now, updates)]
+        steps = [update_step(job.id, src, dst, now, updates)]
         settle = settlement(src, dst)
         if settle is not None:
             kind = LedgerEntryKind.CHARGE if settle is Settlement.CHARGE else LedgerEntryKind.REFUND
@@ -341,7 +318,7 @@ class JobRepository:
                 settled=job.cost,
                 reserved_at=job.created_at,
             )
-            steps += [(sql, _if_moved(params)) for sql, params in entry]
+            steps += [(sql, if_moved(params)) for sql, params in entry]
         rows = await tx.batch(steps)
         if not rows[0]:
             raise StaleTransition(job.id, src)
@@ -350,7 +327,7 @@ class JobRepository:
     async def update(self, job: Job, now: float, **updates: Any) -> Job:
         """Change fields without changing state, still guarded by the state it was read in."""
         async with self.db.transaction() as tx:
-            row = await tx.fetch_one(*_update_step(job.id, job.status, job.status, now, updates))
+            row = await tx.fetch_one(*update_step(job.id, job.status, job.status, now, updates))
         if row is None:
             raise StaleTransition(job.id, job.status)
         return Job.from_row(row)
@@ -377,42 +354,3 @@ class JobRepository:
                     SWAP_STATE, {"key": key, "value": value, "expected": expected}
                 )
         return changed == 1
-
-
-def _update_step(
-    job_id: int, src: JobStatus, dst: JobStatus, now: float, updates: dict[str, Any]
-) -> tuple[str, dict[str, Any]]:
-    """The guarded ``UPDATE`` of a job from ``src`` to ``dst``, returning the new row (none:
-    somebody else moved it first)."""
-    unknown = set(updates) - _UPDATABLE
-    if unknown:
-        raise ValueError(f"not updatable: {sorted(unknown)}")
-    values = {k: _encode(v) for k, v in updates.items()}
-    if dst.terminal:
-        values.setdefault("finished_at", now)
-    # Column names come from the fixed ``_UPDATABLE`` set above, never from input.
-    assignments = "".join(f", {column} = :{column}" for column in sorted(values))
-    sql = (
-        f"UPDATE jobs SET status = :dst, updated_at = :now{assignments} "  # noqa: S608
-        "WHERE id = :id AND status = :src RETURNING *"
-    )
-    return sql, {**values, "dst": dst.value, "src": src.value, "now": now, "id": job_id}
-
-
-def _image_ref(
-    role: str, digest: str, job_id: Callable[[list[list[sqlite3.Row]]], int]
-) -> Callable[[list[list[sqlite3.Row]]], dict[str, Any]]:
-    """The parameters of an image reference, once the batch inserted its job."""
-    return lambda rows: {"role": role, "hash": digest, "job": job_id(rows)}
-
-
-def _if_moved(params: Any) -> Any:
-    """A batch step that runs only if the batch's first statement (the guarded UPDATE)
-    returned the moved row."""
-    return lambda rows: params if rows[0] else None
-
-
-def _encode(value: Any) -> Any:
-    if isinstance(value, dict):
-        return json.dumps(value, sort_keys=True)
-    return value

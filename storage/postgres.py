@@ -260,11 +260,17 @@ async def _rollback(conn: asyncpg.Connection) -> None:
 
 
 class PgTx(Statements):
-    """The statements of one open PostgreSQL transaction."""
+    """The statements of one open PostgreSQL transaction.
+
+    One connection runs one statement at a time, while the core may issue several
+    reads of a unit of work at once (``asyncio.gather``, as SQLite's one queue of
+    statements allows): they take turns here, in the order they were issued.
+    """
 
     def __init__(self, conn: asyncpg.Connection, db: PostgresDatabase) -> None:
         super().__init__(db)
         self._conn = conn
+        self._turn = asyncio.Lock()
 
     @property
     def connection(self) -> asyncpg.Connection:
@@ -275,20 +281,24 @@ class PgTx(Statements):
         """Run one statement; return the number of rows it changed."""
         text, args = translate(sql, params)
         with _refusals():
-            return _changed(await self._conn.execute(text, *args))
+            async with self._turn:
+                return _changed(await self._conn.execute(text, *args))
 
     async def insert(self, sql: str, params: Params = ()) -> int:
         text, args = translate(sql, params)
         with _refusals():
-            row_id = await self._conn.fetchval(returning_id(text), *args)
+            async with self._turn:
+                row_id = await self._conn.fetchval(returning_id(text), *args)
         return int(row_id)
 
     async def fetch_one(self, sql: str, params: Params = ()) -> Row | None:
         text, args = translate(sql, params)
         with _refusals():
-            return await self._conn.fetchrow(text, *args)
+            async with self._turn:
+                return await self._conn.fetchrow(text, *args)
 
     async def fetch_all(self, sql: str, params: Params = ()) -> list[Row]:
         text, args = translate(sql, params)
         with _refusals():
-            return list(await self._conn.fetch(text, *args))
+            async with self._turn:
+                return list(await self._conn.fetch(text, *args))

@@ -14,15 +14,15 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable, Collection
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 
 from hailuo.clock import Clock
 from hailuo.jobs.notify import AdminNotice, AdminNotifier
+from hailuo.jobs.requests import JobRequest as JobRequest  # re-exported: its old home
 from hailuo.logs import job_fields
 from hailuo.model.errors import QuotaExceeded, UserInputError
-from hailuo.model.job import Job, NewJob
+from hailuo.model.job import Job
 from hailuo.model.spec import JobSpec
-from hailuo.model.status import JobStatus
 from hailuo.moderation.gating import BlocklistChanged, Gatekeeper, Screening
 from hailuo.moderation.screening import blocked_error, needs_approval
 from hailuo.money.budget import Admission, BudgetNotices, check_budgets
@@ -38,22 +38,6 @@ from storage.port import ModerationSettingsStore, Storage, UnitOfWork
 
 log = logging.getLogger(__name__)
 SCREEN_ATTEMPTS = 3  # screenings of one request while admins keep changing the blocklist
-
-
-@dataclass(frozen=True)
-class JobRequest:
-    guild_id: int
-    channel_id: int
-    user_id: int
-    spec: JobSpec
-    interaction_id: int | None = None
-    status_message_id: int | None = None
-    locale: str = "en-US"
-    attachment_limit: int | None = None
-    images: dict[str, tuple[str, bytes]] = field(default_factory=dict)
-    roles: frozenset[int] = frozenset()  # the member's role ids: their allowance tier
-    parent_channel_id: int | None = None  # a thread's channel: the gate allows it like its own
-    joined_at: float | None = None  # when the member joined the server, if known
 
 
 class JobDesk:
@@ -200,7 +184,7 @@ class JobDesk:
                 held = needs_approval(
                     settings, role_ids=request.roles, joined_at=request.joined_at, now=now
                 )
-                new = _new_job(request, cost, period.key, held=held, notify=notify)
+                new = request.new_job(cost, period.key, held=held, notify=notify)
                 job_id = await self.jobs.create(tx, new, now)
                 if held:
                     expires_at = now + settings.approval_expiry_seconds
@@ -385,23 +369,3 @@ class JobDesk:
         report = await usage_report(self.ledger, policy, guild_id, now, days=days, top=top)
         money = await money_report(self.guilds, policy, guild_id, now, days=days)
         return replace(report, money=money)
-
-
-def _new_job(
-    request: JobRequest, cost: int, period: str, *, held: bool = False, notify: str = "mention"
-) -> NewJob:
-    return NewJob(
-        guild_id=request.guild_id,
-        channel_id=request.channel_id,
-        user_id=request.user_id,
-        spec=request.spec,
-        cost=cost,
-        period=period,
-        status=JobStatus.AWAITING_APPROVAL if held else JobStatus.QUEUED,
-        interaction_id=request.interaction_id,
-        status_message_id=request.status_message_id,
-        locale=request.locale,
-        attachment_limit=request.attachment_limit,
-        images=request.images,
-        notify=notify,
-    )
