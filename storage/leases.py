@@ -43,10 +43,16 @@ _KINDS = (
         "status = 'submitting' AND lease_holder IS NOT NULL AND lease_holder != :holder "
         "AND lease_expires < :now",
         "status = 'submitting'",
-        "id",
+        "lease_expires",  # the longest lapsed first, through ``jobs_submitting_lease``
     ),
 )
-SELECT_QUEUED_FREE = f"SELECT * FROM jobs WHERE status = 'queued' AND {_FREE} ORDER BY id"  # noqa: S608
+#: The queued jobs free for us; the term on finished states lets SQLite read them through
+#: the partial index ``jobs_open`` (as ``storage.jobs_sql.SELECT_QUEUED`` does), not the table.
+SELECT_QUEUED_FREE = (
+    "SELECT * FROM jobs WHERE status = 'queued' AND status NOT IN "  # noqa: S608
+    "('delivered', 'rejected', 'expired', 'cancelled', 'failed', 'delivery_failed') "
+    f"AND {_FREE} ORDER BY id"
+)
 CLAIM_JOB = (
     "UPDATE jobs SET lease_holder = :holder, lease_expires = :until "  # noqa: S608
     f"WHERE id = :id AND {_FREE}"

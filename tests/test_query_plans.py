@@ -16,10 +16,11 @@ import pytest
 
 from hailuo.model.spec import JobSpec, Mode
 from hailuo.model.status import JobStatus
-from storage import blocklist, delivery, guilds, jobs_sql, ledger, moderation
+from storage import blocklist, delivery, guilds, jobs_sql, leases, ledger, moderation
 from storage.db import Database
 from storage.grouping import Step
-from storage.jobs import INSERT_JOB_RETURNING_ID, _update_step
+from storage.job_rows import update_step
+from storage.jobs import INSERT_JOB_RETURNING_ID
 
 #: Partial indexes that hold open jobs only: walking one is bounded by the open jobs.
 OPEN_ONLY = {"jobs_open", "jobs_in_flight", "jobs_poll_due", "jobs_delivery_due"}
@@ -46,7 +47,7 @@ MONEY_PATH = {
     "running spend": ledger.ADD_TO_SPEND,
     "budget notice": guilds.INSERT_NOTICE,
     "job": jobs_sql.SELECT_JOB,
-    "transition": _update_step(1, JobStatus.QUEUED, JobStatus.CANCELLED, 1.0, {})[0],
+    "transition": update_step(1, JobStatus.QUEUED, JobStatus.CANCELLED, 1.0, {})[0],
     "by interaction": jobs_sql.SELECT_BY_INTERACTION,
 }
 #: The worker's reads of open and due jobs.
@@ -55,6 +56,17 @@ WORKER = {
     "queued": jobs_sql.SELECT_QUEUED,
     "submitting (recovery)": jobs_sql.SELECT_BY_OPEN_STATUS,
     "polls due": jobs_sql.SELECT_POLL_DUE,
+    # The lease claims the worker reads its due work through (``storage.leases``).
+    **{
+        f"claim {kind}{part}": text
+        for kind, statements in zip(
+            ("polls", "deliveries", "lapsed submits"),
+            leases.claim_statements("sqlite", ["s0"]),
+            strict=True,
+        )
+        for part, text in zip(("", " (read)"), statements, strict=True)
+    },
+    "queued free": leases.SELECT_QUEUED_FREE,
     "deliveries due": jobs_sql.SELECT_DELIVERY_DUE,
     "next due": jobs_sql.SELECT_NEXT_DUE,
     "by task": jobs_sql.SELECT_BY_TASK,
@@ -94,7 +106,9 @@ def problems(details: list[str]) -> list[str]:
     found = []
     for detail in details:
         scan = re.match(r"SCAN (\w+)(?: USING (?:COVERING )?INDEX (\w+))?", detail)
-        if scan is None or scan.group(1) == "CONSTANT":
+        # CONSTANT rows, and ``json_each``: the few names bound as one JSON parameter
+        # (the providers whose status budget is spent), not a table.
+        if scan is None or scan.group(1) in ("CONSTANT", "json_each"):
             continue
         if scan.group(2) not in OPEN_ONLY:
             found.append(detail)
