@@ -96,7 +96,7 @@ class World:
     async def jobs(self) -> list[asyncpg.Record]:
         return await self.rows(
             "SELECT id, guild_id, user_id, status, provider_task_id, delivered_message_id,"
-            " lease_holder, cost FROM jobs ORDER BY id"
+            " lease_holder, lease_expires, cost FROM jobs ORDER BY id"
         )
 
 
@@ -210,6 +210,9 @@ async def test_multi_process_sigkill_survivor_takes_over_within_the_lease(world:
     assert held in taken
     await world.bots[dead].kill()
     killed_at = time.time()
+    [job] = await _rows_where(world, held, lambda r: True)
+    expires = job["lease_expires"]  # the dead one's last renewal: it renews no more
+    assert job["lease_holder"] == holder and expires <= killed_at + LEASE
 
     # The survivor queries the held task again once the dead one's lease lapsed.
     first = await until(
@@ -217,6 +220,7 @@ async def test_multi_process_sigkill_survivor_takes_over_within_the_lease(world:
         60,
     )
     assert first - killed_at <= LEASE + TICK_MARGIN, (first - killed_at, taken)
+    assert first > expires  # not before the lease lapsed: never two at once on one step
     # The rest: three tasks succeed and one fails; the survivor ends them all.
     tasks = list(mm.tasks)
     failed = tasks[-1]
