@@ -13,6 +13,10 @@ The floor, measured in the same run through the same simulator: a bare discord.p
 client that answers every interaction at once (``bare_p99_ms``).
 
     .venv/bin/python -m bench.answer [--burst 1 50 200]
+
+On PostgreSQL (``bench._pg``): ``--postgresql`` (a throwaway durable server) or
+``--database postgresql://…`` / ``HAILUO_BENCH_DATABASE``; each burst's bot gets a
+fresh database through ``HAILUO_DATABASE``.
 """
 
 from __future__ import annotations
@@ -29,6 +33,7 @@ import discord
 import yarl
 
 from bench._common import SimHost, percentile
+from bench._pg import PgBench, add_arguments, chosen
 from tests.e2e import running_bot  # the project's import, in one place
 
 MEMBERS = 20
@@ -50,10 +55,13 @@ def figures(answer: dict[str, Any]) -> dict[str, float | int]:
     }
 
 
-async def real_burst(size: int, folder: Path) -> dict[str, float | int]:
+async def real_burst(
+    size: int, folder: Path, database: str | None = None
+) -> dict[str, float | int]:
+    """``database``: a PostgreSQL URL; None: a SQLite file in ``folder``."""
     async with SimHost() as sims:
         env = sims.env(
-            folder / f"burst-{size}.sqlite3",
+            database or folder / f"burst-{size}.sqlite3",  # type: ignore[arg-type]
             HAILUO_DAILY_CREDITS="1000",
             HAILUO_MAX_JOBS_PER_MEMBER="1000",
             HAILUO_MAX_JOBS_PER_GUILD="100000",
@@ -102,13 +110,21 @@ async def bare_burst(size: int) -> dict[str, float | int]:
     return figures(answer)
 
 
-async def main(sizes: list[int]) -> dict[str, Any]:
+async def main(sizes: list[int], target: str | None = None) -> dict[str, Any]:
     real: dict[str, dict[str, float | int]] = {}
     bare: dict[str, dict[str, float | int]] = {}
+    engine: dict[str, object] = {}
     with tempfile.TemporaryDirectory(prefix="hailuo-bench-") as tmp:
-        for size in sizes:
-            bare[str(size)] = await bare_burst(size)
-            real[str(size)] = await real_burst(size, Path(tmp))
+        if target is None:
+            for size in sizes:
+                bare[str(size)] = await bare_burst(size)
+                real[str(size)] = await real_burst(size, Path(tmp))
+        else:
+            async with PgBench(target) as pg:
+                for size in sizes:
+                    bare[str(size)] = await bare_burst(size)
+                    real[str(size)] = await real_burst(size, Path(tmp), await pg.fresh())
+                engine = pg.describe()
     return {
         "answer": {
             "p50_ms": {k: v["p50_ms"] for k, v in real.items()},
@@ -121,6 +137,7 @@ async def main(sizes: list[int]) -> dict[str, Any]:
             "bare_p99_ms": {k: v["p99_ms"] for k, v in bare.items()},
             "bare_max_ms": {k: v["max_ms"] for k, v in bare.items()},
             "members": MEMBERS,
+            **engine,
         }
     }
 
@@ -129,5 +146,6 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--burst", type=int, nargs="+", default=[1, 50, 200])
     parser.add_argument("--quick", action="store_true", help="accepted; a burst is quick already")
+    add_arguments(parser)
     args = parser.parse_args()
-    print(json.dumps(asyncio.run(main(args.burst)), indent=2))
+    print(json.dumps(asyncio.run(main(args.burst, chosen(args))), indent=2))

@@ -24,6 +24,10 @@ third process whose tasks keep running. Measured:
 - ``status_calls_per_s``: the queries a second after recovery, over ``--window`` s.
 
     .venv/bin/python -m bench.scale [--jobs 10000] [--window 20] [--quick]
+
+On PostgreSQL (``bench._pg``): ``--postgresql`` (a throwaway durable server) or
+``--database postgresql://…`` / ``HAILUO_BENCH_DATABASE``; the idle bot and the
+seeded one each get a fresh database through ``HAILUO_DATABASE``.
 """
 
 from __future__ import annotations
@@ -41,8 +45,10 @@ from typing import Any
 
 import aiohttp
 import aiosqlite
+import asyncpg
 
 from bench._common import ROOT, SimHost, quick, rss_mb
+from bench._pg import PgBench, add_arguments, chosen
 from hailuo.jobs.cards import seen_digest
 from hailuo.model.spec import JobSpec, Mode
 from hailuo.model.status import JobStatus
@@ -51,6 +57,7 @@ from hailuo.model.status import JobStatus
 from hailuo.money.quotas import current_period
 from providers.minimax import MiniMaxProvider
 from storage.db import Database
+from storage.postgres import PostgresDatabase
 
 PROBE = 0.01
 RECOVERY_CAP = 90.0
@@ -78,10 +85,19 @@ def weighted_lag(lates: list[float], wall: float, share: float = 0.01) -> float:
     return high
 
 
-async def seed(path: Path, sims: SimHost, count: int) -> None:
+SEED_COLUMNS = (
+    "guild_id", "channel_id", "user_id", "status_message_id", "status", "spec", "cost",
+    "period", "provider", "provider_task_id", "polls", "next_poll_at", "created_at",
+    "updated_at", "submitted_at", "card_seen",
+)  # fmt: skip
+
+
+async def seed(path: Path | str, sims: SimHost, count: int) -> None:
     """``count`` open MiniMax jobs, due now, each with its card in the simulator (and, as
-    the previous process left it, the digest of what that card shows)."""
-    db = await Database.open(path)
+    the previous process left it, the digest of what that card shows). ``path``: a
+    SQLite file, or a PostgreSQL URL (``bench._pg``)."""
+    on_pg = isinstance(path, str)
+    db = await (PostgresDatabase.open(path) if on_pg else Database.open(path))  # type: ignore[arg-type]
     await db.close()
     pairs = await sims.ask(op="seed", count=count)
     now = time.time()
@@ -111,6 +127,14 @@ async def seed(path: Path, sims: SimHost, count: int) -> None:
         )
         for n, (task_id, message_id) in enumerate(pairs)
     ]
+    if on_pg:
+        conn = await asyncpg.connect(str(path))
+        try:
+            await conn.copy_records_to_table("jobs", records=rows, columns=SEED_COLUMNS)
+            await conn.execute("ANALYZE jobs")
+        finally:
+            await conn.close()
+        return
     async with aiosqlite.connect(str(path), isolation_level=None) as conn:
         await conn.execute("BEGIN")
         await conn.executemany(
@@ -250,20 +274,34 @@ async def bare_recovery(count: int) -> float:
         return round(time.time() - started, 2)
 
 
-async def main(jobs: int, window: float, idle_for: float, budget: float) -> dict[str, Any]:
+async def main(
+    jobs: int, window: float, idle_for: float, budget: float, target: str | None = None
+) -> dict[str, Any]:
+    if target is None:
+        return await measure(jobs, window, idle_for, budget)
+    async with PgBench(target) as pg:
+        figures = await measure(jobs, window, idle_for, budget, pg)
+        figures["scale"].update(pg.describe())
+    return figures
+
+
+async def measure(
+    jobs: int, window: float, idle_for: float, budget: float, pg: PgBench | None = None
+) -> dict[str, Any]:
     load = round(os.getloadavg()[0], 1)
     bare = await bare_recovery(jobs)
     with tempfile.TemporaryDirectory(prefix="hailuo-bench-") as tmp:
         async with SimHost() as sims:
-            idle = Bot(sims.env(Path(tmp) / "idle.sqlite3"))
+            idle_db = await pg.fresh() if pg else Path(tmp) / "idle.sqlite3"
+            idle = Bot(sims.env(idle_db))  # type: ignore[arg-type]
             await idle.start()
             await idle.line()  # ready
             await asyncio.sleep(idle_for)
             idle_figures = await idle.stop()
 
-            path = Path(tmp) / "open.sqlite3"
+            path = await pg.fresh() if pg else Path(tmp) / "open.sqlite3"
             await seed(path, sims, jobs)
-            bot = Bot(sims.env(path, MINIMAX_STATUS_PER_SECOND=str(budget)))
+            bot = Bot(sims.env(path, MINIMAX_STATUS_PER_SECOND=str(budget)))  # type: ignore[arg-type]
             started_at = await bot.start()
             ready_at = float((await bot.line())["ready_at"])
             deadline = time.monotonic() + RECOVERY_CAP
@@ -324,6 +362,7 @@ if __name__ == "__main__":
         help="MiniMax's status queries a second (MINIMAX_STATUS_PER_SECOND) for the run",
     )
     parser.add_argument("--child", help=argparse.SUPPRESS)
+    add_arguments(parser)
     args = parser.parse_args()
     if args.child:
         print(json.dumps(asyncio.run(child(json.loads(args.child)))), flush=True)
@@ -331,4 +370,5 @@ if __name__ == "__main__":
     jobs, window, idle_for = args.jobs, args.window, 5.0
     if args.quick or quick():
         jobs, window, idle_for = min(jobs, 500), min(window, 6.0), 1.0
-    print(json.dumps(asyncio.run(main(jobs, window, idle_for, args.budget)), indent=2))
+    target = chosen(args)
+    print(json.dumps(asyncio.run(main(jobs, window, idle_for, args.budget, target)), indent=2))

@@ -116,7 +116,9 @@ class PgServer:
             raise RuntimeError(f"{args[0]} failed: {done.stderr.strip()}\n{tail}")
 
     @classmethod
-    def start(cls) -> PgServer:
+    def start(cls, settings: str = SETTINGS) -> PgServer:
+        """Start a server; ``settings`` are its ``-c`` options (the benchmarks ask for a
+        durable one: ``bench._pg``)."""
         user = _unprivileged_user() if os.geteuid() == 0 else None
         root = Path(tempfile.mkdtemp(prefix="hailuo-pg-"))
         binaries = install_dir() / "bin"
@@ -133,7 +135,7 @@ class PgServer:
             try:
                 server.run("pg_ctl", "start", "-w", "-t", "60", "-D", str(server.data),
                            "-l", str(root / "server.log"),
-                           "-o", f"-p {server.port} -k {root} {SETTINGS}")  # fmt: skip
+                           "-o", f"-p {server.port} -k {root} {settings}")  # fmt: skip
                 break
             except RuntimeError:
                 if attempt == 2:

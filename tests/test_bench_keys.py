@@ -8,6 +8,7 @@ the smallest sizes, so this stays well under a minute of CPU.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import math
 import os
@@ -111,3 +112,38 @@ def test_bench_padded_result_is_an_mp4_of_the_size_asked() -> None:
     assert video[4:8] == b"ftyp"
     box = video.rindex(b"free") - 4  # the padding box runs to the end of the file
     assert int.from_bytes(video[box : box + 4], "big") == len(video) - box
+
+
+@pytest.mark.timeout(300)
+async def test_bench_ledger_on_postgresql_reports_the_same_keys(pg_server) -> None:
+    """``python -m bench.ledger --database URL`` measures on that server: SQLite's keys
+    (its ceiling as ``postgresql_limit_ops_per_s``), each level on a scratch database
+    that is dropped after the run."""
+    import asyncpg
+
+    async def databases() -> set[str]:
+        conn = await asyncpg.connect(pg_server.admin_url)
+        try:
+            return {r["datname"] for r in await conn.fetch("SELECT datname FROM pg_database")}
+        finally:
+            await conn.close()
+
+    before = await databases()
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "bench.ledger", "--database", pg_server.admin_url,
+        "--ops", "30", "--history", "300",
+        cwd=ROOT, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    out, err = await asyncio.wait_for(proc.communicate(), 280)
+    assert proc.returncode == 0, err.decode()[-3000:]
+    ledger = json.loads(out)["ledger"]
+    assert ledger["engine"] == "postgresql" and ledger["postgresql"]
+    for key, subkeys in EXPECTED["ledger"].items():
+        key = key.replace("sqlite_", "postgresql_")
+        value = ledger[key]
+        if subkeys:
+            assert sorted(value) == sorted(subkeys) and all(map(number, value.values())), key
+        else:
+            assert number(value), key
+    assert ledger["history_jobs"] == 300
+    assert await databases() == before  # the scratch databases are gone
