@@ -150,6 +150,10 @@ async def _answer_then_create(
         log.warning("could not fill in the card of job %d: %s", job.id, type(exc).__name__)
         if card is not None:
             await edit_card(bot, request.channel_id, card, status_embed(job), controls_view(job))
+    # The worker may have shown the job (its place in line) before this filled the card in:
+    # that edit is gone, so its next look draws the card again.
+    bot.services.worker.cards.stale(job.id)
+    bot.desk.wake()
     return job
 
 

@@ -176,6 +176,10 @@ def seen_digest(seen: Seen) -> str:
     return "|".join(["-" if part is None else str(part) for part in parts] + [status.value])
 
 
+#: What ``StatusCards`` remembers of a card redrawn by someone else: equal to no real view.
+_STALE: Seen = (None, None, None, None, None)  # type: ignore[assignment]
+
+
 class StatusCards:
     def __init__(
         self,
@@ -215,6 +219,12 @@ class StatusCards:
             end = start + run
             return end if end > now else None
         return None
+
+    def stale(self, job_id: int) -> None:
+        """The card was drawn anew by someone else (a first answer filling it in after the
+        worker already showed it): whatever this process showed there is gone, so the
+        next ``show`` edits it, even if nothing changed since."""
+        self._shown[job_id] = (_STALE, 0.0)
 
     async def show(self, job: Job, position: int | None = None, eta: float | None = None) -> None:
         """Edit the status message on a change of state; progress, queue position and
