@@ -104,6 +104,9 @@ async def answer_and_create(
         if callback.message_id is not None:
             await bot.desk.attach_card(job.id, request.channel_id, callback.message_id)
             job = dataclasses.replace(job, status_message_id=callback.message_id)
+            # A tick between the create and now found no card to edit (its place in line
+            # went nowhere): its next look draws the card.
+            redraw(bot, job)
     finally:
         answers.end(interaction.id)
     return job
@@ -152,9 +155,15 @@ async def _answer_then_create(
             await edit_card(bot, request.channel_id, card, status_embed(job), controls_view(job))
     # The worker may have shown the job (its place in line) before this filled the card in:
     # that edit is gone, so its next look draws the card again.
+    redraw(bot, job)
+    return job
+
+
+def redraw(bot: HailuoBot, job: Job) -> None:
+    """Have the worker draw the job's card at its next look, even if nothing changed since
+    it last showed the job (that showing never reached this card, or was overwritten)."""
     bot.services.worker.cards.stale(job.id)
     bot.desk.wake()
-    return job
 
 
 async def catch_up(bot: HailuoBot, job: Job) -> None:

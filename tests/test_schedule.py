@@ -379,3 +379,29 @@ async def test_schedule_polls_that_change_nothing_are_written_in_groups(
     assert await record([kept]) == {job.id}
     after = await core.jobs.get(job.id)
     assert after is not None and after.progress == fresh.progress  # None keeps the progress
+
+
+async def test_schedule_card_redrawn_after_its_first_answer_replaced_the_worker_edit(
+    db: Database, session: Any
+) -> None:
+    """A tick that showed a job before its card was attached (or filled in by its first
+    answer) draws it again at the next look, once; a job never shown is left alone."""
+    clock = FakeClock()
+    notifier = RecordingNotifier()
+    core = core_for(db, clock, session, TimedProvider(clock, 10_000.0), notifier)
+    job_id = await submitted(core)
+    job = await core.jobs.get(job_id)
+    assert job is not None
+    cards = core.worker.cards
+    await cards.show(job)
+    await cards.show(job)
+    shown = len(notifier.statuses)
+    assert notifier.states(job_id)[-1] == "submitted"  # unchanged: one edit, not two
+    cards.stale(job_id)
+    await cards.show(job)
+    assert len(notifier.statuses) == shown + 1  # drawn over: shown again, though unchanged
+    await cards.show(job)
+    assert len(notifier.statuses) == shown + 1
+    cards.stale(job_id + 1000)  # never shown: nothing to draw again
+    await cards.show(job)
+    assert len(notifier.statuses) == shown + 1

@@ -223,8 +223,10 @@ class StatusCards:
     def stale(self, job_id: int) -> None:
         """The card was drawn anew by someone else (a first answer filling it in after the
         worker already showed it): whatever this process showed there is gone, so the
-        next ``show`` edits it, even if nothing changed since."""
-        self._shown[job_id] = (_STALE, 0.0)
+        next ``show`` edits it, even if nothing changed since. (Not shown yet: nothing
+        to draw again, the first ``show`` edits it anyway.)"""
+        if job_id in self._shown:
+            self._shown[job_id] = (_STALE, 0.0)
 
     async def show(self, job: Job, position: int | None = None, eta: float | None = None) -> None:
         """Edit the status message on a change of state; progress, queue position and
