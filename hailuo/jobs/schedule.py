@@ -43,8 +43,31 @@ class PollPlan:
     slowest: float = 60.0
     net_margin: float = 30.0
     lead: float = 9.0
+    #: The share of a regular kind's jobs asked earlier, by up to a ``gap`` (``first``).
+    explore: float = 0.1
 
-    def first(self, estimate: Estimate, *, called_back: bool = False, dither: float = 0.0) -> float:
+    def regular(self, estimate: Estimate) -> bool:
+        """Whether a learned kind's finishes fit in about one ``gap``.
+
+        A finish seen by a poll is learned to within half a gap either way
+        (``TaskSchedule.learn``), so the learned window of finishes that really spread over
+        one gap is up to two gaps wide."""
+        return estimate.samples > 0 and estimate.latest - estimate.earliest <= 1.5 * self.gap
+
+    def once(self, estimate: Estimate) -> float:
+        """A regular kind's one query: half a gap after the middle of its window (the end of
+        the gap its finishes fall in), a finish waits half a gap on average, as a fixed
+        20 s poll's 10 s."""
+        return min(estimate.latest, estimate.middle + self.gap / 2)
+
+    def first(
+        self,
+        estimate: Estimate,
+        *,
+        called_back: bool = False,
+        dither: float = 0.0,
+        explore: bool = False,
+    ) -> float:
         """Seconds after the submission of the first status query.
 
         ``dither`` (-1 to 1, drawn per job) moves it by up to ``lead`` either way, so the
@@ -52,6 +75,11 @@ class PollPlan:
         to within a gap from many phases, not rounded to the same few points."""
         if called_back:
             return max(self.shortest, estimate.latest + self.net_margin)
+        if self.regular(estimate):
+            # A regular kind is asked once; a few of its jobs earlier (``explore``), so a
+            # provider that got faster is noticed (a query at the end sees every finish).
+            early = self.gap * abs(dither) if explore else 0.0
+            return max(self.shortest, self.once(estimate) - early)
         base = min(estimate.earliest + self.lead, estimate.latest)
         return max(self.shortest, base + dither * self.lead)
 
@@ -61,6 +89,13 @@ class PollPlan:
             if age < estimate.latest + self.net_margin:
                 return max(self.shortest, estimate.latest + self.net_margin - age)
             return self.slowest
+        if self.regular(estimate):
+            once = self.once(estimate)
+            if age < once - self.shortest / 2:
+                return max(self.shortest, once - age)
+            if age <= estimate.latest + self.gap:
+                # a finish later than the kind's usual: short follow-ups through its window
+                return max(self.shortest, self.gap / 2)
         first = self.first(estimate, dither=-1.0)
         if age < first:
             return max(self.shortest, first - age)
@@ -115,7 +150,9 @@ class TaskSchedule:
     def first_poll(self, provider: str, job: Job, called_back: bool) -> float:
         """Seconds from the submit to the first query (a dither drawn per job)."""
         dither = self.rng.uniform(-1.0, 1.0)
-        return self.plan.first(self.estimate(job), called_back=called_back, dither=dither)
+        explore = self.rng.random() < self.plan.explore
+        estimate = self.estimate(job)
+        return self.plan.first(estimate, called_back=called_back, dither=dither, explore=explore)
 
     def next_poll(self, job: Job, now: float) -> float:
         """Seconds from ``now`` to the job's next query."""
@@ -136,7 +173,14 @@ class TaskSchedule:
         finished = now
         if not prompted:
             previous = job.updated_at if job.polls > 0 else job.submitted_at
-            finished = now - min(self.plan.gap, max(0.0, now - previous)) / 2
+            since = max(0.0, now - previous)
+            if since > self.plan.gap:
+                # one query long after the previous (a regular kind's one query): only
+                # the last gap is likely; a draw in it, not its middle, keeps the spread
+                start = job.submitted_at + self.estimate(job).earliest
+                finished = self.rng.uniform(max(previous, min(now - self.plan.gap, start)), now)
+            else:
+                finished = now - since / 2
         recent = self.durations.learn(job.spec, finished - job.submitted_at)
         if recent is not None:
             await self.store.put_duration(duration_key(job.spec), recent, now)
