@@ -60,6 +60,22 @@ class PollPlan:
         20 s poll's 10 s."""
         return min(estimate.latest, estimate.middle + self.gap / 2)
 
+    def seen(self, estimate: Estimate, previous: float, now: float, draw: float) -> float:
+        """The run time to learn from a task seen finished at ``now`` (seconds after the
+        submission) by a query after one at ``previous`` that saw it running.
+
+        Close queries (at most a ``gap`` apart): the middle between them, so a first
+        query that finds the task done still lets the estimate move earlier. One query
+        long after the previous (a regular kind's one query at the end of its gap): the
+        finish is anywhere in the last gap or back to the window's start, whichever is
+        longer; it is drawn there (``draw``, 0 to 1), as its middle would squeeze the
+        learned window to one point and pull it earlier job after job."""
+        since = max(0.0, now - previous)
+        if since <= self.gap:
+            return now - since / 2
+        low = max(previous, min(now - self.gap, estimate.earliest))
+        return low + draw * (now - low)
+
     def first(
         self,
         estimate: Estimate,
@@ -164,23 +180,16 @@ class TaskSchedule:
     async def learn(self, job: Job, now: float, prompted: bool) -> None:
         """Add a finished task's duration to its kind's recent ones, and store them.
 
-        A finish seen by a poll happened since the previous query (the job's last update,
-        or its submission), and at most one ``gap`` ago: the middle of that is the
-        estimate (a first query that finds the task done thus still lets the estimate
-        move earlier). A callback's (``prompted``) is exact."""
+        A finish seen by a poll is placed by ``PollPlan.seen`` (between the previous query,
+        the job's last update or its submission, and this one). A callback's
+        (``prompted``) is exact."""
         if job.provider is None or job.submitted_at is None:
             return
-        finished = now
+        seconds = now - job.submitted_at
         if not prompted:
-            previous = job.updated_at if job.polls > 0 else job.submitted_at
-            since = max(0.0, now - previous)
-            if since > self.plan.gap:
-                # one query long after the previous (a regular kind's one query): only
-                # the last gap is likely; a draw in it, not its middle, keeps the spread
-                start = job.submitted_at + self.estimate(job).earliest
-                finished = self.rng.uniform(max(previous, min(now - self.plan.gap, start)), now)
-            else:
-                finished = now - since / 2
-        recent = self.durations.learn(job.spec, finished - job.submitted_at)
+            previous = (job.updated_at if job.polls > 0 else job.submitted_at) - job.submitted_at
+            estimate = self.estimate(job)
+            seconds = self.plan.seen(estimate, max(0.0, previous), seconds, self.rng.random())
+        recent = self.durations.learn(job.spec, seconds)
         if recent is not None:
             await self.store.put_duration(duration_key(job.spec), recent, now)
