@@ -10,7 +10,14 @@ the queries around it:
 - the first query comes one ``gap`` after that (or at the latest plausible finish when
   the kind is that regular), then one every ``gap`` through the expected window: a
   finish waits ``gap / 2`` on average, the same as a fixed 20 s poll's 10 s;
-- a task late beyond its window is asked at a widening pace, up to ``slowest``.
+- a task late beyond its window is asked at a widening pace, up to ``slowest``;
+- a regular kind (a learned window at most 1.5 gaps wide: finishes within about one gap,
+  blurred by the polls that saw them) is asked once, half a gap after its window's
+  middle, so a finish still waits half a gap on average; a late one gets follow-ups
+  every half gap; one job in ten (``explore``) is asked earlier, so a provider that got
+  faster is noticed (a query at the end sees every finish). What such a one query sees
+  is learned by a draw over the gap before it (``PollPlan.seen``), not at its middle,
+  which would squeeze the window to a point.
 
 A task whose provider calls back when it ends is polled only as a slow safety net:
 the first query after the latest plausible finish plus ``net_margin``, then every
@@ -49,9 +56,10 @@ class PollPlan:
     def regular(self, estimate: Estimate) -> bool:
         """Whether a learned kind's finishes fit in about one ``gap``.
 
-        A finish seen by a poll is learned to within half a gap either way
-        (``TaskSchedule.learn``), so the learned window of finishes that really spread over
-        one gap is up to two gaps wide."""
+        A finish seen by a poll is learned to within half a gap either way (``seen``), so
+        the learned window (10th to 90th percentile, padded) of finishes that really spread
+        over one gap is wider than a gap; at 1.5 gaps a kind whose finishes spread over
+        two (a 120 s class at +-15 %) is not taken for one (it would wait too long)."""
         return estimate.samples > 0 and estimate.latest - estimate.earliest <= 1.5 * self.gap
 
     def once(self, estimate: Estimate) -> float:
