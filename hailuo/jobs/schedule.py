@@ -74,13 +74,14 @@ class PollPlan:
 
         Close queries (at most a ``gap`` apart): the middle between them, so a first
         query that finds the task done still lets the estimate move earlier. One query
-        long after the previous (a regular kind's one query at the end of its gap): the
-        finish is anywhere in the last gap or back to the window's start, whichever is
-        longer; it is drawn there (``draw``, 0 to 1), as its middle would squeeze the
-        learned window to one point and pull it earlier job after job."""
+        long after the previous, within the window (a regular kind's one query at the
+        end of its gap): the finish is anywhere in the last gap or back to the window's
+        start, whichever is longer; it is drawn there (``draw``, 0 to 1), as its middle
+        would squeeze the learned window to one point and pull it earlier job after job."""
         since = max(0.0, now - previous)
-        if since <= self.gap:
-            return now - since / 2
+        if since <= self.gap or now > estimate.latest:
+            # (a query past the window, after a long pause: the last gap's middle)
+            return now - min(since, self.gap) / 2
         low = max(previous, min(now - self.gap, estimate.earliest))
         return low + draw * (now - low)
 
