@@ -54,7 +54,9 @@ PLENTY = 10**6
 
 
 class TimedProvider:
-    """A provider whose tasks finish ``duration`` seconds after their submission."""
+    """A provider whose tasks finish ``duration`` seconds after their submission: the
+    duration of the job named in the prompt (``job <n>``, the ``n``-th of all rounds), as
+    jobs are not submitted in the order they were created (submission slots, fairness)."""
 
     name = "minimax"
 
@@ -64,10 +66,14 @@ class TimedProvider:
         self.finish: dict[str, float] = {}
         self.calls: dict[str, int] = {}
         self.seen_done: dict[str, float] = {}
+        #: The job (its index in ``durations``) behind each task.
+        self.index: dict[str, int] = {}
 
     async def submit(self, job: PreparedInput) -> SubmitReceipt:
         task_id = f"t{len(self.finish)}"
-        self.finish[task_id] = self.clock() + self.durations[len(self.finish)]
+        index = int(job.spec.prompt.split()[1])
+        self.index[task_id] = index
+        self.finish[task_id] = self.clock() + self.durations[index]
         self.calls[task_id] = 0
         return SubmitReceipt(task_id)
 
@@ -97,8 +103,8 @@ def summary(calls: list[float], lags: list[float]) -> dict[str, float]:
 async def follow(
     folder: Path, rounds: list[list[float]], classes: list[int], callbacks: bool
 ) -> TimedProvider:
-    """Run the worker round after round until every job's finish was seen (task ``t<n>``
-    has the ``n``-th duration of all rounds together)."""
+    """Run the worker round after round until every job's finish was seen (job ``n`` has
+    the ``n``-th duration of all rounds together)."""
     clock = FakeClock()
     provider = TimedProvider(clock, [d for durations in rounds for d in durations])
     db = await Database.open(folder / f"polling-{callbacks}.sqlite3")
@@ -131,9 +137,11 @@ async def one_round(
     callbacks: bool,
 ) -> None:
     """Submit one job per entry of ``classes`` and follow them until all were seen done."""
+    offset = total - len(classes)
     for n, cls in enumerate(classes):
         resolution, seconds = KINDS[cls]
-        spec = JobSpec(mode=Mode.TEXT, prompt=f"job {n}", resolution=resolution, duration=seconds)
+        prompt = f"job {offset + n}"
+        spec = JobSpec(mode=Mode.TEXT, prompt=prompt, resolution=resolution, duration=seconds)
         await core.new_job(spec, user_id=n)
     task_of: dict[int, str] = {}
     called_back: set[str] = set()
@@ -189,7 +197,11 @@ async def main(per_class: int) -> dict[str, Any]:
             for name, offset in (("cold", 0), ("warm", len(classes))):
                 per: dict[str, dict[str, float]] = {}
                 for cls in DURATIONS:
-                    tasks = [f"t{offset + i}" for i, c in enumerate(classes) if c == cls]
+                    tasks = [
+                        t
+                        for t, i in provider.index.items()
+                        if offset <= i < offset + len(classes) and classes[i - offset] == cls
+                    ]
                     calls = [float(provider.calls[t]) for t in tasks]
                     lags = [provider.seen_done[t] - provider.finish[t] for t in tasks]
                     per[str(cls)] = summary(calls, lags)

@@ -10,7 +10,14 @@ the queries around it:
 - the first query comes one ``gap`` after that (or at the latest plausible finish when
   the kind is that regular), then one every ``gap`` through the expected window: a
   finish waits ``gap / 2`` on average, the same as a fixed 20 s poll's 10 s;
-- a task late beyond its window is asked at a widening pace, up to ``slowest``.
+- a task late beyond its window is asked at a widening pace, up to ``slowest``;
+- a regular kind (a learned window at most 1.5 gaps wide: finishes within about one gap,
+  blurred by the polls that saw them) is asked once, half a gap after its window's
+  middle, so a finish still waits half a gap on average; a late one gets follow-ups
+  every half gap; one job in ten (``explore``) is asked earlier, so a provider that got
+  faster is noticed (a query at the end sees every finish). What such a one query sees
+  is learned by a draw over the gap before it (``PollPlan.seen``), not at its middle,
+  which would squeeze the window to a point.
 
 A task whose provider calls back when it ends is polled only as a slow safety net:
 the first query after the latest plausible finish plus ``net_margin``, then every
@@ -43,8 +50,49 @@ class PollPlan:
     slowest: float = 60.0
     net_margin: float = 30.0
     lead: float = 9.0
+    #: The share of a regular kind's jobs asked earlier, by up to a ``gap`` (``first``).
+    explore: float = 0.1
 
-    def first(self, estimate: Estimate, *, called_back: bool = False, dither: float = 0.0) -> float:
+    def regular(self, estimate: Estimate) -> bool:
+        """Whether a learned kind's finishes fit in about one ``gap``.
+
+        A finish seen by a poll is learned to within half a gap either way (``seen``), so
+        the learned window (10th to 90th percentile, padded) of finishes that really spread
+        over one gap is wider than a gap; at 1.5 gaps a kind whose finishes spread over
+        two (a 120 s class at +-15 %) is not taken for one (it would wait too long)."""
+        return estimate.samples > 0 and estimate.latest - estimate.earliest <= 1.5 * self.gap
+
+    def once(self, estimate: Estimate) -> float:
+        """A regular kind's one query: half a gap after the middle of its window (the end of
+        the gap its finishes fall in), a finish waits half a gap on average, as a fixed
+        20 s poll's 10 s."""
+        return min(estimate.latest, estimate.middle + self.gap / 2)
+
+    def seen(self, estimate: Estimate, previous: float, now: float, draw: float) -> float:
+        """The run time to learn from a task seen finished at ``now`` (seconds after the
+        submission) by a query after one at ``previous`` that saw it running.
+
+        Close queries (at most a ``gap`` apart): the middle between them, so a first
+        query that finds the task done still lets the estimate move earlier. One query
+        long after the previous, within the window (a regular kind's one query at the
+        end of its gap): the finish is anywhere in the last gap or back to the window's
+        start, whichever is longer; it is drawn there (``draw``, 0 to 1), as its middle
+        would squeeze the learned window to one point and pull it earlier job after job."""
+        since = max(0.0, now - previous)
+        if since <= self.gap or now > estimate.latest:
+            # (a query past the window, after a long pause: the last gap's middle)
+            return now - min(since, self.gap) / 2
+        low = max(previous, min(now - self.gap, estimate.earliest))
+        return low + draw * (now - low)
+
+    def first(
+        self,
+        estimate: Estimate,
+        *,
+        called_back: bool = False,
+        dither: float = 0.0,
+        explore: bool = False,
+    ) -> float:
         """Seconds after the submission of the first status query.
 
         ``dither`` (-1 to 1, drawn per job) moves it by up to ``lead`` either way, so the
@@ -52,6 +100,11 @@ class PollPlan:
         to within a gap from many phases, not rounded to the same few points."""
         if called_back:
             return max(self.shortest, estimate.latest + self.net_margin)
+        if self.regular(estimate):
+            # A regular kind is asked once; a few of its jobs earlier (``explore``), so a
+            # provider that got faster is noticed (a query at the end sees every finish).
+            early = self.gap * abs(dither) if explore else 0.0
+            return max(self.shortest, self.once(estimate) - early)
         base = min(estimate.earliest + self.lead, estimate.latest)
         return max(self.shortest, base + dither * self.lead)
 
@@ -61,6 +114,13 @@ class PollPlan:
             if age < estimate.latest + self.net_margin:
                 return max(self.shortest, estimate.latest + self.net_margin - age)
             return self.slowest
+        if self.regular(estimate):
+            once = self.once(estimate)
+            if age < once - self.shortest / 2:
+                return max(self.shortest, once - age)
+            if age <= estimate.latest + self.gap:
+                # a finish later than the kind's usual: short follow-ups through its window
+                return max(self.shortest, self.gap / 2)
         first = self.first(estimate, dither=-1.0)
         if age < first:
             return max(self.shortest, first - age)
@@ -115,7 +175,9 @@ class TaskSchedule:
     def first_poll(self, provider: str, job: Job, called_back: bool) -> float:
         """Seconds from the submit to the first query (a dither drawn per job)."""
         dither = self.rng.uniform(-1.0, 1.0)
-        return self.plan.first(self.estimate(job), called_back=called_back, dither=dither)
+        explore = self.rng.random() < self.plan.explore
+        estimate = self.estimate(job)
+        return self.plan.first(estimate, called_back=called_back, dither=dither, explore=explore)
 
     def next_poll(self, job: Job, now: float) -> float:
         """Seconds from ``now`` to the job's next query."""
@@ -127,16 +189,16 @@ class TaskSchedule:
     async def learn(self, job: Job, now: float, prompted: bool) -> None:
         """Add a finished task's duration to its kind's recent ones, and store them.
 
-        A finish seen by a poll happened since the previous query (the job's last update,
-        or its submission), and at most one ``gap`` ago: the middle of that is the
-        estimate (a first query that finds the task done thus still lets the estimate
-        move earlier). A callback's (``prompted``) is exact."""
+        A finish seen by a poll is placed by ``PollPlan.seen`` (between the previous query,
+        the job's last update or its submission, and this one). A callback's
+        (``prompted``) is exact."""
         if job.provider is None or job.submitted_at is None:
             return
-        finished = now
+        seconds = now - job.submitted_at
         if not prompted:
-            previous = job.updated_at if job.polls > 0 else job.submitted_at
-            finished = now - min(self.plan.gap, max(0.0, now - previous)) / 2
-        recent = self.durations.learn(job.spec, finished - job.submitted_at)
+            previous = (job.updated_at if job.polls > 0 else job.submitted_at) - job.submitted_at
+            estimate = self.estimate(job)
+            seconds = self.plan.seen(estimate, max(0.0, previous), seconds, self.rng.random())
+        recent = self.durations.learn(job.spec, seconds)
         if recent is not None:
             await self.store.put_duration(duration_key(job.spec), recent, now)
