@@ -13,7 +13,10 @@ units before it, as if they had committed one after the other.
 
 Statements go to aiosqlite's thread one hop each (execute, fetch and close
 together), and ``Tx.batch`` sends several in one hop; the group's ``BEGIN`` and
-each unit's ``SAVEPOINT`` ride along with the unit's first statement.
+each unit's ``SAVEPOINT`` ride along with the unit's first statement. The
+statements a unit's coroutines issue in the same turn of the loop (its reads
+under ``asyncio.gather``) share one hop too, run in the order issued, each with
+its own result or error: a hop costs the loop and the thread more than a read.
 
 Because the connection is shared, a transaction left open poisons every later
 write. ``COMMIT`` and ``ROLLBACK`` therefore run to their end even when the task
@@ -235,6 +238,9 @@ class Tx(Statements):
         super().__init__(db)
         self._conn = conn
         self._unit = unit
+        #: Statements issued in this turn of the loop, sent together at its end (``_send``).
+        self._queued: list[tuple[Callable[[Any], Any], asyncio.Future[Any]]] = []
+        self._hops: set[asyncio.Task[None]] = set()  # held: a task nobody references may go
 
     async def _run(self, fn: Callable[..., T], *args: Any) -> T:
         unit = self._unit
@@ -242,7 +248,43 @@ class Tx(Statements):
             return await self.db._on_thread(fn, *args)
         if unit.closed:
             raise RuntimeError("a statement after its unit of work ended")
-        return await self.db._on_thread(grouping.in_unit, unit, lambda c: fn(c, *args))
+        loop = asyncio.get_running_loop()
+        waiting: asyncio.Future[T] = loop.create_future()
+        self._queued.append((lambda c: fn(c, *args), waiting))
+        if len(self._queued) == 1:
+            loop.call_soon(self._send, unit)
+        return await waiting
+
+    def _send(self, unit: grouping.Unit) -> None:
+        """One hop for the statements queued in this turn, in the order they were issued."""
+        queued, self._queued = self._queued, []
+        hop = asyncio.ensure_future(self._hop(unit, queued))
+        self._hops.add(hop)
+        hop.add_done_callback(self._hops.discard)
+
+    async def _hop(
+        self, unit: grouping.Unit, queued: list[tuple[Callable[[Any], Any], asyncio.Future[Any]]]
+    ) -> None:
+        try:
+            works = [work for work, _ in queued]
+            outcomes = await self.db._on_thread(grouping.each_in_unit, unit, works)
+        except BaseException as error:  # the hop itself failed (a closed connection)
+            for _, waiting in queued:
+                if not waiting.done():
+                    if isinstance(error, asyncio.CancelledError):
+                        waiting.cancel()
+                    else:
+                        waiting.set_exception(error)
+            if not isinstance(error, Exception):
+                raise
+            return
+        for (_, waiting), (ok, value) in zip(queued, outcomes, strict=True):
+            if waiting.done():  # its caller was cancelled meanwhile
+                continue
+            if ok:
+                waiting.set_result(value)
+            else:
+                waiting.set_exception(value)
 
     async def execute(self, sql: str, params: Params = ()) -> int:
         """Run one statement; return the number of rows it changed."""
