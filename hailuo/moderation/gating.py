@@ -217,7 +217,7 @@ class Gatekeeper:
         if screened is None:
             await self.screen(guild_id, prompt)
             return settings
-        entries = await self.entries.entries(guild_id)
+        entries = await self.entries.entries(guild_id, tx)  # as the transaction sees them
         if (settings, entries) != self._known.get(guild_id):
             # Changed elsewhere: read under the write lock, so this is the committed state.
             self.forget(guild_id)
