@@ -227,6 +227,26 @@ class GroupCommit:
         return await self._on_thread(grouping.batch, steps)
 
 
+def _deliver(
+    queued: list[tuple[Callable[[Any], Any], asyncio.Future[Any]]],
+    hop: asyncio.Future[list[tuple[bool, Any]]],
+) -> None:
+    """Each queued statement's result or error, from its hop (``Tx._send``)."""
+    if hop.cancelled() or hop.exception() is not None:
+        error = None if hop.cancelled() else hop.exception()
+        for _, waiting in queued:
+            if not waiting.done():
+                waiting.cancel() if error is None else waiting.set_exception(error)
+        return
+    for (_, waiting), (ok, value) in zip(queued, hop.result(), strict=True):
+        if waiting.done():  # its caller was cancelled meanwhile
+            continue
+        if ok:
+            waiting.set_result(value)
+        else:
+            waiting.set_exception(value)
+
+
 class Tx(Statements):
     """The statements of one unit of work (one hop to aiosqlite's thread each)."""
 
@@ -240,7 +260,6 @@ class Tx(Statements):
         self._unit = unit
         #: Statements issued in this turn of the loop, sent together at its end (``_send``).
         self._queued: list[tuple[Callable[[Any], Any], asyncio.Future[Any]]] = []
-        self._hops: set[asyncio.Task[None]] = set()  # held: a task nobody references may go
 
     async def _run(self, fn: Callable[..., T], *args: Any) -> T:
         unit = self._unit
@@ -256,35 +275,18 @@ class Tx(Statements):
         return await waiting
 
     def _send(self, unit: grouping.Unit) -> None:
-        """One hop for the statements queued in this turn, in the order they were issued."""
+        """One hop for the statements queued in this turn, in the order they were issued:
+        put on aiosqlite's queue now (as its own ``_execute`` does, without a task)."""
         queued, self._queued = self._queued, []
-        hop = asyncio.ensure_future(self._hop(unit, queued))
-        self._hops.add(hop)
-        hop.add_done_callback(self._hops.discard)
-
-    async def _hop(
-        self, unit: grouping.Unit, queued: list[tuple[Callable[[Any], Any], asyncio.Future[Any]]]
-    ) -> None:
-        try:
-            works = [work for work, _ in queued]
-            outcomes = await self.db._on_thread(grouping.each_in_unit, unit, works)
-        except BaseException as error:  # the hop itself failed (a closed connection)
-            for _, waiting in queued:
-                if not waiting.done():
-                    if isinstance(error, asyncio.CancelledError):
-                        waiting.cancel()
-                    else:
-                        waiting.set_exception(error)
-            if not isinstance(error, Exception):
-                raise
+        conn = self._conn
+        hop: asyncio.Future[list[tuple[bool, Any]]] = asyncio.get_running_loop().create_future()
+        hop.add_done_callback(lambda done: _deliver(queued, done))
+        if not conn._running or not conn._connection:
+            hop.set_exception(ValueError("Connection closed"))
             return
-        for (_, waiting), (ok, value) in zip(queued, outcomes, strict=True):
-            if waiting.done():  # its caller was cancelled meanwhile
-                continue
-            if ok:
-                waiting.set_result(value)
-            else:
-                waiting.set_exception(value)
+        works = [work for work, _ in queued]
+        raw = conn._connection
+        conn._tx.put_nowait((hop, lambda: grouping.each_in_unit(raw, unit, works)))
 
     async def execute(self, sql: str, params: Params = ()) -> int:
         """Run one statement; return the number of rows it changed."""

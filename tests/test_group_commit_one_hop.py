@@ -15,7 +15,6 @@ from typing import Any
 import pytest
 
 from storage import grouping
-from storage.committing import GroupCommit
 from storage.db import Database, statements
 
 
@@ -23,14 +22,14 @@ async def test_group_commit_gathered_statements_share_one_hop(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     db = await Database.open(tmp_path / "hops.sqlite3")
-    hops: list[str] = []
-    real = GroupCommit._on_thread
+    hops: list[int] = []  # statements per hop of the unit's
+    real = grouping.each_in_unit
 
-    async def counted(self: GroupCommit, fn: Any, *args: Any) -> Any:
-        hops.append(fn.__name__)
-        return await real(self, fn, *args)
+    def counted(conn: sqlite3.Connection, unit: grouping.Unit, works: Any) -> Any:
+        hops.append(len(works))
+        return real(conn, unit, works)
 
-    monkeypatch.setattr(GroupCommit, "_on_thread", counted)
+    monkeypatch.setattr(grouping, "each_in_unit", counted)
     try:
         async with db.transaction() as uow:
             tx = statements(uow)
@@ -43,7 +42,7 @@ async def test_group_commit_gathered_statements_share_one_hop(
                 tx.fetch_all("SELECT v FROM t"),
                 return_exceptions=True,
             )
-            assert hops == [grouping.each_in_unit.__name__]  # four statements, one hop
+            assert hops == [4]  # four statements, one hop
             assert first is not None and not isinstance(first, BaseException)
             assert first["v"] == 1
             assert isinstance(failed, sqlite3.OperationalError)
