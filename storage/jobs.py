@@ -83,10 +83,10 @@ class JobRepository:
         self.db = db
 
     async def create(self, uow: UnitOfWork, new: NewJob, now: float) -> int:
-        """Insert the job and its reservation; the new job's id (see ``insert``)."""
-        return (await self.insert(uow, new, now)).id
+        """Insert the job and its reservation; the new job's id (see ``add``)."""
+        return (await self.add(uow, new, now)).id
 
-    async def insert(self, uow: UnitOfWork, new: NewJob, now: float) -> Job:
+    async def add(self, uow: UnitOfWork, new: NewJob, now: float) -> Job:
         """Insert the job and its reservation (in ``uow``, the caller's unit of work); raises
         ``DuplicateInteraction`` (with nothing written) if its interaction already made a job.
 

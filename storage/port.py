@@ -80,7 +80,7 @@ class JobStore(Protocol):
 
     async def create(self, uow: UnitOfWork, new: NewJob, now: float) -> int: ...
 
-    async def insert(self, uow: UnitOfWork, new: NewJob, now: float) -> Job:
+    async def add(self, uow: UnitOfWork, new: NewJob, now: float) -> Job:
         """``create``, answering the job as stored (from the insert: no second read)."""
 
     async def get(self, job_id: int, tx: UnitOfWork | None = None) -> Job | None: ...

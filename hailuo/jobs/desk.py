@@ -190,7 +190,7 @@ class JobDesk:
                 # The member's way of being told is read by the insert (``notify=None``), and
                 # the job comes back from it as stored: no read before or after.
                 new = request.new_job(cost, period.key, held=held, notify=None)
-                job = await self.jobs.insert(tx, new, now)
+                job = await self.jobs.add(tx, new, now)
                 if held:
                     expires_at = now + settings.approval_expiry_seconds
                     await self.approvals.create(
