@@ -13,7 +13,7 @@ import enum
 from dataclasses import dataclass
 from typing import Any
 
-from storage.engine import Engine, within
+from storage.engine import Engine, reading, within
 from storage.port import UnitOfWork
 
 
@@ -49,8 +49,11 @@ class BlocklistRepository:
     def __init__(self, db: Engine) -> None:
         self.db = db
 
-    async def entries(self, guild_id: int) -> tuple[BlocklistEntry, ...]:
-        rows = await self.db.fetch_all(SELECT_BLOCKLIST, {"guild": guild_id})
+    async def entries(
+        self, guild_id: int, tx: UnitOfWork | None = None
+    ) -> tuple[BlocklistEntry, ...]:
+        """The server's entries, committed or as ``tx`` (a creating transaction) sees them."""
+        rows = await reading(self.db, tx).fetch_all(SELECT_BLOCKLIST, {"guild": guild_id})
         return tuple(_blocklist_entry(r) for r in rows)
 
     async def add(

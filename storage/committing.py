@@ -13,7 +13,10 @@ units before it, as if they had committed one after the other.
 
 Statements go to aiosqlite's thread one hop each (execute, fetch and close
 together), and ``Tx.batch`` sends several in one hop; the group's ``BEGIN`` and
-each unit's ``SAVEPOINT`` ride along with the unit's first statement.
+each unit's ``SAVEPOINT`` ride along with the unit's first statement. The
+statements a unit's coroutines issue in the same turn of the loop (its reads
+under ``asyncio.gather``) share one hop too, run in the order issued, each with
+its own result or error: a hop costs the loop and the thread more than a read.
 
 Because the connection is shared, a transaction left open poisons every later
 write. ``COMMIT`` and ``ROLLBACK`` therefore run to their end even when the task
@@ -224,6 +227,26 @@ class GroupCommit:
         return await self._on_thread(grouping.batch, steps)
 
 
+def _deliver(
+    queued: list[tuple[Callable[[Any], Any], asyncio.Future[Any]]],
+    hop: asyncio.Future[list[tuple[bool, Any]]],
+) -> None:
+    """Each queued statement's result or error, from its hop (``Tx._send``)."""
+    if hop.cancelled() or hop.exception() is not None:
+        error = None if hop.cancelled() else hop.exception()
+        for _, waiting in queued:
+            if not waiting.done():
+                waiting.cancel() if error is None else waiting.set_exception(error)
+        return
+    for (_, waiting), (ok, value) in zip(queued, hop.result(), strict=True):
+        if waiting.done():  # its caller was cancelled meanwhile
+            continue
+        if ok:
+            waiting.set_result(value)
+        else:
+            waiting.set_exception(value)
+
+
 class Tx(Statements):
     """The statements of one unit of work (one hop to aiosqlite's thread each)."""
 
@@ -235,6 +258,8 @@ class Tx(Statements):
         super().__init__(db)
         self._conn = conn
         self._unit = unit
+        #: Statements issued in this turn of the loop, sent together at its end (``_send``).
+        self._queued: list[tuple[Callable[[Any], Any], asyncio.Future[Any]]] = []
 
     async def _run(self, fn: Callable[..., T], *args: Any) -> T:
         unit = self._unit
@@ -242,7 +267,26 @@ class Tx(Statements):
             return await self.db._on_thread(fn, *args)
         if unit.closed:
             raise RuntimeError("a statement after its unit of work ended")
-        return await self.db._on_thread(grouping.in_unit, unit, lambda c: fn(c, *args))
+        loop = asyncio.get_running_loop()
+        waiting: asyncio.Future[T] = loop.create_future()
+        self._queued.append((lambda c: fn(c, *args), waiting))
+        if len(self._queued) == 1:
+            loop.call_soon(self._send, unit)
+        return await waiting
+
+    def _send(self, unit: grouping.Unit) -> None:
+        """One hop for the statements queued in this turn, in the order they were issued:
+        put on aiosqlite's queue now (as its own ``_execute`` does, without a task)."""
+        queued, self._queued = self._queued, []
+        conn = self._conn
+        hop: asyncio.Future[list[tuple[bool, Any]]] = asyncio.get_running_loop().create_future()
+        hop.add_done_callback(lambda done: _deliver(queued, done))
+        if not conn._running or not conn._connection:
+            hop.set_exception(ValueError("Connection closed"))
+            return
+        works = [work for work, _ in queued]
+        raw = conn._connection
+        conn._tx.put_nowait((hop, lambda: grouping.each_in_unit(raw, unit, works)))
 
     async def execute(self, sql: str, params: Params = ()) -> int:
         """Run one statement; return the number of rows it changed."""

@@ -93,6 +93,24 @@ def in_unit(conn: sqlite3.Connection, unit: Unit, work: Callable[[sqlite3.Connec
         check(conn, unit.group)
 
 
+def each_in_unit(
+    conn: sqlite3.Connection, unit: Unit, works: Sequence[Callable[[sqlite3.Connection], Any]]
+) -> list[tuple[bool, Any]]:
+    """The statements a unit's coroutines issued at once, in one hop, in the order issued:
+    each run as its own ``in_unit`` would, each one's result (True) or error (False). One
+    issued before its unit ended but reaching here after is not run (nobody awaits it)."""
+    outcomes: list[tuple[bool, Any]] = []
+    for work in works:
+        if unit.closed:
+            outcomes.append((False, RuntimeError("a statement after its unit of work ended")))
+            continue
+        try:
+            outcomes.append((True, in_unit(conn, unit, work)))
+        except Exception as error:
+            outcomes.append((False, error))
+    return outcomes
+
+
 def undo(conn: sqlite3.Connection, unit: Unit, alone: bool) -> bool:
     """Roll ``unit`` back to its savepoint (the whole transaction when ``alone``: no unit of
     the group has succeeded, so there is nothing to keep). Whether the group is intact."""

@@ -31,6 +31,7 @@ from storage.jobs_sql import (
     INSERT_IMAGE,
     INSERT_IMAGE_REF,
     INSERT_JOB,
+    MEMBER_NOTIFY,
     PUT_DURATION,
     PUT_STATE,
     RECORD_POLLS,
@@ -58,7 +59,9 @@ from storage.jobs_sql import (
 from storage.ledger import LedgerEntryKind, entry_steps
 from storage.port import PollRecord, UnitOfWork
 
-INSERT_JOB_RETURNING_ID = INSERT_JOB.rstrip() + "\nRETURNING id\n"
+#: The new row itself: the creator needs no second read of what it just wrote.
+INSERT_JOB_RETURNING = INSERT_JOB.rstrip() + "\nRETURNING *\n"
+INSERT_JOB_MEMBER_NOTIFY = INSERT_JOB_RETURNING.replace(":notify,", MEMBER_NOTIFY + ",", 1)
 
 
 class DuplicateInteraction(UserInputError):
@@ -80,11 +83,17 @@ class JobRepository:
         self.db = db
 
     async def create(self, uow: UnitOfWork, new: NewJob, now: float) -> int:
+        """Insert the job and its reservation; the new job's id (see ``add``)."""
+        return (await self.add(uow, new, now)).id
+
+    async def add(self, uow: UnitOfWork, new: NewJob, now: float) -> Job:
         """Insert the job and its reservation (in ``uow``, the caller's unit of work); raises
         ``DuplicateInteraction`` (with nothing written) if its interaction already made a job.
 
         One hop: the job row, its images, the ledger row and the running balances go to
-        the database thread as one batch (the later statements take the new job's id)."""
+        the database thread as one batch (the later statements take the new job's id); the
+        job comes back from the insert (``RETURNING *``), as stored. A ``new.notify`` of
+        None takes the member's stored choice, read by the insert in the same transaction."""
         tx = statements(uow)
         if new.interaction_id is not None and self.db.dialect == "postgresql":
             # PostgreSQL aborts a transaction on a failed INSERT, so the look-up after the
@@ -97,7 +106,8 @@ class JobRepository:
         def job_id(rows: list[list[sqlite3.Row]]) -> int:
             return int(rows[0][0]["id"])
 
-        steps: list[Step] = [(INSERT_JOB_RETURNING_ID, self._job_params(new, now))]
+        insert = INSERT_JOB_RETURNING if new.notify is not None else INSERT_JOB_MEMBER_NOTIFY
+        steps: list[Step] = [(insert, self._job_params(new, now))]
         for role, (mime, data) in new.images.items():
             digest = sha256_hex(data)
             image = {"hash": digest, "mime": mime, "data": data, "size": len(data)}
@@ -123,7 +133,7 @@ class JobRepository:
             if row is None:
                 raise
             raise DuplicateInteraction("request.duplicate", job_id=int(row["id"])) from None
-        return job_id(rows)
+        return Job.from_row(rows[0][0])
 
     @staticmethod
     def _job_params(new: NewJob, now: float) -> dict[str, Any]:

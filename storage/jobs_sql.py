@@ -6,6 +6,12 @@ INSERT INTO jobs (guild_id, channel_id, user_id, interaction_id, status_message_
 VALUES (:guild_id, :channel_id, :user_id, :interaction_id, :status_message_id, :status,
         :spec, :cost, :period, :locale, :attachment_limit, :notify, :now, :now)
 """
+#: The member's stored way of being told (``storage.delivery``), read by the insert itself
+#: in the creating transaction: what a ``NewJob`` with no ``notify`` of its own gets.
+MEMBER_NOTIFY = (
+    "COALESCE((SELECT notify FROM member_settings"
+    " WHERE guild_id = :guild_id AND user_id = :user_id), 'mention')"
+)
 # Images are stored once by content (migration 005): a re-roll adds a reference, not bytes.
 INSERT_IMAGE = """
 INSERT INTO images (hash, mime, data, size) VALUES (:hash, :mime, :data, :size)

@@ -85,7 +85,9 @@ class AuditStore(Protocol):
 class BlocklistStore(Protocol):
     """The server's blocklist entries (validated and audited by the core)."""
 
-    async def entries(self, guild_id: int) -> tuple[BlocklistEntry, ...]: ...
+    async def entries(
+        self, guild_id: int, tx: UnitOfWork | None = None
+    ) -> tuple[BlocklistEntry, ...]: ...
 
     async def add(
         self,

@@ -80,6 +80,9 @@ class JobStore(Protocol):
 
     async def create(self, uow: UnitOfWork, new: NewJob, now: float) -> int: ...
 
+    async def add(self, uow: UnitOfWork, new: NewJob, now: float) -> Job:
+        """``create``, answering the job as stored (from the insert: no second read)."""
+
     async def get(self, job_id: int, tx: UnitOfWork | None = None) -> Job | None: ...
 
     async def by_interaction(self, interaction_id: int) -> Job | None: ...

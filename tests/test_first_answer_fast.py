@@ -360,8 +360,8 @@ async def test_first_answer_blocklist_busy_still_refuses_after_three_screenings(
     real_screen = desk.gate.screen
     words = iter(["boat", "fish", "tree", "bird"])
 
-    async def racing(guild_id: int, prompt: str) -> Any:
-        result = await real_screen(guild_id, prompt)
+    async def racing(guild_id: int, prompt: str, **how: Any) -> Any:
+        result = await real_screen(guild_id, prompt, **how)
         await repo.add(guild_id, BlocklistKind.WORD, next(words), added_by=1, now=0)
         return result
 

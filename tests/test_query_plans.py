@@ -20,7 +20,7 @@ from storage import blocklist, delivery, guilds, jobs_sql, leases, ledger, moder
 from storage.db import Database
 from storage.grouping import Step
 from storage.job_rows import update_step
-from storage.jobs import INSERT_JOB_RETURNING_ID
+from storage.jobs import INSERT_JOB_MEMBER_NOTIFY
 
 #: Partial indexes that hold open jobs only: walking one is bounded by the open jobs.
 OPEN_ONLY = {"jobs_open", "jobs_in_flight", "jobs_poll_due", "jobs_delivery_due"}
@@ -41,7 +41,7 @@ MONEY_PATH = {
     "balance": ledger.PERIOD_USAGE,
     "budget spend": ledger.GUILD_SPEND,
     "money budget": guilds.SELECT_PRICED_JOBS,
-    "insert job": INSERT_JOB_RETURNING_ID,
+    "insert job": INSERT_JOB_MEMBER_NOTIFY,
     "insert entry": ledger.INSERT_ENTRY,
     "running balance": ledger.ADD_TO_BALANCE,
     "running spend": ledger.ADD_TO_SPEND,

@@ -16,6 +16,7 @@ import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -250,8 +251,8 @@ async def test_redos_an_entry_added_between_screening_and_the_lock_is_screened_a
     added: list[str] = []
 
     def racing(every: bool) -> Callable[[int, str], object]:
-        async def screen(guild_id: int, prompt: str) -> Screening:
-            screened = await real_screen(guild_id, prompt)
+        async def screen(guild_id: int, prompt: str, **how: Any) -> Screening:
+            screened = await real_screen(guild_id, prompt, **how)
             if every or not added:  # an admin adds an entry right after the screening
                 word = next(changes)
                 added.append(word)

@@ -142,7 +142,11 @@ class JobDesk:
                 request.guild_id,
                 request.spec.prompt,
             ):
-                screened = await self.gate.screen(request.guild_id, request.spec.prompt)
+                # On the blocklist this process knows: the transaction compares it with the
+                # stored one (``Gatekeeper.check``) and sends a changed one back here.
+                screened = await self.gate.screen(
+                    request.guild_id, request.spec.prompt, fresh=False
+                )
             try:
                 return await self._create(request, screened)
             except BlocklistChanged:
@@ -155,7 +159,6 @@ class JobDesk:
     async def _create(self, request: JobRequest, screened: Screening) -> Job:
         policy = await self.policy(request.guild_id)
         cost = policy.cost(request.spec)
-        notify = await self.db.delivery.notify(request.guild_id, request.user_id)
         now = self.clock()
         period = current_period(now, policy.timezone, policy.period)
         due: list[AdminNotice] = []
@@ -184,12 +187,14 @@ class JobDesk:
                 held = needs_approval(
                     settings, role_ids=request.roles, joined_at=request.joined_at, now=now
                 )
-                new = request.new_job(cost, period.key, held=held, notify=notify)
-                job_id = await self.jobs.create(tx, new, now)
+                # The member's way of being told is read by the insert (``notify=None``), and
+                # the job comes back from it as stored: no read before or after.
+                new = request.new_job(cost, period.key, held=held, notify=None)
+                job = await self.jobs.add(tx, new, now)
                 if held:
                     expires_at = now + settings.approval_expiry_seconds
                     await self.approvals.create(
-                        job_id,
+                        job.id,
                         request.guild_id,
                         request.user_id,
                         now=now,
@@ -202,7 +207,6 @@ class JobDesk:
                 due += await self.budget_notices.crossed(
                     tx, policy, request.guild_id, admission.money, admission.price
                 )
-                job = await self.jobs.get(job_id, tx)
         self.budget_notices.send(due)
         if admission.refusal is not None:
             raise admission.refusal

@@ -25,7 +25,7 @@ class JobRequest:
     joined_at: float | None = None  # when the member joined the server, if known
 
     def new_job(
-        self, cost: int, period: str, *, held: bool = False, notify: str = "mention"
+        self, cost: int, period: str, *, held: bool = False, notify: str | None = "mention"
     ) -> NewJob:
         """The job this request becomes once admitted (held for approval, or in line)."""
         return NewJob(

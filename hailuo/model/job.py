@@ -106,7 +106,8 @@ class NewJob:
     locale: str = "en-US"
     attachment_limit: int | None = None
     images: dict[str, tuple[str, bytes]] = field(default_factory=dict)  # role -> (mime, data)
-    notify: str = "mention"
+    #: None: the member's stored choice, read by the creating transaction (``JobDesk``).
+    notify: str | None = "mention"
 
 
 @dataclass(frozen=True)

@@ -169,9 +169,13 @@ class Gatekeeper:
         self._compiled[guild_id] = (entries, compiled)
         return compiled
 
-    async def screen(self, guild_id: int, prompt: str) -> Screening:
-        """Screen ``prompt`` against the server's stored blocklist; never call it under a lock."""
-        entries = await self.entries.entries(guild_id)
+    async def screen(self, guild_id: int, prompt: str, *, fresh: bool = True) -> Screening:
+        """Screen ``prompt`` against the server's stored blocklist; never call it under a lock.
+
+        ``fresh=False``: against the blocklist this process knows, if it knows one (no
+        read), for a screening that ``check`` settles under the create's transaction."""
+        known = None if fresh else self._known.get(guild_id)
+        entries = known[1] if known is not None else await self.entries.entries(guild_id)
         loop = asyncio.get_running_loop()
         await loop.run_in_executor(self._thread, self._screen, guild_id, entries, prompt)
         return Screening(guild_id, prompt, entries)
@@ -213,7 +217,7 @@ class Gatekeeper:
         if screened is None:
             await self.screen(guild_id, prompt)
             return settings
-        entries = await self.entries.entries(guild_id)
+        entries = await self.entries.entries(guild_id, tx)  # as the transaction sees them
         if (settings, entries) != self._known.get(guild_id):
             # Changed elsewhere: read under the write lock, so this is the committed state.
             self.forget(guild_id)
