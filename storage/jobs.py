@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Collection, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 from hailuo.model.errors import UserInputError
@@ -39,7 +39,6 @@ from storage.jobs_sql import (
     SELECT_BY_OPEN_STATUS,
     SELECT_BY_STATUS,
     SELECT_BY_TASK,
-    SELECT_DELIVERY_DUE,
     SELECT_DURATIONS,
     SELECT_ENDED_WITHOUT_CARD,
     SELECT_IMAGES,
@@ -47,8 +46,6 @@ from storage.jobs_sql import (
     SELECT_JOB_BY_INTERACTION,
     SELECT_NEXT_DUE,
     SELECT_OPEN,
-    SELECT_POLL_DUE,
-    SELECT_QUEUED,
     SELECT_RECENT_FOR_MEMBER,
     SELECT_RECENT_RUNS,
     SET_CARD_SEEN,
@@ -183,17 +180,6 @@ class JobRepository:
     async def open_jobs(self) -> list[Job]:
         rows = await self.db.fetch_all(SELECT_OPEN)  # by state, then id: the index's order
         return sorted((Job.from_row(r) for r in rows), key=lambda job: job.id)
-
-    async def due(self, now: float, limit: int, skip: Collection[str] = ()) -> list[Job]:
-        """The worker's work at ``now``: every queued job (id order), then up to ``limit``
-        polls and ``limit`` deliveries whose time has come, earliest first. Polls of the
-        providers in ``skip`` (their status budget is spent for now) are left out."""
-        queued = await self.db.fetch_all(SELECT_QUEUED)
-        polls = await self.db.fetch_all(
-            SELECT_POLL_DUE, {"now": now, "limit": limit, "skip": json.dumps(sorted(skip))}
-        )
-        deliveries = await self.db.fetch_all(SELECT_DELIVERY_DUE, {"now": now, "limit": limit})
-        return [Job.from_row(r) for r in (*queued, *polls, *deliveries)]
 
     async def next_due(self) -> float | None:
         """The earliest time a poll or a delivery falls due (None when nothing is open)."""

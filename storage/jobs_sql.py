@@ -51,16 +51,6 @@ ORDER BY id
 """
 #: The worker's schedule: only what is due, in due order, through the partial indexes
 #: ``jobs_poll_due`` and ``jobs_delivery_due`` (migration 007); never a scan of every open job.
-SELECT_QUEUED = """
-SELECT * FROM jobs WHERE status = 'queued' AND status NOT IN
-    ('delivered', 'rejected', 'expired', 'cancelled', 'failed', 'delivery_failed')
-ORDER BY id
-"""
-SELECT_POLL_DUE = """
-SELECT * FROM jobs WHERE status IN ('submitted', 'running') AND next_poll_at <= :now
-AND provider NOT IN (SELECT value FROM json_each(:skip))
-ORDER BY next_poll_at LIMIT :limit
-"""
 #: Polls that found their task still running, many in one statement (``PollRecord`` rows as
 #: a JSON array), each guarded by the state it was read in; the ids written come back.
 RECORD_POLLS = """
@@ -74,10 +64,6 @@ FROM (
 ) AS r
 WHERE jobs.id = r.id AND jobs.status = r.status
 RETURNING jobs.id
-"""
-SELECT_DELIVERY_DUE = """
-SELECT * FROM jobs WHERE status = 'succeeded' AND next_delivery_at <= :now
-ORDER BY next_delivery_at LIMIT :limit
 """
 SELECT_NEXT_DUE = """
 SELECT MIN(t) AS t FROM (

@@ -47,7 +47,7 @@ _KINDS = (
     ),
 )
 #: The queued jobs free for us; the term on finished states lets SQLite read them through
-#: the partial index ``jobs_open`` (as ``storage.jobs_sql.SELECT_QUEUED`` does), not the table.
+#: the partial index ``jobs_open``, not the table.
 SELECT_QUEUED_FREE = (
     "SELECT * FROM jobs WHERE status = 'queued' AND status NOT IN "  # noqa: S608
     "('delivered', 'rejected', 'expired', 'cancelled', 'failed', 'delivery_failed') "

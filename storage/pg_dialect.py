@@ -58,11 +58,6 @@ ORDER BY id DESC LIMIT :limit
 """,
         # SQLite's ``json_each`` over an array is PostgreSQL's ``json_array_elements``; its
         # ``->> '$[n]'`` paths are ``->> n``, and each field is cast to its column's type.
-        jobs_sql.SELECT_POLL_DUE: """
-SELECT * FROM jobs WHERE status IN ('submitted', 'running') AND next_poll_at <= :now
-AND provider NOT IN (SELECT value FROM json_array_elements_text(:skip::json))
-ORDER BY next_poll_at LIMIT :limit
-""",
         jobs_sql.RECORD_POLLS: """
 UPDATE jobs SET status = r.to_status, polls = r.polls, next_poll_at = r.next_poll_at,
     progress = COALESCE(r.progress, jobs.progress), updated_at = r.now

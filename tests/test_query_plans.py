@@ -53,9 +53,7 @@ MONEY_PATH = {
 #: The worker's reads of open and due jobs.
 WORKER = {
     "open jobs": jobs_sql.SELECT_OPEN,
-    "queued": jobs_sql.SELECT_QUEUED,
     "submitting (recovery)": jobs_sql.SELECT_BY_OPEN_STATUS,
-    "polls due": jobs_sql.SELECT_POLL_DUE,
     # The lease claims the worker reads its due work through (``storage.leases``).
     **{
         f"claim {kind}{part}": text
@@ -67,7 +65,6 @@ WORKER = {
         for part, text in zip(("", " (read)"), statements, strict=True)
     },
     "queued free": leases.SELECT_QUEUED_FREE,
-    "deliveries due": jobs_sql.SELECT_DELIVERY_DUE,
     "next due": jobs_sql.SELECT_NEXT_DUE,
     "by task": jobs_sql.SELECT_BY_TASK,
 }
@@ -106,9 +103,7 @@ def problems(details: list[str]) -> list[str]:
     found = []
     for detail in details:
         scan = re.match(r"SCAN (\w+)(?: USING (?:COVERING )?INDEX (\w+))?", detail)
-        # CONSTANT rows, and ``json_each``: the few names bound as one JSON parameter
-        # (the providers whose status budget is spent), not a table.
-        if scan is None or scan.group(1) in ("CONSTANT", "json_each"):
+        if scan is None or scan.group(1) == "CONSTANT":
             continue
         if scan.group(2) not in OPEN_ONLY:
             found.append(detail)

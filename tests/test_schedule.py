@@ -152,9 +152,11 @@ async def test_schedule_reads_only_due_jobs_in_due_order(db: Database, session: 
         job = await core.jobs.get(job_id)
         assert job is not None
         await core.jobs.update(job, now, next_poll_at=now + offset)
-    due = await core.jobs.due(now, 10)
-    assert [j.id for j in due] == [ids[3], ids[1]]  # the due ones only, earliest first
-    assert [j.id for j in await core.jobs.due(now, 1)] == [ids[3]]
+    # The worker's own read (its lease claim): the due ones only, earliest first.
+    assert [j.id for j in await core.worker.leases.claim_due(1, now)] == [ids[3]]
+    due = await core.worker.leases.claim_due(10, now)
+    assert [j.id for j in due] == [ids[3], ids[1]]
+    await core.worker.leases.store.release_many([j.id for j in due], core.worker.leases.holder)
     assert await core.jobs.next_due() == now - 20.0
 
     provider.queries.clear()
