@@ -11,27 +11,31 @@ its caller, its after-commit callbacks run) only after that ``COMMIT``; a
 failed ``COMMIT`` raises in every unit of the group. Each unit still sees the
 units before it, as if they had committed one after the other.
 
-Statements go to aiosqlite's thread one hop each (execute, fetch and close
-together), and ``Tx.batch`` sends several in one hop; the group's ``BEGIN`` and
-each unit's ``SAVEPOINT`` ride along with the unit's first statement. The
-statements a unit's coroutines issue in the same turn of the loop (its reads
-under ``asyncio.gather``) share one hop too, run in the order issued, each with
-its own result or error: a hop costs the loop and the thread more than a read.
+A unit's statements run inline, on the event loop's thread, straight on the
+``sqlite3`` connection: a statement of a unit of work is a point read or write by an
+index (``-k query_plan`` proves each one), microseconds of C that release the GIL,
+where a hop to aiosqlite's thread costs the loop several turns and a wake-up. Only
+what may wait runs on aiosqlite's thread: the ``COMMIT`` (an fsync), and the reads
+outside any unit of work (``fetch_one``, ``fetch_all``, ``batch`` on the database),
+which may scan. A unit never waits on SQLite's busy handler on the loop: its group's
+``BEGIN IMMEDIATE`` is tried without one and, while another process holds the write
+lock, tried again after short sleeps (``begin``), as the busy handler would.
 
 Because the connection is shared, a transaction left open poisons every later
 write. ``COMMIT`` and ``ROLLBACK`` therefore run to their end even when the task
 awaiting them is cancelled (a stop, a timeout): the statement is finished
 under the lock, a unit cancelled in its body is rolled back to its savepoint
-(the whole transaction when it was the group's only unit), and only then is
-the cancellation passed on. A unit cancelled while its group commits waits for
-the commit, then the cancellation goes on. A transaction found open on entry,
-not ours, is rolled back.
+(the whole transaction when it was the group's only unit; inline, so nothing can
+cut it in half), and only then is the cancellation passed on. A unit cancelled
+while its group commits waits for the commit, then the cancellation goes on. A
+transaction found open on entry, not ours, is rolled back.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import sqlite3
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Any, TypeVar, cast
@@ -75,27 +79,25 @@ class GroupCommit:
             group = self._group
             if group is None:
                 group = self._group = self._open_group()
+            if not group.begun and group.lost is None:
+                await self._begin(group)
             group.entered += 1
-            unit = grouping.Unit(group)
-            tx = Tx(self._conn, cast("Database", self), unit)
+            unit = grouping.Unit(group, guarded=group.succeeded > 0)
+            tx = Tx(cast("Database", self), unit)
             try:
                 yield tx
             except BaseException:
                 unit.closed = True
-                alone = group.succeeded == 0
-                if not await self._finish(lambda: self._on_thread(grouping.undo, unit, alone)):
+                if not grouping.undo(self._raw, unit, alone=group.succeeded == 0):
                     self._fail(group, group.lost)
                 raise
             unit.closed = True
             group.succeeded += 1
             if group.committer is None:
-                if self._entering == 0 and group.entered == 1:
-                    # Alone, and nobody queueing to join: commit now, still under the lock.
-                    await self._finish(lambda: self._close(group))
-                else:
-                    group.committer = asyncio.create_task(
-                        self._commit_later(group), name="hailuo-commit"
-                    )
+                # Queued behind every task ready now: the units they run join this group.
+                group.committer = asyncio.create_task(
+                    self._commit_later(group), name="hailuo-commit"
+                )
         finally:
             self._lock.release()
         await self._committed(group)
@@ -105,10 +107,34 @@ class GroupCommit:
             except Exception:  # the change is committed; a follow-up never undoes it
                 log.exception("after-commit callback failed")
 
+    @property
+    def _raw(self) -> sqlite3.Connection:
+        """The ``sqlite3`` connection itself, for the statements run inline."""
+        raw: sqlite3.Connection | None = self._conn._connection
+        if raw is None:
+            raise ValueError("Connection closed")
+        return raw
+
+    async def _begin(self, group: grouping.Group) -> None:
+        """``BEGIN IMMEDIATE`` for ``group``, inline: while another process holds the write
+        lock, again after a short sleep, up to ``BUSY_SECONDS`` (the loop never blocks)."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + grouping.BUSY_SECONDS
+        pause = 0.001
+        while True:
+            try:
+                grouping.begin(self._raw, group)
+                return
+            except sqlite3.OperationalError as exc:
+                if not grouping.busy(exc) or loop.time() + pause > deadline:
+                    raise
+            await asyncio.sleep(pause)
+            pause = min(pause * 2, 0.05)
+
     def _open_group(self) -> grouping.Group:
-        """A new group. Its first unit that succeeds commits it at once if it is alone and
-        nobody queues for the lock; else it starts the group's committer, queued behind
-        every unit waiting now, so those join this group and the ones coming later the next."""
+        """A new group. Its first unit that succeeds starts the group's committer, queued
+        behind every task ready now and every unit waiting for the lock, so those join
+        this group and the ones coming later the next."""
         loop = asyncio.get_running_loop()
         group = grouping.Group(loop.create_future(), opened=loop.time())
         # Retrieved here, so a failure nobody awaits (every unit failed) is not reported twice.
@@ -216,77 +242,34 @@ class GroupCommit:
             raise asyncio.CancelledError
         return task.result()
 
+    # Reads outside any unit of work: on aiosqlite's thread (they may scan), and tried
+    # again there while another process holds a lock (the connection has no busy handler).
+
     async def fetch_one(self, sql: str, params: Params = ()) -> aiosqlite.Row | None:
-        return await self._on_thread(grouping.fetch_one, sql, params)
+        return await self._on_thread(grouping.outside, grouping.fetch_one, sql, params)
 
     async def fetch_all(self, sql: str, params: Params = ()) -> list[aiosqlite.Row]:
-        return await self._on_thread(grouping.fetch_all, sql, params)
+        return await self._on_thread(grouping.outside, grouping.fetch_all, sql, params)
 
     async def batch(self, steps: Sequence[Step]) -> list[list[aiosqlite.Row]]:
         """Several reads in one hop, outside any unit of work (see ``Tx.batch``)."""
-        return await self._on_thread(grouping.batch, steps)
-
-
-def _deliver(
-    queued: list[tuple[Callable[[Any], Any], asyncio.Future[Any]]],
-    hop: asyncio.Future[list[tuple[bool, Any]]],
-) -> None:
-    """Each queued statement's result or error, from its hop (``Tx._send``)."""
-    if hop.cancelled() or hop.exception() is not None:
-        error = None if hop.cancelled() else hop.exception()
-        for _, waiting in queued:
-            if not waiting.done():
-                waiting.cancel() if error is None else waiting.set_exception(error)
-        return
-    for (_, waiting), (ok, value) in zip(queued, hop.result(), strict=True):
-        if waiting.done():  # its caller was cancelled meanwhile
-            continue
-        if ok:
-            waiting.set_result(value)
-        else:
-            waiting.set_exception(value)
+        return await self._on_thread(grouping.outside, grouping.batch, steps)
 
 
 class Tx(Statements):
-    """The statements of one unit of work (one hop to aiosqlite's thread each)."""
+    """The statements of one unit of work, run inline (``GroupCommit``)."""
 
     db: Database
 
-    def __init__(
-        self, conn: aiosqlite.Connection, db: Database, unit: grouping.Unit | None = None
-    ) -> None:
+    def __init__(self, db: Database, unit: grouping.Unit) -> None:
         super().__init__(db)
-        self._conn = conn
         self._unit = unit
-        #: Statements issued in this turn of the loop, sent together at its end (``_send``).
-        self._queued: list[tuple[Callable[[Any], Any], asyncio.Future[Any]]] = []
 
     async def _run(self, fn: Callable[..., T], *args: Any) -> T:
         unit = self._unit
-        if unit is None:
-            return await self.db._on_thread(fn, *args)
         if unit.closed:
             raise RuntimeError("a statement after its unit of work ended")
-        loop = asyncio.get_running_loop()
-        waiting: asyncio.Future[T] = loop.create_future()
-        self._queued.append((lambda c: fn(c, *args), waiting))
-        if len(self._queued) == 1:
-            loop.call_soon(self._send, unit)
-        return await waiting
-
-    def _send(self, unit: grouping.Unit) -> None:
-        """One hop for the statements queued in this turn, in the order they were issued:
-        put on aiosqlite's queue now (as its own ``_execute`` does, without a task)."""
-        queued, self._queued = self._queued, []
-        conn = self._conn
-        hop: asyncio.Future[list[tuple[bool, Any]]] = asyncio.get_running_loop().create_future()
-        hop.add_done_callback(lambda done: _deliver(queued, done))
-        if not conn._running or not conn._connection:
-            hop.set_exception(ValueError("Connection closed"))
-            return
-        works = [work for work, _ in queued]
-        raw = conn._connection
-        conn._tx.put_nowait((hop, lambda: grouping.each_in_unit(raw, unit, works)))
+        return cast(T, grouping.in_unit(self.db._raw, unit, lambda c: fn(c, *args)))
 
     async def execute(self, sql: str, params: Params = ()) -> int:
         """Run one statement; return the number of rows it changed."""
@@ -302,7 +285,7 @@ class Tx(Statements):
         return await self._run(grouping.fetch_all, sql, params)
 
     async def batch(self, steps: Sequence[Step]) -> list[list[aiosqlite.Row]]:
-        """Several statements in one hop, in order; each one's rows (``RETURNING``).
+        """Several statements in order; each one's rows (``RETURNING``).
 
         A step's parameters may be a function of the earlier steps' rows, returning
         ``None`` to skip it (a guarded write whose guard found nothing)."""

@@ -96,7 +96,8 @@ class Database(GroupCommit, Repositories):
                 # Opened once with the standard module first: when aiosqlite's own connect
                 # fails, its worker thread outlives the event loop and prints a traceback.
                 await asyncio.to_thread(_probe, Path(path))
-            conn = await aiosqlite.connect(str(path), isolation_level=None)
+            # Used from the loop's thread too: a unit's statements run inline (storage.committing).
+            conn = await aiosqlite.connect(str(path), isolation_level=None, check_same_thread=False)
             conn.row_factory = aiosqlite.Row
             # First: on a new file it only takes effect before anything is written.
             await conn.execute("PRAGMA auto_vacuum=INCREMENTAL")
@@ -106,7 +107,9 @@ class Database(GroupCommit, Repositories):
             # submission and a second charge. Durability of money beats a few fsyncs.
             await conn.execute("PRAGMA synchronous=FULL")
             await conn.execute("PRAGMA foreign_keys=ON")
-            await conn.execute("PRAGMA busy_timeout=5000")
+            # No busy handler: it would block the loop in a unit's inline ``BEGIN``. Waiting
+            # for another process's lock is done by storage.committing and grouping.patiently.
+            await conn.execute("PRAGMA busy_timeout=0")
             # Migration 005 addresses the images already stored by their content.
             await conn.create_function("sha256", 1, sha256_hex, deterministic=True)
             db = cls(conn)

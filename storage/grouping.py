@@ -1,14 +1,14 @@
 """Group commit for the one connection: the SQLite side of ``Database.transaction()``.
 
-Why: with ``synchronous=FULL`` every ``COMMIT`` is an fsync, and every statement a
-round trip to aiosqlite's thread (about 80 µs here). Units of work queued behind
-each other therefore share one SQLite transaction (a *group*), each inside a
-``SAVEPOINT`` of its own, and one ``COMMIT`` ends the group.
+Why: with ``synchronous=FULL`` every ``COMMIT`` is an fsync. Units of work queued
+behind each other therefore share one SQLite transaction (a *group*), each after
+the first inside a ``SAVEPOINT`` of its own, and one ``COMMIT`` ends the group.
 
-Everything here that touches the ``sqlite3`` connection runs on aiosqlite's thread
-(the functions take the raw connection as their first argument); the ``Group`` and
-``Unit`` fields marked *thread* are only read and written there, in the order the
-hops were queued, so they need no lock. ``storage.db`` does the asyncio side.
+The functions here take the raw ``sqlite3`` connection as their first argument. A
+unit's statements, its ``BEGIN`` and its rollback run inline on the event loop's
+thread, the ``COMMIT`` on aiosqlite's; always under the write lock, one after the
+other, so the ``Group`` and ``Unit`` fields need no lock of their own.
+``storage.committing`` does the asyncio side.
 """
 
 from __future__ import annotations
@@ -16,15 +16,19 @@ from __future__ import annotations
 import asyncio
 import logging
 import sqlite3
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from storage.engine import Params as Params
 from storage.engine import Step as Step  # re-exported: a batch's statements
 
 log = logging.getLogger(__name__)
 
+T = TypeVar("T")
+#: How long a statement waits for another process's lock (as ``busy_timeout`` would).
+BUSY_SECONDS = 5.0
 #: Every unit's savepoint has this name; only the innermost one is ever open.
 SAVEPOINT = "hailuo_unit"
 
@@ -43,9 +47,9 @@ class Group:
     committer: asyncio.Task[None] | None = None
     entered: int = 0  # units that took the lock in this group (loop side)
     succeeded: int = 0  # units whose body ended without raising (loop side)
-    begun: bool = False  # thread: our ``BEGIN IMMEDIATE`` ran and is still open
-    unit: Unit | None = None  # thread: whose savepoint is open
-    lost: TransactionLost | None = None  # thread: SQLite rolled the transaction back
+    begun: bool = False  # our ``BEGIN IMMEDIATE`` ran and is still open
+    unit: Unit | None = None  # whose statements ran last (inside its savepoint, if guarded)
+    lost: TransactionLost | None = None  # SQLite rolled the transaction back
 
 
 @dataclass(eq=False)
@@ -53,26 +57,65 @@ class Unit:
     """One caller's unit of work inside a group."""
 
     group: Group
+    #: It runs inside a savepoint of its own: the group holds earlier units' work to keep.
+    guarded: bool = False
     closed: bool = False  # its ``async with`` ended: no statement may follow
 
 
+def busy(exc: sqlite3.OperationalError) -> bool:
+    """Whether SQLite refused for a lock another connection holds (worth trying again)."""
+    code = getattr(exc, "sqlite_errorcode", 0) & 0xFF  # the primary code of an extended one
+    return code in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED)
+
+
+def patiently(fn: Callable[[], T], seconds: float = BUSY_SECONDS) -> T:
+    """``fn()`` (one statement) on aiosqlite's thread, again while another process holds a lock
+    (the connection has no busy handler, so that a unit's inline ``BEGIN`` never blocks
+    the loop): as ``busy_timeout`` would, on this thread only. A statement refused as
+    busy did nothing, so running it again is safe (a busy ``COMMIT`` leaves the
+    transaction open for exactly that)."""
+    deadline = time.monotonic() + seconds
+    pause = 0.001
+    while True:
+        try:
+            return fn()
+        except sqlite3.OperationalError as exc:
+            if not busy(exc) or time.monotonic() + pause > deadline:
+                raise
+        time.sleep(pause)
+        pause = min(pause * 2, 0.05)
+
+
+def outside(conn: sqlite3.Connection, read: Callable[..., T], *args: Any) -> T:
+    """A read outside any unit of work, on aiosqlite's thread (``patiently``)."""
+    return patiently(lambda: read(conn, *args))
+
+
+def begin(conn: sqlite3.Connection, group: Group) -> None:
+    """The group's ``BEGIN IMMEDIATE`` (a stray transaction left open is rolled back first)."""
+    if conn.in_transaction:
+        log.warning("rolling back a transaction left open on the shared connection")
+        conn.execute("ROLLBACK")
+    conn.execute("BEGIN IMMEDIATE")
+    group.begun = True
+
+
 def enter(conn: sqlite3.Connection, unit: Unit) -> None:
-    """Before a unit's statement: begin the group's transaction and the unit's savepoint
-    if they are not open yet (so they ride along with the unit's first statement)."""
+    """Before a unit's statement: its savepoint, if it needs one and it is not open yet.
+
+    Only a unit after one that succeeded needs a savepoint: one that fails with no
+    earlier work in the group to keep rolls the whole transaction back (``undo``)."""
     group = unit.group
     if group.lost is not None:
         raise group.lost
     if not group.begun:
-        if conn.in_transaction:
-            log.warning("rolling back a transaction left open on the shared connection")
-            conn.execute("ROLLBACK")
-        conn.execute("BEGIN IMMEDIATE")
-        group.begun = True
+        begin(conn, group)
     if group.unit is not unit:
-        if group.unit is not None:
+        if group.unit is not None and group.unit.guarded:
             conn.execute(f"RELEASE {SAVEPOINT}")  # the unit before: its work joins the group's
         group.unit = None
-        conn.execute(f"SAVEPOINT {SAVEPOINT}")
+        if unit.guarded:
+            conn.execute(f"SAVEPOINT {SAVEPOINT}")
         group.unit = unit
 
 
@@ -85,30 +128,12 @@ def check(conn: sqlite3.Connection, group: Group) -> None:
 
 
 def in_unit(conn: sqlite3.Connection, unit: Unit, work: Callable[[sqlite3.Connection], Any]) -> Any:
-    """Run ``work`` (statements) inside ``unit``'s savepoint, in one hop."""
+    """Run ``work`` (statements) as part of ``unit`` (inside its savepoint if it has one)."""
     enter(conn, unit)
     try:
         return work(conn)
     finally:
         check(conn, unit.group)
-
-
-def each_in_unit(
-    conn: sqlite3.Connection, unit: Unit, works: Sequence[Callable[[sqlite3.Connection], Any]]
-) -> list[tuple[bool, Any]]:
-    """The statements a unit's coroutines issued at once, in one hop, in the order issued:
-    each run as its own ``in_unit`` would, each one's result (True) or error (False). One
-    issued before its unit ended but reaching here after is not run (nobody awaits it)."""
-    outcomes: list[tuple[bool, Any]] = []
-    for work in works:
-        if unit.closed:
-            outcomes.append((False, RuntimeError("a statement after its unit of work ended")))
-            continue
-        try:
-            outcomes.append((True, in_unit(conn, unit, work)))
-        except Exception as error:
-            outcomes.append((False, error))
-    return outcomes
 
 
 def undo(conn: sqlite3.Connection, unit: Unit, alone: bool) -> bool:
@@ -117,11 +142,11 @@ def undo(conn: sqlite3.Connection, unit: Unit, alone: bool) -> bool:
     group = unit.group
     if group.unit is unit:
         group.unit = None
-        if conn.in_transaction:
+        if not conn.in_transaction:
+            check(conn, group)
+        elif unit.guarded:
             conn.execute(f"ROLLBACK TO {SAVEPOINT}")
             conn.execute(f"RELEASE {SAVEPOINT}")
-        else:
-            check(conn, group)
     if alone and group.begun and group.lost is None:
         group.begun = False
         group.unit = None
@@ -136,14 +161,15 @@ def commit(conn: sqlite3.Connection, group: Group) -> None:
         raise group.lost
     if not group.begun:
         return  # no unit ran a statement
-    group.begun = False
-    group.unit = None
     try:
-        conn.execute("COMMIT")
+        patiently(lambda: conn.execute("COMMIT"))
     except BaseException:
         if conn.in_transaction:  # a failed COMMIT (disk full, I/O error) leaves it open
             conn.execute("ROLLBACK")
         raise
+    finally:
+        group.begun = False
+        group.unit = None
 
 
 def rollback_stray(conn: sqlite3.Connection) -> None:

@@ -1,16 +1,18 @@
-"""A unit of work's statements issued at once share one hop (``-k group_commit``).
+"""A unit of work's statements run inline, on the event loop (``-k group_commit``).
 
-Reads gathered in one unit (``JobDesk._admit``'s) go to aiosqlite's thread together,
-in the order issued, each with its own result or error; a failing one changes nothing
-for the others, and one issued after its unit ended is refused as before.
+The writer holds the connection for the whole unit, so a statement inside a unit needs
+no trip to aiosqlite's thread: gathered statements run in the order issued, each with
+its own result or error; a failing one changes nothing for the others, and one issued
+after its unit ended is refused as before.
 """
 
 from __future__ import annotations
 
 import asyncio
 import sqlite3
+import threading
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import pytest
 
@@ -18,23 +20,23 @@ from storage import grouping
 from storage.db import Database, statements
 
 
-async def test_group_commit_gathered_statements_share_one_hop(
+async def test_group_commit_gathered_statements_run_inline_in_order(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    db = await Database.open(tmp_path / "hops.sqlite3")
-    hops: list[int] = []  # statements per hop of the unit's
-    real = grouping.each_in_unit
+    db = await Database.open(tmp_path / "inline.sqlite3")
+    threads: list[int] = []  # the thread each of the unit's statements ran on
+    real = grouping.in_unit
 
-    def counted(conn: sqlite3.Connection, unit: grouping.Unit, works: Any) -> Any:
-        hops.append(len(works))
-        return real(conn, unit, works)
+    def counted(conn: sqlite3.Connection, unit: grouping.Unit, work: Callable[..., Any]) -> Any:
+        threads.append(threading.get_ident())
+        return real(conn, unit, work)
 
-    monkeypatch.setattr(grouping, "each_in_unit", counted)
+    monkeypatch.setattr(grouping, "in_unit", counted)
     try:
         async with db.transaction() as uow:
             tx = statements(uow)
             await tx.execute("CREATE TABLE t (v INTEGER)")
-            hops.clear()
+            threads.clear()
             first, failed, wrote, after = await asyncio.gather(
                 tx.fetch_one("SELECT 1 AS v"),
                 tx.fetch_one("SELECT * FROM missing"),
@@ -42,7 +44,7 @@ async def test_group_commit_gathered_statements_share_one_hop(
                 tx.fetch_all("SELECT v FROM t"),
                 return_exceptions=True,
             )
-            assert hops == [4]  # four statements, one hop
+            assert threads == [threading.get_ident()] * 4  # four statements, no hop
             assert first is not None and not isinstance(first, BaseException)
             assert first["v"] == 1
             assert isinstance(failed, sqlite3.OperationalError)
