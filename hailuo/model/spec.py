@@ -23,9 +23,10 @@ is image-to-video only (seed 001's text-to-video model list lacks it).
 from __future__ import annotations
 
 import enum
+import functools
 import json
 from collections.abc import Collection, Mapping
-from dataclasses import asdict, dataclass, fields
+from dataclasses import dataclass, fields
 from types import MappingProxyType
 
 from hailuo.model.camera import CameraPrompt, Spelling, parse_prompt
@@ -130,15 +131,15 @@ class JobSpec:
     fast_pretreatment: bool = False
 
     def to_json(self) -> str:
-        return json.dumps(asdict(self), sort_keys=True, ensure_ascii=False)
+        fields_ = {name: getattr(self, name) for name in _FIELDS}  # asdict's deep copy is slow
+        fields_["mode"] = self.mode.value
+        return json.dumps(fields_, sort_keys=True, ensure_ascii=False)
 
     @classmethod
     def from_json(cls, text: str) -> JobSpec:
-        data = json.loads(text)
-        data["mode"] = Mode(data["mode"])
-        # A field an older version stored and this one dropped is ignored, not fatal.
-        known = {f.name for f in fields(cls)}
-        return cls(**{key: value for key, value in data.items() if key in known})
+        """Decoded once per distinct text: a spec never changes, and every write of a job
+        hands its row back (a job's life decodes the same spec a dozen times)."""
+        return _decoded(text)
 
     def options(self) -> dict[str, bool]:
         """The optional switches, by the names of ``OPTION_DEFAULTS``."""
@@ -146,6 +147,17 @@ class JobSpec:
             "prompt_optimizer": self.prompt_optimizer,
             "fast_pretreatment": self.fast_pretreatment,
         }
+
+
+_FIELDS = tuple(f.name for f in fields(JobSpec))
+
+
+@functools.lru_cache(maxsize=4096)
+def _decoded(text: str) -> JobSpec:
+    data = json.loads(text)
+    data["mode"] = Mode(data["mode"])
+    # A field an older version stored and this one dropped is ignored, not fatal.
+    return JobSpec(**{key: value for key, value in data.items() if key in _FIELDS})
 
 
 def check_prompt(
