@@ -7,6 +7,7 @@ real ``JobDesk`` and ``GuildPolicies`` on a real SQLite file, with an injected c
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from random import Random
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -16,6 +17,7 @@ from hailuo.jobs.desk import JobDesk, JobRequest
 from hailuo.model.errors import HailuoError, ModerationBlocked, QuotaExceeded, UserInputError
 from hailuo.model.spec import MODEL_RULES, JobSpec, Mode
 from hailuo.model.status import JobStatus
+from hailuo.money import quotas
 from hailuo.money.quotas import (
     DEFAULT_COSTS,
     AllowancePeriod,
@@ -446,3 +448,16 @@ async def test_refusals_are_hailuo_errors_with_the_rules_numbers(db, clock) -> N
         "allowance": 1,
         "renews_at": int(current_period(clock.now).renews_at),
     }
+
+
+@pytest.mark.parametrize("kind", list(AllowancePeriod))
+def test_current_period_kept_is_the_period_found_afresh(kind: AllowancePeriod) -> None:
+    """The period kept between calls is the one found afresh, in any order of times, across
+    the spring and autumn clock changes of a timezone that has them."""
+    zone = "Europe/Berlin"
+    spring = datetime(2026, 3, 29, 12, tzinfo=UTC).timestamp()
+    autumn = datetime(2026, 10, 25, 12, tzinfo=UTC).timestamp()
+    times = [base + hours * 3600.0 for base in (spring, autumn) for hours in range(-200, 200, 7)]
+    Random(13).shuffle(times)
+    for now in [*sorted(times), *times]:
+        assert current_period(now, zone, kind) == quotas._period_around(now, zone, kind)

@@ -158,10 +158,24 @@ class Period:
     renews_at: float
 
 
+#: The last period found per timezone and kind: asked for several times by every new job,
+#: it stays the same for a day or a week (``current_period``).
+_LATEST: dict[tuple[str, AllowancePeriod], Period] = {}
+
+
 def current_period(
     now: float, timezone: str = "UTC", kind: AllowancePeriod = AllowancePeriod.DAY
 ) -> Period:
     """The member's allowance period around ``now``: a local day, or a week from Monday."""
+    latest = _LATEST.get((timezone, kind))
+    if latest is not None and latest.starts_at <= now < latest.renews_at:
+        return latest
+    period = _period_around(now, timezone, kind)
+    _LATEST[timezone, kind] = period
+    return period
+
+
+def _period_around(now: float, timezone: str, kind: AllowancePeriod) -> Period:
     local = to_datetime(now).astimezone(ZoneInfo(timezone))
     start = _midnight(local)
     if kind is AllowancePeriod.WEEK:
