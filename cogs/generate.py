@@ -36,6 +36,7 @@ from hailuo.model import camera
 from hailuo.model.capability import DEFAULT_RULES
 from hailuo.model.errors import HailuoError, UserInputError
 from hailuo.model.spec import DEFAULT_MODEL, JobSpec, Mode
+from hailuo.moderation.gating import Screening
 from providers.registry import TABLE
 
 if TYPE_CHECKING:
@@ -103,14 +104,15 @@ def _guild_ids(interaction: discord.Interaction) -> tuple[int, int]:
     return interaction.guild_id, interaction.channel_id
 
 
-async def _precheck(
+async def _first_look(
     bot: HailuoBot, interaction: discord.Interaction, spec: JobSpec, guild_id: int, channel_id: int
-) -> None:
-    """The checks that need no download; a broken rule is raised before anything is spent."""
+) -> Screening:
+    """What a command checks before its first answer: the thread it runs in, and the
+    channel, role and prompt rules this process knows of the server (no storage read once
+    the server is known). Hand the result to ``create``."""
     await check_thread_access(bot, interaction)
-    await bot.desk.precheck(
+    return await bot.desk.first_look(
         guild_id,
-        interaction.user.id,
         spec,
         roles=member_roles(interaction),
         channel_id=channel_id,
@@ -152,14 +154,7 @@ async def text(bot: HailuoBot, interaction: discord.Interaction, spec: JobSpec) 
     answers.arrived(interaction.id)
     try:
         guild_id, channel_id = _guild_ids(interaction)
-        await check_thread_access(bot, interaction)
-        screened = await bot.desk.first_look(
-            guild_id,
-            spec,
-            roles=member_roles(interaction),
-            channel_id=channel_id,
-            parent_channel_id=parent_channel(interaction),
-        )
+        screened = await _first_look(bot, interaction, spec, guild_id, channel_id)
         request = _request(interaction, spec, guild_id, channel_id)
         job = await answer_and_create(bot, interaction, request, screened, started)
     finally:
@@ -214,10 +209,9 @@ async def animate(
                 width=attachment.width,
                 height=attachment.height,
             )
-    await _precheck(bot, interaction, spec, guild_id, channel_id)
-    # Counted against the in-flight caps until the job's row exists; refused before any download.
-    async with intake.checking(guild_id, interaction.user.id):
-        await _check_images(bot, intake, interaction, spec, plan, frames, started)
+    # Before the first answer only what this process knows by heart, as for ``text``.
+    screened = await _first_look(bot, interaction, spec, guild_id, channel_id)
+    await _check_images(bot, intake, interaction, spec, plan, frames, started, screened)
 
 
 async def _check_images(
@@ -228,23 +222,35 @@ async def _check_images(
     plan: capabilities.ImagePlan,
     frames: dict[str, discord.Attachment],
     started: float,
+    screened: Screening,
 ) -> None:
-    """Answer "checking your image", fetch and check the images, then create the job."""
+    """Answer "checking your image", look at the stored rules (a member who may not make
+    the video waits for no download), fetch and check the images, then create the job."""
     guild_id, channel_id = _guild_ids(interaction)
     locale = str(interaction.locale)
     callback = await interaction.response.send_message(embed=checking_embed(locale))
     bot.metrics.interaction_answered(time.monotonic() - started)
     message_id = callback.message_id
     try:
-        stored: dict[str, tuple[str, bytes]] = {}
-        for role, attachment in frames.items():
-            with _frame(role, locale):
-                prepared = await intake.prepared(attachment.url, plan)
-            stored[role] = (prepared.mime, prepared.data)
-        request = _request(
-            interaction, spec, guild_id, channel_id, status_message_id=message_id, images=stored
-        )
-        job = await bot.desk.create(request)
+        # Counted against the in-flight caps until the job's row exists; refused before any
+        # download.
+        async with intake.checking(guild_id, interaction.user.id):
+            await bot.desk.precheck(
+                guild_id,
+                interaction.user.id,
+                spec,
+                roles=member_roles(interaction),
+                screened=screened,
+            )
+            stored: dict[str, tuple[str, bytes]] = {}
+            for role, attachment in frames.items():
+                with _frame(role, locale):
+                    prepared = await intake.prepared(attachment.url, plan)
+                stored[role] = (prepared.mime, prepared.data)
+            request = _request(
+                interaction, spec, guild_id, channel_id, status_message_id=message_id, images=stored
+            )
+            job = await bot.desk.create(request, screened)
     except HailuoError as exc:
         await withdraw_card(bot, channel_id, message_id)
         await answer_privately(interaction, describe(exc, locale))

@@ -32,7 +32,8 @@ from storage.blocklist import BlocklistKind, BlocklistRepository
 from storage.committing import GroupCommit, Tx
 from storage.db import Database
 from storage.moderation import ModerationSettingsRepository
-from tests.discord_sim import DiscordSimulator, SimInteraction
+from tests import media
+from tests.discord_sim import DiscordSimulator, SimAttachment, SimInteraction
 from tests.e2e import CHECKING, SimSetup, all_settled, private_reply, running_bot
 from tests.support import FakeClock, RecordingNotifier
 
@@ -434,3 +435,58 @@ async def test_first_answer_a_burst_on_a_new_server_reads_it_once(
     assert set(await asyncio.gather(*(desk.results_in(GUILD) for _ in range(20)))) == {"channel"}
     assert await desk.results_in(GUILD) == "channel"
     assert reads == [GUILD]
+
+
+# --- /hailuo animate: answered before any storage read, refused before any download ---------
+
+
+def picture() -> SimAttachment:
+    png = media.make_image("PNG", 640, 480)
+    return SimAttachment(png, "photo.png", "image/png", 640, 480, len(png))
+
+
+def cdn_downloads(sim: DiscordSimulator) -> list[Any]:
+    return sim.find_calls(method="GET", path_regex=r"^/cdn/attachments/")
+
+
+async def test_first_answer_animate_reads_nothing_before_its_answer(
+    discord_sim, minimax, env, monkeypatch
+) -> None:
+    async with running_bot(env) as app:
+        warm = await discord_sim.send_slash(["hailuo", "text"], {"prompt": "warm"}, user_id=MEMBER)
+        await warm.wait_response()  # the server is known: its gate is in memory
+        with watching(app.bot.services.db, monkeypatch) as log:
+            inter = await discord_sim.send_slash(
+                ["hailuo", "animate"], attachments={"image": picture()}, user_id=MEMBER + 1
+            )
+            await inter.wait_response()
+            await discord_sim.wait_for(lambda: "#" in str(inter.original_message.embeds))
+        (task,) = log.answered
+        assert log.before_answer(task) == []  # the "checking your image" card came first
+        assert not inter.ephemeral
+        job = await app.bot.desk.made_by(inter.id)
+        assert job is not None and job.status_message_id == inter.original_message.id
+        assert len(cdn_downloads(discord_sim)) == 1
+
+
+async def test_first_answer_animate_refused_by_credits_downloads_nothing(
+    discord_sim, minimax, env
+) -> None:
+    guild = discord_sim.guilds[0]
+    async with running_bot(env) as app:
+        policies = app.bot.services.policies
+        assert policies is not None
+        await policies.set_allowance(guild.id, 1, AllowancePeriod.DAY, 1)
+        spent = await discord_sim.send_slash(["hailuo", "text"], {"prompt": "one"}, user_id=MEMBER)
+        await spent.wait_response()
+        inter = await discord_sim.send_slash(
+            ["hailuo", "animate"], attachments={"image": picture()}, user_id=MEMBER
+        )
+        await discord_sim.wait_for(lambda: private_reply(inter) is not None)
+        text = private_reply(inter)
+        assert text is not None and "you have 0 left of 1" in text, text
+        assert not inter.ephemeral  # answered at once, with the "checking your image" card
+        await discord_sim.wait_for(lambda: inter.original_message.deleted)  # withdrawn
+        assert cdn_downloads(discord_sim) == []  # refused before the image was fetched
+        balance = await app.bot.desk.balance(guild.id, MEMBER)
+        assert balance.reserved == 1  # only the first request's

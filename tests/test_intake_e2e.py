@@ -19,7 +19,14 @@ from hailuo.model.status import JobStatus
 from providers.registry import TABLE
 from tests import media
 from tests.discord_sim import DiscordSimulator, SimAttachment
-from tests.e2e import SimSetup, card_shows, channel, private_answer, private_text, running_bot
+from tests.e2e import (
+    SimSetup,
+    card_shows,
+    channel,
+    private_answer,
+    private_reply,
+    running_bot,
+)
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -79,11 +86,19 @@ async def test_bounded_read_animates_beyond_the_cap_are_refused_before_download(
             )
             for inter in burst:
                 await inter.wait_response()
-            checked = [inter for inter in burst if not inter.ephemeral]
-            refused = [inter for inter in burst if inter.ephemeral]
+            # Each answered at once ("checking your image"); four then refused privately,
+            # their cards withdrawn, before any download.
+            await discord_sim.wait_for(
+                lambda: sum(private_reply(inter) is not None for inter in burst) == 4
+            )
+            refused = [inter for inter in burst if private_reply(inter) is not None]
+            checked = [inter for inter in burst if inter not in refused]
             assert len(checked) == 1 and len(refused) == 4
             cap = render("quota.member_in_flight", None, maximum=3)
-            assert [await private_text(inter) for inter in refused] == [cap] * 4
+            assert [private_reply(inter) for inter in refused] == [cap] * 4
+            await discord_sim.wait_for(
+                lambda: all(inter.original_message.deleted for inter in refused)
+            )
             await discord_sim.wait_for(lambda: cdn_downloads(discord_sim))
             assert len(cdn_downloads(discord_sim)) == 1
         finally:

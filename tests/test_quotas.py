@@ -17,7 +17,7 @@ from hailuo.jobs.desk import JobDesk, JobRequest
 from hailuo.model.errors import HailuoError, ModerationBlocked, QuotaExceeded, UserInputError
 from hailuo.model.spec import MODEL_RULES, JobSpec, Mode
 from hailuo.model.status import JobStatus
-from hailuo.money import quotas
+from hailuo.money import periods
 from hailuo.money.quotas import (
     DEFAULT_COSTS,
     AllowancePeriod,
@@ -460,4 +460,4 @@ def test_current_period_kept_is_the_period_found_afresh(kind: AllowancePeriod) -
     times = [base + hours * 3600.0 for base in (spring, autumn) for hours in range(-200, 200, 7)]
     Random(13).shuffle(times)
     for now in [*sorted(times), *times]:
-        assert current_period(now, zone, kind) == quotas._period_around(now, zone, kind)
+        assert current_period(now, zone, kind) == periods._period_around(now, zone, kind)

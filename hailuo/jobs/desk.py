@@ -85,12 +85,19 @@ class JobDesk:
         roles: Collection[int] = (),
         channel_id: int | None = None,
         parent_channel_id: int | None = None,
+        screened: Screening | None = None,
     ) -> int:
         """A read-only look at channel, roles, prompt, block, cool-down, caps, credits and
-        budgets; returns the cost."""
-        await self.first_look(
-            guild_id, spec, roles=roles, channel_id=channel_id, parent_channel_id=parent_channel_id
-        )
+        budgets; returns the cost. The channel, role and prompt rules are not looked at
+        again when the command's ``first_look`` did (``screened``)."""
+        if screened is None:
+            await self.first_look(
+                guild_id,
+                spec,
+                roles=roles,
+                channel_id=channel_id,
+                parent_channel_id=parent_channel_id,
+            )
         policy = await self.policy(guild_id)
         cost = policy.cost(spec)
         admission = await self._admit(None, policy, guild_id, user_id, roles, cost, spec)

@@ -16,17 +16,20 @@ overlaid with what its admins stored; resolution order:
 
 from __future__ import annotations
 
-import enum
 import functools
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
 from typing import TypeVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
-from hailuo.clock import Clock, to_datetime
+from hailuo.clock import Clock
 from hailuo.model.errors import UserInputError
 from hailuo.model.spec import MODEL_RULES, JobSpec
+from hailuo.money.periods import AllowancePeriod as AllowancePeriod  # re-exported
+from hailuo.money.periods import Period as Period  # re-exported
+from hailuo.money.periods import budget_period as budget_period  # re-exported
+from hailuo.money.periods import current_period as current_period  # re-exported
+from hailuo.money.periods import local_date as local_date  # re-exported
 from hailuo.money.prices import PriceKey
 from storage.guilds import GuildConfig
 from storage.port import Storage
@@ -58,11 +61,6 @@ NOTICE_THRESHOLDS = (80, 100)
 MAX_CREDITS = 100_000
 MAX_JOBS = 1_000
 MAX_COOLDOWN_SECONDS = 86_400
-
-
-class AllowancePeriod(enum.StrEnum):
-    DAY = "day"
-    WEEK = "week"
 
 
 def cost_of(spec: JobSpec, costs: Mapping[CostKey, int] | None = None) -> int:
@@ -144,68 +142,6 @@ class QuotaPolicy:
 
 def _pick(stored: T | None, default: T) -> T:
     return default if stored is None else stored
-
-
-# -- periods ---------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Period:
-    """One period: its key (stored on ledger rows and notices), when it began and renews."""
-
-    key: str
-    starts_at: float
-    renews_at: float
-
-
-#: The last period found per timezone and kind: asked for several times by every new job,
-#: it stays the same for a day or a week (``current_period``).
-_LATEST: dict[tuple[str, AllowancePeriod], Period] = {}
-
-
-def current_period(
-    now: float, timezone: str = "UTC", kind: AllowancePeriod = AllowancePeriod.DAY
-) -> Period:
-    """The member's allowance period around ``now``: a local day, or a week from Monday."""
-    latest = _LATEST.get((timezone, kind))
-    if latest is not None and latest.starts_at <= now < latest.renews_at:
-        return latest
-    period = _period_around(now, timezone, kind)
-    _LATEST[timezone, kind] = period
-    return period
-
-
-def _period_around(now: float, timezone: str, kind: AllowancePeriod) -> Period:
-    local = to_datetime(now).astimezone(ZoneInfo(timezone))
-    start = _midnight(local)
-    if kind is AllowancePeriod.WEEK:
-        start = _midnight(start - timedelta(days=start.weekday()))
-        iso = start.isocalendar()
-        return Period(f"{iso.year}-W{iso.week:02d}", start.timestamp(), _days_later(start, 7))
-    return Period(start.date().isoformat(), start.timestamp(), _days_later(start, 1))
-
-
-def budget_period(now: float, timezone: str, scope: str) -> Period:
-    """The server's budget period: its local day (``"day"``) or month (``"month"``)."""
-    if scope == "day":
-        return current_period(now, timezone)
-    local = to_datetime(now).astimezone(ZoneInfo(timezone))
-    start = _midnight(local.replace(day=1))
-    nxt = _midnight((start + timedelta(days=32)).replace(day=1))
-    return Period(f"{start.year:04d}-{start.month:02d}", start.timestamp(), nxt.timestamp())
-
-
-def local_date(ts: float, timezone: str) -> date:
-    return to_datetime(ts).astimezone(ZoneInfo(timezone)).date()
-
-
-def _midnight(moment: datetime) -> datetime:
-    return moment.replace(hour=0, minute=0, second=0, microsecond=0)
-
-
-def _days_later(start: datetime, days: int) -> float:
-    # Add days on the calendar, then find midnight again: DST days are 23 or 25 h long.
-    return _midnight(start + timedelta(days=days, hours=3)).timestamp()
 
 
 def thresholds_crossed(before: int, after: int, budget: int) -> list[int]:
