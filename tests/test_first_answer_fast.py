@@ -168,18 +168,23 @@ async def test_first_answer_in_a_burst_runs_no_statement_and_the_gate_once(
             assert f"#{job.id}" in str(inter.original_message.embeds)
 
 
+async def one_credit_spent(app: Any, sim: DiscordSimulator) -> None:
+    """The server's allowance is one credit a day, and ``MEMBER`` spent it on a first video."""
+    policies = app.bot.services.policies
+    assert policies is not None
+    await policies.set_allowance(sim.guilds[0].id, 1, AllowancePeriod.DAY, 1)
+    spent = await sim.send_slash(["hailuo", "text"], {"prompt": "one"}, user_id=MEMBER)
+    await spent.wait_response()
+    assert not spent.ephemeral
+
+
 async def test_first_answer_refused_under_the_write_withdraws_the_card_and_names_the_rule(
     discord_sim, minimax, env
 ) -> None:
     guild = discord_sim.guilds[0]
     async with running_bot(env) as app:
         db = app.bot.services.db
-        policies = app.bot.services.policies
-        assert policies is not None
-        await policies.set_allowance(guild.id, 1, AllowancePeriod.DAY, 1)
-        spent = await discord_sim.send_slash(["hailuo", "text"], {"prompt": "one"}, user_id=MEMBER)
-        await spent.wait_response()
-        assert not spent.ephemeral
+        await one_credit_spent(app, discord_sim)
         async with db.transaction():
             inters = await burst(discord_sim, 3, lambda n: MEMBER)
             await discord_sim.wait_for(lambda: sum(i.acknowledged for i in inters) == 2)
@@ -474,11 +479,7 @@ async def test_first_answer_animate_refused_by_credits_downloads_nothing(
 ) -> None:
     guild = discord_sim.guilds[0]
     async with running_bot(env) as app:
-        policies = app.bot.services.policies
-        assert policies is not None
-        await policies.set_allowance(guild.id, 1, AllowancePeriod.DAY, 1)
-        spent = await discord_sim.send_slash(["hailuo", "text"], {"prompt": "one"}, user_id=MEMBER)
-        await spent.wait_response()
+        await one_credit_spent(app, discord_sim)
         inter = await discord_sim.send_slash(
             ["hailuo", "animate"], attachments={"image": picture()}, user_id=MEMBER
         )
