@@ -16,8 +16,8 @@ only ``storage/`` sees.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
-from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from contextlib import AbstractAsyncContextManager, nullcontext
 from typing import Any, Protocol
 
 from storage.port import AfterCommit, UnitOfWork
@@ -115,14 +115,12 @@ def statements(uow: UnitOfWork) -> Statements:
     return uow
 
 
-@asynccontextmanager
-async def within(db: Engine, tx: UnitOfWork | None) -> AsyncIterator[Statements]:
-    """The caller's unit of work when it has one open, else a transaction of our own."""
+def within(db: Engine, tx: UnitOfWork | None) -> AbstractAsyncContextManager[Statements]:
+    """The caller's unit of work when it has one open, else a transaction of our own (that
+    one itself, not wrapped: every write of a job goes through here)."""
     if tx is not None:
-        yield statements(tx)
-    else:
-        async with db.transaction() as own:
-            yield own
+        return nullcontext(statements(tx))
+    return db.transaction()
 
 
 def reading(db: Engine, tx: UnitOfWork | None) -> Engine | Statements:
