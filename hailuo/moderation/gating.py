@@ -176,8 +176,9 @@ class Gatekeeper:
         read), for a screening that ``check`` settles under the create's transaction."""
         known = None if fresh else self._known.get(guild_id)
         entries = known[1] if known is not None else await self.entries.entries(guild_id)
-        loop = asyncio.get_running_loop()
-        await loop.run_in_executor(self._thread, self._screen, guild_id, entries, prompt)
+        if entries:  # an empty blocklist matches nothing: no trip to the screening thread
+            loop = asyncio.get_running_loop()
+            await loop.run_in_executor(self._thread, self._screen, guild_id, entries, prompt)
         return Screening(guild_id, prompt, entries)
 
     def _screen(self, guild_id: int, entries: tuple[BlocklistEntry, ...], prompt: str) -> None:
