@@ -35,8 +35,9 @@ async def run_steps(
 ) -> list[list[Row]]:
     """A batch, one statement after the other; each step's rows (empty when skipped).
 
-    The SQLite engine sends a whole batch to its thread in one hop instead
-    (``storage.grouping.batch``); an engine with no such trick runs this."""
+    The SQLite engine runs a whole batch in one call instead (``storage.grouping.batch``:
+    inline in a unit of work, one hop to its thread outside one); an engine with no such
+    trick runs this."""
     results: list[list[Row]] = []
     for sql, params in steps:
         bound = params(results) if callable(params) else params

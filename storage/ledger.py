@@ -247,7 +247,7 @@ async def append_entry(
     reason: str,
     now: float,
 ) -> int:
-    """One entry with its running balances, in one hop (a grant, take-back or reset)."""
+    """One entry with its running balances, in one batch (a grant, take-back or reset)."""
     rows = await statements(tx).batch(
         entry_steps(
             guild_id=guild_id,
