@@ -17,7 +17,8 @@ index (``-k query_plan`` proves each one), microseconds of C that release the GI
 where a hop to aiosqlite's thread costs the loop several turns and a wake-up. Only
 what may wait runs on aiosqlite's thread: the ``COMMIT`` (an fsync), and the reads
 outside any unit of work (``fetch_one``, ``fetch_all``, ``batch`` on the database),
-which may scan. A unit never waits on SQLite's busy handler on the loop: its group's
+which may scan, and the statements of a unit that may scan or free many pages (a sweep,
+``maintenance()``). A unit never waits on SQLite's busy handler on the loop: its group's
 ``BEGIN IMMEDIATE`` is tried without one and, while another process holds the write
 lock, tried again after short sleeps (``begin``), as the busy handler would.
 
@@ -37,7 +38,7 @@ import asyncio
 import logging
 import sqlite3
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 import aiosqlite
@@ -65,11 +66,21 @@ class GroupCommit:
         #: The group of units of work sharing the open SQLite transaction (``transaction()``).
         self._group: grouping.Group | None = None
         self._entering = 0  # units of work waiting for the lock
+        #: Reads outside any unit of work sent to aiosqlite's thread and not back yet.
+        self.reading = 0
 
-    @asynccontextmanager
-    async def transaction(self) -> AsyncIterator[Tx]:
+    def transaction(self) -> AbstractAsyncContextManager[Tx]:
         """One unit of work, in the open group; its ``async with`` ends after the group's
         ``COMMIT``, then its ``after_commit`` callbacks run."""
+        return self._unit(inline=True)
+
+    def maintenance(self) -> AbstractAsyncContextManager[Tx]:
+        """A unit of work whose statements may scan or free many pages (a sweep): they run
+        on aiosqlite's thread, one hop each, so the loop never waits for them."""
+        return self._unit(inline=False)
+
+    @asynccontextmanager
+    async def _unit(self, inline: bool) -> AsyncIterator[Tx]:
         self._entering += 1
         try:
             await self._lock.acquire()
@@ -83,7 +94,7 @@ class GroupCommit:
                 await self._begin(group)
             group.entered += 1
             unit = grouping.Unit(group, guarded=group.succeeded > 0)
-            tx = Tx(cast("Database", self), unit)
+            tx = Tx(cast("Database", self), unit, inline)
             try:
                 yield tx
             except BaseException:
@@ -123,7 +134,10 @@ class GroupCommit:
         pause = 0.001
         while True:
             try:
-                grouping.begin(self._raw, group)
+                if not self.reading:
+                    grouping.begin(self._raw, group)
+                else:  # a read holds the connection there: behind it, not blocking the loop
+                    await self._on_thread(grouping.begin, group)
                 return
             except sqlite3.OperationalError as exc:
                 if not grouping.busy(exc) or loop.time() + pause > deadline:
@@ -246,14 +260,24 @@ class GroupCommit:
     # again there while another process holds a lock (the connection has no busy handler).
 
     async def fetch_one(self, sql: str, params: Params = ()) -> aiosqlite.Row | None:
-        return await self._on_thread(grouping.outside, grouping.fetch_one, sql, params)
+        return await self._outside(grouping.fetch_one, sql, params)
 
     async def fetch_all(self, sql: str, params: Params = ()) -> list[aiosqlite.Row]:
-        return await self._on_thread(grouping.outside, grouping.fetch_all, sql, params)
+        return await self._outside(grouping.fetch_all, sql, params)
 
     async def batch(self, steps: Sequence[Step]) -> list[list[aiosqlite.Row]]:
         """Several reads in one hop, outside any unit of work (see ``Tx.batch``)."""
-        return await self._on_thread(grouping.outside, grouping.batch, steps)
+        return await self._outside(grouping.batch, steps)
+
+    async def _outside(self, read: Callable[..., T], *args: Any) -> T:
+        """A read on aiosqlite's thread. While it runs there, it holds the connection: a unit's
+        statement run inline would block the loop until it ends, so units hop too
+        (``Tx._run``) until no read is left there."""
+        self.reading += 1
+        try:
+            return await self._on_thread(grouping.outside, read, *args)
+        finally:
+            self.reading -= 1
 
 
 class Tx(Statements):
@@ -261,15 +285,20 @@ class Tx(Statements):
 
     db: Database
 
-    def __init__(self, db: Database, unit: grouping.Unit) -> None:
+    def __init__(self, db: Database, unit: grouping.Unit, inline: bool = True) -> None:
         super().__init__(db)
         self._unit = unit
+        #: Inline, unless it may scan (``GroupCommit.maintenance``); a statement issued while
+        #: a read holds the connection on aiosqlite's thread goes there too, behind it.
+        self._inline = inline
 
     async def _run(self, fn: Callable[..., T], *args: Any) -> T:
         unit = self._unit
         if unit.closed:
             raise RuntimeError("a statement after its unit of work ended")
-        return cast(T, grouping.in_unit(self.db._raw, unit, lambda c: fn(c, *args)))
+        if self._inline and not self.db.reading:
+            return cast(T, grouping.in_unit(self.db._raw, unit, lambda c: fn(c, *args)))
+        return await self.db._on_thread(grouping.in_unit, unit, lambda c: fn(c, *args))
 
     async def execute(self, sql: str, params: Params = ()) -> int:
         """Run one statement; return the number of rows it changed."""

@@ -170,7 +170,7 @@ class JobRepository:
         An image shared by a re-roll that is still young keeps living through its
         reference; only bytes nobody points to any more are deleted.
         """
-        async with self.db.transaction() as tx:
+        async with self.db.maintenance() as tx:  # scans the finished jobs: off the loop
             await tx.execute(DELETE_OLD_IMAGE_REFS, {"before": before})
             freed = await tx.execute(DELETE_UNREFERENCED_IMAGES)
         if freed:

@@ -38,7 +38,7 @@ import contextlib
 import logging
 import sqlite3
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from decimal import Decimal
 from typing import Any, TypeVar
 
@@ -207,6 +207,10 @@ class PostgresDatabase(Repositories):
     async def batch(self, steps: Sequence[Step]) -> list[list[Row]]:
         """Several reads of the committed state, one after the other."""
         return await run_steps(self.fetch_all, steps)
+
+    def maintenance(self) -> AbstractAsyncContextManager[PgTx]:
+        """A unit of work that may scan: on a server it waits off the loop like any other."""
+        return self.transaction()
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[PgTx]:

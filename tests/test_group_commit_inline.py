@@ -3,7 +3,9 @@
 The writer holds the connection for the whole unit, so a statement inside a unit needs
 no trip to aiosqlite's thread: gathered statements run in the order issued, each with
 its own result or error; a failing one changes nothing for the others, and one issued
-after its unit ended is refused as before.
+after its unit ended is refused as before. What may hold the connection for long stays
+off the loop: a sweep's statements (``maintenance()``), and a unit's statements while a
+read outside any unit runs on aiosqlite's thread.
 """
 
 from __future__ import annotations
@@ -66,4 +68,106 @@ async def test_group_commit_statement_after_its_unit_ended_is_refused(tmp_path: 
         with pytest.raises(RuntimeError):
             await tx.fetch_one("SELECT 1")
     finally:
+        await db.close()
+
+
+async def test_group_commit_maintenance_unit_runs_off_the_loop_in_the_group(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A sweep's statements may scan: they run on aiosqlite's thread, in the same group of
+    units as the inline ones (committed together, each still its own guarded step)."""
+    db = await Database.open(tmp_path / "sweep.sqlite3")
+    threads: list[int] = []
+    real = grouping.in_unit
+
+    def counted(conn: sqlite3.Connection, unit: grouping.Unit, work: Callable[..., Any]) -> Any:
+        threads.append(threading.get_ident())
+        return real(conn, unit, work)
+
+    try:
+        async with db.transaction() as uow:
+            await statements(uow).execute("CREATE TABLE t (v INTEGER)")
+        monkeypatch.setattr(grouping, "in_unit", counted)
+
+        async def sweep() -> None:
+            async with db.maintenance() as tx:
+                await tx.execute("INSERT INTO t (v) VALUES (1)")
+                await tx.execute("DELETE FROM t WHERE v = 1")
+                await tx.execute("INSERT INTO t (v) VALUES (2)")
+
+        async def failing() -> None:
+            async with db.transaction() as uow:
+                await statements(uow).execute("INSERT INTO t (v) VALUES (3)")
+                raise LookupError("undone alone")
+
+        async def inline() -> None:
+            async with db.transaction() as uow:
+                await statements(uow).execute("INSERT INTO t (v) VALUES (4)")
+
+        outcomes = await asyncio.gather(sweep(), failing(), inline(), return_exceptions=True)
+        assert isinstance(outcomes[1], LookupError) and outcomes[0] is None
+        loop_thread = threading.get_ident()
+        assert len(threads) == 5
+        assert all(ident != loop_thread for ident in threads[:3])  # the sweep's, off the loop
+        assert threads[3:] == [loop_thread, loop_thread]  # the others', inline
+        async with db.transaction() as uow:
+            rows = await statements(uow).fetch_all("SELECT v FROM t ORDER BY v")
+        assert [r["v"] for r in rows] == [2, 4]
+    finally:
+        await db.close()
+
+
+async def test_group_commit_statement_behind_a_read_on_the_thread_hops_too(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """While a read outside any unit holds the connection on aiosqlite's thread, a unit's
+    statement run inline would block the loop until the read ended: it goes there too, and
+    the loop stays free meanwhile."""
+    db = await Database.open(tmp_path / "behind.sqlite3")
+    reading, release = threading.Event(), threading.Event()
+    released: list[bool] = []
+
+    def slow(value: int) -> int:  # an SQL function: the read holds the connection here
+        reading.set()
+        released.append(release.wait(5))  # by the loop, unless the loop is stuck
+        return value
+
+    await db._on_thread(lambda conn: conn.create_function("slow", 1, slow))
+    threads: list[int] = []
+    real = grouping.in_unit
+
+    def counted(conn: sqlite3.Connection, unit: grouping.Unit, work: Callable[..., Any]) -> Any:
+        threads.append(threading.get_ident())
+        return real(conn, unit, work)
+
+    try:
+        async with db.transaction() as uow:
+            await statements(uow).execute("CREATE TABLE t (v INTEGER)")
+        monkeypatch.setattr(grouping, "in_unit", counted)
+        read = asyncio.ensure_future(db.fetch_one("SELECT slow(7) AS v"))
+        await asyncio.to_thread(reading.wait, 10)
+
+        async def write() -> None:
+            async with db.transaction() as uow:
+                await statements(uow).execute("INSERT INTO t (v) VALUES (1)")
+
+        written = asyncio.ensure_future(write())
+        # The loop turns while the write waits behind the read (inline, its BEGIN would
+        # block the loop in the connection's mutex until the read gave up waiting).
+        for _ in range(20):
+            await asyncio.sleep(0)
+        assert not written.done() and threads == []
+        release.set()
+        row = await read
+        await written
+        assert released == [True]  # the loop was free to let the read go
+        assert row is not None and row["v"] == 7 and len(threads) == 1
+        async with db.transaction() as uow:  # no read in flight: inline again
+            await statements(uow).execute("INSERT INTO t (v) VALUES (2)")
+        assert threads[1] == threading.get_ident()
+        async with db.transaction() as uow:
+            rows = await statements(uow).fetch_all("SELECT v FROM t ORDER BY v")
+        assert [r["v"] for r in rows] == [1, 2]
+    finally:
+        release.set()
         await db.close()
