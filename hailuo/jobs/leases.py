@@ -79,10 +79,14 @@ class Leases:
     def until(self) -> float:
         return self.clock() + self.seconds
 
-    async def claim_due(self, limit: int, now: float, skip: Collection[str] = ()) -> list[Job]:
+    async def claim_due(
+        self, limit: int, now: float, skip: Collection[str] = (), busy: Collection[int] = ()
+    ) -> list[Job]:
         """Queued jobs free for us (not leased), and the due steps, leased to us; polls of
-        the providers in ``skip`` (their status budget is spent for now) are left alone."""
-        return await self.store.claim_due(self.holder, now, now + self.seconds, limit, skip)
+        the providers in ``skip`` (their status budget is spent for now) and the jobs in
+        ``busy`` (their step still runs here) are left alone."""
+        until = now + self.seconds
+        return await self.store.claim_due(self.holder, now, until, limit, skip, busy)
 
     async def claim(self, job: Job) -> Job | None:
         """Lease ``job`` for a step; None when another process holds it or moved it since."""

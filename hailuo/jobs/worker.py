@@ -36,6 +36,7 @@ from hailuo.jobs.following import PROVIDER_TIMEOUT as PROVIDER_TIMEOUT  # re-exp
 from hailuo.jobs.following import Follower
 from hailuo.jobs.grouped import Grouped
 from hailuo.jobs.guild_alerts import tell_guild
+from hailuo.jobs.inflight import InFlight
 from hailuo.jobs.leases import Leases
 from hailuo.jobs.resilience import AccountAlerts, Resilience
 from hailuo.jobs.retry import Backoff
@@ -153,6 +154,7 @@ class Worker:
         )
         self._busy: set[int] = set()
         self._background: set[asyncio.Future[None]] = set()
+        self._steps = InFlight(room=BATCH // 2, on_empty=self.wake)  # ``run``'s steps
         self._wake = asyncio.Event()
         self._slots = asyncio.Semaphore(config.concurrency)
         #: Status queries are small and wait mostly on the network: more go at once (their
@@ -187,53 +189,70 @@ class Worker:
         await self.failures.fail(job, INTERRUPTED_SUBMIT, {"provider": job.provider or ""})
 
     async def run(self, stop: asyncio.Event) -> None:
-        """Tick until ``stop`` is set; a failed tick is logged and the loop goes on."""
-        while not stop.is_set():
-            try:
-                await self.tick()
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                log.exception("worker tick failed; continuing")
-            self._wake.clear()
+        """Take the due steps until ``stop`` is set, then let the ones under way finish.
+
+        Unlike ``tick``, a round does not wait for its steps (``jobs.inflight``). Cancelled,
+        it cancels the steps under way."""
+        try:
+            while not stop.is_set():
+                await self._round()
+            await self._steps.settle()
+            await self.leases.release_finished()
+        except asyncio.CancelledError:
+            await self._steps.cancel()
+            raise
+
+    async def _round(self) -> None:
+        """Start what is due, then wait for room or the next due time (failures logged)."""
+        self._wake.clear()  # a wake from here on (a step that ended, a submit) is seen
+        try:
+            self._steps.add(await self._take())
             if self._more:
-                await asyncio.sleep(0)  # a full slice was taken: the rest is due too
-                continue
-            try:
-                wait = await self._next_wait()
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                log.exception("worker could not read its next due time; waiting idle")
-                wait = self._idle_wait()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), timeout=wait)
+                await self._steps.room()  # a full slice was taken: the rest is due too
+                return
+            wait = await self._next_wait()
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("worker round failed; continuing")
+            wait = self._idle_wait()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._wake.wait(), timeout=wait)
 
     def _idle_wait(self) -> float:
         return max(0.01, min(self.config.poll_seconds, 1.0))
 
     async def _next_wait(self) -> float:
-        """Seconds until the next tick: the next due time (so a job is asked when it falls
-        due, not up to an idle wait later), or a spent budget's next query, capped by the
-        idle wait (queued jobs, sweeps). A job already due when the tick read its slice
-        and still due is held for a reason (a step under way, a spent budget, a failing
-        step): it does not make the worker spin."""
+        """Seconds until the next round: the next due time after the last read (what was
+        due then is under way or waits for a spent budget), capped by the idle wait."""
         now, wait = self.clock(), self._idle_wait()
         spent = self.budgets.spent(now)
         if spent:
             wait = min(wait, self.budgets.ready_in(now, spent))
-        due = await self.jobs.next_due()
-        if due is not None and due > self._read_at:
+        due = await self.jobs.next_due(self._read_at)
+        if due is not None:
             wait = min(wait, due - now)
         return max(0.0, wait)
 
     async def tick(self) -> None:
-        """Take one due step of every open job, concurrently, and wait for them all.
+        """Take one due step of every open job (up to ``BATCH`` of them, due first),
+        concurrently, and wait for them all.
 
         Queued jobs are admitted in id order, synchronously, before any step runs, so
         the rate limiter's slots go first come, first served and each waiting job's
         queue position is the number of queued jobs before it plus one.
         """
+        steps = await self._take()
+        if steps:
+            await asyncio.gather(*steps)
+        await self.leases.release_finished()
+
+    async def _take(self) -> list[asyncio.Future[None]]:
+        """Claim the due work (the steps under way here left out) and start its steps.
+
+        The leases of the steps that ended are released first, never after the claim: a
+        step that ended may be due again and claimed anew by this very claim."""
+        await self.leases.release_finished()
         for sweep in self.sweeps:
             try:
                 await sweep()
@@ -249,7 +268,7 @@ class Worker:
         in_line: dict[int, int] = {}
         forecast = self.submitter.forecast(now)
         # Only what is due (the schedule's indexes), never every open job.
-        due = await self.leases.claim_due(BATCH, now, self.budgets.spent(now))
+        due = await self.leases.claim_due(BATCH, now, self.budgets.spent(now), self._busy)
         self._more = sum(job.status is not JobStatus.QUEUED for job in due) >= BATCH
         for job in due:
             if job.id in self._busy:
@@ -269,9 +288,7 @@ class Worker:
                 steps.append(self._start(job, self._follow(job), slots, claimed=True))
             else:
                 self.leases.finished(job.id)  # not its time (or its budget's): given back
-        if steps:
-            await asyncio.gather(*steps)
-        await self.leases.release_finished()
+        return steps
 
     def poll_soon(self, job_id: int, provider: str) -> None:
         """Query one task now, in the background (a provider's callback said it changed)."""
