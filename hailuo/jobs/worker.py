@@ -30,6 +30,7 @@ from hailuo.jobs.budget import budgets_for
 from hailuo.jobs.cards import StatusCards
 from hailuo.jobs.delivering import Deliverer
 from hailuo.jobs.deps import WorkerDeps as WorkerDeps  # re-exported: imported from here
+from hailuo.jobs.due_plan import DuePlan
 from hailuo.jobs.durations import PRIOR_SPREAD, DurationBook
 from hailuo.jobs.failures import Failures
 from hailuo.jobs.following import PROVIDER_TIMEOUT as PROVIDER_TIMEOUT  # re-exported
@@ -94,14 +95,6 @@ class Worker:
             remember=self._remember_card,
             durations=self.durations,
         )
-        #: When each task is asked about: near its learned finish (``jobs.schedule``).
-        self.schedule = TaskSchedule(
-            jobs,
-            deps.rng,
-            poll_seconds=config.poll_seconds,
-            book=self.durations,
-            callback_url=deps.callback_url,
-        )
         #: Each provider's status queries a second (``jobs.budget``): over it, a due job
         #: waits, and is asked in due order when the budget has room again.
         self.budgets = budgets_for(
@@ -111,8 +104,16 @@ class Worker:
             pace=PRODUCTION_POLL_SECONDS / config.poll_seconds,
             now=clock(),
         )
-        self._more = False
-        self._read_at = 0.0  # when the last tick read what was due
+        #: When each task is asked: near its learned finish, as its budget can (``due_plan``).
+        self.schedule = TaskSchedule(
+            jobs,
+            deps.rng,
+            poll_seconds=config.poll_seconds,
+            book=self.durations,
+            callback_url=deps.callback_url,
+            due=DuePlan(lambda name: self.budgets.rate(name)),  # the budgets of the day
+        )
+        self._more, self._read_at = False, 0.0  # a full slice; when the last one was read
         self.callback_url = deps.callback_url
         self.failures = Failures(deps.storage, clock, self.cards.show, notifier.tell_member)
         self.leases = Leases(deps.storage.leases, clock, config.process_id, config.lease_seconds)
@@ -157,8 +158,7 @@ class Worker:
         self._steps = InFlight(room=BATCH // 2, on_empty=self.wake)  # ``run``'s steps
         self._wake = asyncio.Event()
         self._slots = asyncio.Semaphore(config.concurrency)
-        #: Status queries are small and wait mostly on the network: more go at once (their
-        #: rate is the status budget's to bound), apart from submits and deliveries.
+        #: Status queries wait mostly on the network: more at once (the budget bounds them).
         self._query_slots = asyncio.Semaphore(config.query_concurrency)
         #: Work run at the start of every tick (the approval queue's expiry and posts).
         self.sweeps: list[Callable[[], Awaitable[None]]] = []
