@@ -9,17 +9,20 @@ injected clock, against a real SQLite file (and PostgreSQL with the contract tes
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
 import aiohttp
 import pytest
 
+from hailuo.jobs.grouped import Grouped
 from hailuo.jobs.inflight import InFlight
+from hailuo.jobs.steps import WorkerConfig
 from hailuo.model.provider import Phase, PreparedInput, SubmitReceipt, TaskState
 from hailuo.model.spec import JobSpec, Mode
 from hailuo.model.status import JobStatus
 from storage.db import Database
+from storage.port import PollRecord
 from tests.core import Core, build_core
 from tests.pg_server import BOTH_ENGINES
 from tests.support import FakeClock
@@ -147,3 +150,38 @@ async def test_inflight_room_empty_settle_and_cancel() -> None:
     steps.add([hung])
     await steps.cancel()
     assert hung.cancelled() and len(steps) == 0
+
+
+async def test_inflight_a_query_slot_is_free_while_the_answer_is_written(
+    db: Database, session: Any, clock: FakeClock
+) -> None:
+    """One query slot: while the first answer's write waits for its commit, the second
+    task is asked already (the slot bounds the calls, not the writes behind them)."""
+    provider = HangingProvider(db)
+    config = WorkerConfig(poll_seconds=5, query_concurrency=1)
+    core = build_core(db, clock, session, {"minimax": provider}, config=config)
+    first, second = await submitted(core, 1), await submitted(core, 2)
+    open_jobs = await core.jobs.open_jobs()
+    for n, job in enumerate(open_jobs):  # the first due first
+        await core.jobs.update(job, clock(), next_poll_at=clock() - 10 + n)
+    commit = asyncio.Event()
+    writing = asyncio.Event()
+    record_polls = core.jobs.record_polls
+
+    async def slow_commit(records: Sequence[PollRecord]) -> set[int]:
+        writing.set()
+        await commit.wait()
+        return await record_polls(records)
+
+    follower = core.worker.follower
+    follower.writes = Grouped(slow_commit, lambda record: record.job_id)
+    provider.queries.clear()
+    tick = asyncio.create_task(core.worker.tick())
+    await asyncio.wait_for(writing.wait(), PATIENCE)  # the first answer is being written
+    await asyncio.wait_for(provider.asked_times(second, 1), PATIENCE)  # and the next asked
+    assert [t for t, _ in provider.queries] == [first, second]
+    commit.set()
+    await asyncio.wait_for(tick, PATIENCE)
+    assert [job.polls for job in await core.jobs.open_jobs()] == [
+        job.polls + 1 for job in open_jobs
+    ]

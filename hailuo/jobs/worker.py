@@ -1,9 +1,9 @@
 """The job's life after creation: submit, follow, deliver, settle; and recovery at start-up.
 
-``tick()`` takes one step of every job that is due and returns; ``run()`` is
-a thin loop around it. Every step writes its intent before the side effect
-and its outcome after, each as a guarded transition, so a crash or a second
-worker at any point loses nothing and repeats nothing that costs money:
+``tick()`` takes one step of every job that is due and returns; ``run()`` loops without
+waiting for a slice's slowest step. Every step writes its intent before the side effect
+and its outcome after, each as a guarded transition, so a crash or a second worker at
+any point loses nothing and repeats nothing that costs money:
 
 - ``submitting`` is written before the provider is called; a job found there
   at start-up is failed and refunded, never sent again (design, "The job's life").
@@ -11,11 +11,10 @@ worker at any point loses nothing and repeats nothing that costs money:
   no posted message id is first looked for in the channel (plus the nonce
   Discord deduplicates on), so it is never posted twice.
 
-This module schedules the steps and follows submitted tasks; the steps with
-rules of their own are beside it: ``submitting`` (provider choice, failover
-and refusals), ``delivering`` (the exactly-once post), ``failures`` (ending a
-job) and ``cards`` (the throttled status edits), with ``steps`` holding what
-they share (``WorkerConfig`` among it).
+This module schedules the steps and follows submitted tasks; the steps with rules of
+their own are beside it: ``submitting`` (provider choice, failover and refusals),
+``delivering`` (the exactly-once post), ``failures`` (ending a job) and ``cards`` (the
+throttled status edits), with ``steps`` holding what they share (``WorkerConfig``).
 """
 
 from __future__ import annotations
@@ -60,6 +59,9 @@ BATCH = 128
 #: Queue-position edits go to the first few queued jobs of each channel only: a move
 #: further back in line is not worth an edit of every waiting card at every tick.
 QUEUE_CARDS_PER_CHANNEL = 5
+#: The shortest wait after a round short of a slice, in ``poll_seconds`` (50 ms at 5 s): jobs
+#: falling due one by one are claimed dozens at a time, not each in a claim (a write).
+ROUND_GAP = 0.01
 Action = Coroutine[Any, Any, None]
 
 
@@ -158,8 +160,8 @@ class Worker:
         self._steps = InFlight(room=BATCH // 2, on_empty=self.wake)  # ``run``'s steps
         self._wake = asyncio.Event()
         self._slots = asyncio.Semaphore(config.concurrency)
-        #: Status queries wait mostly on the network: more at once (the budget bounds them).
-        self._query_slots = asyncio.Semaphore(config.query_concurrency)
+        #: Poll steps at once, each in one of the follower's query slots while it asks only.
+        self._query_slots = asyncio.Semaphore(config.query_concurrency * 4)
         #: Work run at the start of every tick (the approval queue's expiry and posts).
         self.sweeps: list[Callable[[], Awaitable[None]]] = []
 
@@ -223,8 +225,8 @@ class Worker:
         return max(0.01, min(self.config.poll_seconds, 1.0))
 
     async def _next_wait(self) -> float:
-        """Seconds until the next round: the next due time after the last read (what was
-        due then is under way or waits for a spent budget), capped by the idle wait."""
+        """Seconds until the next round: the next due time after the last read (what was due
+        then is under way or waits for a budget), capped by the idle wait; ``ROUND_GAP`` least."""
         now, wait = self.clock(), self._idle_wait()
         spent = self.budgets.spent(now)
         if spent:
@@ -232,7 +234,7 @@ class Worker:
         due = await self.jobs.next_due(self._read_at)
         if due is not None:
             wait = min(wait, due - now)
-        return max(0.0, wait)
+        return max(self.config.poll_seconds * ROUND_GAP, wait)
 
     async def tick(self) -> None:
         """Take one due step of every open job (up to ``BATCH`` of them, due first),
@@ -248,11 +250,8 @@ class Worker:
         await self.leases.release_finished()
 
     async def _take(self) -> list[asyncio.Future[None]]:
-        """Claim the due work (the steps under way here left out) and start its steps.
-
-        The leases of the steps that ended are released first, never after the claim: a
-        step that ended may be due again and claimed anew by this very claim."""
-        await self.leases.release_finished()
+        """Claim the due work (the steps under way here left out) and start its steps."""
+        await self.leases.release_finished()  # first: an ended step may be claimed anew
         for sweep in self.sweeps:
             try:
                 await sweep()
