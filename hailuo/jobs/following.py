@@ -53,7 +53,9 @@ class Follower(Step):
         self.alerts = alerts
         self.schedule = schedule
         self._wake = wake
-        self.writes: Grouped[PollRecord] = Grouped(kit.jobs.record_polls, lambda r: r.job_id)
+        self.writes: Grouped[PollRecord] = Grouped(
+            kit.jobs.record_polls, lambda r: r.job_id, most=256
+        )
         #: Status queries at once. A slot is held for the call only: the answer's write
         #: waits for its group's commit (a disk sync, often longer than the call) without
         #: keeping the next query from going.
