@@ -88,16 +88,18 @@ class DiscordNotifier:
             if announces_without_card(job, self.answers):
                 await self.post_card(job)
             return
-        message = self._channel(job).get_partial_message(job.status_message_id)
-        embed = status_embed(job, view.queue_position, view.queue_eta, view.done_at)
-        controls = controls_view(job)
+        message_id = job.status_message_id
 
         async def edit() -> None:
-            await message.edit(embed=embed, view=controls)
+            # Drawn when its turn comes: an edit a newer one replaced is never drawn (after
+            # a restart 10,000 cards of one channel change, and a few edits go out).
+            message = self._channel(job).get_partial_message(message_id)
+            embed = status_embed(job, view.queue_position, view.queue_eta, view.done_at)
+            await message.edit(embed=embed, view=controls_view(job))
 
         # Queued, not awaited: a busy channel never holds up the job's life, and a newer
         # state of the card replaces this one if it is still waiting.
-        self.outbox.edit(job.channel_id, job.status_message_id, edit)
+        self.outbox.edit(job.channel_id, message_id, edit)
 
     async def post_card(self, job: Job) -> int | None:
         """Post a new card for ``job`` that mentions its member, once, and remember it as

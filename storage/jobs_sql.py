@@ -65,11 +65,15 @@ FROM (
 WHERE jobs.id = r.id AND jobs.status = r.status
 RETURNING jobs.id
 """
+#: The next due time after ``:after`` (the worker's last read: what was due then and is
+#: still due is held for a reason, a step under way among them, and must not mask it).
 SELECT_NEXT_DUE = """
 SELECT MIN(t) AS t FROM (
-    SELECT MIN(next_poll_at) AS t FROM jobs WHERE status IN ('submitted', 'running')
+    SELECT MIN(next_poll_at) AS t FROM jobs
+    WHERE status IN ('submitted', 'running') AND next_poll_at > :after
     UNION ALL
-    SELECT MIN(next_delivery_at) AS t FROM jobs WHERE status = 'succeeded'
+    SELECT MIN(next_delivery_at) AS t FROM jobs
+    WHERE status = 'succeeded' AND next_delivery_at > :after
 )
 """
 SET_CARD_SEEN = "UPDATE jobs SET card_seen = :seen WHERE id = :id"

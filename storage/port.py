@@ -93,7 +93,7 @@ class JobStore(Protocol):
 
     async def open_jobs(self) -> list[Job]: ...
 
-    async def next_due(self) -> float | None: ...
+    async def next_due(self, after: float = ...) -> float | None: ...
 
     async def record_polls(self, records: Sequence[PollRecord]) -> set[int]: ...
 
@@ -149,7 +149,13 @@ class LeaseStore(Protocol):
     """Which process works on a job's step now (``storage.leases``): several share one queue."""
 
     async def claim_due(
-        self, holder: str, now: float, until: float, limit: int, skip: Collection[str] = ...
+        self,
+        holder: str,
+        now: float,
+        until: float,
+        limit: int,
+        skip: Collection[str] = ...,
+        busy: Collection[int] = ...,
     ) -> list[Job]: ...
 
     async def claim(self, job_id: int, holder: str, now: float, until: float) -> Job | None: ...

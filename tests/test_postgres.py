@@ -67,9 +67,8 @@ def storage_statements() -> dict[str, str]:
                 and "{" not in value  # a template: its rendered texts are added below
             ):
                 found[f"{info.name}.{name}"] = value
-    for i, (claim, read) in enumerate(claim_statements("postgresql", ["s0", "s1"])):
+    for i, (claim, _order) in enumerate(claim_statements("postgresql", ["s0", "s1"], ["b0"])):
         found[f"leases.claim_statements[{i}]"] = claim
-        found[f"leases.claim_statements[{i}].read"] = read
     found["leases.RELEASE_MANY"] = RELEASE_MANY.format(ids=":j0, :j1")
     return found
 

@@ -56,13 +56,12 @@ WORKER = {
     "submitting (recovery)": jobs_sql.SELECT_BY_OPEN_STATUS,
     # The lease claims the worker reads its due work through (``storage.leases``).
     **{
-        f"claim {kind}{part}": text
-        for kind, statements in zip(
+        f"claim {kind}": claim  # each claim returns what it leased (no read by holder)
+        for kind, (claim, _order) in zip(
             ("polls", "deliveries", "lapsed submits"),
-            leases.claim_statements("sqlite", ["s0"]),
+            leases.claim_statements("sqlite", ["s0"], ["b0"]),
             strict=True,
         )
-        for part, text in zip(("", " (read)"), statements, strict=True)
     },
     "queued free": leases.SELECT_QUEUED_FREE,
     "next due": jobs_sql.SELECT_NEXT_DUE,

@@ -89,6 +89,10 @@ class StatusBudgets:
     def take(self, provider: str, now: float) -> bool:
         return self.budget(provider).take(now)
 
+    def rate(self, provider: str) -> float:
+        """The provider's queries a second (what ``jobs.due_plan`` plans with)."""
+        return self.budget(provider).per_second
+
     def spent(self, now: float) -> Collection[str]:
         """The providers with no query left now (their due jobs are not read this tick)."""
         return sorted(name for name, b in self._budgets.items() if b.ready_in(now) > 0)

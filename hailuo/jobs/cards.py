@@ -256,5 +256,8 @@ class StatusCards:
             self._shown.pop(job.id, None)
         view = StatusView(job=job, queue_position=position, queue_eta=eta, done_at=done_at)
         await self.notifier.show_status(view)
+        digest = seen_digest(seen)
+        if last is not None and last[0] is not _STALE and seen_digest(last[0]) == digest:
+            return  # only the expected end moved: the stored digest stands (one write less)
         if self.remember is not None and not job.status.terminal:
-            await self.remember(job.id, seen_digest(seen))
+            await self.remember(job.id, digest)

@@ -15,6 +15,7 @@ state the job was read in; losing one in a crash costs only a repeated query.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Callable
 from dataclasses import replace
@@ -52,7 +53,13 @@ class Follower(Step):
         self.alerts = alerts
         self.schedule = schedule
         self._wake = wake
-        self.writes: Grouped[PollRecord] = Grouped(kit.jobs.record_polls, lambda r: r.job_id)
+        self.writes: Grouped[PollRecord] = Grouped(
+            kit.jobs.record_polls, lambda r: r.job_id, most=256
+        )
+        #: Status queries at once. A slot is held for the call only: the answer's write
+        #: waits for its group's commit (a disk sync, often longer than the call) without
+        #: keeping the next query from going.
+        self.slots = asyncio.Semaphore(kit.config.query_concurrency)
 
     async def poll(self, job: Job, *, prompted: bool = False) -> None:
         now = self.clock()
@@ -65,7 +72,8 @@ class Follower(Step):
         if not prompted:
             self.metrics.query_lateness(now - job.next_poll_at)
         try:
-            state = await provider.query(job.provider_task_id, job.provider_meta)
+            async with self.slots:
+                state = await provider.query(job.provider_task_id, job.provider_meta)
         except ProviderError as exc:
             self.metrics.provider_call(job.provider, "query", exc.kind.value)
             log.warning("query failed %s: %s (%s)", job.log_context(), exc, exc.detail)

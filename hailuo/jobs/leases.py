@@ -19,8 +19,7 @@ import contextlib
 import logging
 import os
 import socket
-from collections.abc import AsyncIterator, Callable, Collection
-from contextlib import asynccontextmanager
+from collections.abc import Callable, Collection
 
 from hailuo.clock import Clock
 from hailuo.model.job import Job
@@ -79,10 +78,14 @@ class Leases:
     def until(self) -> float:
         return self.clock() + self.seconds
 
-    async def claim_due(self, limit: int, now: float, skip: Collection[str] = ()) -> list[Job]:
+    async def claim_due(
+        self, limit: int, now: float, skip: Collection[str] = (), busy: Collection[int] = ()
+    ) -> list[Job]:
         """Queued jobs free for us (not leased), and the due steps, leased to us; polls of
-        the providers in ``skip`` (their status budget is spent for now) are left alone."""
-        return await self.store.claim_due(self.holder, now, now + self.seconds, limit, skip)
+        the providers in ``skip`` (their status budget is spent for now) and the jobs in
+        ``busy`` (their step still runs here) are left alone."""
+        until = now + self.seconds
+        return await self.store.claim_due(self.holder, now, until, limit, skip, busy)
 
     async def claim(self, job: Job) -> Job | None:
         """Lease ``job`` for a step; None when another process holds it or moved it since."""
@@ -125,46 +128,20 @@ class Leases:
         except Exception:  # they lapse by themselves; a failed release costs a delay only
             log.exception("could not release %d lease(s)", len(done))
 
-    @asynccontextmanager
-    async def step(self, job: Job, *, claimed: bool = False) -> AsyncIterator[bool]:
+    def step(self, job: Job, *, claimed: bool = False) -> Step:
         """Hold the job's lease while the block runs (renewed), and release it after.
 
         Yields whether the job is ours: ``claimed`` (the tick leased it already, and
         releases it with the others at its end), else a claim of it now (False: another
         process has it, or took this step meanwhile), released when the block ends."""
-        leased = claimed or await self.claim(job) is not None
-        try:
-            if leased:
-                async with self.renewing(job.id):
-                    yield True
-            else:
-                yield False
-        finally:
-            if claimed:
-                self.finished(job.id)
-            elif leased:
-                await self.release(job.id)
+        return Step(self, job, claimed)
 
-    @asynccontextmanager
-    async def renewing(self, job_id: int) -> AsyncIterator[None]:
+    def renewing(self, job_id: int) -> Renewing:
         """Renew the job's lease every third of its length while the block runs.
 
         Most steps end well within a third of a lease: the renew task is only started
         (a timer) once one has run that long."""
-        tasks: list[asyncio.Task[None]] = []
-
-        def start() -> None:
-            tasks.append(asyncio.create_task(self._renew(job_id), name=f"hailuo-lease-{job_id}"))
-
-        timer = asyncio.get_running_loop().call_later(self.seconds / 3, start)
-        try:
-            yield
-        finally:
-            timer.cancel()
-            for task in tasks:
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
+        return Renewing(self, job_id)
 
     async def _renew(self, job_id: int) -> None:
         while True:
@@ -185,3 +162,65 @@ class Leases:
             count = await self.store.release_holder(holder)
             log.warning("released %d lease(s) of %s, a process that is gone", count, holder)
         return dead
+
+
+class Renewing:
+    """``Leases.renewing``: a timer, and a renew task once the step outlived it.
+
+    A class, not a generator-based context manager: every status query of 10,000 open
+    jobs enters one, and the generator machinery cost more than the timer."""
+
+    __slots__ = ("job_id", "leases", "task", "timer")
+
+    def __init__(self, leases: Leases, job_id: int) -> None:
+        self.leases = leases
+        self.job_id = job_id
+        self.timer: asyncio.TimerHandle | None = None
+        self.task: asyncio.Task[None] | None = None
+
+    async def __aenter__(self) -> None:
+        loop = asyncio.get_running_loop()
+        self.timer = loop.call_later(self.leases.seconds / 3, self._start)
+
+    def _start(self) -> None:
+        renew = self.leases._renew(self.job_id)
+        self.task = asyncio.create_task(renew, name=f"hailuo-lease-{self.job_id}")
+
+    async def __aexit__(self, *exc: object) -> None:
+        if self.timer is not None:
+            self.timer.cancel()
+        if self.task is not None:
+            self.task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self.task
+
+
+class Step:
+    """``Leases.step``: whether the job is ours for the block, its lease renewed meanwhile
+    and given back after (with the tick's others when ``claimed``)."""
+
+    __slots__ = ("claimed", "job", "leased", "leases", "renew")
+
+    def __init__(self, leases: Leases, job: Job, claimed: bool) -> None:
+        self.leases = leases
+        self.job = job
+        self.claimed = claimed
+        self.leased = False
+        self.renew: Renewing | None = None
+
+    async def __aenter__(self) -> bool:
+        self.leased = self.claimed or await self.leases.claim(self.job) is not None
+        if self.leased:
+            self.renew = self.leases.renewing(self.job.id)
+            await self.renew.__aenter__()
+        return self.leased
+
+    async def __aexit__(self, *exc: object) -> None:
+        try:
+            if self.renew is not None:
+                await self.renew.__aexit__(*exc)
+        finally:
+            if self.claimed:
+                self.leases.finished(self.job.id)
+            elif self.leased:
+                await self.leases.release(self.job.id)

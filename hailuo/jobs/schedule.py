@@ -33,6 +33,7 @@ import random
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from hailuo.jobs.due_plan import DuePlan
 from hailuo.jobs.durations import DurationBook, DurationStore, Estimate, duration_key, load_book
 from hailuo.model.job import Job
 
@@ -142,8 +143,12 @@ class TaskSchedule:
         poll_seconds: float,
         book: DurationBook | None = None,
         callback_url: Callable[[str, int], str | None] | None = None,
+        due: DuePlan | None = None,
     ) -> None:
         self.unit = poll_seconds / PRODUCTION_POLL_SECONDS
+        #: The queries booked per provider, so a next query's time is one its status
+        #: budget can serve (``jobs.due_plan``); None: as the plan wishes.
+        self.due = due
         self.store = store
         self.rng = rng
         self.plan = PollPlan(
@@ -180,11 +185,14 @@ class TaskSchedule:
         return self.plan.first(estimate, called_back=called_back, dither=dither, explore=explore)
 
     def next_poll(self, job: Job, now: float) -> float:
-        """Seconds from ``now`` to the job's next query."""
+        """Seconds from ``now`` to the job's next query (booked in the due plan)."""
         assert job.provider is not None
         age = now - (job.submitted_at or job.created_at)
         called_back = self.called_back(job.provider, job)
-        return self.plan.next(self.estimate(job), age, called_back=called_back)
+        wait = self.plan.next(self.estimate(job), age, called_back=called_back)
+        if self.due is None:
+            return wait
+        return self.due.book(job.provider, now + wait, now) - now
 
     async def learn(self, job: Job, now: float, prompted: bool) -> None:
         """Add a finished task's duration to its kind's recent ones, and store them.

@@ -1,9 +1,9 @@
 """The job's life after creation: submit, follow, deliver, settle; and recovery at start-up.
 
-``tick()`` takes one step of every job that is due and returns; ``run()`` is
-a thin loop around it. Every step writes its intent before the side effect
-and its outcome after, each as a guarded transition, so a crash or a second
-worker at any point loses nothing and repeats nothing that costs money:
+``tick()`` takes one step of every job that is due and returns; ``run()`` loops without
+waiting for a slice's slowest step. Every step writes its intent before the side effect
+and its outcome after, each as a guarded transition, so a crash or a second worker at
+any point loses nothing and repeats nothing that costs money:
 
 - ``submitting`` is written before the provider is called; a job found there
   at start-up is failed and refunded, never sent again (design, "The job's life").
@@ -11,11 +11,10 @@ worker at any point loses nothing and repeats nothing that costs money:
   no posted message id is first looked for in the channel (plus the nonce
   Discord deduplicates on), so it is never posted twice.
 
-This module schedules the steps and follows submitted tasks; the steps with
-rules of their own are beside it: ``submitting`` (provider choice, failover
-and refusals), ``delivering`` (the exactly-once post), ``failures`` (ending a
-job) and ``cards`` (the throttled status edits), with ``steps`` holding what
-they share (``WorkerConfig`` among it).
+This module schedules the steps and follows submitted tasks; the steps with rules of
+their own are beside it: ``submitting`` (provider choice, failover and refusals),
+``delivering`` (the exactly-once post), ``failures`` (ending a job) and ``cards`` (the
+throttled status edits), with ``steps`` holding what they share (``WorkerConfig``).
 """
 
 from __future__ import annotations
@@ -30,12 +29,14 @@ from hailuo.jobs.budget import budgets_for
 from hailuo.jobs.cards import StatusCards
 from hailuo.jobs.delivering import Deliverer
 from hailuo.jobs.deps import WorkerDeps as WorkerDeps  # re-exported: imported from here
+from hailuo.jobs.due_plan import DuePlan
 from hailuo.jobs.durations import PRIOR_SPREAD, DurationBook
 from hailuo.jobs.failures import Failures
 from hailuo.jobs.following import PROVIDER_TIMEOUT as PROVIDER_TIMEOUT  # re-exported
 from hailuo.jobs.following import Follower
 from hailuo.jobs.grouped import Grouped
 from hailuo.jobs.guild_alerts import tell_guild
+from hailuo.jobs.inflight import InFlight
 from hailuo.jobs.leases import Leases
 from hailuo.jobs.resilience import AccountAlerts, Resilience
 from hailuo.jobs.retry import Backoff
@@ -58,6 +59,9 @@ BATCH = 128
 #: Queue-position edits go to the first few queued jobs of each channel only: a move
 #: further back in line is not worth an edit of every waiting card at every tick.
 QUEUE_CARDS_PER_CHANNEL = 5
+#: The shortest wait after a round short of a slice, in ``poll_seconds`` (50 ms at 5 s): jobs
+#: falling due one by one are claimed dozens at a time, not each in a claim (a write).
+ROUND_GAP = 0.01
 Action = Coroutine[Any, Any, None]
 
 
@@ -93,14 +97,6 @@ class Worker:
             remember=self._remember_card,
             durations=self.durations,
         )
-        #: When each task is asked about: near its learned finish (``jobs.schedule``).
-        self.schedule = TaskSchedule(
-            jobs,
-            deps.rng,
-            poll_seconds=config.poll_seconds,
-            book=self.durations,
-            callback_url=deps.callback_url,
-        )
         #: Each provider's status queries a second (``jobs.budget``): over it, a due job
         #: waits, and is asked in due order when the budget has room again.
         self.budgets = budgets_for(
@@ -110,8 +106,16 @@ class Worker:
             pace=PRODUCTION_POLL_SECONDS / config.poll_seconds,
             now=clock(),
         )
-        self._more = False
-        self._read_at = 0.0  # when the last tick read what was due
+        #: When each task is asked: near its learned finish, as its budget can (``due_plan``).
+        self.schedule = TaskSchedule(
+            jobs,
+            deps.rng,
+            poll_seconds=config.poll_seconds,
+            book=self.durations,
+            callback_url=deps.callback_url,
+            due=DuePlan(lambda name: self.budgets.rate(name)),  # the budgets of the day
+        )
+        self._more, self._read_at = False, 0.0  # a full slice; when the last one was read
         self.callback_url = deps.callback_url
         self.failures = Failures(deps.storage, clock, self.cards.show, notifier.tell_member)
         self.leases = Leases(deps.storage.leases, clock, config.process_id, config.lease_seconds)
@@ -153,11 +157,11 @@ class Worker:
         )
         self._busy: set[int] = set()
         self._background: set[asyncio.Future[None]] = set()
+        self._steps = InFlight(room=BATCH // 2, on_empty=self.wake)  # ``run``'s steps
         self._wake = asyncio.Event()
         self._slots = asyncio.Semaphore(config.concurrency)
-        #: Status queries are small and wait mostly on the network: more go at once (their
-        #: rate is the status budget's to bound), apart from submits and deliveries.
-        self._query_slots = asyncio.Semaphore(config.query_concurrency)
+        #: Poll steps at once, each in one of the follower's query slots while it asks only.
+        self._query_slots = asyncio.Semaphore(config.query_concurrency * 4)
         #: Work run at the start of every tick (the approval queue's expiry and posts).
         self.sweeps: list[Callable[[], Awaitable[None]]] = []
 
@@ -187,53 +191,67 @@ class Worker:
         await self.failures.fail(job, INTERRUPTED_SUBMIT, {"provider": job.provider or ""})
 
     async def run(self, stop: asyncio.Event) -> None:
-        """Tick until ``stop`` is set; a failed tick is logged and the loop goes on."""
-        while not stop.is_set():
-            try:
-                await self.tick()
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                log.exception("worker tick failed; continuing")
-            self._wake.clear()
+        """Take the due steps until ``stop`` is set, then let the ones under way finish.
+
+        Unlike ``tick``, a round does not wait for its steps (``jobs.inflight``). Cancelled,
+        it cancels the steps under way."""
+        try:
+            while not stop.is_set():
+                await self._round()
+            await self._steps.settle()
+            await self.leases.release_finished()
+        except asyncio.CancelledError:
+            await self._steps.cancel()
+            raise
+
+    async def _round(self) -> None:
+        """Start what is due, then wait for room or the next due time (failures logged)."""
+        self._wake.clear()  # a wake from here on (a step that ended, a submit) is seen
+        try:
+            self._steps.add(await self._take())
             if self._more:
-                await asyncio.sleep(0)  # a full slice was taken: the rest is due too
-                continue
-            try:
-                wait = await self._next_wait()
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                log.exception("worker could not read its next due time; waiting idle")
-                wait = self._idle_wait()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), timeout=wait)
+                await self._steps.room()  # a full slice was taken: the rest is due too
+                return
+            wait = await self._next_wait()
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("worker round failed; continuing")
+            wait = self._idle_wait()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._wake.wait(), timeout=wait)
 
     def _idle_wait(self) -> float:
         return max(0.01, min(self.config.poll_seconds, 1.0))
 
     async def _next_wait(self) -> float:
-        """Seconds until the next tick: the next due time (so a job is asked when it falls
-        due, not up to an idle wait later), or a spent budget's next query, capped by the
-        idle wait (queued jobs, sweeps). A job already due when the tick read its slice
-        and still due is held for a reason (a step under way, a spent budget, a failing
-        step): it does not make the worker spin."""
+        """Seconds until the next round: the next due time after the last read (what was due
+        then is under way or waits for a budget), capped by the idle wait; ``ROUND_GAP`` least."""
         now, wait = self.clock(), self._idle_wait()
         spent = self.budgets.spent(now)
         if spent:
             wait = min(wait, self.budgets.ready_in(now, spent))
-        due = await self.jobs.next_due()
-        if due is not None and due > self._read_at:
+        due = await self.jobs.next_due(self._read_at)
+        if due is not None:
             wait = min(wait, due - now)
-        return max(0.0, wait)
+        return max(self.config.poll_seconds * ROUND_GAP, wait)
 
     async def tick(self) -> None:
-        """Take one due step of every open job, concurrently, and wait for them all.
+        """Take one due step of every open job (up to ``BATCH`` of them, due first),
+        concurrently, and wait for them all.
 
         Queued jobs are admitted in id order, synchronously, before any step runs, so
         the rate limiter's slots go first come, first served and each waiting job's
         queue position is the number of queued jobs before it plus one.
         """
+        steps = await self._take()
+        if steps:
+            await asyncio.gather(*steps)
+        await self.leases.release_finished()
+
+    async def _take(self) -> list[asyncio.Future[None]]:
+        """Claim the due work (the steps under way here left out) and start its steps."""
+        await self.leases.release_finished()  # first: an ended step may be claimed anew
         for sweep in self.sweeps:
             try:
                 await sweep()
@@ -249,7 +267,7 @@ class Worker:
         in_line: dict[int, int] = {}
         forecast = self.submitter.forecast(now)
         # Only what is due (the schedule's indexes), never every open job.
-        due = await self.leases.claim_due(BATCH, now, self.budgets.spent(now))
+        due = await self.leases.claim_due(BATCH, now, self.budgets.spent(now), self._busy)
         self._more = sum(job.status is not JobStatus.QUEUED for job in due) >= BATCH
         for job in due:
             if job.id in self._busy:
@@ -269,9 +287,7 @@ class Worker:
                 steps.append(self._start(job, self._follow(job), slots, claimed=True))
             else:
                 self.leases.finished(job.id)  # not its time (or its budget's): given back
-        if steps:
-            await asyncio.gather(*steps)
-        await self.leases.release_finished()
+        return steps
 
     def poll_soon(self, job_id: int, provider: str) -> None:
         """Query one task now, in the background (a provider's callback said it changed)."""

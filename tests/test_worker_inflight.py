@@ -1,0 +1,187 @@
+"""The worker's forever loop does not wait for a slice's slowest step (``jobs.inflight``).
+
+``Worker.run`` claims the next due work while steps of the last slice still run: a
+task whose status query hangs does not hold back the others, the rows still under way
+are not claimed again, and a step that ended and fell due again keeps the lease of its
+new claim (the ended step's lease is released before that claim, never after it). On an
+injected clock, against a real SQLite file (and PostgreSQL with the contract tests)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Sequence
+from typing import Any
+
+import aiohttp
+import pytest
+
+from hailuo.jobs.grouped import Grouped
+from hailuo.jobs.inflight import InFlight
+from hailuo.jobs.steps import WorkerConfig
+from hailuo.model.provider import Phase, PreparedInput, SubmitReceipt, TaskState
+from hailuo.model.spec import JobSpec, Mode
+from hailuo.model.status import JobStatus
+from storage.db import Database
+from storage.port import PollRecord
+from tests.core import Core, build_core
+from tests.pg_server import BOTH_ENGINES
+from tests.support import FakeClock
+
+ENGINES = BOTH_ENGINES
+SPEC = JobSpec(mode=Mode.TEXT, prompt="an inflight test")
+#: A test's safety net only: every wait below ends on an event long before this.
+PATIENCE = 30.0
+
+
+class HangingProvider:
+    """Tasks that stay running; the query of ``hang`` waits until ``release`` is set.
+
+    Each query records the task and the lease the job held while it was asked."""
+
+    name = "minimax"
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+        self.hang: str | None = None
+        self.release = asyncio.Event()
+        self.hanging = asyncio.Event()
+        self.queries: list[tuple[str, str | None]] = []
+        self.asked = asyncio.Condition()
+        self._tasks = 0
+
+    async def submit(self, job: PreparedInput) -> SubmitReceipt:
+        self._tasks += 1
+        return SubmitReceipt(f"t{self._tasks}")
+
+    async def query(self, task_id: str, meta: dict[str, Any]) -> TaskState:
+        # a release the loop sent on before this query began has landed after one read
+        await self.db.fetch_one("SELECT 1 AS one")
+        row = await self.db.fetch_one(
+            "SELECT lease_holder FROM jobs WHERE provider_task_id = :t", {"t": task_id}
+        )
+        async with self.asked:
+            self.queries.append((task_id, None if row is None else row["lease_holder"]))
+            self.asked.notify_all()
+        if task_id == self.hang:
+            self.hanging.set()
+            await self.release.wait()
+        return TaskState(Phase.RUNNING, progress=None)
+
+    async def result_url(self, locator: str, meta: dict[str, Any]) -> str:
+        raise NotImplementedError("never finished here")
+
+    async def asked_times(self, task_id: str, times: int) -> None:
+        async with self.asked:
+            await self.asked.wait_for(lambda: sum(t == task_id for t, _ in self.queries) >= times)
+
+
+@pytest.fixture
+async def session() -> AsyncIterator[aiohttp.ClientSession]:
+    async with aiohttp.ClientSession() as s:
+        yield s
+
+
+async def submitted(core: Core, user_id: int) -> str:
+    job = await core.new_job(SPEC, user_id=user_id)
+    job = await core.run_until(job.id, JobStatus.SUBMITTED)
+    assert job.provider_task_id is not None
+    return job.provider_task_id
+
+
+async def test_inflight_loop_goes_on_while_a_query_hangs(
+    db: Database, session: Any, clock: FakeClock
+) -> None:
+    provider = HangingProvider(db)
+    core = build_core(db, clock, session, {"minimax": provider})
+    slow, quick = await submitted(core, 1), await submitted(core, 2)
+    provider.hang = slow
+    worker, holder = core.worker, core.worker.leases.holder
+    for job in await core.jobs.open_jobs():  # both due now
+        await core.jobs.update(job, clock(), next_poll_at=clock())
+    provider.queries.clear()
+
+    stop = asyncio.Event()
+    loop = asyncio.create_task(worker.run(stop))
+    try:
+        await asyncio.wait_for(provider.hanging.wait(), PATIENCE)
+        await asyncio.wait_for(provider.asked_times(quick, 1), PATIENCE)
+        for _ in range(3):  # the quick task falls due again and again meanwhile
+            clock.advance(61)
+            worker.wake()
+            asked = sum(t == quick for t, _ in provider.queries)
+            await asyncio.wait_for(provider.asked_times(quick, asked + 1), PATIENCE)
+        # the hanging one was asked once: still under way, it is not claimed again
+        assert [t for t, _ in provider.queries].count(slow) == 1
+        # every query ran under this process's lease, the new claims' too
+        assert {lease for _, lease in provider.queries} == {holder}
+        provider.release.set()
+    finally:
+        stop.set()
+        worker.wake()
+        await asyncio.wait_for(loop, PATIENCE)
+    # stopped: the steps under way finished, and their leases were given back
+    assert {job.lease_holder for job in await core.jobs.open_jobs()} == {None}
+
+
+async def test_inflight_room_empty_settle_and_cancel() -> None:
+    emptied: list[int] = []
+    steps = InFlight(room=1, on_empty=lambda: emptied.append(len(steps)))
+    gates = [asyncio.Event() for _ in range(3)]
+
+    async def step(gate: asyncio.Event) -> None:
+        await gate.wait()
+
+    futures = [asyncio.ensure_future(step(gate)) for gate in gates]
+    steps.add(futures)
+    assert len(steps) == 3
+    room = asyncio.ensure_future(steps.room())
+    gates[0].set()
+    await futures[0]
+    await asyncio.sleep(0)  # the done callbacks run
+    assert not room.done()  # two left, room for one
+    gates[1].set()
+    await asyncio.wait_for(room, PATIENCE)  # one left: room
+    assert len(steps) == 1 and emptied == []
+    gates[2].set()
+    await asyncio.wait_for(steps.settle(), PATIENCE)
+    assert len(steps) == 0 and emptied == [0]  # told once, when the last one ended
+
+    hung = asyncio.ensure_future(step(asyncio.Event()))
+    steps.add([hung])
+    await steps.cancel()
+    assert hung.cancelled() and len(steps) == 0
+
+
+async def test_inflight_a_query_slot_is_free_while_the_answer_is_written(
+    db: Database, session: Any, clock: FakeClock
+) -> None:
+    """One query slot: while the first answer's write waits for its commit, the second
+    task is asked already (the slot bounds the calls, not the writes behind them)."""
+    provider = HangingProvider(db)
+    config = WorkerConfig(poll_seconds=5, query_concurrency=1)
+    core = build_core(db, clock, session, {"minimax": provider}, config=config)
+    first, second = await submitted(core, 1), await submitted(core, 2)
+    open_jobs = await core.jobs.open_jobs()
+    for n, job in enumerate(open_jobs):  # the first due first
+        await core.jobs.update(job, clock(), next_poll_at=clock() - 10 + n)
+    commit = asyncio.Event()
+    writing = asyncio.Event()
+    record_polls = core.jobs.record_polls
+
+    async def slow_commit(records: Sequence[PollRecord]) -> set[int]:
+        writing.set()
+        await commit.wait()
+        return await record_polls(records)
+
+    follower = core.worker.follower
+    follower.writes = Grouped(slow_commit, lambda record: record.job_id)
+    provider.queries.clear()
+    tick = asyncio.create_task(core.worker.tick())
+    await asyncio.wait_for(writing.wait(), PATIENCE)  # the first answer is being written
+    await asyncio.wait_for(provider.asked_times(second, 1), PATIENCE)  # and the next asked
+    assert [t for t, _ in provider.queries] == [first, second]
+    commit.set()
+    await asyncio.wait_for(tick, PATIENCE)
+    assert [job.polls for job in await core.jobs.open_jobs()] == [
+        job.polls + 1 for job in open_jobs
+    ]
