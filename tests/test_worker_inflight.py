@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Sequence
+from dataclasses import replace
 from typing import Any
 
 import aiohttp
@@ -17,7 +18,10 @@ import pytest
 
 from hailuo.jobs.grouped import Grouped
 from hailuo.jobs.inflight import InFlight
+from hailuo.jobs.notify import StatusView
+from hailuo.jobs.resilience import Resilience
 from hailuo.jobs.steps import WorkerConfig
+from hailuo.model.job import Job
 from hailuo.model.provider import Phase, PreparedInput, SubmitReceipt, TaskState
 from hailuo.model.spec import JobSpec, Mode
 from hailuo.model.status import JobStatus
@@ -25,7 +29,7 @@ from storage.db import Database
 from storage.port import PollRecord
 from tests.core import Core, build_core
 from tests.pg_server import BOTH_ENGINES
-from tests.support import FakeClock
+from tests.support import FakeClock, RecordingNotifier
 
 ENGINES = BOTH_ENGINES
 SPEC = JobSpec(mode=Mode.TEXT, prompt="an inflight test")
@@ -47,10 +51,14 @@ class HangingProvider:
         self.hanging = asyncio.Event()
         self.queries: list[tuple[str, str | None]] = []
         self.asked = asyncio.Condition()
+        self.submits: list[str] = []
         self._tasks = 0
 
     async def submit(self, job: PreparedInput) -> SubmitReceipt:
         self._tasks += 1
+        async with self.asked:
+            self.submits.append(job.spec.prompt)
+            self.asked.notify_all()
         return SubmitReceipt(f"t{self._tasks}")
 
     async def query(self, task_id: str, meta: dict[str, Any]) -> TaskState:
@@ -185,3 +193,70 @@ async def test_inflight_a_query_slot_is_free_while_the_answer_is_written(
     assert [job.polls for job in await core.jobs.open_jobs()] == [
         job.polls + 1 for job in open_jobs
     ]
+
+
+class HeldCards(RecordingNotifier):
+    """Records every card; the queued card of job ``hold`` is drawn once ``drawn`` is set."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.hold: int | None = None
+        self.drawn = asyncio.Event()
+        self.drawing = asyncio.Event()
+
+    async def show_status(self, view: StatusView) -> None:
+        await super().show_status(view)
+        if view.job.id == self.hold and view.job.status is JobStatus.QUEUED:
+            self.drawing.set()
+            await self.drawn.wait()
+
+
+async def test_inflight_a_queued_job_whose_card_is_drawn_keeps_its_place(
+    db: Database, session: Any, clock: FakeClock
+) -> None:
+    """One submit a minute: while the loop still draws the card of the first job in line,
+    a submit that comes free goes to it, never to the job behind it."""
+    provider = HangingProvider(db)
+    cards = HeldCards()
+    limits = Resilience(clock, ["minimax"], caps={"minimax": 1})
+    core = build_core(db, clock, session, {"minimax": provider}, notifier=cards, resilience=limits)
+    await submitted(core, 1)  # the minute's only submit
+    second = await core.new_job(replace(SPEC, prompt="second"), user_id=2)
+    third = await core.new_job(replace(SPEC, prompt="third"), user_id=3)
+    cards.hold = second.id
+    worker = core.worker
+    rounds = asyncio.Condition()
+    claims = 0
+    claim_due = worker.leases.claim_due
+
+    async def counted(*args: Any, **kwargs: Any) -> list[Job]:
+        nonlocal claims
+        due = await claim_due(*args, **kwargs)
+        async with rounds:
+            claims += 1
+            rounds.notify_all()
+        return due
+
+    worker.leases.claim_due = counted  # type: ignore[method-assign]
+    stop = asyncio.Event()
+    loop = asyncio.create_task(worker.run(stop))
+    try:
+        await asyncio.wait_for(cards.drawing.wait(), PATIENCE)  # second in line, drawn
+        clock.advance(61)  # a submit comes free
+        async with rounds:
+            seen = claims
+            worker.wake()
+            await asyncio.wait_for(rounds.wait_for(lambda: claims > seen), PATIENCE)
+        await asyncio.sleep(0)  # the round's admissions are made in the claim's turn
+        assert (await core.jobs.get(third.id)).status is JobStatus.QUEUED  # type: ignore[union-attr]
+        cards.drawn.set()
+        worker.wake()
+        async with provider.asked:
+            await asyncio.wait_for(provider.asked.wait_for(lambda: len(provider.submits) > 1), 30)
+        assert provider.submits[1:] == ["second"]  # the submit went to the first in line
+    finally:
+        cards.drawn.set()
+        stop.set()
+        worker.wake()
+        await asyncio.wait_for(loop, PATIENCE)
+    assert (await core.jobs.get(third.id)).status is JobStatus.QUEUED  # type: ignore[union-attr]

@@ -53,8 +53,7 @@ from storage.jobs import StaleTransition
 
 log = logging.getLogger(__name__)
 
-#: At most this many polls and this many deliveries are read and started per tick (due
-#: first): 10,000 jobs due at once after a restart are taken in slices, not all at once.
+#: Polls and deliveries read and started per round at most, due first (10,000 in slices).
 BATCH = 128
 #: Queue-position edits go to the first few queued jobs of each channel only: a move
 #: further back in line is not worth an edit of every waiting card at every tick.
@@ -269,11 +268,13 @@ class Worker:
         # Only what is due (the schedule's indexes), never every open job.
         due = await self.leases.claim_due(BATCH, now, self.budgets.spent(now), self._busy)
         self._more = sum(job.status is not JobStatus.QUEUED for job in due) >= BATCH
+        held = False  # a queued job whose step still runs (``run``) holds the line behind it
         for job in due:
             if job.id in self._busy:
+                held = held or job.status is JobStatus.QUEUED
                 continue
             if job.status is JobStatus.QUEUED:
-                action = self.submitter.admit(job, now)
+                action = None if held else self.submitter.admit(job, now)
                 if action is None:
                     position += 1
                     in_line[job.channel_id] = in_line.get(job.channel_id, 0) + 1
