@@ -23,11 +23,9 @@ from storage import grouping
 from storage.db import Database, statements
 
 
-async def test_group_commit_gathered_statements_run_inline_in_order(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    db = await Database.open(tmp_path / "inline.sqlite3")
-    threads: list[int] = []  # the thread each of the unit's statements ran on
+def unit_threads(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """From now on, the thread each statement of a unit of work runs on, in order."""
+    threads: list[int] = []
     real = grouping.in_unit
 
     def counted(conn: sqlite3.Connection, unit: grouping.Unit, work: Callable[..., Any]) -> Any:
@@ -35,11 +33,18 @@ async def test_group_commit_gathered_statements_run_inline_in_order(
         return real(conn, unit, work)
 
     monkeypatch.setattr(grouping, "in_unit", counted)
+    return threads
+
+
+async def test_group_commit_gathered_statements_run_inline_in_order(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    db = await Database.open(tmp_path / "inline.sqlite3")
     try:
         async with db.transaction() as uow:
             tx = statements(uow)
             await tx.execute("CREATE TABLE t (v INTEGER)")
-            threads.clear()
+            threads = unit_threads(monkeypatch)
             first, failed, wrote, after = await asyncio.gather(
                 tx.fetch_one("SELECT 1 AS v"),
                 tx.fetch_one("SELECT * FROM missing"),
@@ -77,17 +82,10 @@ async def test_group_commit_maintenance_unit_runs_off_the_loop_in_the_group(
     """A sweep's statements may scan: they run on aiosqlite's thread, in the same group of
     units as the inline ones (committed together, each still its own guarded step)."""
     db = await Database.open(tmp_path / "sweep.sqlite3")
-    threads: list[int] = []
-    real = grouping.in_unit
-
-    def counted(conn: sqlite3.Connection, unit: grouping.Unit, work: Callable[..., Any]) -> Any:
-        threads.append(threading.get_ident())
-        return real(conn, unit, work)
-
     try:
         async with db.transaction() as uow:
             await statements(uow).execute("CREATE TABLE t (v INTEGER)")
-        monkeypatch.setattr(grouping, "in_unit", counted)
+        threads = unit_threads(monkeypatch)
 
         async def sweep() -> None:
             async with db.maintenance() as tx:
@@ -133,17 +131,10 @@ async def test_group_commit_statement_behind_a_read_on_the_thread_hops_too(
         return value
 
     await db._on_thread(lambda conn: conn.create_function("slow", 1, slow))
-    threads: list[int] = []
-    real = grouping.in_unit
-
-    def counted(conn: sqlite3.Connection, unit: grouping.Unit, work: Callable[..., Any]) -> Any:
-        threads.append(threading.get_ident())
-        return real(conn, unit, work)
-
     try:
         async with db.transaction() as uow:
             await statements(uow).execute("CREATE TABLE t (v INTEGER)")
-        monkeypatch.setattr(grouping, "in_unit", counted)
+        threads = unit_threads(monkeypatch)
         read = asyncio.ensure_future(db.fetch_one("SELECT slow(7) AS v"))
         await asyncio.to_thread(reading.wait, 10)
 
