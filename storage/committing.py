@@ -18,9 +18,12 @@ where a hop to aiosqlite's thread costs the loop several turns and a wake-up. On
 what may wait runs on aiosqlite's thread: the ``COMMIT`` (an fsync), and the reads
 outside any unit of work (``fetch_one``, ``fetch_all``, ``batch`` on the database),
 which may scan, and the statements of a unit that may scan or free many pages (a sweep,
-``maintenance()``). A unit never waits on SQLite's busy handler on the loop: its group's
-``BEGIN IMMEDIATE`` is tried without one and, while another process holds the write
-lock, tried again after short sleeps (``begin``), as the busy handler would.
+``maintenance()``). While such a read runs there it holds the connection, so a unit's
+``BEGIN`` and statements then queue behind it on that thread instead of waiting for the
+connection on the loop (``reading``). A unit never waits on SQLite's busy handler on
+the loop: its group's ``BEGIN IMMEDIATE`` is tried without one and, while another
+process holds the write lock, tried again after short sleeps (``begin``), as the busy
+handler would.
 
 Because the connection is shared, a transaction left open poisons every later
 write. ``COMMIT`` and ``ROLLBACK`` therefore run to their end even when the task

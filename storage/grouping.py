@@ -6,8 +6,9 @@ the first inside a ``SAVEPOINT`` of its own, and one ``COMMIT`` ends the group.
 
 The functions here take the raw ``sqlite3`` connection as their first argument. A
 unit's statements, its ``BEGIN`` and its rollback run inline on the event loop's
-thread, the ``COMMIT`` on aiosqlite's; always under the write lock, one after the
-other, so the ``Group`` and ``Unit`` fields need no lock of their own.
+thread (on aiosqlite's for a sweep, or behind a read running there), the ``COMMIT`` on
+aiosqlite's; always under the write lock, one after the other, so the ``Group`` and
+``Unit`` fields need no lock of their own.
 ``storage.committing`` does the asyncio side.
 """
 
