@@ -9,6 +9,8 @@ import sqlite3
 from dataclasses import replace
 from pathlib import Path
 
+import pytest
+
 from hailuo.jobs.cards import StatusCards, seen_digest
 from hailuo.jobs.durations import DurationBook
 from hailuo.model.job import Job
@@ -73,6 +75,13 @@ async def test_recovery_job_from_a_whole_row_is_the_dataclass_record(tmp_path: P
     assert whole == built and vars(whole) == vars(built)
     assert whole.status is JobStatus.RUNNING and whole.provider_meta == {"n": 1}
     assert replace(whole, polls=2) == replace(built, polls=2)
+    # a changed copy is the one ``replace`` makes, and the original is untouched
+    evolved = whole.evolved(status=JobStatus.SUCCEEDED, polls=3, progress=40)
+    assert evolved == replace(whole, status=JobStatus.SUCCEEDED, polls=3, progress=40)
+    assert vars(evolved) == vars(replace(whole, status=JobStatus.SUCCEEDED, polls=3, progress=40))
+    assert whole.status is JobStatus.RUNNING and whole.polls == 0
+    with pytest.raises(TypeError):
+        whole.evolved(colour="red")
     # a partial row (no lease columns) takes the defaults of ``Job(...)``
     partial = {key: row[key] for key in row.keys() if not key.startswith("lease_")}  # noqa: SIM118
     assert Job.from_row(partial) == whole

@@ -18,7 +18,6 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable
-from dataclasses import replace
 
 from hailuo.jobs.grouped import Grouped
 from hailuo.jobs.resilience import AccountAlerts
@@ -131,8 +130,7 @@ class Follower(Step):
         record = PollRecord(job.id, src, dst, job.polls + 1, next_poll, progress, now)
         if not await self.writes(record):
             raise StaleTransition(job.id, job.status)
-        job = replace(
-            job,
+        job = job.evolved(
             status=status,
             polls=record.polls,
             next_poll_at=next_poll,

@@ -87,6 +87,17 @@ class Job:
         job.__dict__.update(data)
         return job
 
+    def evolved(self, **changes: Any) -> Job:
+        """This job with ``changes``, as ``dataclasses.replace`` makes it, without the
+        frozen ``__init__`` (every status answer of every open job makes one)."""
+        unknown = changes.keys() - _FIELDS
+        if unknown:
+            raise TypeError(f"not a field of Job: {sorted(unknown)}")
+        job = object.__new__(Job)
+        job.__dict__.update(self.__dict__)
+        job.__dict__.update(changes)
+        return job
+
     @property
     def results_channel_id(self) -> int:
         """Where the result is posted: the job's thread when it has one, else its channel."""
