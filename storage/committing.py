@@ -132,9 +132,7 @@ class GroupCommit:
     async def _begin(self, group: grouping.Group) -> None:
         """``BEGIN IMMEDIATE`` for ``group``, inline: while another process holds the write
         lock, again after a short sleep, up to ``BUSY_SECONDS`` (the loop never blocks)."""
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + grouping.BUSY_SECONDS
-        pause = 0.001
+        waits = grouping.pauses()
         while True:
             try:
                 if not self.reading:
@@ -143,10 +141,10 @@ class GroupCommit:
                     await self._on_thread(grouping.begin, group)
                 return
             except sqlite3.OperationalError as exc:
-                if not grouping.busy(exc) or loop.time() + pause > deadline:
+                pause = next(waits, None)
+                if not grouping.busy(exc) or pause is None:
                     raise
             await asyncio.sleep(pause)
-            pause = min(pause * 2, 0.05)
 
     def _open_group(self) -> grouping.Group:
         """A new group. Its first unit that succeeds starts the group's committer, queued

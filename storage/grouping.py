@@ -18,7 +18,7 @@ import asyncio
 import logging
 import sqlite3
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -69,22 +69,31 @@ def busy(exc: sqlite3.OperationalError) -> bool:
     return code in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED)
 
 
-def patiently(fn: Callable[[], T], seconds: float = BUSY_SECONDS) -> T:
+def pauses(seconds: float = BUSY_SECONDS) -> Iterator[float]:
+    """The pauses before each new try of a statement refused as busy, doubling from 1 ms
+    to 50 ms, for ``seconds`` in all (as ``busy_timeout`` would wait)."""
+    deadline = time.monotonic() + seconds
+    pause = 0.001
+    while time.monotonic() + pause <= deadline:
+        yield pause
+        pause = min(pause * 2, 0.05)
+
+
+def patiently(fn: Callable[[], T]) -> T:
     """``fn()`` (one statement) on aiosqlite's thread, again while another process holds a lock
     (the connection has no busy handler, so that a unit's inline ``BEGIN`` never blocks
     the loop): as ``busy_timeout`` would, on this thread only. A statement refused as
     busy did nothing, so running it again is safe (a busy ``COMMIT`` leaves the
     transaction open for exactly that)."""
-    deadline = time.monotonic() + seconds
-    pause = 0.001
+    waits = pauses()
     while True:
         try:
             return fn()
         except sqlite3.OperationalError as exc:
-            if not busy(exc) or time.monotonic() + pause > deadline:
+            pause = next(waits, None)
+            if not busy(exc) or pause is None:
                 raise
         time.sleep(pause)
-        pause = min(pause * 2, 0.05)
 
 
 def outside(conn: sqlite3.Connection, read: Callable[..., T], *args: Any) -> T:

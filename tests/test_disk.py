@@ -46,13 +46,13 @@ async def test_transaction_cancel_while_awaiting_begin_leaves_no_open_transactio
 ) -> None:
     path = tmp_path / "cancel.sqlite3"
     db = await Database.open(path)
-    # Another process holds the write lock, so our BEGIN IMMEDIATE waits on its thread.
+    # Another process holds the write lock, so our BEGIN IMMEDIATE is tried again after pauses.
     other = sqlite3.connect(path, isolation_level=None)
     other.execute("BEGIN IMMEDIATE")
     loop = asyncio.get_running_loop()
     begun = asyncio.Event()
 
-    def traced(statement: str) -> None:  # runs on aiosqlite's thread
+    def traced(statement: str) -> None:  # runs on the thread that runs the statement
         if statement.startswith("BEGIN IMMEDIATE"):
             loop.call_soon_threadsafe(begun.set)
 

@@ -162,3 +162,36 @@ async def test_group_commit_statement_behind_a_read_on_the_thread_hops_too(
     finally:
         release.set()
         await db.close()
+
+
+async def test_group_commit_begin_waits_for_another_process_without_blocking_the_loop(
+    tmp_path: Path,
+) -> None:
+    """Another process holds the write lock: the unit's inline ``BEGIN IMMEDIATE`` is refused
+    as busy and tried again after pauses, the loop turning meanwhile; once the lock is free
+    the unit runs and commits, nothing lost."""
+    path = tmp_path / "busy.sqlite3"
+    db = await Database.open(path)
+    other = sqlite3.connect(path, isolation_level=None)
+    try:
+        async with db.transaction() as uow:
+            await statements(uow).execute("CREATE TABLE t (v INTEGER)")
+        other.execute("BEGIN IMMEDIATE")
+
+        async def write() -> None:
+            async with db.transaction() as uow:
+                await statements(uow).execute("INSERT INTO t (v) VALUES (1)")
+
+        written = asyncio.ensure_future(write())
+        for _ in range(50):  # the loop is free while the write waits for the lock
+            await asyncio.sleep(0)
+        assert not written.done()
+        # The lock is let go from the loop: a BEGIN blocking the loop would never see it.
+        other.execute("COMMIT")
+        await written
+        rows = await db.fetch_all("SELECT v FROM t")
+        assert [r["v"] for r in rows] == [1]
+        assert not db._conn.in_transaction
+    finally:
+        other.close()
+        await db.close()
