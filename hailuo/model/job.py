@@ -81,22 +81,15 @@ class Job:
         data["failure_params"] = _object(data["failure_params"])
         if data.keys() != _FIELDS:
             return cls(**data)  # a partial row: the defaults, or the error, of ``__init__``
-        # A whole row (the worker reads 10,000 after a restart): the frozen ``__init__``'s
-        # forty ``object.__setattr__`` calls cost more than the rest of the decoding.
-        job = object.__new__(cls)
-        job.__dict__.update(data)
-        return job
+        return _whole(data)  # the worker reads 10,000 after a restart
 
     def evolved(self, **changes: Any) -> Job:
-        """This job with ``changes``, as ``dataclasses.replace`` makes it, without the
-        frozen ``__init__`` (every status answer of every open job makes one)."""
+        """This job with ``changes``, as ``dataclasses.replace`` makes it (every status
+        answer of every open job makes one)."""
         unknown = changes.keys() - _FIELDS
         if unknown:
             raise TypeError(f"not a field of Job: {sorted(unknown)}")
-        job = object.__new__(Job)
-        job.__dict__.update(self.__dict__)
-        job.__dict__.update(changes)
-        return job
+        return _whole({**self.__dict__, **changes})
 
     @property
     def results_channel_id(self) -> int:
@@ -113,6 +106,14 @@ class Job:
 
 #: Every field of a ``Job`` (what a whole stored row holds).
 _FIELDS = {f.name for f in fields(Job)}
+
+
+def _whole(data: dict[str, Any]) -> Job:
+    """The ``Job`` of every field in ``data``, without the frozen ``__init__``: its forty
+    ``object.__setattr__`` calls cost more than the rest of decoding a row."""
+    job = object.__new__(Job)
+    job.__dict__.update(data)
+    return job
 
 
 @dataclass(frozen=True)
