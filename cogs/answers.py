@@ -138,12 +138,7 @@ async def _answer_then_create(
         try:
             job = await bot.desk.create(request, screened)
         except Exception as exc:
-            if not isinstance(exc, HailuoError):
-                if await bot.desk.made_by(interaction.id) is None:
-                    await withdraw_card(bot, request.channel_id, card)
-                raise
-            await withdraw_card(bot, request.channel_id, card)
-            await answer_privately(interaction, describe(exc, locale))
+            await refused_after_answer(bot, interaction, request.channel_id, card, exc)
             return None
     finally:
         answers.writes_after -= 1
@@ -172,6 +167,26 @@ async def catch_up(bot: HailuoBot, job: Job) -> None:
     fresh = await bot.desk.get(job.id)
     if fresh is not None and fresh.status is not job.status and fresh.status_message_id:
         await bot.services.notifier.show_status(StatusView(job=fresh))
+
+
+async def refused_after_answer(
+    bot: HailuoBot,
+    interaction: discord.Interaction,
+    channel_id: int,
+    card: int | None,
+    exc: Exception,
+) -> None:
+    """A request answered with a "checking" card whose checks or create then raised: the
+    card is withdrawn unless a job was made, a broken rule is told privately, and a fault
+    is raised again for the command tree's error handler (which says what became of the
+    credits)."""
+    if isinstance(exc, HailuoError):
+        await withdraw_card(bot, channel_id, card)
+        await answer_privately(interaction, describe(exc, str(interaction.locale)))
+        return
+    if await bot.desk.made_by(interaction.id) is None:
+        await withdraw_card(bot, channel_id, card)
+    raise exc
 
 
 async def withdraw_card(bot: HailuoBot, channel_id: int, message_id: int | None) -> None:

@@ -22,10 +22,10 @@ from discord.ext import commands
 
 from cogs.access import check_channel_access
 from cogs.account import member_roles
-from cogs.answers import answer_and_create, catch_up, edit_card, withdraw_card
+from cogs.answers import answer_and_create, catch_up, edit_card, refused_after_answer
 from cogs.choices import suggestions
 from cogs.controls import attachment_limit, controls_view, joined_at, parent_channel
-from cogs.errors import answer_privately, describe
+from cogs.errors import describe
 from cogs.render import checking_embed, status_embed
 from cogs.results import check_thread_access, start_thread
 from hailuo.i18n.messages import render
@@ -34,7 +34,7 @@ from hailuo.jobs.desk import JobRequest
 from hailuo.media.intake import ImageIntake
 from hailuo.model import camera
 from hailuo.model.capability import DEFAULT_RULES
-from hailuo.model.errors import HailuoError, UserInputError
+from hailuo.model.errors import UserInputError
 from hailuo.model.spec import DEFAULT_MODEL, JobSpec, Mode
 from hailuo.moderation.gating import Screening
 from providers.registry import TABLE
@@ -251,9 +251,8 @@ async def _check_images(
                 interaction, spec, guild_id, channel_id, status_message_id=message_id, images=stored
             )
             job = await bot.desk.create(request, screened)
-    except HailuoError as exc:
-        await withdraw_card(bot, channel_id, message_id)
-        await answer_privately(interaction, describe(exc, locale))
+    except Exception as exc:
+        await refused_after_answer(bot, interaction, channel_id, message_id, exc)
         return
     if message_id is not None:
         await edit_card(bot, channel_id, message_id, status_embed(job), controls_view(job))

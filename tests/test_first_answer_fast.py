@@ -12,6 +12,7 @@ proven against every way a change reaches the stored values.
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -491,3 +492,35 @@ async def test_first_answer_animate_refused_by_credits_downloads_nothing(
         assert cdn_downloads(discord_sim) == []  # refused before the image was fetched
         balance = await app.bot.desk.balance(guild.id, MEMBER)
         assert balance.reserved == 1  # only the first request's
+
+
+async def test_first_answer_animate_fault_after_its_answer_withdraws_the_card(
+    discord_sim, minimax, env, monkeypatch
+) -> None:
+    """A fault (the database's disk failing) in the checks after the "checking your image"
+    card: the card goes, the member is told privately that nothing was charged, and no
+    image is fetched; the next request works."""
+    async with running_bot(env) as app:
+        desk = app.bot.desk
+        real = desk.precheck
+
+        async def failing(*args: Any, **kwargs: Any) -> int:
+            monkeypatch.setattr(desk, "precheck", real)  # once
+            raise sqlite3.OperationalError("disk I/O error")
+
+        monkeypatch.setattr(desk, "precheck", failing)
+        inter = await discord_sim.send_slash(
+            ["hailuo", "animate"], attachments={"image": picture()}, user_id=MEMBER
+        )
+        await discord_sim.wait_for(lambda: private_reply(inter) is not None)
+        assert not inter.ephemeral  # answered first, with its card
+        assert "Nothing was charged" in str(private_reply(inter))
+        await discord_sim.wait_for(lambda: inter.original_message.deleted)
+        assert cdn_downloads(discord_sim) == []
+        assert await desk.made_by(inter.id) is None
+        again = await discord_sim.send_slash(
+            ["hailuo", "animate"], attachments={"image": picture()}, user_id=MEMBER
+        )
+        await again.wait_response()
+        await discord_sim.wait_for(lambda: "#" in str(again.original_message.embeds))
+        assert await desk.made_by(again.id) is not None
