@@ -195,3 +195,16 @@ async def test_group_commit_begin_waits_for_another_process_without_blocking_the
     finally:
         other.close()
         await db.close()
+
+
+async def test_group_commit_image_sweep_runs_off_the_loop(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The image sweep scans every finished job: its statements never run on the loop."""
+    db = await Database.open(tmp_path / "images.sqlite3")
+    try:
+        threads = unit_threads(monkeypatch)
+        assert await db.jobs.sweep_images(before=1e12) == 0
+        assert threads and threading.get_ident() not in threads
+    finally:
+        await db.close()
