@@ -260,3 +260,42 @@ async def test_inflight_a_queued_job_whose_card_is_drawn_keeps_its_place(
         worker.wake()
         await asyncio.wait_for(loop, PATIENCE)
     assert (await core.jobs.get(third.id)).status is JobStatus.QUEUED  # type: ignore[union-attr]
+
+
+class CrashingProvider(HangingProvider):
+    """Every status query raises what no provider adapter turns into a ``ProviderError``."""
+
+    async def query(self, task_id: str, meta: dict[str, Any]) -> TaskState:
+        async with self.asked:
+            self.queries.append((task_id, None))
+            self.asked.notify_all()
+        raise RuntimeError("a bug in the step")
+
+
+async def test_inflight_a_crashing_step_is_not_run_again_at_once(
+    db: Database, session: Any, clock: FakeClock
+) -> None:
+    """A step that raises leaves its job due: the loop does not wake on the step's end and
+    ask again at once (which burnt the provider's status budget), it waits its idle wait;
+    the loop goes on and the job's lease is given back."""
+    provider = CrashingProvider(db)
+    core = build_core(db, clock, session, {"minimax": provider})
+    task = await submitted(core, 1)
+    job = (await core.jobs.open_jobs())[0]
+    await core.jobs.update(job, clock(), next_poll_at=clock())
+    provider.queries.clear()
+    stop = asyncio.Event()
+    loop = asyncio.create_task(core.worker.run(stop))
+    try:
+        await asyncio.wait_for(provider.asked_times(task, 1), PATIENCE)
+        # Real time passes, the injected clock does not: a loop asking again as soon as
+        # the failed step ended would ask hundreds of times in this while; the idle wait
+        # (1 s) lets none through.
+        await asyncio.sleep(0.3)
+        assert [t for t, _ in provider.queries] == [task]
+        assert not loop.done()
+    finally:
+        stop.set()
+        core.worker.wake()
+        await asyncio.wait_for(loop, PATIENCE)
+    assert {job.lease_holder for job in await core.jobs.open_jobs()} == {None}
