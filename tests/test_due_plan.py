@@ -17,6 +17,7 @@ import pytest
 
 from hailuo.jobs.budget import StatusBudgets
 from hailuo.jobs.due_plan import FORGET_EVERY, DuePlan
+from hailuo.model.provider import Phase, TaskState
 from storage.db import Database
 from tests.support import FakeClock
 from tests.test_schedule import TimedProvider, core_for
@@ -108,3 +109,26 @@ async def test_due_plan_a_restart_storm_is_asked_on_its_planned_time(
         assert len(set(planned_at.values())) == len(ids)  # one slot each at 3 a second
     else:
         assert within_1s < scheduled  # the budget could not keep the wished times
+
+
+async def test_due_plan_a_finished_task_books_no_query(db: Database, session: Any) -> None:
+    """Only a task still running is asked again: an answer that the task succeeded (or
+    failed) books no slot of the budget, a running one books one."""
+    clock = FakeClock()
+    core = core_for(db, clock, session, TimedProvider(clock, 10_000.0))
+    core.worker.budgets = StatusBudgets({"minimax": 3.0}, clock())
+    plan = core.worker.schedule.due
+    assert plan is not None
+    ids = await many_due(core, clock, 3)
+    jobs = {job.id: job for job in await core.jobs.open_jobs()}
+    running, done, failed = (jobs[i] for i in ids)
+
+    def booked() -> int:
+        return plan.booked("minimax", 0.0, clock() + 10**7)
+
+    before = booked()
+    await core.worker.apply_state(done, TaskState(Phase.SUCCEEDED, locator="file-1"))
+    await core.worker.apply_state(failed, TaskState(Phase.FAILED))
+    assert booked() == before
+    await core.worker.apply_state(running, TaskState(Phase.RUNNING))
+    assert booked() == before + 1

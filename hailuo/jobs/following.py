@@ -100,7 +100,6 @@ class Follower(Step):
         ``prompted``: the query was prompted by the provider's callback, so a finish it
         reports happened just now (a scheduled poll's happened since the previous one)."""
         now = self.clock()
-        next_poll = now + self.schedule.next_poll(job, now)
         if state.phase is Phase.SUCCEEDED:
             await self.schedule.learn(job, now, prompted)
             job = await self.jobs.transition(
@@ -122,6 +121,8 @@ class Follower(Step):
             code = failure.provider_code if failure else None
             await self._fail(job, rule, {"provider": job.provider or "", "code": code or ""})
             return job
+        # Only a task still running is asked again: a finished one books no query (due plan).
+        next_poll = now + self.schedule.next_poll(job, now)
         status = JobStatus.RUNNING if state.phase is Phase.RUNNING else job.status
         progress = None if state.progress is None else max(0, min(99, state.progress))
         if not can_transition(job.status, status) and status is not job.status:
