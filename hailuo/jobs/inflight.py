@@ -8,9 +8,8 @@ full slice run, the next slice is claimed as soon as the steps in flight fall to
 sit idle behind the read, and a read overlaps the queries of the slice before it.
 ``InFlight`` keeps those steps: their count (``room``), and at a stop all of them,
 waited for (``settle``) or cancelled with the loop (``cancel``). When the last one ends
-it says so (``on_empty``): their leases are released at once, as a ``tick`` does after
-its slice, without waking the loop (a job whose step failed is still due: it waits for
-the next round, not asked again at once).
+it says so (``on_empty``): the loop wakes and releases their leases at once, as a
+``tick`` does after its slice, instead of at its next due time.
 """
 
 from __future__ import annotations
@@ -24,7 +23,7 @@ class InFlight:
 
     def __init__(self, room: int, on_empty: Callable[[], None] | None = None) -> None:
         self.room_at = room
-        #: Called when the last step under way ended (the worker releases their leases).
+        #: Called when the last step under way ended (the worker wakes to release leases).
         self.on_empty = on_empty
         self._steps: set[asyncio.Future[None]] = set()
         self._room = asyncio.Event()

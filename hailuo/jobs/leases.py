@@ -74,7 +74,6 @@ class Leases:
         self.gone = gone
         #: Jobs the tick leased whose step is done: released together (``release_finished``).
         self._finished: list[int] = []
-        self._releasing: set[asyncio.Future[None]] = set()  # ``release_soon``'s
 
     def until(self) -> float:
         return self.clock() + self.seconds
@@ -117,22 +116,8 @@ class Leases:
         """The step of a job the tick leased is done: its lease goes with the tick's others."""
         self._finished.append(job_id)
 
-    def release_soon(self) -> None:
-        """Release the finished steps' leases in the background: the worker's loop, told
-        that its last step under way ended, gives them back without waking for a round (a
-        round would claim a job whose step just failed again at once)."""
-        future = asyncio.ensure_future(self._release())
-        self._releasing.add(future)
-        future.add_done_callback(self._releasing.discard)
-
     async def release_finished(self) -> None:
-        """Release the leases of the tick's finished steps, in one write (after the ones
-        ``release_soon`` is releasing: when this returns, none is held)."""
-        if self._releasing:
-            await asyncio.gather(*list(self._releasing), return_exceptions=True)
-        await self._release()
-
-    async def _release(self) -> None:
+        """Release the leases of the tick's finished steps, in one write."""
         done, self._finished = self._finished, []
         if not done:
             return

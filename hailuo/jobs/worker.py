@@ -156,7 +156,7 @@ class Worker:
         )
         self._busy: set[int] = set()
         self._background: set[asyncio.Future[None]] = set()
-        self._steps = InFlight(room=BATCH // 2, on_empty=self.leases.release_soon)
+        self._steps = InFlight(room=BATCH // 2, on_empty=self.wake)  # ``run``'s steps
         self._wake = asyncio.Event()
         self._slots = asyncio.Semaphore(config.concurrency)
         #: Poll steps at once, each in one of the follower's query slots while it asks only.
