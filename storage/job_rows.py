@@ -41,7 +41,11 @@ def update_step(
     job_id: int, src: JobStatus, dst: JobStatus, now: float, updates: dict[str, Any]
 ) -> tuple[str, dict[str, Any]]:
     """The guarded ``UPDATE`` of a job from ``src`` to ``dst``, returning the new row (none:
-    somebody else moved it first)."""
+    somebody else moved it first).
+
+    A move to a terminal state also frees the job's lease in the same statement: nobody
+    claims a finished job, so a lease left on it by a process killed before its release
+    would stay for good."""
     unknown = set(updates) - UPDATABLE
     if unknown:
         raise ValueError(f"not updatable: {sorted(unknown)}")
@@ -50,6 +54,8 @@ def update_step(
         values.setdefault("finished_at", now)
     # Column names come from the fixed ``UPDATABLE`` set above, never from input.
     assignments = "".join(f", {column} = :{column}" for column in sorted(values))
+    if dst.terminal:  # a finished job holds no lease: a holder killed after this write
+        assignments += ", lease_holder = NULL, lease_expires = NULL"  # leaves none behind
     sql = (
         f"UPDATE jobs SET status = :dst, updated_at = :now{assignments} "  # noqa: S608
         "WHERE id = :id AND status = :src RETURNING *"

@@ -223,6 +223,21 @@ async def test_a_restart_on_this_host_frees_the_dead_process_leases_at_once_leas
         assert await ledger_kinds(a.db, crashed.id) == ["reserve", "refund"]
 
 
+async def test_a_finished_job_keeps_no_lease_lease(
+    tmp_path: Path, clock: FakeClock, sim: MiniMaxSimulator
+) -> None:
+    """A process killed after a job's last write, before its release, leaves no lease on
+    it: nobody claims a finished job, so the terminal move frees the lease itself."""
+    async with two_processes(tmp_path / "shared.sqlite3", clock, sim) as (a, _):
+        job = await a.core.new_job()
+        assert await a.db.leases.claim(job.id, "elsewhere-1", clock(), clock() + LEASE)
+        moved = await a.core.jobs.transition(job, JobStatus.SUBMITTING, clock(), provider="x")
+        assert moved.lease_holder == "elsewhere-1"  # a step under way keeps its lease
+        ended = await a.core.jobs.transition(moved, JobStatus.FAILED, clock())
+        assert ended.lease_holder is None and ended.lease_expires is None
+        assert await a.db.leases.holders() == []
+
+
 async def test_the_process_id_and_lease_length_are_settings_lease(
     db: Database, clock: FakeClock
 ) -> None:
