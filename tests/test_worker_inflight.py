@@ -260,3 +260,88 @@ async def test_inflight_a_queued_job_whose_card_is_drawn_keeps_its_place(
         worker.wake()
         await asyncio.wait_for(loop, PATIENCE)
     assert (await core.jobs.get(third.id)).status is JobStatus.QUEUED  # type: ignore[union-attr]
+
+
+class CrashingProvider(HangingProvider):
+    """The status query of task ``crash`` raises what no adapter turns into a
+    ``ProviderError`` (a bug in the step); the others answer "running"."""
+
+    def __init__(self, db: Database) -> None:
+        super().__init__(db)
+        self.crash: str | None = None
+
+    async def query(self, task_id: str, meta: dict[str, Any]) -> TaskState:
+        state = await super().query(task_id, meta)
+        if task_id == self.crash:
+            raise RuntimeError("a bug in the step")
+        return state
+
+
+async def test_inflight_a_crashing_step_waits_its_backoff_before_it_runs_again(
+    db: Database, session: Any, clock: FakeClock
+) -> None:
+    """A step that raises leaves its job due: the loop, woken when the step ended, does
+    not claim it and ask again at once (which burnt the provider's status budget as fast
+    as the loop turned). It waits a backoff that grows with each crash in a row, while the
+    other jobs go on; the crashed job's lease is given back."""
+    provider = CrashingProvider(db)
+    core = build_core(db, clock, session, {"minimax": provider})
+    broken, healthy = await submitted(core, 1), await submitted(core, 2)
+    provider.crash = broken
+    worker = core.worker
+
+    async def due_now() -> None:  # whatever state the loop's last write left them in
+        async with db.transaction() as tx:
+            await tx.execute("UPDATE jobs SET next_poll_at = :now", {"now": clock()})
+
+    await due_now()
+    provider.queries.clear()
+    stop = asyncio.Event()
+    loop = asyncio.create_task(worker.run(stop))
+    try:
+        await asyncio.wait_for(provider.asked_times(broken, 1), PATIENCE)
+        await asyncio.wait_for(provider.asked_times(healthy, 1), PATIENCE)
+        first_wait = worker.cooldown.ends_in(clock())
+        assert first_wait is not None and first_wait > 0
+        for rounds in range(2, 5):  # rounds of the loop, the healthy task asked in each
+            await due_now()
+            worker.wake()
+            await asyncio.wait_for(provider.asked_times(healthy, rounds), PATIENCE)
+        assert [t for t, _ in provider.queries].count(broken) == 1  # held back meanwhile
+        clock.advance(first_wait + 0.01)  # its wait is over: asked again, and crashes again
+        worker.wake()
+        await asyncio.wait_for(provider.asked_times(broken, 2), PATIENCE)
+        await due_now()  # a later round: the crash was recorded by then
+        worker.wake()
+        await asyncio.wait_for(provider.asked_times(healthy, 5), PATIENCE)
+        assert [t for t, _ in provider.queries].count(broken) == 2
+        second_wait = worker.cooldown.ends_in(clock())
+        assert second_wait is not None and second_wait > first_wait  # longer after each
+    finally:
+        stop.set()
+        worker.wake()
+        await asyncio.wait_for(loop, PATIENCE)
+    assert {job.lease_holder for job in await core.jobs.open_jobs()} == {None}
+
+
+async def test_inflight_a_step_that_ends_well_forgets_its_crashes(
+    db: Database, session: Any, clock: FakeClock
+) -> None:
+    """The backoff counts crashes in a row: once a step of the job ends well, the next
+    crash starts it over; and a tick (the tests' stepping) honours the wait too."""
+    provider = CrashingProvider(db)
+    core = build_core(db, clock, session, {"minimax": provider})
+    task = await submitted(core, 1)
+    provider.crash = task
+    (job,) = await core.jobs.open_jobs()
+    await core.jobs.update(job, clock(), next_poll_at=clock())
+    provider.queries.clear()
+    await core.worker.tick()
+    await core.worker.tick()  # the same instant: held back, not asked
+    assert [t for t, _ in provider.queries] == [task]
+    assert core.worker.cooldown.held(clock()) == {job.id}
+    clock.advance(core.worker.cooldown.ends_in(clock()) or 0.0)
+    provider.crash = None
+    await core.worker.tick()  # asked again, and this time it answers
+    assert [t for t, _ in provider.queries] == [task, task]
+    assert not core.worker.cooldown and core.worker.cooldown.ends_in(clock()) is None

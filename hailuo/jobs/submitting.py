@@ -106,8 +106,23 @@ class Submitter(Step):
         #: Seconds from a submit to its first status query (provider, job, calls back?);
         #: the worker's learned schedule (``jobs.schedule``), else ``poll_seconds``.
         self.first_poll = first_poll or (lambda name, job, called_back: kit.config.poll_seconds)
-        #: Submits under way; a stop waits for them (``Worker.finish_submits``).
+        #: Submits under way; a stop waits for them (``finish``).
         self.in_flight: set[asyncio.Future[None]] = set()
+
+    async def finish(self, within: float) -> bool:
+        """At a stop: wait for the submits under way to record their outcome (shielded calls).
+
+        True when none is left. One still unanswered after ``within`` seconds stays in
+        ``submitting`` and is ended at the next start like any interrupted submit.
+        """
+        pending = set(self.in_flight)
+        if pending:
+            log.info("waiting for %d submit(s) under way", len(pending))
+            done, pending = await asyncio.wait(pending, timeout=max(0.0, within))
+            for future in done:
+                if not future.cancelled() and future.exception() is not None:
+                    log.warning("a submit under way failed at stop: %r", future.exception())
+        return not pending
 
     def candidates(self, job: Job) -> list[str]:
         """Providers in order that can serve the job and that it has not given up on."""

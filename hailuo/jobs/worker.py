@@ -27,6 +27,7 @@ from typing import Any
 
 from hailuo.jobs.budget import budgets_for
 from hailuo.jobs.cards import StatusCards
+from hailuo.jobs.cooldown import Cooldown
 from hailuo.jobs.delivering import Deliverer
 from hailuo.jobs.deps import WorkerDeps as WorkerDeps  # re-exported: imported from here
 from hailuo.jobs.due_plan import DuePlan
@@ -155,6 +156,7 @@ class Worker:
             capabilities=deps.capabilities,
         )
         self._busy: set[int] = set()
+        self.cooldown = Cooldown(deps.rng, unit)  # jobs whose step crashed, held back a while
         self._background: set[asyncio.Future[None]] = set()
         self._steps = InFlight(room=BATCH // 2, on_empty=self.wake)  # ``run``'s steps
         self._wake = asyncio.Event()
@@ -233,6 +235,9 @@ class Worker:
         due = await self.jobs.next_due(self._read_at)
         if due is not None:
             wait = min(wait, due - now)
+        held = self.cooldown.ends_in(now)  # a crashed step's job, due again after its wait
+        if held is not None:
+            wait = min(wait, held)
         return max(self.config.poll_seconds * ROUND_GAP, wait)
 
     async def tick(self) -> None:
@@ -266,12 +271,13 @@ class Worker:
         in_line: dict[int, int] = {}
         forecast = self.submitter.forecast(now)
         # Only what is due (the schedule's indexes), never every open job.
-        due = await self.leases.claim_due(BATCH, now, self.budgets.spent(now), self._busy)
+        busy = self._busy | self.cooldown.held(now) if self.cooldown else self._busy
+        due = await self.leases.claim_due(BATCH, now, self.budgets.spent(now), busy)
         self._more = sum(job.status is not JobStatus.QUEUED for job in due) >= BATCH
         held = False  # a queued job whose step still runs (``run``) holds the line behind it
         for job in due:
-            if job.id in self._busy:
-                held = held or job.status is JobStatus.QUEUED
+            if job.id in busy:  # a queued job's step under way holds the line, a crashed one not
+                held = held or (job.id in self._busy and job.status is JobStatus.QUEUED)
                 continue
             if job.status is JobStatus.QUEUED:
                 action = None if held else self.submitter.admit(job, now)
@@ -297,19 +303,8 @@ class Worker:
         future.add_done_callback(self._background.discard)
 
     async def finish_submits(self, within: float) -> bool:
-        """At a stop: wait for the submits under way to record their outcome (shielded calls).
-
-        True when none is left. One still unanswered after ``within`` seconds stays in
-        ``submitting`` and is ended at the next start like any interrupted submit.
-        """
-        pending = set(self.submitter.in_flight)
-        if pending:
-            log.info("waiting for %d submit(s) under way", len(pending))
-            done, pending = await asyncio.wait(pending, timeout=max(0.0, within))
-            for future in done:
-                if not future.cancelled() and future.exception() is not None:
-                    log.warning("a submit under way failed at stop: %r", future.exception())
-        return not pending
+        """At a stop: wait for the submits under way (``Submitter.finish``); True: none left."""
+        return await self.submitter.finish(within)
 
     async def drain(self) -> None:
         """Wait for the background queries started by ``poll_soon``."""
@@ -367,12 +362,14 @@ class Worker:
             async with slots, self.leases.step(job, claimed=claimed) as ours:
                 if ours:  # else another process has it, or took this step meanwhile
                     await action
+                    self.cooldown.passed(job.id)
         except StaleTransition:
             log.info("job %d moved by someone else; skipping this step", job.id)
         except asyncio.CancelledError:
             raise
         except Exception:
-            log.exception("step failed for %s", job.log_context())
+            wait = self.cooldown.crashed(job.id, self.clock())
+            log.exception("step failed for %s; again in %.1f s", job.log_context(), wait)
         finally:
             action.close()  # a step cancelled before it began must not warn "never awaited"
             self._busy.discard(job.id)
