@@ -345,3 +345,50 @@ async def test_inflight_a_step_that_ends_well_forgets_its_crashes(
     await core.worker.tick()  # asked again, and this time it answers
     assert [t for t, _ in provider.queries] == [task, task]
     assert not core.worker.cooldown and core.worker.cooldown.ends_in(clock()) is None
+
+
+class HeldSubmits(HangingProvider):
+    """Submits wait until ``go`` is set (``submitting`` tells one began)."""
+
+    def __init__(self, db: Database) -> None:
+        super().__init__(db)
+        self.go = asyncio.Event()
+        self.submitting = asyncio.Event()
+
+    async def submit(self, job: PreparedInput) -> SubmitReceipt:
+        self.submitting.set()
+        await self.go.wait()
+        return await super().submit(job)
+
+
+async def test_inflight_a_round_that_fails_part_way_keeps_the_steps_it_started(
+    db: Database, session: Any, clock: FakeClock
+) -> None:
+    """A round whose claim fails after it started some steps (here the second queued job's
+    admission raises) still follows the steps it started: a stop waits for the first job's
+    submit to land instead of returning with it under way."""
+    provider = HeldSubmits(db)
+    core = build_core(db, clock, session, {"minimax": provider})
+    first = await core.new_job(SPEC, user_id=1)
+    second = await core.new_job(replace(SPEC, prompt="second"), user_id=2)
+    worker = core.worker
+    admit = worker.submitter.admit
+
+    def failing_admit(job: Job, now: float) -> Any:
+        if job.id == second.id:
+            raise RuntimeError("a bug in the admission")
+        return admit(job, now)
+
+    worker.submitter.admit = failing_admit  # type: ignore[method-assign]
+    stop = asyncio.Event()
+    loop = asyncio.create_task(worker.run(stop))
+    try:
+        await asyncio.wait_for(provider.submitting.wait(), PATIENCE)
+    finally:
+        stop.set()
+        worker.wake()
+        provider.go.set()
+        await asyncio.wait_for(loop, PATIENCE)
+    # the stop waited for the first job's step: its submit is recorded
+    assert (await core.jobs.get(first.id)).status is JobStatus.SUBMITTED  # type: ignore[union-attr]
+    assert (await core.jobs.get(second.id)).status is JobStatus.QUEUED  # type: ignore[union-attr]

@@ -40,6 +40,10 @@ class InFlight:
         if len(self._steps) > self.room_at:
             self._room.clear()
 
+    def track(self, step: asyncio.Future[None]) -> None:
+        """Follow one step more (``add`` of one)."""
+        self.add((step,))
+
     def _ended(self, step: asyncio.Future[None]) -> None:
         self._steps.discard(step)
         if len(self._steps) <= self.room_at:

@@ -72,7 +72,7 @@ class Leases:
         self.holder = holder or default_process_id()
         self.seconds = seconds
         self.gone = gone
-        #: Jobs the tick leased whose step is done: released together (``release_finished``).
+        #: Jobs a claim leased whose step is done: released together (``release_finished``).
         self._finished: list[int] = []
 
     def until(self) -> float:
@@ -113,11 +113,11 @@ class Leases:
             log.exception("could not release the lease of job %d", job_id)
 
     def finished(self, job_id: int) -> None:
-        """The step of a job the tick leased is done: its lease goes with the tick's others."""
+        """The step of a job a claim leased is done: its lease goes with the others done."""
         self._finished.append(job_id)
 
     async def release_finished(self) -> None:
-        """Release the leases of the tick's finished steps, in one write."""
+        """Release the leases of the claimed steps done since the last call, in one write."""
         done, self._finished = self._finished, []
         if not done:
             return
@@ -131,7 +131,7 @@ class Leases:
     def step(self, job: Job, *, claimed: bool = False) -> Step:
         """Hold the job's lease while the block runs (renewed), and release it after.
 
-        Yields whether the job is ours: ``claimed`` (the tick leased it already, and
+        Yields whether the job is ours: ``claimed`` (a claim leased it already, and
         releases it with the others at its end), else a claim of it now (False: another
         process has it, or took this step meanwhile), released when the block ends."""
         return Step(self, job, claimed)
@@ -197,7 +197,7 @@ class Renewing:
 
 class Step:
     """``Leases.step``: whether the job is ours for the block, its lease renewed meanwhile
-    and given back after (with the tick's others when ``claimed``)."""
+    and given back after (with the other claimed steps done when ``claimed``)."""
 
     __slots__ = ("claimed", "job", "leased", "leases", "renew")
 

@@ -209,7 +209,7 @@ class Worker:
         """Start what is due, then wait for room or the next due time (failures logged)."""
         self._wake.clear()  # a wake from here on (a step that ended, a submit) is seen
         try:
-            self._steps.add(await self._take())
+            await self._take(self._steps.track)  # each step followed as it starts
             if self._more:
                 await self._steps.room()  # a full slice was taken: the rest is due too
                 return
@@ -248,13 +248,16 @@ class Worker:
         the rate limiter's slots go first come, first served and each waiting job's
         queue position is the number of queued jobs before it plus one.
         """
-        steps = await self._take()
-        if steps:
+        steps: list[asyncio.Future[None]] = []
+        try:
+            await self._take(steps.append)
+        finally:  # the steps started before a failure run to their end all the same
             await asyncio.gather(*steps)
         await self.leases.release_finished()
 
-    async def _take(self) -> list[asyncio.Future[None]]:
-        """Claim the due work (the steps under way here left out) and start its steps."""
+    async def _take(self, started: Callable[[asyncio.Future[None]], None]) -> None:
+        """Claim the due work (the steps under way here left out) and start its steps, each
+        handed to ``started`` as it starts (a failure part-way loses none of them)."""
         await self.leases.release_finished()  # first: an ended step may be claimed anew
         for sweep in self.sweeps:
             try:
@@ -266,7 +269,6 @@ class Worker:
         await self.schedule.load()
         await self.submitter.shared.pull()
         now = self._read_at = self.clock()
-        steps: list[asyncio.Future[None]] = []
         position = 0
         in_line: dict[int, int] = {}
         forecast = self.submitter.forecast(now)
@@ -286,15 +288,14 @@ class Worker:
                     in_line[job.channel_id] = in_line.get(job.channel_id, 0) + 1
                     if in_line[job.channel_id] <= QUEUE_CARDS_PER_CHANNEL:
                         eta = forecast.eta(job)
-                        steps.append(self._start(job, self.cards.show(job, position, eta)))
+                        started(self._start(job, self.cards.show(job, position, eta)))
                 else:
-                    steps.append(self._start(job, action))
+                    started(self._start(job, action))
             elif self._due(job, now) and self._affordable(job, now):
                 slots = self._slots if job.status is JobStatus.SUCCEEDED else self._query_slots
-                steps.append(self._start(job, self._follow(job), slots, claimed=True))
+                started(self._start(job, self._follow(job), slots, claimed=True))
             else:
                 self.leases.finished(job.id)  # not its time (or its budget's): given back
-        return steps
 
     def poll_soon(self, job_id: int, provider: str) -> None:
         """Query one task now, in the background (a provider's callback said it changed)."""
