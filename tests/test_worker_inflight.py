@@ -290,9 +290,8 @@ async def test_inflight_a_crashing_step_waits_its_backoff_before_it_runs_again(
     provider.crash = broken
     worker = core.worker
 
-    async def due_now() -> None:  # whatever state the loop's last write left them in
-        async with db.transaction() as tx:
-            await tx.execute("UPDATE jobs SET next_poll_at = :now", {"now": clock()})
+    async def due_now() -> None:
+        await db_due_now(db, clock)
 
     await due_now()
     provider.queries.clear()
@@ -392,3 +391,28 @@ async def test_inflight_a_round_that_fails_part_way_keeps_the_steps_it_started(
     # the stop waited for the first job's step: its submit is recorded
     assert (await core.jobs.get(first.id)).status is JobStatus.SUBMITTED  # type: ignore[union-attr]
     assert (await core.jobs.get(second.id)).status is JobStatus.QUEUED  # type: ignore[union-attr]
+
+
+async def test_inflight_a_cancelled_loop_gives_the_leases_of_its_steps_back(
+    db: Database, session: Any, clock: FakeClock
+) -> None:
+    """Cancelled (a stop past its grace), the loop cancels the steps under way and gives
+    their leases back at once: another process need not wait for them to lapse."""
+    provider = HangingProvider(db)
+    core = build_core(db, clock, session, {"minimax": provider})
+    task = await submitted(core, 1)
+    provider.hang = task
+    await db_due_now(db, clock)
+    loop = asyncio.create_task(core.worker.run(asyncio.Event()))
+    await asyncio.wait_for(provider.hanging.wait(), PATIENCE)
+    assert provider.queries[-1] == (task, core.worker.leases.holder)  # asked under a lease
+    loop.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await asyncio.wait_for(loop, PATIENCE)
+    assert {job.lease_holder for job in await core.jobs.open_jobs()} == {None}
+
+
+async def db_due_now(db: Database, clock: FakeClock) -> None:
+    """Every open job due now, whatever state the worker's last write left it in."""
+    async with db.transaction() as tx:
+        await tx.execute("UPDATE jobs SET next_poll_at = :now", {"now": clock()})

@@ -195,7 +195,7 @@ class Worker:
         """Take the due steps until ``stop`` is set, then let the ones under way finish.
 
         Unlike ``tick``, a round does not wait for its steps (``jobs.inflight``). Cancelled,
-        it cancels the steps under way."""
+        it cancels the steps under way and gives their leases back."""
         try:
             while not stop.is_set():
                 await self._round()
@@ -203,6 +203,7 @@ class Worker:
             await self.leases.release_finished()
         except asyncio.CancelledError:
             await self._steps.cancel()
+            await self.leases.release_finished()  # else they would wait to lapse
             raise
 
     async def _round(self) -> None:
