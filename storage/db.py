@@ -152,11 +152,16 @@ class Database(GroupCommit, Repositories):
         return int(row[0]) if row else 0
 
     async def close(self) -> None:
-        """Commit the open group (its units are waiting for it), then close."""
+        """Commit the open group (its units are waiting for it), then close.
+
+        The write lock is held to the end: a unit's statements run inline on this thread
+        while aiosqlite's closes the connection on its own would use a freed connection (a
+        crash of the process, not an error). A unit that gets the lock after finds it
+        closed and fails with ``ValueError``."""
         async with self._lock:
             with contextlib.suppress(ValueError):  # aiosqlite's "closed already": nothing open
                 await self._finish(self._flush)
-        await self._conn.close()
+            await self._conn.close()
 
     async def ping(self) -> bool:
         """Whether the database answers (the health check)."""

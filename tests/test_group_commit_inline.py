@@ -208,3 +208,44 @@ async def test_group_commit_image_sweep_runs_off_the_loop(
         assert threads and threading.get_ident() not in threads
     finally:
         await db.close()
+
+
+async def test_group_commit_no_statement_runs_inline_while_the_connection_closes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A unit that comes while the database closes waits for the close and then fails
+    with "closed": its statements never run on this thread while aiosqlite's frees the
+    connection (that crashed the whole process, not the unit)."""
+    db = await Database.open(tmp_path / "closing.sqlite3")
+    closing, go = asyncio.Event(), asyncio.Event()
+    real_close = db._conn.close
+
+    async def slow_close() -> None:
+        closing.set()
+        await go.wait()
+        await real_close()
+
+    monkeypatch.setattr(db._conn, "close", slow_close)
+    during: list[bool] = []
+    real_begin = grouping.begin
+
+    def begin(conn: sqlite3.Connection, group: grouping.Group) -> None:
+        during.append(closing.is_set() and not go.is_set())
+        real_begin(conn, group)
+
+    monkeypatch.setattr(grouping, "begin", begin)
+    closed = asyncio.create_task(db.close())
+    await asyncio.wait_for(closing.wait(), 5)
+
+    async def late_unit() -> None:
+        async with db.transaction() as tx:
+            await tx.execute("SELECT 1")
+
+    late = asyncio.create_task(late_unit())
+    for _ in range(5):  # the late unit's turns while the close is under way
+        await asyncio.sleep(0)
+    go.set()
+    await asyncio.wait_for(closed, 5)
+    with pytest.raises(ValueError, match="closed"):
+        await asyncio.wait_for(late, 5)
+    assert True not in during  # no BEGIN on the connection while it was closing
