@@ -102,8 +102,11 @@ class GroupCommit:
                 yield tx
             except BaseException:
                 unit.closed = True
-                if not grouping.undo(self._raw, unit, alone=group.succeeded == 0):
-                    self._fail(group, group.lost)
+                try:
+                    await self._undo(unit, alone=group.succeeded == 0)
+                finally:  # a cancellation during a rollback on the thread: after it, here
+                    if group.lost is not None:
+                        self._fail(group, group.lost)
                 raise
             unit.closed = True
             group.succeeded += 1
@@ -120,6 +123,14 @@ class GroupCommit:
                 await callback()
             except Exception:  # the change is committed; a follow-up never undoes it
                 log.exception("after-commit callback failed")
+
+    async def _undo(self, unit: grouping.Unit, alone: bool) -> bool:
+        """Roll a failed unit back (``grouping.undo``; whether the group is intact): inline,
+        unless a read holds the connection on aiosqlite's thread; then behind it there,
+        never cut in half."""
+        if not self.reading:
+            return grouping.undo(self._raw, unit, alone)
+        return await self._finish(lambda: self._on_thread(grouping.undo, unit, alone))
 
     @property
     def _raw(self) -> sqlite3.Connection:

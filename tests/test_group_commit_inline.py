@@ -249,3 +249,49 @@ async def test_group_commit_no_statement_runs_inline_while_the_connection_closes
     with pytest.raises(ValueError, match="closed"):
         await asyncio.wait_for(late, 5)
     assert True not in during  # no BEGIN on the connection while it was closing
+
+
+async def test_group_commit_a_failed_unit_is_undone_behind_a_read_on_the_thread(
+    tmp_path: Path,
+) -> None:
+    """A unit fails while a read outside any unit holds the connection on aiosqlite's
+    thread: its rollback waits behind the read there, the loop turning meanwhile (inline,
+    it would block the loop in the connection's mutex until the read ended)."""
+    db = await Database.open(tmp_path / "undo.sqlite3")
+    reading, release = threading.Event(), threading.Event()
+    released: list[bool] = []
+
+    def slow(value: int) -> int:
+        reading.set()
+        released.append(release.wait(5))  # by the loop, unless the loop is stuck
+        return value
+
+    await db._on_thread(lambda conn: conn.create_function("slow", 1, slow))
+    reads: list[asyncio.Future[Any]] = []
+    try:
+        async with db.transaction() as uow:
+            await statements(uow).execute("CREATE TABLE t (v INTEGER)")
+
+        async def failing() -> None:
+            async with db.transaction() as uow:
+                await statements(uow).execute("INSERT INTO t (v) VALUES (1)")
+                reads.append(asyncio.ensure_future(db.fetch_one("SELECT slow(7) AS v")))
+                await asyncio.to_thread(reading.wait, 10)
+                raise LookupError("the unit fails while the read runs")
+
+        failed = asyncio.ensure_future(failing())
+        await asyncio.to_thread(reading.wait, 10)
+        for _ in range(20):  # the loop turns while the rollback waits behind the read
+            await asyncio.sleep(0)
+        assert not failed.done()
+        release.set()
+        with pytest.raises(LookupError):
+            await failed
+        row = await reads[0]
+        assert released == [True]  # the loop was free to let the read go
+        assert row is not None and row["v"] == 7
+        assert await db.fetch_all("SELECT v FROM t") == []  # the failed unit left nothing
+        assert not db._conn.in_transaction
+    finally:
+        release.set()
+        await db.close()
