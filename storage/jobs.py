@@ -9,7 +9,6 @@ settlement that a terminal state implies is written in the same transaction.
 from __future__ import annotations
 
 import json
-import math
 import sqlite3
 from collections.abc import Sequence
 from typing import Any
@@ -182,7 +181,7 @@ class JobRepository:
         rows = await self.db.fetch_all(SELECT_OPEN)  # by state, then id: the index's order
         return sorted((Job.from_row(r) for r in rows), key=lambda job: job.id)
 
-    async def next_due(self, after: float = -math.inf) -> float | None:
+    async def next_due(self, after: float) -> float | None:
         """The earliest time after ``after`` a poll or a delivery falls due (None: none)."""
         row = await self.db.fetch_one(SELECT_NEXT_DUE, {"after": after})
         return None if row is None or row["t"] is None else float(row["t"])

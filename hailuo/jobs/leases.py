@@ -128,13 +128,13 @@ class Leases:
         except Exception:  # they lapse by themselves; a failed release costs a delay only
             log.exception("could not release %d lease(s)", len(done))
 
-    def step(self, job: Job, *, claimed: bool = False) -> Step:
+    def step(self, job: Job, *, claimed: bool = False) -> LeasedStep:
         """Hold the job's lease while the block runs (renewed), and release it after.
 
         Yields whether the job is ours: ``claimed`` (a claim leased it already, and
         releases it with the others at its end), else a claim of it now (False: another
         process has it, or took this step meanwhile), released when the block ends."""
-        return Step(self, job, claimed)
+        return LeasedStep(self, job, claimed)
 
     def renewing(self, job_id: int) -> Renewing:
         """Renew the job's lease every third of its length while the block runs.
@@ -195,7 +195,7 @@ class Renewing:
                 await self.task
 
 
-class Step:
+class LeasedStep:
     """``Leases.step``: whether the job is ours for the block, its lease renewed meanwhile
     and given back after (with the other claimed steps done when ``claimed``)."""
 

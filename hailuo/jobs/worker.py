@@ -62,17 +62,18 @@ QUEUE_CARDS_PER_CHANNEL = 5
 #: The shortest wait after a round short of a slice, in ``poll_seconds`` (50 ms at 5 s): jobs
 #: falling due one by one are claimed dozens at a time, not each in a claim (a write).
 ROUND_GAP = 0.01
+#: Poll steps under way per query slot: a step holds its slot only while it asks, and
+#: spends the rest reading and writing, so one per slot would leave the slots idle.
+STEPS_PER_QUERY_SLOT = 4
 Action = Coroutine[Any, Any, None]
 
 
 class Worker:
     def __init__(self, deps: WorkerDeps) -> None:
         jobs, clock, config, notifier = deps.storage.jobs, deps.clock, deps.config, deps.notifier
-        providers = dict(deps.providers)
-        order = list(deps.order)
         self.jobs = jobs
-        self.providers = providers
-        self.order = order
+        self.providers = providers = dict(deps.providers)
+        self.order = order = list(deps.order)
         self.notifier = notifier
         self.clock = clock
         self.rng = deps.rng
@@ -162,7 +163,7 @@ class Worker:
         self._wake = asyncio.Event()
         self._slots = asyncio.Semaphore(config.concurrency)
         #: Poll steps at once, each in one of the follower's query slots while it asks only.
-        self._query_slots = asyncio.Semaphore(config.query_concurrency * 4)
+        self._query_slots = asyncio.Semaphore(config.query_concurrency * STEPS_PER_QUERY_SLOT)
         #: Work run at the start of every tick (the approval queue's expiry and posts).
         self.sweeps: list[Callable[[], Awaitable[None]]] = []
 
