@@ -524,3 +524,24 @@ async def test_first_answer_animate_fault_after_its_answer_withdraws_the_card(
         await again.wait_response()
         await discord_sim.wait_for(lambda: "#" in str(again.original_message.embeds))
         assert await desk.made_by(again.id) is not None
+
+
+async def test_first_answer_precheck_trusts_only_a_look_at_the_same_request(
+    db: Database, clock: FakeClock
+) -> None:
+    """``precheck(screened=…)`` skips the channel, role and prompt rules only for a look at
+    this very request: one of another prompt, or from a member with other roles, is not a
+    pass for this one."""
+    desk, _, _, admin = _desk(db, clock)
+    await admin.add_entry(GUILD, BlocklistKind.WORD, "lake", label="no lakes", actor_id=1)
+    river = await look(desk, LAKE_FREE)
+    assert await desk.precheck(GUILD, 42, LAKE_FREE, channel_id=CHANNEL, screened=river) == 1
+    with pytest.raises(ModerationBlocked) as refused:  # the river's look, a lake's prompt
+        await desk.precheck(GUILD, 42, LAKE, channel_id=CHANNEL, screened=river)
+    assert refused.value.params == {"rule": "no lakes"}
+    await admin.update(GUILD, {"allowed_role_ids": {77}}, actor_id=1)
+    member = await look(desk, LAKE_FREE, roles=(77,))
+    with pytest.raises(ModerationBlocked) as gated:  # the same prompt, without the role
+        await desk.precheck(GUILD, 42, LAKE_FREE, channel_id=CHANNEL, screened=member)
+    assert gated.value.rule == "moderation.role_required"
+    assert await desk.jobs.count_by_status() == {}

@@ -89,8 +89,10 @@ class JobDesk:
     ) -> int:
         """A read-only look at channel, roles, prompt, block, cool-down, caps, credits and
         budgets; returns the cost. The channel, role and prompt rules are not looked at
-        again when the command's ``first_look`` did (``screened``)."""
-        if screened is None:
+        again when the command's ``first_look`` did (``screened``, of this very request)."""
+        if screened is None or not screened.covers(
+            guild_id, spec.prompt, channel_id, roles, parent_channel_id
+        ):
             await self.first_look(
                 guild_id,
                 spec,

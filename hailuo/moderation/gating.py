@@ -56,6 +56,22 @@ class Screening:
     settings: ModerationSettings | None = None
     gate: tuple[int | None, frozenset[int], int | None] | None = None  # channel, roles, parent
 
+    def covers(
+        self,
+        guild_id: int,
+        prompt: str,
+        channel_id: int | None,
+        role_ids: Collection[int],
+        parent_channel_id: int | None,
+    ) -> bool:
+        """Whether this screening (a ``first_look``) was of this very request: the same
+        server and prompt, from the same channel with the same roles."""
+        return (self.guild_id, self.prompt) == (guild_id, prompt) and self.gate == (
+            channel_id,
+            frozenset(role_ids),
+            parent_channel_id,
+        )
+
 
 class Gatekeeper:
     def __init__(self, db: Storage, settings: ModerationSettingsStore | None = None) -> None:
@@ -208,10 +224,8 @@ class Gatekeeper:
         ):
             raise ValueError("screen the prompt before the write transaction")
         settings = await self.settings.get(guild_id, tx)
-        same_gate = screened is not None and screened.gate == (
-            channel_id,
-            frozenset(role_ids),
-            parent_channel_id,
+        same_gate = screened is not None and screened.covers(
+            guild_id, prompt, channel_id, role_ids, parent_channel_id
         )
         if not (same_gate and screened is not None and screened.settings == settings):
             self._gate(settings, channel_id, role_ids, parent_channel_id)
