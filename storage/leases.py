@@ -18,6 +18,7 @@ from __future__ import annotations
 from collections.abc import Collection, Sequence
 
 from hailuo.model.job import Job
+from hailuo.model.status import JobStatus
 from storage.engine import Engine
 
 #: Free for ``holder``: nobody's, already its own, or lapsed.
@@ -54,6 +55,7 @@ CLAIM_JOB = (
     f"WHERE id = :id AND {_FREE}"
 )
 SELECT_JOB = "SELECT * FROM jobs WHERE id = :id"
+SELECT_STATUS = "SELECT status FROM jobs WHERE id = :id"
 RENEW = "UPDATE jobs SET lease_expires = :until WHERE id = :id AND lease_holder = :holder"
 RELEASE = (
     "UPDATE jobs SET lease_holder = NULL, lease_expires = NULL "
@@ -146,6 +148,12 @@ class LeaseRepository:
         async with self.db.transaction() as tx:
             changed = await tx.execute(RENEW, {"id": job_id, "holder": holder, "until": until})
         return changed == 1
+
+    async def ended(self, job_id: int) -> bool:
+        """Whether the job is finished (or gone): a finished job holds no lease, so a renew
+        that found none may have lost it that way, not to another process."""
+        row = await self.db.fetch_one(SELECT_STATUS, {"id": job_id})
+        return row is None or JobStatus(row["status"]).terminal
 
     async def release(self, job_id: int, holder: str) -> None:
         """Give the job back (its step is done); a lease taken over meanwhile stays."""

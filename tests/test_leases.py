@@ -8,6 +8,7 @@ takes its jobs over then (the clock is the tests' own)."""
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import socket
 import sys
@@ -236,6 +237,27 @@ async def test_a_finished_job_keeps_no_lease_lease(
         ended = await a.core.jobs.transition(moved, JobStatus.FAILED, clock())
         assert ended.lease_holder is None and ended.lease_expires is None
         assert await a.db.leases.holders() == []
+
+
+async def test_a_renew_after_the_job_finished_is_no_takeover_lease(
+    tmp_path: Path, clock: FakeClock, sim: MiniMaxSimulator, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A step that goes on after its job's last write (a card edit, a notice) finds its
+    lease gone at the next renew beat: that is no takeover, and says nothing; a lease
+    another process took still warns."""
+    async with two_processes(tmp_path / "shared.sqlite3", clock, sim) as (a, b):
+        mine = Leases(a.db.leases, clock, "a", LEASE)
+        theirs = Leases(b.db.leases, clock, "b", LEASE)
+        done, taken = [await a.core.new_job(user_id=u) for u in (1, 2)]
+        assert await mine.claim(done) and await mine.claim(taken)
+        await a.core.jobs.transition(done, JobStatus.CANCELLED, clock())
+        with caplog.at_level(logging.WARNING, logger="hailuo.jobs.leases"):
+            await mine._renew(done.id)  # the renew loop ends: nothing left to hold
+            assert "taken over" not in caplog.text
+            clock.advance(LEASE + 1)
+            assert await theirs.claim(taken) is not None
+            await mine._renew(taken.id)
+        assert f"lease of job {taken.id} taken over" in caplog.text
 
 
 async def test_the_process_id_and_lease_length_are_settings_lease(

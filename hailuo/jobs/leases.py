@@ -147,7 +147,8 @@ class Leases:
         while True:
             try:
                 if not await self.store.renew(job_id, self.holder, self.until()):
-                    log.warning("lease of job %d taken over while its step ran", job_id)
+                    if not await self.store.ended(job_id):  # a finished job holds no lease
+                        log.warning("lease of job %d taken over while its step ran", job_id)
                     return
             except asyncio.CancelledError:
                 raise
