@@ -327,7 +327,8 @@ async def test_inflight_a_step_that_ends_well_forgets_its_crashes(
     db: Database, session: Any, clock: FakeClock
 ) -> None:
     """The backoff counts crashes in a row: once a step of the job ends well, the next
-    crash starts it over; and a tick (the tests' stepping) honours the wait too."""
+    crash starts it over; a tick (the tests' stepping) and a provider's callback honour
+    the wait too."""
     provider = CrashingProvider(db)
     core = build_core(db, clock, session, {"minimax": provider})
     task = await submitted(core, 1)
@@ -337,6 +338,8 @@ async def test_inflight_a_step_that_ends_well_forgets_its_crashes(
     provider.queries.clear()
     await core.worker.tick()
     await core.worker.tick()  # the same instant: held back, not asked
+    core.worker.poll_soon(job.id, "minimax")  # nor by a provider's callback
+    await core.worker.drain()
     assert [t for t, _ in provider.queries] == [task]
     assert core.worker.cooldown.held(clock()) == {job.id}
     clock.advance(core.worker.cooldown.ends_in(clock()) or 0.0)

@@ -59,6 +59,11 @@ class Cooldown:
             del self._jobs[job_id]
         return {job_id for job_id, crashes in self._jobs.items() if crashes.until > now}
 
+    def holds(self, job_id: int, now: float) -> bool:
+        """Whether ``job_id`` is still held back at ``now``."""
+        crashes = self._jobs.get(job_id)
+        return crashes is not None and crashes.until > now
+
     def ends_in(self, now: float) -> float | None:
         """Seconds until the first held job may be claimed again (None: none is held)."""
         ends = [c.until for c in self._jobs.values() if c.until > now]

@@ -65,6 +65,7 @@ ROUND_GAP = 0.01
 #: Poll steps under way per query slot: a step holds its slot only while it asks, and
 #: spends the rest reading and writing, so one per slot would leave the slots idle.
 STEPS_PER_QUERY_SLOT = 4
+FOLLOWED = (JobStatus.SUBMITTED, JobStatus.RUNNING)  # the states a status query is for
 Action = Coroutine[Any, Any, None]
 
 
@@ -318,9 +319,9 @@ class Worker:
         job = await self.jobs.get(job_id)
         if job is None or job.provider != provider or job.id in self._busy:
             return
-        if job.status not in (JobStatus.SUBMITTED, JobStatus.RUNNING):
-            return
         now = self.clock()
+        if job.status not in FOLLOWED or self.cooldown.holds(job.id, now):
+            return  # not followed now, or its last step crashed and it waits its backoff
         if not self.budgets.take(provider, now):
             # Over budget: due now, so the tick asks it in due order when there is room.
             if job.next_poll_at > now:
@@ -333,7 +334,7 @@ class Worker:
     def _due(self, job: Job, now: float) -> bool:
         if job.status is JobStatus.SUBMITTING:
             return True  # claimed only once the lease of the process that sent it lapsed
-        if job.status in (JobStatus.SUBMITTED, JobStatus.RUNNING):
+        if job.status in FOLLOWED:
             return job.next_poll_at <= now
         if job.status is JobStatus.SUCCEEDED:
             return job.next_delivery_at <= now
@@ -355,7 +356,6 @@ class Worker:
         claimed: bool = False,
     ) -> asyncio.Future[None]:
         self._busy.add(job.id)
-        # its log lines name the job
         return run_for_job(job, self._guarded(job, action, slots or self._slots, claimed))
 
     async def _guarded(
@@ -378,7 +378,7 @@ class Worker:
             self._busy.discard(job.id)
 
     async def _follow(self, job: Job) -> None:
-        if job.status in (JobStatus.SUBMITTED, JobStatus.RUNNING):
+        if job.status in FOLLOWED:
             await self.follower.poll(job)
         elif job.status is JobStatus.SUCCEEDED:
             await self.deliverer.deliver(job)
