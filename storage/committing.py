@@ -124,13 +124,14 @@ class GroupCommit:
             except Exception:  # the change is committed; a follow-up never undoes it
                 log.exception("after-commit callback failed")
 
-    async def _undo(self, unit: grouping.Unit, alone: bool) -> bool:
-        """Roll a failed unit back (``grouping.undo``; whether the group is intact): inline,
-        unless a read holds the connection on aiosqlite's thread; then behind it there,
-        never cut in half."""
+    async def _undo(self, unit: grouping.Unit, alone: bool) -> None:
+        """Roll a failed unit back (``grouping.undo``; a lost group says so in ``lost``):
+        inline, unless a read holds the connection on aiosqlite's thread; then behind it
+        there, never cut in half."""
         if not self.reading:
-            return grouping.undo(self._raw, unit, alone)
-        return await self._finish(lambda: self._on_thread(grouping.undo, unit, alone))
+            grouping.undo(self._raw, unit, alone)
+        else:
+            await self._finish(lambda: self._on_thread(grouping.undo, unit, alone))
 
     @property
     def _raw(self) -> sqlite3.Connection:

@@ -146,9 +146,10 @@ def in_unit(conn: sqlite3.Connection, unit: Unit, work: Callable[[sqlite3.Connec
         check(conn, unit.group)
 
 
-def undo(conn: sqlite3.Connection, unit: Unit, alone: bool) -> bool:
+def undo(conn: sqlite3.Connection, unit: Unit, alone: bool) -> None:
     """Roll ``unit`` back to its savepoint (the whole transaction when ``alone``: no unit of
-    the group has succeeded, so there is nothing to keep). Whether the group is intact."""
+    the group has succeeded, so there is nothing to keep). A transaction SQLite rolled
+    back meanwhile is left in ``group.lost``."""
     group = unit.group
     if group.unit is unit:
         group.unit = None
@@ -162,7 +163,6 @@ def undo(conn: sqlite3.Connection, unit: Unit, alone: bool) -> bool:
         group.unit = None
         if conn.in_transaction:
             conn.execute("ROLLBACK")
-    return group.lost is None
 
 
 def commit(conn: sqlite3.Connection, group: Group) -> None:

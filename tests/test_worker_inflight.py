@@ -140,7 +140,8 @@ async def test_inflight_room_empty_settle_and_cancel() -> None:
         await gate.wait()
 
     futures = [asyncio.ensure_future(step(gate)) for gate in gates]
-    steps.add(futures)
+    for future in futures:
+        steps.add(future)
     assert len(steps) == 3
     room = asyncio.ensure_future(steps.room())
     gates[0].set()
@@ -155,7 +156,7 @@ async def test_inflight_room_empty_settle_and_cancel() -> None:
     assert len(steps) == 0 and emptied == [0]  # told once, when the last one ended
 
     hung = asyncio.ensure_future(step(asyncio.Event()))
-    steps.add([hung])
+    steps.add(hung)
     await steps.cancel()
     assert hung.cancelled() and len(steps) == 0
 

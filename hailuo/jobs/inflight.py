@@ -15,7 +15,7 @@ it says so (``on_empty``): the loop wakes and releases their leases at once, as 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 
 
 class InFlight:
@@ -32,17 +32,14 @@ class InFlight:
     def __len__(self) -> int:
         return len(self._steps)
 
-    def add(self, steps: Iterable[asyncio.Future[None]]) -> None:
-        for step in steps:
-            if not step.done():
-                self._steps.add(step)
-                step.add_done_callback(self._ended)
+    def add(self, step: asyncio.Future[None]) -> None:
+        """Follow one step more, from when it starts (a round hands each one over)."""
+        if step.done():
+            return
+        self._steps.add(step)
+        step.add_done_callback(self._ended)
         if len(self._steps) > self.room_at:
             self._room.clear()
-
-    def track(self, step: asyncio.Future[None]) -> None:
-        """Follow one step more (``add`` of one)."""
-        self.add((step,))
 
     def _ended(self, step: asyncio.Future[None]) -> None:
         self._steps.discard(step)

@@ -212,7 +212,7 @@ class Worker:
         """Start what is due, then wait for room or the next due time (failures logged)."""
         self._wake.clear()  # a wake from here on (a step that ended, a submit) is seen
         try:
-            await self._take(self._steps.track)  # each step followed as it starts
+            await self._take(self._steps.add)  # each step followed as it starts
             if self._more:
                 await self._steps.room()  # a full slice was taken: the rest is due too
                 return

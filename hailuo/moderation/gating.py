@@ -224,10 +224,12 @@ class Gatekeeper:
         ):
             raise ValueError("screen the prompt before the write transaction")
         settings = await self.settings.get(guild_id, tx)
-        same_gate = screened is not None and screened.covers(
-            guild_id, prompt, channel_id, role_ids, parent_channel_id
+        gate_passed = (
+            screened is not None
+            and screened.settings == settings
+            and screened.covers(guild_id, prompt, channel_id, role_ids, parent_channel_id)
         )
-        if not (same_gate and screened is not None and screened.settings == settings):
+        if not gate_passed:
             self._gate(settings, channel_id, role_ids, parent_channel_id)
         if screened is None:
             await self.screen(guild_id, prompt)
