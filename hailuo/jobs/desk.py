@@ -239,15 +239,22 @@ class JobDesk:
         Read inside ``tx`` when creating (the same unit of work as the write), else from
         the committed state (a precheck)."""
         now = self.clock()
-        # Every read at once (one queue of statements, not one round trip each); the rules
-        # are then checked in their order, so the member hears the first one broken.
-        block, last, (member, guild), balance, admission = await asyncio.gather(
-            self.blocks.active(guild_id, user_id, now, tx),
-            self._last_reservation(policy, guild_id, user_id, tx),
-            self.guilds.in_flight(guild_id, user_id, tx),
-            self.balance(guild_id, user_id, roles=roles, tx=tx, policy=policy),
-            check_budgets(self.ledger, policy, guild_id, cost, now, tx),
-        )
+        # Every read first; the rules are then checked in their order, so the member hears
+        # the first one broken.
+        if tx is None:  # each read a trip to the database: all at once, one queue
+            block, last, (member, guild), balance, admission = await asyncio.gather(
+                self.blocks.active(guild_id, user_id, now, tx),
+                self._last_reservation(policy, guild_id, user_id, tx),
+                self.guilds.in_flight(guild_id, user_id, tx),
+                self.balance(guild_id, user_id, roles=roles, tx=tx, policy=policy),
+                check_budgets(self.ledger, policy, guild_id, cost, now, tx),
+            )
+        else:
+            block = await self.blocks.active(guild_id, user_id, now, tx)
+            last = await self._last_reservation(policy, guild_id, user_id, tx)
+            member, guild = await self.guilds.in_flight(guild_id, user_id, tx)
+            balance = await self.balance(guild_id, user_id, roles=roles, tx=tx, policy=policy)
+            admission = await check_budgets(self.ledger, policy, guild_id, cost, now, tx)
         if block is not None:
             raise blocked_error(block)
         if now < last + policy.cooldown_seconds:
