@@ -220,9 +220,18 @@ class GuildPolicies:
         self.blocks = storage.blocks
         self.defaults = defaults
         self.clock = clock
+        self._overlaid: dict[int, tuple[GuildConfig, QuotaPolicy]] = {}
 
     async def __call__(self, guild_id: int) -> QuotaPolicy:
-        return self.defaults.overlaid(await self.repo.config(guild_id))
+        config = await self.repo.config(guild_id)
+        # The same stored config (the repository keeps it until it changes) gives the same
+        # policy: overlaid once, not on every request of a busy server.
+        known = self._overlaid.get(guild_id)
+        if known is not None and known[0] is config:
+            return known[1]
+        policy = self.defaults.overlaid(config)
+        self._overlaid[guild_id] = (config, policy)
+        return policy
 
     async def set_allowance(
         self, guild_id: int, credits: int, period: AllowancePeriod, actor_id: int
