@@ -28,7 +28,10 @@ VALUES (:guild, :user, :value, :now)
 ON CONFLICT (guild_id, user_id) DO UPDATE SET
     notify = excluded.notify, updated_at = excluded.updated_at
 """
-SET_THREAD = "UPDATE jobs SET thread_id = :thread WHERE id = :id AND thread_id IS NULL"
+SET_THREAD = (
+    "UPDATE jobs SET thread_id = :thread, revision = revision + 1 "
+    "WHERE id = :id AND thread_id IS NULL"
+)
 
 
 class DeliveryPrefsStore(Protocol):

@@ -11,7 +11,9 @@ import sqlite3
 from collections.abc import Callable
 from typing import Any
 
+from hailuo.model.job import Job
 from hailuo.model.status import JobStatus
+from storage.engine import Step
 
 UPDATABLE = frozenset(
     {
@@ -38,10 +40,20 @@ UPDATABLE = frozenset(
 
 
 def update_step(
-    job_id: int, src: JobStatus, dst: JobStatus, now: float, updates: dict[str, Any]
+    job_id: int,
+    src: JobStatus,
+    dst: JobStatus,
+    now: float,
+    updates: dict[str, Any],
+    *,
+    revision: int | None = None,
 ) -> tuple[str, dict[str, Any]]:
     """The guarded ``UPDATE`` of a job from ``src`` to ``dst``, returning the new row (none:
-    somebody else moved it first).
+    somebody else moved it first). It moves the row's revision.
+
+    With ``revision``, guarded by it too and returning only the id: a row still at the
+    revision the job was read at is that job, so the caller knows the new row without
+    SQLite handing it back (``moved``), which costs more than the write itself.
 
     A move to a terminal state also frees the job's lease in the same statement: nobody
     claims a finished job, so a lease left on it by a process killed before its release
@@ -57,10 +69,34 @@ def update_step(
     if dst.terminal:  # a finished job holds no lease: a holder killed after this write
         assignments += ", lease_holder = NULL, lease_expires = NULL"  # leaves none behind
     sql = (
-        f"UPDATE jobs SET status = :dst, updated_at = :now{assignments} "  # noqa: S608
-        "WHERE id = :id AND status = :src RETURNING *"
+        "UPDATE jobs SET status = :dst, updated_at = :now, revision = revision + 1"  # noqa: S608
+        f"{assignments} WHERE id = :id AND status = :src"
     )
-    return sql, {**values, "dst": dst.value, "src": src.value, "now": now, "id": job_id}
+    params = {**values, "dst": dst.value, "src": src.value, "now": now, "id": job_id}
+    if revision is None:
+        return f"{sql} RETURNING *", params
+    return f"{sql} AND revision = :revision RETURNING id", {**params, "revision": revision}
+
+
+def transition_steps(job: Job, dst: JobStatus, now: float, updates: dict[str, Any]) -> list[Step]:
+    """A transition's two guarded ``UPDATE`` s, of which at most one moves the job: by the
+    revision it was read at (the usual case: nothing returned but the id), else, when
+    another write changed the row since (its card, its thread), by its state alone,
+    returning the row as it now is. Later steps of the batch check ``if_moved``."""
+    quick = update_step(job.id, job.status, dst, now, updates, revision=job.revision)
+    sql, params = update_step(job.id, job.status, dst, now, updates)
+    return [quick, (sql, lambda rows: None if rows[0] else params)]
+
+
+def moved(job: Job, dst: JobStatus, now: float, updates: dict[str, Any]) -> Job:
+    """The row ``update_step`` leaves when it found ``job`` at the revision it was read at:
+    the values SQLite would hand back (a JSON object as decoded from its stored text), so
+    that the two cannot be told apart (``-k revision``)."""
+    changes = {k: json.loads(encode(v)) if isinstance(v, dict) else v for k, v in updates.items()}
+    if dst.terminal:
+        changes.setdefault("finished_at", now)
+        changes["lease_holder"] = changes["lease_expires"] = None
+    return job.evolved(**changes, status=dst, updated_at=now, revision=job.revision + 1)
 
 
 def image_ref(
@@ -71,9 +107,9 @@ def image_ref(
 
 
 def if_moved(params: Any) -> Any:
-    """A batch step that runs only if the batch's first statement (the guarded UPDATE)
-    returned the moved row."""
-    return lambda rows: params if rows[0] else None
+    """A batch step that runs only if one of the batch's first two statements (the guarded
+    ``UPDATE`` s of ``transition_steps``) moved the job."""
+    return lambda rows: params if rows[0] or rows[1] else None
 
 
 def encode(value: Any) -> Any:

@@ -20,7 +20,7 @@ from hailuo.model.status import JobStatus, Settlement, can_transition, settlemen
 from storage.db import sha256_hex
 from storage.engine import Engine, Step, reading, statements, within
 from storage.engine import Statements as Tx
-from storage.job_rows import if_moved, image_ref, update_step
+from storage.job_rows import if_moved, image_ref, moved, transition_steps, update_step
 from storage.jobs_sql import (
     CLAIM_STATUS_MESSAGE,
     COUNT_BY_STATUS,
@@ -295,9 +295,9 @@ class JobRepository:
         src = job.status
         if not can_transition(src, dst):
             raise ValueError(f"job {job.id}: {src.value} -> {dst.value} is not an allowed move")
-        # One hop: the guarded UPDATE (returning the new row), and only if it moved the job,
-        # the settlement's ledger row with the running balances it moves.
-        steps = [update_step(job.id, src, dst, now, updates)]
+        # One hop: the guarded UPDATEs (``transition_steps``), and only if one moved the
+        # job, the settlement's ledger row with the running balances it moves.
+        steps = transition_steps(job, dst, now, updates)
         settle = settlement(src, dst)
         if settle is not None:
             kind = LedgerEntryKind.CHARGE if settle is Settlement.CHARGE else LedgerEntryKind.REFUND
@@ -316,9 +316,11 @@ class JobRepository:
             )
             steps += [(sql, if_moved(params)) for sql, params in entry]
         rows = await tx.batch(steps)
-        if not rows[0]:
-            raise StaleTransition(job.id, src)
-        return Job.from_row(rows[0][0])
+        if rows[0]:  # the row was the job as read: it is now that job moved
+            return moved(job, dst, now, updates)
+        if rows[1]:  # written meanwhile (its card, its thread): the row as it now is
+            return Job.from_row(rows[1][0])
+        raise StaleTransition(job.id, src)
 
     async def update(self, job: Job, now: float, **updates: Any) -> Job:
         """Change fields without changing state, still guarded by the state it was read in."""

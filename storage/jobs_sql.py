@@ -55,7 +55,8 @@ ORDER BY id
 #: a JSON array), each guarded by the state it was read in; the ids written come back.
 RECORD_POLLS = """
 UPDATE jobs SET status = r.to_status, polls = r.polls, next_poll_at = r.next_poll_at,
-    progress = COALESCE(r.progress, jobs.progress), updated_at = r.now
+    progress = COALESCE(r.progress, jobs.progress), updated_at = r.now,
+    revision = jobs.revision + 1
 FROM (
     SELECT value ->> '$[0]' AS id, value ->> '$[1]' AS status, value ->> '$[2]' AS to_status,
         value ->> '$[3]' AS polls, value ->> '$[4]' AS next_poll_at,
@@ -76,9 +77,9 @@ SELECT MIN(t) AS t FROM (
     WHERE status = 'succeeded' AND next_delivery_at > :after
 )
 """
-SET_CARD_SEEN = "UPDATE jobs SET card_seen = :seen WHERE id = :id"
+SET_CARD_SEEN = "UPDATE jobs SET card_seen = :seen, revision = revision + 1 WHERE id = :id"
 SET_CARDS_SEEN = """
-UPDATE jobs SET card_seen = s.value ->> '$[1]'
+UPDATE jobs SET card_seen = s.value ->> '$[1]', revision = jobs.revision + 1
 FROM json_each(:seen) AS s WHERE jobs.id = s.value ->> '$[0]'
 RETURNING jobs.id
 """
@@ -105,11 +106,12 @@ SELECT_RECENT_FOR_MEMBER = """
 SELECT * FROM jobs WHERE guild_id = :guild AND user_id = :user ORDER BY id DESC LIMIT :limit
 """
 SET_STATUS_MESSAGE = """
-UPDATE jobs SET status_message_id = :message, channel_id = :channel, updated_at = :now
+UPDATE jobs SET status_message_id = :message, channel_id = :channel, updated_at = :now,
+    revision = revision + 1
 WHERE id = :id
 """
 CLAIM_STATUS_MESSAGE = """
-UPDATE jobs SET status_message_id = :message, updated_at = :now
+UPDATE jobs SET status_message_id = :message, updated_at = :now, revision = revision + 1
 WHERE id = :id AND status_message_id IS NULL
 """
 GET_STATE = "SELECT value FROM bot_state WHERE key = :key"

@@ -27,7 +27,8 @@ _FREE = "(lease_holder IS NULL OR lease_holder = :holder OR lease_expires < :now
 #: the caller). Reading them back by holder instead would walk every due row, ours or
 #: not, at every claim: 10,000 due after a restart, eighty claims of 128.
 _CLAIM = (
-    "UPDATE jobs SET lease_holder = :holder, lease_expires = :until WHERE id IN ("
+    "UPDATE jobs SET lease_holder = :holder, lease_expires = :until, revision = revision + 1 "
+    "WHERE id IN ("
     "SELECT id FROM jobs WHERE {due} ORDER BY {order} LIMIT :limit{lock}) RETURNING *"
 )
 #: The steps the worker claims in a batch: (which rows it may take, in which order).
@@ -51,25 +52,29 @@ SELECT_QUEUED_FREE = (
     f"AND {_FREE} ORDER BY id"
 )
 CLAIM_JOB = (
-    "UPDATE jobs SET lease_holder = :holder, lease_expires = :until "  # noqa: S608
-    f"WHERE id = :id AND {_FREE}"
+    "UPDATE jobs SET lease_holder = :holder, lease_expires = :until, "  # noqa: S608
+    f"revision = revision + 1 WHERE id = :id AND {_FREE}"
 )
 SELECT_JOB = "SELECT * FROM jobs WHERE id = :id"
 SELECT_STATUS = "SELECT status FROM jobs WHERE id = :id"
-RENEW = "UPDATE jobs SET lease_expires = :until WHERE id = :id AND lease_holder = :holder"
+RENEW = (
+    "UPDATE jobs SET lease_expires = :until, revision = revision + 1 "
+    "WHERE id = :id AND lease_holder = :holder"
+)
 RELEASE = (
-    "UPDATE jobs SET lease_holder = NULL, lease_expires = NULL "
+    "UPDATE jobs SET lease_holder = NULL, lease_expires = NULL, revision = revision + 1 "
     "WHERE id = :id AND lease_holder = :holder"
 )
 RELEASE_MANY = (
-    "UPDATE jobs SET lease_holder = NULL, lease_expires = NULL "
+    "UPDATE jobs SET lease_holder = NULL, lease_expires = NULL, revision = revision + 1 "
     "WHERE lease_holder = :holder AND id IN ({ids})"
 )
 #: Ids per statement of ``RELEASE_MANY`` (under every engine's parameter limit).
 _CHUNK = 500
 SELECT_HOLDERS = "SELECT DISTINCT lease_holder FROM jobs WHERE lease_holder IS NOT NULL"
 RELEASE_HOLDER = (
-    "UPDATE jobs SET lease_holder = NULL, lease_expires = NULL WHERE lease_holder = :holder"
+    "UPDATE jobs SET lease_holder = NULL, lease_expires = NULL, revision = revision + 1 "
+    "WHERE lease_holder = :holder"
 )
 
 

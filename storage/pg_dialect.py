@@ -60,7 +60,8 @@ ORDER BY id DESC LIMIT :limit
         # ``->> '$[n]'`` paths are ``->> n``, and each field is cast to its column's type.
         jobs_sql.RECORD_POLLS: """
 UPDATE jobs SET status = r.to_status, polls = r.polls, next_poll_at = r.next_poll_at,
-    progress = COALESCE(r.progress, jobs.progress), updated_at = r.now
+    progress = COALESCE(r.progress, jobs.progress), updated_at = r.now,
+    revision = jobs.revision + 1
 FROM (
     SELECT (value ->> 0)::bigint AS id, value ->> 1 AS status, value ->> 2 AS to_status,
         (value ->> 3)::bigint AS polls, (value ->> 4)::double precision AS next_poll_at,
@@ -71,7 +72,7 @@ WHERE jobs.id = r.id AND jobs.status = r.status
 RETURNING jobs.id
 """,
         jobs_sql.SET_CARDS_SEEN: """
-UPDATE jobs SET card_seen = s.value ->> 1
+UPDATE jobs SET card_seen = s.value ->> 1, revision = jobs.revision + 1
 FROM json_array_elements(:seen::json) AS s WHERE jobs.id = (s.value ->> 0)::bigint
 RETURNING jobs.id
 """,

@@ -190,7 +190,7 @@ CREATE TABLE jobs (
     updated_at          REAL NOT NULL,
     submitted_at        REAL,
     finished_at         REAL
-, card_seen TEXT, notify TEXT NOT NULL DEFAULT 'mention', thread_id INTEGER, lease_holder TEXT, lease_expires REAL);
+, card_seen TEXT, notify TEXT NOT NULL DEFAULT 'mention', thread_id INTEGER, lease_holder TEXT, lease_expires REAL, revision INTEGER NOT NULL DEFAULT 0);
 CREATE TABLE learned_durations (
     key TEXT PRIMARY KEY,
     recent TEXT NOT NULL,  -- JSON array of the most recent durations (seconds), newest last
@@ -256,6 +256,8 @@ CREATE TRIGGER audit_no_delete BEFORE DELETE ON audit
 BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
 CREATE TRIGGER audit_no_update BEFORE UPDATE ON audit
 BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
+CREATE TRIGGER jobs_revision AFTER UPDATE ON jobs WHEN NEW.revision = OLD.revision
+BEGIN UPDATE jobs SET revision = OLD.revision + 1 WHERE id = NEW.id; END;
 CREATE TRIGGER ledger_no_delete BEFORE DELETE ON ledger
 BEGIN SELECT RAISE(ABORT, 'the ledger is append-only'); END;
 CREATE TRIGGER ledger_no_update BEFORE UPDATE ON ledger

@@ -70,6 +70,9 @@ class Job:
     #: lease lapses unless renewed (migration 010); None between steps.
     lease_holder: str | None = None
     lease_expires: float | None = None
+    #: Moved by one at every write of the row (migration 011): a transition
+    #: guarded by the revision it read hands the job back without reading the row again.
+    revision: int = 0
 
     @classmethod
     def from_row(cls, row: Row | Mapping[str, Any]) -> Job:
