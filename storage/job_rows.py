@@ -40,25 +40,39 @@ UPDATABLE = frozenset(
 
 
 def update_step(
-    job_id: int,
-    src: JobStatus,
-    dst: JobStatus,
-    now: float,
-    updates: dict[str, Any],
-    *,
-    revision: int | None = None,
+    job_id: int, src: JobStatus, dst: JobStatus, now: float, updates: dict[str, Any]
 ) -> tuple[str, dict[str, Any]]:
     """The guarded ``UPDATE`` of a job from ``src`` to ``dst``, returning the new row (none:
-    somebody else moved it first). It moves the row's revision.
+    somebody else moved it first). It moves the row's revision."""
+    sql, params = _guarded_update(job_id, src, dst, now, updates)
+    return f"{sql} RETURNING *", params
 
-    With ``revision``, guarded by it too and returning only the id: a row still at the
-    revision the job was read at is that job, so the caller knows the new row without
-    SQLite handing it back (``moved``), which costs more than the write itself.
+
+def transition_steps(job: Job, dst: JobStatus, now: float, updates: dict[str, Any]) -> list[Step]:
+    """A transition's two guarded ``UPDATE`` s, of which at most one moves the job.
+
+    The first is guarded by the revision the job was read at too, and returns only the id:
+    a row still at that revision is that job, so the caller knows the new row without
+    SQLite handing it back (``moved``), which costs more than the write itself. The
+    second runs only when another write changed the row since (its card, its thread): by
+    the state alone, returning the row as it now is. Later steps check ``if_moved``."""
+    sql, params = _guarded_update(job.id, job.status, dst, now, updates)
+    return [
+        (f"{sql} AND revision = :revision RETURNING id", {**params, "revision": job.revision}),
+        (f"{sql} RETURNING *", lambda rows: None if rows[0] else params),
+    ]
+
+
+def _guarded_update(
+    job_id: int, src: JobStatus, dst: JobStatus, now: float, updates: dict[str, Any]
+) -> tuple[str, dict[str, Any]]:
+    """The ``UPDATE`` from ``src`` to ``dst`` with ``updates``, guarded by the state, without
+    its ``RETURNING``.
 
     A move to a terminal state also frees the job's lease in the same statement: nobody
     claims a finished job, so a lease left on it by a process killed before its release
     would stay for good."""
-    unknown = set(updates) - UPDATABLE
+    unknown = updates.keys() - UPDATABLE
     if unknown:
         raise ValueError(f"not updatable: {sorted(unknown)}")
     values = {k: encode(v) for k, v in updates.items()}
@@ -72,20 +86,7 @@ def update_step(
         "UPDATE jobs SET status = :dst, updated_at = :now, revision = revision + 1"  # noqa: S608
         f"{assignments} WHERE id = :id AND status = :src"
     )
-    params = {**values, "dst": dst.value, "src": src.value, "now": now, "id": job_id}
-    if revision is None:
-        return f"{sql} RETURNING *", params
-    return f"{sql} AND revision = :revision RETURNING id", {**params, "revision": revision}
-
-
-def transition_steps(job: Job, dst: JobStatus, now: float, updates: dict[str, Any]) -> list[Step]:
-    """A transition's two guarded ``UPDATE`` s, of which at most one moves the job: by the
-    revision it was read at (the usual case: nothing returned but the id), else, when
-    another write changed the row since (its card, its thread), by its state alone,
-    returning the row as it now is. Later steps of the batch check ``if_moved``."""
-    quick = update_step(job.id, job.status, dst, now, updates, revision=job.revision)
-    sql, params = update_step(job.id, job.status, dst, now, updates)
-    return [quick, (sql, lambda rows: None if rows[0] else params)]
+    return sql, {**values, "dst": dst.value, "src": src.value, "now": now, "id": job_id}
 
 
 def moved(job: Job, dst: JobStatus, now: float, updates: dict[str, Any]) -> Job:
