@@ -56,8 +56,10 @@ from storage.jobs_sql import (
 from storage.ledger import LedgerEntryKind, entry_steps
 from storage.port import PollRecord, UnitOfWork
 
-#: The new row itself: the creator needs no second read of what it just wrote.
-INSERT_JOB_RETURNING = INSERT_JOB.rstrip() + "\nRETURNING *\n"
+#: The new row's id and the way its member is told (maybe read by the insert): the rest of
+#: the row the creator knows (``Job.created``), and SQLite returning all of it cost more
+#: than the insert itself.
+INSERT_JOB_RETURNING = INSERT_JOB.rstrip() + "\nRETURNING id, notify\n"
 INSERT_JOB_MEMBER_NOTIFY = INSERT_JOB_RETURNING.replace(":notify,", MEMBER_NOTIFY + ",", 1)
 
 
@@ -89,8 +91,9 @@ class JobRepository:
 
         One hop: the job row, its images, the ledger row and the running balances go to
         the database thread as one batch (the later statements take the new job's id); the
-        job comes back from the insert (``RETURNING *``), as stored. A ``new.notify`` of
-        None takes the member's stored choice, read by the insert in the same transaction."""
+        job is ``new`` as stored (``Job.created``) with the id the insert returns. A
+        ``new.notify`` of None takes the member's stored choice, read by the insert in the
+        same transaction (and returned with the id)."""
         tx = statements(uow)
         if new.interaction_id is not None and self.db.dialect == "postgresql":
             # PostgreSQL aborts a transaction on a failed INSERT, so the look-up after the
@@ -130,7 +133,8 @@ class JobRepository:
             if row is None:
                 raise
             raise DuplicateInteraction("request.duplicate", job_id=int(row["id"])) from None
-        return Job.from_row(rows[0][0])
+        inserted = rows[0][0]
+        return Job.created(new, int(inserted["id"]), str(inserted["notify"]), now)
 
     @staticmethod
     def _job_params(new: NewJob, now: float) -> dict[str, Any]:

@@ -109,3 +109,29 @@ def test_every_statement_that_writes_a_job_moves_its_revision() -> None:
             found += 1
             assert "revision" in match.group(1), f"{path.name}: {match.group(0)[:80]!r}"
     assert found >= 12
+
+
+@pytest.mark.parametrize("notify", [None, "quiet"])
+async def test_a_created_job_is_the_row_as_stored_revision(
+    db: Database, notify: str | None
+) -> None:
+    """``Job.created`` is what the insert leaves, the member's stored way of being told
+    included (read by the insert when the request brings none)."""
+    await db.delivery.set_notify(1, 3, "dm", now=1.0)
+    new = NewJob(
+        guild_id=1,
+        channel_id=2,
+        user_id=3,
+        spec=JobSpec(Mode.TEXT, "a cat", duration=10),
+        cost=2,
+        period="2026-12-07",
+        interaction_id=99,
+        status_message_id=5,
+        locale="zh-CN",
+        attachment_limit=10_000_000,
+        notify=notify,
+    )
+    async with db.transaction() as tx:
+        job = await db.jobs.add(tx, new, 12.5)
+    assert job == await stored(db, job)
+    assert job.notify == (notify or "dm")
