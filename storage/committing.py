@@ -40,8 +40,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import sqlite3
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
-from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from collections.abc import Awaitable, Callable, Sequence
+from contextlib import AbstractAsyncContextManager
 from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 import aiosqlite
@@ -75,54 +75,12 @@ class GroupCommit:
     def transaction(self) -> AbstractAsyncContextManager[Tx]:
         """One unit of work, in the open group; its ``async with`` ends after the group's
         ``COMMIT``, then its ``after_commit`` callbacks run."""
-        return self._unit(inline=True)
+        return _UnitOfWork(self, inline=True)
 
     def maintenance(self) -> AbstractAsyncContextManager[Tx]:
         """A unit of work whose statements may scan or free many pages (a sweep): they run
         on aiosqlite's thread, one hop each, so the loop never waits for them."""
-        return self._unit(inline=False)
-
-    @asynccontextmanager
-    async def _unit(self, inline: bool) -> AsyncIterator[Tx]:
-        self._entering += 1
-        try:
-            await self._lock.acquire()
-        finally:
-            self._entering -= 1
-        try:
-            group = self._group
-            if group is None:
-                group = self._group = self._open_group()
-            if not group.begun and group.lost is None:
-                await self._begin(group)
-            group.entered += 1
-            unit = grouping.Unit(group, guarded=group.succeeded > 0)
-            tx = Tx(cast("Database", self), unit, inline)
-            try:
-                yield tx
-            except BaseException:
-                unit.closed = True
-                try:
-                    await self._undo(unit, alone=group.succeeded == 0)
-                finally:  # a cancellation during a rollback on the thread: after it, here
-                    if group.lost is not None:
-                        self._fail(group, group.lost)
-                raise
-            unit.closed = True
-            group.succeeded += 1
-            if group.committer is None:
-                # Queued behind every task ready now: the units they run join this group.
-                group.committer = asyncio.create_task(
-                    self._commit_later(group), name="hailuo-commit"
-                )
-        finally:
-            self._lock.release()
-        await self._committed(group)
-        for callback in tx.committed():
-            try:
-                await callback()
-            except Exception:  # the change is committed; a follow-up never undoes it
-                log.exception("after-commit callback failed")
+        return _UnitOfWork(self, inline=False)
 
     async def _undo(self, unit: grouping.Unit, alone: bool) -> None:
         """Roll a failed unit back (``grouping.undo``; a lost group says so in ``lost``):
@@ -291,6 +249,66 @@ class GroupCommit:
             return await self._on_thread(grouping.outside, read, *args)
         finally:
             self.reading -= 1
+
+
+class _UnitOfWork(AbstractAsyncContextManager["Tx"]):
+    """One ``async with`` of ``transaction()``: the write lock, the unit's place in the open
+    group, its rollback if its body raises, then the group's ``COMMIT`` and its after-commit
+    callbacks. A class, not a generator: every write of every job enters one."""
+
+    __slots__ = ("_db", "_group", "_inline", "_tx", "_unit")
+
+    def __init__(self, db: GroupCommit, inline: bool) -> None:
+        self._db = db
+        self._inline = inline
+
+    async def __aenter__(self) -> Tx:
+        db = self._db
+        db._entering += 1
+        try:
+            await db._lock.acquire()
+        finally:
+            db._entering -= 1
+        try:
+            group = db._group
+            if group is None:
+                group = db._group = db._open_group()
+            if not group.begun and group.lost is None:
+                await db._begin(group)
+            group.entered += 1
+            self._group = group
+            self._unit = grouping.Unit(group, guarded=group.succeeded > 0)
+            self._tx = Tx(cast("Database", db), self._unit, self._inline)
+        except BaseException:
+            db._lock.release()
+            raise
+        return self._tx
+
+    async def __aexit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: Any
+    ) -> None:
+        db, group, unit = self._db, self._group, self._unit
+        unit.closed = True
+        try:
+            if kind is not None:
+                try:
+                    await db._undo(unit, alone=group.succeeded == 0)
+                finally:  # a cancellation during a rollback on the thread: after it, here
+                    if group.lost is not None:
+                        db._fail(group, group.lost)
+                return  # the body's exception goes on
+            group.succeeded += 1
+            if group.committer is None:
+                # Queued behind every task ready now: the units they run join this group.
+                group.committer = asyncio.create_task(db._commit_later(group), name="hailuo-commit")
+        finally:
+            db._lock.release()
+        await db._committed(group)
+        for callback in self._tx.committed():
+            try:
+                await callback()
+            except Exception:  # the change is committed; a follow-up never undoes it
+                log.exception("after-commit callback failed")
 
 
 class Tx(Statements):
