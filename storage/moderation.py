@@ -26,6 +26,8 @@ from storage.engine import Engine, reading, within
 from storage.port import UnitOfWork
 
 SELECT_SETTINGS = "SELECT * FROM moderation_settings WHERE guild_id = :guild_id"
+#: Moved by every change of the server's settings or blocklist (triggers, migration 012).
+SELECT_VERSION = "SELECT version FROM moderation_versions WHERE guild_id = :guild_id"
 UPSERT_SETTINGS = """
 INSERT INTO moderation_settings (
     guild_id, allowed_channel_ids, allowed_role_ids, moderator_role_id, log_channel_id,
@@ -104,6 +106,11 @@ class ModerationSettingsRepository:
         settings = ModerationSettings(**data)
         self._decoded[guild_id] = (stored, settings)
         return settings
+
+    async def version(self, guild_id: int, tx: UnitOfWork | None = None) -> int:
+        """How often the server's settings and blocklist changed (0: never)."""
+        row = await reading(self.db, tx).fetch_one(SELECT_VERSION, {"guild_id": guild_id})
+        return int(row[0]) if row else 0
 
     async def update(
         self,

@@ -111,6 +111,11 @@ class ModerationSettingsStore(Protocol):
 
     async def get(self, guild_id: int, tx: UnitOfWork | None = None) -> ModerationSettings: ...
 
+    async def version(self, guild_id: int, tx: UnitOfWork | None = None) -> int:
+        """How often the server's settings and blocklist changed: the same number, the same
+        settings and entries."""
+        ...
+
     async def update(
         self,
         guild_id: int,

@@ -28,8 +28,9 @@ import asyncpg
 from storage.migrating import migration_scripts
 from storage.postgres import PostgresDatabase
 
-#: Tables whose rows others point to go first (foreign keys).
-FIRST = ("jobs", "images")
+#: Tables whose rows others point to go first (foreign keys), and the moderation versions
+#: before the rows whose triggers move them (migration 012).
+FIRST = ("jobs", "images", "moderation_versions")
 #: Rows are sent to PostgreSQL in batches of this many.
 BATCH = 500
 MEMBER_BALANCES = (

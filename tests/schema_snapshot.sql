@@ -238,6 +238,10 @@ CREATE TABLE moderation_settings (
     strike_window_seconds   INTEGER NOT NULL CHECK (strike_window_seconds > 0),
     updated_at              REAL NOT NULL
 );
+CREATE TABLE moderation_versions (
+    guild_id    INTEGER PRIMARY KEY,
+    version     INTEGER NOT NULL
+);
 CREATE TABLE provider_limits (
     provider    TEXT PRIMARY KEY,
     version     INTEGER NOT NULL,
@@ -256,12 +260,42 @@ CREATE TRIGGER audit_no_delete BEFORE DELETE ON audit
 BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
 CREATE TRIGGER audit_no_update BEFORE UPDATE ON audit
 BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
+CREATE TRIGGER blocklist_delete_version AFTER DELETE ON blocklist
+BEGIN
+    INSERT INTO moderation_versions (guild_id, version) VALUES (OLD.guild_id, 1)
+    ON CONFLICT (guild_id) DO UPDATE SET version = version + 1;
+END;
+CREATE TRIGGER blocklist_insert_version AFTER INSERT ON blocklist
+BEGIN
+    INSERT INTO moderation_versions (guild_id, version) VALUES (NEW.guild_id, 1)
+    ON CONFLICT (guild_id) DO UPDATE SET version = version + 1;
+END;
+CREATE TRIGGER blocklist_update_version AFTER UPDATE ON blocklist
+BEGIN
+    INSERT INTO moderation_versions (guild_id, version) VALUES (NEW.guild_id, 1)
+    ON CONFLICT (guild_id) DO UPDATE SET version = version + 1;
+END;
 CREATE TRIGGER jobs_revision AFTER UPDATE ON jobs WHEN NEW.revision = OLD.revision
 BEGIN UPDATE jobs SET revision = OLD.revision + 1 WHERE id = NEW.id; END;
 CREATE TRIGGER ledger_no_delete BEFORE DELETE ON ledger
 BEGIN SELECT RAISE(ABORT, 'the ledger is append-only'); END;
 CREATE TRIGGER ledger_no_update BEFORE UPDATE ON ledger
 BEGIN SELECT RAISE(ABORT, 'the ledger is append-only'); END;
+CREATE TRIGGER moderation_settings_delete_version AFTER DELETE ON moderation_settings
+BEGIN
+    INSERT INTO moderation_versions (guild_id, version) VALUES (OLD.guild_id, 1)
+    ON CONFLICT (guild_id) DO UPDATE SET version = version + 1;
+END;
+CREATE TRIGGER moderation_settings_insert_version AFTER INSERT ON moderation_settings
+BEGIN
+    INSERT INTO moderation_versions (guild_id, version) VALUES (NEW.guild_id, 1)
+    ON CONFLICT (guild_id) DO UPDATE SET version = version + 1;
+END;
+CREATE TRIGGER moderation_settings_update_version AFTER UPDATE ON moderation_settings
+BEGIN
+    INSERT INTO moderation_versions (guild_id, version) VALUES (NEW.guild_id, 1)
+    ON CONFLICT (guild_id) DO UPDATE SET version = version + 1;
+END;
 CREATE VIEW job_images AS
 SELECT r.job_id AS job_id, r.role AS role, i.mime AS mime, i.data AS data
 FROM job_image_refs r JOIN images i ON i.hash = r.hash;

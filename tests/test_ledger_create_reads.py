@@ -15,11 +15,12 @@ from pathlib import Path
 import pytest
 
 from hailuo.jobs.desk import JobDesk, JobRequest
-from hailuo.model.errors import ModerationBlocked
+from hailuo.model.errors import ModerationBlocked, UserInputError
 from hailuo.model.spec import JobSpec, Mode
 from hailuo.money.quotas import QuotaPolicy
 from storage.blocklist import BlocklistKind, BlocklistRepository
 from storage.db import Database
+from storage.moderation import ModerationSettingsRepository
 
 GUILD, CHANNEL = 1, 10
 SPEC = JobSpec(mode=Mode.TEXT, prompt="a lake at dawn")
@@ -44,7 +45,7 @@ async def traced(db: Database, seen: Counter[str]) -> None:
     await db._on_thread(lambda conn: conn.set_trace_callback(trace))
 
 
-async def test_ledger_create_reads_no_job_back_no_notify_and_the_blocklist_once(
+async def test_ledger_create_reads_no_job_back_no_notify_and_only_the_moderation_version(
     tmp_path: Path,
 ) -> None:
     db, desk = await opened(tmp_path)
@@ -54,8 +55,11 @@ async def test_ledger_create_reads_no_job_back_no_notify_and_the_blocklist_once(
         await traced(db, seen)
         job = await desk.create(JobRequest(GUILD, CHANNEL, 8, SPEC))
         await db._on_thread(lambda conn: conn.set_trace_callback(None))
-        assert seen["SELECT * FROM blocklist"] == 1  # under the transaction only
-        assert seen["SELECT * FROM moderation_settings"] == 1
+        # Under the transaction, one small row says the known settings and blocklist are
+        # still the stored ones (migration 012): neither is read again.
+        assert seen["SELECT version FROM moderation_versions"] == 1
+        assert seen["SELECT * FROM blocklist"] == 0
+        assert seen["SELECT * FROM moderation_settings"] == 0
         assert seen["SELECT * FROM jobs"] == 0  # the job came back from its insert
         assert seen["SELECT notify FROM member_settings"] == 0  # read by the insert
         assert job == await desk.get(job.id)  # what came back is what is stored
@@ -87,6 +91,25 @@ async def test_ledger_create_refuses_a_word_added_elsewhere_after_the_blocklist_
         # Added around this desk (another process): its gate is not told to forget.
         await BlocklistRepository(db).add(GUILD, BlocklistKind.WORD, "lake", added_by=1, now=0)
         with pytest.raises(ModerationBlocked):
+            await desk.create(JobRequest(GUILD, CHANNEL, 8, SPEC))
+        assert await desk.recent(GUILD, 8, 5) == []
+    finally:
+        await db.close()
+
+
+async def test_ledger_create_refuses_a_channel_closed_elsewhere_after_the_settings_were_known(
+    tmp_path: Path,
+) -> None:
+    """Settings changed by another process move the server's moderation version: the next
+    create reads them again under its transaction, and the closed channel refuses it."""
+    db, desk = await opened(tmp_path)
+    try:
+        await desk.create(JobRequest(GUILD, CHANNEL, 7, SPEC))  # known: every channel open
+        other = ModerationSettingsRepository(db)  # another process: this gate is not told
+        await other.update(
+            GUILD, {"allowed_channel_ids": frozenset({CHANNEL + 1})}, actor_id=1, now=0
+        )
+        with pytest.raises(UserInputError, match="channel_not_allowed"):
             await desk.create(JobRequest(GUILD, CHANNEL, 8, SPEC))
         assert await desk.recent(GUILD, 8, 5) == []
     finally:

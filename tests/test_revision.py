@@ -1,7 +1,12 @@
-"""A job's revision (migration 011): a transition that found the row at the revision the job
+"""Numbers that spare a read, on both engines.
+
+A job's revision (migration 011): a transition that found the row at the revision the job
 was read at hands back that job moved, without SQLite returning the row; one that finds the
 row written meanwhile hands back the row as it now is. Either way, what comes back is what
-a read of the row gives, on both engines."""
+a read of the row gives.
+
+A server's moderation version (migration 012): every change of its settings or blocklist
+moves it, whoever writes, so a create that finds it unchanged reads neither again."""
 
 from __future__ import annotations
 
@@ -14,6 +19,7 @@ import storage
 from hailuo.model.job import Job, NewJob
 from hailuo.model.spec import JobSpec, Mode
 from hailuo.model.status import JobStatus
+from storage.blocklist import BlocklistKind
 from storage.db import Database
 from storage.jobs import StaleTransition
 from tests.pg_server import BOTH_ENGINES
@@ -135,3 +141,20 @@ async def test_a_created_job_is_the_row_as_stored_revision(
         job = await db.jobs.add(tx, new, 12.5)
     assert job == await stored(db, job)
     assert job.notify == (notify or "dm")
+
+
+async def test_every_change_of_moderation_moves_its_version_moderation_version(
+    db: Database,
+) -> None:
+    versions = [await db.moderation.version(1)]
+    await db.moderation.update(1, {"strike_threshold": 5}, actor_id=9, now=1.0)
+    versions.append(await db.moderation.version(1))
+    entry = await db.blocklist.add(1, BlocklistKind.WORD, "lake", added_by=9, now=2.0)
+    versions.append(await db.moderation.version(1))
+    await db.blocklist.remove(1, entry.id)
+    versions.append(await db.moderation.version(1))
+    async with db.transaction() as tx:  # a write from elsewhere (a shell): a trigger's
+        await tx.execute("UPDATE moderation_settings SET new_member_days = 1")
+    versions.append(await db.moderation.version(1))
+    assert versions == sorted(set(versions)) and len(versions) == 5  # each moved it
+    assert await db.moderation.version(2) == 0  # another server's is its own

@@ -82,6 +82,8 @@ class Gatekeeper:
         self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="screening")
         #: What this process knows of each server: its settings and its blocklist's entries.
         self._known: dict[int, tuple[ModerationSettings, tuple[BlocklistEntry, ...]]] = {}
+        #: The same, with the moderation version they were read at inside a transaction.
+        self._stamped: dict[int, tuple[int, ModerationSettings, tuple[BlocklistEntry, ...]]] = {}
         self._generation = 0  # bumped by ``forget``: a read begun before it is not kept
         self._reading: dict[
             int, asyncio.Future[tuple[ModerationSettings, tuple[BlocklistEntry, ...]]]
@@ -91,6 +93,7 @@ class Gatekeeper:
     def forget(self, guild_id: int) -> None:
         """The server's settings or blocklist changed: read them again next time."""
         self._known.pop(guild_id, None)
+        self._stamped.pop(guild_id, None)
         self._reading.pop(guild_id, None)  # a read under way may predate the change
         self._generation += 1
 
@@ -223,22 +226,36 @@ class Gatekeeper:
             screened is None or (screened.guild_id, screened.prompt) != (guild_id, prompt)
         ):
             raise ValueError("screen the prompt before the write transaction")
-        settings = await self.settings.get(guild_id, tx)
-        gate_passed = (
-            screened is not None
-            and screened.settings == settings
-            and screened.covers(guild_id, prompt, channel_id, role_ids, parent_channel_id)
+        if screened is None:
+            settings = await self.settings.get(guild_id, tx)
+            self._gate(settings, channel_id, role_ids, parent_channel_id)
+            await self.screen(guild_id, prompt)
+            return settings
+        settings, entries = await self._as_stored(guild_id, tx)
+        gate_passed = screened.settings == settings and screened.covers(
+            guild_id, prompt, channel_id, role_ids, parent_channel_id
         )
         if not gate_passed:
             self._gate(settings, channel_id, role_ids, parent_channel_id)
-        if screened is None:
-            await self.screen(guild_id, prompt)
-            return settings
-        entries = await self.entries.entries(guild_id, tx)  # as the transaction sees them
+        if entries != screened.entries:
+            raise BlocklistChanged
+        return settings
+
+    async def _as_stored(
+        self, guild_id: int, tx: UnitOfWork | None
+    ) -> tuple[ModerationSettings, tuple[BlocklistEntry, ...]]:
+        """The settings and entries as ``tx`` sees them (every create asks, under the write
+        lock): while the server's moderation version is the one this process last read them
+        at, one small read, else both again (migration 012)."""
+        version = await self.settings.version(guild_id, tx)  # first: a change after it
+        stamped = self._stamped.get(guild_id)  # moves it past what is read below
+        if stamped is not None and stamped[0] == version:
+            return stamped[1], stamped[2]
+        settings = await self.settings.get(guild_id, tx)
+        entries = await self.entries.entries(guild_id, tx)
         if (settings, entries) != self._known.get(guild_id):
             # Changed elsewhere: read under the write lock, so this is the committed state.
             self.forget(guild_id)
             self._known[guild_id] = (settings, entries)
-        if entries != screened.entries:
-            raise BlocklistChanged
-        return settings
+        self._stamped[guild_id] = (version, settings, entries)
+        return settings, entries
