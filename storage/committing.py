@@ -328,8 +328,8 @@ class Tx(Statements):
         if unit.closed:
             raise RuntimeError("a statement after its unit of work ended")
         if self._inline and not self.db.reading:
-            return cast(T, grouping.in_unit(self.db._raw, unit, lambda c: fn(c, *args)))
-        return await self.db._on_thread(grouping.in_unit, unit, lambda c: fn(c, *args))
+            return grouping.in_unit(self.db._raw, unit, fn, *args)
+        return await self.db._on_thread(grouping.in_unit, unit, fn, *args)
 
     async def execute(self, sql: str, params: Params = ()) -> int:
         """Run one statement; return the number of rows it changed."""

@@ -137,11 +137,12 @@ def check(conn: sqlite3.Connection, group: Group) -> None:
         group.lost = TransactionLost("the transaction was rolled back by SQLite")
 
 
-def in_unit(conn: sqlite3.Connection, unit: Unit, work: Callable[[sqlite3.Connection], Any]) -> Any:
-    """Run ``work`` (statements) as part of ``unit`` (inside its savepoint if it has one)."""
+def in_unit(conn: sqlite3.Connection, unit: Unit, work: Callable[..., T], *args: Any) -> T:
+    """Run ``work(conn, *args)`` (statements) as part of ``unit`` (inside its savepoint if
+    it has one)."""
     enter(conn, unit)
     try:
-        return work(conn)
+        return work(conn, *args)
     finally:
         check(conn, unit.group)
 

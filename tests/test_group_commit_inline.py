@@ -28,9 +28,11 @@ def unit_threads(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     threads: list[int] = []
     real = grouping.in_unit
 
-    def counted(conn: sqlite3.Connection, unit: grouping.Unit, work: Callable[..., Any]) -> Any:
+    def counted(
+        conn: sqlite3.Connection, unit: grouping.Unit, work: Callable[..., Any], *args: Any
+    ) -> Any:
         threads.append(threading.get_ident())
-        return real(conn, unit, work)
+        return real(conn, unit, work, *args)
 
     monkeypatch.setattr(grouping, "in_unit", counted)
     return threads
