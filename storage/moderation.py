@@ -84,7 +84,6 @@ class ModerationSettingsRepository:
     def __init__(self, db: Engine, defaults: ModerationSettings | None = None) -> None:
         self.db = db
         self.defaults = defaults
-        self._decoded: dict[int, tuple[tuple[Any, ...], ModerationSettings]] = {}
 
     async def get(self, guild_id: int, tx: UnitOfWork | None = None) -> ModerationSettings:
         """The server's settings; the defaults when it never changed one."""
@@ -93,19 +92,11 @@ class ModerationSettingsRepository:
             if self.defaults is None:
                 return ModerationSettings(guild_id)
             return dataclasses.replace(self.defaults, guild_id=guild_id)
-        # Read again by every create (under its lock), and the same row gives the same
-        # settings: decoded and checked once per version of the row, not once per job.
-        stored = tuple(row)
-        known = self._decoded.get(guild_id)
-        if known is not None and known[0] == stored:
-            return known[1]
         data = dict(row)
         del data["updated_at"]
         for name in ID_SETS:
             data[name] = frozenset(json.loads(data[name]))
-        settings = ModerationSettings(**data)
-        self._decoded[guild_id] = (stored, settings)
-        return settings
+        return ModerationSettings(**data)
 
     async def version(self, guild_id: int, tx: UnitOfWork | None = None) -> int:
         """How often the server's settings and blocklist changed (0: never)."""
