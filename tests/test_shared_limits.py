@@ -8,15 +8,18 @@ skip a circuit the other opened, and cannot both take a member's last credit."""
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 
-from hailuo.jobs.resilience import CircuitState
-from hailuo.model.errors import QuotaExceeded
+from hailuo.jobs.resilience import CircuitState, Resilience
+from hailuo.jobs.shared_limits import SharedLimits
+from hailuo.model.errors import ProviderError, ProviderErrorKind, QuotaExceeded
 from hailuo.model.status import JobStatus
 from hailuo.money.quotas import QuotaPolicy
+from storage.db import Database
 from tests.processes import Process, two_processes
 from tests.sims.minimax import MiniMaxSimulator
 from tests.support import FakeClock
@@ -119,3 +122,27 @@ async def test_a_members_credits_and_caps_hold_across_processes_shared_limit(
         assert sum(made) == 2
         counts = await b.core.jobs.count_by_status()
         assert counts == {"queued": 5}
+
+
+async def test_one_processes_concurrent_submissions_all_count_shared_limit(
+    db: Database, clock: FakeClock, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The worker's concurrent submissions in one process each take a slot and each
+    share their outcome: none loses a compare-and-set round to its own process."""
+    many = 30
+    resilience = Resilience(clock, ["minimax"], caps={"minimax": 100}, threshold=many + 1)
+    shared = SharedLimits(resilience, db.limits, clock)
+    await shared.pull()
+    caplog.set_level(logging.WARNING, logger="hailuo.jobs.shared_limits")
+
+    taken = await asyncio.gather(*(shared.reserve("minimax") for _ in range(many)))
+    assert all(taken)
+    failed = ProviderError(ProviderErrorKind.UNAVAILABLE, provider="minimax")
+    await asyncio.gather(*(shared.record("minimax", failed) for _ in range(many)))
+
+    # What another process would take over: every slot and every failure, none lost.
+    other = Resilience(clock, ["minimax"], caps={"minimax": 100}, threshold=many + 1)
+    await SharedLimits(other, db.limits, clock).pull()
+    assert other.breaker("minimax").failures == many
+    assert len(other.limiter("minimax").snapshot()["sent"]) == many
+    assert "contended" not in caplog.text

@@ -15,11 +15,18 @@ by compare-and-set:
   ``Resilience.admit`` is a forecast; this is the one that counts;
 - ``record`` feeds a submission's outcome to the stored state the same way.
 
+Within one process the changes of a provider's row take turns (a lock per provider):
+compare-and-set is for other processes. Without the turns, the worker's concurrent
+submissions read the same version and all but one lose each round, so under a burst
+some gave up after ``ATTEMPTS`` rounds: a slot refused while free, an outcome (a
+failure the breaker should count) never shared.
+
 Without a store (a core built for a unit test) the local objects are the whole truth.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 from typing import Any
@@ -43,6 +50,13 @@ class SharedLimits:
         self.resilience = resilience
         self.store = store
         self.clock = clock
+        self._turns: dict[str, asyncio.Lock] = {}
+
+    def _turn(self, name: str) -> asyncio.Lock:
+        turn = self._turns.get(name)
+        if turn is None:
+            turn = self._turns[name] = asyncio.Lock()
+        return turn
 
     async def pull(self) -> None:
         """Take over every provider's stored state (writing the first one where none is)."""
@@ -61,6 +75,10 @@ class SharedLimits:
         """Take a submission slot of ``name`` in the shared state; False: none is free now."""
         if self.store is None:
             return True  # ``Resilience.admit`` took it, and no one else counts
+        async with self._turn(name):
+            return await self._reserve(self.store, name)
+
+    async def _reserve(self, store: ProviderLimitStore, name: str) -> bool:
         for _ in range(ATTEMPTS):
             version = await self._read(name)
             health = self.resilience.health(name)
@@ -68,7 +86,7 @@ class SharedLimits:
                 return False  # another process took the slot, or the circuit opened
             health.breaker.begin()
             health.limiter.acquire()
-            if await self.store.save(name, version, encode(health), self.clock()):
+            if await store.save(name, version, encode(health), self.clock()):
                 return True
         log.warning("submission slot of %s contended %d times; waiting a tick", name, ATTEMPTS)
         return False
@@ -78,12 +96,16 @@ class SharedLimits:
         if self.store is None:
             self.resilience.record_submit(name, error)
             return
+        async with self._turn(name):
+            await self._record(self.store, name, error)
+
+    async def _record(
+        self, store: ProviderLimitStore, name: str, error: ProviderError | None
+    ) -> None:
         for _ in range(ATTEMPTS):
             version = await self._read(name)
             self.resilience.record_submit(name, error)
-            if await self.store.save(
-                name, version, encode(self.resilience.health(name)), self.clock()
-            ):
+            if await store.save(name, version, encode(self.resilience.health(name)), self.clock()):
                 return
         log.warning("outcome at %s not shared after %d tries (contended)", name, ATTEMPTS)
 
