@@ -31,6 +31,7 @@ from cogs.admin import AdminCommands
 from cogs.approvals import APPROVAL_ITEMS, ApprovalEvents, DiscordApprovalNotifier
 from cogs.audit import AuditPageButton
 from cogs.commands import HailuoCommands
+from cogs.connections import DiscordConnector, discord_connector
 from cogs.controls import CONTROL_ITEMS, DiscordVideoRemover
 from cogs.errors import HailuoTree
 from cogs.extend import EXTEND_ITEMS
@@ -139,6 +140,9 @@ class HailuoBot(commands.AutoShardedBot):
         if self.shard_count is None and not self.is_closed():
             self.shard_count, _, _ = await self.http.get_bot_gateway()
             log.info("Discord recommends %d shard(s); running them all", self.shard_count)
+        connector = self.http.connector
+        if isinstance(connector, DiscordConnector) and self.shard_count is not None:
+            connector.hold_for_gateway(len(self.shard_ids or range(self.shard_count)))
         await super().launch_shards()
 
     async def before_identify_hook(self, shard_id: int | None, *, initial: bool = False) -> None:
@@ -277,6 +281,7 @@ async def application(
             build = partial(build_services, settings=settings, db=db, session=session, clock=clock)
             bot_options.setdefault("shard_count", settings.shard_count)
             bot_options.setdefault("shard_ids", settings.shard_ids)
+            bot_options.setdefault("connector", discord_connector(settings))
             bot = HailuoBot(build, force_sync=force_sync, **bot_options)
             await bot.services.start()
             if settings.demo_mode:
@@ -344,7 +349,9 @@ async def sync_only(settings: Settings) -> None:
             build = partial(
                 build_services, settings=settings, db=db, session=session, clock=system_clock
             )
-            bot = HailuoBot(build, force_sync=True, sync_only=True)
+            bot = HailuoBot(
+                build, force_sync=True, sync_only=True, connector=discord_connector(settings)
+            )
             try:
                 await bot.login(settings.discord_token.reveal())  # runs setup_hook: the sync
             finally:

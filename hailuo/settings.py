@@ -43,6 +43,9 @@ class Settings:
     discord_token: Secret
     discord_api_base_url: str = "https://discord.com/api/v10"
     discord_gateway_url: str = "wss://gateway.discord.gg/"
+    #: Connections kept to each Discord host for REST calls (``DISCORD_REST_CONNECTIONS``);
+    #: 0: as many as requests at once (discord.py's default). See ``cogs.connections``.
+    discord_rest_connections: int = 32
     #: The SQLite file; with a PostgreSQL URL, its folder still holds downloads and demo files.
     database: Path = Path("data/hailuo.sqlite3")
     #: ``HAILUO_DATABASE=postgresql://…``: the PostgreSQL engine (a secret: it holds a password).
@@ -224,6 +227,7 @@ def _parse(read: _Reader, *, require_discord: bool = True) -> Settings:
         discord_gateway_url=read.url(
             "DISCORD_GATEWAY_URL", "wss://gateway.discord.gg/", schemes=("ws", "wss")
         ),
+        discord_rest_connections=_req(read.integer("DISCORD_REST_CONNECTIONS", 32, minimum=0)),
         database=database,
         database_url=database_url,
         providers=_providers(read, own_url, demo_dir),

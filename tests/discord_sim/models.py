@@ -489,6 +489,8 @@ class RecordedCall:
     interaction_id: int | None = None
     #: The answer's headers (the rate-limit ones among them).
     response_headers: dict[str, str] = field(default_factory=dict)
+    #: The client's end of the TCP connection it came on: one per connection.
+    peer: tuple[str, int] | None = None
 
     @property
     def files(self) -> list[RecordedPart]:

@@ -192,6 +192,7 @@ class RestServer:
             headers=headers,
             auth=auth_kind(request, self.sim.token),
             time=self.sim.clock(),
+            peer=request.transport.get_extra_info("peername") if request.transport else None,
         )
 
     async def handle_api(self, request: web.Request) -> web.StreamResponse:
