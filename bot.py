@@ -24,18 +24,15 @@ from typing import Any
 import aiohttp
 import aiohttp.web
 import discord
-import yarl
 from discord.ext import commands
 
 from cogs.admin import AdminCommands
-from cogs.approvals import APPROVAL_ITEMS, ApprovalEvents, DiscordApprovalNotifier
-from cogs.audit import AuditPageButton
+from cogs.approvals import ApprovalEvents, DiscordApprovalNotifier
+from cogs.buttons import BUTTONS, StalePresses
 from cogs.commands import HailuoCommands
-from cogs.connections import DiscordConnector, discord_connector
-from cogs.controls import CONTROL_ITEMS, DiscordVideoRemover
+from cogs.connections import DiscordConnector, discord_connector, point_discord_at
+from cogs.controls import DiscordVideoRemover
 from cogs.errors import HailuoTree
-from cogs.extend import EXTEND_ITEMS
-from cogs.links import FreshLinkButton
 from cogs.notifier import DiscordNotifier
 from cogs.outbox import Outbox
 from cogs.sync import sync_if_changed
@@ -109,9 +106,9 @@ class HailuoBot(commands.AutoShardedBot):
     async def setup_hook(self) -> None:
         await self.add_cog(HailuoCommands(self))
         await self.add_cog(AdminCommands(self, self.services.policies))
-        self.add_dynamic_items(AuditPageButton)
         await self.add_cog(ApprovalEvents(self))
-        self.add_dynamic_items(*APPROVAL_ITEMS, *CONTROL_ITEMS, *EXTEND_ITEMS, FreshLinkButton)
+        self.add_dynamic_items(*BUTTONS)
+        await self.add_cog(StalePresses(BUTTONS))
         # Before the hash: the translations are part of what a sync sends.
         await self.tree.set_translator(HailuoTranslator())
         await self.sync_commands_if_changed()
@@ -220,12 +217,6 @@ class HailuoBot(commands.AutoShardedBot):
 def _left(deadline: float, loop: asyncio.AbstractEventLoop) -> float:
     """Seconds left of the stop grace (a little always, so a last drain can answer)."""
     return max(0.1, deadline - loop.time())
-
-
-def point_discord_at(settings: Settings) -> None:
-    """Aim discord.py at the configured REST and gateway (an API proxy or the simulator)."""
-    discord.http.Route.BASE = settings.discord_api_base_url
-    discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY = yarl.URL(settings.discord_gateway_url)
 
 
 def discord_ports(client: discord.Client, outbox: Outbox) -> Callable[[PortNeeds], Ports]:

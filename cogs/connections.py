@@ -1,4 +1,4 @@
-"""The bot's HTTP connections to Discord: a bounded pool, kept alive and reused.
+"""Where the bot's HTTP connections to Discord go, and their pool: bounded, kept alive, reused.
 
 discord.py's own connector has no bound (``limit=0``), so a burst of 200 slash
 commands opens 200 new connections at once to answer them, each with its socket,
@@ -18,9 +18,16 @@ connections the answers need.
 from __future__ import annotations
 
 import aiohttp
+import discord
 import yarl
 
 from hailuo.settings import Settings
+
+
+def point_discord_at(settings: Settings) -> None:
+    """Aim discord.py at the configured REST and gateway (an API proxy or the simulator)."""
+    discord.http.Route.BASE = settings.discord_api_base_url
+    discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY = yarl.URL(settings.discord_gateway_url)
 
 
 def discord_connector(settings: Settings) -> DiscordConnector:

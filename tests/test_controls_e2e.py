@@ -283,3 +283,30 @@ async def test_the_cancel_command_suggests_the_members_open_jobs(discord_sim, mi
         assert "Only the member who asked" in await private_text(command)
         assert await status(app, theirs) is JobStatus.RUNNING
         assert await audit_count(app, discord_sim, AuditAction.CANCEL) == 1
+
+
+async def test_stale_press_of_a_button_its_card_no_longer_shows_is_answered(
+    discord_sim, minimax, env
+) -> None:
+    """Discord sends a press with the message as it is by then: a button the card has lost
+    (or not gained yet) since the member clicked it. discord.py drops such a press without
+    an answer ("This interaction failed"); the bot answers it as the job is now."""
+    async with running_bot(env) as app:
+        card, job_id = await ask(discord_sim, app, "a lighthouse")
+        await card_shows(discord_sim, card, "Generating")
+        assert f"hailuo:reroll:{job_id}" not in custom_ids(card)
+        early = await press(discord_sim, "reroll", job_id, card, MEMBER)
+        assert "re-roll it once it is done" in await private_text(early)
+
+        minimax.complete(next(iter(minimax.tasks)))
+        await card_shows(discord_sim, card, "Delivered")
+        assert f"hailuo:cancel:{job_id}" not in custom_ids(card)
+        late = await press(discord_sim, "cancel", job_id, card, MEMBER)
+        assert "nothing to cancel" in await private_text(late)
+        assert await ledger(app, job_id) == [("reserve", -1), ("charge", 0)]
+
+        # A button the card shows is run once, by discord.py alone.
+        offer = await press(discord_sim, "reroll", job_id, card, MEMBER)
+        assert "costs 1 credit" in await private_text(offer)
+        assert len(discord_sim.find_calls("POST", rf"/interactions/{offer.id}/")) == 1
+    assert discord_sim.internal_errors == []
