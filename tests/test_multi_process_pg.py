@@ -262,10 +262,13 @@ async def test_multi_process_both_alive_never_exceed_the_submission_ceiling(
     # together they still send CEILING a window.
     assert busiest == CEILING, stamps
     assert stamps[CEILING] - stamps[0] >= WINDOW - TRANSIT, stamps
-    # Both processes sent submissions: the ceiling held across them, not within one.
+    # Which process sent which job is the claim's race (either takes any queued job), and
+    # on a loaded machine one may send them all. The ceiling held across the two either
+    # way: with a limit of its own, the process that had sent nothing yet would have sent a
+    # waiting job inside the first window, and ``busiest`` would exceed the ceiling.
     by_shard = submitted_by(world)
     assert sorted(j for ids in by_shard.values() for j in ids) == list(range(1, jobs + 1))
-    assert all(by_shard.values()), by_shard
+    assert sorted(by_shard) == [0, 1], by_shard
 
 
 def submitted_by(world: World) -> dict[int, list[int]]:
