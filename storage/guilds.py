@@ -16,10 +16,11 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
-from hailuo.model.status import IN_FLIGHT, JobStatus
+from hailuo.model.status import JobStatus
 from storage.audit import AuditAction, append_audit
 from storage.engine import Engine, Step, reading, statements
 from storage.engine import Statements as Tx
+from storage.jobs_sql import IN_FLIGHT_TERM
 from storage.port import UnitOfWork
 
 #: Settings an admin may change; column names come from here, never from input.
@@ -90,15 +91,13 @@ INSERT INTO budget_notices (guild_id, scope, period, threshold, spent, budget, c
 VALUES (:guild, :scope, :period, :threshold, :spent, :budget, :now)
 ON CONFLICT DO NOTHING
 """
-_IN_FLIGHT_WORDS = ", ".join(f"'{status.value}'" for status in sorted(IN_FLIGHT))
-# The words come from ``hailuo.model.status.IN_FLIGHT`` (schema words), never from input;
-# written exactly as the partial index ``jobs_in_flight`` (migration 009) is, so the count
-# reads the server's open jobs only, not every job it ever had.
+# Through the partial index ``jobs_in_flight`` (its very term): the count reads the
+# server's open jobs only, not every job it ever had.
 COUNT_IN_FLIGHT = f"""
 SELECT
     COALESCE(SUM(CASE WHEN user_id = :user THEN 1 ELSE 0 END), 0) AS member,
     COUNT(*) AS guild
-FROM jobs WHERE guild_id = :guild AND status IN ({_IN_FLIGHT_WORDS})
+FROM jobs WHERE guild_id = :guild AND {IN_FLIGHT_TERM}
 """  # noqa: S608
 # The same count without the jobs still held for a moderator (what approving one adds to),
 # through the same partial index ``jobs_in_flight`` (migration 009): its words, then one less.
@@ -106,7 +105,7 @@ COUNT_ACTIVE = f"""
 SELECT
     COALESCE(SUM(CASE WHEN user_id = :user THEN 1 ELSE 0 END), 0) AS member,
     COUNT(*) AS guild
-FROM jobs WHERE guild_id = :guild AND status IN ({_IN_FLIGHT_WORDS})
+FROM jobs WHERE guild_id = :guild AND {IN_FLIGHT_TERM}
     AND status != '{JobStatus.AWAITING_APPROVAL.value}'
 """  # noqa: S608
 

@@ -182,7 +182,7 @@ class JobRepository:
         return freed
 
     async def open_jobs(self) -> list[Job]:
-        rows = await self.db.fetch_all(SELECT_OPEN)  # by state, then id: the index's order
+        rows = await self.db.fetch_all(SELECT_OPEN)
         return sorted((Job.from_row(r) for r in rows), key=lambda job: job.id)
 
     async def next_due(self, after: float) -> float | None:
@@ -223,9 +223,12 @@ class JobRepository:
             await tx.execute(PUT_DURATION, {"key": key, "recent": json.dumps(recent), "now": now})
 
     async def by_status(self, status: JobStatus) -> list[Job]:
-        sql = SELECT_BY_STATUS if status.terminal else SELECT_BY_OPEN_STATUS
-        rows = await self.db.fetch_all(sql, {"status": status.value})
-        return [Job.from_row(r) for r in rows]
+        """In id order."""
+        if status.terminal:
+            rows = await self.db.fetch_all(SELECT_BY_STATUS, {"status": status.value})
+            return [Job.from_row(r) for r in rows]
+        rows = await self.db.fetch_all(SELECT_BY_OPEN_STATUS, {"status": status.value})
+        return sorted((Job.from_row(r) for r in rows), key=lambda job: job.id)
 
     async def ended_without_card(self, since: float) -> list[Job]:
         """Jobs that ended since ``since`` in a channel, with no card known."""

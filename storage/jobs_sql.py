@@ -1,5 +1,7 @@
 """The SQL of the jobs repository (``storage.jobs``), as named statements."""
 
+from hailuo.model.status import IN_FLIGHT
+
 INSERT_JOB = """
 INSERT INTO jobs (guild_id, channel_id, user_id, interaction_id, status_message_id, status,
                   spec, cost, period, locale, attachment_limit, notify, created_at, updated_at)
@@ -35,20 +37,16 @@ DELETE FROM job_image_refs WHERE job_id IN (
 DELETE_UNREFERENCED_IMAGES = """
 DELETE FROM images WHERE NOT EXISTS (SELECT 1 FROM job_image_refs r WHERE r.hash = images.hash)
 """
-# The open jobs through the partial index ``jobs_open`` (migration 001), not a scan of
-# every job ever made: its very term, and its order (the caller sorts by id).
-SELECT_OPEN = """
-SELECT * FROM jobs WHERE status NOT IN
-    ('delivered', 'rejected', 'expired', 'cancelled', 'failed', 'delivery_failed')
-ORDER BY status, id
-"""
+#: The open states as the partial index ``jobs_in_flight`` (migration 009) words them:
+#: a query with this very term reads the open jobs through it, not every job ever made.
+#: From ``hailuo.model.status.IN_FLIGHT`` (schema words), never from input.
+_IN_FLIGHT_WORDS = ", ".join(f"'{status.value}'" for status in sorted(IN_FLIGHT))
+IN_FLIGHT_TERM = f"status IN ({_IN_FLIGHT_WORDS})"
+# The open jobs through ``jobs_in_flight``; in no order (one by id would walk the table).
+SELECT_OPEN = f"SELECT * FROM jobs WHERE {IN_FLIGHT_TERM}"  # noqa: S608
 SELECT_BY_STATUS = "SELECT * FROM jobs WHERE status = :status ORDER BY id"
-#: An open state's jobs, through ``jobs_open`` (the index's term makes it usable).
-SELECT_BY_OPEN_STATUS = """
-SELECT * FROM jobs WHERE status = :status AND status NOT IN
-    ('delivered', 'rejected', 'expired', 'cancelled', 'failed', 'delivery_failed')
-ORDER BY id
-"""
+#: An open state's jobs, through ``jobs_in_flight`` too (the caller sorts them).
+SELECT_BY_OPEN_STATUS = f"SELECT * FROM jobs WHERE status = :status AND {IN_FLIGHT_TERM}"  # noqa: S608
 #: The worker's schedule: only what is due, in due order, through the partial indexes
 #: ``jobs_poll_due`` and ``jobs_delivery_due`` (migration 007); never a scan of every open job.
 #: Polls that found their task still running, many in one statement (``PollRecord`` rows as

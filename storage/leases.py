@@ -44,13 +44,9 @@ _KINDS = (
         "lease_expires",  # the longest lapsed first, through ``jobs_submitting_lease``
     ),
 )
-#: The queued jobs free for us; the term on finished states lets SQLite read them through
-#: the partial index ``jobs_open``, not the table.
-SELECT_QUEUED_FREE = (
-    "SELECT * FROM jobs WHERE status = 'queued' AND status NOT IN "  # noqa: S608
-    "('delivered', 'rejected', 'expired', 'cancelled', 'failed', 'delivery_failed') "
-    f"AND {_FREE} ORDER BY id"
-)
+#: The queued jobs free for us, in id order through the partial index ``jobs_queued``
+#: (migration 013), not the table.
+SELECT_QUEUED_FREE = f"SELECT * FROM jobs WHERE status = 'queued' AND {_FREE} ORDER BY id"  # noqa: S608
 CLAIM_JOB = (
     "UPDATE jobs SET lease_holder = :holder, lease_expires = :until, "  # noqa: S608
     f"revision = revision + 1 WHERE id = :id AND {_FREE}"

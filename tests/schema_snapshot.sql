@@ -11,11 +11,10 @@ CREATE INDEX jobs_in_flight ON jobs (guild_id, user_id) WHERE status IN
 CREATE INDEX jobs_member ON jobs (guild_id, user_id, created_at);
 CREATE UNIQUE INDEX jobs_one_per_interaction ON jobs (interaction_id)
     WHERE interaction_id IS NOT NULL;
-CREATE INDEX jobs_open ON jobs (status) WHERE status NOT IN
-    ('delivered', 'rejected', 'expired', 'cancelled', 'failed', 'delivery_failed');
 CREATE INDEX jobs_poll_due ON jobs (next_poll_at) WHERE status IN ('submitted', 'running');
 CREATE UNIQUE INDEX jobs_provider_task ON jobs (provider, provider_task_id)
     WHERE provider_task_id IS NOT NULL;
+CREATE INDEX jobs_queued ON jobs (id) WHERE status = 'queued';
 CREATE INDEX jobs_submitting_lease ON jobs (lease_expires) WHERE status = 'submitting';
 CREATE INDEX ledger_guild_time ON ledger (guild_id, kind, created_at, delta);
 CREATE INDEX ledger_job ON ledger (job_id, kind);

@@ -23,7 +23,7 @@ from storage.job_rows import update_step
 from storage.jobs import INSERT_JOB_MEMBER_NOTIFY
 
 #: Partial indexes that hold open jobs only: walking one is bounded by the open jobs.
-OPEN_ONLY = {"jobs_open", "jobs_in_flight", "jobs_poll_due", "jobs_delivery_due"}
+OPEN_ONLY = {"jobs_queued", "jobs_in_flight", "jobs_poll_due", "jobs_delivery_due"}
 
 #: Every statement of ``JobDesk.create`` and of a transition with its settlement.
 MONEY_PATH = {
