@@ -107,6 +107,36 @@ def test_learned_duration_is_order_free_and_follows_recent_jobs() -> None:
     assert DurationBook().estimate(never) == prior_estimate(never)
 
 
+def test_learned_duration_of_a_batch_keeps_its_latest_submitted_not_its_slowest() -> None:
+    """Sixty jobs submitted together finish shortest first. A window of the last twenty
+    to finish would be the slowest third (narrow and late: every query then came after
+    the kind's latest finish); by submission it is a fair third, spread like the batch."""
+    rng = random.Random(5)
+    batch = [(job_id, rng.uniform(102, 138)) for job_id in range(1, 61)]
+    by_submission, by_finish = DurationBook(), DurationBook()
+    for job_id, seconds in sorted(batch, key=lambda run: run[1]):  # in finish order
+        by_submission.learn(SPEC, seconds, (1000.0, job_id))
+        by_finish.learn(SPEC, seconds)
+    assert by_submission.recent(SPEC) == [seconds for job_id, seconds in batch[-20:]]
+    assert by_finish.recent(SPEC) == sorted(seconds for _, seconds in batch)[-20:]
+    fair, slowest = by_submission.estimate(SPEC), by_finish.estimate(SPEC)
+    assert fair.earliest < 112 and fair.latest > 128  # the batch's spread
+    assert slowest.earliest > 120  # the old window: its top third only
+
+    # A run submitted before every run of a full window is not kept; one after them is.
+    assert by_submission.learn(SPEC, 500.0, (999.0, 99)) is None
+    assert by_submission.learn(SPEC, 130.0, (1001.0, 100)) is not None
+    assert by_submission.recent(SPEC)[-1] == 130.0 and len(by_submission.recent(SPEC)) == 20
+
+
+def test_learned_duration_read_back_gives_way_to_runs_learned_since() -> None:
+    book = DurationBook()
+    book.load({duration_key(SPEC): [200.0] * 20})
+    for job_id in range(5):
+        book.learn(SPEC, 120.0, (10.0, job_id))
+    assert book.recent(SPEC) == [200.0] * 15 + [120.0] * 5
+
+
 def test_learned_duration_one_sample_is_trusted_a_little() -> None:
     durations = DurationBook(pad=45.0)
     durations.learn(SPEC, 120.0)

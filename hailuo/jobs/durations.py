@@ -13,8 +13,12 @@ questions from the same samples:
   slow outlier does not move it).
 
 Percentiles and the median are order-free: a batch submitted together finishes
-shortest first, which would drag a running average to its slowest members. A
-provider that slows down is followed within a window. A kind never seen yet gets a
+shortest first, which would drag a running average to its slowest members. For the
+same reason the window keeps the most recently *submitted* runs, not the last to
+finish: of a batch larger than the window, the last finishers are its slowest, and a
+window of them alone (narrow, late) once made every query of the kind come after its
+latest finish (a 120 s kind waited 18 s on average, against a fixed 20 s poll's 10).
+A provider that slows down is followed within a window. A kind never seen yet gets a
 prior from sane defaults: no Hailuo-02 video is made in under 30 s, and a 6 s 768P
 video takes up to about three minutes (longer for 1080P and 10 s).
 
@@ -26,6 +30,7 @@ kinds with nothing stored are seeded from the delivered jobs' run times.
 
 from __future__ import annotations
 
+import bisect
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Protocol
@@ -46,6 +51,10 @@ PRIOR_SPREAD = 45.0
 PLAUSIBLE = (1.0, 6 * 3600.0)
 
 Kind = tuple[str, str, int]
+#: When a run was submitted (seconds, then the job's id): the window keeps the latest.
+Submitted = tuple[float, int]
+#: The submission of a run read back from storage or seeded: before any learned since.
+EARLIER = (float("-inf"), 0)
 
 
 def kind_of(spec: JobSpec) -> Kind:
@@ -97,7 +106,9 @@ class DurationBook:
     def __init__(self, *, window: int = WINDOW, pad: float = PRIOR_SPREAD) -> None:
         self.window = window
         self.pad = pad
+        #: Each kind's run times by submission, oldest first, and those submissions.
         self._recent: dict[str, list[float]] = {}
+        self._submitted: dict[str, list[Submitted]] = {}
 
     def load(self, stored: dict[str, list[float]]) -> None:
         """What earlier processes stored (oldest first), replacing what the book holds."""
@@ -107,6 +118,7 @@ class DurationBook:
                 float(v) for v in values if PLAUSIBLE[0] <= v <= PLAUSIBLE[1]
             )
         self._recent = {key: values[-self.window :] for key, values in merged.items() if values}
+        self._submitted = {key: [EARLIER] * len(values) for key, values in self._recent.items()}
 
     def seed(self, runs: Iterable[tuple[JobSpec, float]]) -> None:
         """Run times of delivered jobs (oldest first), for kinds nothing was stored for."""
@@ -115,14 +127,25 @@ class DurationBook:
             if duration_key(spec) not in known:
                 self.learn(spec, seconds)
 
-    def learn(self, spec: JobSpec, seconds: float) -> list[float] | None:
-        """Add one finished run; the kind's recent run times (to be stored), or None when
-        the value is no plausible run (ignored)."""
+    def learn(
+        self, spec: JobSpec, seconds: float, submitted: Submitted | None = None
+    ) -> list[float] | None:
+        """Add one finished run, submitted at ``submitted`` (None: after every run kept);
+        the kind's recent run times (to be stored), or None when it is no plausible run or
+        was submitted before every run of a full window (ignored)."""
         if not PLAUSIBLE[0] <= seconds <= PLAUSIBLE[1]:
             return None
-        recent = self._recent.setdefault(duration_key(spec), [])
-        recent.append(seconds)
+        key = duration_key(spec)
+        recent = self._recent.setdefault(key, [])
+        order = self._submitted.setdefault(key, [])
+        when = submitted if submitted is not None else (order[-1] if order else EARLIER)
+        at = bisect.bisect_right(order, when)
+        if at == 0 and len(recent) >= self.window:
+            return None
+        recent.insert(at, seconds)
+        order.insert(at, when)
         del recent[: -self.window]
+        del order[: -self.window]
         return list(recent)
 
     def record(self, spec: JobSpec, seconds: float) -> None:

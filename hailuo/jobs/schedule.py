@@ -207,6 +207,6 @@ class TaskSchedule:
             previous = (job.updated_at if job.polls > 0 else job.submitted_at) - job.submitted_at
             estimate = self.estimate(job)
             seconds = self.plan.seen(estimate, max(0.0, previous), seconds, self.rng.random())
-        recent = self.durations.learn(job.spec, seconds)
+        recent = self.durations.learn(job.spec, seconds, (job.submitted_at, job.id))
         if recent is not None:
             await self.store.put_duration(duration_key(job.spec), recent, now)
