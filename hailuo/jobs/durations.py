@@ -142,8 +142,8 @@ class DurationBook:
         at = bisect.bisect_right(order, when)
         if at == 0 and len(recent) >= self.window:
             return None
-        recent.insert(at, seconds)
-        order.insert(at, when)
+        recent[at:at] = [seconds]
+        order[at:at] = [when]
         del recent[: -self.window]
         del order[: -self.window]
         return list(recent)
