@@ -189,7 +189,11 @@ async def open_level(
         if history:
             await add_history_pg(url, history)
         return pg_db
-    path = folder / f"bench-{writers}-{history}.sqlite3"
+    # A fresh folder per level: two levels of the same writers and history (``--history 0``)
+    # never share a file.
+    path = (
+        Path(tempfile.mkdtemp(prefix=f"level-{writers}-{history}-", dir=folder)) / "bench.sqlite3"
+    )
     db = await Database.open(path)
     if history:
         await db.close()

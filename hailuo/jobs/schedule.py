@@ -29,6 +29,7 @@ with the learned book, and stores what it learns.
 
 from __future__ import annotations
 
+import dataclasses
 import random
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -53,6 +54,17 @@ class PollPlan:
     lead: float = 9.0
     #: The share of a regular kind's jobs asked earlier, by up to a ``gap`` (``first``).
     explore: float = 0.1
+
+    def at_pace(self, unit: float, *, shortest: float) -> PollPlan:
+        """This plan at ``unit`` times the production pace, its floor ``shortest``."""
+        return dataclasses.replace(
+            self,
+            gap=self.gap * unit,
+            shortest=shortest,
+            slowest=self.slowest * unit,
+            net_margin=self.net_margin * unit,
+            lead=self.lead * unit,
+        )
 
     def regular(self, estimate: Estimate) -> bool:
         """Whether a learned kind's finishes fit in about one ``gap``.
@@ -151,13 +163,7 @@ class TaskSchedule:
         self.due = due
         self.store = store
         self.rng = rng
-        self.plan = PollPlan(
-            gap=18.0 * self.unit,
-            lead=9.0 * self.unit,
-            shortest=poll_seconds,
-            slowest=60.0 * self.unit,
-            net_margin=30.0 * self.unit,
-        )
+        self.plan = PollPlan().at_pace(self.unit, shortest=poll_seconds)
         self.durations = book if book is not None else DurationBook()
         #: Whether a provider is given a callback for a job (then polls are only a net).
         self.callback_url = callback_url
