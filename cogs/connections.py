@@ -8,6 +8,10 @@ the same burst over a few warm connections, one request after another on each: i
 ``bench.answer`` the 200-burst's p99 fell from 1.33-1.41 x the bare client's to
 1.03-1.13 x.
 
+An upload holds its connection while it is sent; the worker runs at most 16 steps at once
+(``hailuo.jobs.steps``), so a slow upload of every one of them still leaves half the
+default pool to the answers and the cards.
+
 A gateway shard's websocket holds a connection of its host for as long as it is
 connected. Discord's gateway is another host than its REST API, but an API proxy or
 the simulator may serve both: then each shard of this process gets a connection of
