@@ -6,7 +6,7 @@ is delivered. Discord sends the message as it is by then, and discord.py, findin
 pressed button missing from it, drops the press without an answer: the member reads
 "This interaction failed". The bot runs such a press like any other instead. Every
 button's action reads its job as it is now, so it answers or refuses naming the rule
-("job #12 is being posted and can no longer be cancelled").
+("Video #12 is delivered already; nothing to cancel.").
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from discord.ext import commands
 
 from cogs.approvals import APPROVAL_ITEMS
 from cogs.audit import AuditPageButton
-from cogs.controls import CONTROL_ITEMS
+from cogs.controls import CONTROL_ITEMS, guarded
 from cogs.extend import EXTEND_ITEMS
 from cogs.links import FreshLinkButton
 
@@ -78,10 +78,16 @@ class StalePresses(commands.Cog):
         press = stale_press(interaction, self.buttons)
         if press is None:
             return
-        button, match, custom_id = press
-        log.info("press of %s, no longer on its message: run as it is now", custom_id)
-        item = await button.from_custom_id(
-            interaction, discord.ui.Button(custom_id=custom_id), match
-        )
-        if await item.interaction_check(interaction):
-            await item.callback(interaction)
+        log.info("press of %s, no longer on its message: run as it is now", press[2])
+        # A refusal or a bug is told privately, as for a press discord.py dispatches.
+        await guarded(interaction, run_press(interaction, *press))
+
+
+async def run_press(
+    interaction: discord.Interaction, button: Button, match: re.Match[str], custom_id: str
+) -> None:
+    """Build the pressed button from its custom id and run it, as discord.py would."""
+    shown_as: discord.ui.Button[Any] = discord.ui.Button(custom_id=custom_id)
+    item = await button.from_custom_id(interaction, shown_as, match)
+    if await item.interaction_check(interaction):
+        await item.callback(interaction)

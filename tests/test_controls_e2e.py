@@ -305,6 +305,10 @@ async def test_stale_press_of_a_button_its_card_no_longer_shows_is_answered(
         assert "nothing to cancel" in await private_text(late)
         assert await ledger(app, job_id) == [("reserve", -1), ("charge", 0)]
 
+        # A refusal is told privately, as for any press (here: a job of no such number).
+        unknown = await press(discord_sim, "info", 999_999, card, MEMBER)
+        assert "There is no video #999999" in await private_text(unknown)
+
         # A button the card shows is run once, by discord.py alone.
         offer = await press(discord_sim, "reroll", job_id, card, MEMBER)
         assert "costs 1 credit" in await private_text(offer)
