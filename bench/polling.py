@@ -15,7 +15,8 @@ running until its time has come (network cost is not what this measures).
   the bot first follows one round of each (``cold``: it starts from its prior and
   learns), then the measured round with what it learned from its own finished jobs;
 - ``anchor_calls_per_job`` / ``anchor_lag_*``: the same tasks polled every 20 s from
-  their submission, as MiniMax's own MCP server does.
+  their submission, as MiniMax's own MCP server does;
+- every figure pools the jobs of three seeds (``SEEDS``), each drawing its own run times.
 
     .venv/bin/python -m bench.polling [--jobs 20] [--quick]
 """
@@ -185,33 +186,48 @@ def anchor(durations: list[float]) -> tuple[list[float], list[float]]:
     return [float(c) for c in calls], lags
 
 
-async def main(per_class: int) -> dict[str, Any]:
-    rng = random.Random(13)
+#: Each seed draws its own run times; the figures pool the jobs of every seed, so one draw
+#: of 20 jobs a class (a lag mean's standard error is about a second) does not decide them.
+SEEDS = (13, 14, 15)
+
+
+async def main(per_class: int, seeds: tuple[int, ...] = SEEDS) -> dict[str, Any]:
     classes: list[int] = [d for d in DURATIONS for _ in range(per_class)]
-    warmup = [d * rng.uniform(1 - SPREAD, 1 + SPREAD) for d in classes]
-    durations = [d * rng.uniform(1 - SPREAD, 1 + SPREAD) for d in classes]
-    out: dict[str, Any] = {}
-    with tempfile.TemporaryDirectory(prefix="hailuo-bench-") as tmp:
-        for callbacks in (False, True):
-            provider = await follow(Path(tmp), [warmup, durations], classes, callbacks)
-            for name, offset in (("cold", 0), ("warm", len(classes))):
-                per: dict[str, dict[str, float]] = {}
-                for cls in DURATIONS:
-                    tasks = [
-                        t
-                        for t, i in provider.index.items()
-                        if offset <= i < offset + len(classes) and classes[i - offset] == cls
-                    ]
-                    calls = [float(provider.calls[t]) for t in tasks]
-                    lags = [provider.seen_done[t] - provider.finish[t] for t in tasks]
-                    per[str(cls)] = summary(calls, lags)
-                out[f"{name}_{'with_callbacks' if callbacks else 'polled'}"] = per
-    anchored: dict[str, dict[str, float]] = {}
-    for cls in DURATIONS:
-        calls, lags = anchor([d for d, c in zip(durations, classes, strict=True) if c == cls])
-        anchored[str(cls)] = summary(calls, lags)
-    polled, called = out["warm_polled"], out["warm_with_callbacks"]
-    cold, cold_called = out["cold_polled"], out["cold_with_callbacks"]
+    # (round, with callbacks) -> class -> the calls and lags of its jobs, every seed's.
+    pooled: dict[tuple[str, bool], dict[int, tuple[list[float], list[float]]]] = {}
+    anchor_pool: dict[int, tuple[list[float], list[float]]] = {c: ([], []) for c in DURATIONS}
+    for seed in seeds:
+        rng = random.Random(seed)
+        warmup = [d * rng.uniform(1 - SPREAD, 1 + SPREAD) for d in classes]
+        durations = [d * rng.uniform(1 - SPREAD, 1 + SPREAD) for d in classes]
+        with tempfile.TemporaryDirectory(prefix="hailuo-bench-") as tmp:
+            for callbacks in (False, True):
+                provider = await follow(Path(tmp), [warmup, durations], classes, callbacks)
+                for name, offset in (("cold", 0), ("warm", len(classes))):
+                    per = pooled.setdefault((name, callbacks), {c: ([], []) for c in DURATIONS})
+                    for cls in DURATIONS:
+                        tasks = [
+                            t
+                            for t, i in provider.index.items()
+                            if offset <= i < offset + len(classes) and classes[i - offset] == cls
+                        ]
+                        per[cls][0].extend(float(provider.calls[t]) for t in tasks)
+                        per[cls][1].extend(
+                            provider.seen_done[t] - provider.finish[t] for t in tasks
+                        )
+        for cls in DURATIONS:
+            calls, lags = anchor([d for d, c in zip(durations, classes, strict=True) if c == cls])
+            anchor_pool[cls][0].extend(calls)
+            anchor_pool[cls][1].extend(lags)
+
+    def summarized(
+        source: dict[int, tuple[list[float], list[float]]],
+    ) -> dict[str, dict[str, float]]:
+        return {str(cls): summary(*source[cls]) for cls in DURATIONS}
+
+    anchored = summarized(anchor_pool)
+    polled, called = summarized(pooled["warm", False]), summarized(pooled["warm", True])
+    cold, cold_called = summarized(pooled["cold", False]), summarized(pooled["cold", True])
 
     def pick(source: dict[str, dict[str, float]], key: str) -> dict[str, float]:
         return {cls: figures[key] for cls, figures in source.items()}
@@ -241,6 +257,7 @@ async def main(per_class: int) -> dict[str, Any]:
             "anchor_lag_p95_s": pick(anchored, "lag_p95_s"),
             "anchor_lag_mean_s": pick(anchored, "lag_mean_s"),
             "jobs_per_duration": per_class,
+            "seeds": list(seeds),
             "duration_spread": SPREAD,
         }
     }
