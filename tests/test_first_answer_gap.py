@@ -21,7 +21,7 @@ import pytest
 from tests.discord_sim import DiscordSimulator
 from tests.e2e import bot_env, channel, minimax_env
 from tests.sims.minimax import MiniMaxSimulator
-from tests.test_restart import BotProcess, ready, wait_until
+from tests.test_restart import BotProcess, ready, restarted, wait_until
 
 pytestmark = pytest.mark.timeout(90)
 SEAM = Path(__file__).resolve().parent / "seams" / "first_answer_gap.py"
@@ -97,9 +97,7 @@ async def test_first_answer_gap_sigkill_then_the_member_is_told_how_it_ended(
         assert job_row(database)[2] == card.id  # remembered as the job's card
 
         # A further restart posts nothing again.
-        await bot.kill()
-        await bot.start()
-        await ready(discord_sim, 3)
+        await restarted(discord_sim, bot)
         again = [
             m for m in room.bot_messages() if f"<@{MEMBER}>" in m.content and not m.attachments
         ]

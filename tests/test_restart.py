@@ -78,6 +78,17 @@ async def ready(sim: DiscordSimulator, sessions: int) -> None:
     await inter.wait_response()
 
 
+async def restarted(sim: DiscordSimulator, bot: BotProcess) -> None:
+    """Kill ``bot`` and start it again; back once the new process has its own gateway session.
+
+    Counted from the kill: the killed process may have died before it identified, its work
+    all done over REST (a start recovers and delivers before it connects to the gateway)."""
+    await bot.kill()
+    sessions = sim.identifies
+    await bot.start()
+    await ready(sim, sessions + 1)
+
+
 async def wait_until(condition: Callable[[], bool], timeout: float = 30) -> None:
     """Watch another process's database (no event to await across processes)."""
     async with asyncio.timeout(timeout):
@@ -118,9 +129,7 @@ async def test_killed_while_the_provider_runs_the_task(world, tmp_path: Path) ->
     await wait_until(lambda: job_rows(tmp_path / "bot.sqlite3")[0][0] == "delivered")
 
     # A third start on the same database posts nothing again.
-    await bot.kill()
-    await bot.start()
-    await ready(discord_sim, 3)
+    await restarted(discord_sim, bot)
     assert len(room.videos()) == 1
     assert room.videos()[0].attachments[0].data == mm.video
     assert ledger_kinds(tmp_path / "bot.sqlite3") == ["reserve", "charge"]
@@ -139,6 +148,9 @@ async def test_killed_while_submitting_is_never_sent_twice(world, tmp_path: Path
     # Killed once the card's id is stored too (a kill before it is the first-answer gap,
     # tested in tests/test_first_answer_gap.py: the end then comes as a new message).
     await wait_until(lambda: card_ids(database) != [None])
+    # And once the call has reached the provider (on a loaded machine the intent can be
+    # committed well before the request arrives): the kill leaves it sent, unanswered.
+    await wait_until(lambda: len(mm.requests_to("submit")) == 1)
     await bot.kill()
 
     await bot.start()
