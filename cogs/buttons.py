@@ -57,13 +57,13 @@ def stale_press(
         or data.get("component_type") != discord.ComponentType.button.value
         or not isinstance(custom_id, str)
         or interaction.message is None
-        or custom_id in shown(interaction.message)
     ):
         return None
     for button in buttons:
         match = button.__discord_ui_compiled_template__.fullmatch(custom_id)
         if match is not None:
-            return button, match, custom_id
+            # Only a press of ours reads the message's components (discord.py reads them too).
+            return None if custom_id in shown(interaction.message) else (button, match, custom_id)
     return None
 
 

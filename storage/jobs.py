@@ -223,11 +223,9 @@ class JobRepository:
             await tx.execute(PUT_DURATION, {"key": key, "recent": json.dumps(recent), "now": now})
 
     async def by_status(self, status: JobStatus) -> list[Job]:
-        """In id order."""
-        if status.terminal:
-            rows = await self.db.fetch_all(SELECT_BY_STATUS, {"status": status.value})
-            return [Job.from_row(r) for r in rows]
-        rows = await self.db.fetch_all(SELECT_BY_OPEN_STATUS, {"status": status.value})
+        """In id order (an open state's come through ``jobs_in_flight``, in no order)."""
+        sql = SELECT_BY_STATUS if status.terminal else SELECT_BY_OPEN_STATUS
+        rows = await self.db.fetch_all(sql, {"status": status.value})
         return sorted((Job.from_row(r) for r in rows), key=lambda job: job.id)
 
     async def ended_without_card(self, since: float) -> list[Job]:

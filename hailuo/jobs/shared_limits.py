@@ -27,6 +27,7 @@ Without a store (a core built for a unit test) the local objects are the whole t
 from __future__ import annotations
 
 import asyncio
+import collections
 import json
 import logging
 from typing import Any
@@ -50,13 +51,9 @@ class SharedLimits:
         self.resilience = resilience
         self.store = store
         self.clock = clock
-        self._turns: dict[str, asyncio.Lock] = {}
-
-    def _turn(self, name: str) -> asyncio.Lock:
-        turn = self._turns.get(name)
-        if turn is None:
-            turn = self._turns[name] = asyncio.Lock()
-        return turn
+        self._turns: collections.defaultdict[str, asyncio.Lock] = collections.defaultdict(
+            asyncio.Lock
+        )
 
     async def pull(self) -> None:
         """Take over every provider's stored state (writing the first one where none is)."""
@@ -75,7 +72,7 @@ class SharedLimits:
         """Take a submission slot of ``name`` in the shared state; False: none is free now."""
         if self.store is None:
             return True  # ``Resilience.admit`` took it, and no one else counts
-        async with self._turn(name):
+        async with self._turns[name]:
             return await self._reserve(self.store, name)
 
     async def _reserve(self, store: ProviderLimitStore, name: str) -> bool:
@@ -96,7 +93,7 @@ class SharedLimits:
         if self.store is None:
             self.resilience.record_submit(name, error)
             return
-        async with self._turn(name):
+        async with self._turns[name]:
             await self._record(self.store, name, error)
 
     async def _record(
