@@ -17,7 +17,12 @@ the queries around it:
   every half gap; one job in ten (``explore``) is asked earlier, so a provider that got
   faster is noticed (a query at the end sees every finish). What such a one query sees
   is learned by a draw over the gap before it (``PollPlan.seen``), not at its middle,
-  which would squeeze the window to a point.
+  which would squeeze the window to a point;
+- each kind has a budget of calls: a quarter of what a fixed 20 s poll (MiniMax's own
+  MCP server's) makes for a job of its length (``budget``). A short kind whose budget is
+  one call is asked once while its window is up to two gaps wide (two queries would be
+  half of the fixed poll's); a long kind spread over several gaps, with calls to spare,
+  is asked at a tighter gap, down to half of it (``paced``), so it waits less.
 
 A task whose provider calls back when it ends is polled only as a slow safety net:
 the first query after the latest plausible finish plus ``net_margin``, then every
@@ -54,6 +59,10 @@ class PollPlan:
     lead: float = 9.0
     #: The share of a regular kind's jobs asked earlier, by up to a ``gap`` (``first``).
     explore: float = 0.1
+    #: The fixed poll a kind's calls are held against (MiniMax's MCP server asks every
+    #: 20 s), and the share of its calls a kind may spend (``budget``).
+    reference: float = 20.0
+    share: float = 0.25
 
     def at_pace(self, unit: float, *, shortest: float) -> PollPlan:
         """This plan at ``unit`` times the production pace, its floor ``shortest``."""
@@ -64,6 +73,7 @@ class PollPlan:
             slowest=self.slowest * unit,
             net_margin=self.net_margin * unit,
             lead=self.lead * unit,
+            reference=self.reference * unit,
         )
 
     def regular(self, estimate: Estimate) -> bool:
@@ -73,7 +83,33 @@ class PollPlan:
         the learned window (10th to 90th percentile, padded) of finishes that really spread
         over one gap is wider than a gap; at 1.5 gaps a kind whose finishes spread over
         two (a 120 s class at +-15 %) is not taken for one (it would wait too long)."""
-        return estimate.samples > 0 and estimate.latest - estimate.earliest <= 1.5 * self.gap
+        if estimate.samples == 0:
+            return False
+        width = estimate.latest - estimate.earliest
+        # A kind whose budget is one call: two queries would be half of the fixed poll's.
+        return width <= 1.5 * self.gap or (self.budget(estimate) <= 1.0 and width <= 2 * self.gap)
+
+    def budget(self, estimate: Estimate) -> float:
+        """The status calls a job of this kind may cost: ``share`` of what the fixed
+        ``reference`` poll asks about a task of the window's middle (a finish at ``t`` is
+        seen by its ``ceil(t / reference)``-th query: ``t / reference + 0.5`` on average)."""
+        return (estimate.middle / self.reference + 0.5) * self.share
+
+    def paced(self, estimate: Estimate) -> PollPlan:
+        """This plan at the gap a spread kind can afford: the queries after the first one
+        cost about ``(latest - earliest) / 2 / gap`` a job (a finish falls in the window's
+        middle on average), so a long kind with calls to spare in its ``budget`` is asked
+        more often, down to half a ``gap`` (a finish then waits a quarter of it); a regular
+        kind, a kind never measured, or one without calls to spare keeps this plan."""
+        if estimate.samples == 0 or self.regular(estimate):
+            return self
+        spare = self.budget(estimate) - 1.0
+        if spare <= 0:
+            return self
+        gap = max(self.gap / 2, min(self.gap, (estimate.latest - estimate.earliest) / 2 / spare))
+        if gap >= self.gap:
+            return self
+        return dataclasses.replace(self, gap=gap, lead=self.lead * gap / self.gap)
 
     def once(self, estimate: Estimate) -> float:
         """A regular kind's one query: half a gap after the middle of its window (the end of
@@ -188,14 +224,16 @@ class TaskSchedule:
         dither = self.rng.uniform(-1.0, 1.0)
         explore = self.rng.random() < self.plan.explore
         estimate = self.estimate(job)
-        return self.plan.first(estimate, called_back=called_back, dither=dither, explore=explore)
+        plan = self.plan.paced(estimate)
+        return plan.first(estimate, called_back=called_back, dither=dither, explore=explore)
 
     def next_poll(self, job: Job, now: float) -> float:
         """Seconds from ``now`` to the job's next query (booked in the due plan)."""
         assert job.provider is not None
         age = now - (job.submitted_at or job.created_at)
         called_back = self.called_back(job.provider, job)
-        wait = self.plan.next(self.estimate(job), age, called_back=called_back)
+        estimate = self.estimate(job)
+        wait = self.plan.paced(estimate).next(estimate, age, called_back=called_back)
         if self.due is None:
             return wait
         return self.due.book(job.provider, now + wait, now) - now
@@ -212,7 +250,8 @@ class TaskSchedule:
         if not prompted:
             previous = (job.updated_at if job.polls > 0 else job.submitted_at) - job.submitted_at
             estimate = self.estimate(job)
-            seconds = self.plan.seen(estimate, max(0.0, previous), seconds, self.rng.random())
+            plan = self.plan.paced(estimate)  # the gap its queries were asked at
+            seconds = plan.seen(estimate, max(0.0, previous), seconds, self.rng.random())
         recent = self.durations.learn(job.spec, seconds, (job.submitted_at, job.id))
         if recent is not None:
             await self.store.put_duration(duration_key(job.spec), recent, now)
