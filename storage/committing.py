@@ -129,8 +129,13 @@ class GroupCommit:
     async def _commit_later(self, group: grouping.Group) -> None:
         """Commit ``group`` once it is this task's turn; while units are still queueing for
         the lock, let them in first (up to ``GROUP_UNITS`` or ``GROUP_SECONDS``): they
-        would wait for a commit anyway, and one fsync is the price of many."""
+        would wait for a commit anyway, and one fsync is the price of many.
+
+        The ``COMMIT`` is handed to aiosqlite's thread with the lock (``_hand_over``): the
+        loop hears its outcome once, settles the group and frees the lock in that same
+        turn, so nothing can cut it in half and no task stands between the two."""
         cancelled = await self._acquire()
+        handed = False
         try:
             loop = asyncio.get_running_loop()
             while (
@@ -141,13 +146,51 @@ class GroupCommit:
             ):
                 self._lock.release()
                 cancelled = await self._acquire() or cancelled
-            await self._finish(lambda: self._close(group))
+            handed = self._hand_over(group)
         except asyncio.CancelledError:
             cancelled = True
         finally:
-            self._lock.release()
+            if not handed:
+                self._lock.release()
         if cancelled:
             raise asyncio.CancelledError
+
+    def _hand_over(self, group: grouping.Group) -> bool:
+        """Under the lock: send ``group``'s ``COMMIT`` to aiosqlite's thread, which keeps the
+        lock until the loop hears how it ended (``_commit_ended`` settles the group, then
+        frees it). False when there is nothing to send (the lock is still the caller's)."""
+        if self._group is group:
+            self._group = None
+        if group.done.done():
+            return False
+        conn = self._conn
+        if not conn._running or conn._connection is None:  # as aiosqlite's own check
+            self._fail(group, ValueError("Connection closed"))
+            return False
+        loop = asyncio.get_running_loop()
+        raw = conn._conn
+
+        def commit() -> None:  # on aiosqlite's thread; its outcome goes back to the loop
+            try:
+                grouping.commit(raw, group)
+            except BaseException as exc:  # whatever it was, the lock must come back
+                loop.call_soon_threadsafe(self._commit_ended, group, exc)
+            else:
+                loop.call_soon_threadsafe(self._commit_ended, group, None)
+
+        conn._tx.put_nowait((None, commit))  # aiosqlite's queue: behind what is sent already
+        return True
+
+    def _commit_ended(self, group: grouping.Group, exc: BaseException | None) -> None:
+        """On the loop, once a handed-over ``COMMIT`` ended: every unit of the group learns
+        the outcome, and the lock is free again."""
+        try:
+            if exc is not None:
+                self._fail(group, exc)
+            else:
+                group.settle()
+        finally:
+            self._lock.release()
 
     async def _acquire(self) -> bool:
         """Take the lock even through a cancellation (the group must end); whether one came."""
@@ -170,13 +213,12 @@ class GroupCommit:
         except Exception as exc:
             self._fail(group, exc)
         else:
-            group.done.set_result(None)
+            group.settle()
 
     def _fail(self, group: grouping.Group, exc: BaseException | None) -> None:
         if self._group is group:
             self._group = None  # the next unit opens a new group
-        if not group.done.done():
-            group.done.set_exception(exc or grouping.TransactionLost("the transaction was lost"))
+        group.settle(exc or grouping.TransactionLost("the transaction was lost"))
 
     async def _flush(self) -> None:
         """Under the lock: commit the open group, or roll back a stray transaction."""
@@ -190,12 +232,13 @@ class GroupCommit:
         cancellation goes on once it is done); a failed ``COMMIT`` raises here."""
         cancelled = False
         while not group.done.done():
+            # A waiter of its own, woken by ``Group.settle``: a cancellation ends only this wait.
+            waiter = asyncio.get_running_loop().create_future()
+            group.waiters.append(waiter)
             try:
-                await asyncio.shield(group.done)
+                await waiter
             except asyncio.CancelledError:
                 cancelled = True  # held back until the group is done, then passed on
-            except Exception:
-                break
         if cancelled:
             raise asyncio.CancelledError
         group.done.result()

@@ -19,7 +19,7 @@ import logging
 import sqlite3
 import time
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from storage.engine import Params as Params
@@ -44,6 +44,8 @@ class Group:
     """Units of work sharing one SQLite transaction and one ``COMMIT``."""
 
     done: asyncio.Future[None]  # resolved once the group committed, or failed
+    #: The units waiting for ``done``, each on a future of its own (``settle``).
+    waiters: list[asyncio.Future[None]] = field(default_factory=list)
     opened: float = 0.0  # loop time
     committer: asyncio.Task[None] | None = None
     entered: int = 0  # units that took the lock in this group (loop side)
@@ -51,6 +53,19 @@ class Group:
     begun: bool = False  # our ``BEGIN IMMEDIATE`` ran and is still open
     unit: Unit | None = None  # whose statements ran last (inside its savepoint, if guarded)
     lost: TransactionLost | None = None  # SQLite rolled the transaction back
+
+    def settle(self, exc: BaseException | None = None) -> None:
+        """The group's outcome (committed, or ``exc``), and every unit waiting for it woken
+        in this turn of the loop."""
+        if not self.done.done():
+            if exc is None:
+                self.done.set_result(None)
+            else:
+                self.done.set_exception(exc)
+        for waiter in self.waiters:
+            if not waiter.done():
+                waiter.set_result(None)
+        self.waiters.clear()
 
 
 @dataclass(eq=False)

@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
+import threading
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 
 from storage.db import Database
+from storage.grouping import Group
 
 PUT = "INSERT INTO bot_state (key, value) VALUES (:key, 'v')"
 
@@ -206,3 +208,43 @@ async def test_group_commit_close_commits_the_open_group(tmp_path: Path) -> None
     await db.close()  # commits the group the unit is waiting for
     await task
     assert stored(tmp_path / "group.sqlite3") == {"last"}
+
+
+async def test_group_commit_lock_stays_with_the_commit_on_the_thread(
+    db: Database, tmp_path: Path
+) -> None:
+    """The committer hands the COMMIT to aiosqlite's thread with the write lock and is gone:
+    while the COMMIT waits there (behind a slow call), no unit of the next group runs a
+    statement (it would run inline, on this thread, on the same connection); once the
+    loop hears the COMMIT ended, the group's units go on and the lock is free."""
+    gate = threading.Event()
+    slow = asyncio.create_task(db._on_thread(lambda conn: gate.wait(5.0)))
+    groups: list[Group] = []
+    b_ran = asyncio.Event()
+
+    async def a() -> None:
+        async with db.transaction() as tx:
+            await tx.execute(PUT, {"key": "a"})
+            assert db._group is not None
+            groups.append(db._group)
+
+    async def b() -> None:
+        async with db.transaction() as tx:
+            b_ran.set()
+            await tx.execute(PUT, {"key": "b"})
+
+    task_a = asyncio.create_task(a())
+    while not groups or groups[0].committer is None:
+        await asyncio.sleep(0)
+    await groups[0].committer  # it ended once the COMMIT was on the thread's queue
+    assert db._lock.locked() and not task_a.done()
+    task_b = asyncio.create_task(b())
+    for _ in range(20):
+        await asyncio.sleep(0)
+    assert not b_ran.is_set()  # the next unit waits for the COMMIT, not for a task
+    assert stored(path_of(db, tmp_path)) == set()
+    gate.set()
+    await task_a
+    await asyncio.gather(task_b, slow)
+    assert stored(path_of(db, tmp_path)) == {"a", "b"}
+    assert not db._lock.locked() and not db._conn.in_transaction
