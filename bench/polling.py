@@ -18,7 +18,7 @@ running until its time has come (network cost is not what this measures).
   their submission, as MiniMax's own MCP server does;
 - every figure pools the jobs of three seeds (``SEEDS``), each drawing its own run times.
 
-    .venv/bin/python -m bench.polling [--jobs 20] [--quick]
+    .venv/bin/python -m bench.polling [--jobs 20] [--seeds 13 14 15] [--quick]
 """
 
 from __future__ import annotations
@@ -267,6 +267,9 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--jobs", type=int, default=20, help="jobs per duration class")
     parser.add_argument("--quick", action="store_true", help="3 jobs per class")
+    parser.add_argument(
+        "--seeds", type=int, nargs="+", default=list(SEEDS), help="the draws to pool (a holdout)"
+    )
     args = parser.parse_args()
     per_class = min(args.jobs, 3) if args.quick or quick() else args.jobs
-    print(json.dumps(asyncio.run(main(per_class)), indent=2))
+    print(json.dumps(asyncio.run(main(per_class, tuple(args.seeds))), indent=2))
