@@ -159,9 +159,7 @@ class GroupCommit:
         """Under the lock: send ``group``'s ``COMMIT`` to aiosqlite's thread, which keeps the
         lock until the loop hears how it ended (``_commit_ended`` settles the group, then
         frees it). False when there is nothing to send (the lock is still the caller's)."""
-        if self._group is group:
-            self._group = None
-        if group.done.done():
+        if not self._detach(group):
             return False
         conn = self._conn
         if not conn._running or conn._connection is None:  # as aiosqlite's own check
@@ -204,9 +202,7 @@ class GroupCommit:
 
     async def _close(self, group: grouping.Group) -> None:
         """Commit ``group`` (under the lock); every unit in it learns the outcome."""
-        if self._group is group:
-            self._group = None
-        if group.done.done():
+        if not self._detach(group):
             return
         try:
             await self._on_thread(grouping.commit, group)
@@ -216,9 +212,15 @@ class GroupCommit:
             group.settle()
 
     def _fail(self, group: grouping.Group, exc: BaseException | None) -> None:
-        if self._group is group:
-            self._group = None  # the next unit opens a new group
+        self._detach(group)
         group.settle(exc or grouping.TransactionLost("the transaction was lost"))
+
+    def _detach(self, group: grouping.Group) -> bool:
+        """``group`` is no longer the open one (the next unit opens a new group); whether it
+        still waits for its outcome."""
+        if self._group is group:
+            self._group = None
+        return not group.done.done()
 
     async def _flush(self) -> None:
         """Under the lock: commit the open group, or roll back a stray transaction."""

@@ -216,6 +216,11 @@ class TaskSchedule:
         estimate = self.durations.estimate(job.spec)
         return estimate if estimate.samples else estimate.scaled(self.unit)
 
+    def planned(self, job: Job) -> tuple[PollPlan, Estimate]:
+        """The plan at the pace the job's kind can afford (``PollPlan.paced``), and its window."""
+        estimate = self.estimate(job)
+        return self.plan.paced(estimate), estimate
+
     def called_back(self, provider: str, job: Job) -> bool:
         return self.callback_url is not None and bool(self.callback_url(provider, job.id))
 
@@ -223,8 +228,7 @@ class TaskSchedule:
         """Seconds from the submit to the first query (a dither drawn per job)."""
         dither = self.rng.uniform(-1.0, 1.0)
         explore = self.rng.random() < self.plan.explore
-        estimate = self.estimate(job)
-        plan = self.plan.paced(estimate)
+        plan, estimate = self.planned(job)
         return plan.first(estimate, called_back=called_back, dither=dither, explore=explore)
 
     def next_poll(self, job: Job, now: float) -> float:
@@ -232,8 +236,8 @@ class TaskSchedule:
         assert job.provider is not None
         age = now - (job.submitted_at or job.created_at)
         called_back = self.called_back(job.provider, job)
-        estimate = self.estimate(job)
-        wait = self.plan.paced(estimate).next(estimate, age, called_back=called_back)
+        plan, estimate = self.planned(job)
+        wait = plan.next(estimate, age, called_back=called_back)
         if self.due is None:
             return wait
         return self.due.book(job.provider, now + wait, now) - now
@@ -249,8 +253,7 @@ class TaskSchedule:
         seconds = now - job.submitted_at
         if not prompted:
             previous = (job.updated_at if job.polls > 0 else job.submitted_at) - job.submitted_at
-            estimate = self.estimate(job)
-            plan = self.plan.paced(estimate)  # the gap its queries were asked at
+            plan, estimate = self.planned(job)  # the gap its queries were asked at
             seconds = plan.seen(estimate, max(0.0, previous), seconds, self.rng.random())
         recent = self.durations.learn(job.spec, seconds, (job.submitted_at, job.id))
         if recent is not None:
