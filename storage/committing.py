@@ -17,13 +17,13 @@ index (``-k query_plan`` proves each one), microseconds of C that release the GI
 where a hop to aiosqlite's thread costs the loop several turns and a wake-up. Only
 what may wait runs on aiosqlite's thread: the ``COMMIT`` (an fsync), and the reads
 outside any unit of work (``fetch_one``, ``fetch_all``, ``batch`` on the database),
-which may scan, and the statements of a unit that may scan or free many pages (a sweep,
-``maintenance()``). While such a read runs there it holds the connection, so a unit's
-``BEGIN`` and statements then queue behind it on that thread instead of waiting for the
-connection on the loop (``reading``). A unit never waits on SQLite's busy handler on
-the loop: its group's ``BEGIN IMMEDIATE`` is tried without one and, while another
-process holds the write lock, tried again after short sleeps (``begin``), as the busy
-handler would.
+which may scan, and the statements of a unit that may scan or write many rows (a sweep,
+a batch of polls or leases: ``bulk()``). While such a read runs there it holds the
+connection, so a unit's ``BEGIN`` and statements then queue behind it on that thread
+instead of waiting for the connection on the loop (``reading``). A unit never waits on
+SQLite's busy handler on the loop: its group's ``BEGIN IMMEDIATE`` is tried without one
+and, while another process holds the write lock, tried again after short sleeps
+(``begin``), as the busy handler would.
 
 Because the connection is shared, a transaction left open poisons every later
 write. ``COMMIT`` and ``ROLLBACK`` therefore run to their end even when the task
@@ -77,9 +77,10 @@ class GroupCommit:
         ``COMMIT``, then its ``after_commit`` callbacks run."""
         return _UnitOfWork(self, inline=True)
 
-    def maintenance(self) -> AbstractAsyncContextManager[Tx]:
-        """A unit of work whose statements may scan or free many pages (a sweep): they run
-        on aiosqlite's thread, one hop each, so the loop never waits for them."""
+    def bulk(self) -> AbstractAsyncContextManager[Tx]:
+        """A unit of work whose statements may scan or write many rows (a sweep, a batch of
+        polls or leases): they run on aiosqlite's thread, one hop each, so the loop never
+        waits for them, and goes on with its own work (the replies they follow) meanwhile."""
         return _UnitOfWork(self, inline=False)
 
     async def _undo(self, unit: grouping.Unit, alone: bool) -> None:
@@ -364,7 +365,7 @@ class Tx(Statements):
     def __init__(self, db: Database, unit: grouping.Unit, inline: bool = True) -> None:
         super().__init__(db)
         self._unit = unit
-        #: Inline, unless it may scan (``GroupCommit.maintenance``); a statement issued while
+        #: Inline, unless it may scan (``GroupCommit.bulk``); a statement issued while
         #: a read holds the connection on aiosqlite's thread goes there too, behind it.
         self._inline = inline
 

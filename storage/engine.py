@@ -100,8 +100,8 @@ class Engine(Protocol):
 
     def transaction(self) -> AbstractAsyncContextManager[Statements]: ...
 
-    def maintenance(self) -> AbstractAsyncContextManager[Statements]:
-        """A unit of work whose statements may scan (a sweep): kept off the event loop."""
+    def bulk(self) -> AbstractAsyncContextManager[Statements]:
+        """A unit of work whose statements may scan or write many rows: off the event loop."""
         ...
 
     async def fetch_one(self, sql: str, params: Params = ...) -> Row | None: ...

@@ -174,7 +174,7 @@ class JobRepository:
         An image shared by a re-roll that is still young keeps living through its
         reference; only bytes nobody points to any more are deleted.
         """
-        async with self.db.maintenance() as tx:  # scans the finished jobs: off the loop
+        async with self.db.bulk() as tx:  # scans the finished jobs: off the loop
             await tx.execute(DELETE_OLD_IMAGE_REFS, {"before": before})
             freed = await tx.execute(DELETE_UNREFERENCED_IMAGES)
         if freed:
@@ -195,7 +195,7 @@ class JobRepository:
         written (a job that moved meanwhile is left as it is, and its id not returned)."""
         if not records:
             return set()
-        async with self.db.transaction() as tx:
+        async with self.db.bulk() as tx:  # up to hundreds of rows: off the loop
             rows = await tx.fetch_all(RECORD_POLLS, {"records": json.dumps(records)})
         return {int(row[0]) for row in rows}
 
@@ -203,7 +203,7 @@ class JobRepository:
         """``set_card_seen`` for many cards in one transaction; the ids written."""
         if not seen:
             return set()
-        async with self.db.transaction() as tx:
+        async with self.db.bulk() as tx:
             rows = await tx.fetch_all(SET_CARDS_SEEN, {"seen": json.dumps(list(seen))})
         return {int(row[0]) for row in rows}
 

@@ -128,7 +128,7 @@ class LeaseRepository:
         params.update(skipped)
         params.update(running)
         claimed = []
-        async with self.db.transaction() as tx:
+        async with self.db.bulk() as tx:  # a round's claims, up to hundreds of rows: off the loop
             queued = await tx.fetch_all(SELECT_QUEUED_FREE, params)
             for claim, order in claim_statements(self.db.dialect, list(skipped), list(running)):
                 rows = await tx.fetch_all(claim, params)
@@ -163,7 +163,7 @@ class LeaseRepository:
 
     async def release_many(self, job_ids: list[int], holder: str) -> None:
         """Give several jobs back at once (a tick's finished steps), in one transaction."""
-        async with self.db.transaction() as tx:
+        async with self.db.bulk() as tx:
             for start in range(0, len(job_ids), _CHUNK):
                 chunk = job_ids[start : start + _CHUNK]
                 names = {f"j{i}": job_id for i, job_id in enumerate(chunk)}

@@ -208,8 +208,9 @@ class PostgresDatabase(Repositories):
         """Several reads of the committed state, one after the other."""
         return await run_steps(self.fetch_all, steps)
 
-    def maintenance(self) -> AbstractAsyncContextManager[PgTx]:
-        """A unit of work that may scan: on a server it waits off the loop like any other."""
+    def bulk(self) -> AbstractAsyncContextManager[PgTx]:
+        """A unit of work that may scan or write many rows: on a server it waits off the
+        loop like any other."""
         return self.transaction()
 
     @asynccontextmanager

@@ -4,7 +4,7 @@ The writer holds the connection for the whole unit, so a statement inside a unit
 no trip to aiosqlite's thread: gathered statements run in the order issued, each with
 its own result or error; a failing one changes nothing for the others, and one issued
 after its unit ended is refused as before. What may hold the connection for long stays
-off the loop: a sweep's statements (``maintenance()``), and a unit's statements while a
+off the loop: a sweep's statements (``bulk()``), and a unit's statements while a
 read outside any unit runs on aiosqlite's thread.
 """
 
@@ -78,7 +78,7 @@ async def test_group_commit_statement_after_its_unit_ended_is_refused(tmp_path: 
         await db.close()
 
 
-async def test_group_commit_maintenance_unit_runs_off_the_loop_in_the_group(
+async def test_group_commit_bulk_unit_runs_off_the_loop_in_the_group(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A sweep's statements may scan: they run on aiosqlite's thread, in the same group of
@@ -90,7 +90,7 @@ async def test_group_commit_maintenance_unit_runs_off_the_loop_in_the_group(
         threads = unit_threads(monkeypatch)
 
         async def sweep() -> None:
-            async with db.maintenance() as tx:
+            async with db.bulk() as tx:
                 await tx.execute("INSERT INTO t (v) VALUES (1)")
                 await tx.execute("DELETE FROM t WHERE v = 1")
                 await tx.execute("INSERT INTO t (v) VALUES (2)")

@@ -6,7 +6,10 @@ from __future__ import annotations
 
 import math
 import random
+import sqlite3
+import threading
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -18,7 +21,10 @@ from hailuo.jobs.worker import QUEUE_CARDS_PER_CHANNEL
 from hailuo.model.provider import Phase, PreparedInput, SubmitReceipt, TaskState
 from hailuo.model.spec import JobSpec, Mode
 from hailuo.model.status import JobStatus
+from storage import grouping
 from storage.db import Database
+from storage.jobs_sql import RECORD_POLLS
+from storage.leases import RELEASE_MANY
 from storage.port import PollRecord
 from tests.core import Core, build_core
 from tests.pg_server import BOTH_ENGINES
@@ -414,6 +420,47 @@ async def test_schedule_polls_that_change_nothing_are_written_in_groups(
     assert await record([kept]) == {job.id}
     after = await core.jobs.get(job.id)
     assert after is not None and after.progress == fresh.progress  # None keeps the progress
+
+
+async def test_schedule_batch_writes_of_a_round_run_off_the_loop(
+    tmp_path: Path, session: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A round's claims, its polls' writes and its leases given back touch a row per job
+    (10,000 after a restart): their statements run on aiosqlite's thread (``bulk``), so
+    the loop goes on with the replies meanwhile; the writes are the same."""
+    db = await Database.open(tmp_path / "bulk.sqlite3")
+    try:
+        clock = FakeClock()
+        core = core_for(db, clock, session, TimedProvider(clock, 10_000.0, progress=30))
+        ids = [await submitted(core, user_id=n) for n in range(12)]
+        for job_id in ids:
+            job = await core.jobs.get(job_id)
+            assert job is not None
+            await core.jobs.update(job, clock(), next_poll_at=clock() - 1)
+        before = {job.id: job.polls for job in await core.jobs.open_jobs()}
+        ran: list[tuple[str, int]] = []  # (statement, thread) of every unit's statement
+        real = grouping.in_unit
+
+        def noted(conn: sqlite3.Connection, unit: grouping.Unit, work: Any, *args: Any) -> Any:
+            ran.append((str(args[0]) if args else "", threading.get_ident()))
+            return real(conn, unit, work, *args)
+
+        monkeypatch.setattr(grouping, "in_unit", noted)
+        await core.worker.tick()
+        await core.worker.drain()
+        loop_thread = threading.get_ident()
+        bulk = {
+            "claims": [t for sql, t in ran if "WHERE id IN (SELECT id FROM jobs WHERE" in sql],
+            "polls": [t for sql, t in ran if sql == RECORD_POLLS],
+            "released": [t for sql, t in ran if sql.startswith(RELEASE_MANY.split("{")[0])],
+        }
+        assert all(bulk.values()), bulk  # each kind of write ran
+        assert all(t != loop_thread for threads in bulk.values() for t in threads)
+        for job in await core.jobs.open_jobs():  # and did what it does
+            assert job.status is JobStatus.RUNNING and job.polls == before[job.id] + 1
+            assert job.lease_holder is None
+    finally:
+        await db.close()
 
 
 async def test_schedule_card_redrawn_after_its_first_answer_replaced_the_worker_edit(
