@@ -16,7 +16,8 @@ running until its time has come (network cost is not what this measures).
   learns), then the measured round with what it learned from its own finished jobs;
 - ``anchor_calls_per_job`` / ``anchor_lag_*``: the same tasks polled every 20 s from
   their submission, as MiniMax's own MCP server does;
-- every figure pools the jobs of three seeds (``SEEDS``), each drawing its own run times.
+- every figure pools the jobs of three seeds (``SEEDS``), each drawing its own run times
+  and the bot's own draws (the schedule's dither, its exploring jobs, what a finish teaches).
 
     .venv/bin/python -m bench.polling [--jobs 20] [--seeds 13 14 15] [--quick]
 """
@@ -102,10 +103,10 @@ def summary(calls: list[float], lags: list[float]) -> dict[str, float]:
 
 
 async def follow(
-    folder: Path, rounds: list[list[float]], classes: list[int], callbacks: bool
+    folder: Path, rounds: list[list[float]], classes: list[int], callbacks: bool, seed: int
 ) -> TimedProvider:
     """Run the worker round after round until every job's finish was seen (job ``n`` has
-    the ``n``-th duration of all rounds together)."""
+    the ``n``-th duration of all rounds together); the bot draws from ``seed``."""
     clock = FakeClock()
     provider = TimedProvider(clock, [d for durations in rounds for d in durations])
     db = await Database.open(folder / f"polling-{callbacks}.sqlite3")
@@ -115,7 +116,9 @@ async def follow(
     try:
         async with aiohttp.ClientSession() as session:
             providers: dict[str, Any] = {"minimax": provider}
-            core = build_core(db, clock, session, providers, policy=policy)
+            # A stream of its own: not the one the run times were drawn from.
+            rng = random.Random(f"bot {seed}")
+            core = build_core(db, clock, session, providers, policy=policy, rng=rng)
             if callbacks:
                 url = lambda name, job_id: f"https://bot.example/cb/{job_id}"  # noqa: E731
                 core.worker.schedule.callback_url = url
@@ -186,8 +189,9 @@ def anchor(durations: list[float]) -> tuple[list[float], list[float]]:
     return [float(c) for c in calls], lags
 
 
-#: Each seed draws its own run times; the figures pool the jobs of every seed, so one draw
-#: of 20 jobs a class (a lag mean's standard error is about a second) does not decide them.
+#: Each seed draws its own run times and the bot's own draws; the figures pool the jobs of
+#: every seed, so one draw of 20 jobs a class (a lag mean's standard error is about a
+#: second) does not decide them.
 SEEDS = (13, 14, 15)
 
 
@@ -202,7 +206,9 @@ async def main(per_class: int, seeds: tuple[int, ...] = SEEDS) -> dict[str, Any]
         durations = [d * rng.uniform(1 - SPREAD, 1 + SPREAD) for d in classes]
         with tempfile.TemporaryDirectory(prefix="hailuo-bench-") as tmp:
             for callbacks in (False, True):
-                provider = await follow(Path(tmp), [warmup, durations], classes, callbacks)
+                provider = await follow(
+                    Path(tmp), [warmup, durations], classes, callbacks, seed=seed
+                )
                 for name, offset in (("cold", 0), ("warm", len(classes))):
                     per = pooled.setdefault((name, callbacks), {c: ([], []) for c in DURATIONS})
                     for cls in DURATIONS:

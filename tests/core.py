@@ -113,8 +113,10 @@ def build_core(
     approvals: ApprovalNotifier | None = None,
     remover: VideoRemover | None = None,
     settings: Settings | None = None,
+    rng: random.Random | None = None,
 ) -> Core:
-    """The bot's own core (``hailuo.assembly.build_core``) on the test's simulators."""
+    """The bot's own core (``hailuo.assembly.build_core``) on the test's simulators (its
+    random draws from ``rng``, a fixed seed unless given)."""
     notifier = notifier or RecordingNotifier()
     assembled = assemble(
         settings or core_settings(),
@@ -128,7 +130,7 @@ def build_core(
             providers=providers,
             quota=policy or QuotaPolicy(),
             config=config or WorkerConfig(poll_seconds=5),
-            rng=random.Random(7),
+            rng=rng or random.Random(7),
             downloader=Downloader(max_bytes=50 * 2**20, allow_private=True),
             shrinker=shrinker,
             resilience=resilience,
