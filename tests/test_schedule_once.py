@@ -38,11 +38,43 @@ def test_schedule_regular_kind_is_asked_once_at_the_end_of_its_gap() -> None:
     assert plan.first(Estimate(102.0, 138.0, 20), dither=1.0) == 120.0
 
 
+def test_schedule_explore_half_as_often_when_one_query_is_over_budget() -> None:
+    """Exploring costs a second query when the early one finds the task running: a kind whose
+    budget is under one call (its one query alone spends more) explores one job in twenty,
+    a longer regular kind one in ten."""
+    plan = PollPlan(gap=18.0, lead=9.0, shortest=5.0)
+    short = Estimate(48.0, 72.0, 20)  # a 60 s kind: a quarter of a 20 s poll's 3.5 calls
+    assert plan.budget(short) < 1.0 and plan.regular(short)
+    assert plan.exploring(short) == plan.explore / 2
+    longer = Estimate(110.0, 130.0, 20)  # a 120 s kind this regular: 1.6 calls to spend
+    assert plan.budget(longer) >= 1.0 and plan.regular(longer)
+    assert plan.exploring(longer) == plan.explore
+
+
+async def test_schedule_explore_share_is_what_the_worker_draws(db: Database, session: Any) -> None:
+    """The worker's first query of a 60 s kind's job (``TaskSchedule.first_poll``) comes
+    early for about one job in twenty."""
+    clock = FakeClock()
+    provider = TimedProvider(clock, 63.0)
+    core = core_for(db, clock, session, provider)
+    await core.jobs.put_duration(KEY, [51.0 + 18.0 * n / 19 for n in range(20)], clock())
+    core = core_for(db, clock, session, provider)  # a fresh process loads what was learned
+    schedule = core.worker.schedule
+    schedule.rng = random.Random(3)
+    job = await core.jobs.get(await submitted(core))
+    assert job is not None
+    estimate = schedule.estimate(job)
+    assert schedule.plan.regular(estimate) and schedule.plan.budget(estimate) < 1.0
+    once = schedule.plan.once(estimate)
+    early = sum(schedule.first_poll("minimax", job, False) < once for _ in range(4000))
+    assert 140 <= early <= 260  # about 200 of 4,000 (one in ten would be about 400)
+
+
 def follow(plan: PollPlan, book: DurationBook, took: float, rng: random.Random) -> list[float]:
     """One task that takes ``took`` seconds, asked as the plan says from the book's window
     (as the worker does); its finish learned as ``TaskSchedule.learn`` does. The query times."""
     estimate = book.estimate(SPEC)
-    explore = rng.random() < plan.explore
+    explore = rng.random() < plan.exploring(estimate)
     asked = [plan.first(estimate, dither=rng.uniform(-1.0, 1.0), explore=explore)]
     while asked[-1] < took:
         asked.append(asked[-1] + plan.next(estimate, asked[-1]))

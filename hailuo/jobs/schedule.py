@@ -14,10 +14,11 @@ the queries around it:
 - a regular kind (a learned window at most 1.5 gaps wide: finishes within about one gap,
   blurred by the polls that saw them) is asked once, half a gap after its window's
   middle, so a finish still waits half a gap on average; a late one gets follow-ups
-  every half gap; one job in ten (``explore``) is asked earlier, so a provider that got
-  faster is noticed (a query at the end sees every finish). What such a one query sees
-  is learned by a draw over the gap before it (``PollPlan.seen``), not at its middle,
-  which would squeeze the window to a point;
+  every half gap; one job in ten (``explore``; one in twenty for a kind whose budget
+  is under one call) is asked earlier, so a provider that got faster is noticed (a
+  query at the end sees every finish). What such a one query sees is learned by a draw
+  over the gap before it (``PollPlan.seen``), not at its middle, which would squeeze the
+  window to a point;
 - each kind has a budget of calls: a quarter of what a fixed 20 s poll (MiniMax's own
   MCP server's) makes for a job of its length (``budget``). A short kind whose budget is
   one call is asked once while its window is up to two gaps wide (two queries would be
@@ -94,6 +95,15 @@ class PollPlan:
         ``reference`` poll asks about a task of the window's middle (a finish at ``t`` is
         seen by its ``ceil(t / reference)``-th query: ``t / reference + 0.5`` on average)."""
         return (estimate.middle / self.reference + 0.5) * self.share
+
+    def exploring(self, estimate: Estimate) -> float:
+        """The share of a regular kind's jobs asked early (``first``): ``explore``, halved for
+        a kind whose budget is under one call. Its one query alone spends more than the
+        budget, and an early query that finds the task running costs a second one; a
+        faster provider is still noticed, in about twice as many jobs."""
+        if self.budget(estimate) < 1.0:
+            return self.explore / 2
+        return self.explore
 
     def paced(self, estimate: Estimate) -> PollPlan:
         """This plan at the gap a spread kind can afford: the queries after the first one
@@ -227,8 +237,8 @@ class TaskSchedule:
     def first_poll(self, provider: str, job: Job, called_back: bool) -> float:
         """Seconds from the submit to the first query (a dither drawn per job)."""
         dither = self.rng.uniform(-1.0, 1.0)
-        explore = self.rng.random() < self.plan.explore
         plan, estimate = self.planned(job)
+        explore = self.rng.random() < plan.exploring(estimate)
         return plan.first(estimate, called_back=called_back, dither=dither, explore=explore)
 
     def next_poll(self, job: Job, now: float) -> float:
