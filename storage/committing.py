@@ -79,8 +79,7 @@ class GroupCommit:
 
     def bulk(self) -> AbstractAsyncContextManager[Tx]:
         """A unit of work whose statements may scan or write many rows (a sweep, a batch of
-        polls or leases): they run on aiosqlite's thread, one hop each, so the loop never
-        waits for them, and goes on with its own work (the replies they follow) meanwhile."""
+        polls or leases): on aiosqlite's thread, one hop each; the loop goes on meanwhile."""
         return _UnitOfWork(self, inline=False)
 
     async def _undo(self, unit: grouping.Unit, alone: bool) -> None:
@@ -375,7 +374,10 @@ class Tx(Statements):
             raise RuntimeError("a statement after its unit of work ended")
         if self._inline and not self.db.reading:
             return grouping.in_unit(self.db._raw, unit, fn, *args)
-        return await self.db._on_thread(grouping.in_unit, unit, fn, *args)
+        # Sent there, it runs even if this task is cancelled: the unit's rollback must wait
+        # for it, or its write would land in a later transaction and be committed with it.
+        db = self.db
+        return await db._finish(lambda: db._on_thread(grouping.in_unit, unit, fn, *args))
 
     async def execute(self, sql: str, params: Params = ()) -> int:
         """Run one statement; return the number of rows it changed."""

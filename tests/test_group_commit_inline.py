@@ -117,6 +117,60 @@ async def test_group_commit_bulk_unit_runs_off_the_loop_in_the_group(
         await db.close()
 
 
+@pytest.mark.parametrize("alone", [True, False])
+async def test_group_commit_bulk_statement_cancelled_on_the_thread_is_undone(
+    tmp_path: Path, alone: bool
+) -> None:
+    """A bulk unit cancelled while its statement waits on aiosqlite's thread: the statement
+    still runs there, then the unit is rolled back, never the other way round (a rollback
+    first would leave the statement's write to be committed by a later unit, or a stray
+    transaction open). Alone in its group, or after a unit whose work stays."""
+    db = await Database.open(tmp_path / "cancelled.sqlite3")
+    busy, release = threading.Event(), threading.Event()
+    try:
+        async with db.transaction() as uow:
+            await statements(uow).execute("CREATE TABLE t (v INTEGER)")
+
+        def hold() -> None:  # aiosqlite's thread is busy with something else a while
+            busy.set()
+            release.wait(5)
+
+        db._conn._tx.put_nowait((None, hold))
+        await asyncio.to_thread(busy.wait, 5)
+        entered = asyncio.Event()
+
+        async def kept() -> None:
+            async with db.transaction() as uow:
+                await statements(uow).execute("INSERT INTO t (v) VALUES (1)")
+
+        async def sweep() -> None:
+            async with db.bulk() as uow:
+                entered.set()
+                await statements(uow).execute("INSERT INTO t (v) VALUES (2)")
+
+        first = asyncio.ensure_future(kept()) if not alone else None
+        task = asyncio.ensure_future(sweep())
+        await entered.wait()
+        for _ in range(5):  # its INSERT is queued behind ``hold`` on the thread
+            await asyncio.sleep(0)
+        task.cancel()
+        for _ in range(5):
+            await asyncio.sleep(0)
+        release.set()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        if first is not None:
+            await first
+        async with db.transaction() as uow:  # a later unit commits what the group holds
+            await statements(uow).execute("INSERT INTO t (v) VALUES (3)")
+        rows = await db.fetch_all("SELECT v FROM t ORDER BY v")
+        assert [r["v"] for r in rows] == ([3] if alone else [1, 3])
+        assert not db._conn.in_transaction
+    finally:
+        release.set()
+        await db.close()
+
+
 async def test_group_commit_statement_behind_a_read_on_the_thread_hops_too(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
