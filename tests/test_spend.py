@@ -23,7 +23,7 @@ from hailuo.money.spend import MoneyReport
 from providers.registry import TABLE
 from storage.db import Database
 from tests.discord_sim import DiscordSimulator
-from tests.e2e import channel, running_bot
+from tests.e2e import card_shows, channel, running_bot
 from tests.moderation_e2e import said
 from tests.pg_server import BOTH_ENGINES
 from tests.sims.minimax import MiniMaxSimulator
@@ -128,6 +128,8 @@ async def test_spend_usage_shows_money_per_day_and_provider_on_a_seeded_history(
         inter = await discord_sim.send_slash(["hailuo", "text"], {"prompt": "a cat"})
         await inter.wait_response()
         await discord_sim.wait_for(lambda: channel(discord_sim).videos() or None)
+        # The video is posted before the job is recorded delivered; its card says so after.
+        await card_shows(discord_sim, inter.original_message, "Delivered")
         # ...and a seeded history around it.
         now = time.time()
         await seed(
