@@ -364,7 +364,7 @@ class Tx(Statements):
     def __init__(self, db: Database, unit: grouping.Unit, inline: bool = True) -> None:
         super().__init__(db)
         self._unit = unit
-        #: Inline, unless it may scan (``GroupCommit.bulk``); a statement issued while
+        #: Inline, unless it may scan or write many rows (``bulk``); a statement issued while
         #: a read holds the connection on aiosqlite's thread goes there too, behind it.
         self._inline = inline
 

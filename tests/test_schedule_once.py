@@ -74,8 +74,7 @@ def follow(plan: PollPlan, book: DurationBook, took: float, rng: random.Random) 
     """One task that takes ``took`` seconds, asked as the plan says from the book's window
     (as the worker does); its finish learned as ``TaskSchedule.learn`` does. The query times."""
     estimate = book.estimate(SPEC)
-    explore = rng.random() < plan.exploring(estimate)
-    asked = [plan.first(estimate, dither=rng.uniform(-1.0, 1.0), explore=explore)]
+    asked = [plan.drawn_first(estimate, rng)]
     while asked[-1] < took:
         asked.append(asked[-1] + plan.next(estimate, asked[-1]))
     previous = asked[-2] if len(asked) > 1 else 0.0

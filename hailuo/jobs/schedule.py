@@ -15,7 +15,7 @@ the queries around it:
   blurred by the polls that saw them) is asked once, half a gap after its window's
   middle, so a finish still waits half a gap on average; a late one gets follow-ups
   every half gap; one job in ten (``explore``; one in twenty for a kind whose budget
-  is under one call) is asked earlier, so a provider that got faster is noticed (a
+  is one call) is asked earlier, so a provider that got faster is noticed (a
   query at the end sees every finish). What such a one query sees is learned by a draw
   over the gap before it (``PollPlan.seen``), not at its middle, which would squeeze the
   window to a point;
@@ -88,7 +88,7 @@ class PollPlan:
             return False
         width = estimate.latest - estimate.earliest
         # A kind whose budget is one call: two queries would be half of the fixed poll's.
-        return width <= 1.5 * self.gap or (self.budget(estimate) <= 1.0 and width <= 2 * self.gap)
+        return width <= 1.5 * self.gap or (self.one_call(estimate) and width <= 2 * self.gap)
 
     def budget(self, estimate: Estimate) -> float:
         """The status calls a job of this kind may cost: ``share`` of what the fixed
@@ -96,14 +96,24 @@ class PollPlan:
         seen by its ``ceil(t / reference)``-th query: ``t / reference + 0.5`` on average)."""
         return (estimate.middle / self.reference + 0.5) * self.share
 
+    def one_call(self, estimate: Estimate) -> bool:
+        """Whether the kind's ``budget`` is one call at most: its one query spends it all."""
+        return self.budget(estimate) <= 1.0
+
     def exploring(self, estimate: Estimate) -> float:
         """The share of a regular kind's jobs asked early (``first``): ``explore``, halved for
-        a kind whose budget is under one call. Its one query alone spends more than the
-        budget, and an early query that finds the task running costs a second one; a
-        faster provider is still noticed, in about twice as many jobs."""
-        if self.budget(estimate) < 1.0:
-            return self.explore / 2
-        return self.explore
+        a kind whose budget is one call (``one_call``): an early query that finds the task
+        running costs a second one; a faster provider is still noticed, in about twice as
+        many jobs."""
+        return self.explore / 2 if self.one_call(estimate) else self.explore
+
+    def drawn_first(
+        self, estimate: Estimate, rng: random.Random, *, called_back: bool = False
+    ) -> float:
+        """``first`` for one job, its dither and whether it explores drawn from ``rng``."""
+        dither = rng.uniform(-1.0, 1.0)
+        explore = rng.random() < self.exploring(estimate)
+        return self.first(estimate, called_back=called_back, dither=dither, explore=explore)
 
     def paced(self, estimate: Estimate) -> PollPlan:
         """This plan at the gap a spread kind can afford: the queries after the first one
@@ -236,10 +246,8 @@ class TaskSchedule:
 
     def first_poll(self, provider: str, job: Job, called_back: bool) -> float:
         """Seconds from the submit to the first query (a dither drawn per job)."""
-        dither = self.rng.uniform(-1.0, 1.0)
         plan, estimate = self.planned(job)
-        explore = self.rng.random() < plan.exploring(estimate)
-        return plan.first(estimate, called_back=called_back, dither=dither, explore=explore)
+        return plan.drawn_first(estimate, self.rng, called_back=called_back)
 
     def next_poll(self, job: Job, now: float) -> float:
         """Seconds from ``now`` to the job's next query (booked in the due plan)."""
