@@ -81,7 +81,9 @@ def test_schedule_budget_tightens_a_long_spread_kind_within_its_calls() -> None:
     calls, lag = run(PLAN)
     unpaced_calls, unpaced_lag = run(_Unpaced(gap=18.0, lead=9.0, shortest=5.0))
     fixed_calls = 12.5  # every 20 s: the 11th to 14th query, 12.5 on average
-    assert lag < unpaced_lag - 1.0 and lag <= paced.gap / 2 + 1.0
+    # At a gap of 16 s against 18 s a finish waits 8 s against 9 s: about 1 s less, so
+    # half of that is asserted (a 1 s bound sat on the expected value itself).
+    assert lag < unpaced_lag - (PLAN.gap - paced.gap) / 4 and lag <= paced.gap / 2 + 1.0
     assert unpaced_calls < calls <= fixed_calls / 3
 
 
