@@ -54,6 +54,9 @@ class Grouped(Generic[T]):
             try:
                 written = await self.write([item for item, _ in group])
             except BaseException as exc:
+                if isinstance(exc, asyncio.CancelledError):
+                    # Nobody flushes after this one: every caller still waiting learns it.
+                    group, self._pending = group + self._pending, []
                 for _, future in group:
                     if not future.done():
                         future.set_exception(exc)
