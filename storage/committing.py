@@ -107,8 +107,8 @@ class GroupCommit:
             try:
                 if not self.reading:
                     grouping.begin(self._raw, group)
-                else:  # a read holds the connection there: behind it, not blocking the loop
-                    await self._on_thread(grouping.begin, group)
+                else:  # behind the read there; to its end even if cancelled (see _finish)
+                    await self._finish(lambda: self._on_thread(grouping.begin, group))
                 return
             except sqlite3.OperationalError as exc:
                 pause = next(waits, None)
@@ -256,8 +256,8 @@ class GroupCommit:
         """Run ``step`` to its end even if the caller is cancelled meanwhile.
 
         The caller holds the write lock. A cancellation while ``step`` runs is held
-        back until it finished, then goes on: a savepoint's rollback, a ``COMMIT``
-        or a ``ROLLBACK`` is never cut in half.
+        back until it finished, then goes on: a ``BEGIN``, a statement, a rollback or a
+        ``COMMIT`` sent to the thread never runs after its unit has moved on.
         """
         task = asyncio.ensure_future(step())
         cancelled = False

@@ -171,6 +171,53 @@ async def test_group_commit_bulk_statement_cancelled_on_the_thread_is_undone(
         await db.close()
 
 
+async def test_group_commit_begin_cancelled_on_the_thread_never_undoes_a_later_unit(
+    tmp_path: Path,
+) -> None:
+    """A unit cancelled while its group's ``BEGIN`` waits on aiosqlite's thread (behind a
+    read there): the ``BEGIN`` runs before the cancellation goes on. Else it would run
+    later, find the next unit's transaction open, roll it back and begin anew, and that
+    unit would be told it committed what it lost."""
+    db = await Database.open(tmp_path / "begin.sqlite3")
+    busy, release = threading.Event(), threading.Event()
+    try:
+        async with db.transaction() as uow:
+            await statements(uow).execute("CREATE TABLE t (v INTEGER)")
+
+        def hold() -> None:  # a read outside any unit, holding the connection on the thread
+            busy.set()
+            release.wait(5)
+
+        db._conn._tx.put_nowait((None, hold))
+        await asyncio.to_thread(busy.wait, 5)
+        db.reading += 1  # as ``_outside`` counts it while it runs there
+
+        async def write(value: int) -> None:
+            async with db.transaction() as uow:
+                await statements(uow).execute("INSERT INTO t (v) VALUES (?)", (value,))
+
+        cancelled = asyncio.ensure_future(write(1))
+        for _ in range(5):  # its BEGIN is queued behind ``hold`` on the thread
+            await asyncio.sleep(0)
+        cancelled.cancel()
+        for _ in range(5):
+            await asyncio.sleep(0)
+        db.reading -= 1  # the read is back: the next unit's statements run inline
+        later = asyncio.ensure_future(write(2))
+        for _ in range(10):
+            await asyncio.sleep(0)
+        release.set()
+        with pytest.raises(asyncio.CancelledError):
+            await cancelled
+        await asyncio.wait_for(later, 5)
+        rows = await db.fetch_all("SELECT v FROM t ORDER BY v")
+        assert [r["v"] for r in rows] == [2]
+        assert not db._conn.in_transaction
+    finally:
+        release.set()
+        await db.close()
+
+
 async def test_group_commit_statement_behind_a_read_on_the_thread_hops_too(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
