@@ -1,38 +1,36 @@
 """Units of work on the shared connection, committed in groups: ``Database.transaction()``.
 
 Group commit. A commit with ``synchronous=FULL`` is an fsync, and a fresh
-``BEGIN IMMEDIATE`` per unit of work is a round trip more; so units of work that
-queue up behind each other share one SQLite transaction: the first one of a
-group opens it (``BEGIN IMMEDIATE``), each unit runs inside a ``SAVEPOINT`` of
-its own (a unit that raises rolls back to its savepoint only, and the others'
-work stays), and one ``COMMIT`` ends the group once every unit queued before
-its committer has run. A unit's ``async with`` ends (its result goes back to
-its caller, its after-commit callbacks run) only after that ``COMMIT``; a
-failed ``COMMIT`` raises in every unit of the group. Each unit still sees the
-units before it, as if they had committed one after the other.
+``BEGIN IMMEDIATE`` per unit of work is a round trip more; so units of work that queue up
+behind each other share one SQLite transaction: the first one of a group opens it, each unit
+runs inside a ``SAVEPOINT`` of its own (a unit that raises rolls back to its savepoint only,
+and the others' work stays), and one ``COMMIT`` ends the group once every unit queued before
+its committer has run. A unit's ``async with`` ends (its result goes back to its caller, its
+after-commit callbacks run) only after that ``COMMIT``; a failed ``COMMIT`` raises in every
+unit of the group. Each unit still sees the units before it, as if they had committed one
+after the other.
 
-A unit's statements run inline, on the event loop's thread, straight on the
-``sqlite3`` connection: a statement of a unit of work is a point read or write by an
-index (``-k query_plan`` proves each one), microseconds of C that release the GIL,
-where a hop to aiosqlite's thread costs the loop several turns and a wake-up. Only
-what may wait runs on aiosqlite's thread: the ``COMMIT`` (an fsync), and the reads
-outside any unit of work (``fetch_one``, ``fetch_all``, ``batch`` on the database),
-which may scan, and the statements of a unit that may scan or write many rows (a sweep,
-a batch of polls or leases: ``bulk()``). While such a read runs there it holds the
-connection, so a unit's ``BEGIN`` and statements then queue behind it on that thread
-instead of waiting for the connection on the loop (``reading``). A unit never waits on
-SQLite's busy handler on the loop: its group's ``BEGIN IMMEDIATE`` is tried without one
-and, while another process holds the write lock, tried again after short sleeps
-(``begin``), as the busy handler would.
+A unit's statements run inline, on the event loop's thread, straight on the ``sqlite3``
+connection: a statement of a unit of work is a point read or write by an index (``-k
+query_plan`` proves each one), microseconds of C that release the GIL, where a hop to
+aiosqlite's thread costs the loop several turns and a wake-up. Only what may wait runs on
+aiosqlite's thread: the ``COMMIT`` (an fsync), the reads outside any unit of work
+(``fetch_one``, ``fetch_all``, ``batch`` on the database), which may scan, and the
+statements of a unit that may scan or write many rows (a sweep, a batch of polls or leases:
+``bulk()``). While such a read runs there (even one whose caller was cancelled) it holds the
+connection, so a unit's ``BEGIN`` and statements then queue behind it on that thread instead
+of waiting for the connection on the loop (``reading``). A unit never waits on SQLite's busy
+handler on the loop: its group's ``BEGIN IMMEDIATE`` is tried without one and, while another
+process holds the write lock, tried again after short sleeps (``begin``), as the busy
+handler would.
 
-Because the connection is shared, a transaction left open poisons every later
-write. ``COMMIT`` and ``ROLLBACK`` therefore run to their end even when the task
-awaiting them is cancelled (a stop, a timeout): the statement is finished
-under the lock, a unit cancelled in its body is rolled back to its savepoint
-(the whole transaction when it was the group's only unit; inline, so nothing can
-cut it in half), and only then is the cancellation passed on. A unit cancelled
-while its group commits waits for the commit, then the cancellation goes on. A
-transaction found open on entry, not ours, is rolled back.
+Because the connection is shared, a transaction left open poisons every later write.
+``COMMIT`` and ``ROLLBACK`` therefore run to their end even when the task awaiting them is
+cancelled (a stop, a timeout): the statement is finished under the lock, a unit cancelled in
+its body is rolled back to its savepoint (the whole transaction when it was the group's only
+unit; inline, so nothing can cut it in half), and only then is the cancellation passed on. A
+unit cancelled while its group commits waits for the commit, then the cancellation goes on.
+A transaction found open on entry, not ours, is rolled back.
 """
 
 from __future__ import annotations
@@ -40,7 +38,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import sqlite3
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Callable, Sequence
 from contextlib import AbstractAsyncContextManager
 from typing import TYPE_CHECKING, Any, TypeVar, cast
 
@@ -49,6 +47,7 @@ import aiosqlite
 from storage import grouping
 from storage.engine import Statements
 from storage.grouping import Params, Step
+from storage.to_the_end import acquire, finish
 
 if TYPE_CHECKING:
     from storage.db import Database
@@ -89,7 +88,7 @@ class GroupCommit:
         if not self.reading:
             grouping.undo(self._raw, unit, alone)
         else:
-            await self._finish(lambda: self._on_thread(grouping.undo, unit, alone))
+            await finish(lambda: self._on_thread(grouping.undo, unit, alone))
 
     @property
     def _raw(self) -> sqlite3.Connection:
@@ -107,8 +106,8 @@ class GroupCommit:
             try:
                 if not self.reading:
                     grouping.begin(self._raw, group)
-                else:  # behind the read there; to its end even if cancelled (see _finish)
-                    await self._finish(lambda: self._on_thread(grouping.begin, group))
+                else:  # behind the read there; to its end even if cancelled (``to_the_end``)
+                    await finish(lambda: self._on_thread(grouping.begin, group))
                 return
             except sqlite3.OperationalError as exc:
                 pause = next(waits, None)
@@ -134,7 +133,7 @@ class GroupCommit:
         The ``COMMIT`` is handed to aiosqlite's thread with the lock (``_hand_over``): the
         loop hears its outcome once, settles the group and frees the lock in that same
         turn, so nothing can cut it in half and no task stands between the two."""
-        cancelled = await self._acquire()
+        cancelled = await acquire(self._lock)
         handed = False
         try:
             loop = asyncio.get_running_loop()
@@ -145,7 +144,7 @@ class GroupCommit:
                 and loop.time() - group.opened < GROUP_SECONDS
             ):
                 self._lock.release()
-                cancelled = await self._acquire() or cancelled
+                cancelled = await acquire(self._lock) or cancelled
             handed = self._hand_over(group)
         except asyncio.CancelledError:
             cancelled = True
@@ -190,27 +189,6 @@ class GroupCommit:
         finally:
             self._lock.release()
 
-    async def _acquire(self) -> bool:
-        """Take the lock even through a cancellation (the group must end); whether one came."""
-        cancelled = False
-        while True:
-            try:
-                await self._lock.acquire()
-                return cancelled
-            except asyncio.CancelledError:
-                cancelled = True
-
-    async def _close(self, group: grouping.Group) -> None:
-        """Commit ``group`` (under the lock); every unit in it learns the outcome."""
-        if not self._detach(group):
-            return
-        try:
-            await self._on_thread(grouping.commit, group)
-        except Exception as exc:
-            self._fail(group, exc)
-        else:
-            group.settle()
-
     def _fail(self, group: grouping.Group, exc: BaseException | None) -> None:
         self._detach(group)
         group.settle(exc or grouping.TransactionLost("the transaction was lost"))
@@ -223,11 +201,18 @@ class GroupCommit:
         return not group.done.done()
 
     async def _flush(self) -> None:
-        """Under the lock: commit the open group, or roll back a stray transaction."""
-        if self._group is not None:
-            await self._close(self._group)
-        else:
+        """Under the lock: commit the open group (every unit in it learns the outcome), or
+        roll back a stray transaction."""
+        group = self._group
+        if group is None:
             await self._on_thread(grouping.rollback_stray)
+        elif self._detach(group):
+            try:
+                await self._on_thread(grouping.commit, group)
+            except Exception as exc:
+                self._fail(group, exc)
+            else:
+                group.settle()
 
     async def _committed(self, group: grouping.Group) -> None:
         """Wait for the group's ``COMMIT``: even when cancelled meanwhile (then the
@@ -247,30 +232,17 @@ class GroupCommit:
 
     async def _on_thread(self, fn: Callable[..., T], *args: Any) -> T:
         """Run ``fn(sqlite3 connection, *args)`` on aiosqlite's thread: one hop."""
+        return await self._send(fn, *args)
+
+    def _send(self, fn: Callable[..., T], *args: Any) -> asyncio.Future[T]:
+        """Queue ``fn(sqlite3 connection, *args)`` on aiosqlite's thread as its own methods do
+        (``Connection._execute``); the future is resolved there even if nobody awaits it."""
         conn = self._conn
-        # aiosqlite's own way to run a function on its thread (every method of it uses it).
-        run = cast(Callable[[Callable[[], T]], Awaitable[T]], conn._execute)
-        return await run(lambda: fn(conn._conn, *args))
-
-    async def _finish(self, step: Callable[[], Awaitable[T]]) -> T:
-        """Run ``step`` to its end even if the caller is cancelled meanwhile.
-
-        The caller holds the write lock. A cancellation while ``step`` runs is held
-        back until it finished, then goes on: a ``BEGIN``, a statement, a rollback or a
-        ``COMMIT`` sent to the thread never runs after its unit has moved on.
-        """
-        task = asyncio.ensure_future(step())
-        cancelled = False
-        while not task.done():
-            try:
-                await asyncio.shield(task)
-            except asyncio.CancelledError:
-                cancelled = True
-        if cancelled:
-            if not task.cancelled():
-                task.exception()  # retrieved: the cancellation is what goes on
-            raise asyncio.CancelledError
-        return task.result()
+        if not conn._running or conn._connection is None:
+            raise ValueError("Connection closed")
+        future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
+        conn._tx.put_nowait((future, lambda: fn(conn._conn, *args)))
+        return future
 
     # Reads outside any unit of work: on aiosqlite's thread (they may scan), and tried
     # again there while another process holds a lock (the connection has no busy handler).
@@ -286,14 +258,18 @@ class GroupCommit:
         return await self._outside(grouping.batch, steps)
 
     async def _outside(self, read: Callable[..., T], *args: Any) -> T:
-        """A read on aiosqlite's thread. While it runs there, it holds the connection: a unit's
+        """A read on aiosqlite's thread. While it runs there it holds the connection: a unit's
         statement run inline would block the loop until it ends, so units hop too
-        (``Tx._run``) until no read is left there."""
+        (``Tx._run``) until no read is left there, even one whose caller was cancelled."""
+        ran = self._send(grouping.outside, read, *args)
         self.reading += 1
-        try:
-            return await self._on_thread(grouping.outside, read, *args)
-        finally:
-            self.reading -= 1
+        ran.add_done_callback(self._read_ended)
+        return await asyncio.shield(ran)
+
+    def _read_ended(self, ran: asyncio.Future[Any]) -> None:
+        self.reading -= 1
+        if not ran.cancelled():
+            ran.exception()  # retrieved: a cancelled caller no longer awaits it
 
 
 class _UnitOfWork(AbstractAsyncContextManager["Tx"]):
@@ -377,7 +353,7 @@ class Tx(Statements):
         # Sent there, it runs even if this task is cancelled: the unit's rollback must wait
         # for it, or its write would land in a later transaction and be committed with it.
         db = self.db
-        return await db._finish(lambda: db._on_thread(grouping.in_unit, unit, fn, *args))
+        return await finish(lambda: db._on_thread(grouping.in_unit, unit, fn, *args))
 
     async def execute(self, sql: str, params: Params = ()) -> int:
         """Run one statement; return the number of rows it changed."""

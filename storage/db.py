@@ -35,6 +35,7 @@ from storage.engine import within as within
 from storage.migrating import migration_scripts, statements_of
 from storage.port import AfterCommit as AfterCommit  # re-exported: its old home
 from storage.repositories import Repositories
+from storage.to_the_end import finish
 
 if TYPE_CHECKING:
     from storage.guilds import GuildRepository
@@ -141,8 +142,8 @@ class Database(GroupCommit, Repositories):
     async def incremental_vacuum(self) -> None:
         """Give the pages freed by deletions back to the file system (outside any transaction)."""
         async with self._lock:
-            await self._finish(self._flush)
-            await self._finish(self._vacuum_and_checkpoint)
+            await finish(self._flush)
+            await finish(self._vacuum_and_checkpoint)
 
     async def _vacuum_and_checkpoint(self) -> None:
         # Each step of the pragma frees one page and ``execute`` steps a row-less statement
@@ -166,7 +167,7 @@ class Database(GroupCommit, Repositories):
         closed and fails with ``ValueError``."""
         async with self._lock:
             with contextlib.suppress(ValueError):  # aiosqlite's "closed already": nothing open
-                await self._finish(self._flush)
+                await finish(self._flush)
             await self._conn.close()
 
     async def ping(self) -> bool:

@@ -40,7 +40,7 @@ import sqlite3
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from decimal import Decimal
-from typing import Any, TypeVar
+from typing import Any
 
 import asyncpg
 
@@ -49,9 +49,9 @@ from storage.engine import Params, Row, Statements, Step, run_steps
 from storage.pg_dialect import returning_id, translate
 from storage.pg_migrating import migrate, schema_version
 from storage.repositories import Repositories
+from storage.to_the_end import finish
 
 log = logging.getLogger(__name__)
-T = TypeVar("T")
 
 #: The database lock every unit of work takes first ("Hailuo" in ASCII).
 WRITE_LOCK = 0x4861696C756F
@@ -110,23 +110,6 @@ def _changed(status: str) -> int:
     """Rows changed, from a command tag such as ``UPDATE 1`` or ``INSERT 0 1``."""
     last = status.rsplit(" ", 1)[-1]
     return int(last) if last.isdigit() else 0
-
-
-async def _finish(step: Callable[[], Awaitable[T]]) -> T:
-    """Run ``step`` to its end even if the caller is cancelled meanwhile, then pass the
-    cancellation on (the same rule as ``storage.db.Database._finish``)."""
-    task = asyncio.ensure_future(step())
-    cancelled = False
-    while not task.done():
-        try:
-            await asyncio.shield(task)
-        except asyncio.CancelledError:
-            cancelled = True
-    if cancelled:
-        if not task.cancelled():
-            task.exception()  # retrieved: the cancellation is what goes on
-        raise asyncio.CancelledError
-    return task.result()
 
 
 class PostgresDatabase(Repositories):
@@ -220,16 +203,16 @@ class PostgresDatabase(Repositories):
         async with self._lock:
             conn: asyncpg.Connection = await self._pool.acquire()
             try:
-                await _finish(lambda: self._begin(conn))
+                await finish(lambda: self._begin(conn))
                 tx = PgTx(conn, self)
                 try:
                     yield tx
                 except BaseException:
-                    await _finish(lambda: _rollback(conn))
+                    await finish(lambda: _rollback(conn))
                     raise
-                await _finish(lambda: _commit(conn))
+                await finish(lambda: _commit(conn))
             finally:
-                await _finish(lambda: self._pool.release(conn))
+                await finish(lambda: self._pool.release(conn))
         for callback in tx.committed():
             try:
                 await callback()

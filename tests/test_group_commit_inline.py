@@ -267,6 +267,51 @@ async def test_group_commit_statement_behind_a_read_on_the_thread_hops_too(
         await db.close()
 
 
+async def test_group_commit_read_cancelled_on_the_thread_still_keeps_units_off_the_loop(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A read outside any unit whose caller is cancelled while it runs on aiosqlite's thread
+    holds the connection there until it ends all the same: a unit's statements meanwhile
+    still hop behind it, never inline (the loop would block in the connection's mutex)."""
+    db = await Database.open(tmp_path / "cancelled-read.sqlite3")
+    reading, release = threading.Event(), threading.Event()
+    released: list[bool] = []
+
+    def slow(value: int) -> int:  # an SQL function: the read holds the connection here
+        reading.set()
+        released.append(release.wait(5))  # by the loop, unless the loop is stuck
+        return value
+
+    await db._on_thread(lambda conn: conn.create_function("slow", 1, slow))
+    try:
+        async with db.transaction() as uow:
+            await statements(uow).execute("CREATE TABLE t (v INTEGER)")
+        threads = unit_threads(monkeypatch)
+        read = asyncio.ensure_future(db.fetch_one("SELECT slow(7) AS v"))
+        await asyncio.to_thread(reading.wait, 10)
+        read.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await read
+
+        async def write() -> None:
+            async with db.transaction() as uow:
+                await statements(uow).execute("INSERT INTO t (v) VALUES (1)")
+
+        written = asyncio.ensure_future(write())
+        for _ in range(20):
+            await asyncio.sleep(0)
+        assert not written.done() and threads == []
+        release.set()
+        await asyncio.wait_for(written, 10)
+        assert released == [True]  # the loop was free to let the read go
+        assert len(threads) == 1 and db.reading == 0
+        rows = await db.fetch_all("SELECT v FROM t")
+        assert [r["v"] for r in rows] == [1]
+    finally:
+        release.set()
+        await db.close()
+
+
 async def test_group_commit_begin_waits_for_another_process_without_blocking_the_loop(
     tmp_path: Path,
 ) -> None:
