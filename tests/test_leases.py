@@ -12,6 +12,7 @@ import logging
 import os
 import socket
 import sys
+import threading
 from collections import Counter
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -258,6 +259,40 @@ async def test_a_renew_after_the_job_finished_is_no_takeover_lease(
             assert await theirs.claim(taken) is not None
             await mine._renew(taken.id)
         assert f"lease of job {taken.id} taken over" in caplog.text
+
+
+async def test_a_step_cancelled_while_its_renew_beat_ends_stays_cancelled_lease(
+    db: Database, clock: FakeClock
+) -> None:
+    """A step's block ends while its renew beat waits for its commit: the step waits for the
+    beat to end, and a cancellation of the step meanwhile (a stop, a timeout) goes on; it
+    was swallowed with the beat's own."""
+    leases = Leases(db.leases, clock, "me", LEASE)
+    busy, release = threading.Event(), threading.Event()
+
+    def hold() -> None:  # aiosqlite's thread busy: the beat's COMMIT waits behind this
+        busy.set()
+        release.wait(5)
+
+    try:
+        db._conn._tx.put_nowait((None, hold))
+        await asyncio.to_thread(busy.wait, 5)
+        renewing = leases.renewing(1)
+        await renewing.__aenter__()
+        renewing._start()  # the beat, now rather than a third of a lease later
+        for _ in range(10):  # its write is done and waits for the group's COMMIT
+            await asyncio.sleep(0)
+        ending = asyncio.ensure_future(renewing.__aexit__(None, None, None))
+        for _ in range(5):
+            await asyncio.sleep(0)
+        assert not ending.done()  # the beat it cancelled still waits for its commit
+        ending.cancel()
+        release.set()
+        with pytest.raises(asyncio.CancelledError):
+            await asyncio.wait_for(asyncio.shield(ending), 5)
+        assert renewing.task is not None and renewing.task.cancelled()
+    finally:
+        release.set()
 
 
 async def test_the_process_id_and_lease_length_are_settings_lease(

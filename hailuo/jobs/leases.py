@@ -15,7 +15,6 @@ leases are released at start-up (``release_dead``). Anywhere else only time tell
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import os
 import socket
@@ -192,8 +191,12 @@ class Renewing:
             self.timer.cancel()
         if self.task is not None:
             self.task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self.task
+            try:
+                await self.task  # a beat under way ends first (its write waits for its commit)
+            except asyncio.CancelledError:
+                current = asyncio.current_task()
+                if current is not None and current.cancelling():
+                    raise  # this step was cancelled meanwhile too: that goes on
 
 
 class LeasedStep:
