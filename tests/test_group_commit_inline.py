@@ -218,12 +218,14 @@ async def test_group_commit_begin_cancelled_on_the_thread_never_undoes_a_later_u
         await db.close()
 
 
+@pytest.mark.parametrize("cancelled", [False, True], ids=["read_done", "read_cancelled"])
 async def test_group_commit_statement_behind_a_read_on_the_thread_hops_too(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, cancelled: bool
 ) -> None:
     """While a read outside any unit holds the connection on aiosqlite's thread, a unit's
     statement run inline would block the loop until the read ended: it goes there too, and
-    the loop stays free meanwhile."""
+    the loop stays free meanwhile. So too when the read's caller was cancelled while it ran
+    there: the read holds the connection until it ends all the same."""
     db = await Database.open(tmp_path / "behind.sqlite3")
     reading, release = threading.Event(), threading.Event()
     released: list[bool] = []
@@ -240,6 +242,10 @@ async def test_group_commit_statement_behind_a_read_on_the_thread_hops_too(
         threads = unit_threads(monkeypatch)
         read = asyncio.ensure_future(db.fetch_one("SELECT slow(7) AS v"))
         await asyncio.to_thread(reading.wait, 10)
+        if cancelled:
+            read.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await read
 
         async def write() -> None:
             async with db.transaction() as uow:
@@ -252,61 +258,17 @@ async def test_group_commit_statement_behind_a_read_on_the_thread_hops_too(
             await asyncio.sleep(0)
         assert not written.done() and threads == []
         release.set()
-        row = await read
-        await written
+        row = None if cancelled else await read
+        await asyncio.wait_for(written, 10)
         assert released == [True]  # the loop was free to let the read go
-        assert row is not None and row["v"] == 7 and len(threads) == 1
+        assert len(threads) == 1 and db.reading == 0
+        assert cancelled or (row is not None and row["v"] == 7)
         async with db.transaction() as uow:  # no read in flight: inline again
             await statements(uow).execute("INSERT INTO t (v) VALUES (2)")
         assert threads[1] == threading.get_ident()
         async with db.transaction() as uow:
             rows = await statements(uow).fetch_all("SELECT v FROM t ORDER BY v")
         assert [r["v"] for r in rows] == [1, 2]
-    finally:
-        release.set()
-        await db.close()
-
-
-async def test_group_commit_read_cancelled_on_the_thread_still_keeps_units_off_the_loop(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """A read outside any unit whose caller is cancelled while it runs on aiosqlite's thread
-    holds the connection there until it ends all the same: a unit's statements meanwhile
-    still hop behind it, never inline (the loop would block in the connection's mutex)."""
-    db = await Database.open(tmp_path / "cancelled-read.sqlite3")
-    reading, release = threading.Event(), threading.Event()
-    released: list[bool] = []
-
-    def slow(value: int) -> int:  # an SQL function: the read holds the connection here
-        reading.set()
-        released.append(release.wait(5))  # by the loop, unless the loop is stuck
-        return value
-
-    await db._on_thread(lambda conn: conn.create_function("slow", 1, slow))
-    try:
-        async with db.transaction() as uow:
-            await statements(uow).execute("CREATE TABLE t (v INTEGER)")
-        threads = unit_threads(monkeypatch)
-        read = asyncio.ensure_future(db.fetch_one("SELECT slow(7) AS v"))
-        await asyncio.to_thread(reading.wait, 10)
-        read.cancel()
-        with pytest.raises(asyncio.CancelledError):
-            await read
-
-        async def write() -> None:
-            async with db.transaction() as uow:
-                await statements(uow).execute("INSERT INTO t (v) VALUES (1)")
-
-        written = asyncio.ensure_future(write())
-        for _ in range(20):
-            await asyncio.sleep(0)
-        assert not written.done() and threads == []
-        release.set()
-        await asyncio.wait_for(written, 10)
-        assert released == [True]  # the loop was free to let the read go
-        assert len(threads) == 1 and db.reading == 0
-        rows = await db.fetch_all("SELECT v FROM t")
-        assert [r["v"] for r in rows] == [1]
     finally:
         release.set()
         await db.close()
