@@ -11,8 +11,8 @@ unit of the group. Each unit still sees the units before it, as if they had comm
 after the other.
 
 A unit's statements run inline, on the event loop's thread, straight on the ``sqlite3``
-connection: a statement of a unit of work is a point read or write by an index (``-k
-query_plan`` proves each one), microseconds of C that release the GIL, where a hop to
+connection: a statement of a unit of work is a point read or write by an index
+(``-k query_plan`` proves each one), microseconds of C that release the GIL, where a hop to
 aiosqlite's thread costs the loop several turns and a wake-up. Only what may wait runs on
 aiosqlite's thread: the ``COMMIT`` (an fsync), the reads outside any unit of work
 (``fetch_one``, ``fetch_all``, ``batch`` on the database), which may scan, and the
