@@ -131,6 +131,30 @@ async def test_inflight_loop_goes_on_while_a_query_hangs(
     assert {job.lease_holder for job in await core.jobs.open_jobs()} == {None}
 
 
+async def test_inflight_a_callback_during_the_jobs_own_query_is_asked_after_it(
+    db: Database, session: Any, clock: FakeClock
+) -> None:
+    """A provider's callback that comes while the job's step still asks the provider (a
+    query sent before the task finished) is not dropped: the task is asked again as soon
+    as that step ends, not at the safety net's next query, minutes later."""
+    provider = HangingProvider(db)
+    core = build_core(db, clock, session, {"minimax": provider})
+    task = await submitted(core, 1)
+    provider.hang = task
+    (job,) = await core.jobs.open_jobs()
+    await core.jobs.update(job, clock(), next_poll_at=clock())
+    provider.queries.clear()
+    tick = asyncio.create_task(core.worker.tick())
+    await asyncio.wait_for(provider.hanging.wait(), PATIENCE)  # its query is out
+    core.worker.poll_soon(job.id, "minimax")  # the callback, while that step runs
+    await asyncio.wait_for(core.worker.drain(), PATIENCE)  # it found the job busy
+    assert [t for t, _ in provider.queries] == [task]
+    provider.release.set()  # the query answers "running", and the step ends
+    await asyncio.wait_for(tick, PATIENCE)
+    await asyncio.wait_for(core.worker.drain(), PATIENCE)
+    assert [t for t, _ in provider.queries] == [task, task]  # asked again at once
+
+
 async def test_inflight_room_empty_settle_and_cancel() -> None:
     emptied: list[int] = []
     steps = InFlight(room=1, on_empty=lambda: emptied.append(len(steps)))

@@ -25,6 +25,7 @@ import logging
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
 
+from hailuo.jobs.background import Background
 from hailuo.jobs.budget import budgets_for
 from hailuo.jobs.cards import StatusCards
 from hailuo.jobs.cooldown import Cooldown
@@ -159,7 +160,7 @@ class Worker:
         )
         self._busy: set[int] = set()
         self.cooldown = Cooldown(deps.rng, unit)  # jobs whose step crashed, held back a while
-        self._background: set[asyncio.Future[None]] = set()
+        self._background = Background(self._poll_now)  # prompted queries, alerts
         self._steps = InFlight(room=BATCH // 2, on_empty=self.wake)  # ``run``'s steps
         self._wake = asyncio.Event()
         self._slots = asyncio.Semaphore(config.concurrency)
@@ -302,22 +303,22 @@ class Worker:
 
     def poll_soon(self, job_id: int, provider: str) -> None:
         """Query one task now, in the background (a provider's callback said it changed)."""
-        future = asyncio.ensure_future(self._poll_now(job_id, provider))
-        self._background.add(future)
-        future.add_done_callback(self._background.discard)
+        self._background.poll_soon(job_id, provider)
 
     async def finish_submits(self, within: float) -> bool:
         """At a stop: wait for the submits under way (``Submitter.finish``); True: none left."""
         return await self.submitter.finish(within)
 
     async def drain(self) -> None:
-        """Wait for the background queries started by ``poll_soon``."""
-        while self._background:
-            await asyncio.gather(*list(self._background))
+        """Wait for the background queries started by ``poll_soon``, and the alerts."""
+        await self._background.drain()
 
     async def _poll_now(self, job_id: int, provider: str) -> None:
         job = await self.jobs.get(job_id)
-        if job is None or job.provider != provider or job.id in self._busy:
+        if job is None or job.provider != provider:
+            return
+        if job.id in self._busy:  # its step's own query may have gone out before the finish
+            self._background.hold(job.id, provider)
             return
         now = self.clock()
         if job.status not in FOLLOWED or self.cooldown.holds(job.id, now):
@@ -376,6 +377,7 @@ class Worker:
         finally:
             action.close()  # a step cancelled before it began must not warn "never awaited"
             self._busy.discard(job.id)
+            self._background.step_ended(job.id)  # a callback that came meanwhile: asked now
 
     async def _follow(self, job: Job) -> None:
         if job.status in FOLLOWED:
@@ -394,7 +396,4 @@ class Worker:
 
     def _guild_alerted(self, guild_id: int, provider: str, kind: ProviderErrorKind) -> None:
         """Post the server's alert in the background (``drain`` waits for it)."""
-        told = tell_guild(self.storage, self.notifier, guild_id, provider, kind)
-        task = asyncio.create_task(told, name="hailuo-account-alert")
-        self._background.add(task)
-        task.add_done_callback(self._background.discard)
+        self._background.spawn(tell_guild(self.storage, self.notifier, guild_id, provider, kind))
