@@ -96,6 +96,15 @@ async def submitted(core: Core, user_id: int) -> str:
     return job.provider_task_id
 
 
+async def one_due_job(core: Core, clock: FakeClock, provider: HangingProvider) -> tuple[str, Job]:
+    """One submitted job, due for a status query now; the provider's queries so far forgotten."""
+    task = await submitted(core, 1)
+    (job,) = await core.jobs.open_jobs()
+    await core.jobs.update(job, clock(), next_poll_at=clock())
+    provider.queries.clear()
+    return task, job
+
+
 async def test_inflight_loop_goes_on_while_a_query_hangs(
     db: Database, session: Any, clock: FakeClock
 ) -> None:
@@ -139,11 +148,8 @@ async def test_inflight_a_callback_during_the_jobs_own_query_is_asked_after_it(
     as that step ends, not at the safety net's next query, minutes later."""
     provider = HangingProvider(db)
     core = build_core(db, clock, session, {"minimax": provider})
-    task = await submitted(core, 1)
+    task, job = await one_due_job(core, clock, provider)
     provider.hang = task
-    (job,) = await core.jobs.open_jobs()
-    await core.jobs.update(job, clock(), next_poll_at=clock())
-    provider.queries.clear()
     tick = asyncio.create_task(core.worker.tick())
     await asyncio.wait_for(provider.hanging.wait(), PATIENCE)  # its query is out
     core.worker.poll_soon(job.id, "minimax")  # the callback, while that step runs
@@ -356,11 +362,8 @@ async def test_inflight_a_step_that_ends_well_forgets_its_crashes(
     the wait too."""
     provider = CrashingProvider(db)
     core = build_core(db, clock, session, {"minimax": provider})
-    task = await submitted(core, 1)
+    task, job = await one_due_job(core, clock, provider)
     provider.crash = task
-    (job,) = await core.jobs.open_jobs()
-    await core.jobs.update(job, clock(), next_poll_at=clock())
-    provider.queries.clear()
     await core.worker.tick()
     await core.worker.tick()  # the same instant: held back, not asked
     core.worker.poll_soon(job.id, "minimax")  # nor by a provider's callback
