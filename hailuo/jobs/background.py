@@ -40,8 +40,10 @@ class Background:
         """The job's step ended: a callback that came meanwhile is asked now (not when the
         step was cancelled: a stop starts nothing new)."""
         provider = self._held.pop(job_id, None)
+        if provider is None:
+            return
         task = asyncio.current_task()
-        if provider is not None and not (task is not None and task.cancelling()):
+        if task is None or not task.cancelling():
             self.poll_soon(job_id, provider)
 
     async def drain(self) -> None:
