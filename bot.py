@@ -194,13 +194,16 @@ class HailuoBot(commands.AutoShardedBot):
         within = _left(deadline, loop)
         if task is not None and not task.done():
             await asyncio.wait({task}, timeout=within)
+            # A cancelled submit's call goes on (shielded), its step waiting for it with the
+            # job's lease held, until it answered and was recorded: at most one provider
+            # call's timeout more.
+            within = max(_left(deadline, loop), self.settings.provider_timeout)
             if not task.done():
                 log.warning("steps still running at the end of the stop grace; cancelling them")
                 task.cancel()
-                await asyncio.wait({task})
-            # A cancelled submit's call goes on (shielded) until it answered and was
-            # recorded: at most one provider call's timeout more.
-            within = max(_left(deadline, loop), self.settings.provider_timeout)
+                cancelled_at = loop.time()
+                await asyncio.wait({task}, timeout=within)
+                within = max(0.0, within - (loop.time() - cancelled_at))
         if not await self.worker.finish_submits(within):
             log.warning("a submit is still unanswered; the next start ends it as interrupted")
 

@@ -102,20 +102,22 @@ async def test_a_lease_is_exclusive_until_it_lapses_lease(
 
 
 class HeldAfterAccepting:
-    """MiniMax as the adapter sends it, except that the process never hears the answer
-    of the submit while ``hold`` is set: the provider has the task, the process dies."""
+    """MiniMax as the adapter sends it, except that the process hears the answer of the
+    submit only once ``answer`` is set while ``hold`` is set: the provider has the task,
+    and the answer is on its way (or never comes: the process dies)."""
 
     def __init__(self, inner: Provider) -> None:
         self.inner = inner
         self.name = inner.name
         self.hold = False
         self.accepted = asyncio.Event()
+        self.answer = asyncio.Event()
 
     async def submit(self, prepared: PreparedInput) -> SubmitReceipt:
         receipt = await self.inner.submit(prepared)
         if self.hold:
             self.accepted.set()
-            await asyncio.Event().wait()  # never answered: the process dies here
+            await self.answer.wait()
         return receipt
 
     def __getattr__(self, name: str) -> Any:
@@ -193,6 +195,44 @@ async def test_a_dead_process_jobs_are_taken_over_when_the_lease_lapses(
             assert poster.posted == []
             assert await ledger_kinds(b.db, submitting.id) == ["reserve", "refund"]
             assert await ledger_kinds(b.db, delivering.id) == ["reserve", "charge"]
+
+
+async def test_a_stop_keeps_the_lease_of_a_submit_under_way_lease(
+    tmp_path: Path, clock: FakeClock, sim: MiniMaxSimulator
+) -> None:
+    """A stop cancels the worker while a submit the provider took waits for its answer: the
+    call goes on until its outcome is recorded, and the step waits for it with the job's
+    lease held. Given back at the cancellation, a process starting meanwhile (a rolling
+    deploy) would end the job as an interrupted submit and refund it while the provider
+    makes its video."""
+    async with aiohttp.ClientSession() as session:
+        held = HeldAfterAccepting(
+            MiniMaxProvider(session, api_key="mm-test-key", base_url=sim.base_url)
+        )
+        async with two_processes(
+            tmp_path / "shared.sqlite3", clock, sim, providers=(held, None)
+        ) as (a, b):
+            job = await a.core.new_job(user_id=1)
+            held.hold = True
+            loop = asyncio.create_task(a.core.worker.run(asyncio.Event()))
+            await asyncio.wait_for(held.accepted.wait(), 10)
+            loop.cancel()  # the end of a stop's grace
+            # (a bounded wait for what must not happen: the old code ended here at once)
+            await asyncio.wait({loop}, timeout=0.5)
+            assert not loop.done()  # its step waits for the submit's outcome
+            await b.core.worker.recover()  # the other process starts meanwhile
+            await b.core.worker.tick()
+            sending = await b.core.jobs.get(job.id)
+            assert sending is not None and sending.status is JobStatus.SUBMITTING
+            assert sending.lease_holder == "a"
+            held.answer.set()
+            with pytest.raises(asyncio.CancelledError):
+                await asyncio.wait_for(loop, 10)
+            sent = await b.core.jobs.get(job.id)
+            assert sent is not None and sent.status is JobStatus.SUBMITTED
+            assert sent.lease_holder is None  # given back once its outcome was recorded
+            assert await ledger_kinds(b.db, job.id) == ["reserve"]
+            assert len(sim.submits) == 1
 
 
 ports = Ports(notifier=RecordingNotifier(), approvals=NoModerators(), remover=NoRemover())

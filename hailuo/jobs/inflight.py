@@ -58,7 +58,8 @@ class InFlight:
             await asyncio.gather(*list(self._steps), return_exceptions=True)
 
     async def cancel(self) -> None:
-        """Cancel every step under way and wait until they ended (a shielded write goes on)."""
+        """Cancel every step under way and wait until they ended (a shielded write goes on; a
+        submit the provider has waits for its answer, its job's lease held)."""
         steps = list(self._steps)
         for step in steps:
             step.cancel()

@@ -50,6 +50,7 @@ from hailuo.model.provider import PreparedInput
 from hailuo.model.spec import JobSpec
 from hailuo.model.status import JobStatus
 from storage.port import JobStore, ProviderLimitStore
+from storage.to_the_end import finish
 
 log = logging.getLogger(__name__)
 
@@ -156,11 +157,13 @@ class Submitter(Step):
         return self._submit(job, name)
 
     async def _submit(self, job: Job, name: str) -> None:
-        """Shielded: a stop that cancels the step lets the call answer and its outcome land."""
+        """Shielded: a stop that cancels the step lets the call answer and its outcome land,
+        and the step waits for it with the job's lease held (given back at once, another
+        process would end the job as an interrupted submit while the video is being made)."""
         call = asyncio.ensure_future(self._send(job, name))
         self.in_flight.add(call)
         call.add_done_callback(self.in_flight.discard)
-        await asyncio.shield(call)
+        await finish(lambda: call)
 
     async def _send(self, job: Job, name: str) -> None:
         if not await self.shared.reserve(name):
