@@ -161,6 +161,30 @@ async def test_inflight_a_callback_during_the_jobs_own_query_is_asked_after_it(
     assert [t for t, _ in provider.queries] == [task, task]  # asked again at once
 
 
+async def test_inflight_a_submit_that_never_went_out_gives_its_slot_back(
+    db: Database, session: Any, clock: FakeClock
+) -> None:
+    """One submit a minute: a job whose submit fails before the call (its inputs could not
+    be prepared) gives the minute's slot back, so the next job in line goes at once, not a
+    minute later (nor a half-open circuit's probe two minutes later)."""
+    provider = HangingProvider(db)
+    limits = Resilience(clock, ["minimax"], caps={"minimax": 1})
+    core = build_core(db, clock, session, {"minimax": provider}, resilience=limits)
+    await core.new_job(replace(SPEC, prompt="first"), user_id=1)
+    await core.new_job(replace(SPEC, prompt="second"), user_id=2)
+    submitter = core.worker.submitter
+    prepare = submitter.prepare
+
+    async def unreadable_once(job: Job) -> PreparedInput:
+        submitter.prepare = prepare
+        raise OSError("the stored image cannot be read")
+
+    submitter.prepare = unreadable_once
+    await core.worker.tick()  # the first takes the slot and fails before the call
+    await core.worker.tick()  # the same instant: the second goes
+    assert provider.submits == ["second"]
+
+
 async def test_inflight_room_empty_settle_and_cancel() -> None:
     emptied: list[int] = []
     steps = InFlight(room=1, on_empty=lambda: emptied.append(len(steps)))

@@ -162,6 +162,15 @@ class SubmitLimiter:
         """Some other answer came (a 5xx, a refused request): a probe is no longer out."""
         self._probe_until = 0.0
 
+    def unsent(self) -> None:
+        """A slot ``acquire`` gave went unused (nothing was sent): it goes back, the latest
+        taken for it, and the probe it may have been is no longer out."""
+        if self._sent:
+            self._sent.pop()
+        if self._admitted:
+            self._admitted.pop()
+        self._probe_until = 0.0
+
     def succeeded(self) -> None:
         """The provider accepted a submission: climb back, or probe above the known rate."""
         now = self.clock()

@@ -242,6 +242,13 @@ class Resilience:
             return name
         return None
 
+    def unsent(self, name: str) -> None:
+        """A submission ``admit`` let through never went out (the job moved on, or failed
+        before the call): its slot and the circuit's probe go back, nothing is learned."""
+        health = self.health(name)
+        health.limiter.unsent()
+        health.breaker.neutral()
+
     def record_submit(self, name: str, error: ProviderError | None) -> None:
         """Feed one submission's outcome (None: accepted) to the provider's limiter and breaker."""
         health = self.health(name)

@@ -30,6 +30,7 @@ import asyncio
 import collections
 import json
 import logging
+from collections.abc import Callable
 from typing import Any
 
 from hailuo.clock import Clock
@@ -90,21 +91,25 @@ class SharedLimits:
 
     async def record(self, name: str, error: ProviderError | None) -> None:
         """Feed one submission's outcome (None: accepted) to the shared state."""
+        await self._change(name, lambda: self.resilience.record_submit(name, error), "outcome")
+
+    async def unsent(self, name: str) -> None:
+        """Give back the slot ``reserve`` took for a submission that never went out."""
+        await self._change(name, lambda: self.resilience.unsent(name), "unused slot")
+
+    async def _change(self, name: str, change: Callable[[], None], what: str) -> None:
+        """``change`` the provider's state, and share it (again on a newer version)."""
         if self.store is None:
-            self.resilience.record_submit(name, error)
+            change()
             return
         async with self._turns[name]:
-            await self._record(self.store, name, error)
-
-    async def _record(
-        self, store: ProviderLimitStore, name: str, error: ProviderError | None
-    ) -> None:
-        for _ in range(ATTEMPTS):
-            version = await self._read(name)
-            self.resilience.record_submit(name, error)
-            if await store.save(name, version, encode(self.resilience.health(name)), self.clock()):
-                return
-        log.warning("outcome at %s not shared after %d tries (contended)", name, ATTEMPTS)
+            for _ in range(ATTEMPTS):
+                version = await self._read(name)
+                change()
+                state = encode(self.resilience.health(name))
+                if await self.store.save(name, version, state, self.clock()):
+                    return
+            log.warning("%s at %s not shared after %d tries (contended)", what, name, ATTEMPTS)
 
     async def _read(self, name: str) -> int:
         assert self.store is not None

@@ -168,20 +168,13 @@ class Submitter(Step):
     async def _send(self, job: Job, name: str) -> None:
         if not await self.shared.reserve(name):
             return  # another process took the provider's slot: the job waits in line
-        prepared = await self.prepare(job)
-        url = self.callback_url(name, job.id) if self.callback_url else None
-        if url:
-            prepared = dataclasses.replace(prepared, callback_url=url)
-        if self.image_url is not None:
-            prepared = self._image_urls(prepared, job, name)
-        await self._hold(job)  # the intent is written only while the job is ours
-        job = await self.jobs.transition(
-            job,
-            JobStatus.SUBMITTING,
-            self.clock(),
-            provider=name,
-            submit_attempts=job.submit_attempts + 1,
-        )
+        try:
+            job, prepared = await self._intent(job, name)
+        except BaseException:
+            # Nothing went out (the job moved on, its lease was lost, its inputs failed):
+            # the slot goes back, or the provider's next submit would wait for it.
+            await self.shared.unsent(name)
+            raise
         try:
             receipt = await self.providers[name].submit(prepared)
         except ProviderError as exc:
@@ -205,13 +198,32 @@ class Submitter(Step):
             provider_task_id=receipt.task_id,
             provider_meta={**job.provider_meta, **receipt.meta},
             submitted_at=now,
-            next_poll_at=now + self.first_poll(name, job, bool(url)),
+            next_poll_at=now + self.first_poll(name, job, bool(prepared.callback_url)),
         )
         await self.shared.record(name, None)
         self.alerts.resolved(name)
         self.metrics.provider_call(name, "submit", "ok")
         log.info("submitted %s", job.log_context())
         await self._show(job)
+
+    async def _intent(self, job: Job, name: str) -> tuple[Job, PreparedInput]:
+        """The request as ``name`` takes it, and the intent to send it written
+        (``submitting``) while the job is still ours."""
+        prepared = await self.prepare(job)
+        url = self.callback_url(name, job.id) if self.callback_url else None
+        if url:
+            prepared = dataclasses.replace(prepared, callback_url=url)
+        if self.image_url is not None:
+            prepared = self._image_urls(prepared, job, name)
+        await self._hold(job)  # the intent is written only while the job is ours
+        job = await self.jobs.transition(
+            job,
+            JobStatus.SUBMITTING,
+            self.clock(),
+            provider=name,
+            submit_attempts=job.submit_attempts + 1,
+        )
+        return job, prepared
 
     async def _refused(self, job: Job, name: str, exc: ProviderError) -> None:
         now = self.clock()
