@@ -5,6 +5,8 @@ from __future__ import annotations
 from hailuo.model.status import JobStatus
 from tests.core import Core
 from tests.provider_matrix import core_fixtures, ledger_kinds
+from tests.sims.base import Fault
+from tests.sims.freepik import message
 
 world, sim, core = core_fixtures("freepik")
 
@@ -40,3 +42,25 @@ async def test_a_task_the_provider_forgot_is_given_up_with_a_refund(core: Core, 
     assert job.failure_rule == "provider.not_found"
     assert len(sim.requests_to("query")) >= 5
     assert await ledger_kinds(db, job.id) == ["reserve", "refund"]
+
+
+async def test_a_404_now_and_then_never_adds_up_to_giving_up(core: Core, sim, db) -> None:
+    """The provider's "no such task" gives the job up only when it comes five times in a
+    row: one now and then between answers that know the task (a lagging replica) starts
+    the count over."""
+    sim.polls_until_done = None  # in progress until the test completes it
+    job = await core.new_job()
+    job = await core.run_until(job.id, JobStatus.SUBMITTED, JobStatus.RUNNING)
+    for _ in range(6):  # more than the limit, each 404 followed by an answer
+        asked = len(sim.requests_to("query"))
+        sim.inject("query", Fault.http(404, message("Not Found")))
+        for _ in range(100):  # until the 404 and one answer after it were asked
+            if len(sim.requests_to("query")) >= asked + 2:
+                break
+            await core.worker.tick()
+            core.clock.advance(5)
+        followed = await core.jobs.get(job.id)
+        assert followed is not None and followed.status in (JobStatus.SUBMITTED, JobStatus.RUNNING)
+    sim.complete(next(iter(sim.tasks)))
+    job = await core.run_until(job.id, JobStatus.DELIVERED, steps=100)
+    assert await ledger_kinds(db, job.id) == ["reserve", "charge"]

@@ -92,6 +92,11 @@ class Follower(Step):
             )
             return
         self.metrics.provider_call(job.provider, "query", "ok")
+        if "not_found" in job.provider_meta:
+            # The provider knows the task after all (a lagging replica): "no such task"
+            # gives the job up only when it comes that many times in a row.
+            meta = {k: v for k, v in job.provider_meta.items() if k != "not_found"}
+            job = await self.jobs.update(job, now, provider_meta=meta)
         await self.apply_state(job, state, prompted=prompted)
 
     async def apply_state(self, job: Job, state: TaskState, *, prompted: bool = True) -> Job:
