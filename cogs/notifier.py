@@ -96,6 +96,8 @@ class DiscordNotifier:
             message = self._channel(job).get_partial_message(message_id)
             embed = status_embed(job, view.queue_position, view.queue_eta, view.done_at)
             await message.edit(embed=embed, view=controls_view(job))
+            if view.shown is not None:
+                await view.shown()  # the card shows it now: remembered (never raises)
 
         # Queued, not awaited: a busy channel never holds up the job's life, and a newer
         # state of the card replaces this one if it is still waiting.

@@ -64,6 +64,8 @@ class RecordingNotifier:
 
     async def show_status(self, view: StatusView) -> None:
         self.statuses.append(view)
+        if view.shown is not None:
+            await view.shown()  # shown at once here
 
     async def post_video(
         self, job: Job, video: Path, size: int, *, shrunk: Shrunk | None = None

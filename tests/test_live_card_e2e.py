@@ -104,6 +104,8 @@ class Shown:
 
     async def show_status(self, view: StatusView) -> None:
         self.views.append(view)
+        if view.shown is not None:
+            await view.shown()  # shown at once here
 
 
 def _job(clock: FakeClock, status: JobStatus, **kw: object) -> Job:

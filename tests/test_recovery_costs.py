@@ -13,6 +13,7 @@ import pytest
 
 from hailuo.jobs.cards import StatusCards, seen_digest
 from hailuo.jobs.durations import DurationBook
+from hailuo.jobs.notify import StatusView
 from hailuo.model.job import Job
 from hailuo.model.spec import JobSpec, Mode
 from hailuo.model.status import JobStatus
@@ -54,6 +55,40 @@ async def test_recovery_an_eta_only_change_is_shown_without_a_digest_write() -> 
     clock.advance(15)
     await cards.show(replace(running, progress=40))  # a change the digest holds
     assert len(shown.views) == 3 and stored[-1][1] == "-|-|40|running"
+
+
+async def test_recovery_a_card_edit_still_on_its_way_is_not_remembered() -> None:
+    """What a card shows is stored once its edit went out (the notifier awaits
+    ``view.shown``), not when the edit was only queued: an edit dropped on its way (the
+    outbox's lanes stop with the bot) leaves the old digest, so the next process edits that
+    card instead of taking it for shown."""
+    clock = FakeClock()
+    queued: list[StatusView] = []
+
+    class Queueing:
+        async def show_status(self, view: StatusView) -> None:
+            queued.append(view)  # on its way, as the Discord outbox holds it
+
+    stored: list[tuple[int, str]] = []
+
+    async def remember(job_id: int, digest: str) -> None:
+        stored.append((job_id, digest))
+
+    cards = StatusCards(
+        Queueing(),  # type: ignore[arg-type]
+        clock,
+        edit_interval=10.0,
+        old_card_age=3600.0,
+        remember=remember,
+        durations=DurationBook(),
+    )
+    running = _job(clock, JobStatus.RUNNING)
+    await cards.show(running)
+    assert len(queued) == 1 and stored == []  # queued: nothing remembered yet
+    edit = queued[0].shown
+    assert edit is not None
+    await edit()  # the edit went out
+    assert stored == [(running.id, seen_digest((JobStatus.RUNNING, None, None, None, None)))]
 
 
 async def test_recovery_job_from_a_whole_row_is_the_dataclass_record(tmp_path: Path) -> None:

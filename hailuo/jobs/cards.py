@@ -21,6 +21,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
+import logging
 from collections.abc import Awaitable, Callable
 from typing import Protocol
 
@@ -30,6 +32,8 @@ from hailuo.jobs.durations import DurationBook
 from hailuo.jobs.notify import Notifier, StatusView
 from hailuo.model.job import Job
 from hailuo.model.status import JobStatus
+
+log = logging.getLogger(__name__)
 
 #: The failure rule of a job cancelled because its first answer never reached the member
 #: (Discord refused it: the 3 seconds had passed). The member saw "did not respond" and
@@ -254,10 +258,22 @@ class StatusCards:
         self._shown[job.id] = (seen, now)
         if job.status.terminal:
             self._shown.pop(job.id, None)
-        view = StatusView(job=job, queue_position=position, queue_eta=eta, done_at=done_at)
-        await self.notifier.show_status(view)
         digest = seen_digest(seen)
-        if last is not None and last[0] is not _STALE and seen_digest(last[0]) == digest:
-            return  # only the expected end moved: the stored digest stands (one write less)
-        if self.remember is not None and not job.status.terminal:
-            await self.remember(job.id, digest)
+        # Stored once the edit went out; not when only the expected end moved (it stands).
+        moved = last is None or last[0] is _STALE or seen_digest(last[0]) != digest
+        shown = None
+        if self.remember is not None and not job.status.terminal and moved:
+            shown = functools.partial(self._remember, self.remember, job.id, digest)
+        view = StatusView(job, position, eta, done_at, shown)
+        await self.notifier.show_status(view)
+
+    @staticmethod
+    async def _remember(
+        remember: Callable[[int, str], Awaitable[None]], job_id: int, digest: str
+    ) -> None:
+        """What the card now shows, stored (best effort: a lost digest costs one edit more
+        after a restart, and the card's own edit already went out)."""
+        try:
+            await remember(job_id, digest)
+        except Exception:
+            log.exception("could not remember what the card of job %d shows", job_id)

@@ -8,7 +8,7 @@ failure rule, so the core never holds member-facing words.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
@@ -65,6 +65,10 @@ class StatusView:
     queue_position: int | None = None  # 1-based among queued jobs, when queued
     queue_eta: float | None = None  # seconds until it is expected to be sent, when queued
     done_at: float | None = None  # when the video is expected to be ready (epoch seconds)
+    #: Awaited by the notifier once the card shows this view (its edit went out, not merely
+    #: queued): only then is what the card shows remembered (``jobs.cards``), so an edit
+    #: dropped on its way (a stop, a refusal) is made again after a restart.
+    shown: Callable[[], Awaitable[None]] | None = None
 
 
 @dataclass(frozen=True)
