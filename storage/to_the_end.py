@@ -33,6 +33,13 @@ async def finish(step: Callable[[], Awaitable[T]]) -> T:
     return task.result()
 
 
+def cancelling() -> bool:
+    """Whether the running task is being cancelled (a stop, a timeout): what it awaited may
+    have ended with a cancellation of its own, and this one must still go on."""
+    task = asyncio.current_task()
+    return task is not None and task.cancelling() > 0
+
+
 async def acquire(lock: asyncio.Lock) -> bool:
     """Take ``lock`` even through a cancellation (what it guards must still end); whether a
     cancellation came meanwhile, for the caller to pass on once done."""

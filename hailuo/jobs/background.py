@@ -12,6 +12,8 @@ import asyncio
 from collections.abc import Callable, Coroutine
 from typing import Any
 
+from storage.to_the_end import cancelling
+
 Work = Coroutine[Any, Any, None]
 
 
@@ -40,10 +42,7 @@ class Background:
         """The job's step ended: a callback that came meanwhile is asked now (not when the
         step was cancelled: a stop starts nothing new)."""
         provider = self._held.pop(job_id, None)
-        if provider is None:
-            return
-        task = asyncio.current_task()
-        if task is None or not task.cancelling():
+        if provider is not None and not cancelling():
             self.poll_soon(job_id, provider)
 
     async def drain(self) -> None:

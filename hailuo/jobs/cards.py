@@ -263,17 +263,15 @@ class StatusCards:
         moved = last is None or last[0] is _STALE or seen_digest(last[0]) != digest
         shown = None
         if self.remember is not None and not job.status.terminal and moved:
-            shown = functools.partial(self._remember, self.remember, job.id, digest)
+            shown = functools.partial(self._remember, job.id, digest)
         view = StatusView(job, position, eta, done_at, shown)
         await self.notifier.show_status(view)
 
-    @staticmethod
-    async def _remember(
-        remember: Callable[[int, str], Awaitable[None]], job_id: int, digest: str
-    ) -> None:
+    async def _remember(self, job_id: int, digest: str) -> None:
         """What the card now shows, stored (best effort: a lost digest costs one edit more
         after a restart, and the card's own edit already went out)."""
+        assert self.remember is not None  # ``show`` hands this out only then
         try:
-            await remember(job_id, digest)
+            await self.remember(job_id, digest)
         except Exception:
             log.exception("could not remember what the card of job %d shows", job_id)

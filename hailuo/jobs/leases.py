@@ -24,6 +24,7 @@ from hailuo.clock import Clock
 from hailuo.model.job import Job
 from storage.jobs import StaleTransition
 from storage.port import LeaseStore
+from storage.to_the_end import cancelling
 
 log = logging.getLogger(__name__)
 
@@ -194,8 +195,7 @@ class Renewing:
             try:
                 await self.task  # a beat under way ends first (its write waits for its commit)
             except asyncio.CancelledError:
-                current = asyncio.current_task()
-                if current is not None and current.cancelling():
+                if cancelling():
                     raise  # this step was cancelled meanwhile too: that goes on
 
 
